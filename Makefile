@@ -1,0 +1,31 @@
+# `make demo`, `make test` and `make bench` each set up .venv from nothing, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+system-deps:
+	./scripts/system-deps.sh
+
+demo: $(STAMP)
+	$(BIN)/dorsimeter demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench firmware_bridge
+
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the system programs the tests use (dbus-daemon for the emulated BLE stack, tmux for
+# the terminal test) when they are missing. Needs root (or sudo) the first time only.
+set -eu
+need=()
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing system packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

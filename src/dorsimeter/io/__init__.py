@@ -1,0 +1,1 @@
+"""File formats: the raw CSV and readings CSV contracts."""

@@ -1,0 +1,32 @@
+"""Sources: async iterators of ImuBatch, named on the command line by ``--sensor``.
+
+``sim`` (the virtual rig), ``replay:FILE`` (a raw CSV); ``serial:PORT`` and ``ble:ADDRESS_OR_NAME``
+arrive with the hardware paths.
+"""
+
+from __future__ import annotations
+
+from dorsimeter.errors import DorsimeterError
+from dorsimeter.sources.base import Source
+from dorsimeter.sources.replay import ReplaySource
+from dorsimeter.sources.sim import SimSource
+
+
+def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0,
+                clip_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Source:
+    """The source named by ``spec`` (``sim``, ``replay:FILE``, ``serial:PORT``, ``ble:NAME``)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "sim":
+        return SimSource(side=side, speed=speed, seed=seed, clip_rotation_deg=clip_rotation_deg)
+    if kind == "replay":
+        if not arg:
+            raise DorsimeterError("--sensor replay:FILE needs a file name")
+        return ReplaySource(arg, speed=speed, side=side)
+    if kind in ("serial", "ble"):
+        raise DorsimeterError(f"--sensor {kind}:… is not available in this version yet "
+                              "(use sim or replay:FILE)")
+    raise DorsimeterError(f"--sensor '{spec}': expected sim, replay:FILE, serial:PORT or "
+                          "ble:ADDRESS_OR_NAME")
+
+
+__all__ = ["Source", "open_source"]

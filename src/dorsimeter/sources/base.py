@@ -1,0 +1,49 @@
+"""The interface every source offers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from dorsimeter.types import ImuBatch
+
+
+class Source:
+    """An async iterator of ImuBatch with a nominal ``rate_hz`` and a ``name`` for the UI."""
+
+    rate_hz: float = 100.0
+    name: str = "source"
+    knows_side: bool = False  # True when batches carry their side (replay of a file with sides)
+
+    def set_side(self, side: str) -> None:
+        """Told when the user says the sensor is now on ``side`` (the simulator moves its clip)."""
+
+    def __aiter__(self) -> AsyncIterator[ImuBatch]:
+        return self.stream()
+
+    async def stream(self) -> AsyncIterator[ImuBatch]:  # pragma: no cover - interface
+        raise NotImplementedError
+        yield
+
+    async def close(self) -> None:
+        """Release the device."""
+
+
+class Pacer:
+    """Sleeps so that device time advances at ``speed`` × real time (0: as fast as possible)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._t0_wall: float | None = None
+        self._t0_dev = 0.0
+
+    async def wait_until(self, t_dev_s: float) -> None:
+        if self.speed <= 0:
+            await asyncio.sleep(0)
+            return
+        now = time.monotonic()
+        if self._t0_wall is None:
+            self._t0_wall, self._t0_dev = now, t_dev_s
+        delay = self._t0_wall + (t_dev_s - self._t0_dev) / self.speed - now
+        await asyncio.sleep(max(0.0, delay))

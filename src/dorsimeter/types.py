@@ -1,0 +1,73 @@
+"""Data passed between pipeline stages: batches of IMU samples in, readings out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+GRAVITY_M_S2 = 9.81
+SIDES = ("left", "right")
+
+
+@dataclass
+class ImuBatch:
+    """One or more IMU samples as a source delivers them (a BLE notification, a serial frame).
+
+    Times are device time in seconds, unwrapped. ``truth`` carries simulator ground truth
+    (per-sample arrays keyed by name, e.g. ``tibia_angle_deg``) and is None for real sensors.
+    """
+
+    t_s: np.ndarray
+    acc_m_s2: np.ndarray
+    gyr_rad_s: np.ndarray
+    quat: np.ndarray | None = None
+    heel_contact: np.ndarray | None = None
+    seq: np.ndarray | None = None
+    side: str | None = None
+    truth: dict[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.t_s = np.asarray(self.t_s, dtype=float).reshape(-1)
+        self.acc_m_s2 = np.asarray(self.acc_m_s2, dtype=float).reshape(-1, 3)
+        self.gyr_rad_s = np.asarray(self.gyr_rad_s, dtype=float).reshape(-1, 3)
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    def slice(self, start: int, stop: int) -> ImuBatch:
+        """The samples [start, stop) as a batch of their own."""
+
+        def cut(a):
+            return None if a is None else a[start:stop]
+
+        truth = None if self.truth is None else {k: v[start:stop] for k, v in self.truth.items()}
+        return ImuBatch(
+            self.t_s[start:stop], self.acc_m_s2[start:stop], self.gyr_rad_s[start:stop],
+            cut(self.quat), cut(self.heel_contact), cut(self.seq), self.side, truth,
+        )
+
+
+@dataclass
+class Readings:
+    """Derived per-sample values from the pipeline, all arrays of one length."""
+
+    t_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    tibia_angle_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
+    knee_track_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
+    side: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @staticmethod
+    def concat(parts: list[Readings]) -> Readings:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Readings()
+        return Readings(
+            np.concatenate([p.t_s for p in parts]),
+            np.concatenate([p.tibia_angle_deg for p in parts]),
+            np.concatenate([p.knee_track_deg for p in parts]),
+            np.concatenate([p.side for p in parts]),
+        )

@@ -1,0 +1,29 @@
+"""Shared fixtures: simulated sessions with ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dorsimeter.sim import Mount, SensorErrors, ShankSim
+from dorsimeter.types import ImuBatch
+
+
+def simulate(seconds: float, rate_hz: float = 100.0, side: str = "left", seed: int = 0,
+             clip_rotation_deg=(0.0, 0.0, 0.0), errors: SensorErrors | None = None) -> ImuBatch:
+    """One continuous simulated wall-test stream, as a single batch with truth."""
+    sim = ShankSim(rate_hz=rate_hz, side=side, seed=seed,
+                   mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)),
+                   errors=errors if errors is not None else SensorErrors())
+    return sim.generate(int(round(seconds * rate_hz)))
+
+
+@pytest.fixture
+def wall_session() -> ImuBatch:
+    return simulate(60.0)
+
+
+def truth_at(batch: ImuBatch, t_s: np.ndarray, key: str = "tibia_angle_deg") -> np.ndarray:
+    idx = np.searchsorted(batch.t_s, t_s)
+    assert np.allclose(batch.t_s[idx], t_s)
+    return batch.truth[key][idx]

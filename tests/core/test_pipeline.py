@@ -1,0 +1,55 @@
+"""The pipeline against simulator ground truth."""
+
+import numpy as np
+import pytest
+
+from dorsimeter.core import Pipeline
+from dorsimeter.types import Readings
+from tests.conftest import simulate, truth_at
+
+
+def _run(batch, step):
+    pipe = Pipeline(100.0)
+    parts = [pipe.push(batch.slice(i, i + step))[0] for i in range(0, len(batch), step)]
+    return Readings.concat(parts), pipe
+
+
+@pytest.mark.parametrize("rot", [(0.0, 0.0, 0.0), (0.0, 0.0, 95.0), (12.0, -8.0, 200.0),
+                                 (-15.0, 18.0, -60.0)])
+def test_wall_test_angle_within_1deg_rmse_for_any_clip_rotation(rot):
+    batch = simulate(60.0, seed=7, clip_rotation_deg=rot)
+    r, pipe = _run(batch, 10)
+    assert "left" in pipe.calibrations
+    truth = truth_at(batch, r.t_s)
+    rmse = np.sqrt(np.mean((r.tibia_angle_deg - truth) ** 2))
+    assert rmse < 1.0
+    assert abs(r.tibia_angle_deg.max() - batch.truth["tibia_angle_deg"].max()) < 1.0
+    track = truth_at(batch, r.t_s, "knee_track_deg")
+    assert np.sqrt(np.mean((r.knee_track_deg - track) ** 2)) < 1.0
+
+
+def test_right_leg_after_left_calibrates_again_and_reads_the_right_side():
+    from dorsimeter.sim import ShankSim
+
+    sim = ShankSim(seed=2)
+    pipe = Pipeline(100.0)
+    left = sim.generate(3000)
+    pipe.push(left)
+    sim.set_side("right")
+    pipe.set_side("right")
+    right = sim.generate(4000)
+    r, events = pipe.push(right)
+    assert [e.kind for e in events] == ["calibrated"]
+    assert set(pipe.calibrations) == {"left", "right"}
+    assert set(r.side) == {"right"}
+    err = r.tibia_angle_deg - truth_at(right, r.t_s)
+    assert np.sqrt(np.mean(err[r.t_s > right.t_s[0] + 2.0] ** 2)) < 1.0
+
+
+def test_any_batch_split_gives_identical_readings():
+    batch = simulate(30.0, seed=3, clip_rotation_deg=(0, 0, 45))
+    whole, _ = _run(batch, len(batch))
+    for step in (1, 7, 10):
+        part, _ = _run(batch, step)
+        np.testing.assert_array_equal(part.t_s, whole.t_s)
+        np.testing.assert_array_equal(part.tibia_angle_deg, whole.tibia_angle_deg)

@@ -1,0 +1,73 @@
+"""The command line end to end: record → calibrate → analyze, and bad input."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dorsimeter.cli import main
+from dorsimeter.io.rawcsv import read_raw_csv
+
+
+def _maxima(text: str) -> dict[str, str]:
+    return dict(re.findall(r"(left|right): max tibia angle ([\d.]+)°", text))
+
+
+def test_calibrate_and_analyze_reproduce_the_live_maxima(tmp_path, capsys):
+    raw, cal, out = tmp_path / "raw.csv", tmp_path / "cal.json", tmp_path / "readings.csv"
+    assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "30", "--side",
+                 "left", "--out", str(raw), "--clip-rotation", "0,0,110"]) == 0
+    live = _maxima(capsys.readouterr().out)
+    assert "left" in live and float(live["left"]) > 30.0
+    assert main(["calibrate", str(raw), "--out", str(cal)]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(raw), "--calibration", str(cal), "--out", str(out)]) == 0
+    assert _maxima(capsys.readouterr().out) == live
+    rec = read_raw_csv(raw)
+    assert len(rec.t_s) == 3000 and set(rec.side) == {"left"}
+    readings = np.genfromtxt(out, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    assert readings.dtype.names[:3] == ("t_s", "side", "tibia_angle_deg")
+    assert f"{readings['tibia_angle_deg'].max():.2f}" == live["left"]
+
+
+GOOD_HEADER = "t_s,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s"
+
+
+@pytest.mark.parametrize("content, expect", [
+    ("t_s,acc_x_m_s2,acc_y_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s\n0,0,0,0,0,0\n",
+     r"bad\.csv, line 1, column 'acc_z_m_s2': missing column"),
+    (GOOD_HEADER + "\n0,0,0,9.8,0,0,0\n0.01,0,abc,9.8,0,0,0\n",
+     r"bad\.csv, line 3, column 'acc_y_m_s2': 'abc' is not a finite number"),
+    (GOOD_HEADER + "\n", r"bad\.csv, line 2: no data rows"),
+    ("", r"bad\.csv, line 1: empty file"),
+    (GOOD_HEADER + ",side\n0,0,0,9.8,0,0,0,left\n0.01,0,0,9.8,0,0,0,middle\n",
+     r"bad\.csv, line 3, column 'side': 'middle' is not 'left' or 'right'"),
+])
+def test_bad_raw_csv_is_one_line_naming_file_line_column(tmp_path, capsys, content, expect):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    for cmd in (["analyze", str(bad)], ["calibrate", str(bad), "--out", str(tmp_path / "c.json")]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert re.search(expect, err), err
+
+
+def test_bad_input_from_the_installed_command_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01\x02garbage")
+    p = subprocess.run([sys.executable, "-m", "dorsimeter.cli", "analyze", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("dorsimeter: error:") and "Traceback" not in p.stderr
+    assert "bad.csv" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_a_file_that_cannot_define_a_calibration_is_refused(tmp_path, capsys):
+    raw = tmp_path / "still.csv"
+    assert main(["record", "--speed", "0", "--duration", "2.5", "--out", str(raw)]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", str(raw), "--out", str(tmp_path / "c.json")]) == 2
+    assert "still stance" in capsys.readouterr().err

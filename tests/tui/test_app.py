@@ -1,0 +1,46 @@
+"""The live monitor under textual's pilot, on the simulated rig."""
+
+import numpy as np
+
+from dorsimeter.core import Pipeline
+from dorsimeter.sources.sim import SimSource
+from dorsimeter.tui.app import MonitorApp
+
+
+async def _wait(pilot, app, cond, timeout_s=30.0):
+    for _ in range(int(timeout_s / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_monitor_follows_the_simulated_truth():
+    source = SimSource(speed=8.0, seed=11, clip_rotation_deg=(0, 0, 100))
+    app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, app, lambda: "left" in app.pipeline.calibrations)
+        checked = 0
+        for _ in range(40):
+            await pilot.pause(0.1)
+            app.refresh_view()
+            t = app.shown_t_s
+            truth = source.sim.kinematics(np.array([t]))["tibia_angle_deg"][0]
+            shown = float(str(app.query_one("#angle").value))
+            assert abs(shown - truth) < 1.0, (t, shown, truth)
+            checked += 1
+        # the per-side maximum shown equals the truth maximum so far within 1°
+        until = app.last_t_s
+        tt = np.arange(0, until, 0.01)
+        true_max = source.sim.kinematics(tt)["tibia_angle_deg"].max()
+        text = str(app.query_one("#sides").render())
+        shown_max = float(text.split("left")[1].split("max")[1].split("°")[0])
+        assert abs(shown_max - true_max) < 1.0
+        assert checked == 40
+        await pilot.press("r")  # the clip moves to the right leg: new calibration
+        assert app.pipeline.side == "right"
+        await _wait(pilot, app, lambda: "right" in app.pipeline.calibrations)
+        await _wait(pilot, app, lambda: app.session.max_deg.get("right", 0) > 25)
+        footer = app.screen.query_one("Footer")
+        assert footer is not None
+        await pilot.press("q")
