@@ -1,0 +1,52 @@
+"""The ``dorsimeter`` command line. Errors the user can cause print one line and exit 2.
+
+Each command is a module of this package with ``register(subparsers)``, which adds its parser and
+sets ``handler``; add a command by adding its module to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dorsimeter.errors import DorsimeterError
+
+COMMANDS = ["monitor", "record", "calibrate", "analyze"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dorsimeter", description="Knee-to-wall tibia angle from a shin-worn IMU.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="the live monitor on the simulated rig")
+    for name in COMMANDS:
+        importlib.import_module(f"dorsimeter.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        args = parser.parse_args(["monitor", "--sensor", "sim"])
+    try:
+        return args.handler(args)
+    except DorsimeterError as e:
+        if args.debug:
+            raise
+        print(f"dorsimeter: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        if args.debug:
+            raise
+        name = f" {e.filename}:" if getattr(e, "filename", None) else ""
+        print(f"dorsimeter: error:{name} {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from dorsimeter.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""Options and output shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from dorsimeter.session import SessionResults
+from dorsimeter.types import SIDES
+
+
+def rotation_arg(text: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3:
+        raise argparse.ArgumentTypeError("expected three angles in degrees, e.g. 0,0,120")
+    return vals  # type: ignore[return-value]
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """``--sensor`` and the options of the sources it names."""
+    p.add_argument("--sensor", default="sim",
+                   help="sim | replay:FILE | serial:PORT | ble:ADDRESS_OR_NAME (default: sim)")
+    p.add_argument("--side", choices=SIDES, default="left", help="leg the sensor is on")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="sim/replay pace: 1 = real time, 0 = as fast as possible")
+    p.add_argument("--seed", type=int, default=0, help="simulator random seed")
+    p.add_argument("--clip-rotation", type=rotation_arg, default=(0.0, 0.0, 0.0),
+                   metavar="X,Y,Z", help="simulated clip rotation on the shin, degrees")
+    p.add_argument("--calibration", help="mounting calibration JSON (default: calibrate live)")
+
+
+def open_source_from_args(args: argparse.Namespace):
+    from dorsimeter.sources import open_source
+
+    return open_source(args.sensor, side=args.side, speed=args.speed, seed=args.seed,
+                       clip_rotation_deg=args.clip_rotation)
+
+
+def print_results(results: SessionResults, calibrations: dict) -> None:
+    for cal in calibrations.values():
+        print(f"calibration {cal.summary()}")
+    for line in results.summary_lines():
+        print(line)
