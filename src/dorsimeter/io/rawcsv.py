@@ -34,6 +34,7 @@ class RawRecording:
     quat: np.ndarray | None
     side: np.ndarray  # per-sample side names (object array)
     has_side: bool
+    dropped_tail: bool = False  # the last line was cut short (crash) and dropped
 
     @property
     def rate_hz(self) -> float:
@@ -50,78 +51,156 @@ class RawRecording:
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
-    """Read and validate a raw CSV; any problem is an InputError naming file, line and column."""
+CHUNK_ROWS = 50_000
+
+
+def _check_cells(name: str, first_line: int, col: str, cells) -> np.ndarray:
+    """Column ``col`` as floats; the first bad cell is an InputError with its line."""
+    try:
+        arr = np.array(cells, dtype=float)
+    except ValueError:
+        arr = None
+    if arr is None or not np.all(np.isfinite(arr)):
+        for i, cell in enumerate(cells):
+            try:
+                ok = bool(np.isfinite(float(cell)))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InputError(name, first_line + i, col,
+                                 f"'{cell.strip()[:20]}' is not a finite number")
+    return arr
+
+
+def _open_text(path: str | Path) -> TextIO:
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise InputError(name, None, None, "no such file") from None
     except IsADirectoryError:
         raise InputError(name, None, None, "is a directory, expected a raw CSV file") from None
-    if b"\0" in data[:4096]:
+    except PermissionError:
+        raise InputError(name, None, None, "permission denied") from None
+    head = f.read(4096)
+    f.seek(0)
+    if b"\0" in head:
+        f.close()
         raise InputError(name, 1, None, "binary data, expected a CSV text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise InputError(name, line, None, "not UTF-8 text, expected a CSV file") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
-    if not rows:
-        raise InputError(name, 1, None, f"empty file, expected a header: {','.join(RAW_COLUMNS)}")
-    header = [h.strip() for h in rows[0]]
-    for col in RAW_COLUMNS:
-        if col not in header:
-            raise InputError(name, 1, col, f"missing column (header must contain "
-                                           f"{','.join(RAW_COLUMNS)})")
-    has_quat = all(c in header for c in QUAT_COLUMNS)
-    numeric = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if has_quat else [])
-    body = rows[1:]
-    if not body:
-        raise InputError(name, 2, None, "no data rows after the header")
-    width = len(header)
-    for i, r in enumerate(body):
-        if len(r) != width:
-            raise InputError(name, i + 2, None, f"{len(r)} fields, the header has {width}")
-    cols = list(zip(*body, strict=True))
-    values = {}
-    for col in numeric:
-        cells = cols[header.index(col)]
+    return io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+
+
+def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
+    """Read and validate a raw CSV; any problem is an InputError naming file, line and column.
+
+    The file is parsed in chunks (no per-row Python lists of the whole file), so long
+    recordings fit in memory. A last line cut short by a crash (no newline, too few fields) is
+    dropped: everything written before it is kept (``RawRecording.dropped_tail``).
+    """
+    name = str(path)
+    with _open_text(path) as f:
+        reader = csv.reader(f)
         try:
-            arr = np.array(cells, dtype=float)
-        except ValueError:
-            arr = None
-        if arr is None or not np.all(np.isfinite(arr)):
-            for i, cell in enumerate(cells):
-                try:
-                    ok = np.isfinite(float(cell))
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise InputError(name, i + 2, col, f"'{cell[:20]}' is not a finite number")
-        values[col] = arr
-    t = values["t_s"]
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise InputError(name, 1, None, "empty file, expected a header: "
+                                 + ",".join(RAW_COLUMNS)) from None
+            for col in RAW_COLUMNS:
+                if col not in header:
+                    raise InputError(name, 1, col, "missing column (header must contain "
+                                     f"{','.join(RAW_COLUMNS)})")
+            has_quat = all(c in header for c in QUAT_COLUMNS)
+            numeric = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if has_quat else [])
+            idx = [header.index(c) for c in numeric]
+            has_side = "side" in header
+            side_idx = header.index("side") if has_side else None
+            width = len(header)
+            chunks: list[np.ndarray] = []
+            sides: list[np.ndarray] = []
+            dropped_tail = False
+            line = 2
+            rows: list[list[str]] = []
+            for row in reader:
+                rows.append(row)
+                if len(rows) == CHUNK_ROWS:
+                    line = _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides)
+                    rows = []
+            if rows and len(rows[-1]) != width and not _ends_with_newline(f):
+                rows.pop()  # a line cut short by a crash or kill
+                dropped_tail = True
+            while rows and not any(c.strip() for c in rows[-1]):
+                rows.pop()
+            _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides)
+        except UnicodeDecodeError:
+            raise InputError(name, None, None, "not UTF-8 text, expected a CSV file") from None
+        except csv.Error as e:
+            raise InputError(name, reader.line_num, None, f"not valid CSV ({e})") from None
+    if not chunks:
+        raise InputError(name, 2, None, "no data rows after the header")
+    values = np.concatenate(chunks)
+    t = values[:, 0]
+    if len(t) < 2:
+        raise InputError(name, 2, None, "need at least two samples")
     bad = np.flatnonzero(np.diff(t) <= 0)
     if len(bad):
         raise InputError(name, int(bad[0]) + 3, "t_s",
                          "time does not increase (t_s must be strictly increasing seconds)")
-    if len(t) < 2:
-        raise InputError(name, 2, None, "need at least two samples")
-    has_side = "side" in header
+    acc, gyr = values[:, 1:4], values[:, 4:7]
+    _check_units(name, t, acc, gyr)
     if has_side:
-        side = np.array([s.strip().lower() for s in cols[header.index("side")]], dtype=object)
+        side = np.concatenate(sides)
         bad_side = np.flatnonzero(~np.isin(side, SIDES))
         if len(bad_side):
             i = int(bad_side[0])
             raise InputError(name, i + 2, "side", f"'{side[i][:20]}' is not 'left' or 'right'")
     else:
         side = np.full(len(t), default_side, dtype=object)
-    acc = np.column_stack([values[c] for c in RAW_COLUMNS[1:4]])
-    gyr = np.column_stack([values[c] for c in RAW_COLUMNS[4:7]])
-    quat = np.column_stack([values[c] for c in QUAT_COLUMNS]) if has_quat else None
-    return RawRecording(t, acc, gyr, quat, side, has_side)
+    quat = values[:, 7:11] if has_quat else None
+    return RawRecording(t, acc, gyr, quat, side, has_side, dropped_tail)
+
+
+def _ends_with_newline(f: TextIO) -> bool:
+    raw = f.buffer
+    raw.seek(0, io.SEEK_END)
+    if raw.tell() == 0:
+        return True
+    raw.seek(-1, io.SEEK_END)
+    return raw.read(1) in (b"\n", b"\r")
+
+
+def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides) -> int:
+    """Validate and convert one chunk of rows; returns the line number after it."""
+    if not rows:
+        return line
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise InputError(name, line + i, None, f"{len(r)} fields, the header has {width}")
+    cols = list(zip(*rows, strict=True))
+    chunks.append(np.column_stack([_check_cells(name, line, c, cols[j])
+                                   for c, j in zip(numeric, idx, strict=True)]))
+    if side_idx is not None:
+        sides.append(np.array([s.strip().lower() for s in cols[side_idx]], dtype=object))
+    return line + len(rows)
+
+
+def _check_units(name: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
+    """Catch the common unit mix-ups: g instead of m/s², °/s instead of rad/s, ms instead of s."""
+    dt = float(np.median(np.diff(t)))
+    if dt > 0.2:
+        raise InputError(name, None, "t_s", f"median sample interval {dt:g}: expected seconds "
+                         "(is t_s in milliseconds?)")
+    acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    if 0.5 < acc_norm < 2.0:
+        raise InputError(name, None, "acc_x_m_s2", f"typical |acc| is {acc_norm:.2f}: looks like "
+                         "g, expected m/s² (multiply by 9.81)")
+    if acc_norm < 0.5 or acc_norm > 50:
+        raise InputError(name, None, "acc_x_m_s2", f"typical |acc| is {acc_norm:.3g} m/s²: "
+                         "expected about 9.8 m/s² (gravity) for a worn sensor")
+    gyr_max = float(np.max(np.abs(gyr)))
+    if gyr_max > 40.0:
+        raise InputError(name, None, "gyr_x_rad_s", f"angular rate up to {gyr_max:.0f}: beyond "
+                         "any sensor's range in rad/s, looks like °/s (multiply by π/180)")
 
 
 class RawCsvWriter:

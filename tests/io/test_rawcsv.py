@@ -1,0 +1,88 @@
+"""The raw CSV contract: round trip, crash-cut files, unit mix-ups, large files."""
+
+import numpy as np
+import pytest
+
+from dorsimeter.errors import InputError
+from dorsimeter.io.rawcsv import CHUNK_ROWS, RAW_COLUMNS, RawCsvWriter, read_raw_csv
+from tests.conftest import simulate
+
+
+def _write(path, batch, side="left"):
+    with RawCsvWriter(path) as w:
+        for i in range(0, len(batch), 10):
+            w.write(batch.slice(i, i + 10), side)
+
+
+def test_round_trip_is_exact(tmp_path):
+    b = simulate(5.0, seed=1)
+    _write(tmp_path / "r.csv", b, "right")
+    rec = read_raw_csv(tmp_path / "r.csv")
+    np.testing.assert_array_equal(rec.t_s, b.t_s)
+    np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2)
+    np.testing.assert_array_equal(rec.gyr_rad_s, b.gyr_rad_s)
+    assert set(rec.side) == {"right"} and rec.rate_hz == 100.0 and not rec.dropped_tail
+
+
+def test_a_line_cut_by_a_crash_is_dropped_and_the_rest_kept(tmp_path):
+    b = simulate(3.0, seed=1)
+    path = tmp_path / "r.csv"
+    _write(path, b)
+    data = path.read_bytes()
+    path.write_bytes(data[:-40])  # killed in the middle of the last row
+    rec = read_raw_csv(path)
+    assert rec.dropped_tail and len(rec.t_s) == len(b) - 1
+    np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2[:-1])
+
+
+def test_extra_columns_and_any_order_are_accepted(tmp_path):
+    b = simulate(2.0)
+    cols = ["note", *reversed(RAW_COLUMNS)]
+    rows = [",".join(cols)] + [
+        ",".join(["x", *(repr(float(v)) for v in reversed([t, *a, *g]))])
+        for t, a, g in zip(b.t_s, b.acc_m_s2, b.gyr_rad_s, strict=True)]
+    (tmp_path / "o.csv").write_text("\n".join(rows) + "\n")
+    rec = read_raw_csv(tmp_path / "o.csv")
+    np.testing.assert_array_equal(rec.gyr_rad_s, b.gyr_rad_s)
+
+
+@pytest.mark.parametrize("transform, column, words", [
+    (lambda t, a, g: (t, a / 9.81, g), "acc_x_m_s2", "looks like g"),
+    (lambda t, a, g: (t, a, np.degrees(g)), "gyr_x_rad_s", "looks like °/s"),
+    (lambda t, a, g: (t * 1000, a, g), "t_s", "milliseconds"),
+])
+def test_wrong_units_are_named(tmp_path, transform, column, words):
+    b = simulate(20.0)
+    t, a, g = transform(b.t_s, b.acc_m_s2, b.gyr_rad_s)
+    body = np.column_stack([t, a, g])
+    path = tmp_path / "u.csv"
+    np.savetxt(path, body, delimiter=",", header=",".join(RAW_COLUMNS), comments="", fmt="%.9g")
+    with pytest.raises(InputError, match=f"u.csv, column '{column}': .*{words}"):
+        read_raw_csv(path)
+
+
+def test_a_bad_cell_past_the_first_chunk_names_its_line(tmp_path):
+    n = CHUNK_ROWS + 5000
+    t = np.arange(n) / 100.0
+    body = np.column_stack([t, np.zeros(n), np.zeros(n), np.full(n, 9.81), np.zeros((n, 3))])
+    path = tmp_path / "big.csv"
+    np.savetxt(path, body, delimiter=",", header=",".join(RAW_COLUMNS), comments="", fmt="%.6g")
+    lines = path.read_text().splitlines()
+    bad_line = CHUNK_ROWS + 1234  # 1-based file line
+    parts = lines[bad_line - 1].split(",")
+    parts[4] = "nan"
+    lines[bad_line - 1] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=f"line {bad_line}, column 'gyr_x_rad_s'"):
+        read_raw_csv(path)
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"\xff\xfe\x00garbage", "binary data"),
+    (b"t_s,\xe9\n", "not UTF-8"),
+])
+def test_garbage_is_refused_in_one_line(tmp_path, content, expect):
+    p = tmp_path / "g.csv"
+    p.write_bytes(content)
+    with pytest.raises(InputError, match=expect):
+        read_raw_csv(p)
