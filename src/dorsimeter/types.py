@@ -16,6 +16,8 @@ class ImuBatch:
 
     Times are device time in seconds, unwrapped. ``truth`` carries simulator ground truth
     (per-sample arrays keyed by name, e.g. ``tibia_angle_deg``) and is None for real sensors.
+    ``heel_contact`` is the heel switch / FSR load (0 = heel off, 1 = loaded); ``foot_acc_m_s2``
+    and ``foot_gyr_rad_s`` come from an optional second IMU on the foot.
     """
 
     t_s: np.ndarray
@@ -26,6 +28,8 @@ class ImuBatch:
     seq: np.ndarray | None = None
     side: str | None = None
     truth: dict[str, np.ndarray] | None = None
+    foot_acc_m_s2: np.ndarray | None = None  # optional second IMU on the foot (same clock)
+    foot_gyr_rad_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.t_s = np.asarray(self.t_s, dtype=float).reshape(-1)
@@ -45,6 +49,7 @@ class ImuBatch:
         return ImuBatch(
             self.t_s[start:stop], self.acc_m_s2[start:stop], self.gyr_rad_s[start:stop],
             cut(self.quat), cut(self.heel_contact), cut(self.seq), self.side, truth,
+            cut(self.foot_acc_m_s2), cut(self.foot_gyr_rad_s),
         )
 
 

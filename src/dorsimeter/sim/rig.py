@@ -2,6 +2,9 @@
 
 Kinematics are analytic (see ``motion``), so the gyroscope is the exact body rate and the
 accelerometer the exact specific force at the IMU point, rotational acceleration included.
+When the heel lifts, the foot pitches about the metatarsal heads and carries the ankle (the
+tibia's pivot) up and forward; that translation is in the shank accelerometer too. Optional
+extra channels: a foot IMU (on the dorsum of the foot) and a heel-contact switch (FSR).
 Sensor errors are added on top; ground truth comes back with every sample.
 """
 
@@ -12,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dorsimeter.sim.motion import DriveSpec, Profile, append_drive, knee_to_wall_session
+from dorsimeter.sim.motion import (
+    LIFT_INVALID_M,
+    Motion,
+    ScriptRunner,
+    ScriptSpec,
+    SimRep,
+    script_spec,
+)
 from dorsimeter.types import GRAVITY_M_S2, SIDES, ImuBatch
 
 DEFAULT_END_ANGLE_DEG = {"left": 38.0, "right": 33.0}
@@ -40,6 +50,26 @@ class Mount:
 
 
 @dataclass
+class Foot:
+    """Foot geometry in the foot frame (x anterior, z up) with the origin at the metatarsal heads.
+
+    The heel lifts by pitching the foot about the metatarsal heads: the heel contact point is
+    ``heel_to_mth_m`` behind them, the ankle joint ``ankle_to_mth_m`` behind and
+    ``ankle_height_m`` above. A heel lift ``h`` raises the ankle by about
+    ``h · ankle_to_mth_m / heel_to_mth_m``. The foot IMU sits at ``imu_pos_m`` (dorsum)."""
+
+    ankle_to_mth_m: float = 0.14
+    ankle_height_m: float = 0.08
+    heel_to_mth_m: float = 0.19
+    imu_pos_m: tuple[float, float, float] = (-0.07, 0.0, 0.06)
+    imu_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def ankle_m(self) -> np.ndarray:
+        return np.array([-self.ankle_to_mth_m, 0.0, self.ankle_height_m])
+
+
+@dataclass
 class SensorErrors:
     """First sensor error model: white noise and a constant gyro bias."""
 
@@ -54,10 +84,18 @@ class SensorErrors:
 
 @dataclass
 class ShankSim:
-    """Streams a simulated knee-to-wall session, side by side, with ground truth.
+    """Streams a simulated session, side by side, with ground truth.
 
-    The script never ends: after the scripted drives more drives follow. ``set_side`` moves the
-    clip to the other leg, which starts a new still stance and calibration drives.
+    ``script`` is ``wall`` (knee-to-wall drives, the default), ``lunge`` (reverse lunges, front
+    shin, 2–3 × 4–6 reps), ``mobilisation`` (band ankle mobilisation, 10 reps with 2 s holds),
+    ``squat`` (single-leg squats with valgus) or a :class:`ScriptSpec`. Every script starts with a
+    still stance and calibration drives. The script never ends: more reps follow. ``set_side``
+    moves the clip to the other leg, which starts the script again there.
+
+    ``foot_imu`` adds a second IMU on the foot (``ImuBatch.foot_acc_m_s2``/``foot_gyr_rad_s``);
+    ``heel_switch`` adds the heel-contact channel (``ImuBatch.heel_contact``: heel load 0..1).
+    Ground truth per sample (``truth``): tibia angle, knee track, heel lift (m and flag), foot
+    pitch, rep index (-1 outside reps) and rep validity; ``reps`` lists every scripted rep.
     """
 
     rate_hz: float = 100.0
@@ -67,16 +105,42 @@ class ShankSim:
     heading_deg: float = 20.0
     end_angle_deg: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_END_ANGLE_DEG))
     seed: int = 0
+    script: str | ScriptSpec = "wall"
+    foot: Foot = field(default_factory=Foot)
+    foot_imu: bool = False
+    heel_switch: bool = False
+    valgus_deg: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}")
+        self.spec = script_spec(self.script)
         self._rng = np.random.default_rng(self.seed)
         self._noise_rng = np.random.default_rng(self.seed + 1_000_003)
+        self._lift_rng = np.random.default_rng(self.seed + 2_000_029)
+        self._foot_rng = np.random.default_rng(self.seed + 3_000_017)
         self._n = 0
-        self._flexion, self._valgus = Profile(), Profile()
+        self._motion = Motion(heel_to_mth_m=self.foot.heel_to_mth_m)
         self._side_changes: list[tuple[float, str]] = [(0.0, self.side)]
-        knee_to_wall_session(self._flexion, self._valgus, self._rng, self.end_angle_deg[self.side])
+        self._start_script()
+
+    def _start_script(self) -> None:
+        v = None if self.valgus_deg is None else self.valgus_deg.get(self.side)
+        self._runner = ScriptRunner(self.spec, self._motion, self._rng, self._lift_rng, self.side,
+                                    self.end_angle_deg[self.side], v)
+        self._runner.start()
+
+    @property
+    def reps(self) -> list[SimRep]:
+        """Every rep scripted so far (calibration drives have index -1), ground truth."""
+        return list(self._motion.reps)
+
+    def counted_reps(self, until_s: float | None = None, side: str | None = None
+                     ) -> list[SimRep]:
+        """Reps (not calibration drives) that ended by ``until_s``, optionally of one side."""
+        return [r for r in self._motion.reps if r.index >= 0
+                and (until_s is None or r.t_end_s <= until_s)
+                and (side is None or r.side == side)]
 
     @property
     def t_s(self) -> float:
@@ -89,27 +153,15 @@ class ShankSim:
             return
         self.side = side
         now = self.t_s
-        for p in (self._flexion, self._valgus):
-            x, _, _ = p.evaluate(np.array([now]))
-            # cut the script at "now" and return to stance over 1 s
-            keep = [i for i, t0 in enumerate(p._t0) if t0 < now]
-            p._t0, p._dur = [p._t0[i] for i in keep], [p._dur[i] for i in keep]
-            p._a0, p._a1 = [p._a0[i] for i in keep], [p._a1[i] for i in keep]
-            if p._t0:
-                p._dur[-1] = now - p._t0[-1]
-                p._a1[-1] = float(x[0])
-            p.value = float(x[0])
-            if not p._t0:
-                p.t_start_s = now
+        # cut the script at "now" and return to stance (heel down) over 1 s
+        self._motion.cut(now)
+        for p in self._motion.profiles:
             p.move(0.0, 1.0)
         self._side_changes.append((now + 1.0, side))
-        knee_to_wall_session(self._flexion, self._valgus, self._rng, self.end_angle_deg[side])
+        self._start_script()
 
     def _extend(self, until_s: float) -> None:
-        while self._flexion.end_s < until_s:
-            target = self.end_angle_deg[self.side] + float(np.clip(self._rng.normal(0, 1.5), -3, 3))
-            append_drive(self._flexion, self._valgus,
-                         DriveSpec(target, valgus_deg=float(self._rng.normal(2.0, 1.0))))
+        self._runner.extend(until_s)
 
     def side_at(self, t_s: np.ndarray) -> np.ndarray:
         starts = np.array([t for t, _ in self._side_changes])
@@ -117,10 +169,17 @@ class ShankSim:
         return names[np.clip(np.searchsorted(starts, t_s, side="right") - 1, 0, None)]
 
     def kinematics(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
-        """Exact tibia/sensor kinematics at ``t_s`` (world frame z up)."""
+        """Exact tibia/sensor/foot kinematics at ``t_s`` (world frame z up, ankle at rest = 0).
+
+        The tibia's orientation follows the flexion and valgus profiles; its pivot (the ankle)
+        is carried by the foot, which pitches about the metatarsal heads when the heel lifts.
+        """
+        t_s = np.asarray(t_s, dtype=float)
         self._extend(float(np.max(t_s)) + 1.0)
-        th, thd, thdd = self._flexion.evaluate(t_s)
-        ph, phd, phdd = self._valgus.evaluate(t_s)
+        m = self._motion
+        th, thd, thdd = m.flexion.evaluate(t_s)
+        ph, phd, phdd = m.valgus.evaluate(t_s)
+        be, bed, bedd = m.foot.evaluate(t_s)
         # valgus (knee toward the midline, i.e. toward the other leg) is a tilt toward
         # -y for the left leg and +y for the right leg; y points to the athlete's left.
         sign = np.where(self.side_at(t_s) == "left", 1.0, -1.0)
@@ -135,17 +194,60 @@ class ShankSim:
         w1 = thd[:, None] * a1
         omega = w1 + chid[:, None] * a2
         alpha = thdd[:, None] * a1 + chidd[:, None] * a2 + chid[:, None] * np.cross(w1, a2)
-        pos = tibia.apply(self.mount.lever_arm_m)
-        acc_w = np.cross(alpha, pos) + np.cross(omega, np.cross(omega, pos))
+        # the foot pitches about the metatarsal heads (axis a1): heel up for positive pitch
+        foot = rz * Rotation.from_euler("y", be[:, None])
+        mth = -rz.apply(self.foot.ankle_m)  # metatarsal heads, with the resting ankle at 0
+        w_f = bed[:, None] * a1
+        al_f = bedd[:, None] * a1
+
+        def on_foot(q_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Position and acceleration of foot points ``q_m`` (foot frame, from the MTH)."""
+            r = foot.apply(q_m)
+            return mth + r, np.cross(al_f, r) + np.cross(w_f, np.cross(w_f, r))
+
+        ankle, ankle_acc = on_foot(self.foot.ankle_m)
+        rel = tibia.apply(self.mount.lever_arm_m)
+        pos = ankle + rel
+        acc_w = ankle_acc + np.cross(alpha, rel) + np.cross(omega, np.cross(omega, rel))
         sensor = tibia * self.mount.sensor_to_tibia
+        foot_pos, foot_acc = on_foot(np.asarray(self.foot.imu_pos_m, dtype=float))
+        foot_sensor = foot * Rotation.from_euler("xyz", self.foot.imu_rotation_deg, degrees=True)
+        heel, _ = on_foot(np.array([-self.foot.heel_to_mth_m, 0.0, 0.0]))
         up_t = tibia.inv().apply([0.0, 0.0, 1.0])
         knee_track = np.degrees(np.arctan2(-up_t[:, 1], up_t[:, 2])) * -sign
         return {
             "tibia": tibia, "sensor": sensor, "omega_w": omega, "alpha_w": alpha,
-            "pos_m": pos, "acc_w": acc_w,
+            "pos_m": pos, "acc_w": acc_w, "ankle_m": ankle,
             "tibia_angle_deg": np.degrees(np.arctan2(-up_t[:, 0], up_t[:, 2])),
             "knee_track_deg": knee_track,
+            "foot": foot, "foot_sensor": foot_sensor, "foot_omega_w": w_f,
+            "foot_pos_m": foot_pos, "foot_acc_w": foot_acc,
+            "foot_pitch_deg": np.degrees(be), "heel_lift_m": heel[:, 2] + self.foot.ankle_height_m,
         }
+
+    def rep_truth(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rep index (-1 outside counted reps) and rep validity per sample."""
+        t_s = np.asarray(t_s, dtype=float)
+        rep = np.full(len(t_s), -1, dtype=int)
+        valid = np.ones(len(t_s), dtype=bool)
+        for r in self._motion.reps:
+            if r.index < 0 or r.t_end_s < t_s[0] or r.t_start_s > t_s[-1]:
+                continue
+            inside = (t_s >= r.t_start_s) & (t_s < r.t_end_s)
+            rep[inside] = r.index
+            valid[inside] = r.valid
+        return rep, valid
+
+    def foot_ideal(self, k: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Error-free foot IMU specific force and body rate (sensor frame) from ``kinematics``."""
+        inv = k["foot_sensor"].inv()
+        return (inv.apply(k["foot_acc_w"] + np.array([0.0, 0.0, GRAVITY_M_S2])),
+                inv.apply(k["foot_omega_w"]))
+
+    def heel_load(self, heel_lift_m: np.ndarray) -> np.ndarray:
+        """Heel-switch (FSR) reading, 0..1: full load heel down, none from 2 mm of lift."""
+        load = np.clip(1.0 - heel_lift_m / 0.002, 0.0, 1.0)
+        return np.clip(load + self._foot_rng.normal(0.0, 0.03, len(load)), 0.0, 1.0)
 
     def ideal(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Error-free specific force and body rate in the sensor frame, plus the kinematics."""
@@ -173,4 +275,25 @@ class ShankSim:
             "sensor_quat": q,
             "side": side,
         }
-        return ImuBatch(t, acc, gyr, side=str(side[-1]) if n else self.side, truth=truth)
+        return self._with_foot_channels(
+            ImuBatch(t, acc, gyr, side=str(side[-1]) if n else self.side, truth=truth), k)
+
+    def _with_foot_channels(self, b: ImuBatch, k: dict[str, np.ndarray]) -> ImuBatch:
+        """Heel-lift and rep ground truth, and the optional foot IMU and heel-switch channels."""
+        n = len(b)
+        lift = k["heel_lift_m"]
+        rep, valid = self.rep_truth(b.t_s) if n else (np.empty(0, int), np.empty(0, bool))
+        b.truth.update({
+            "heel_lift_m": lift, "heel_lift": lift >= LIFT_INVALID_M,
+            "heel_off": lift > 0.002, "foot_pitch_deg": k["foot_pitch_deg"],
+            "rep": rep, "rep_valid": valid,
+        })
+        if self.heel_switch:
+            b.heel_contact = self.heel_load(lift)
+        if self.foot_imu:
+            facc, fgyr = self.foot_ideal(k)
+            e = self.errors
+            b.foot_acc_m_s2 = facc + self._foot_rng.normal(0.0, 1.0, (n, 3)) * e.acc_noise_m_s2
+            b.foot_gyr_rad_s = fgyr + self._foot_rng.normal(0.0, 1.0, (n, 3)) * e.gyr_noise_rad_s
+            b.truth["foot_quat"] = k["foot_sensor"].as_quat()[:, [3, 0, 1, 2]]
+        return b
