@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dorsimeter.core.lever_arm import fit_lever_arm, smoothed_rates
 from dorsimeter.errors import CalibrationError, InputError
 from dorsimeter.types import GRAVITY_M_S2
 
 STILL_GYR_RAD_S = 0.15
 STILL_ACC_DEV_M_S2 = 0.6
 MOVING_GYR_RAD_S = 0.2
+MAX_STANCE_SWAY_DEG = 1.5  # tilt allowed within the still stance (from its first sample)
+MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twisting movement)
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,27 @@ class MountingCalibration:
     planarity: float  # 1 - λ2/λ1 of the drive gyro signal: 1 = pure hinge motion
     axis_tilt_deg: float  # how far the drive axis was from perpendicular to the shin
     t_defined_s: float  # device time of the sample that completed the calibration
+    # ankle-to-sensor vector (sensor frame) fitted on the drives; zero when not estimated
+    lever_arm_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    lever_arm_residual_m_s2: float = 0.0  # RMS acceleration the fixed-pivot model left over
+    stance_sway_deg: float = 0.0  # largest tilt of "up" from its mean during the stance
 
     @property
     def matrix(self) -> np.ndarray:
         """Rows: tibia x, y, z axes in the sensor frame."""
         return np.array([self.x_axis, self.y_axis, self.z_axis])
 
+    @property
+    def lever_arm(self) -> np.ndarray:
+        """Ankle-to-sensor vector in the sensor frame (m)."""
+        return np.asarray(self.lever_arm_m, dtype=float)
+
     def summary(self) -> str:
         return (
             f"{self.side}: still {self.still_s:.1f} s, drives {self.drive_rotation_deg:.0f}° of "
             f"rotation, hinge quality {100 * self.planarity:.1f} %, "
-            f"axis tilt {self.axis_tilt_deg:.1f}°"
+            f"axis tilt {self.axis_tilt_deg:.1f}°, "
+            f"sensor {100 * np.linalg.norm(self.lever_arm):.0f} cm from the ankle"
         )
 
 
@@ -84,7 +97,9 @@ class MountingCalibrator:
 
     Rule: the first run of ≥ ``still_s`` still samples is the stance (its mean "up" is the tibia
     axis, its mean gyro the bias); after it, moving samples are collected until they add up to
-    ``drive_rotation_deg`` of rotation (about two drives forward and back).
+    ``drive_rotation_deg`` of rotation (about two drives forward and back). The drives also give
+    the lever arm (ankle to sensor, :func:`fit_lever_arm`). Refusals: swaying during the stance,
+    drives that are not a forward hinge (twisting about the shin, random movement).
     """
 
     def __init__(self, side: str, rate_hz: float, still_s: float = 1.5,
@@ -93,13 +108,16 @@ class MountingCalibrator:
         self.rate_hz = rate_hz
         self.still_n = int(round(still_s * rate_hz))
         self.need_rad = np.radians(drive_rotation_deg)
-        self._run_up: list[np.ndarray] = []
+        self._run_acc: list[np.ndarray] = []
         self._run_gyr: list[np.ndarray] = []
         self._run_n = 0
+        self._longest_n = 0
+        self._anchor = np.zeros(3)
         self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
         self._moving_up: list[np.ndarray] = []
+        self._drive: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.result: MountingCalibration | None = None
 
     @property
@@ -121,30 +139,52 @@ class MountingCalibrator:
             if self._stance is None:
                 i = self._add_still(gyr, acc, up, i)
             else:
-                j = self._add_drives(t_s, gyr, up, i)
+                j = self._add_drives(t_s, gyr, acc, up, i)
                 if self.result is not None:
                     return j
                 i = n
         return None
 
     def _add_still(self, gyr, acc, up, i: int) -> int:
+        """Grow the current still run from sample ``i``; returns where to continue.
+
+        A sample is still when the gyro and |acc| are quiet and the accelerometer's direction
+        stays within ``MAX_STANCE_SWAY_DEG`` of the run's first sample: slow swaying, which the
+        gyro threshold alone lets through, starts a new run instead of spoiling the stance."""
+        n = len(gyr)
         still = (np.linalg.norm(gyr[i:], axis=1) < STILL_GYR_RAD_S) & (
             np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_DEV_M_S2)
-        breaks = np.flatnonzero(~still)
-        end = len(still) if len(breaks) == 0 else breaks[0]
-        self._run_up.append(up[i:i + end])
+        if self._run_n == 0:
+            first = np.flatnonzero(still)
+            if len(first) == 0:
+                return n
+            i += int(first[0])
+            still = still[first[0]:]
+            self._anchor = acc[i] / np.linalg.norm(acc[i])
+        a = acc[i:]
+        cos = (a @ self._anchor) / np.linalg.norm(a, axis=1)
+        ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG)))
+        breaks = np.flatnonzero(~ok)
+        end = len(ok) if len(breaks) == 0 else int(breaks[0])
+        self._run_acc.append(a[:end])
         self._run_gyr.append(gyr[i:i + end])
         self._run_n += end
-        if end == len(still):
-            return len(gyr)
+        self._longest_n = max(self._longest_n, self._run_n)
+        if end == len(ok):
+            return n
         if self._run_n >= self.still_n:  # the stance ended with the first movement
-            self._stance = (np.concatenate(self._run_up).mean(axis=0),
-                            np.concatenate(self._run_gyr).mean(axis=0), self._run_n)
-        self._run_up, self._run_gyr, self._run_n = [], [], 0
-        return i + end + 1 if self._stance is None else i + end
+            accs = np.concatenate(self._run_acc)
+            dirs = accs / np.linalg.norm(accs, axis=1)[:, None]
+            mean_up = dirs.mean(axis=0)
+            mean_up = mean_up / np.linalg.norm(mean_up)
+            sway = float(np.degrees(np.arccos(np.clip((dirs @ mean_up).min(), -1.0, 1.0))))
+            self._stance = (mean_up, np.concatenate(self._run_gyr).mean(axis=0), self._run_n,
+                            sway)
+        self._run_acc, self._run_gyr, self._run_n = [], [], 0
+        return i + end
 
-    def _add_drives(self, t_s, gyr, up, i: int) -> int:
-        _, bias, _ = self._stance
+    def _add_drives(self, t_s, gyr, acc, up, i: int) -> int:
+        bias = self._stance[1]
         w = gyr[i:] - bias
         rate = np.linalg.norm(w, axis=1)
         moving = rate > MOVING_GYR_RAD_S
@@ -155,6 +195,7 @@ class MountingCalibrator:
         stop = len(w) if len(done) == 0 else done[0] + 1
         self._moving_gyr.append(w[:stop][moving[:stop]])
         self._moving_up.append(up[i:i + stop][moving[:stop]])
+        self._drive.append((w[:stop], acc[i:i + stop], up[i:i + stop]))
         self._rot_rad = float(cum[stop - 1])
         if len(done):
             self.result = self._solve(float(t_s[i + stop - 1]))
@@ -162,12 +203,17 @@ class MountingCalibrator:
         return len(gyr)
 
     def _solve(self, t_defined_s: float) -> MountingCalibration:
-        up_mean, bias, still_n = self._stance
+        up_mean, bias, still_n, sway = self._stance
         z = up_mean / np.linalg.norm(up_mean)
         wm = np.concatenate(self._moving_gyr)
         evals, evecs = np.linalg.eigh(wm.T @ wm)
         axis = evecs[:, -1]
         planarity = float(1.0 - evals[-2] / evals[-1])
+        if planarity < MIN_PLANARITY:
+            raise CalibrationError(
+                f"{self.side}: the movements after the stance were not knee drives (hinge "
+                f"quality {100 * planarity:.0f} %, need {100 * MIN_PLANARITY:.0f} %); drive the "
+                "knee straight forward and back, slowly")
         tilt = float(np.degrees(np.arcsin(min(1.0, abs(axis @ z)))))
         if tilt > 45.0:
             raise CalibrationError(
@@ -180,16 +226,23 @@ class MountingCalibrator:
         angle = np.arctan2(-(u @ x), u @ z)
         if angle[np.argmax(np.abs(angle))] < 0:  # drives go knee-forward: make that positive
             x, y = -x, -y
+        # the lever arm: the whole drive phase at once, so a smoothing (non-causal) derivative is
+        # fine and gives the same result for any batch split; r lies in the sagittal plane
+        w, a, u = (np.concatenate(c) for c in zip(*self._drive, strict=True))
+        w_s, dw_s = smoothed_rates(w, self.rate_hz)
+        fit = fit_lever_arm(w_s, dw_s, a, u, basis=np.array([x, z]))
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
-            planarity, tilt, t_defined_s)
+            planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
+            float(fit.residual_m_s2), sway)
 
     def refusal(self) -> str:
         """Why the samples seen so far do not define a calibration."""
         if self._stance is None:
             return (f"{self.side}: no still stance of {self.still_n / self.rate_hz:.1f} s "
-                    "(stand tall without moving before the knee drives)")
+                    f"(the longest still stretch was {self._longest_n / self.rate_hz:.1f} s; "
+                    "the shin moved or swayed: stand tall without moving before the knee drives)")
         return (f"{self.side}: not enough knee drives after the stance "
                 f"({np.degrees(self._rot_rad):.0f}° of movement, need "
                 f"{np.degrees(self.need_rad):.0f}°; drive the knee forward 2-3 times)")

@@ -1,0 +1,136 @@
+"""Lever arm: the ankle-to-sensor vector and the rotational acceleration it adds to the accel.
+
+With the heel down the ankle is a fixed pivot, so the specific force at the clip is
+``a = ω̇ × r + ω × (ω × r) + g_sensor`` (plus the accelerometer's offset). Knee drives make ``ω``
+and ``ω̇`` vary, which lets a least-squares fit find ``r`` (and a constant offset) from samples
+whose gravity direction the fusion already gives. Removing ``ω̇ × r + ω × (ω × r)`` before
+fusion keeps dynamic movements (lunges) from tilting the estimate.
+
+``ω̇`` is a causal three-point backward difference (second-order accurate at the newest sample)
+with the last two gyro samples carried between batches, so any split of a stream gives the same
+floats. All arithmetic is element-wise (no BLAS), which keeps it bit-identical for any batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+from dorsimeter.types import GRAVITY_M_S2
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise a × b written out element-wise (same floats for any number of rows)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+class AngularAcceleration:
+    """Streaming ω̇ (rad/s²) from gyro samples: (3ω_n − 4ω_{n−1} + ω_{n−2}) / 2Δt.
+
+    The first samples of a stream use the samples they have (zero, then a two-point
+    difference), so the result depends on the stream only, not on how it was cut."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.rate_hz = float(rate_hz)
+        self._prev = np.empty((0, 3))  # up to the last two samples seen
+
+    def update(self, gyr_rad_s: np.ndarray) -> np.ndarray:
+        """(n,3) ω̇ for the next n gyro samples."""
+        n = len(gyr_rad_s)
+        if n == 0:
+            return np.empty((0, 3))
+        g = np.concatenate([self._prev, np.asarray(gyr_rad_s, dtype=float)])
+        k = len(self._prev)
+        out = np.zeros((n, 3))
+        idx = np.arange(k, k + n)
+        three = idx >= 2
+        i3 = idx[three]
+        out[three] = (3.0 * g[i3] - 4.0 * g[i3 - 1] + g[i3 - 2]) * (0.5 * self.rate_hz)
+        two = idx == 1
+        if np.any(two):
+            out[two] = (g[1] - g[0]) * self.rate_hz
+        self._prev = g[-2:].copy()
+        return out
+
+
+def rotational_acc(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray, r_m: np.ndarray
+                   ) -> np.ndarray:
+    """ω̇ × r + ω × (ω × r): the acceleration of the sensor about a fixed pivot (sensor frame)."""
+    r = np.broadcast_to(np.asarray(r_m, dtype=float), np.shape(gyr_rad_s))
+    return cross(dgyr_rad_s2, r) + cross(gyr_rad_s, cross(gyr_rad_s, r))
+
+
+def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Savitzky-Golay smoothed ω and ω̇ of a whole recorded stretch (for the fit, not live use).
+
+    Differentiating gyro noise makes ω̇ noisy, and noise in a regressor shrinks a least-squares
+    fit toward zero; smoothing over ``window_s`` (quadratic) removes that bias."""
+    w = np.asarray(gyr_rad_s, dtype=float)
+    win = max(5, int(round(window_s * rate_hz)) | 1)
+    if len(w) < win:
+        return w, np.zeros_like(w)
+    return (savgol_filter(w, win, 2, axis=0),
+            savgol_filter(w, win, 2, deriv=1, delta=1.0 / rate_hz, axis=0))
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(N,3,3) matrices K with K @ r = v × r."""
+    k = np.zeros(v.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2] = -v[..., 2], v[..., 1]
+    k[..., 1, 0], k[..., 1, 2] = v[..., 2], -v[..., 0]
+    k[..., 2, 0], k[..., 2, 1] = -v[..., 1], v[..., 0]
+    return k
+
+
+@dataclass(frozen=True)
+class LeverArmFit:
+    """Result of the lever-arm fit: ``r`` and a constant accelerometer offset (sensor frame)."""
+
+    r_m: np.ndarray
+    offset_m_s2: np.ndarray
+    residual_m_s2: float  # RMS of what rotation about a fixed pivot does not explain
+    explained: float  # share of the dynamic acceleration's variance the fit explains (0..1)
+    n: int
+
+
+def fit_lever_arm(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray, acc_m_s2: np.ndarray,
+                  up_sensor: np.ndarray, gravity_m_s2: float = GRAVITY_M_S2,
+                  max_r_m: float = 0.6, basis: np.ndarray | None = None) -> LeverArmFit:
+    """Least-squares ``r`` from ``acc − g·up = (K(ω̇) + K(ω)²) r + offset``.
+
+    ``up_sensor`` is the fused direction of up (sensor frame). The offset term soaks up an
+    uncalibrated accelerometer offset; the component of ``r`` along a pure hinge axis is not
+    observable and a light ridge keeps it near zero (it does not matter for compensation then).
+    ``basis`` (k×3 rows, orthonormal) restricts ``r`` to their span, e.g. the sagittal plane.
+    """
+    gyr = np.asarray(gyr_rad_s, dtype=float)
+    dyn = np.asarray(acc_m_s2, dtype=float) - gravity_m_s2 * np.asarray(up_sensor, dtype=float)
+    n = len(gyr)
+    if n < 10:
+        return LeverArmFit(np.zeros(3), np.zeros(3), float("nan"), 0.0, n)
+    kw = _skew(gyr)
+    a = _skew(np.asarray(dgyr_rad_s2, dtype=float)) + kw @ kw
+    b = np.eye(3) if basis is None else np.asarray(basis, dtype=float)
+    k = len(b)
+    a = a @ b.T
+    design = np.concatenate([a, np.broadcast_to(np.eye(3), (n, 3, 3))], axis=2).reshape(-1, k + 3)
+    rhs = dyn.reshape(-1)
+    lhs = design.T @ design
+    ridge = 1e-6 * np.trace(lhs[:k, :k]) / k + 1e-12
+    lhs[:k, :k] += ridge * np.eye(k)
+    sol = np.linalg.solve(lhs, design.T @ rhs)
+    r, off = sol[:k] @ b, sol[k:]
+    norm = float(np.linalg.norm(r))
+    if norm > max_r_m:  # physically impossible on a shin: the fit saw no rotation to speak of
+        r = r * (max_r_m / norm)
+    res = rhs - design @ np.concatenate([r @ b.T, off])
+    centred = dyn - dyn.mean(axis=0)
+    var = float(np.mean(centred**2))
+    resid = float(np.sqrt(np.mean(res**2)))
+    explained = 0.0 if var <= 0 else max(0.0, 1.0 - resid**2 / var)
+    return LeverArmFit(r, off, resid, explained, n)
