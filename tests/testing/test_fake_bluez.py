@@ -104,3 +104,18 @@ async def test_injected_loss_is_seeded_and_counted():
         assert echo.counters.sent + echo.counters.dropped == 400
         assert 60 < echo.counters.dropped < 140
         assert len(got) == echo.counters.sent
+
+
+async def test_pairing_encrypts_the_link_now_and_after_a_reconnect():
+    async with BleRig() as rig:
+        echo = await rig.add(Echo(rig.link, "Echo-4", "C0:00:00:00:00:05"))
+        dev = await BleakScanner.find_device_by_name("Echo-4", timeout=3)
+        async with BleakClient(dev) as client:
+            await client.write_gatt_char(CMD, b"x", response=True)
+            assert echo.last_write_encrypted is False
+        async with BleakClient(dev, pair=True) as client:
+            await client.write_gatt_char(CMD, b"y", response=True)
+            assert echo.last_write_encrypted is True
+        async with BleakClient(dev) as client:  # bonded: encrypted without pairing again
+            await client.write_gatt_char(CMD, b"z", response=True)
+            assert echo.last_write_encrypted is True

@@ -8,7 +8,9 @@ Implemented: ``Adapter1`` (Start/StopDiscovery, SetDiscoveryFilter with UUIDs, R
 ``Device1`` (Connect, Disconnect; Name, RSSI, UUIDs, ServiceData, ManufacturerData merged from the
 advertisement and scan response), ``GattService1``, ``GattCharacteristic1`` (Read/WriteValue,
 Start/StopNotify delivering notifications as ``PropertiesChanged("Value")`` exactly as bluetoothd
-does), ``GattDescriptor1``. Pairing is not emulated. The object manager comes from dbus-fast.
+does), ``GattDescriptor1``. ``Device1.Pair`` pairs over Bumble's SMP (LE Secure Connections,
+just works); later connections to a bonded device are encrypted too. dbus-fast provides the
+object manager.
 
 Bumble's LocalLink has no radio: no connection interval, no loss, one fixed RSSI. Loss and drops
 come from the peripherals; RSSI per address can be set with :meth:`FakeBlueZ.set_rssi`.
@@ -185,14 +187,26 @@ class Device1(ServiceInterface):
         self.adv, self._rssi = adv, rssi
         self._connected = False
         self._resolved = False
+        self._paired = False
+        self._trusted = False
         self._lock = asyncio.Lock()
         self.connection = None
         self.gatt: list[tuple[str, ServiceInterface]] = []
 
     @method()
     async def Connect(self):
+        await self._connect(pair=False)
+
+    @method()
+    async def Pair(self):
+        """Connect if needed and pair (LE Secure Connections, "just works"), bonding the keys."""
+        await self._connect(pair=True)
+
+    async def _connect(self, pair: bool) -> None:
         async with self._lock:
             if self._connected:
+                if pair and not self._paired:
+                    await self._pair(self.connection)
                 return
             try:
                 conn = await self.fake.central.connect(self.address,
@@ -202,17 +216,36 @@ class Device1(ServiceInterface):
             self.connection = conn
             conn.on("disconnection", lambda reason: self._on_disconnection(conn))
             try:
+                if pair and not self._paired:
+                    await self._pair(conn)
+                elif self._paired:
+                    # A bonded device: bluetoothd would encrypt with the stored LTK. Bumble's key
+                    # store files keys under the identity address and looks them up under the
+                    # connection address, so pair again instead: the link ends up encrypted, as
+                    # the peripheral would see it.
+                    await conn.pair()
                 peer = Peer(conn)
                 await peer.request_mtu(self.fake.mtu)
                 await peer.discover_all()
+            except DBusError:
+                self._on_disconnection(conn)
+                raise
             except Exception as e:  # noqa: BLE001
                 self._on_disconnection(conn)
-                raise DBusError("org.bluez.Error.Failed", f"GATT discovery failed: {e}") from e
+                raise DBusError("org.bluez.Error.Failed", f"GATT set-up failed: {e}") from e
             if self.connection is not conn:  # dropped during discovery
                 raise DBusError("org.bluez.Error.Failed", "Connection dropped during discovery")
             self._export_gatt(peer, conn.att_mtu)
             self._set(Connected=True)
             self._set(ServicesResolved=True)
+
+    async def _pair(self, conn) -> None:
+        try:
+            await conn.pair()
+        except Exception as e:  # noqa: BLE001
+            raise DBusError("org.bluez.Error.AuthenticationFailed", f"Pairing failed: {e}") from e
+        self._paired = True
+        self.emit_properties_changed({"Paired": True, "Bonded": True})
 
     @method()
     async def Disconnect(self):
@@ -223,10 +256,6 @@ class Device1(ServiceInterface):
             except Exception as e:  # noqa: BLE001 - already gone is fine
                 log.debug("disconnect: %s", e)
             self._on_disconnection(conn)
-
-    @method()
-    def Pair(self):
-        raise DBusError("org.bluez.Error.NotSupported", "pairing is not emulated")
 
     def _set(self, **props: bool) -> None:
         for k, v in props.items():
@@ -295,15 +324,19 @@ class Device1(ServiceInterface):
 
     @dbus_property(access=R)
     def Paired(self) -> "b":
-        return False
+        return self._paired
 
     @dbus_property(access=R)
     def Bonded(self) -> "b":
-        return False
+        return self._paired
 
-    @dbus_property(access=R)
+    @dbus_property()
     def Trusted(self) -> "b":
-        return False
+        return self._trusted
+
+    @Trusted.setter
+    def Trusted(self, value: "b"):
+        self._trusted = bool(value)
 
     @dbus_property(access=R)
     def Blocked(self) -> "b":

@@ -74,7 +74,7 @@ class Peripheral:
         self.device.on("characteristic_subscription", self._on_subscription)
         self._silent_until = 0.0
         self._tasks: list[asyncio.Task] = []
-        self.on_write: Callable[[bytes], None] | None = None
+        self.last_write_encrypted = False
 
     # --- set-up
     def advertisement(self) -> tuple[bytes, bytes]:
@@ -89,8 +89,9 @@ class Peripheral:
     def writable(self, uuid: str, on_write: Callable[[bytes], None]) -> Characteristic:
         """A write/write-without-response characteristic that records and forwards writes."""
 
-        def write(_conn, value: bytes) -> None:
+        def write(conn, value: bytes) -> None:
             self.counters.writes.append(bytes(value))
+            self.last_write_encrypted = bool(conn.is_encrypted)
             on_write(bytes(value))
 
         return Characteristic(uuid, WRITE | WRITE_NO_RESPONSE, Characteristic.WRITEABLE,
