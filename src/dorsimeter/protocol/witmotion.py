@@ -1,0 +1,267 @@
+"""WitMotion sensors: BWT901BLE notifications (0x55 0x61) and the UART protocol (0x55 0x5X).
+
+Units on the wire: acc × 16 g / 32768, gyro × 2000 °/s / 32768, angles × 180° / 32768, all
+int16 little-endian. We convert to m/s² (× ``GRAVITY_M_S2``), rad/s and a quaternion.
+
+Angle convention (WitMotion's, checked against gravity in the tests): the angles are roll (about
+x), pitch (about y) and yaw (about z) of the sensor, applied as intrinsic Z-Y'-X'' (yaw, then
+pitch, then roll): sensor-to-world ``R = Rz(yaw) · Ry(pitch) · Rx(roll)``, world z up. At rest,
+roll = atan2(ay, az) and pitch = atan2(-ax, √(ay² + az²)).
+
+WitMotion has no sequence numbers and no timestamps: ``t_s`` is a sample counter divided by the
+configured output rate, and ``seq`` is that counter.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from dorsimeter.types import GRAVITY_M_S2, ImuBatch
+
+HEADER = 0x55
+BLE_DATA = 0x61  # 20-byte notification: acc, gyro, angle
+BLE_REG = 0x71  # 20-byte register read reply
+BLE_PACKET_BYTES = 20
+UART_PACKET_BYTES = 11
+UART_TIME, UART_ACC, UART_GYR, UART_ANGLE, UART_MAG = 0x50, 0x51, 0x52, 0x53, 0x54
+UART_QUAT = 0x59
+
+ACC_G_PER_LSB = 16.0 / 32768.0
+GYR_DPS_PER_LSB = 2000.0 / 32768.0
+ANGLE_DEG_PER_LSB = 180.0 / 32768.0
+
+# commands (written to the BLE write characteristic or the UART), one at a time
+UNLOCK = bytes.fromhex("ffaa6988b5")
+SAVE = bytes.fromhex("ffaa000000")
+RATE_CODES = {0.2: 0x01, 0.5: 0x02, 1: 0x03, 2: 0x04, 5: 0x05, 10: 0x06, 20: 0x07, 50: 0x08,
+              100: 0x09, 125: 0x0A, 200: 0x0B}
+
+
+def set_rate_command(rate_hz: float) -> bytes:
+    """``FF AA 03 rr 00``: output rate register (send UNLOCK first, SAVE after)."""
+    for hz, code in RATE_CODES.items():
+        if abs(hz - rate_hz) < 1e-9:
+            return bytes([0xFF, 0xAA, 0x03, code, 0x00])
+    raise ValueError(f"WitMotion rates are {sorted(RATE_CODES)} Hz, not {rate_hz}")
+
+
+def rate_commands(rate_hz: float) -> list[bytes]:
+    """The writes that set the output rate, to be awaited one by one: unlock, rate, save."""
+    return [UNLOCK, set_rate_command(rate_hz), SAVE]
+
+
+def angles_to_quat(angle_deg: np.ndarray) -> np.ndarray:
+    """(n, 3) roll, pitch, yaw in degrees -> (n, 4) quaternions [w, x, y, z], sensor to world."""
+    ang = np.asarray(angle_deg, dtype=float).reshape(-1, 3)
+    rot = Rotation.from_euler("ZYX", ang[:, ::-1], degrees=True)
+    return rot.as_quat(scalar_first=True)
+
+
+def _i16(values, lsb: float) -> np.ndarray:
+    q = np.rint(np.nan_to_num(np.asarray(values, dtype=float)) / lsb)
+    return np.clip(q, -32768, 32767).astype("<i2")
+
+
+def encode_ble_packet(acc_g, gyr_dps, angle_deg) -> bytes:
+    """BWT901BLE notification(s): ``55 61`` + acc, gyro, angle as 9 × int16 (20 bytes each).
+
+    Accepts one sample (3-vectors) or (n, 3) arrays, giving n concatenated packets.
+    """
+    acc = np.asarray(acc_g, dtype=float).reshape(-1, 3)
+    body = np.concatenate([_i16(acc, ACC_G_PER_LSB),
+                           _i16(np.reshape(gyr_dps, (-1, 3)), GYR_DPS_PER_LSB),
+                           _i16(np.reshape(angle_deg, (-1, 3)), ANGLE_DEG_PER_LSB)], axis=1)
+    head = np.tile(np.array([HEADER, BLE_DATA], dtype=np.uint8), (len(acc), 1))
+    return np.concatenate([head, body.view(np.uint8).reshape(len(acc), 18)], axis=1).tobytes()
+
+
+def encode_uart_packet(kind: int, values) -> bytes:
+    """One 11-byte UART packet: ``55 kind`` + 4 × int16 raw values + sum checksum."""
+    vals = [int(v) for v in values] + [0] * (4 - len(values))
+    body = bytes([HEADER, kind]) + struct.pack("<4h", *vals)
+    return body + bytes([sum(body) & 0xFF])
+
+
+def encode_uart_sample(acc_g, gyr_dps, angle_deg, temp_c: float = 25.0,
+                       battery_v: float = 3.9) -> bytes:
+    """The 0x51 (acc + temperature), 0x52 (gyro + voltage), 0x53 (angle + version) packets of one
+    sample (33 bytes); the device repeats them at its output rate."""
+    acc = _i16(np.reshape(acc_g, 3), ACC_G_PER_LSB)
+    gyr = _i16(np.reshape(gyr_dps, 3), GYR_DPS_PER_LSB)
+    ang = _i16(np.reshape(angle_deg, 3), ANGLE_DEG_PER_LSB)
+    return (encode_uart_packet(UART_ACC, [*acc, round(temp_c * 100)])
+            + encode_uart_packet(UART_GYR, [*gyr, round(battery_v * 100)])
+            + encode_uart_packet(UART_ANGLE, [*ang, 0]))
+
+
+@dataclass
+class WitStats:
+    """Counters of a WitMotion decoder."""
+
+    packets: int = 0  # valid packets of any kind
+    samples: int = 0
+    checksum_errors: int = 0  # UART packets whose sum failed
+    bytes_skipped: int = 0
+    resyncs: int = 0
+    incomplete: int = 0  # UART cycles without acc or gyro (dropped)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _greedy(starts: np.ndarray, length: int) -> np.ndarray:
+    """Drop candidates that start inside an earlier accepted packet (rare: only in garbage)."""
+    if len(starts) < 2 or not np.any(np.diff(starts) < length):
+        return starts
+    keep, end = [], -1
+    for s in starts.tolist():
+        if s >= end:
+            keep.append(s)
+            end = s + length
+    return np.array(keep, dtype=np.int64)
+
+
+class _WitBase:
+    def __init__(self, rate_hz: float, side: str | None = None) -> None:
+        self.rate_hz = float(rate_hz)
+        self.side = side
+        self.stats = WitStats()
+        self._buf = b""
+        self._n = 0
+        self._in_garbage = False
+
+    def _skip(self, starts: np.ndarray, length: int, keep_from: int) -> None:
+        ends = starts + length
+        gaps = np.concatenate([starts, [keep_from]]) - np.concatenate([[0], ends])
+        self.stats.bytes_skipped += int(gaps.sum())
+        runs = int(np.count_nonzero(gaps))
+        if runs and gaps[0] > 0 and self._in_garbage:
+            runs -= 1
+        self.stats.resyncs += runs
+        self._in_garbage = bool(gaps[-1] > 0)
+
+    def _batch(self, acc_raw, gyr_raw, quat) -> list[ImuBatch]:
+        n = len(acc_raw)
+        if n == 0:
+            return []
+        idx = self._n + np.arange(n)
+        self._n += n
+        self.stats.samples += n
+        return [ImuBatch(idx / self.rate_hz, acc_raw * (ACC_G_PER_LSB * GRAVITY_M_S2),
+                         np.radians(gyr_raw * GYR_DPS_PER_LSB), quat=quat, seq=idx,
+                         side=self.side)]
+
+
+class WitBleDecoder(_WitBase):
+    """BWT901BLE notification bytes -> ImuBatch (acc m/s², gyro rad/s, quaternion from angles).
+
+    Packets have no checksum: a packet is ``55 61`` and the 18 bytes after it. Register replies
+    (``55 71``) are recognised and skipped. Never raises.
+    """
+
+    def feed(self, data: bytes) -> list[ImuBatch]:
+        buf = self._buf + bytes(data)
+        a = np.frombuffer(buf, dtype=np.uint8)
+        n = len(a)
+        if n == 0:
+            return []
+        c = np.flatnonzero(a[:-1] == HEADER)
+        kind = a[c + 1]
+        c = c[(kind == BLE_DATA) | (kind == BLE_REG)]
+        complete = c + BLE_PACKET_BYTES <= n
+        starts = _greedy(c[complete], BLE_PACKET_BYTES)
+        last_end = int(starts[-1]) + BLE_PACKET_BYTES if len(starts) else 0
+        pend = c[~complete & (c >= last_end)]
+        keep_from = int(pend[0]) if len(pend) else (n - 1 if a[-1] == HEADER and n - 1 >= last_end
+                                                    else n)
+        self._skip(starts, BLE_PACKET_BYTES, keep_from)
+        self._buf = buf[keep_from:]
+        self.stats.packets += len(starts)
+        starts = starts[a[starts + 1] == BLE_DATA]
+        if not len(starts):
+            return []
+        rows = a[starts[:, None] + 2 + np.arange(18)]
+        v = np.ascontiguousarray(rows).view("<i2").astype(float)
+        quat = angles_to_quat(v[:, 6:9] * ANGLE_DEG_PER_LSB)
+        return self._batch(v[:, 0:3], v[:, 3:6], quat)
+
+
+class WitUartDecoder(_WitBase):
+    """WitMotion UART bytes (11-byte packets, sum checksum) -> ImuBatch.
+
+    A sample is the cycle of packets from one 0x51 (acc) to the next: acc, gyro (0x52) and the
+    orientation from 0x59 (quaternion) if sent, else from 0x53 (angles). A cycle is delivered as
+    soon as its angle or quaternion packet arrives, else when the next cycle begins.
+    """
+
+    def feed(self, data: bytes) -> list[ImuBatch]:
+        buf = self._buf + bytes(data)
+        a = np.frombuffer(buf, dtype=np.uint8)
+        n = len(a)
+        if n == 0:
+            return []
+        c = np.flatnonzero(a[:-1] == HEADER)
+        kind = a[c + 1]
+        c = c[(kind >= UART_TIME) & (kind <= 0x5A)]
+        complete = c + UART_PACKET_BYTES <= n
+        cc = c[complete]
+        rows = a[cc[:, None] + np.arange(UART_PACKET_BYTES)]
+        good = (rows[:, :10].sum(axis=1, dtype=np.int64) & 0xFF) == rows[:, 10]
+        starts = _greedy(cc[good], UART_PACKET_BYTES)
+        bad = cc[~good]
+        last_end = int(starts[-1]) + UART_PACKET_BYTES if len(starts) else 0
+        pend = c[~complete & (c >= last_end)]
+        keep_from = int(pend[0]) if len(pend) else (n - 1 if a[-1] == HEADER and n - 1 >= last_end
+                                                    else n)
+        # the last cycle waits for its orientation packet (or the next 0x51) unless complete
+        kinds = a[starts + 1] if len(starts) else np.empty(0, dtype=np.uint8)
+        acc_pos = np.flatnonzero(kinds == UART_ACC)
+        hold = 0
+        if len(acc_pos):
+            tail = kinds[acc_pos[-1]:]
+            if not np.any((tail == UART_ANGLE) | (tail == UART_QUAT)):
+                hold = len(kinds) - acc_pos[-1]
+        if hold:
+            keep_from = int(starts[len(starts) - hold])
+            starts, kinds = starts[:-hold], kinds[:-hold]
+        if len(bad) and len(starts):
+            pos = np.searchsorted(starts, bad, side="right") - 1
+            bad = bad[~((pos >= 0) & (bad < starts[np.clip(pos, 0, None)] + UART_PACKET_BYTES))]
+        self.stats.checksum_errors += int(np.count_nonzero(bad < keep_from))
+        self._skip(starts, UART_PACKET_BYTES, keep_from)
+        self._buf = buf[keep_from:]
+        self.stats.packets += len(starts)
+        if not len(starts):
+            return []
+        vals = np.ascontiguousarray(a[starts[:, None] + 2 + np.arange(8)]).view("<i2")
+        vals = vals.astype(float)
+        cycle = np.cumsum(kinds == UART_ACC) - 1  # packets before the first 0x51: cycle -1
+        n_cyc = int(cycle.max()) + 1 if len(cycle) else 0
+        if n_cyc <= 0:
+            return []
+        ok = cycle >= 0
+        acc = np.full((n_cyc, 3), np.nan)
+        gyr = np.full((n_cyc, 3), np.nan)
+        ang = np.full((n_cyc, 3), np.nan)
+        quat = np.full((n_cyc, 4), np.nan)
+        for kind_id, dst, width in ((UART_ACC, acc, 3), (UART_GYR, gyr, 3),
+                                    (UART_ANGLE, ang, 3), (UART_QUAT, quat, 4)):
+            sel = ok & (kinds == kind_id)
+            dst[cycle[sel]] = vals[sel, :width]
+        full = ~np.isnan(acc[:, 0]) & ~np.isnan(gyr[:, 0])
+        self.stats.incomplete += int(np.count_nonzero(~full))
+        acc, gyr, ang, quat = acc[full], gyr[full], ang[full], quat[full]
+        has_q = ~np.isnan(quat[:, 0])
+        has_a = ~np.isnan(ang[:, 0])
+        q_out = None  # the pipeline fuses when any sample lacks an orientation
+        if np.all(has_q | has_a):
+            q_out = np.empty((len(acc), 4))
+            q_out[has_a] = angles_to_quat(ang[has_a] * ANGLE_DEG_PER_LSB)
+            qq = quat[has_q] / 32768.0
+            norm = np.linalg.norm(qq, axis=1, keepdims=True)
+            q_out[has_q] = np.where(norm > 0, qq / np.where(norm > 0, norm, 1), [1.0, 0, 0, 0])
+        return self._batch(acc, gyr, q_out)
