@@ -1,0 +1,21 @@
+"""The monitor's other screens: help, calibration wizard, athlete, sensor, protocol, history,
+export."""
+
+from dorsimeter.tui.screens.athlete import AthleteScreen
+from dorsimeter.tui.screens.calibrate import CalibrateScreen
+from dorsimeter.tui.screens.connect import ConnectScreen
+from dorsimeter.tui.screens.help import HelpScreen
+from dorsimeter.tui.screens.history import ExportScreen, HistoryScreen
+from dorsimeter.tui.screens.protocol import ProtocolScreen
+
+SCREEN_KEYS = {
+    "Calibrate": [("enter", "done"), ("c", "start again"), ("esc", "back")],
+    "Athlete": [("enter", "choose / create"), ("tab", "next field"), ("esc", "back")],
+    "Sensor": [("enter", "connect"), ("f5", "scan again"), ("esc", "back")],
+    "Protocol": [("enter", "start"), ("x", "stop protocol"), ("esc", "back")],
+    "History": [("esc", "back")],
+    "Export": [("enter", "export"), ("esc", "back")],
+}
+
+__all__ = ["AthleteScreen", "CalibrateScreen", "ConnectScreen", "ExportScreen", "HelpScreen",
+           "HistoryScreen", "ProtocolScreen", "SCREEN_KEYS"]

@@ -1,0 +1,92 @@
+"""Connect a sensor: the simulated rig, USB serial ports, and supported BLE sensors nearby."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from dorsimeter.tui.services import FoundSensor, ble_sensors, serial_ports
+
+SIMULATED = [FoundSensor("sim", "simulated rig", "the virtual shank, no hardware")]
+
+
+class ConnectScreen(Screen):
+    """Scan list of sensors; enter connects; a typed --sensor spec works too."""
+
+    DEFAULT_CSS = """
+    ConnectScreen { layout: vertical; }
+    #con-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
+    #con-list { height: 1fr; border: round $primary; }
+    #con-status { height: 1; padding: 0 1; color: $warning; }
+    """
+    BINDINGS = [Binding("f5", "scan", "Scan again"), Binding("escape", "back", "Back")]
+
+    def __init__(self, scan_s: float = 4.0) -> None:
+        super().__init__()
+        self.scan_s = scan_s
+        self.found: list[FoundSensor] = list(SIMULATED)
+        self.scanning = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Connect a sensor — ↑↓ enter to connect, f5 to scan again", id="con-title")
+        yield OptionList(id="con-list")
+        yield Input(placeholder="or type: serial:/dev/ttyACM0 · ble:AA:BB:… · replay:FILE.csv",
+                    id="con-spec")
+        yield Label("", id="con-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show()
+        self.action_scan()
+
+    def show(self) -> None:
+        ol = self.query_one("#con-list", OptionList)
+        ol.clear_options()
+        ol.add_options([Option(f"{f.name:<28} {f.spec:<24} {f.detail}", id=str(i))
+                        for i, f in enumerate(self.found)])
+
+    def action_scan(self) -> None:
+        if not self.scanning:
+            self.run_worker(self.scan(), exclusive=True, group="scan")
+
+    async def scan(self) -> None:
+        self.scanning = True
+        status = self.query_one("#con-status", Label)
+        status.update(f"scanning for {self.scan_s:.0f} s …")
+        try:
+            ports, (ble, note) = await asyncio.gather(asyncio.to_thread(serial_ports),
+                                                      ble_sensors(self.scan_s))
+        finally:
+            self.scanning = False
+        self.found = list(SIMULATED) + ports + ble
+        self.show()
+        status.update(f"{len(ports)} serial port(s), {len(ble)} BLE sensor(s)"
+                      + (f" — {note}" if note else ""))
+
+    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        await self.connect(self.found[int(event.option.id)].spec)
+
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            await self.connect(event.value.strip())
+
+    async def connect(self, spec: str) -> None:
+        from dorsimeter.errors import DorsimeterError
+        from dorsimeter.sources import open_source
+
+        try:
+            source = open_source(spec, side=self.app.pipeline.side)
+        except (DorsimeterError, OSError) as e:
+            self.query_one("#con-status", Label).update(f"cannot connect: {e}")
+            return
+        await self.app.switch_source(source)
+        self.app.message = f"connected: {source.name} — calibrate with c"
+        self.app.pop_screen()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

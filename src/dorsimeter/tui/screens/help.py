@@ -1,0 +1,45 @@
+"""``?``: every key of every screen, and what the panels mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+PANELS = """\
+[b]Panels[/b]
+  top line     athlete · leg the sensor is on · trial running/stopped · heel-lift source
+  sensor line  ● state, name, side, sample rate, packet loss, battery, calibration
+  big number   tibia angle from vertical, degrees, knee forward positive; green at target
+  gauge        0–60°, the yellow ┃ is the target (--target-deg, the athlete's goal, else 35°)
+  trace        the last 10 s; ▲n marks rep n (green ✓ valid, red ✗ heel lifted); red = heel up
+  per side     best (valid) angle and trials per leg; L−R asymmetry in °, %, ≈ cm (3.6°/cm),
+               band green < 10 % · amber 10–25 % · red > 25 %; flagged beyond the MDC
+  banner       HEEL LIFT (red, with the bell) or KNEE DRIFTING IN (amber)
+"""
+
+
+class HelpScreen(ModalScreen):
+    """Keys and panel legend; any of escape, q or ? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    #help { width: 96; max-width: 100%; height: auto; max-height: 100%;
+            border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", key_display="esc")]
+
+    def compose(self) -> ComposeResult:
+        from dorsimeter.tui.screens import SCREEN_KEYS
+
+        lines = ["[b]Keys on the monitor[/b]"]
+        for b in self.app.BINDINGS:
+            key = b.key_display or b.key
+            lines.append(f"  [b]{key:<3}[/b] {b.description}")
+        for title, keys in SCREEN_KEYS.items():
+            lines.append(f"[b]{title}[/b]  " + " · ".join(f"{k} {d}" for k, d in keys))
+        with VerticalScroll(id="help"):
+            yield Static("\n".join(lines) + "\n\n" + PANELS, id="help-text")
+        yield Footer()

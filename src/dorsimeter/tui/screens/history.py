@@ -1,0 +1,232 @@
+"""Review the history (per-session best per side, and the trend) and export a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from dorsimeter.tui.model import asymmetry
+from dorsimeter.tui.services import optional
+from dorsimeter.types import SIDES
+
+SIDE_STYLE = {"left": ("●", "bold cyan"), "right": ("◆", "bold magenta")}
+
+
+def session_bests(store, athlete: str | None) -> list[dict]:
+    """Per session: id, date, kind, athlete and the best valid (else best) angle per side."""
+    out = []
+    for s in store.sessions(athlete):
+        best: dict[str, float] = {}
+        for t in store.trials(s.id):
+            if t.valid is False:
+                continue
+            if t.side not in best or t.angle_deg > best[t.side]:
+                best[t.side] = t.angle_deg
+        out.append({"id": s.id, "date": s.start_utc[:16].replace("T", " "), "kind": s.kind,
+                    "athlete": s.athlete or "—", "ended": s.ended, "best": best})
+    return out
+
+
+def render_trend(rows: list[dict], width: int, height: int) -> Text:
+    """Best angle per side over sessions (oldest left), one column group per session."""
+    pts = [(i, side, r["best"][side]) for i, r in enumerate(rows) for side in SIDES
+           if side in r["best"]]
+    if not pts:
+        return Text("no trials stored yet", style="grey50")
+    lo = min(p[2] for p in pts) - 2
+    hi = max(p[2] for p in pts) + 2
+    axis_w = 5
+    plot_w, plot_h = max(4, width - axis_w), max(2, height - 1)
+    n = len(rows)
+    grid = [[(" ", "")] * plot_w for _ in range(plot_h)]
+    for i, side, v in pts:
+        c = min(plot_w - 1, int((i + 0.5) / n * plot_w))
+        r = int(round((v - lo) / (hi - lo) * (plot_h - 1)))
+        grid[plot_h - 1 - r][c] = SIDE_STYLE[side]
+    out = []
+    for k, row in enumerate(grid):
+        label = f"{hi:4.0f}°" if k == 0 else (f"{lo:4.0f}°" if k == plot_h - 1 else "")
+        line = Text(label.rjust(axis_w), style="grey50")
+        for ch, st in row:
+            line.append(ch, style=st)
+        out.append(line)
+    legend = Text(" " * axis_w)
+    legend.append("● left  ", style="bold cyan")
+    legend.append("◆ right  ", style="bold magenta")
+    legend.append(f"{n} session(s), oldest left", style="grey50")
+    out.append(legend)
+    return Text("\n").join(out)
+
+
+class Trend(Widget):
+    DEFAULT_CSS = "Trend { height: 1fr; min-height: 5; border: round $primary; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.rows: list[dict] = []
+
+    def render(self) -> Text:
+        return render_trend(self.rows, self.size.width, self.size.height)
+
+
+class HistoryScreen(Screen):
+    """The athlete's sessions (all sessions when no athlete is chosen) and their trend."""
+
+    DEFAULT_CSS = """
+    HistoryScreen { layout: vertical; }
+    #his-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
+    #his-table { height: 1fr; }
+    #his-status { height: 1; padding: 0 1; color: $warning; }
+    """
+    BINDINGS = [Binding("e", "export", "Export session"), Binding("escape", "back", "Back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="his-title")
+        yield DataTable(id="his-table", cursor_type="row", zebra_stripes=True)
+        yield Trend(id="his-trend")
+        yield Label("", id="his-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        who = getattr(self.app.athlete, "name", None)
+        self.query_one("#his-title", Static).update(
+            f"History — {who or 'all athletes'} (↑↓ choose a session, e export it)")
+        table = self.query_one("#his-table", DataTable)
+        table.add_columns("id", "date (UTC)", "kind", "athlete", "left", "right", "L−R")
+        self.run_worker(self.load(who), exclusive=True, group="history")
+
+    async def load(self, who: str | None) -> None:
+        status = self.query_one("#his-status", Label)
+        if self.app.store is None:
+            status.update("no history store in this run")
+            return
+        try:
+            self.rows = await self.app.store.call(session_bests, who)
+        except Exception as e:
+            status.update(f"history store: {e}")
+            return
+        table = self.query_one("#his-table", DataTable)
+        for r in reversed(self.rows):  # newest first
+            b = r["best"]
+            cells = [f"{b[s]:.1f}°" if s in b else "—" for s in SIDES]
+            if all(s in b for s in SIDES):
+                a = asymmetry(b["left"], b["right"])
+                flag = " >MDC" if a.beyond_mdc else ""
+                cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}",
+                                  style="yellow" if a.band == "amber" else a.band))
+            else:
+                cells.append("—")
+            table.add_row(str(r["id"]), r["date"], r["kind"], r["athlete"], *cells,
+                          key=str(r["id"]))
+        trend = self.query_one("#his-trend", Trend)
+        trend.rows = self.rows
+        trend.refresh()
+        status.update(f"{len(self.rows)} session(s)")
+
+    def selected_session(self) -> int | None:
+        table = self.query_one("#his-table", DataTable)
+        if not self.rows or table.cursor_row is None:
+            return None
+        return int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+
+    def action_export(self) -> None:
+        self.app.push_screen(ExportScreen(self.selected_session()))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def export_session(store, session_id: int | str, fmt: str, out: Path) -> list[Path]:
+    """Write the session as CSV files into ``out`` (a folder) or as an HTML report (a file)."""
+    export = optional("dorsimeter.export")
+    if export is None:
+        raise RuntimeError("export is not available in this version")
+    if fmt == "csv":
+        fn = getattr(export, "export_csv", None)
+        if fn is None:
+            raise RuntimeError("CSV export is not available in this version")
+        written = fn(store, session_id, out)
+    else:
+        fn = getattr(export, "write_report", None)
+        if fn is None:
+            raise RuntimeError("the HTML report is not available in this version")
+        written = fn(store, session_id, out)
+    if written is None:
+        return [out]
+    return [Path(p) for p in (written if isinstance(written, list | tuple) else [written])]
+
+
+class ExportScreen(Screen):
+    """Export a session (the chosen one, else the latest) as CSV files or an HTML report."""
+
+    DEFAULT_CSS = """
+    ExportScreen { layout: vertical; }
+    #exp-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
+    #exp-help { height: auto; padding: 1 1; }
+    #exp-status { height: auto; padding: 0 1; }
+    """
+    BINDINGS = [Binding("f2", "format", "CSV/report"), Binding("escape", "back", "Back")]
+
+    def __init__(self, session_id: int | None = None) -> None:
+        super().__init__()
+        self.session_ref: int | str = session_id if session_id is not None else "latest"
+        self.fmt = "csv"
+        self.written: list[Path] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="exp-title")
+        yield Static(id="exp-help")
+        yield Input(value=str(Path.cwd() / "dorsimeter-export"), id="exp-out")
+        yield Static("", id="exp-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show()
+        self.query_one("#exp-out", Input).focus()
+
+    def show(self) -> None:
+        self.query_one("#exp-title", Static).update(
+            f"Export session {self.session_ref} — as {self.fmt.upper()}")
+        self.query_one("#exp-help", Static).update(
+            "CSV: samples and per-trial summary, units in every column name, into the folder "
+            "below.\nReport: one self-contained HTML file.\nf2 switches format · enter exports")
+
+    def action_format(self) -> None:
+        self.fmt = "report" if self.fmt == "csv" else "csv"
+        out = self.query_one("#exp-out", Input)
+        p = Path(out.value)
+        out.value = str(p.with_suffix(".html") if self.fmt == "report" else p.with_suffix(""))
+        self.show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        status = self.query_one("#exp-status", Static)
+        if self.app.store is None:
+            status.update("no history store in this run: nothing to export")
+            return
+        status.update("exporting …")
+        self.run_worker(self.export(Path(event.value).expanduser()), exclusive=True,
+                        group="export")
+
+    async def export(self, out: Path) -> None:
+        status = self.query_one("#exp-status", Static)
+        try:
+            self.written = await self.app.store.call(export_session, self.session_ref,
+                                                     self.fmt, out)
+        except Exception as e:
+            status.update(Text(f"export failed: {e}", style="bold red"))
+            return
+        status.update(Text("written:\n" + "\n".join(str(p) for p in self.written),
+                           style="bold green"))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

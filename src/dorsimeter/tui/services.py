@@ -1,0 +1,158 @@
+"""What the screens ask of the rest of dorsimeter: sensors to connect, athletes, history, export.
+
+Each function uses the module that provides it when that module is present (BLE scan, the
+SQLite store, protocols, export) and says plainly when it is not, so the UI never depends on a
+stage that has not landed. Blocking calls here are run by the screens in thread workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from dorsimeter.errors import DorsimeterError
+
+
+@dataclass
+class FoundSensor:
+    """One entry of the connect screen's list."""
+
+    spec: str  # what --sensor takes: sim, serial:PORT, ble:ADDRESS
+    name: str
+    detail: str = ""
+
+
+def optional(module: str, attr: str | None = None):
+    """``module`` (or its ``attr``) if it is installed in this version, else None."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return mod if attr is None else getattr(mod, attr, None)
+
+
+def serial_ports() -> list[FoundSensor]:
+    """USB serial ports pyserial sees (blocking: run in a thread)."""
+    from serial.tools import list_ports
+
+    return [FoundSensor(f"serial:{p.device}", p.description or p.device,
+                        f"{p.manufacturer or ''} {p.hwid or ''}".strip())
+            for p in sorted(list_ports.comports(), key=lambda p: p.device)]
+
+
+async def ble_sensors(timeout_s: float = 4.0) -> tuple[list[FoundSensor], str | None]:
+    """Nearby supported BLE sensors from the BLE source's scan, and a note when there is none."""
+    scan = optional("dorsimeter.sources.ble", "scan_sensors")
+    if scan is None:
+        return [], "BLE scan not available in this version"
+    try:
+        found = await scan(timeout_s)
+    except Exception as e:  # no adapter, BlueZ down: say so in the list
+        return [], f"BLE scan failed: {e}"
+    out = []
+    for d in found:
+        batt = getattr(d, "battery_pct", None)
+        detail = f"{d.kind}  {d.rssi_dbm} dBm" + ("" if batt is None else f"  batt {batt} %")
+        out.append(FoundSensor(f"ble:{d.address}", d.name or d.address, detail))
+    return out, None
+
+
+class StoreClient:
+    """The history store on a thread of its own.
+
+    SQLite connections belong to the thread that opened them, and the event loop must never wait
+    on the disk: every store call runs, in order, on one worker thread. A live session is stored
+    through the store's ``SessionRecorder`` on that thread (samples queued batch by batch, trials
+    and the end mark on ``finish``)."""
+
+    def __init__(self, home=None) -> None:
+        self.home = home
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dorsimeter-store")
+        self._store = None
+        self.recorder = None
+        self.session_id: int | None = None
+        self.error: str | None = None
+
+    def _get(self):
+        if self._store is None:
+            store_cls = optional("dorsimeter.store", "Store")
+            if store_cls is None:
+                raise DorsimeterError("the history store is not available in this version")
+            self._store = store_cls.open(self.home)
+        return self._store
+
+    def run(self, fn, *args) -> Future:
+        """``fn(store, *args)`` on the store thread."""
+        return self._pool.submit(lambda: fn(self._get(), *args))
+
+    async def call(self, fn, *args):
+        """Await ``fn(store, *args)`` run on the store thread."""
+        return await asyncio.wrap_future(self.run(fn, *args))
+
+    # -- the live session ------------------------------------------------------------------
+
+    def start_recording(self, kind: str, athlete: str | None, sensor: str | None,
+                        sensor_kind: str | None = None, calibrations: dict | None = None,
+                        raw_path=None, notes: str | None = None) -> Future:
+        def start(store):
+            from dorsimeter.store import SessionRecorder
+
+            self.recorder = SessionRecorder(store, kind, athlete=athlete, sensor=sensor,
+                                            sensor_kind=sensor_kind, raw_path=raw_path,
+                                            notes=notes, calibrations=calibrations)
+            self.session_id = self.recorder.session_id
+            return self.session_id
+
+        return self.run(start)
+
+    def record(self, readings, events) -> None:
+        """Queue one pipeline output for the store (in order, never blocking the caller)."""
+        if len(readings) == 0 and not events:
+            return
+
+        def add(_store):
+            if self.recorder is not None:
+                try:
+                    self.recorder.add(readings, list(events))
+                except Exception as e:  # disk full: keep the UI alive, say it
+                    self.error = str(e)
+
+        self.run(add)
+
+    def finish_recording(self, results) -> Future:
+        def finish(_store):
+            if self.recorder is None:
+                return None
+            rec, self.recorder = self.recorder, None
+            return rec.finish(results)
+
+        return self.run(finish)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Wait for queued writes, then close the database."""
+        def shut(_store):
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        try:
+            self._pool.submit(lambda: shut(None)).result(timeout=timeout_s)
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def wall_target_deg(athlete, wall_cm: float = 9.0) -> float | None:
+    """Tibia angle at which the knee reaches a wall ``wall_cm`` in front of the toes.
+
+    Geometry with the ankle as the pivot: the knee is ``L·sin θ`` ahead of the ankle, the toes
+    ``foot`` ahead of it, so the knee touches the wall when ``L·sin θ = foot + wall``. None when
+    the athlete's tibia and toe-to-ankle lengths are not known or the wall is out of reach."""
+    tibia_m = getattr(athlete, "tibia_length_m", None)
+    foot_m = getattr(athlete, "foot_length_m", None)
+    if not tibia_m or foot_m is None:
+        return None
+    s = (foot_m + wall_cm / 100.0) / tibia_m
+    return None if not 0 < s < 1 else math.degrees(math.asin(s))

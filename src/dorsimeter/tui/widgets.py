@@ -1,0 +1,316 @@
+"""The monitor's widgets: big angle, gauge with target line, trace with rep markers, panels.
+
+Each widget's drawing is a pure function of plain values (``render_*``), so layouts are tested
+without a terminal and the widgets only hold the values and call them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
+
+from dorsimeter.tui.model import RepMarker, asymmetry
+
+# A solid block font, 5 rows high: readable from across the room.
+_GLYPHS: dict[str, tuple[str, ...]] = {
+    "0": ("████", "█  █", "█  █", "█  █", "████"),
+    "1": ("  █ ", " ██ ", "  █ ", "  █ ", " ███"),
+    "2": ("████", "   █", "████", "█   ", "████"),
+    "3": ("████", "   █", " ███", "   █", "████"),
+    "4": ("█  █", "█  █", "████", "   █", "   █"),
+    "5": ("████", "█   ", "████", "   █", "████"),
+    "6": ("████", "█   ", "████", "█  █", "████"),
+    "7": ("████", "   █", "  █ ", " █  ", " █  "),
+    "8": ("████", "█  █", "████", "█  █", "████"),
+    "9": ("████", "█  █", "████", "   █", "████"),
+    ".": (" ", " ", " ", " ", "█"),
+    "-": ("    ", "    ", "████", "    ", "    "),
+    "°": ("███", "█ █", "███", "   ", "   "),
+    " ": ("  ", "  ", "  ", "  ", "  "),
+}
+GLYPH_ROWS = 5
+
+
+def big_text_lines(value: str, scale: int = 1) -> list[str]:
+    """``value`` in the block font, each glyph ``scale`` times wider and taller."""
+    rows = []
+    for r in range(GLYPH_ROWS):
+        parts = []
+        for ch in value:
+            g = _GLYPHS.get(ch, _GLYPHS[" "])[r]
+            parts.append("".join(c * scale for c in g))
+        rows.append((" " * scale).join(parts))
+    return [row for row in rows for _ in range(scale)]
+
+
+class BigAngle(Widget):
+    """The tibia angle in large block digits; grows with the space it gets."""
+
+    DEFAULT_CSS = "BigAngle { height: 1fr; min-height: 5; width: 1fr; }"
+
+    def __init__(self, value: str = "--.-", **kw) -> None:
+        super().__init__(**kw)
+        self._value = value
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    def update(self, value: str) -> None:
+        if value != self._value:
+            self._value = value
+            self.refresh()
+
+    def render(self) -> Text:
+        w, h = self.size
+        text = self._value + "°"
+        scale = 1
+        while (len(big_text_lines(text, scale + 1)) <= h
+               and len(big_text_lines(text, scale + 1)[0]) <= w and scale < 4):
+            scale += 1
+        lines = big_text_lines(text, scale)
+        pad_top = max(0, (h - len(lines)) // 2)
+        width = len(lines[0])
+        left = max(0, (w - width) // 2)
+        out = ["" for _ in range(pad_top)] + [" " * left + ln for ln in lines]
+        return Text("\n".join(out))
+
+
+def render_gauge(angle_deg: float | None, target_deg: float, width: int,
+                 max_deg: float = 60.0, target_label: str = "target") -> Text:
+    """Two lines: a bar from 0 to ``max_deg`` filled to the angle, and a scale with the target.
+
+    The bar is green once the target is reached; the target column is marked on both lines."""
+    width = max(10, width)
+    col = lambda deg: int(round(np.clip(deg, 0, max_deg) / max_deg * (width - 1)))  # noqa: E731
+    tcol = col(target_deg)
+    reached = angle_deg is not None and angle_deg >= target_deg
+    fill = -1 if angle_deg is None or angle_deg <= 0 else col(angle_deg)
+    bar = Text()
+    for i in range(width):
+        if i == tcol:
+            bar.append("┃", style="bold yellow")
+        elif i <= fill:
+            bar.append("█", style="bold green" if reached else "bold cyan")
+        else:
+            bar.append("░", style="grey42")
+    scale = [" "] * width
+    for deg in range(0, int(max_deg) + 1, 10):
+        s = f"{deg}"
+        c = min(col(deg), width - len(s))
+        scale[c:c + len(s)] = list(s)
+    label = f"▲ {target_label} {target_deg:.0f}°"
+    start = int(np.clip(tcol - 1, 0, max(0, width - len(label))))
+    scale_text = Text("".join(scale), style="grey62")
+    line2 = Text("".join(scale[:start]), style="grey62")
+    line2.append(label, style="bold yellow")
+    rest = "".join(scale[start + len(label):])
+    line2.append(rest, style="grey62")
+    del scale_text
+    return Text("\n").join([bar, line2])
+
+
+class Gauge(Widget):
+    """The angle on a 0–60° bar with the target line."""
+
+    DEFAULT_CSS = "Gauge { height: 2; width: 1fr; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.angle_deg: float | None = None
+        self.target_deg = 35.0
+        self.target_label = "target"
+
+    def set(self, angle_deg: float | None, target_deg: float, label: str) -> None:
+        self.angle_deg, self.target_deg, self.target_label = angle_deg, target_deg, label
+        self.refresh()
+
+    def render(self) -> Text:
+        return render_gauge(self.angle_deg, self.target_deg, self.size.width,
+                            target_label=self.target_label)
+
+
+_EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def render_trace(t_s: np.ndarray, angle_deg: np.ndarray, heel: np.ndarray,
+                 reps: list[RepMarker], width: int, height: int, window_s: float,
+                 target_deg: float | None = None, y_max_deg: float = 60.0) -> Text:
+    """An area chart of the angle over the last ``window_s`` with the target and rep markers.
+
+    Columns are time bins (latest at the right), each showing the bin's maximum in eighth
+    blocks; red where the heel lifted. The target is a dashed yellow line; the bottom row marks
+    each rep's start with its number (green valid, red invalid, white not yet decided)."""
+    axis_w = 4
+    plot_w = max(1, width - axis_w)
+    plot_h = max(1, height - 1)
+    y_min = min(0.0, float(np.min(angle_deg))) if len(angle_deg) else 0.0
+    y_max = max(y_max_deg, float(np.max(angle_deg)) if len(angle_deg) else 0.0)
+    span = y_max - y_min
+    levels = np.full(plot_w, -1.0)
+    lifted = np.zeros(plot_w, bool)
+    t_end = float(t_s[-1]) if len(t_s) else 0.0
+    t_start = t_end - window_s
+    if len(t_s):
+        col = np.clip(((t_s - t_start) / window_s * plot_w).astype(int), 0, plot_w - 1)
+        np.maximum.at(levels, col, (angle_deg - y_min) / span * plot_h)
+        np.logical_or.at(lifted, col, heel.astype(bool))
+        present = np.zeros(plot_w, bool)
+        present[col] = True
+        levels[~present] = -1.0
+    t_row = None if target_deg is None else (target_deg - y_min) / span * plot_h
+    rows = []
+    for r in range(plot_h - 1, -1, -1):  # top row first
+        on_target_row = t_row is not None and int(min(t_row, plot_h - 1e-9)) == r
+        label = ""
+        if r == plot_h - 1:
+            label = f"{y_max:.0f}°"
+        elif on_target_row:
+            label = f"{target_deg:.0f}°"
+        elif r == 0:
+            label = f"{y_min + 0.0:.0f}°"
+        line = Text(label[:axis_w].rjust(axis_w - 1) + " ",
+                    style="yellow" if on_target_row else "grey50")
+        for c in range(plot_w):
+            fill = levels[c] - r
+            if levels[c] < 0 or fill <= 0:
+                ch = "╌" if on_target_row else " "
+                line.append(ch, style="yellow")
+                continue
+            ch = _EIGHTHS[int(np.clip(round(fill * 8), 1, 8))]
+            hit = target_deg is not None and y_min + levels[c] / plot_h * span >= target_deg
+            style = "red" if lifted[c] else ("green" if hit else "cyan")
+            line.append(ch, style=style)
+        rows.append(line)
+    marks = Text(" " * axis_w)
+    slots = [" "] * plot_w
+    styles = ["grey50"] * plot_w
+    for m in reps:
+        if t_start <= m.t_s <= t_end:
+            c = int(np.clip((m.t_s - t_start) / window_s * plot_w, 0, plot_w - 1))
+            label = f"▲{m.rep}" + ("" if m.valid is None else ("✓" if m.valid else "✗"))
+            for k, ch in enumerate(label):
+                if c + k < plot_w:
+                    slots[c + k] = ch
+                    styles[c + k] = ("bold white" if m.valid is None
+                                     else "bold green" if m.valid else "bold red")
+    for ch, st in zip(slots, styles, strict=True):
+        marks.append(ch, style=st)
+    rows.append(marks)
+    return Text("\n").join(rows)
+
+
+class Trace(Widget):
+    """The angle over the last seconds, with the target line and rep markers."""
+
+    DEFAULT_CSS = "Trace { height: 1fr; min-height: 4; }"
+
+    def __init__(self, window_s: float = 10.0, **kw) -> None:
+        super().__init__(**kw)
+        self.window_s = window_s
+        self.data = (np.empty(0), np.empty(0), np.empty(0, bool))
+        self.reps: list[RepMarker] = []
+        self.target_deg: float | None = None
+
+    def set(self, data, reps, target_deg) -> None:
+        self.data, self.reps, self.target_deg = data, list(reps), target_deg
+        self.refresh()
+
+    def render(self) -> Text:
+        t, a, h = self.data
+        return render_trace(t, a, h, self.reps, self.size.width, self.size.height,
+                            self.window_s, self.target_deg)
+
+
+def fmt_pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.0f} %"
+
+
+def render_sensors(sensors: list[dict]) -> Text:
+    """One line per sensor: state dot, name, side, rate, loss, battery, calibration, state."""
+    out = []
+    for s in sensors:
+        state = s.get("state") or "streaming"
+        dot = {"streaming": "green", "connecting": "yellow", "reconnecting": "yellow",
+               "stalled": "yellow"}.get(state, "red")
+        line = Text()
+        line.append("● ", style=f"bold {dot}")
+        line.append(f"{s.get('name', 'sensor')}", style="bold")
+        line.append(f"  {str(s.get('side') or '?').upper()}", style="bold magenta")
+        rate = s.get("rate_hz")
+        line.append(f"  {'—' if rate is None else f'{rate:.0f}'} Hz")
+        loss = s.get("loss")
+        line.append("  loss " + ("—" if loss is None else f"{100 * loss:.1f} %"),
+                    style="red" if loss and loss > 0.02 else "")
+        line.append("  batt " + fmt_pct(s.get("battery")),
+                    style="red" if (s.get("battery") or 1) < 0.15 else "")
+        cal = s.get("calibration") or ""
+        line.append(f"  {cal}", style="green" if cal == "calibrated" else "yellow")
+        if state != "streaming":
+            line.append(f"  {state.upper()}", style=f"bold {dot}")
+        if s.get("reconnects"):
+            line.append(f"  reconnects {s['reconnects']}", style="yellow")
+        out.append(line)
+    return Text("\n").join(out) if out else Text("no sensor", style="red")
+
+
+def render_sides(rows: list[dict], current_side: str, mdc_deg: float) -> Text:
+    """The per-side table: best (valid) angle, trials, mean of best three; asymmetry below."""
+    kind = rows[0]["kind"] if rows else "best"
+    t = Text()
+    t.append(f"  side    {kind:>5}  trials\n", style="bold")
+    for r in rows:
+        mark = "▶ " if r["side"] == current_side else "  "
+        best = "  —   " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
+        t.append(f"{mark}{r['side']:<6} {best}  {r['trials']:>4}\n",
+                 style="bold" if r["side"] == current_side else "")
+        if r.get("mean3_deg") is not None:
+            t.append(f"         best-3 mean {r['mean3_deg']:.1f}°\n", style="grey62")
+    vals = {r["side"]: r["best_deg"] for r in rows}
+    if vals.get("left") is not None and vals.get("right") is not None:
+        a = asymmetry(vals["left"], vals["right"], mdc_deg)
+        t.append(f"  L−R {a.diff_deg:+5.1f}° {a.pct:3.0f} % ", style="bold")
+        t.append(f"● {a.band.upper()}", style=f"bold {'yellow' if a.band == 'amber' else a.band}")
+        t.append(f"\n  ≈ {a.cm:.1f} cm  ")
+        if a.beyond_mdc:
+            t.append(f"> MDC {mdc_deg:.1f}°", style="bold red")
+        else:
+            t.append(f"within MDC {mdc_deg:.1f}°", style="grey62")
+    else:
+        t.append("  asymmetry: test both legs", style="grey62")
+    return t
+
+
+def render_protocol(p) -> Text:
+    """Protocol mode line: exercise, set, rep, hold countdown and cue (duck-typed state)."""
+    if p is None:
+        return Text("")
+    g = lambda name, default=None: getattr(p, name, default)  # noqa: E731
+    t = Text()
+    t.append(f"{g('exercise', g('name', 'exercise'))}", style="bold")
+    if g("set") is not None:
+        t.append(f"  set {g('set')}/{g('sets', '?')}")
+    if g("rep") is not None:
+        t.append(f"  rep {g('rep')}/{g('reps', '?')}")
+    hold = g("hold_remaining_s")
+    if hold is not None:
+        t.append(f"  hold {hold:4.1f} s", style="bold yellow" if hold > 0 else "bold green")
+    cue = g("cue")
+    if cue:
+        t.append(f"  {cue}", style="italic")
+    if g("done"):
+        t.append("  ✓ done", style="bold green")
+    return t
+
+
+class Banner(Static):
+    """The alert banner: big, red, impossible to miss; hidden when there is nothing to say."""
+
+    DEFAULT_CSS = """
+    Banner { height: 3; content-align: center middle; text-style: bold; display: none;
+             background: $error; color: $text; }
+    Banner.warn { background: $warning; color: black; }
+    Banner.on { display: block; }
+    """
