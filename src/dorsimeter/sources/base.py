@@ -29,6 +29,16 @@ class Source:
     async def close(self) -> None:
         """Release the device."""
 
+    def stats(self) -> dict:
+        """Connection figures for the UI; every key optional, absent when the source can't tell.
+
+        ``rate_hz`` (measured samples/s), ``loss`` (fraction of samples lost, 0..1), ``battery``
+        (fraction 0..1), ``state`` ("connecting" | "streaming" | "reconnecting" | "lost" |
+        "ended"), ``rssi_dbm``, ``address``. A source with several sensors returns
+        ``{"sensors": [stats, ...]}`` with ``name`` and ``side`` in each.
+        """
+        return {}
+
 
 class Pacer:
     """Sleeps so that device time advances at ``speed`` × real time (0: as fast as possible)."""
