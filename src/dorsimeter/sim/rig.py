@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from dorsimeter.sim.errors import ErrorModel, SensorErrors
 from dorsimeter.sim.motion import (
     LIFT_INVALID_M,
     Motion,
@@ -70,19 +71,6 @@ class Foot:
 
 
 @dataclass
-class SensorErrors:
-    """First sensor error model: white noise and a constant gyro bias."""
-
-    gyr_noise_rad_s: float = 0.003
-    acc_noise_m_s2: float = 0.015
-    gyr_bias_rad_s: tuple[float, float, float] = (0.004, -0.003, 0.002)
-
-    @staticmethod
-    def none() -> SensorErrors:
-        return SensorErrors(0.0, 0.0, (0.0, 0.0, 0.0))
-
-
-@dataclass
 class ShankSim:
     """Streams a simulated session, side by side, with ground truth.
 
@@ -117,6 +105,7 @@ class ShankSim:
         self.spec = script_spec(self.script)
         self._rng = np.random.default_rng(self.seed)
         self._noise_rng = np.random.default_rng(self.seed + 1_000_003)
+        self._errors = ErrorModel(self.errors, self.rate_hz, self._noise_rng, self.seed)
         self._lift_rng = np.random.default_rng(self.seed + 2_000_029)
         self._foot_rng = np.random.default_rng(self.seed + 3_000_017)
         self._n = 0
@@ -261,12 +250,9 @@ class ShankSim:
         """The next ``n`` samples with sensor errors and ground truth."""
         t = (self._n + np.arange(n)) / self.rate_hz
         self._n += n
-        acc, gyr, k = self.ideal(t)
-        e = self.errors
-        acc = acc + self._noise_rng.normal(0.0, 1.0, (n, 3)) * e.acc_noise_m_s2
-        gyr = gyr + np.asarray(e.gyr_bias_rad_s) + self._noise_rng.normal(0.0, 1.0, (n, 3)) * (
-            e.gyr_noise_rad_s
-        )
+        # sensor errors (sim/errors.py): true instants differ from the device timestamps t
+        acc, gyr, k = self.ideal(self._errors.sample_times(t))
+        acc, gyr = self._errors.apply(acc, gyr)
         q = k["sensor"].as_quat()[:, [3, 0, 1, 2]]
         side = self.side_at(t)
         truth = {

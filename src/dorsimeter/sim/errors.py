@@ -1,0 +1,199 @@
+"""The simulated sensor's errors: what a real MEMS IMU adds to the true specific force and rate.
+
+:class:`SensorErrors` holds one unit's error figures (a particular chip, not a spec sheet's
+spread); :class:`ErrorModel` applies them to a stream, carrying the state that drifts (gyro bias
+random walk) between batches. Applied in the order a chip does it: axis misalignment and scale
+→ offset/bias → white noise → int16 quantisation with range saturation. Sample instants get
+jitter and the device clock a drift, so the reported timestamps are not the true ones.
+
+Per-model spreads (1σ figures from the datasheets, see ``calibration/sensors/*.json``) give a
+random but reproducible unit with :meth:`SensorErrors.realistic`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from dorsimeter.types import GRAVITY_M_S2
+
+Vec3 = tuple[float, float, float]
+_ZERO3: Vec3 = (0.0, 0.0, 0.0)
+_ZERO6 = (0.0,) * 6
+
+#: The repo's reference profiles (sensor models, mount presets).
+CALIBRATION_DIR = Path(__file__).resolve().parents[3] / "calibration"
+
+
+@dataclass(frozen=True)
+class SensorErrors:
+    """One sensor unit's errors. Noise figures are per-sample standard deviations.
+
+    ``*_misalign_rad`` are the six off-diagonal entries (xy, xz, yx, yz, zx, zy) of the
+    sensitivity matrix, i.e. cross-axis sensitivity; ``*_scale`` the diagonal's deviation from 1.
+    ``acc_range_g``/``gyr_range_dps`` switch on int16 quantisation and saturation (None: off).
+    ``jitter_s`` is the std of the true sample instant around its nominal time;
+    ``clock_drift_ppm`` how fast the device clock runs (its timestamps are k/rate on its own
+    clock, so the true instants stretch by 1/(1 + drift))."""
+
+    gyr_noise_rad_s: float = 0.003
+    acc_noise_m_s2: float = 0.015
+    gyr_bias_rad_s: Vec3 = (0.004, -0.003, 0.002)
+    gyr_bias_walk_rad_s_sqrt_s: float = 0.0
+    acc_offset_m_s2: Vec3 = _ZERO3
+    acc_scale: Vec3 = _ZERO3
+    gyr_scale: Vec3 = _ZERO3
+    acc_misalign_rad: tuple[float, ...] = _ZERO6
+    gyr_misalign_rad: tuple[float, ...] = _ZERO6
+    acc_range_g: float | None = None
+    gyr_range_dps: float | None = None
+    jitter_s: float = 0.0
+    clock_drift_ppm: float = 0.0
+    model: str = "generic"
+
+    @staticmethod
+    def none() -> SensorErrors:
+        """A perfect sensor."""
+        return SensorErrors(0.0, 0.0, _ZERO3, model="ideal")
+
+    @staticmethod
+    def realistic(model: str = "bmi270", rate_hz: float = 100.0, seed: int = 0,
+                  **overrides) -> SensorErrors:
+        """A random unit of ``model`` (``calibration/sensors/<model>.json``), fixed by seed."""
+        return from_profile(load_profile(model), rate_hz, seed, **overrides)
+
+    def with_(self, **changes) -> SensorErrors:
+        return replace(self, **changes)
+
+    def acc_matrix(self) -> np.ndarray:
+        return _sensitivity(self.acc_scale, self.acc_misalign_rad)
+
+    def gyr_matrix(self) -> np.ndarray:
+        return _sensitivity(self.gyr_scale, self.gyr_misalign_rad)
+
+
+def _sensitivity(scale: Vec3, misalign: tuple[float, ...]) -> np.ndarray:
+    m = np.diag(1.0 + np.asarray(scale, dtype=float))
+    (m[0, 1], m[0, 2], m[1, 0], m[1, 2], m[2, 0], m[2, 1]) = misalign
+    return m
+
+
+def load_profile(model: str) -> dict:
+    """A sensor model's reference profile from ``calibration/sensors/<model>.json``."""
+    path = CALIBRATION_DIR / "sensors" / f"{model.lower()}.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        known = sorted(p.stem for p in (CALIBRATION_DIR / "sensors").glob("*.json"))
+        raise ValueError(f"no sensor profile {model!r}; known: {', '.join(known)}") from None
+
+
+def from_profile(profile: dict, rate_hz: float, seed: int = 0, **overrides) -> SensorErrors:
+    """Draw one unit from a profile's 1σ spreads; noise densities become per-sample std.
+
+    White noise of density ``d`` seen through the chip's anti-aliasing filter (bandwidth about
+    ODR/2) has a per-sample std of ``d·√(rate/2)``."""
+    rng = np.random.default_rng(seed)
+    a, g = profile["accelerometer"], profile["gyroscope"]
+    bw = np.sqrt(rate_hz / 2.0)
+    mg = 1e-3 * GRAVITY_M_S2
+    dps = np.pi / 180.0
+
+    def n(sd: float, k: int = 3) -> tuple[float, ...]:
+        return tuple(float(v) for v in rng.normal(0.0, sd, k))
+
+    t = profile.get("timing", {})
+    e = SensorErrors(
+        gyr_noise_rad_s=g["noise_density_dps_sqrt_hz"] * dps * bw,
+        acc_noise_m_s2=a["noise_density_ug_sqrt_hz"] * 1e-3 * mg * bw,
+        gyr_bias_rad_s=n(g["zero_rate_offset_dps"] * dps),
+        gyr_bias_walk_rad_s_sqrt_s=g.get("bias_random_walk_dps_sqrt_s", 0.0) * dps,
+        acc_offset_m_s2=n(a["zero_g_offset_mg"] * mg),
+        acc_scale=n(a["sensitivity_error_pct"] / 100.0),
+        gyr_scale=n(g["sensitivity_error_pct"] / 100.0),
+        acc_misalign_rad=n(a["cross_axis_pct"] / 100.0, 6),
+        gyr_misalign_rad=n(g["cross_axis_pct"] / 100.0, 6),
+        acc_range_g=a.get("range_g"),
+        gyr_range_dps=g.get("range_dps"),
+        jitter_s=t.get("jitter_s", 0.0),
+        clock_drift_ppm=float(rng.normal(0.0, t.get("clock_drift_ppm", 0.0))),
+        model=profile.get("model", "generic"),
+    )
+    return replace(e, **overrides)
+
+
+@dataclass
+class ErrorModel:
+    """Applies :class:`SensorErrors` to a stream of true signals, batch after batch.
+
+    White noise draws come from ``noise_rng`` (acc, then gyro) exactly as the first simulator
+    did, so the default errors reproduce earlier streams; drifting errors use their own stream.
+    """
+
+    errors: SensorErrors
+    rate_hz: float
+    noise_rng: np.random.Generator
+    seed: int = 0
+    _bias: np.ndarray = field(init=False)
+    _rng: np.random.Generator = field(init=False)
+    _ma: np.ndarray | None = field(init=False)
+    _mg: np.ndarray | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        e = self.errors
+        self._bias = np.asarray(e.gyr_bias_rad_s, dtype=float).copy()
+        self._rng = np.random.default_rng(self.seed + 4_000_037)
+        ma, mg = e.acc_matrix(), e.gyr_matrix()
+        self._ma = None if np.array_equal(ma, np.eye(3)) else ma
+        self._mg = None if np.array_equal(mg, np.eye(3)) else mg
+
+    def sample_times(self, t_nominal_s: np.ndarray) -> np.ndarray:
+        """True instants of samples whose device timestamps are ``t_nominal_s``."""
+        e = self.errors
+        t = np.asarray(t_nominal_s, dtype=float)
+        if e.clock_drift_ppm:
+            t = t / (1.0 + 1e-6 * e.clock_drift_ppm)
+        if e.jitter_s:
+            t = t + self._rng.normal(0.0, e.jitter_s, len(t))
+        return t
+
+    def gyr_bias(self, n: int) -> np.ndarray:
+        """(n,3) gyro bias of the next n samples (random walk carried between calls)."""
+        walk = self.errors.gyr_bias_walk_rad_s_sqrt_s
+        if not walk:
+            return np.broadcast_to(self._bias, (n, 3))
+        steps = self._rng.normal(0.0, walk / np.sqrt(self.rate_hz), (n, 3))
+        b = self._bias + np.cumsum(steps, axis=0)
+        if n:
+            self._bias = b[-1].copy()
+        return b
+
+    def apply(self, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Measured (acc, gyr) for true specific force and body rate, both (n,3)."""
+        e = self.errors
+        n = len(acc_m_s2)
+        acc = acc_m_s2 if self._ma is None else acc_m_s2 @ self._ma.T
+        gyr = gyr_rad_s if self._mg is None else gyr_rad_s @ self._mg.T
+        acc = acc + np.asarray(e.acc_offset_m_s2) + self.noise_rng.normal(
+            0.0, 1.0, (n, 3)) * e.acc_noise_m_s2
+        gyr = gyr + self.gyr_bias(n) + self.noise_rng.normal(0.0, 1.0, (n, 3)) * e.gyr_noise_rad_s
+        if e.acc_range_g is not None:
+            acc = quantise(acc, e.acc_range_g * GRAVITY_M_S2)
+        if e.gyr_range_dps is not None:
+            gyr = quantise(gyr, np.radians(e.gyr_range_dps))
+        return acc, gyr
+
+
+def quantise(x: np.ndarray, full_scale: float) -> np.ndarray:
+    """int16 conversion of a ±``full_scale`` channel: rounding, then saturation."""
+    lsb = full_scale / 32768.0
+    return np.clip(np.round(x / lsb), -32768, 32767) * lsb
+
+
+def error_fields() -> list[str]:
+    """Names of the error figures (for the bench tables and docs)."""
+    return [f.name for f in fields(SensorErrors)]
