@@ -55,12 +55,34 @@ class ImuBatch:
 
 @dataclass
 class Readings:
-    """Derived per-sample values from the pipeline, all arrays of one length."""
+    """Derived per-sample values from the pipeline, all arrays of one length.
+
+    Besides the angles: ``heel_lift`` (True while the heel is judged off the floor),
+    ``heel_source`` (which detector judged it: ``heel_switch``, ``foot_imu``, ``shank_imu`` or
+    ``none``), ``rep`` (index of the rep the sample belongs to, -1 between reps) and
+    ``rep_valid`` (False from the first heel lift of that rep on: the rep's last sample carries
+    its verdict). Left empty by a producer, they are filled with "no lift, no rep" defaults.
+    """
 
     t_s: np.ndarray = field(default_factory=lambda: np.empty(0))
     tibia_angle_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
     knee_track_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
     side: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    heel_lift: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    heel_source: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    rep: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    rep_valid: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.t_s)
+        if n and len(self.heel_lift) != n:
+            self.heel_lift = np.zeros(n, dtype=bool)
+        if n and len(self.heel_source) != n:
+            self.heel_source = np.full(n, "none", dtype=object)
+        if n and len(self.rep) != n:
+            self.rep = np.full(n, -1, dtype=int)
+        if n and len(self.rep_valid) != n:
+            self.rep_valid = np.ones(n, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -70,9 +92,6 @@ class Readings:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Readings()
-        return Readings(
-            np.concatenate([p.t_s for p in parts]),
-            np.concatenate([p.tibia_angle_deg for p in parts]),
-            np.concatenate([p.knee_track_deg for p in parts]),
-            np.concatenate([p.side for p in parts]),
-        )
+        return Readings(*(np.concatenate([getattr(p, f) for p in parts])
+                          for f in ("t_s", "tibia_angle_deg", "knee_track_deg", "side",
+                                    "heel_lift", "heel_source", "rep", "rep_valid")))

@@ -13,6 +13,7 @@ import numpy as np
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
 from dorsimeter.core.tibia import tibia_angles_deg
+from dorsimeter.detect import Detectors, DetectorSettings, RepRecord
 from dorsimeter.errors import CalibrationError
 from dorsimeter.types import ImuBatch, Readings
 
@@ -21,19 +22,23 @@ from dorsimeter.types import ImuBatch, Readings
 class Event:
     """Something the session or UI should know about, at device time ``t_s``."""
 
-    kind: str  # "calibrated" | "calibration_failed"
+    kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift"
     t_s: float
     side: str
     message: str
     calibration: MountingCalibration | None = None
+    rep: RepRecord | None = None  # kind "rep": the rep that just ended
 
 
 class Pipeline:
     """Fusion → mounting calibration (per side) → tibia angle and knee track."""
 
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
-                 side: str = "left", auto_calibrate: bool = True) -> None:
+                 side: str = "left", auto_calibrate: bool = True,
+                 detector_settings: DetectorSettings | None = None) -> None:
         self.rate_hz = rate_hz
+        self.detectors = Detectors(rate_hz, detector_settings)  # heel lift, reps, knee drift
+        self._detector_events: list[Event] = []
         self.fusion = StreamingFusion(rate_hz)
         self.calibrations: dict[str, MountingCalibration] = dict(calibrations or {})
         self.side = side
@@ -75,9 +80,10 @@ class Pipeline:
         quat = batch.quat if batch.quat is not None else self.fusion.update(
             batch.gyr_rad_s, batch.acc_m_s2)
         up = up_in_sensor(quat)
+        self.detectors.feed(batch, up)
         side = self.side
         if side in self.calibrations:
-            return self._readings(batch.t_s, up, side), []
+            return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
             return Readings(), []
         if self._calibrator is None:
@@ -96,11 +102,27 @@ class Pipeline:
         t, u = np.concatenate(self._pending_t), np.concatenate(self._pending_up)
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
-        return self._readings(t, u, side), [event]
+        return self._readings(t, u, side), [event, *self._take_detector_events()]
 
     def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
         angle, track = tibia_angles_deg(up, self.calibrations[side].matrix, side)
-        return Readings(t_s, angle, track, np.full(len(t_s), side, dtype=object))
+        r = Readings(t_s, angle, track, np.full(len(t_s), side, dtype=object))
+        self._detect(r, side)
+        return r
+
+    def _detect(self, r: Readings, side: str) -> None:
+        """Heel lift, reps and knee drift for these readings (fills their columns)."""
+        done, alerts = self.detectors.annotate(r, self.calibrations.get(side))
+        self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
+        self._detector_events += [
+            Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
+                  + ("" if rep.valid else " (heel lifted, not scored)"), rep=rep)
+            for rep in done]
+
+    def _take_detector_events(self) -> list[Event]:
+        events = sorted(self._detector_events, key=lambda e: e.t_s)
+        self._detector_events = []
+        return events
 
 
 def calibrate_recording(batches: list[ImuBatch], rate_hz: float

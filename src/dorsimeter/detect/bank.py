@@ -1,0 +1,137 @@
+"""The detectors the pipeline runs after the tibia angle: heel lift, reps, knee drift.
+
+The pipeline feeds every batch (raw signals and the fused "up") as it arrives, and asks for
+annotations when it emits readings — which, before the mounting calibration is defined, can be
+a while later and cover many batches at once. The bank buffers the raw samples in between.
+The heel-lift source is the best the data offer: heel switch, then foot IMU, then the shank
+IMU alone (which needs the calibration's lever arm); ``none`` when there is none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dorsimeter.detect.heel import (
+    FOOT_IMU,
+    HEEL_SWITCH,
+    NO_SOURCE,
+    SHANK_IMU,
+    FootImuDetector,
+    HeelSwitchDetector,
+    ShankLiftDetector,
+)
+from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.types import ImuBatch, Readings
+
+BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
+
+
+def lever_arm_of(calibration) -> np.ndarray | None:
+    """The ankle-to-sensor vector (sensor frame, m) a calibration carries, if it has one."""
+    r = getattr(calibration, "lever_arm_m", None)
+    if r is None:
+        return None
+    r = np.asarray(r, dtype=float).reshape(-1)
+    ok = r.shape == (3,) and np.all(np.isfinite(r)) and np.any(r != 0.0)
+    return r if ok else None  # all zeros: the calibration did not estimate it
+
+
+@dataclass
+class DetectorSettings:
+    """Thresholds a coach may want to change (defaults from the protocol)."""
+
+    hold_s: float = 1.0  # end-range hold that scores a wall-test drive
+    rep_start_deg: float = 8.0
+    rep_end_deg: float = 4.0
+    drift_alert_deg: float = 5.0  # knee toward the midline during a drive
+    heel_to_mth_m: float = 0.19  # heel to metatarsal heads (foot IMU heel height)
+    shank_v_on_m_s: float = 0.010  # shank-only detector: ankle vertical velocity threshold
+
+
+class Detectors:
+    """Heel lift → reps → alerts, per sensor (one pipeline). Pure, streaming."""
+
+    def __init__(self, rate_hz: float, settings: DetectorSettings | None = None) -> None:
+        self.rate_hz = rate_hz
+        self.settings = s = settings or DetectorSettings()
+        self.reps = RepTracker(rate_hz, s.rep_start_deg, s.rep_end_deg, s.hold_s,
+                               drift_alert_deg=s.drift_alert_deg)
+        self._buf: dict[str, list[np.ndarray]] = {}
+        self._side: str | None = None
+        self._reset_heel()
+
+    def _reset_heel(self) -> None:
+        self.switch = HeelSwitchDetector()
+        self.foot: FootImuDetector | None = None
+        self.shank: ShankLiftDetector | None = None
+        self._shank_cal = None
+
+    # -- raw data in ------------------------------------------------------------------------
+    def feed(self, batch: ImuBatch, up: np.ndarray) -> None:
+        """Keep this batch's samples until the pipeline emits readings for them."""
+        n = len(batch)
+        cols = {"t": batch.t_s, "gyr": batch.gyr_rad_s, "acc": batch.acc_m_s2, "up": up,
+                "contact": (np.full(n, np.nan) if batch.heel_contact is None
+                            else np.asarray(batch.heel_contact, float)),
+                "facc": (np.full((n, 3), np.nan) if batch.foot_acc_m_s2 is None
+                         else np.asarray(batch.foot_acc_m_s2, float)),
+                "fgyr": (np.full((n, 3), np.nan) if batch.foot_gyr_rad_s is None
+                         else np.asarray(batch.foot_gyr_rad_s, float))}
+        for k, v in cols.items():
+            self._buf.setdefault(k, []).append(v)
+
+    def _take(self, t_s: np.ndarray) -> dict[str, np.ndarray] | None:
+        if not self._buf:
+            return None
+        cols = {k: np.concatenate(v) for k, v in self._buf.items()}
+        t = cols["t"]
+        start = int(np.searchsorted(t, t_s[0] - 1e-9))
+        stop = start + len(t_s)
+        if stop > len(t) or not np.allclose(t[start:stop], t_s):
+            return None
+        keep = t >= t[-1] - BUFFER_S
+        keep[:stop] = False
+        self._buf = {k: [v[keep]] for k, v in cols.items()}
+        return {k: v[start:stop] for k, v in cols.items()}
+
+    # -- readings out -----------------------------------------------------------------------
+    def annotate(self, r: Readings, calibration=None
+                 ) -> tuple[list[RepRecord], list[tuple[str, float, str]]]:
+        """Fill ``r.heel_lift``, ``heel_source``, ``rep``, ``rep_valid``; finished reps, alerts."""
+        if len(r) == 0:
+            return [], []
+        side = str(r.side[-1])
+        if side != self._side:
+            self._side = side
+            self._reset_heel()
+        raw = self._take(r.t_s)
+        lift, source = np.zeros(len(r), dtype=bool), NO_SOURCE
+        if raw is not None:
+            at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.rep_end_deg
+            lift, source = self._heel(raw, calibration, at_rest)
+        r.heel_lift = lift
+        r.heel_source = np.full(len(r), source, dtype=object)
+        rep, valid, done, alerts = self.reps.update(r.t_s, r.tibia_angle_deg, r.knee_track_deg,
+                                                    lift, side, source)
+        r.rep, r.rep_valid = rep, valid
+        return done, alerts
+
+    def _heel(self, raw: dict[str, np.ndarray], calibration, at_rest: np.ndarray
+              ) -> tuple[np.ndarray, str]:
+        if np.all(np.isfinite(raw["contact"])):
+            return self.switch.update(raw["contact"]), HEEL_SWITCH
+        if np.all(np.isfinite(raw["facc"])) and np.all(np.isfinite(raw["fgyr"])):
+            if self.foot is None:
+                self.foot = FootImuDetector(self.rate_hz, self.settings.heel_to_mth_m)
+            return self.foot.update(raw["facc"], raw["fgyr"]), FOOT_IMU
+        lever = lever_arm_of(calibration)
+        if lever is None:
+            return np.zeros(len(raw["t"]), dtype=bool), NO_SOURCE
+        if self.shank is None or self._shank_cal is not calibration:
+            bias = getattr(calibration, "gyr_bias_rad_s", (0.0, 0.0, 0.0))
+            self.shank = ShankLiftDetector(self.rate_hz, lever, bias,
+                                           v_on_m_s=self.settings.shank_v_on_m_s)
+            self._shank_cal = calibration
+        return self.shank.update(raw["gyr"], raw["acc"], raw["up"], at_rest), SHANK_IMU

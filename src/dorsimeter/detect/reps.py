@@ -1,0 +1,188 @@
+"""Streaming rep segmentation: drives, lunges and mobilisation reps from the tibia angle.
+
+A rep starts when the tibia angle rises above ``start_deg`` and ends when it falls back below
+``end_deg`` (the calibrated stance reads 0°). Inside a rep, a *hold* is a run of samples whose
+angular rate (over ``rate_window_s``) stays below ``hold_rate_deg_s``; the rep's end-range
+angle is the median of its best hold lasting at least ``hold_s`` (the highest such hold). A rep
+with a heel lift is kept but marked invalid; only valid reps with a hold are scored.
+Vectorised: a Python loop runs only over rep and hold boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dorsimeter.detect.heel import hysteresis
+
+
+@dataclass
+class RepRecord:
+    """One rep as the coach reads it. Angles in degrees, times device seconds.
+
+    ``end_range_deg``: the held angle (median of the best hold), or the peak when the rep never
+    held. ``hold_reached_s``: when the hold reached the required length (None: never), which is
+    when a guided exercise counts the rep. ``valid``: no heel lift during the rep.
+    ``peak_valgus_deg``: largest knee track (toward the midline) in the rep;
+    ``knee_drift_deg``: how far the knee moved toward the midline from the rep's start.
+    """
+
+    index: int
+    side: str
+    t_start_s: float
+    t_end_s: float | None = None
+    peak_deg: float = -np.inf
+    end_range_deg: float | None = None
+    hold_s: float = 0.0
+    hold_reached_s: float | None = None
+    valid: bool = True
+    heel_source: str = "none"
+    lift_t_s: float | None = None
+    start_track_deg: float = 0.0
+    peak_valgus_deg: float = -np.inf
+    knee_drift_deg: float = 0.0
+    knee_drift_alert: bool = False
+    holds: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, median)
+
+    @property
+    def held(self) -> bool:
+        """The end-range hold lasted long enough."""
+        return self.hold_reached_s is not None
+
+    @property
+    def scored(self) -> bool:
+        """Counts toward results: held at end range with the heel down."""
+        return self.valid and self.held
+
+    @property
+    def score_deg(self) -> float | None:
+        """The wall-test score of this rep (None when not scored)."""
+        return self.end_range_deg if self.scored else None
+
+
+class RepTracker:
+    """Assigns samples to reps and reports each rep when it ends (see module docstring)."""
+
+    def __init__(self, rate_hz: float, start_deg: float = 8.0, end_deg: float = 4.0,
+                 hold_s: float = 1.0, hold_rate_deg_s: float = 3.0, rate_window_s: float = 0.2,
+                 drift_alert_deg: float = 5.0) -> None:
+        self.rate_hz = rate_hz
+        self.start_deg, self.end_deg = start_deg, end_deg
+        self.hold_s = hold_s
+        self.hold_rate_deg_s = hold_rate_deg_s
+        self.lag = max(1, int(round(rate_window_s * rate_hz)))
+        self.drift_alert_deg = drift_alert_deg
+        self.next_index = 0
+        self.current: RepRecord | None = None
+        self.reps: list[RepRecord] = []
+        self._in_rep = False
+        self._hist = np.empty(0)  # the last ``lag`` angles (rate window)
+        self._run: list[np.ndarray] = []  # angles of the hold under way
+        self._run_t0: float | None = None
+        self._side: str | None = None
+
+    def reset(self) -> None:
+        """Forget the rep under way (the sensor moved to the other leg)."""
+        self.current, self._in_rep, self._hist = None, False, np.empty(0)
+        self._run, self._run_t0 = [], None
+
+    def update(self, t_s: np.ndarray, angle_deg: np.ndarray, track_deg: np.ndarray,
+               heel_lift: np.ndarray, side: str, heel_source: str = "none"
+               ) -> tuple[np.ndarray, np.ndarray, list[RepRecord], list[tuple[str, float, str]]]:
+        """Rep index and running validity per sample, reps finished, and alerts.
+
+        Alerts are ``(kind, t_s, message)`` with kind ``heel_lift`` or ``knee_drift``.
+        """
+        if side != self._side:
+            self.reset()
+            self._side = side
+        n = len(t_s)
+        rep = np.full(n, -1, dtype=int)
+        valid = np.ones(n, dtype=bool)
+        done: list[RepRecord] = []
+        alerts: list[tuple[str, float, str]] = []
+        if n == 0:
+            return rep, valid, done, alerts
+        full = np.concatenate([self._hist, angle_deg])
+        prev = full[:n] if len(self._hist) >= self.lag else np.concatenate(
+            [np.full(self.lag - len(self._hist), full[0]), full])[:n]
+        rate = np.abs(angle_deg - prev) * self.rate_hz / self.lag
+        self._hist = full[-self.lag:]
+        holding = rate < self.hold_rate_deg_s
+        in_rep, _ = hysteresis(angle_deg, self.start_deg, self.end_deg,
+                                              self._in_rep)
+        # segment boundaries: where in_rep or holding or heel_lift changes
+        change = np.flatnonzero((np.diff(in_rep.astype(int)) != 0)
+                                | (np.diff(holding.astype(int)) != 0)
+                                | (np.diff(heel_lift.astype(int)) != 0)) + 1
+        bounds = np.concatenate([[0], change, [n]])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if in_rep[a]:
+                if self.current is None:
+                    self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
+                cur = self.current
+                seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
+                cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
+                cur.peak_valgus_deg = max(cur.peak_valgus_deg, float(seg_k.max()))
+                drift = float(seg_k.max()) - cur.start_track_deg
+                cur.knee_drift_deg = max(cur.knee_drift_deg, drift)
+                if drift > self.drift_alert_deg and not cur.knee_drift_alert:
+                    cur.knee_drift_alert = True
+                    k = a + int(np.argmax(seg_k - cur.start_track_deg > self.drift_alert_deg))
+                    alerts.append(("knee_drift", float(t_s[k]),
+                                   f"knee drifting toward the midline ({drift:.0f}°): "
+                                   "drive the knee straight forward"))
+                if heel_lift[a] and cur.valid:
+                    cur.valid, cur.lift_t_s = False, float(t_s[a])
+                    alerts.append(("heel_lift", float(t_s[a]),
+                                   f"heel lifted ({heel_source}): rep {cur.index + 1} not scored"))
+                if holding[a]:
+                    if self._run_t0 is None:
+                        self._run_t0 = float(seg_t[0])
+                    self._run.append(seg_a)
+                    self._check_hold(float(seg_t[-1]))
+                else:
+                    self._close_run(float(seg_t[0]))
+                rep[a:b] = cur.index
+                valid[a:b] = cur.valid
+            elif self.current is not None:
+                self._close_run(float(t_s[a]))
+                done.append(self._finish(float(t_s[a])))
+        self._in_rep = bool(in_rep[-1])
+        return rep, valid, done, alerts
+
+    def _begin(self, t_s: float, side: str, track_deg: float, heel_source: str) -> None:
+        self.current = RepRecord(self.next_index, side, t_s, start_track_deg=track_deg,
+                                 heel_source=heel_source)
+        self.next_index += 1
+
+    def _check_hold(self, t_last_s: float) -> None:
+        cur = self.current
+        dur = t_last_s - self._run_t0 + 1.0 / self.rate_hz
+        if dur >= self.hold_s and cur.hold_reached_s is None:
+            cur.hold_reached_s = self._run_t0 + self.hold_s
+
+    def _close_run(self, t_s: float) -> None:
+        if self._run_t0 is None:
+            return
+        angles = np.concatenate(self._run)
+        cur = self.current
+        dur = len(angles) / self.rate_hz
+        med = float(np.median(angles))
+        cur.holds.append((self._run_t0, self._run_t0 + dur, med))
+        if dur >= self.hold_s and (cur.end_range_deg is None or cur.hold_s < self.hold_s
+                                   or med > cur.end_range_deg):
+            cur.end_range_deg, cur.hold_s = med, dur
+        elif cur.hold_s < self.hold_s and dur > cur.hold_s and med > 0.5 * cur.peak_deg:
+            cur.end_range_deg, cur.hold_s = med, dur
+        self._run, self._run_t0 = [], None
+
+    def _finish(self, t_s: float) -> RepRecord:
+        cur = self.current
+        cur.t_end_s = t_s
+        if cur.end_range_deg is None:
+            cur.end_range_deg = cur.peak_deg
+        self.reps.append(cur)
+        self.current = None
+        return cur
