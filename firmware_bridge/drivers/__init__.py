@@ -1,0 +1,1 @@
+"""Small hardware drivers (MicroPython): each hides one part behind the interface node.py uses."""
