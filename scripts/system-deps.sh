@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests use (dbus-daemon for the emulated BLE stack, tmux for
-# the terminal test) when they are missing. Needs root (or sudo) the first time only.
+# the terminal test, headless chromium for the HTML report test) when they are missing. Needs root
+# (or sudo) the first time only.
 set -eu
 need=()
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# headless Chromium renders the HTML report in its test (Debian package; no network needed)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

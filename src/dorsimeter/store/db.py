@@ -1,0 +1,420 @@
+"""The history database: athletes, sessions, sensors, calibrations, trials/reps and samples.
+
+Plain data in, plain data out: the store knows nothing of sources, the pipeline or the session
+logic, so it takes today's per-side maxima and tomorrow's reps alike. SQLite in WAL mode, so a
+reader (``history``, ``export``, the UI) never blocks the recorder and sees whole transactions
+only; every write commits before it returns, so a crash loses nothing already handed over.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from dorsimeter.errors import DorsimeterError
+from dorsimeter.store import schema
+from dorsimeter.store.paths import FILE_MODE, db_path, touch_private
+from dorsimeter.types import SIDES, Readings
+
+BUSY_TIMEOUT_MS = 10_000
+SAMPLE_FIELDS = ("side", "t_s", "tibia_angle_deg", "knee_track_deg", "heel_lift", "heel_source",
+                 "rep", "rep_valid", "phase")
+
+
+def utc_iso(dt: datetime | None = None) -> str:
+    """ISO-8601 UTC with microseconds and a ``Z``: ``2026-11-23T19:48:41.123456Z``."""
+    dt = datetime.now(UTC) if dt is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Athlete:
+    id: int
+    name: str
+    pseudonymous: bool
+    tibia_length_m: float | None
+    foot_length_m: float | None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    kind: str
+    start_utc: str
+    end_utc: str | None
+    ended: bool
+    raw_path: str | None
+    notes: str | None
+    athlete: str | None
+    sensor: str | None
+    t0_s: float | None
+    t0_utc: str | None
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial (wall-test attempt) or exercise rep, as stored."""
+
+    side: str
+    angle_deg: float
+    valid: bool | None  # None: heel not checked
+    heel_source: str | None
+    t_start_s: float | None
+    t_end_s: float | None
+    rep: int | None = None
+    exercise: str = "wall_test"
+    set_no: int | None = None
+    hold_s: float | None = None
+    scored: bool | None = None  # None: not decided by the session logic (``valid`` decides)
+    peak_deg: float | None = None
+    id: int | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Counts toward the side's results."""
+        return self.scored if self.scored is not None else self.valid is not False
+
+
+@dataclass
+class Samples:
+    """A session's per-sample readings, column by column, in recording order."""
+
+    side: list[str]
+    t_s: np.ndarray
+    tibia_angle_deg: np.ndarray
+    knee_track_deg: np.ndarray
+    heel_lift: list[int | None]
+    heel_source: list[str | None]
+    rep: list[int | None]
+    rep_valid: list[int | None]
+    phase: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @staticmethod
+    def from_rows(rows: Sequence[tuple]) -> Samples:
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(SAMPLE_FIELDS)
+        d = dict(zip(SAMPLE_FIELDS, cols, strict=True))
+        return Samples(
+            side=list(d["side"]), t_s=np.array(d["t_s"], dtype=float),
+            tibia_angle_deg=np.array(d["tibia_angle_deg"], dtype=float),
+            knee_track_deg=np.array(d["knee_track_deg"], dtype=float),
+            heel_lift=list(d["heel_lift"]), heel_source=list(d["heel_source"]),
+            rep=list(d["rep"]), rep_valid=list(d["rep_valid"]), phase=list(d["phase"]))
+
+
+def _tri(v) -> int | None:
+    """True/False/None (or 1/0/NaN) as SQLite 1/0/NULL."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return 1 if bool(v) else 0
+
+
+def _column(r: Readings, name: str, n: int, kind: type) -> list:
+    """An optional per-sample field of ``r`` (added by later stages) as a list of SQL values."""
+    v = getattr(r, name, None)
+    if v is None:
+        return [None] * n
+    if isinstance(v, str):
+        return [v] * n
+    out = []
+    for x in np.asarray(v).reshape(-1).tolist():
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            out.append(None)
+        elif kind is str:
+            out.append(str(x) if x != "" else None)
+        elif kind is bool:
+            out.append(_tri(x))
+        else:
+            out.append(int(x))
+    if len(out) != n:
+        raise ValueError(f"readings field {name} has {len(out)} values for {n} samples")
+    return out
+
+
+def _side(side: str) -> str:
+    if side not in SIDES:
+        raise DorsimeterError(f"side '{side}': expected 'left' or 'right'")
+    return side
+
+
+class Store:
+    """One connection to the history database; open with ``Store.open(home)``."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        touch_private(self.path)
+        if self.path.stat().st_uid == os.getuid():
+            os.chmod(self.path, FILE_MODE)
+        try:
+            # check_same_thread off: a UI may store from a worker thread; calls are serialised
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                      isolation_level=None, check_same_thread=False)
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise DorsimeterError(f"{self.path}: cannot use WAL mode (got {mode})")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            schema.migrate(self.db, name=str(self.path))
+        except sqlite3.DatabaseError as e:
+            raise DorsimeterError(f"{self.path}: not a dorsimeter history database ({e})"
+                                  ) from None
+
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None) -> Store:
+        """The store in the data directory (``--home`` > ``$DORSIMETER_HOME`` > platform)."""
+        return cls(db_path(home))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _tx(self) -> _Tx:
+        return _Tx(self.db)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state of the file, whatever a writer commits."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    # athletes ------------------------------------------------------------------------------
+
+    def athlete(self, name: str, tibia_length_m: float | None = None,
+                foot_length_m: float | None = None, pseudonymous: bool | None = None) -> Athlete:
+        """The athlete called ``name``, created if new; lengths given here update the record."""
+        name = name.strip()
+        if not name:
+            raise DorsimeterError("athlete name is empty")
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO athletes (name, pseudonymous, created_utc) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO NOTHING", (name, int(bool(pseudonymous)), utc_iso()))
+            for col, val in (("tibia_length_m", tibia_length_m), ("foot_length_m", foot_length_m),
+                             ("pseudonymous", None if pseudonymous is None else int(pseudonymous))):
+                if val is not None:
+                    self.db.execute(f"UPDATE athletes SET {col} = ? WHERE name = ?", (val, name))
+        found = self.find_athlete(name)
+        assert found is not None
+        return found
+
+    def find_athlete(self, name: str) -> Athlete | None:
+        row = self.db.execute("SELECT id, name, pseudonymous, tibia_length_m, foot_length_m "
+                              "FROM athletes WHERE name = ?", (name.strip(),)).fetchone()
+        return None if row is None else Athlete(row[0], row[1], bool(row[2]), row[3], row[4])
+
+    def athletes(self) -> list[Athlete]:
+        rows = self.db.execute("SELECT id, name, pseudonymous, tibia_length_m, foot_length_m "
+                               "FROM athletes ORDER BY name").fetchall()
+        return [Athlete(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
+
+    # sensors and calibrations --------------------------------------------------------------
+
+    def sensor(self, name: str, kind: str | None = None) -> int:
+        """The id of the sensor called ``name``, created if new."""
+        with self._tx():
+            self.db.execute("INSERT INTO sensors (name, kind) VALUES (?, ?) "
+                            "ON CONFLICT(name) DO NOTHING", (name, kind))
+        return int(self.db.execute("SELECT id FROM sensors WHERE name = ?", (name,)).fetchone()[0])
+
+    def add_calibration(self, session_id: int, side: str, calibration, origin: str = "live",
+                        sensor: str | None = None) -> int:
+        """Store the calibration used for ``side`` (a dataclass, dict or JSON text) as JSON."""
+        if is_dataclass(calibration):
+            text = json.dumps(asdict(calibration), sort_keys=True)
+        elif isinstance(calibration, str):
+            text = calibration
+        else:
+            text = json.dumps(calibration, sort_keys=True)
+        sensor_id = None if sensor is None else self.sensor(sensor)
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO calibrations (session_id, sensor_id, side, origin, created_utc, json)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, sensor_id, _side(side), origin, utc_iso(), text))
+        return int(cur.lastrowid)
+
+    def calibrations(self, session_id: int) -> list[tuple[str, str, dict]]:
+        """``(side, origin, calibration dict)`` per calibration used in the session."""
+        rows = self.db.execute("SELECT side, origin, json FROM calibrations WHERE session_id = ? "
+                               "ORDER BY id", (session_id,)).fetchall()
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    # sessions -------------------------------------------------------------------------------
+
+    def start_session(self, kind: str, athlete: str | None = None, sensor: str | None = None,
+                      sensor_kind: str | None = None, raw_path: str | os.PathLike | None = None,
+                      notes: str | None = None, start_utc: str | None = None) -> int:
+        """Write the session row now, not ended: a crash leaves a visible unfinished session."""
+        athlete_id = None if athlete is None else self.athlete(athlete).id
+        sensor_id = None if sensor is None else self.sensor(sensor, sensor_kind)
+        raw = None if raw_path is None else str(Path(raw_path).resolve())
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO sessions (athlete_id, sensor_id, kind, start_utc, ended, raw_path,"
+                " notes) VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (athlete_id, sensor_id, kind, start_utc or utc_iso(), raw, notes))
+        return int(cur.lastrowid)
+
+    def add_samples(self, session_id: int, r: Readings, arrived_utc: str | None = None) -> int:
+        """Append readings (with any heel/rep/phase fields they carry); committed on return."""
+        n = len(r)
+        if n == 0:
+            return 0
+        cols = [
+            [str(s) for s in np.asarray(r.side).tolist()],
+            np.asarray(r.t_s, dtype=float).tolist(),
+            np.asarray(r.tibia_angle_deg, dtype=float).tolist(),
+            np.asarray(r.knee_track_deg, dtype=float).tolist(),
+            _column(r, "heel_lift", n, bool), _column(r, "heel_source", n, str),
+            _column(r, "rep", n, int), _column(r, "rep_valid", n, bool),
+            _column(r, "phase", n, str),
+        ]
+        # the pipeline's "no rep" (-1) and "no heel detector" ("none") are stored as NULL
+        heel, source, rep, rep_valid = cols[4:8]
+        for i in range(n):
+            if source[i] == "none":
+                source[i] = heel[i] = None
+            if rep[i] is not None and rep[i] < 0:
+                rep[i] = rep_valid[i] = None
+        rows = list(zip(*cols, strict=True))
+        # the clock anchor: the last sample has just arrived, the first one came (t_last −
+        # t_first) earlier (calibration hands over its readings in one go)
+        arrived = datetime.now(UTC) if arrived_utc is None else parse_utc(arrived_utc)
+        t0_utc = utc_iso(arrived - timedelta(seconds=max(0.0, max(cols[1]) - cols[1][0])))
+        with self._tx():
+            self.db.execute("UPDATE sessions SET t0_s = ?, t0_utc = ? "
+                            "WHERE id = ? AND t0_s IS NULL", (cols[1][0], t0_utc, session_id))
+            self.db.executemany(
+                "INSERT INTO samples (session_id, side, t_s, tibia_angle_deg, knee_track_deg,"
+                " heel_lift, heel_source, rep, rep_valid, phase)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(session_id, *row) for row in rows])
+        return n
+
+    def add_trial(self, session_id: int, side: str, angle_deg: float, valid: bool | None,
+                  heel_source: str | None, t_start_s: float | None, t_end_s: float | None,
+                  rep: int | None = None, exercise: str = "wall_test", set_no: int | None = None,
+                  hold_s: float | None = None, scored: bool | None = None,
+                  peak_deg: float | None = None) -> int:
+        """Store one trial or rep: its scored angle, heel validity and source, device times."""
+        if not math.isfinite(float(angle_deg)):
+            raise DorsimeterError(f"trial angle {angle_deg!r} is not a finite number")
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
+                " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, _side(side), exercise, set_no, rep, float(angle_deg), _tri(valid),
+                 heel_source, t_start_s, t_end_s, hold_s, _tri(scored), peak_deg))
+        return int(cur.lastrowid)
+
+    def end_session(self, session_id: int, end_utc: str | None = None) -> None:
+        """Mark the session finished."""
+        with self._tx():
+            self.db.execute("UPDATE sessions SET ended = 1, end_utc = ? WHERE id = ?",
+                            (end_utc or utc_iso(), session_id))
+
+    # reading ---------------------------------------------------------------------------------
+
+    _SESSION_SQL = ("SELECT s.id, s.kind, s.start_utc, s.end_utc, s.ended, s.raw_path, s.notes,"
+                    " a.name, n.name, s.t0_s, s.t0_utc FROM sessions s"
+                    " LEFT JOIN athletes a ON a.id = s.athlete_id"
+                    " LEFT JOIN sensors n ON n.id = s.sensor_id")
+
+    @staticmethod
+    def _session_row(r) -> SessionInfo:
+        return SessionInfo(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9],
+                           r[10])
+
+    def session(self, ref: int | str) -> SessionInfo:
+        """Session by id, or ``latest`` (the most recently started)."""
+        if isinstance(ref, str) and ref.strip().lower() == "latest":
+            row = self.db.execute(self._SESSION_SQL + " ORDER BY s.id DESC LIMIT 1").fetchone()
+            if row is None:
+                raise DorsimeterError(f"{self.path}: no sessions stored yet")
+            return self._session_row(row)
+        try:
+            sid = int(ref)
+        except ValueError:
+            raise DorsimeterError(f"session '{ref}': expected a session id or 'latest'"
+                                  ) from None
+        row = self.db.execute(self._SESSION_SQL + " WHERE s.id = ?", (sid,)).fetchone()
+        if row is None:
+            raise DorsimeterError(f"{self.path}: no session {sid}")
+        return self._session_row(row)
+
+    def sessions(self, athlete: str | None = None) -> list[SessionInfo]:
+        """Sessions in the order they were started, of one athlete or all."""
+        if athlete is None:
+            rows = self.db.execute(self._SESSION_SQL + " ORDER BY s.start_utc, s.id").fetchall()
+        else:
+            rows = self.db.execute(self._SESSION_SQL + " WHERE a.name = ? "
+                                   "ORDER BY s.start_utc, s.id", (athlete.strip(),)).fetchall()
+        return [self._session_row(r) for r in rows]
+
+    def trials(self, session_id: int) -> list[Trial]:
+        rows = self.db.execute(
+            "SELECT side, angle_deg, valid, heel_source, t_start_s, t_end_s, rep, exercise,"
+            " set_no, hold_s, scored, peak_deg, id FROM trials WHERE session_id = ? ORDER BY id",
+            (session_id,)).fetchall()
+        return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
+                      None if r[10] is None else bool(r[10]), r[11], r[12]) for r in rows]
+
+    def count_samples(self, session_id: int) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM samples WHERE session_id = ?",
+                                   (session_id,)).fetchone()[0])
+
+    def iter_samples(self, session_id: int, chunk: int = 20_000) -> Iterator[Samples]:
+        """The session's samples in recording order, ``chunk`` rows at a time, from one snapshot."""
+        with self.snapshot():  # one read snapshot even while the recorder appends
+            cur = self.db.execute(
+                f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE session_id = ? "
+                "ORDER BY rowid", (session_id,))
+            while rows := cur.fetchmany(chunk):
+                yield Samples.from_rows(rows)
+
+    def samples(self, session_id: int) -> Samples:
+        rows = self.db.execute(
+            f"SELECT {', '.join(SAMPLE_FIELDS)} FROM samples WHERE session_id = ? ORDER BY rowid",
+            (session_id,)).fetchall()
+        return Samples.from_rows(rows)
+
+
+class _Tx:
+    """``with store._tx():`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,128 @@
+"""A live session into the store as it happens: the row first, samples per batch, trials last.
+
+The session row is written before the first sample with ``ended = 0`` and marked ended when the
+session finishes, so a crash leaves a visible unfinished session with every sample it received.
+Each rep is stored the moment the pipeline reports it ended (a ``rep`` event).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from dorsimeter.store.db import Store, Trial
+from dorsimeter.types import ImuBatch, Readings
+
+NO_SOURCE = "none"
+
+
+def trial_from_rep(rep) -> Trial:
+    """A finished rep of the session logic (``RepRecord``) as a stored trial.
+
+    The angle is the held end-range angle, or the peak when the rep never held; ``scored`` says
+    whether it counts (held with the heel down). Rep numbers are 1-based, as the UI shows them.
+    """
+    source = getattr(rep, "heel_source", None)
+    source = None if source in (None, "", NO_SOURCE) else str(source)
+    angle = rep.end_range_deg if rep.end_range_deg is not None else rep.peak_deg
+    peak = float(rep.peak_deg) if np.isfinite(rep.peak_deg) else None
+    return Trial(
+        side=str(rep.side), angle_deg=float(angle),
+        valid=None if source is None else bool(rep.valid), heel_source=source,
+        t_start_s=float(rep.t_start_s), t_end_s=None if rep.t_end_s is None else float(rep.t_end_s),
+        rep=int(rep.index) + 1, exercise=getattr(rep, "exercise", None) or "wall_test",
+        set_no=getattr(rep, "set_no", None), hold_s=float(rep.hold_s),
+        scored=bool(rep.scored), peak_deg=peak)
+
+
+def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
+    """What a session-results object scored, as plain trials.
+
+    Results that list their trials (``trial_records()``: objects or dicts with ``side``,
+    ``angle_deg``, ``valid``, ``heel_source``, ``t_start_s``, ``t_end_s`` and optional ``rep``,
+    ``exercise``, ``set_no``, ``hold_s``) are stored as they are. Results that only know the
+    per-side maximum (``max_deg``) give one trial per side over the span of that side's samples,
+    heel not checked.
+    """
+    records = getattr(results, "trial_records", None)
+    if callable(records):
+        out = []
+        for rec in records():
+            get = rec.get if isinstance(rec, dict) else (lambda k, d=None, r=rec: getattr(r, k, d))
+            valid = get("valid")
+            out.append(Trial(
+                side=str(get("side")), angle_deg=float(get("angle_deg")),
+                valid=None if valid is None else bool(valid), heel_source=get("heel_source"),
+                t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
+                exercise=get("exercise") or "wall_test", set_no=get("set_no"),
+                hold_s=get("hold_s")))
+        return out
+    out = []
+    for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):
+        t0, t1 = spans.get(side, (None, None))
+        out.append(Trial(side, float(angle_deg), None, None, t0, t1, rep=1))
+    return out
+
+
+class SessionRecorder:
+    """Stores one record/monitor session: ``add`` per pipeline output, ``finish`` at the end."""
+
+    def __init__(self, store: Store, kind: str, athlete: str | None = None,
+                 sensor: str | None = None, sensor_kind: str | None = None,
+                 raw_path: str | os.PathLike | None = None, notes: str | None = None,
+                 calibrations: dict | None = None) -> None:
+        self.store = store
+        self.sensor = sensor
+        self.session_id = store.start_session(kind, athlete, sensor, sensor_kind, raw_path, notes)
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.samples = 0
+        self.reps = 0
+        for side, cal in sorted((calibrations or {}).items()):
+            store.add_calibration(self.session_id, side, cal, origin="file", sensor=sensor)
+
+    def add(self, readings: Readings, events: Iterable = ()) -> None:
+        """Store a batch of readings and any calibration the pipeline made."""
+        for e in events:
+            if getattr(e, "kind", None) == "calibrated" and getattr(e, "calibration", None):
+                self.store.add_calibration(self.session_id, e.side, e.calibration, "live",
+                                           self.sensor)
+            elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None:
+                self._store_trial(trial_from_rep(e.rep))
+                self.reps += 1
+        n = len(readings)
+        if n == 0:
+            return
+        self.store.add_samples(self.session_id, readings)
+        self.samples += n
+        sides = np.asarray(readings.side)
+        for side in np.unique(sides):
+            t = readings.t_s[sides == side]
+            t0, _ = self.spans.get(str(side), (float(t[0]), 0.0))
+            self.spans[str(side)] = (t0, float(t[-1]))
+
+    def tap(self, push: Callable[[ImuBatch], tuple[Readings, list]]
+            ) -> Callable[[ImuBatch], tuple[Readings, list]]:
+        """Wrap a pipeline's ``push`` so everything it returns is stored too."""
+
+        def stored_push(batch: ImuBatch) -> tuple[Readings, list]:
+            readings, events = push(batch)
+            self.add(readings, events)
+            return readings, events
+
+        return stored_push
+
+    def _store_trial(self, t: Trial) -> None:
+        self.store.add_trial(self.session_id, t.side, t.angle_deg, t.valid, t.heel_source,
+                             t.t_start_s, t.t_end_s, rep=t.rep, exercise=t.exercise,
+                             set_no=t.set_no, hold_s=t.hold_s, scored=t.scored,
+                             peak_deg=t.peak_deg)
+
+    def finish(self, results) -> int:
+        """Mark the session ended (trials from ``results`` if no rep was stored as it ended)."""
+        if self.reps == 0:
+            for t in trials_from_results(results, self.spans):
+                self._store_trial(t)
+        self.store.end_session(self.session_id)
+        return self.session_id

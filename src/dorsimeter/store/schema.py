@@ -1,0 +1,128 @@
+"""The history schema and its migrations.
+
+The schema version is SQLite's ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a database from
+version ``i`` to ``i + 1``; each runs in one transaction together with the version bump, so a
+failed upgrade leaves the file as it was. Add a migration at the end, never edit a released one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from dorsimeter.errors import DorsimeterError
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements one by one: ``executescript`` would COMMIT the migration's transaction."""
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _v1_base(db: sqlite3.Connection) -> None:
+    """Athletes, sensors, calibrations, sessions and their trials/reps."""
+    _script(db, """
+        CREATE TABLE athletes (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,          -- a name or a pseudonymous id
+            pseudonymous INTEGER NOT NULL DEFAULT 0,
+            tibia_length_m REAL,                -- ankle to knee joint line
+            foot_length_m REAL,                 -- toe to ankle
+            created_utc TEXT NOT NULL
+        );
+        CREATE TABLE sensors (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,          -- the source's name, e.g. 'ble:AA:BB…'
+            kind TEXT                           -- sim | replay | serial | ble
+        );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            athlete_id INTEGER REFERENCES athletes(id),
+            sensor_id INTEGER REFERENCES sensors(id),
+            kind TEXT NOT NULL,                 -- the command: record | monitor | …
+            start_utc TEXT NOT NULL,            -- ISO-8601 UTC, when the session row was written
+            end_utc TEXT,
+            ended INTEGER NOT NULL DEFAULT 0,   -- 0 until finished: a crash leaves it 0
+            raw_path TEXT,                      -- the raw CSV recorded alongside, if any
+            notes TEXT
+        );
+        CREATE TABLE calibrations (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            sensor_id INTEGER REFERENCES sensors(id),
+            side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+            origin TEXT NOT NULL,               -- live | file
+            created_utc TEXT NOT NULL,
+            json TEXT NOT NULL                  -- the calibration's fields as JSON
+        );
+        CREATE TABLE trials (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+            exercise TEXT NOT NULL DEFAULT 'wall_test',
+            set_no INTEGER,
+            rep INTEGER,                        -- rep/trial number within side (and set)
+            angle_deg REAL NOT NULL,            -- end-range (held) tibia angle, else its peak
+            peak_deg REAL,                      -- highest tibia angle in the rep
+            valid INTEGER,                      -- 1 heel down, 0 heel lifted, NULL not checked
+            scored INTEGER,                     -- 1 counts toward results (held, heel down),
+                                                -- 0 does not, NULL: rule unknown (valid decides)
+            heel_source TEXT,                   -- switch | foot_imu | shank | NULL (none)
+            t_start_s REAL,                     -- device time
+            t_end_s REAL,
+            hold_s REAL
+        );
+        CREATE INDEX sessions_athlete ON sessions(athlete_id, start_utc);
+        CREATE INDEX trials_session ON trials(session_id, side);
+    """)
+
+
+def _v2_samples(db: sqlite3.Connection) -> None:
+    """Per-sample readings in the database, so export reproduces a session without its files."""
+    _script(db, """
+        ALTER TABLE sessions ADD COLUMN t0_s REAL;       -- device time of the first sample
+        ALTER TABLE sessions ADD COLUMN t0_utc TEXT;     -- host UTC when it arrived
+        CREATE TABLE samples (
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            side TEXT NOT NULL,
+            t_s REAL NOT NULL,
+            tibia_angle_deg REAL NOT NULL,
+            knee_track_deg REAL NOT NULL,
+            heel_lift INTEGER,                  -- 1 lifted, 0 down, NULL unknown
+            heel_source TEXT,
+            rep INTEGER,
+            rep_valid INTEGER,
+            phase TEXT
+        );
+        CREATE INDEX samples_session ON samples(session_id);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples]
+LATEST = len(MIGRATIONS)
+
+
+def version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, target: int = LATEST, name: str = "database") -> int:
+    """Bring ``db`` (autocommit connection) to ``target``; returns the version it was at."""
+    start = version(db)
+    if start > LATEST:
+        raise DorsimeterError(f"{name}: schema version {start} is newer than this dorsimeter "
+                              f"understands ({LATEST}); upgrade dorsimeter")
+    if start >= target:
+        return start
+    db.execute("BEGIN IMMEDIATE")  # one writer migrates; others wait, then see it done
+    try:
+        start = version(db)
+        for v in range(start, target):
+            MIGRATIONS[v](db)
+            db.execute(f"PRAGMA user_version = {v + 1}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return start
