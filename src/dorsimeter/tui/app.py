@@ -72,6 +72,7 @@ class MonitorApp(App):
     def __init__(self, source: Source, pipeline: Pipeline, recorder: RawCsvWriter | None = None,
                  refresh_hz: float = 10.0, target_deg: float | None = None, athlete=None,
                  store: StoreClient | None = None, record_session: bool = True,
+                 recording: dict | None = None,
                  mdc_deg: float = MDC_DEG,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -84,6 +85,7 @@ class MonitorApp(App):
         self.athlete = athlete
         self.store = store
         self.record_session = record_session
+        self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         self.mdc_deg = mdc_deg
         self.clock = clock
         self.model = LiveModel(source.rate_hz, TRACE_S)
@@ -204,9 +206,11 @@ class MonitorApp(App):
         self.message = f"athlete: {athlete.name}"
 
     def _start_recording(self) -> None:
-        kind = str(getattr(self.source, "kind", "") or "") or None
+        info = self.recording
         self.store.start_recording("monitor", getattr(self.athlete, "name", None),
-                                   self.source.name, kind, dict(self.pipeline.calibrations))
+                                   self.source.name, info.get("sensor_kind"),
+                                   dict(self.pipeline.calibrations), info.get("raw_path"),
+                                   info.get("notes"))
 
     def finish_session(self):
         """Store the session's trials and mark it ended; a Future of the session id (or None)."""

@@ -2,7 +2,8 @@
 
 ``LiveModel`` ingests the pipeline's readings and events batch by batch and keeps the few things
 the screen draws: the latest angle, a trace of the last seconds, rep markers, heel-lift and
-knee-drift alerts, and per-sensor link figures. Fields that later stages add to ``Readings``
+knee-drift alerts (from the pipeline's detectors: events and per-sample columns), and
+per-sensor link figures. Fields that later stages add to ``Readings``
 (``heel_lift``, ``heel_source``, ``rep``, ``rep_valid``) are read when present and ignored when
 absent, so the UI works with whatever the pipeline provides.
 """
@@ -18,7 +19,9 @@ import numpy as np
 from dorsimeter.types import SIDES, ImuBatch, Readings
 
 TRACE_S = 10.0
-KNEE_DRIFT_DEG = 10.0  # UI threshold on the knee track until a session detector provides one
+HEEL_SOURCE_NAMES = {"heel_switch": "heel switch", "foot_imu": "foot IMU",
+                     "shank_imu": "shank IMU"}
+ALERT_TITLES = {"heel_lift": "HEEL LIFT", "knee_drift": "KNEE DRIFT"}
 MDC_DEG = 4.6  # minimal detectable change of the tibia angle (DESIGN.md)
 DEG_PER_CM = 3.6  # Bennell 1998 rule of thumb, knee-to-wall distance vs tibia angle
 NORMAL_LOW_DEG = 35.0  # lower end of the normal tibia angle range (DESIGN.md)
@@ -134,10 +137,8 @@ def _field(r: Readings, name: str):
 class LiveModel:
     """The state of the monitor screen, fed batch by batch from the pipeline."""
 
-    def __init__(self, rate_hz: float, trace_s: float = TRACE_S,
-                 knee_drift_deg: float = KNEE_DRIFT_DEG) -> None:
+    def __init__(self, rate_hz: float, trace_s: float = TRACE_S) -> None:
         self.trace_s = trace_s
-        self.knee_drift_deg = knee_drift_deg
         n = int(rate_hz * trace_s * 1.5) + 10
         self.t_s: deque[float] = deque(maxlen=n)
         self.angle_deg: deque[float] = deque(maxlen=n)
@@ -168,10 +169,15 @@ class LiveModel:
             self.events.append(e)
             kind = getattr(e, "kind", "")
             t = float(getattr(e, "t_s", self.latest_t_s or 0.0))
-            if kind in ("heel_lift", "knee_drift"):
-                self._raise(kind, getattr(e, "message", "") or kind, t, t)
-            elif kind in ("rep", "rep_end") and hasattr(e, "rep"):
-                self._mark_rep(t, int(e.rep), getattr(e, "side", ""), getattr(e, "valid", None))
+            if kind in ALERT_TITLES:
+                msg = getattr(e, "message", "") or ""
+                self._raise(kind, f"{ALERT_TITLES[kind]} — {msg}" if msg else ALERT_TITLES[kind],
+                            t, t)
+            rec = getattr(e, "rep", None)
+            if kind == "rep" and rec is not None:  # a RepRecord: the rep that just ended
+                self._mark_rep(float(getattr(rec, "t_start_s", t)), int(rec.index) + 1,
+                               str(getattr(rec, "side", getattr(e, "side", ""))),
+                               getattr(rec, "valid", None))
         n = len(r)
         if n == 0:
             return
@@ -184,20 +190,13 @@ class LiveModel:
         self.heel.extend(lifted.tolist())
         self.latest_t_s, self.latest_angle_deg = float(t[-1]), float(a[-1])
         self.latest_side = str(r.side[-1])
-        track = np.asarray(r.knee_track_deg, dtype=float)
-        self.latest_knee_track_deg = float(track[-1])
+        self.latest_knee_track_deg = float(np.asarray(r.knee_track_deg)[-1])
         src = _field(r, "heel_source")
         if src is not None and str(src[-1]) not in ("", "none", "None"):
-            self.heel_source = str(src[-1])
+            self.heel_source = HEEL_SOURCE_NAMES.get(str(src[-1]), str(src[-1]))
         if lifted.any():
             i = np.flatnonzero(lifted)
-            self._raise("heel_lift", "HEEL LIFT — keep the heel down", float(t[i[0]]),
-                        float(t[i[-1]]))
-        drift = track > self.knee_drift_deg
-        if drift.any():
-            i = np.flatnonzero(drift)
-            self._raise("knee_drift", "KNEE DRIFTING IN — drive the knee straight forward",
-                        float(t[i[0]]), float(t[i[-1]]))
+            self._raise("heel_lift", ALERT_TITLES["heel_lift"], float(t[i[0]]), float(t[i[-1]]))
         self._reps_from(r, t)
         self._expire(float(t[-1]))
 
@@ -223,10 +222,11 @@ class LiveModel:
             self._rep = k
 
     def _mark_rep(self, t_s: float, rep: int, side: str, valid: bool | None) -> None:
-        if self.reps and self.reps[-1].rep == rep and self.reps[-1].side == side:
-            if valid is not None:
-                self.reps[-1].valid = valid
-            return
+        for m in reversed(self.reps):
+            if m.rep == rep and m.side == side:
+                if valid is not None:
+                    m.valid = valid
+                return
         self.reps.append(RepMarker(t_s, rep, side, valid))
 
     def _raise(self, kind: str, text: str, t0: float, t1: float) -> None:

@@ -50,6 +50,7 @@ class CalibrateScreen(Screen):
         self.result: str | None = None  # "ok" | "refused"
         self.step = "still"
         self.frac = 0.0
+        self.seen: list[tuple[str, float]] = []  # (step, fraction) as shown, for the record
 
     def compose(self) -> ComposeResult:
         yield Static(id="cal-title")
@@ -88,6 +89,7 @@ class CalibrateScreen(Screen):
         self._seen = len(app.model.events)
         if self.result is None:
             self.step, self.frac = calibration_progress(app.pipeline.status)
+        self.seen.append((self.step if self.result is None else self.result, self.frac))
         self.query_one("#cal-title", Static).update(f"Calibrating the {side.upper()} leg")
         steps = Text()
         done_still = self.result == "ok" or self.step in ("drives", "done")

@@ -1,0 +1,144 @@
+"""The monitor screen under textual's pilot, fed by the simulated rig: the numbers it shows
+(per-side best, asymmetry band and MDC flag, link figures, heel-lift alert and rep markers)
+against the simulator's ground truth."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from dorsimeter.core import Pipeline
+from dorsimeter.tui.app import MonitorApp
+from dorsimeter.tui.model import asymmetry
+from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
+
+
+def truth_per_side(batches, sim):
+    t = np.concatenate([b.t_s for b in batches])
+    a = np.concatenate([b.truth["tibia_angle_deg"] for b in batches])
+    side = np.array([s for b in batches for s in [b.side] * len(b)])
+    return t, a, side
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+async def test_per_side_table_and_asymmetry_follow_the_truth():
+    batches, sim = sim_batches(39.6, then_right_s=36, end_angle_deg={"left": 38.0, "right": 28.0})
+    source = ScriptedSource(batches)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        await pilot.pause(0.1)
+        app.refresh_view()
+        _, a, side = truth_per_side(batches, sim)
+        true_best = {s: float(a[side == s].max()) for s in ("left", "right")}
+        text = text_of(app, "#sides")
+        shown = {s: float(re.search(rf"{s}\s+(-?\d+\.\d)°", text).group(1))
+                 for s in ("left", "right")}
+        for s in ("left", "right"):
+            assert abs(shown[s] - true_best[s]) < 1.0, (s, shown, true_best)
+        want = asymmetry(true_best["left"], true_best["right"])
+        # the truth is clear of the band edges (10 %, 25 %) and of the MDC (4.6°)
+        assert 12 < want.pct < 23 and want.diff_deg > 5.6
+        diff = float(re.search(r"L−R\s+([+-]\d+\.\d)°", text).group(1))
+        assert abs(diff - want.diff_deg) < 1.0
+        assert "AMBER" in text and "> MDC 4.6°" in text
+        cm = float(re.search(r"≈ (\d+\.\d) cm", text).group(1))
+        assert abs(cm - want.diff_deg / 3.6) < 0.3
+        # the sensor line: name, side, calibration of the current leg
+        sensors = text_of(app, "#sensors")
+        assert "simulated rig" in sensors and "RIGHT" in sensors and "calibrated" in sensors
+
+
+async def test_link_figures_count_lost_packets_exactly():
+    batches, _ = sim_batches(12, drop_every=10)  # every 10th batch of 5 samples lost
+    source = ScriptedSource(batches, stats={"battery": 0.42})
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        link = app.model.links["left"]
+        assert link.lost == 5 * (240 // 10 - 1)  # the last dropped batch is not yet seen
+        sensors = text_of(app, "#sensors")
+        assert re.search(r"loss (\d+\.\d) %", sensors).group(1) == f"{100 * link.loss:.1f}"
+        assert abs(link.loss - 0.1) < 0.005
+        rate = float(re.search(r"(\d+) Hz", sensors).group(1))
+        assert 88 <= rate <= 92  # 90 % of 100 Hz arrives
+        assert "batt 42 %" in sensors and "streaming" not in sensors.lower()
+
+
+async def test_reconnecting_state_and_stall_are_shown():
+    batches, _ = sim_batches(2)
+    source = ScriptedSource(batches, stats={"state": "reconnecting", "reconnects": 2,
+                                            "rate_hz": 0.0})
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        sensors = text_of(app, "#sensors")
+        assert "RECONNECTING" in sensors and "reconnects 2" in sensors and " 0 Hz" in sensors
+    # a source that says nothing: no batch for longer than STALL_S is shown as stalled
+    now = [0.0]
+    source = ScriptedSource(batches)
+    app = MonitorApp(source, Pipeline(100.0), clock=lambda: now[0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        assert "STALLED" not in text_of(app, "#sensors")
+        now[0] = 5.0
+        app.refresh_view()
+        assert "STALLED" in text_of(app, "#sensors")
+
+
+async def test_heel_lift_banner_bell_and_invalid_rep():
+    # the heel switch unloads for 0.6 s at the end range of the drive that starts at 19.3 s
+    lift = (21.0, 21.6)
+    batches, sim = sim_batches(22.4, heel_off=[lift])
+    source = ScriptedSource(batches)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        banner = app.query_one("#banner")
+        assert banner.has_class("on") and not banner.has_class("warn")
+        assert "HEEL LIFT" in str(banner.render())
+        assert app.bells == 1 and app.model.heel_lifts == 1
+        assert "heel switch" in text_of(app, "#status")
+        # the rep that contains the lift is marked invalid, the earlier ones valid
+        t, a, _ = truth_per_side(batches, sim)
+        lifted = [m for m in app.model.reps if m.t_s <= lift[0]]
+        assert lifted[-1].valid is False
+        assert all(m.valid for m in lifted[:-1])
+        start = t[np.flatnonzero((t < lift[0]) & (a < 5))[-1]]  # truth: the drive's start
+        assert abs(lifted[-1].t_s - start) < 1.0
+        assert "✗" in text_of(app, "#trace")
+        # 2 s of device time after the heel is down again the banner goes
+        more, _ = sim_batches(0.1)
+        for b in more:
+            b.t_s = b.t_s + 24.0
+        app.ingest(more[0])
+        app.model._expire(24.1)
+        app.refresh_view()
+        assert not banner.has_class("on")
+
+
+async def test_target_line_and_colour_when_reached():
+    batches, sim = sim_batches(15.5)
+    source = ScriptedSource(batches)
+    app = MonitorApp(source, Pipeline(100.0), target_deg=30.0, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        t_end = app.shown_t_s
+        truth = float(sim.kinematics(np.array([t_end]))["tibia_angle_deg"][0])
+        assert truth > 31  # the script holds the end range here
+        assert abs(app.shown_angle_deg - truth) < 1.0
+        assert app.query_one("#angle").has_class("reached")
+        assert "target 30°" in text_of(app, "#gauge")
+        app.target_option_deg = 45.0
+        app.refresh_view()
+        assert not app.query_one("#angle").has_class("reached")
+        assert "target 45°" in text_of(app, "#gauge")
