@@ -12,7 +12,7 @@ import sys
 
 from dorsimeter.errors import DorsimeterError
 
-COMMANDS = ["monitor", "record", "calibrate", "analyze"]
+COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan"]
 
 
 def build_parser() -> argparse.ArgumentParser:

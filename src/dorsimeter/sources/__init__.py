@@ -22,6 +22,18 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
         if not arg:
             raise DorsimeterError("--sensor replay:FILE needs a file name")
         return ReplaySource(arg, speed=speed, side=side)
+    if kind == "ble":
+        target, _, rate = arg.partition("@")
+        if not target:
+            raise DorsimeterError("--sensor ble:ADDRESS_OR_NAME[@RATE_HZ] needs an address or a "
+                                  "name, e.g. ble:dorsi-3f2a (see `dorsimeter scan`)")
+        try:
+            rate_hz = float(rate) if rate else 100.0
+        except ValueError:
+            raise DorsimeterError(f"--sensor {spec}: '{rate}' is not a rate in Hz") from None
+        from dorsimeter.sources.ble import BleSource
+
+        return BleSource(target, side=side, rate_hz=rate_hz)
     if kind in ("serial", "ble"):
         raise DorsimeterError(f"--sensor {kind}:… is not available in this version yet "
                               "(use sim or replay:FILE)")

@@ -69,7 +69,7 @@ class Peripheral:
         self.device = Device(name=name, address=Address(address),
                              host=Host(ctrl, AsyncPipeSink(ctrl)))
         self.counters = LinkCounters()
-        self.subscribed = asyncio.Event()
+        self.subscribed = asyncio.Event()  # someone listens to ``self.data`` (the stream)
         self.device.on("connection", self._on_connection)
         self.device.on("characteristic_subscription", self._on_subscription)
         self._silent_until = 0.0
@@ -140,8 +140,13 @@ class Peripheral:
         connection.on("disconnection", lambda reason: self.subscribed.clear())
 
     def _on_subscription(self, connection, characteristic, notify_enabled, indicate_enabled):
+        stream = getattr(self, "data", None)  # the streaming characteristic, if any
+        if stream is not None and characteristic.handle != stream.handle:
+            return
         if notify_enabled or indicate_enabled:
             self.subscribed.set()
+        else:
+            self.subscribed.clear()
 
     @property
     def connected(self) -> bool:

@@ -1,0 +1,455 @@
+"""BLE sensors through bleak: our sensor node and the WitMotion BWT901BLE.
+
+The link is kept by :class:`BleSource`: connect through bleak-retry-connector, subscribe, and
+after a drop reconnect with backoff, re-subscribe and go on streaming into the same trial. The
+notification callback only enqueues ``(generation, bytes)``; decoding happens in the stream
+loop. Each connection gets a new generation number and its own callback, so a callback left
+registered by an earlier connection (BlueZ's doubled callbacks after a reconnect, bleak issue
+2002) cannot deliver anything twice: its items carry an old generation and are dropped.
+
+A drop is recorded as a :class:`Gap` (device times either side, samples lost, link down time) in
+``BleSource.gaps`` and passed to ``on_gap``; the batches themselves carry on with unbroken
+device time. ``BleSource.status`` has what the UI shows: link state, sample rate, loss, battery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
+
+from dorsimeter.errors import DeviceError
+from dorsimeter.protocol import frames, gatt, witmotion
+from dorsimeter.protocol.frames import FrameDecoder
+from dorsimeter.sources.base import Source
+from dorsimeter.types import ImuBatch
+
+log = logging.getLogger(__name__)
+
+ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+BATTERY_SERVICE_DATA_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
+
+
+def _norm(uuid: str) -> str:
+    return uuid.lower()
+
+
+# --------------------------------------------------------------------------- device kinds
+class DeviceKind:
+    """What differs between supported sensors: UUIDs, set-up writes, the decoder."""
+
+    name = "sensor"
+    service_uuid = ""
+    notify_uuid = ""
+    control_uuid = ""        # notifications with command responses (if any)
+    has_sequence = False
+    needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
+
+    def decoder(self, rate_hz: float) -> Any:
+        raise NotImplementedError
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Commands after subscribing, awaited one by one; returns the battery % if known."""
+        return None
+
+
+class NodeKind(DeviceKind):
+    """The dorsimeter sensor node (firmware_bridge): framed protocol with sequence numbers."""
+
+    name = "dorsimeter node"
+    service_uuid = _norm(gatt.NODE_SERVICE_UUID)
+    notify_uuid = _norm(gatt.NODE_DATA_UUID)
+    control_uuid = _norm(gatt.NODE_CONTROL_UUID)
+    has_sequence = True
+    needs_bonding = True
+
+    def decoder(self, rate_hz: float) -> FrameDecoder:
+        return FrameDecoder()
+
+    async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes], seq: int,
+                       frame: bytes, timeout_s: float = 2.0) -> frames.Message:
+        """Write one COMMAND frame and wait for its RESPONSE on the control characteristic."""
+        await client.write_gatt_char(self.control_uuid, frame, response=True)
+        decoder = FrameDecoder()
+        async with asyncio.timeout(timeout_s):
+            while True:
+                decoder.feed(await responses.get())
+                for msg in decoder.pop_messages():
+                    if msg.mtype == frames.T_RESPONSE and msg.seq == seq:
+                        return msg
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        try:
+            resp = await self._command(client, responses, 1,
+                                       frames.encode_set_rate(1, int(round(rate_hz))))
+            if resp.status == frames.ST_NOT_ALLOWED:
+                raise DeviceError("the sensor node refused to change its rate: the link is not "
+                                  "bonded (pair the node with this computer)")
+            if resp.status != frames.ST_OK:
+                raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
+            resp = await self._command(client, responses, 2,
+                                       frames.encode_command(2, frames.CMD_BATTERY))
+        except TimeoutError as e:
+            raise DeviceError("the sensor node did not answer its commands") from e
+        return int(resp.data[0]) if resp.status == frames.ST_OK and resp.data else None
+
+
+class WitMotionKind(DeviceKind):
+    """WitMotion BWT901BLE / WT901BLE: 0x55 0x61 packets, no sequence numbers."""
+
+    name = "WitMotion BWT901BLE"
+    service_uuid = _norm(gatt.WITMOTION_SERVICE_UUID)
+    notify_uuid = _norm(gatt.WITMOTION_NOTIFY_UUID)
+    write_uuid = _norm(gatt.WITMOTION_WRITE_UUID)
+
+    def decoder(self, rate_hz: float) -> witmotion.WitBleDecoder:
+        return witmotion.WitBleDecoder(rate_hz)
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        try:
+            commands = witmotion.rate_commands(rate_hz)
+        except ValueError as e:
+            raise DeviceError(str(e)) from e
+        char = client.services.get_characteristic(self.write_uuid)
+        response = char is not None and "write" in char.properties
+        for cmd in commands:  # unlock, rate, save: one at a time
+            await client.write_gatt_char(self.write_uuid, cmd, response=response)
+        return None
+
+
+KINDS: tuple[DeviceKind, ...] = (NodeKind(), WitMotionKind())
+
+
+def kind_from_uuids(uuids) -> DeviceKind | None:
+    """The supported sensor kind offering one of ``uuids`` (advertised or discovered)."""
+    have = {_norm(u) for u in uuids}
+    for kind in KINDS:
+        if kind.service_uuid in have:
+            return kind
+    return None
+
+
+# --------------------------------------------------------------------------- scanning
+@dataclass
+class FoundSensor:
+    """A supported sensor seen while scanning."""
+
+    address: str
+    name: str
+    kind: str
+    rssi_dbm: int
+    battery_pct: int | None
+    device: BLEDevice | None = field(default=None, repr=False)
+
+
+def _advertised_battery(adv: AdvertisementData) -> int | None:
+    data = adv.service_data.get(BATTERY_SERVICE_DATA_UUID)
+    return int(data[0]) if data else None
+
+
+async def scan_sensors(timeout_s: float = 5.0) -> list[FoundSensor]:
+    """Supported sensors nearby, strongest first. Battery comes from the advertisement."""
+    uuids = [k.service_uuid for k in KINDS]
+    try:
+        found = await BleakScanner.discover(timeout=timeout_s, return_adv=True,
+                                            service_uuids=uuids)
+    except (BleakError, OSError) as e:
+        raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
+    out = []
+    for dev, adv in found.values():
+        kind = kind_from_uuids(adv.service_uuids)
+        if kind is None:
+            continue
+        out.append(FoundSensor(dev.address, adv.local_name or dev.name or dev.address,
+                               kind.name, adv.rssi, _advertised_battery(adv), dev))
+    return sorted(out, key=lambda f: -f.rssi_dbm)
+
+
+async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, AdvertisementData]:
+    """The device with address or advertised name ``target``; DeviceError if not seen."""
+    is_address = bool(ADDRESS_RE.match(target))
+
+    def match(dev: BLEDevice, adv: AdvertisementData) -> bool:
+        if is_address:
+            return dev.address.upper() == target.upper()
+        return target in (adv.local_name, dev.name)
+
+    seen: dict[str, AdvertisementData] = {}
+
+    def keep(dev: BLEDevice, adv: AdvertisementData) -> bool:
+        ok = match(dev, adv)
+        if ok:
+            seen[dev.address] = adv
+        return ok
+
+    try:
+        dev = await BleakScanner.find_device_by_filter(keep, timeout=timeout_s)
+    except (BleakError, OSError) as e:
+        raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
+    if dev is None:
+        what = "address" if is_address else "name"
+        raise DeviceError(f"no BLE sensor with {what} '{target}' seen in {timeout_s:g} s "
+                          "(is it switched on and in range? try `dorsimeter scan`)")
+    return dev, seen[dev.address]
+
+
+# --------------------------------------------------------------------------- the source
+@dataclass
+class Gap:
+    """A stretch with no data because the link dropped; the trial goes on after it."""
+
+    t_before_s: float | None   # device time of the last sample before the drop
+    t_after_s: float | None = None   # device time of the first sample after it
+    down_s: float = 0.0        # wall time from the drop to the re-subscription
+    lost_samples: int | None = None  # from sequence numbers (None: device has none)
+
+
+@dataclass
+class LinkStatus:
+    """What the UI shows about the link."""
+
+    state: str = "idle"    # scanning | connecting | connected | reconnecting | closed
+    kind: str = ""
+    address: str = ""
+    rate_hz: float = 0.0   # samples per second received over the last ~2 s
+    received: int = 0      # samples decoded
+    notifications: int = 0  # notifications handled (once each)
+    lost_frames: int = 0   # frames missing by sequence number (exact)
+    lost: int = 0          # samples in those frames (exact when frames are full)
+    duplicates: int = 0    # notifications dropped as duplicates (sequence or old generation)
+    crc_errors: int = 0
+    battery_pct: int | None = None
+    reconnects: int = 0
+    gaps: int = 0
+
+    @property
+    def loss_fraction(self) -> float:
+        """Fraction of frames lost on the link (node only; WitMotion has no sequence)."""
+        total = self.frames + self.lost_frames
+        return self.lost_frames / total if total else 0.0
+
+    frames: int = 0        # valid data frames decoded
+
+
+class BleSource(Source):
+    """Streams a BLE sensor named by address or advertised name, surviving link drops.
+
+    ``rate_hz`` is the sample rate asked of the device (WitMotion: a rate command) and the
+    nominal rate for the pipeline. ``give_up_s``: how long reconnecting may take before the
+    sensor counts as lost for good (DeviceError).
+    """
+
+    def __init__(self, target: str, side: str = "left", rate_hz: float = 100.0,
+                 scan_timeout_s: float = 10.0, give_up_s: float = 30.0,
+                 on_gap: Callable[[Gap], None] | None = None) -> None:
+        self.target = target
+        self.side = side
+        self.rate_hz = rate_hz
+        self.scan_timeout_s = scan_timeout_s
+        self.give_up_s = give_up_s
+        self.on_gap = on_gap
+        self.name = f"BLE {target}"
+        self.status = LinkStatus()
+        self.gaps: list[Gap] = []
+        self.client: BleakClient | None = None
+        self.stale_notifications = 0
+        self._kind: DeviceKind | None = None
+        self._device: BLEDevice | None = None
+        self._decoder: Any = None
+        self._queue: asyncio.Queue[tuple[int, bytes | None]] = asyncio.Queue()
+        self._generation = 0
+        self._closing = False
+        self._pending_gap: Gap | None = None
+        self._down_since: float | None = None
+        self._last_t_s: float | None = None
+        self._arrivals: deque[tuple[float, int]] = deque()
+
+    def set_side(self, side: str) -> None:
+        self.side = side
+
+    # --- callbacks: enqueue only
+    def _callback_for(self, generation: int) -> Callable[[Any, bytearray], None]:
+        def on_notify(_char: Any, data: bytearray) -> None:
+            self._queue.put_nowait((generation, bytes(data)))
+
+        return on_notify
+
+    def _on_disconnect(self, generation: int) -> Callable[[BleakClient], None]:
+        def on_disconnect(_client: BleakClient) -> None:
+            self._queue.put_nowait((generation, None))
+
+        return on_disconnect
+
+    # --- connecting
+    async def _connect(self) -> None:
+        assert self._device is not None
+        self._generation += 1
+        gen = self._generation
+        self.status.state = "connecting" if gen == 1 else "reconnecting"
+        pair = self._kind is not None and self._kind.needs_bonding
+        client = await establish_connection(
+            BleakClient, self._device, self.target,
+            disconnected_callback=self._on_disconnect(gen), max_attempts=3, pair=pair)
+        try:
+            if self._kind is None:
+                self._kind = kind_from_uuids(s.uuid for s in client.services)
+                if self._kind is None:
+                    raise DeviceError(f"BLE device '{self.target}' offers neither the dorsimeter "
+                                      "node service nor the WitMotion service (ffe5)")
+                if self._kind.needs_bonding:
+                    await client.pair()
+            self.status.kind = self._kind.name
+            self.name = f"{self._kind.name} '{self.target}' (BLE)"
+            responses: asyncio.Queue[bytes] = asyncio.Queue()  # this connection's only
+            if self._kind.control_uuid:
+                await client.start_notify(self._kind.control_uuid,
+                                          lambda _c, d: responses.put_nowait(bytes(d)))
+            battery = await self._kind.setup(client, self.rate_hz, responses)
+            # subscribe to the data after the set-up, so that all of it is at the asked rate
+            await client.start_notify(self._kind.notify_uuid, self._callback_for(gen))
+        except BaseException:
+            await client.disconnect()
+            raise
+        if battery is not None:
+            self.status.battery_pct = battery
+        self.client = client
+        self.status.state = "connected"
+
+    async def _reconnect(self) -> None:
+        """Reconnect with backoff until it works or ``give_up_s`` has passed."""
+        self.status.state = "reconnecting"
+        self.status.reconnects += 1
+        self._down_since = time.monotonic()
+        self._pending_gap = Gap(t_before_s=self._last_t_s)
+        old, self.client = self.client, None
+        if old is not None:
+            try:
+                await old.disconnect()
+            except (BleakError, OSError) as e:
+                log.debug("disconnect after drop: %s", e)
+        delay_s = 0.05
+        while True:
+            try:
+                await self._connect()
+                break
+            except DeviceError:
+                raise
+            except (TimeoutError, BleakError, OSError) as e:
+                if time.monotonic() - self._down_since > self.give_up_s:
+                    self.status.state = "closed"
+                    raise DeviceError(f"BLE sensor '{self.target}' lost: no reconnection in "
+                                      f"{self.give_up_s:g} s ({e})") from e
+                log.info("reconnect to %s failed (%s); retrying in %.2f s", self.target, e,
+                         delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2.0, delay_s * 2)
+        self._pending_gap.down_s = time.monotonic() - self._down_since
+
+    # --- streaming
+    async def stream(self) -> AsyncIterator[ImuBatch]:
+        self.status.state = "scanning"
+        self._device, adv = await find_sensor(self.target, self.scan_timeout_s)
+        self.status.address = self._device.address
+        self._kind = kind_from_uuids(adv.service_uuids)
+        self.status.battery_pct = _advertised_battery(adv)
+        try:
+            await self._connect()
+        except (TimeoutError, BleakError, OSError) as e:
+            raise DeviceError(f"cannot connect to BLE sensor '{self.target}': {e}") from e
+        assert self._kind is not None
+        self._decoder = self._kind.decoder(self.rate_hz)
+        try:
+            while not self._closing:
+                gen, data = await self._queue.get()
+                if gen != self._generation:
+                    self.stale_notifications += data is not None
+                    self.status.duplicates += data is not None
+                    continue
+                if data is None:  # the link dropped
+                    await self._reconnect()
+                    continue
+                self.status.notifications += 1
+                for batch in self._decoder.feed(data):
+                    batch = self._account(batch)
+                    if batch is not None:
+                        yield batch
+        finally:
+            await self._release()
+
+    def _account(self, batch: ImuBatch) -> ImuBatch | None:
+        """Update status and close a pending gap; None for an empty batch."""
+        if len(batch) == 0:
+            return None
+        batch.side = self.side
+        stats = getattr(self._decoder, "stats", None)
+        now = time.monotonic()
+        self._arrivals.append((now, len(batch)))
+        while self._arrivals and now - self._arrivals[0][0] > 2.0:
+            self._arrivals.popleft()
+        span = now - self._arrivals[0][0]
+        n = sum(k for _, k in self._arrivals)
+        self.status.rate_hz = n / span if span > 0.5 else self.status.rate_hz
+        self.status.received += len(batch)
+        if stats is not None:
+            self.status.frames = int(getattr(stats, "frames", 0))
+            self.status.lost_frames = int(getattr(stats, "lost", 0))
+            self.status.lost = int(getattr(stats, "lost_samples", 0))
+            self.status.duplicates = int(getattr(stats, "duplicates", 0)) + \
+                self.stale_notifications
+            self.status.crc_errors = int(getattr(stats, "crc_errors", 0))
+        if self._pending_gap is not None:
+            gap, self._pending_gap = self._pending_gap, None
+            gap.t_after_s = float(batch.t_s[0])
+            if self._kind is not None and self._kind.has_sequence and self._gap_lost_base \
+                    is not None:
+                gap.lost_samples = self.status.lost - self._gap_lost_base
+            self.gaps.append(gap)
+            self.status.gaps = len(self.gaps)
+            if self.on_gap is not None:
+                self.on_gap(gap)
+        self._gap_lost_base = self.status.lost
+        self._last_t_s = float(batch.t_s[-1])
+        return batch
+
+    _gap_lost_base: int | None = None
+
+    async def _release(self) -> None:
+        self.status.state = "closed"
+        client, self.client = self.client, None
+        self._generation += 1  # anything still queued or still arriving is stale now
+        if client is not None:
+            try:
+                await client.disconnect()
+            except (BleakError, OSError) as e:
+                log.debug("disconnect: %s", e)
+
+    def stats(self) -> dict:
+        """Link figures for the UI (see ``Source.stats``)."""
+        state = {"connected": "streaming", "closed": "ended", "scanning": "connecting",
+                 "idle": "connecting"}.get(self.status.state, self.status.state)
+        out: dict[str, Any] = {"state": state, "rate_hz": self.status.rate_hz,
+                               "address": self.status.address, "gaps": self.status.gaps,
+                               "reconnects": self.status.reconnects}
+        if self._kind is not None and self._kind.has_sequence:
+            out["loss"] = self.status.loss_fraction
+        if self.status.battery_pct is not None:
+            out["battery"] = self.status.battery_pct / 100.0
+        return out
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._release()

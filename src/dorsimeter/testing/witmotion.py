@@ -1,0 +1,159 @@
+"""An emulated WitMotion BWT901BLE: service ffe5, 0x55 0x61 notifications on ffe4, commands on ffe9.
+
+Like the real sensor it streams as soon as someone subscribes, at 10 Hz until told otherwise;
+the output-rate register (``FF AA 03 rr 00``) is only accepted within 10 s of the unlock
+command (``FF AA 69 88 B5``). The data come from :class:`dorsimeter.sim.ShankSim`: acceleration
+in g, rate in °/s and the sensor's roll/pitch/yaw, quantised on the wire by
+:func:`dorsimeter.protocol.witmotion.encode_ble_packet`. Every sample sent is kept in ``sent``
+so a test can compare what the host decoded with what went onto the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from bumble.core import AdvertisingData
+from bumble.gatt import Characteristic, Service
+from bumble.link import LocalLink
+from scipy.spatial.transform import Rotation
+
+from dorsimeter.protocol import gatt, witmotion
+from dorsimeter.sim import ShankSim
+from dorsimeter.testing.peripheral import (
+    NOTIFY,
+    Impairments,
+    Peripheral,
+    Ticker,
+    advertising_data,
+)
+from dorsimeter.types import GRAVITY_M_S2
+
+DEFAULT_RATE_HZ = 10.0
+UNLOCK_WINDOW_S = 10.0
+_CODE_TO_HZ = {code: float(hz) for hz, code in witmotion.RATE_CODES.items()}
+
+
+@dataclass
+class SentSamples:
+    """Values handed to the encoder, one row per notification that went onto the link."""
+
+    acc_g: list[np.ndarray] = field(default_factory=list)
+    gyr_dps: list[np.ndarray] = field(default_factory=list)
+    angle_deg: list[np.ndarray] = field(default_factory=list)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.array(self.acc_g).reshape(-1, 3), np.array(self.gyr_dps).reshape(-1, 3),
+                np.array(self.angle_deg).reshape(-1, 3))
+
+
+def wit_angles_deg(sensor_quat_wxyz: np.ndarray) -> np.ndarray:
+    """Roll, pitch, yaw (WitMotion's convention: R = Rz(yaw)·Ry(pitch)·Rx(roll)) of quaternions."""
+    rot = Rotation.from_quat(np.asarray(sensor_quat_wxyz).reshape(-1, 4), scalar_first=True)
+    return rot.as_euler("ZYX", degrees=True)[:, ::-1]
+
+
+class WitMotionPeripheral(Peripheral):
+    """The emulated sensor; ``autostart=False`` leaves streaming to :meth:`stream_for`."""
+
+    def __init__(self, link: LocalLink, name: str = "WT901BLE68",
+                 address: str = "C0:57:17:00:00:01", impairments: Impairments | None = None,
+                 seed: int = 0, autostart: bool = True) -> None:
+        super().__init__(link, name, address, impairments)
+        self.seed = seed
+        self.sim = ShankSim(rate_hz=DEFAULT_RATE_HZ, seed=seed)
+        self._ready: deque[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self.rate_hz = DEFAULT_RATE_HZ
+        self.sent = SentSamples()
+        self.rate_changes: list[float] = []
+        self._unlocked_until = -1.0
+        self._rate_changed = asyncio.Event()
+        self.autostart = autostart
+
+    def services(self) -> list[Service]:
+        self.data = Characteristic(gatt.WITMOTION_NOTIFY_UUID, NOTIFY, Characteristic.READABLE,
+                                   b"")
+        write = self.writable(gatt.WITMOTION_WRITE_UUID, self._on_command)
+        return [Service(gatt.WITMOTION_SERVICE_UUID, [self.data, write])]
+
+    def advertisement(self) -> tuple[bytes, bytes]:
+        return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
+                                 (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                                  bytes.fromhex("e5ff"))),
+                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+
+    async def start(self) -> WitMotionPeripheral:
+        await super().start()
+        if self.autostart:
+            self.spawn(self._run())
+        return self
+
+    # --- commands
+    def _on_command(self, value: bytes) -> None:
+        now = asyncio.get_running_loop().time()
+        if value == witmotion.UNLOCK:
+            self._unlocked_until = now + UNLOCK_WINDOW_S
+        elif len(value) == 5 and value[:3] == b"\xff\xaa\x03" and now <= self._unlocked_until:
+            hz = _CODE_TO_HZ.get(value[3])
+            if hz is not None:
+                self._set_rate(hz)
+
+    def _set_rate(self, hz: float) -> None:
+        self.rate_hz = hz
+        self.sim = ShankSim(rate_hz=hz, seed=self.seed)  # the simulated session starts afresh
+        self._ready.clear()
+        self.rate_changes.append(hz)
+        self._rate_changed.set()
+
+    # --- data
+    def _refill(self, n: int) -> None:
+        """Simulate the next ``n`` samples and encode them, ready to send."""
+        b = self.sim.generate(n)
+        acc_g = b.acc_m_s2 / GRAVITY_M_S2
+        gyr_dps = np.degrees(b.gyr_rad_s)
+        ang = wit_angles_deg(b.truth["sensor_quat"])
+        pkts = witmotion.encode_ble_packet(acc_g, gyr_dps, ang)
+        size = witmotion.BLE_PACKET_BYTES
+        self._ready.extend((pkts[i * size:(i + 1) * size], acc_g[i], gyr_dps[i], ang[i])
+                           for i in range(n))
+
+    async def _send_one(self) -> bool:
+        if not self._ready:
+            self._refill(max(1, int(self.rate_hz // 10)))
+        pkt, acc_g, gyr_dps, ang = self._ready.popleft()
+        ok = await self.notify(self.data, pkt)
+        if ok:
+            self.sent.acc_g.append(acc_g)
+            self.sent.gyr_dps.append(gyr_dps)
+            self.sent.angle_deg.append(ang)
+        return ok
+
+    async def _run(self) -> None:
+        """Stream forever at the current rate while subscribed (like the real sensor)."""
+        while True:
+            await self.subscribed.wait()
+            ticker = Ticker(self.rate_hz)
+            self._rate_changed.clear()
+            while self.subscribed.is_set() and not self._rate_changed.is_set():
+                n = ticker.due()
+                for _ in range(n):
+                    await self._send_one()
+                ticker.advance(n)
+                await ticker.sleep()
+
+    async def stream_for(self, rate_hz: float, seconds: float) -> int:
+        """Send ``rate_hz × seconds`` samples at ``rate_hz`` (benchmarks); returns how many."""
+        self._set_rate(rate_hz)
+        ticker = Ticker(rate_hz)
+        n_total = int(round(rate_hz * seconds))
+        done = 0
+        while done < n_total:
+            n = min(ticker.due(), n_total - done)
+            for _ in range(n):
+                await self._send_one()
+            done += n
+            ticker.advance(n)
+            await ticker.sleep()
+        return done
