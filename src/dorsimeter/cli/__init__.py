@@ -12,7 +12,7 @@ import sys
 
 from dorsimeter.errors import DorsimeterError
 
-COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan"]
+COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "export", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

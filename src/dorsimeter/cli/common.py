@@ -43,3 +43,37 @@ def print_results(results: SessionResults, calibrations: dict) -> None:
         print(f"calibration {cal.summary()}")
     for line in results.summary_lines():
         print(line)
+
+
+def add_home_option(p: argparse.ArgumentParser) -> None:
+    """``--home``: the data directory (history database), over $DORSIMETER_HOME and the default."""
+    p.add_argument("--home", metavar="DIR",
+                   help="data directory (default: $DORSIMETER_HOME, else the user data dir)")
+
+
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    """``--home`` and the athlete the stored session belongs to."""
+    add_home_option(p)
+    p.add_argument("--athlete", metavar="NAME", help="athlete name or pseudonymous id")
+    p.add_argument("--tibia-length-cm", type=float, metavar="CM",
+                   help="athlete's tibia length (ankle to knee joint line), stored with them")
+    p.add_argument("--foot-length-cm", type=float, metavar="CM",
+                   help="athlete's toe-to-ankle length, stored with them")
+    p.add_argument("--notes", help="free-text notes stored with the session")
+
+
+def session_recorder_from_args(args: argparse.Namespace, kind: str, source, calibrations=None,
+                               raw_path=None):
+    """The store (data directory from ``--home``) and a recorder for this session."""
+    from dorsimeter.store import SessionRecorder, Store
+
+    store = Store.open(getattr(args, "home", None))
+    if args.athlete and (args.tibia_length_cm is not None or args.foot_length_cm is not None):
+        store.athlete(args.athlete,
+                      None if args.tibia_length_cm is None else args.tibia_length_cm / 100.0,
+                      None if args.foot_length_cm is None else args.foot_length_cm / 100.0)
+    kind_of_sensor = str(getattr(args, "sensor", "") or "").partition(":")[0] or None
+    recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=source.name,
+                               sensor_kind=kind_of_sensor, raw_path=raw_path,
+                               notes=args.notes, calibrations=calibrations)
+    return store, recorder

@@ -1,0 +1,134 @@
+"""CSV export of a stored session: every sample, and one row per trial.
+
+Both files are UTF-8 with a byte-order mark (so spreadsheets detect UTF-8), comma-separated, one
+header line, floats written with Python's shortest round-trip repr (reading them back gives the
+stored numbers bit for bit), booleans as 1/0, unknown values empty. Created owner-only (0600).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dorsimeter.export.progress import progress_bar
+from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
+from dorsimeter.store.paths import open_private_text, private_dir
+from dorsimeter.store.summary import summarize
+
+ENCODING = "utf-8-sig"
+
+SAMPLE_COLUMNS = (
+    "time_utc_iso8601",   # host UTC clock at the session's first sample + device time elapsed
+    "t_s",                # device time, seconds
+    "side",               # left | right
+    "sensor",             # the sensor's name
+    "tibia_angle_deg",    # tibia inclination from vertical, knee forward +
+    "knee_track_deg",     # frontal-plane tibia deviation, toward the midline (valgus) +
+    "heel_lift_bool",     # 1 heel up, 0 heel down, empty: not checked
+    "heel_source",        # switch | foot_imu | shank, empty: none
+    "rep_number",         # rep the sample belongs to, empty: none
+    "rep_valid_bool",     # 1 the rep counts, 0 it does not (heel lift), empty: unknown
+    "phase",              # rep phase when known (e.g. rest, drive, hold, return)
+)
+
+TRIAL_COLUMNS = (
+    "session_id",
+    "athlete",
+    "exercise",                 # wall_test, or the guided exercise
+    "side",
+    "set_number",
+    "rep_number",
+    "angle_deg",                # end-range (held) tibia angle, else the rep's peak
+    "peak_deg",                 # highest tibia angle in the rep, empty: not known
+    "valid_bool",               # 1 heel down, 0 heel lifted (not scored), empty: not checked
+    "scored_bool",              # 1 counts toward the side's results (held, heel down)
+    "heel_source",
+    "t_start_s",                # device time
+    "t_end_s",
+    "time_start_utc_iso8601",
+    "time_end_utc_iso8601",
+    "hold_s",
+    "best_of_side_bool",        # 1 on the trial that is the side's best scored angle
+)
+
+
+def _num(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _text(v) -> str:
+    return "" if v is None else str(v)
+
+
+class UtcClock:
+    """Device time → ISO-8601 UTC through the session's anchor (first sample, host clock)."""
+
+    def __init__(self, info: SessionInfo) -> None:
+        self.t0_s = info.t0_s
+        self.t0 = None if info.t0_utc is None else parse_utc(info.t0_utc)
+
+    def __call__(self, t_s: float | None) -> str:
+        if t_s is None or self.t0 is None or self.t0_s is None:
+            return ""
+        return utc_iso(self.t0 + timedelta(seconds=t_s - self.t0_s))
+
+
+def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:
+    stem = f"dorsimeter-session-{session_id}"
+    return out_dir / f"{stem}-samples.csv", out_dir / f"{stem}-trials.csv"
+
+
+def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Trial]) -> int:
+    clock = UtcClock(info)
+    best = {id(s.best_trial) for s in summarize(trials).values() if s.best_trial is not None}
+    with open_private_text(path, ENCODING) as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(TRIAL_COLUMNS)
+        for t in trials:
+            w.writerow([
+                _num(info.id), _text(info.athlete), t.exercise, t.side, _num(t.set_no),
+                _num(t.rep), _num(t.angle_deg), _num(t.peak_deg), _num(t.valid),
+                _num(t.counts), _text(t.heel_source),
+                _num(t.t_start_s), _num(t.t_end_s), clock(t.t_start_s), clock(t.t_end_s),
+                _num(t.hold_s), _num(id(t) in best)])
+    return len(trials)
+
+
+def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) -> int:
+    clock = UtcClock(info)
+    sensor = _text(info.sensor)
+    n = 0
+    with open_private_text(path, ENCODING) as f, \
+            progress_bar(f"exporting session {info.id}", store.count_samples(info.id)) as advance:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(SAMPLE_COLUMNS)
+        for chunk in store.iter_samples(info.id):
+            w.writerows(
+                [clock(t), repr(t), side, sensor, repr(a), repr(k), _num(hl), _text(hs),
+                 _num(rep), _num(rv), _text(ph)]
+                for t, side, a, k, hl, hs, rep, rv, ph in zip(
+                    chunk.t_s.tolist(), chunk.side, chunk.tibia_angle_deg.tolist(),
+                    chunk.knee_track_deg.tolist(), chunk.heel_lift, chunk.heel_source,
+                    chunk.rep, chunk.rep_valid, chunk.phase, strict=True))
+            n += len(chunk)
+            advance(len(chunk))
+    return n
+
+
+def export_session_csv(store: Store, ref: int | str, out_dir: str | os.PathLike
+                       ) -> tuple[Path, Path, int, int]:
+    """Write the samples and trials CSVs of session ``ref`` into ``out_dir`` (created 0700)."""
+    info = store.session(ref)
+    out = private_dir(Path(out_dir))
+    samples_path, trials_path = export_paths(out, info.id)
+    n_samples = write_samples_csv(samples_path, store, info)
+    n_trials = write_trials_csv(trials_path, info, store.trials(info.id))
+    return samples_path, trials_path, n_samples, n_trials

@@ -1,0 +1,84 @@
+"""The trend per side over an athlete's sessions (for ``history`` and the report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dorsimeter.store.db import SessionInfo, Store
+from dorsimeter.store.summary import Asymmetry, SideSummary, asymmetry, summarize
+from dorsimeter.types import SIDES
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    session: SessionInfo
+    sides: dict[str, SideSummary]
+    asymmetry: Asymmetry | None
+
+
+def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
+    """Every session of ``athlete`` (None: sessions without an athlete) in start order."""
+    sessions = [s for s in store.sessions(athlete) if s.athlete == athlete]
+    out = []
+    for s in sessions:
+        sides = summarize(store.trials(s.id))
+        out.append(HistoryPoint(s, sides, asymmetry(sides)))
+    return out
+
+
+def series(points: list[HistoryPoint], side: str) -> list[tuple[HistoryPoint, float]]:
+    """(session, best scored angle) for the sessions where ``side`` has one."""
+    return [(p, p.sides[side].best_valid_deg) for p in points
+            if p.sides[side].best_valid_deg is not None]
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        return SPARK[3] * len(values)
+    return "".join(SPARK[round((v - lo) / (hi - lo) * (len(SPARK) - 1))] for v in values)
+
+
+def _deg(v: float | None, width: int = 7) -> str:
+    return f"{'—':>{width}}" if v is None else f"{v:{width}.2f}°"
+
+
+def format_history(athlete: str | None, points: list[HistoryPoint],
+                   lengths: tuple[float | None, float | None] = (None, None)) -> list[str]:
+    """The terminal table and trend lines of one athlete."""
+    who = athlete if athlete is not None else "(no athlete)"
+    tibia_m, foot_m = lengths
+    extra = ", ".join(f"{label} {v * 100:.1f} cm" for label, v in
+                      (("tibia", tibia_m), ("toe–ankle", foot_m)) if v is not None)
+    lines = [f"athlete {who}" + (f" ({extra})" if extra else "")
+             + f": {len(points)} session{'s' if len(points) != 1 else ''}"]
+    lines.append(f"  {'session':>7}  {'started (UTC)':<16}  {'kind':<8}  {'left best':>9}  "
+                 f"{'right best':>10}  {'L − R':>8}  scored/trials L, R")
+    unfinished = False
+    for p in points:
+        s = p.session
+        mark = " " if s.ended else "*"
+        unfinished |= not s.ended
+        asym = "—" if p.asymmetry is None else f"{p.asymmetry.left_minus_right_deg:+.2f}°"
+        lines.append(
+            f"  {s.id:>6}{mark}  {s.start_utc[:16].replace('T', ' '):<16}  {s.kind:<8}  "
+            f"{_deg(p.sides['left'].best_valid_deg, 8)}  {_deg(p.sides['right'].best_valid_deg, 9)}"
+            f"  {asym:>8}  {p.sides['left'].n_scored}/{p.sides['left'].n_trials}, "
+            f"{p.sides['right'].n_scored}/{p.sides['right'].n_trials}")
+    for side in SIDES:
+        ser = series(points, side)
+        if not ser:
+            lines.append(f"  trend {side:<5}: no scored trials")
+            continue
+        first, last = ser[0][1], ser[-1][1]
+        lines.append(f"  trend {side:<5}: {sparkline([v for _, v in ser])}  {first:.2f}° → "
+                     f"{last:.2f}° ({last - first:+.2f}° over {len(ser)} session"
+                     f"{'s' if len(ser) != 1 else ''})")
+    if unfinished:
+        lines.append("  * not ended: the program stopped before the session finished "
+                     "(crash, or still running)")
+    return lines

@@ -1,0 +1,26 @@
+"""A progress bar on stderr for long work (export of a long session, many sessions)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+# below this many steps the work is quick and a bar would only flicker
+MIN_STEPS_FOR_BAR = 20_000
+
+
+@contextmanager
+def progress_bar(description: str, total: int, min_total: int = MIN_STEPS_FOR_BAR
+                 ) -> Iterator:
+    """Yields ``advance(n)``; a bar on stderr when ``total`` is large and stderr is a terminal."""
+    console = Console(file=sys.stderr)
+    show = total >= min_total and console.is_terminal
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True,
+                  disable=not show) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,299 @@
+"""A stored session as one self-contained HTML report: tables and inline SVG plots, no scripts,
+no network. Every number shown carries its exact stored value in ``data-value`` so a reader (or a
+test) can check the page against the database.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from dorsimeter.export.history import HistoryPoint, history, series
+from dorsimeter.export.progress import progress_bar
+from dorsimeter.store.db import SessionInfo, Store, Trial
+from dorsimeter.store.paths import open_private_text
+from dorsimeter.store.summary import (
+    DEG_PER_CM,
+    MDC_DEG,
+    Asymmetry,
+    SideSummary,
+    asymmetry,
+    summarize,
+)
+from dorsimeter.types import SIDES
+
+PLOT_W, PLOT_H = 760, 240
+PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 12, 32
+MAX_POINTS = 1500  # per side: min/max envelope per bucket keeps the peaks
+SIDE_COLOUR = {"left": "#1f6fb4", "right": "#c0392b"}
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 820px; }
+h1 { font-size: 1.4em; margin-bottom: 0.2em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border-bottom: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.meta td { text-align: left; border: none; padding: 2px 10px 2px 0; }
+.flag { font-weight: bold; color: #b03a00; } .ok { color: #2e7d32; }
+.band-low { color: #2e7d32; } .band-mid { color: #b08400; } .band-high { color: #b03a00; }
+svg text { font-size: 11px; fill: #444; } .note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _v(value: float | None, fmt: str = "{:.2f}", unit: str = "°", cls: str = "num") -> str:
+    """A number as shown, with its exact value in ``data-value``."""
+    if value is None:
+        return "—"
+    return (f'<span class="{cls}" data-value="{value!r}">{fmt.format(value)}'
+            f"{escape(unit)}</span>")
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    span = max(hi - lo, 1e-9)
+    step = 10 ** math.floor(math.log10(span / n))
+    for m in (1, 2, 5, 10):
+        if span / (step * m) <= n:
+            step *= m
+            break
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+class _Axes:
+    """Data → pixel mapping of one plot."""
+
+    def __init__(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
+        self.y0, self.y1 = y0, y1 if y1 > y0 else y0 + 1
+
+    def x(self, v) -> np.ndarray:
+        return PAD_L + (np.asarray(v, float) - self.x0) / (self.x1 - self.x0) * (
+            PLOT_W - PAD_L - PAD_R)
+
+    def y(self, v) -> np.ndarray:
+        return PLOT_H - PAD_B - (np.asarray(v, float) - self.y0) / (self.y1 - self.y0) * (
+            PLOT_H - PAD_T - PAD_B)
+
+    def frame(self, x_label: str, y_label: str, x_ticks: list | None = None) -> list[str]:
+        out = [f'<rect x="{PAD_L}" y="{PAD_T}" width="{PLOT_W - PAD_L - PAD_R}" '
+               f'height="{PLOT_H - PAD_T - PAD_B}" fill="none" stroke="#999"/>']
+        for t in _nice_ticks(self.y0, self.y1, 5):
+            yy = float(self.y(t))
+            out.append(f'<line x1="{PAD_L}" x2="{PLOT_W - PAD_R}" y1="{yy:.1f}" y2="{yy:.1f}" '
+                       'stroke="#eee"/>')
+            out.append(f'<text x="{PAD_L - 4}" y="{yy + 4:.1f}" text-anchor="end">{t:g}</text>')
+        ticks = x_ticks if x_ticks is not None else [(t, f"{t:g}") for t in
+                                                     _nice_ticks(self.x0, self.x1, 8)]
+        for t, label in ticks:
+            xx = float(self.x(t))
+            out.append(f'<text x="{xx:.1f}" y="{PLOT_H - PAD_B + 14}" text-anchor="middle">'
+                       f"{escape(label)}</text>")
+        out.append(f'<text x="{(PLOT_W + PAD_L) / 2:.0f}" y="{PLOT_H - 4}" '
+                   f'text-anchor="middle">{escape(x_label)}</text>')
+        out.append(f'<text x="12" y="{PLOT_H / 2:.0f}" text-anchor="middle" '
+                   f'transform="rotate(-90 12 {PLOT_H / 2:.0f})">{escape(y_label)}</text>')
+        return out
+
+
+def envelope(t_s: np.ndarray, angle_deg: np.ndarray, max_points: int = MAX_POINTS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points keeping each bucket's min and max (peaks stay visible)."""
+    n = len(t_s)
+    if n <= max_points:
+        return t_s, angle_deg
+    buckets = np.array_split(np.arange(n), max_points // 2)
+    idx = np.unique(np.concatenate([[b[np.argmin(angle_deg[b])], b[np.argmax(angle_deg[b])]]
+                                    for b in buckets if len(b)]))
+    return t_s[idx], angle_deg[idx]
+
+
+def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[Trial],
+               best: Trial | None) -> str:
+    """Tibia angle over time for one side, trials shaded, each scored angle marked."""
+    if len(t_s) == 0:
+        return f'<p class="note" id="plot-{side}-empty">no samples stored for the {side} side</p>'
+    tt, aa = envelope(t_s, angle_deg)
+    lo = min(0.0, float(aa.min()))
+    hi = max(float(aa.max()), *(t.angle_deg for t in trials)) if trials else float(aa.max())
+    ax = _Axes(float(t_s[0]), float(t_s[-1]), math.floor(lo / 5) * 5, math.ceil(hi / 5 + 0.2) * 5)
+    parts = ax.frame("device time (s)", "tibia angle (°)")
+    for t in trials:
+        if t.t_start_s is None or t.t_end_s is None:
+            continue
+        x0, x1 = float(ax.x(t.t_start_s)), float(ax.x(t.t_end_s))
+        fill = "#f6e3e0" if t.valid is False else ("#e8f0e8" if t.counts else "#f0f0f0")
+        parts.append(f'<rect class="rep-span" x="{x0:.1f}" y="{PAD_T}" '
+                     f'width="{max(x1 - x0, 1):.1f}" height="{PLOT_H - PAD_T - PAD_B}" '
+                     f'fill="{fill}"/>')
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(ax.x(tt), ax.y(aa), strict=True))
+    parts.append(f'<polyline class="angle-trace" points="{pts}" fill="none" '
+                 f'stroke="{SIDE_COLOUR[side]}" stroke-width="1.2"/>')
+    for i, t in enumerate(trials, 1):
+        x_t = t.t_end_s if t.t_start_s is None else (
+            t.t_start_s if t.t_end_s is None else (t.t_start_s + t.t_end_s) / 2)
+        if x_t is None:
+            continue
+        x, y = float(ax.x(x_t)), float(ax.y(t.angle_deg))
+        label = f"#{t.rep if t.rep is not None else i}" + (
+            " heel lift" if t.valid is False else ("" if t.counts else " no hold"))
+        star = t is best
+        parts.append(
+            f'<g class="rep-mark" data-side="{side}" data-value="{t.angle_deg!r}">'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if star else 3.5}" '
+            f'fill="{"#111" if star else "#fff"}" stroke="#111"/>'
+            f'<text x="{x:.1f}" y="{max(y - 8, PAD_T + 10):.1f}" text-anchor="middle">'
+            f"{escape(label)} {t.angle_deg:.1f}°</text></g>")
+    return (f'<svg id="plot-{side}" xmlns="http://www.w3.org/2000/svg" width="{PLOT_W}" '
+            f'height="{PLOT_H}" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
+            f'aria-label="{side} tibia angle over time">' + "".join(parts) + "</svg>")
+
+
+def trend_plot(points: list[HistoryPoint], current_id: int) -> str:
+    """Best scored angle per side over the athlete's sessions; this session ringed."""
+    per_side = {s: series(points, s) for s in SIDES}
+    values = [v for ser in per_side.values() for _, v in ser]
+    if not values:
+        return '<p class="note" id="trend-empty">no scored sessions yet</p>'
+    order = {p.session.id: i for i, p in enumerate(points)}
+    ax = _Axes(-0.5, len(points) - 0.5, math.floor(min(values) / 5) * 5 - 5,
+               math.ceil(max(values) / 5) * 5 + 5)
+    ticks = [(order[p.session.id], f"#{p.session.id} {p.session.start_utc[5:10]}")
+             for p in points]
+    if len(ticks) > 12:
+        ticks = ticks[:: math.ceil(len(ticks) / 12)]
+    parts = ax.frame("session (id, month-day UTC)", "best tibia angle (°)", ticks)
+    for side, ser in per_side.items():
+        if not ser:
+            continue
+        xs = [order[p.session.id] for p, _ in ser]
+        ys = [v for _, v in ser]
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(ax.x(xs), ax.y(ys), strict=True))
+        parts.append(f'<polyline class="trend-{side}" points="{pts}" fill="none" '
+                     f'stroke="{SIDE_COLOUR[side]}" stroke-width="1.5"/>')
+        for (p, v), x, y in zip(ser, ax.x(xs), ax.y(ys), strict=True):
+            cur = p.session.id == current_id
+            parts.append(f'<circle class="trend-point" data-side="{side}" '
+                         f'data-session="{p.session.id}" data-value="{v!r}" cx="{x:.1f}" '
+                         f'cy="{y:.1f}" r="{5 if cur else 3}" fill="{SIDE_COLOUR[side]}"'
+                         + (' stroke="#000" stroke-width="2"' if cur else "") + "/>")
+    legend = "".join(
+        f'<text x="{PLOT_W - PAD_R - 90 + 50 * i}" y="{PAD_T + 14}" '
+        f'fill="{SIDE_COLOUR[s]}" style="fill:{SIDE_COLOUR[s]}">{s}</text>'
+        for i, s in enumerate(SIDES))
+    return (f'<svg id="trend" xmlns="http://www.w3.org/2000/svg" width="{PLOT_W}" '
+            f'height="{PLOT_H}" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
+            'aria-label="best angle per session">' + "".join(parts) + legend + "</svg>")
+
+
+def _side_table(sides: dict[str, SideSummary], trials: list[Trial]) -> str:
+    rows = []
+    for s in SIDES:
+        x = sides[s]
+        sources = sorted({t.heel_source for t in trials if t.side == s and t.heel_source})
+        rows.append(
+            f'<tr id="side-{s}"><td>{s}</td>'
+            f'<td class="best">{_v(x.best_valid_deg)}</td>'
+            f'<td class="mean3">{_v(x.mean_best3_deg)}</td>'
+            f'<td class="scored">{x.n_scored}</td><td class="trials">{x.n_trials}</td>'
+            f'<td class="invalid">{x.n_invalid}</td>'
+            f'<td>{escape(", ".join(sources)) or "not checked"}</td></tr>')
+    return ("<table id=\"sides\"><tr><th>side</th><th>best valid angle</th>"
+            "<th>mean of best three</th><th>scored</th><th>trials</th><th>heel lifted</th>"
+            "<th>heel-lift source</th></tr>" + "".join(rows) + "</table>")
+
+
+def _asymmetry_block(a: Asymmetry | None) -> str:
+    if a is None:
+        return '<p id="asymmetry" class="note">asymmetry needs a scored trial on both sides</p>'
+    band_cls = {"< 10 %": "band-low", "10–25 %": "band-mid", "> 25 %": "band-high"}.get(
+        a.band or "", "")
+    weaker = a.weaker_side
+    mdc = (f'<span class="flag" id="mdc-flag">beyond the minimal detectable change '
+           f"({MDC_DEG}°)</span>" if a.beyond_mdc else
+           f'<span class="ok" id="mdc-flag">within the minimal detectable change ({MDC_DEG}°)'
+           "</span>")
+    return (
+        '<table id="asymmetry"><tr><td>left − right</td>'
+        f'<td class="diff">{_v(a.left_minus_right_deg, "{:+.2f}")}</td></tr>'
+        f'<tr><td>of the better side</td><td class="pct {band_cls}">'
+        f'{_v(a.percent, "{:.1f}", " %")} ({escape(a.band or "—")})</td></tr>'
+        f'<tr><td>knee-to-wall estimate (≈ {DEG_PER_CM}°/cm)</td>'
+        f'<td class="cm">{_v(a.knee_to_wall_cm, "{:.1f}", " cm")}'
+        + (f" shorter on the {weaker}" if weaker else "") + "</td></tr>"
+        f"<tr><td>flag</td><td>{mdc}</td></tr></table>")
+
+
+def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
+    tibia_m, foot_m = lengths
+    rows = [("athlete", escape(info.athlete or "(none)")),
+            ("date (UTC)", escape(info.start_utc.replace("T", " ").replace("Z", "")[:19])),
+            ("session", f'<span id="session-id">{info.id}</span> ({escape(info.kind)}, '
+             + ("ended" if info.ended else '<span class="flag">not ended</span>') + ")"),
+            ("sensor", escape(info.sensor or "—"))]
+    if tibia_m is not None or foot_m is not None:
+        rows.append(("lengths", ", ".join(
+            f"{label} {v * 100:.1f} cm" for label, v in (("tibia", tibia_m),
+                                                         ("toe–ankle", foot_m))
+            if v is not None)))
+    if cals:
+        rows.append(("calibration", escape("; ".join(f"{s} ({o})" for s, o, _ in cals))))
+    if info.notes:
+        rows.append(("notes", escape(info.notes)))
+    return '<table class="meta" id="meta">' + "".join(
+        f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def render_report(store: Store, ref: int | str) -> str:
+    """The HTML text of the report of session ``ref``."""
+    info = store.session(ref)
+    trials = store.trials(info.id)
+    sides = summarize(trials)
+    asym = asymmetry(sides)
+    chunks = []
+    with progress_bar(f"reading session {info.id}", store.count_samples(info.id)) as advance:
+        for c in store.iter_samples(info.id):
+            chunks.append(c)
+            advance(len(c))
+    t_s = np.concatenate([c.t_s for c in chunks]) if chunks else np.empty(0)
+    angle = np.concatenate([c.tibia_angle_deg for c in chunks]) if chunks else np.empty(0)
+    side_of = np.array([s for c in chunks for s in c.side], dtype=object)
+    athlete = store.find_athlete(info.athlete) if info.athlete else None
+    lengths = (athlete.tibia_length_m, athlete.foot_length_m) if athlete else (None, None)
+    points = history(store, info.athlete)
+    plots = []
+    for s in SIDES:
+        m = side_of == s
+        mine = [t for t in trials if t.side == s]
+        if not m.any() and not mine:
+            continue
+        plots.append(f"<h3>{s}</h3>" + angle_plot(s, t_s[m], angle[m], mine,
+                                                 sides[s].best_trial))
+    title = f"dorsimeter — {info.athlete or 'session'} — {info.start_utc[:10]}"
+    body = (
+        f"<h1>Knee-to-wall report: {escape(info.athlete or 'no athlete')}</h1>"
+        + _meta(info, store.calibrations(info.id), lengths)
+        + "<h2>Per side</h2>" + _side_table(sides, trials)
+        + '<p class="note">Tibia angle: inclination of the shin from vertical, knee forward '
+          "positive. A trial whose heel lifted is kept but not scored.</p>"
+        + "<h2>Asymmetry</h2>" + _asymmetry_block(asym)
+        + "<h2>Tibia angle over time</h2>"
+        + ("".join(plots) or '<p class="note">no samples stored</p>')
+        + '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '
+          "lifted); dots: each trial's angle, the side's best filled.</p>"
+        + f"<h2>History ({len(points)} session{'s' if len(points) != 1 else ''})</h2>"
+        + trend_plot(points, info.id))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def write_report(store: Store, ref: int | str, out: str | os.PathLike) -> Path:
+    """Write the report of session ``ref`` to ``out`` (owner-only)."""
+    html = render_report(store, ref)
+    with open_private_text(out) as f:
+        f.write(html)
+    return Path(out)

@@ -1,0 +1,127 @@
+"""record → history → export → report from the command line, against one real data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import stat
+
+import pandas as pd
+import pytest
+
+from dorsimeter.cli import main
+from dorsimeter.store import Store
+from dorsimeter.store.summary import summarize
+
+
+def record(home, tmp_path, side: str, seed: int, athlete: str = "Ana") -> int:
+    raw = tmp_path / f"raw-{side}-{seed}.csv"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["record", "--speed", "0", "--duration", "40", "--side", side, "--seed",
+                     str(seed), "--out", str(raw), "--athlete", athlete,
+                     "--tibia-length-cm", "41.5", "--home", str(home)]) == 0
+    out = buf.getvalue()
+    m = re.search(r"^stored session (\d+)$", out, re.M)
+    assert m, out
+    return int(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    """Three sessions recorded into one data directory (raw files beside it)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    home = tmp / "home"
+    ids = [record(home, tmp, side, seed) for side, seed in (("left", 1), ("right", 2),
+                                                              ("left", 3))]
+    return home, tmp, ids
+
+
+@pytest.fixture
+def home(rig):
+    return rig[0]
+
+
+@pytest.fixture
+def sessions(rig):
+    return rig[2]
+
+
+def test_record_stores_the_session_it_prints(sessions, home, rig):
+    assert len(set(sessions)) == 3 and sessions == sorted(sessions)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(home / "history.sqlite3").st_mode) == 0o600
+    with Store.open(home) as store:
+        info = store.session(sessions[-1])
+        assert info.ended and info.kind == "record" and info.athlete == "Ana"
+        assert info.raw_path == str((rig[1] / "raw-left-3.csv").resolve())
+        assert store.find_athlete("Ana").tibia_length_m == 0.415
+        assert store.count_samples(info.id) > 3000
+        assert summarize(store.trials(info.id))["left"].n_scored >= 4
+        assert [s for s, _, _ in store.calibrations(info.id)] == ["left"]
+
+
+def test_history_prints_the_stored_trend_per_side(sessions, home, capsys):
+    assert main(["history", "Ana", "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    with Store.open(home) as store:
+        best = {s: summarize(store.trials(s)) for s in sessions}
+    rows = {int(m[0]): m for m in re.findall(
+        r"^\s+(\d+) \s+\S+ \S+\s+record\s+(\S+)\s+(\S+)\s+", out, re.M)}
+    assert set(sessions) <= set(rows)
+    for s in sessions:
+        for side, shown in zip(("left", "right"), rows[s][1:], strict=True):
+            v = best[s][side].best_valid_deg
+            assert shown == ("—" if v is None else f"{v:.2f}°")
+    lefts = [best[s]["left"].best_valid_deg for s in sessions if best[s]["left"].best_valid_deg]
+    first, last = lefts[0], lefts[-1]
+    assert f"{first:.2f}° → {last:.2f}° ({last - first:+.2f}° over" in out
+
+
+def test_history_of_an_unknown_athlete_is_one_line(home, capsys):
+    assert main(["history", "Nobody", "--home", str(home)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no athlete 'Nobody'" in err and "Ana" in err
+
+
+def test_export_latest_writes_both_files_matching_the_database(sessions, home, tmp_path,
+                                                               capsys, monkeypatch):
+    monkeypatch.setenv("DORSIMETER_HOME", str(home))  # the env var instead of --home
+    out_dir = tmp_path / "export"
+    assert main(["export", "latest", "--format", "csv", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    sid = sessions[-1]
+    samples = out_dir / f"dorsimeter-session-{sid}-samples.csv"
+    trials = out_dir / f"dorsimeter-session-{sid}-trials.csv"
+    with Store.open(home) as store:
+        s, t = store.samples(sid), store.trials(sid)
+    assert f"wrote {len(s)} samples to {samples}" in out
+    assert f"wrote {len(t)} trials to {trials}" in out
+    df = pd.read_csv(samples)
+    assert df["tibia_angle_deg"].tolist() == s.tibia_angle_deg.tolist()
+    assert pd.read_csv(trials)["angle_deg"].tolist() == [x.angle_deg for x in t]
+
+
+def test_report_of_a_session_by_id(sessions, home, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(sessions[0]), "--out", str(out), "--home", str(home)]) == 0
+    assert f"wrote report to {out}" in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    with Store.open(home) as store:
+        best = summarize(store.trials(sessions[0]))["left"].best_valid_deg
+    assert f'data-value="{best!r}">{best:.2f}°' in text
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["export", "999", "--out", "x"], r"no session 999"),
+    (["export", "yesterday", "--out", "x"], r"session 'yesterday': expected a session id or "
+                                            r"'latest'"),
+    (["report", "latest", "--out", "r.html"], r"no sessions stored yet"),
+])
+def test_bad_session_references_are_one_line(tmp_path, capsys, argv, expect):
+    assert main([*argv, "--home", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and re.search(expect, err), err

@@ -1,0 +1,96 @@
+"""CSV export: every stored number comes back bit for bit through pandas' reader."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dorsimeter.export import SAMPLE_COLUMNS, TRIAL_COLUMNS, export_session_csv
+from dorsimeter.store import Store
+from dorsimeter.store.db import parse_utc
+from dorsimeter.store.summary import summarize
+from tests.export.sessions import stored_session
+
+
+@pytest.fixture
+def exported(tmp_path):
+    store = Store.open(tmp_path / "home")
+    sid = stored_session(store)
+    paths = export_session_csv(store, "latest", tmp_path / "out" / "csv")
+    yield store, sid, paths
+    store.close()
+
+
+def test_samples_round_trip_through_pandas_exactly(exported):
+    store, sid, (samples_path, _, n_samples, _) = exported
+    df = pd.read_csv(samples_path)
+    s = store.samples(sid)
+    info = store.session(sid)
+    assert tuple(df.columns) == SAMPLE_COLUMNS and len(df) == len(s) == n_samples
+    assert np.array_equal(df["t_s"].to_numpy(), s.t_s)
+    assert np.array_equal(df["tibia_angle_deg"].to_numpy(), s.tibia_angle_deg)
+    assert np.array_equal(df["knee_track_deg"].to_numpy(), s.knee_track_deg)
+    assert df["side"].tolist() == s.side
+    assert set(df["sensor"]) == {"sim ☃"}
+    assert df["heel_source"].where(df["heel_source"].notna(), None).tolist() == s.heel_source
+    as_int = [None if pd.isna(v) else int(v) for v in df["rep_number"]]
+    assert as_int == s.rep and any(v is not None for v in as_int) and None in as_int
+    assert [None if pd.isna(v) else int(v) for v in df["heel_lift_bool"]] == s.heel_lift
+    assert [None if pd.isna(v) else int(v) for v in df["rep_valid_bool"]] == s.rep_valid
+    # UTC: the session's anchor plus device time, to the microsecond
+    t0 = parse_utc(info.t0_utc)
+    times = pd.to_datetime(df["time_utc_iso8601"], utc=True, format="ISO8601")
+    expect = [t0 + timedelta(seconds=t - info.t0_s) for t in s.t_s[[0, 1234, -1]]]
+    assert [t.to_pydatetime() for t in times.iloc[[0, 1234, -1]]] == expect
+    assert times.is_monotonic_increasing
+
+
+def test_trials_round_trip_with_the_side_summary(exported):
+    store, sid, (_, trials_path, _, n_trials) = exported
+    df = pd.read_csv(trials_path, keep_default_na=False, na_values=[""])
+    trials = store.trials(sid)
+    assert tuple(df.columns) == TRIAL_COLUMNS and len(df) == len(trials) == n_trials
+    assert set(df["athlete"]) == {"Zoë Ødegård"} and set(df["session_id"]) == {sid}
+    assert df["angle_deg"].tolist() == [t.angle_deg for t in trials]
+    assert 1 / 3 in df["angle_deg"].tolist()
+    for col, attr in (("t_start_s", "t_start_s"), ("t_end_s", "t_end_s"), ("hold_s", "hold_s"),
+                      ("peak_deg", "peak_deg"), ("rep_number", "rep")):
+        assert [None if pd.isna(v) else v for v in df[col]] == [getattr(t, attr) for t in trials]
+    assert [None if pd.isna(v) else bool(v) for v in df["valid_bool"]] == [
+        t.valid for t in trials]
+    assert df["scored_bool"].astype(bool).tolist() == [t.counts for t in trials]
+    lifted = df[df["rep_number"] == 99].iloc[0]
+    assert (lifted["heel_source"], lifted["valid_bool"], lifted["scored_bool"]) == (
+        "heel_switch", 0, 0)
+    best = df[df["best_of_side_bool"] == 1]
+    summary = summarize(trials)
+    assert sorted(best["side"]) == ["left", "right"]
+    for _, row in best.iterrows():
+        assert row["angle_deg"] == summary[row["side"]].best_valid_deg
+
+
+def test_export_files_are_owner_only_utf8_with_units_in_the_names(exported):
+    _, _, (samples_path, trials_path, _, _) = exported
+    assert stat.S_IMODE(os.stat(samples_path.parent).st_mode) == 0o700
+    for p in (samples_path, trials_path):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+        raw = p.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets pick UTF-8
+        raw.decode("utf-8")
+    quantities = [c for c in SAMPLE_COLUMNS + TRIAL_COLUMNS
+                  if c not in ("side", "sensor", "heel_source", "phase", "athlete", "exercise",
+                               "session_id")]
+    assert all(c.endswith(("_deg", "_s", "_bool", "_number", "_iso8601")) for c in quantities)
+
+
+def test_exporting_again_replaces_the_files_and_keeps_them_private(exported, tmp_path):
+    store, sid, (samples_path, _, _, _) = exported
+    os.chmod(samples_path, 0o644)
+    again = export_session_csv(store, sid, samples_path.parent)
+    assert again[0] == samples_path and stat.S_IMODE(os.stat(samples_path).st_mode) == 0o600
+    assert len(pd.read_csv(samples_path)) == again[2]
