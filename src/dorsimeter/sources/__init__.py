@@ -34,9 +34,20 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
         from dorsimeter.sources.ble import BleSource
 
         return BleSource(target, side=side, rate_hz=rate_hz)
-    if kind in ("serial", "ble"):
-        raise DorsimeterError(f"--sensor {kind}:… is not available in this version yet "
-                              "(use sim or replay:FILE)")
+    if kind == "serial":
+        port, _, rate = arg.rpartition("@") if "@" in arg else (arg, "", "")
+        if not port:
+            raise DorsimeterError("--sensor serial:PORT[@RATE_HZ] needs a port, e.g. "
+                                  "serial:/dev/ttyACM0")
+        try:
+            rate_hz = float(rate) if rate else None
+        except ValueError:
+            raise DorsimeterError(f"--sensor {spec}: '{rate}' is not a rate in Hz") from None
+        from dorsimeter.sources.serial import SerialSource
+
+        return SerialSource(port, rate_hz=rate_hz, side=side)
+    if kind == "ble":
+        raise DorsimeterError("--sensor ble:… is not available in this version yet")
     raise DorsimeterError(f"--sensor '{spec}': expected sim, replay:FILE, serial:PORT or "
                           "ble:ADDRESS_OR_NAME")
 

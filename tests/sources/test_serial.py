@@ -1,0 +1,197 @@
+"""Serial end to end: the firmware runs on this host writing real frames into a pseudo-terminal,
+real pyserial reads it through SerialSource, and the pipeline's tibia angles match the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dorsimeter.core import Pipeline
+from dorsimeter.errors import DeviceError
+from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.sources import open_source
+from dorsimeter.sources.serial import SerialSource, detect_protocol
+from firmware_bridge import wire
+from firmware_bridge.host import HostRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runner_factory():
+    runners = []
+
+    def make(**kw) -> HostRunner:
+        r = HostRunner(**kw)
+        r.imu.keep_truth = True
+        runners.append(r.start())
+        time.sleep(0.05)
+        return r
+
+    yield make
+    for r in runners:
+        r.stop()
+
+
+def _truth(runner: HostRunner, offset_s: float = 0.0):
+    t = np.concatenate([t for t, _ in runner.imu.truth]) + offset_s
+    a = np.concatenate([a for _, a in runner.imu.truth])
+    return t, a
+
+
+async def _collect(src, seconds, on_batch=None):
+    out = []
+    n = 0
+    async for b in src:
+        out.append(b)
+        n += len(b)
+        if on_batch is not None:
+            on_batch(n)
+        if b.t_s[-1] - out[0].t_s[0] >= seconds:
+            break
+    await src.close()
+    return out
+
+
+@pytest.mark.parametrize("max_payload,encoding", [(256, None), (20, wire.ENC_P12)])
+def test_firmware_to_pipeline_matches_truth_across_clock_wrap(runner_factory, max_payload,
+                                                              encoding):
+    offset_us = (1 << 32) - 12_000_000  # the device clock wraps 12 s into the run
+    r = runner_factory(rate_hz=100, speed=12.0, clock_offset_us=offset_us,
+                       max_payload=max_payload, encoding=encoding)
+    src = SerialSource(r.path)
+    assert (src.protocol, src.rate_hz) == ("node", 100.0)
+    batches = asyncio.run(_collect(src, 25.0))
+    t = np.concatenate([b.t_s for b in batches])
+    assert np.all(np.diff(t) > 0) and t[-1] > 2**32 * 1e-6  # unwrapped through the wrap
+    assert np.allclose(np.diff(t), 0.01, atol=2e-6)
+    pipe = Pipeline(src.rate_hz)
+    readings = [pipe.push(b)[0] for b in batches]
+    rt = np.concatenate([x.t_s for x in readings])
+    ang = np.concatenate([x.tibia_angle_deg for x in readings])
+    assert "left" in pipe.calibrations and len(rt) > 1000
+    tt, ta = _truth(r, offset_us * 1e-6)
+    idx = np.searchsorted(tt, rt - 1e-7)
+    assert np.allclose(tt[idx], rt, atol=1e-6)
+    rmse = float(np.sqrt(np.mean((ang - ta[idx]) ** 2)))
+    assert rmse < 1.0, rmse
+    assert src.stats()["loss"] == 0.0
+
+
+def test_unplug_replug_is_survived_and_the_gap_marked(runner_factory, tmp_path):
+    link = str(tmp_path / "ttyNODE")
+    r = runner_factory(rate_hz=100, speed=5.0, link_path=link)
+    src = SerialSource(link, give_up_s=10)
+    unplugged = []
+
+    def maybe_unplug(n):
+        if n > 300 and not unplugged:
+            unplugged.append(r.imu.sim.t_s)
+            r.unplug(replug_after_s=0.6)
+
+    batches = asyncio.run(_collect(src, 12.0, maybe_unplug))
+    t = np.concatenate([b.t_s for b in batches])
+    assert len(src.gaps) == 1 and src.reconnects == 1
+    gap = src.gaps[0]
+    assert gap.down_s >= 0.5
+    jump = np.flatnonzero(np.diff(t) > 0.015)
+    assert len(jump) == 1  # the only hole in the data is the outage
+    assert t[jump[0]] == gap.t_before_s and t[jump[0] + 1] == gap.t_after_s
+    # every sample the node took during the outage is accounted for, exactly
+    assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1
+    assert gap.lost_samples >= 0.5 * 5 * 100 * 0.8
+    assert src.stats()["gaps"] == 1
+
+
+def test_port_gone_for_good_raises_device_error(runner_factory, tmp_path):
+    link = str(tmp_path / "ttyNODE")
+    r = runner_factory(rate_hz=50, speed=2.0, link_path=link)
+    src = SerialSource(link, give_up_s=0.8)
+
+    async def go():
+        n = 0
+        async for b in src:
+            n += len(b)
+            if n > 50 and r.link.plugged:
+                r.unplug()  # never replugged
+
+    with pytest.raises(DeviceError, match="gone for more than"):
+        asyncio.run(go())
+
+
+def test_witmotion_uart_detected_and_decoded_to_si(runner_factory):
+    r = runner_factory(rate_hz=50, speed=1.0, protocol="witmotion-uart")  # paced by the wall
+    src = SerialSource(r.path)
+    assert (src.protocol, src.rate_hz) == ("witmotion-uart", 50.0)
+    batches = asyncio.run(_collect(src, 3.0))
+    acc = np.concatenate([b.acc_m_s2 for b in batches])
+    quat = np.concatenate([b.quat for b in batches])
+    # still stance at the start: gravity in m/s², and the on-chip orientation agrees with it
+    assert np.allclose(np.linalg.norm(acc[:50], axis=1), 9.81, atol=0.1)
+    from scipy.spatial.transform import Rotation
+
+    up = Rotation.from_quat(quat[:50], scalar_first=True).inv().apply([0, 0, 9.81])
+    assert np.abs(up - acc[:50]).max() < 0.15
+    t = np.concatenate([b.t_s for b in batches])
+    assert np.allclose(np.diff(t), 0.02)
+
+
+def test_detect_protocol_from_bytes():
+    from dorsimeter.protocol import frames as F
+    from dorsimeter.protocol import witmotion as W
+
+    node = b"".join(F.encode_data(i, i * 10_000, [[0, 0, 9.81]], [[0, 0, 0]]) for i in range(4))
+    wit = b"".join(W.encode_uart_sample([0, 0, 1], [0, 0, 0], [0, 0, 0]) for _ in range(4))
+    assert detect_protocol(b"\x00junk" + node) == "node"
+    assert detect_protocol(wit[5:]) == "witmotion-uart"
+    assert detect_protocol(os.urandom(64)) is None
+
+
+def test_open_source_serial_errors():
+    with pytest.raises(DeviceError, match="cannot open"):
+        open_source("serial:/nonexistent/ttyX")
+    from dorsimeter.errors import DorsimeterError
+
+    with pytest.raises(DorsimeterError, match="not a rate"):
+        open_source("serial:/dev/null@fast")
+
+
+def test_cli_record_from_the_firmware_on_a_pty(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    fw = subprocess.Popen([sys.executable, "-m", "firmware_bridge", "--pty", "--speed", "10",
+                           "--rate", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, cwd=ROOT, env=env)
+    try:
+        path = fw.stdout.readline().strip()
+        assert path.startswith("/dev/")
+        out = tmp_path / "raw.csv"
+        rec = subprocess.run([str(ROOT / ".venv/bin/dorsimeter"), "record", "--sensor",
+                              f"serial:{path}", "--duration", "5", "--out", str(out)],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert rec.returncode == 0, rec.stderr
+        assert "wrote 500 samples" in rec.stdout
+        raw = read_raw_csv(out)
+        assert len(raw.t_s) == 500 and raw.rate_hz == 100.0
+        assert np.allclose(np.diff(raw.t_s), 0.01, atol=1e-6)
+        # SI units: standing still at the start, |acc| is g in m/s²
+        assert np.allclose(np.linalg.norm(raw.acc_m_s2[:100], axis=1), 9.81, atol=0.1)
+        assert np.abs(raw.gyr_rad_s[:100]).max() < 0.05
+    finally:
+        fw.terminate()
+        fw.wait(timeout=10)
+
+
+def test_cli_bad_serial_port_is_one_line_exit_1(tmp_path):
+    rec = subprocess.run([str(ROOT / ".venv/bin/dorsimeter"), "record", "--sensor",
+                          "serial:/nonexistent/ttyX", "--duration", "1", "--out",
+                          str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=60)
+    assert rec.returncode == 1
+    assert rec.stderr.count("\n") == 1 and "cannot open" in rec.stderr
