@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.types import GRAVITY_M_S2
 
 HEEL_SWITCH = "heel_switch"
@@ -77,6 +76,8 @@ class FootImuDetector:
 
     def __init__(self, rate_hz: float, heel_to_mth_m: float = 0.19, lift_on_m: float = 0.006,
                  lift_off_m: float = 0.004, still_s: float = 1.0) -> None:
+        from dorsimeter.core.fusion import StreamingFusion  # here: core imports the detectors
+
         self.rate_hz = rate_hz
         self.heel_to_mth_m = heel_to_mth_m
         self.lift_on_m, self.lift_off_m = lift_on_m, lift_off_m
@@ -92,6 +93,8 @@ class FootImuDetector:
         return self.heel_to_mth_m * np.sqrt(1.0 - c * c)
 
     def update(self, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray) -> np.ndarray:
+        from dorsimeter.core.fusion import up_in_sensor
+
         up = up_in_sensor(self.fusion.update(gyr_rad_s, acc_m_s2))
         flags = np.zeros(len(up), dtype=bool)
         start = 0

@@ -44,6 +44,8 @@ class RepRecord:
     knee_drift_deg: float = 0.0
     knee_drift_alert: bool = False
     holds: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, median)
+    exercise: str | None = None  # set by a protocol runner ("wall_test" when None)
+    set_no: int | None = None
 
     @property
     def held(self) -> bool:
