@@ -46,8 +46,6 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
         from dorsimeter.sources.serial import SerialSource
 
         return SerialSource(port, rate_hz=rate_hz, side=side)
-    if kind == "ble":
-        raise DorsimeterError("--sensor ble:… is not available in this version yet")
     raise DorsimeterError(f"--sensor '{spec}': expected sim, replay:FILE, serial:PORT or "
                           "ble:ADDRESS_OR_NAME")
 
