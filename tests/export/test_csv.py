@@ -94,3 +94,19 @@ def test_exporting_again_replaces_the_files_and_keeps_them_private(exported, tmp
     again = export_session_csv(store, sid, samples_path.parent)
     assert again[0] == samples_path and stat.S_IMODE(os.stat(samples_path).st_mode) == 0o600
     assert len(pd.read_csv(samples_path)) == again[2]
+
+
+def test_a_long_export_shows_a_progress_bar_on_stderr(tmp_path, monkeypatch, capsys):
+    from dorsimeter.export import progress
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr counts as a terminal, as for a user
+    monkeypatch.setattr(progress, "MIN_STEPS_FOR_BAR", 1000)
+    with Store.open(tmp_path / "home") as store:
+        sid = stored_session(store, 20.0)
+        n = store.count_samples(sid)
+        samples_path, _, written, _ = export_session_csv(store, sid, tmp_path / "out")
+    captured = capsys.readouterr()
+    assert written == n > 1000
+    assert f"exporting session {sid}" in captured.err and f"{n}/{n}" in captured.err
+    assert captured.out == ""
+    assert len(pd.read_csv(samples_path)) == n  # the bar went to stderr, not into the file

@@ -14,11 +14,10 @@ MIN_STEPS_FOR_BAR = 20_000
 
 
 @contextmanager
-def progress_bar(description: str, total: int, min_total: int = MIN_STEPS_FOR_BAR
-                 ) -> Iterator:
+def progress_bar(description: str, total: int, min_total: int | None = None) -> Iterator:
     """Yields ``advance(n)``; a bar on stderr when ``total`` is large and stderr is a terminal."""
     console = Console(file=sys.stderr)
-    show = total >= min_total and console.is_terminal
+    show = total >= (MIN_STEPS_FOR_BAR if min_total is None else min_total) and console.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True,
                   disable=not show) as bar:
