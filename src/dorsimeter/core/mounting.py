@@ -22,6 +22,7 @@ STILL_GYR_RAD_S = 0.15
 STILL_ACC_DEV_M_S2 = 0.6
 MOVING_GYR_RAD_S = 0.2
 MAX_STANCE_SWAY_DEG = 1.5  # tilt allowed within the still stance (from its first sample)
+STANCE_TAIL_S = 0.5  # end of the still run left out of the stance statistics
 MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twisting movement)
 
 
@@ -92,6 +93,26 @@ def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
     return out
 
 
+def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float) -> np.ndarray:
+    """(N,3,3) rotations R_k taking sensor-frame vectors at sample k to the frame of the first
+    sample, from the (bias-free) gyro: exact per-step rotation (Rodrigues) with the mean rate
+    of consecutive samples. A world-fixed vector v reads ``R_k.T @ v_0`` at sample k."""
+    n = len(gyr_rad_s)
+    out = np.empty((n, 3, 3))
+    r = np.eye(3)
+    dt = 1.0 / rate_hz
+    for k in range(n):
+        if k:
+            rv = 0.5 * (gyr_rad_s[k - 1] + gyr_rad_s[k]) * dt
+            th = float(np.sqrt(rv @ rv))
+            if th > 0.0:
+                kx = rv / th
+                kk = np.array([[0.0, -kx[2], kx[1]], [kx[2], 0.0, -kx[0]], [-kx[1], kx[0], 0.0]])
+                r = r @ (np.eye(3) + np.sin(th) * kk + (1.0 - np.cos(th)) * (kk @ kk))
+        out[k] = r
+    return out
+
+
 class MountingCalibrator:
     """Streams samples of one side until the mounting is defined.
 
@@ -116,7 +137,7 @@ class MountingCalibrator:
         self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
-        self._moving_up: list[np.ndarray] = []
+        self._moving: list[np.ndarray] = []
         self._drive: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.result: MountingCalibration | None = None
 
@@ -131,8 +152,13 @@ class MountingCalibrator:
         return (f"drive the knee forward slowly ({np.degrees(self._rot_rad):.0f}° of "
                 f"{np.degrees(self.need_rad):.0f}° of movement)")
 
-    def add(self, t_s: np.ndarray, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray) -> int | None:
-        """Feed samples; returns the index in this batch that completed calibration, if any."""
+    def add(self, t_s: np.ndarray, gyr: np.ndarray, acc: np.ndarray,
+            up: np.ndarray | None = None) -> int | None:
+        """Feed samples; returns the index in this batch that completed calibration, if any.
+
+        Needs no fused orientation (``up`` is ignored): the stance gives up from the
+        accelerometer and the drives carry it by integrating the bias-corrected gyro, so the
+        pipeline can calibrate before it fuses a batch."""
         i = 0
         n = len(t_s)
         while i < n and self.result is None:
@@ -175,11 +201,15 @@ class MountingCalibrator:
         if self._run_n >= self.still_n:  # the stance ended with the first movement
             accs = np.concatenate(self._run_acc)
             dirs = accs / np.linalg.norm(accs, axis=1)[:, None]
-            mean_up = dirs.mean(axis=0)
+            gyrs = np.concatenate(self._run_gyr)
+            # the run's tail already holds the (slow) onset of the first drive: leave it out of
+            # the stance's up and gyro bias
+            keep = len(dirs) - min(int(round(STANCE_TAIL_S * self.rate_hz)), len(dirs) // 4)
+            mean_up = dirs[:keep].mean(axis=0)
             mean_up = mean_up / np.linalg.norm(mean_up)
-            sway = float(np.degrees(np.arccos(np.clip((dirs @ mean_up).min(), -1.0, 1.0))))
-            self._stance = (mean_up, np.concatenate(self._run_gyr).mean(axis=0), self._run_n,
-                            sway)
+            sway = float(np.degrees(np.arccos(np.clip((dirs[:keep] @ mean_up).min(), -1, 1))))
+            self._stance = (mean_up, gyrs[:keep].mean(axis=0), self._run_n, sway)
+            self._stance_gyr, self._stance_dirs = gyrs, dirs[:keep]
         self._run_acc, self._run_gyr, self._run_n = [], [], 0
         return i + end
 
@@ -194,8 +224,8 @@ class MountingCalibrator:
         done = np.flatnonzero(cum >= self.need_rad)
         stop = len(w) if len(done) == 0 else done[0] + 1
         self._moving_gyr.append(w[:stop][moving[:stop]])
-        self._moving_up.append(up[i:i + stop][moving[:stop]])
-        self._drive.append((w[:stop], acc[i:i + stop], up[i:i + stop]))
+        self._moving.append(moving[:stop])
+        self._drive.append((w[:stop], acc[i:i + stop]))
         self._rot_rad = float(cum[stop - 1])
         if len(done):
             self.result = self._solve(float(t_s[i + stop - 1]))
@@ -222,15 +252,22 @@ class MountingCalibrator:
         y = axis - (axis @ z) * z
         y /= np.linalg.norm(y)
         x = np.cross(y, z)
-        u = np.concatenate(self._moving_up)
+        # up through the drives: carry it with the gyro from the start of the stance, where the
+        # accelerometer directions fix it (least squares over the stance)
+        w, a = (np.concatenate(c) for c in zip(*self._drive, strict=True))
+        rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]), self.rate_hz)
+        ns = len(self._stance_gyr)
+        up0 = np.einsum("kij,kj->i", rots[:len(self._stance_dirs)], self._stance_dirs)
+        up0 /= np.linalg.norm(up0)
+        up_all = np.einsum("kji,j->ki", rots[ns:], up0)
+        u = up_all[np.concatenate(self._moving)]
         angle = np.arctan2(-(u @ x), u @ z)
         if angle[np.argmax(np.abs(angle))] < 0:  # drives go knee-forward: make that positive
             x, y = -x, -y
         # the lever arm: the whole drive phase at once, so a smoothing (non-causal) derivative is
         # fine and gives the same result for any batch split; r lies in the sagittal plane
-        w, a, u = (np.concatenate(c) for c in zip(*self._drive, strict=True))
         w_s, dw_s = smoothed_rates(w, self.rate_hz)
-        fit = fit_lever_arm(w_s, dw_s, a, u, basis=np.array([x, z]))
+        fit = fit_lever_arm(w_s, dw_s, a, up_all, basis=np.array([x, z]))
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
+from dorsimeter.core.lever_arm import AngularAcceleration, rotational_acc
 from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
+from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.detect import Detectors, DetectorSettings, RepRecord
 from dorsimeter.errors import CalibrationError
@@ -31,15 +33,28 @@ class Event:
 
 
 class Pipeline:
-    """Fusion → mounting calibration (per side) → tibia angle and knee track."""
+    """Sensor calibration → lever-arm compensation → fusion → mounting calibration (per side) →
+    tibia angle and knee track.
+
+    ``sensor_cal`` corrects the raw channels (accelerometer offset and scale, gyro bias). Once a
+    side's mounting is known, the rotational acceleration about the ankle (``ω̇×r + ω×(ω×r)``,
+    ``r`` from the calibration drives) is removed from the accelerometer before fusion
+    (``lever_arm=False`` turns that off). The mounting calibrator needs no fused orientation, so
+    a batch is calibrated first and then fused, the compensation starting at the sample after
+    the one that completed the calibration: the same sample for any batch split.
+    """
 
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
                  side: str = "left", auto_calibrate: bool = True,
+                 sensor_cal: SensorCalibration | None = None, lever_arm: bool = True,
                  detector_settings: DetectorSettings | None = None) -> None:
         self.rate_hz = rate_hz
         self.detectors = Detectors(rate_hz, detector_settings)  # heel lift, reps, knee drift
         self._detector_events: list[Event] = []
         self.fusion = StreamingFusion(rate_hz)
+        self.sensor_cal = sensor_cal
+        self.lever_arm = lever_arm
+        self._dgyr = AngularAcceleration(rate_hz)
         self.calibrations: dict[str, MountingCalibration] = dict(calibrations or {})
         self.side = side
         self.auto_calibrate = auto_calibrate
@@ -77,32 +92,55 @@ class Pipeline:
             self.set_side(batch.side)
         if len(batch) == 0:
             return Readings(), []
-        quat = batch.quat if batch.quat is not None else self.fusion.update(
-            batch.gyr_rad_s, batch.acc_m_s2)
+        acc, gyr = batch.acc_m_s2, batch.gyr_rad_s
+        if self.sensor_cal is not None:
+            acc, gyr = self.sensor_cal.apply(acc, gyr)
+        dgyr = self._dgyr.update(gyr)
+        side = self.side
+        done, failure = None, None
+        if side not in self.calibrations and self.auto_calibrate:
+            if self._calibrator is None:
+                self._calibrator = MountingCalibrator(side, self.rate_hz)
+            try:
+                done = self._calibrator.add(batch.t_s, gyr, acc)
+            except CalibrationError as e:
+                failure = Event("calibration_failed", float(batch.t_s[-1]), side, str(e))
+            if done is not None:
+                self.calibrations[side] = self._calibrator.result
+        if batch.quat is not None:
+            quat = batch.quat
+        else:
+            k = 0 if side in self.calibrations and done is None else (
+                len(batch) if done is None else done + 1)
+            quat = self.fusion.update(gyr[:k], acc[:k]) if k == len(batch) else np.concatenate(
+                [self.fusion.update(gyr[:k], acc[:k]),
+                 self.fusion.update(gyr[k:], self._compensated(acc[k:], gyr[k:], dgyr[k:], side))])
         up = up_in_sensor(quat)
         self.detectors.feed(batch, up)
-        side = self.side
-        if side in self.calibrations:
+        if side in self.calibrations and done is None:
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
             return Readings(), []
-        if self._calibrator is None:
-            self._calibrator = MountingCalibrator(side, self.rate_hz)
         self._pending_t.append(batch.t_s)
         self._pending_up.append(up)
-        try:
-            done = self._calibrator.add(batch.t_s, batch.gyr_rad_s, batch.acc_m_s2, up)
-        except CalibrationError as e:
+        if failure is not None:
             self._reset_calibrator()
-            return Readings(), [Event("calibration_failed", float(batch.t_s[-1]), side, str(e))]
+            return Readings(), [failure]
         if done is None:
             return Readings(), []
         cal = self._calibrator.result
-        self.calibrations[side] = cal
         t, u = np.concatenate(self._pending_t), np.concatenate(self._pending_up)
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
         return self._readings(t, u, side), [event, *self._take_detector_events()]
+
+    def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
+                     ) -> np.ndarray:
+        """The accelerometer without the rotational acceleration about the ankle."""
+        cal = self.calibrations.get(side)
+        if not self.lever_arm or cal is None or not any(cal.lever_arm_m):
+            return acc
+        return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
 
     def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
         angle, track = tibia_angles_deg(up, self.calibrations[side].matrix, side)

@@ -37,7 +37,9 @@ class SensorErrors:
     ``acc_range_g``/``gyr_range_dps`` switch on int16 quantisation and saturation (None: off).
     ``jitter_s`` is the std of the true sample instant around its nominal time;
     ``clock_drift_ppm`` how fast the device clock runs (its timestamps are k/rate on its own
-    clock, so the true instants stretch by 1/(1 + drift))."""
+    clock, so the true instants stretch by 1/(1 + drift)). ``interval_average``: each output is
+    the mean of the signal over the sample interval ending at its instant (the chip's
+    decimation filter), as on real parts, instead of the instantaneous value."""
 
     gyr_noise_rad_s: float = 0.003
     acc_noise_m_s2: float = 0.015
@@ -52,6 +54,7 @@ class SensorErrors:
     gyr_range_dps: float | None = None
     jitter_s: float = 0.0
     clock_drift_ppm: float = 0.0
+    interval_average: bool = False
     model: str = "generic"
 
     @staticmethod
@@ -120,6 +123,7 @@ def from_profile(profile: dict, rate_hz: float, seed: int = 0, **overrides) -> S
         gyr_range_dps=g.get("range_dps"),
         jitter_s=t.get("jitter_s", 0.0),
         clock_drift_ppm=float(rng.normal(0.0, t.get("clock_drift_ppm", 0.0))),
+        interval_average=bool(t.get("interval_average", True)),
         model=profile.get("model", "generic"),
     )
     return replace(e, **overrides)
@@ -160,6 +164,18 @@ class ErrorModel:
             t = t + self._rng.normal(0.0, e.jitter_s, len(t))
         return t
 
+    def band_limit(self, ideal, t_s: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
+                   sub: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Interval-averaged (acc, gyr) when the unit averages (midpoint rule, ``sub`` points
+        over the interval ending at each instant); ``ideal(t) -> (acc, gyr, ...)``."""
+        if not self.errors.interval_average or len(t_s) == 0:
+            return acc_m_s2, gyr_rad_s
+        dt = 1.0 / self.rate_hz
+        offs = -(np.arange(sub) + 0.5) * dt / sub
+        tt = (np.asarray(t_s)[:, None] + offs[None, :]).ravel()
+        a, g = ideal(tt)[:2]
+        return a.reshape(-1, sub, 3).mean(axis=1), g.reshape(-1, sub, 3).mean(axis=1)
+
     def gyr_bias(self, n: int) -> np.ndarray:
         """(n,3) gyro bias of the next n samples (random walk carried between calls)."""
         walk = self.errors.gyr_bias_walk_rad_s_sqrt_s
@@ -197,3 +213,35 @@ def quantise(x: np.ndarray, full_scale: float) -> np.ndarray:
 def error_fields() -> list[str]:
     """Names of the error figures (for the bench tables and docs)."""
     return [f.name for f in fields(SensorErrors)]
+
+
+def still_pose_recording(errors: SensorErrors, rate_hz: float = 100.0, seed: int = 0,
+                         n_random: int = 4, hold_s: float = 3.0, move_s: float = 1.0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t_s, acc, gyr) of a unit laid still on the six faces of a box, then ``n_random`` tilted
+    poses, with ``move_s`` turns in between: the input of a sensor calibration."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    rng = np.random.default_rng(seed)
+    faces = Rotation.from_euler("xyz", [[0, 0, 0], [180, 0, 0], [90, 0, 0], [-90, 0, 0],
+                                        [0, 90, 0], [0, -90, 0]], degrees=True)
+    extra = Rotation.random(n_random, random_state=seed) if n_random else None
+    poses = faces if extra is None else Rotation.concatenate([faces, extra])
+    # a few degrees off square, as a hand lays it
+    poses = Rotation.from_rotvec(rng.normal(0.0, np.radians(3.0), (len(poses), 3))) * poses
+    hold, move = int(hold_s * rate_hz), int(move_s * rate_hz)
+    rots = []
+    for k in range(len(poses)):
+        rots.append(Rotation.concatenate([poses[k]] * hold))
+        if k + 1 < len(poses):
+            s = Slerp([0.0, 1.0], Rotation.concatenate([poses[k], poses[k + 1]]))
+            x = np.arange(1, move + 1) / (move + 1)
+            rots.append(s(0.5 - 0.5 * np.cos(np.pi * x)))
+    r = Rotation.concatenate(rots)  # sensor to world
+    n = len(r)
+    acc = r.inv().apply([0.0, 0.0, GRAVITY_M_S2])
+    step = (r[:-1].inv() * r[1:]).as_rotvec() * rate_hz  # body rate between samples
+    gyr = np.vstack([step, np.zeros(3)])
+    model = ErrorModel(errors, rate_hz, np.random.default_rng(seed + 7), seed)
+    acc, gyr = model.apply(acc, gyr)
+    return np.arange(n) / rate_hz, acc, gyr

@@ -251,7 +251,9 @@ class ShankSim:
         t = (self._n + np.arange(n)) / self.rate_hz
         self._n += n
         # sensor errors (sim/errors.py): true instants differ from the device timestamps t
-        acc, gyr, k = self.ideal(self._errors.sample_times(t))
+        t_true = self._errors.sample_times(t)
+        acc, gyr, k = self.ideal(t_true)
+        acc, gyr = self._errors.band_limit(self.ideal, t_true, acc, gyr)
         acc, gyr = self._errors.apply(acc, gyr)
         q = k["sensor"].as_quat()[:, [3, 0, 1, 2]]
         side = self.side_at(t)
