@@ -21,6 +21,17 @@ def truth_per_side(batches, sim):
     return t, a, side
 
 
+def completed_drives(angle_deg, up_deg: float = 8.0, down_deg: float = 4.0) -> int:
+    """Drives in a truth trace: above ``up_deg`` and back below ``down_deg``."""
+    n, up = 0, False
+    for x in angle_deg:
+        if not up and x > up_deg:
+            up = True
+        elif up and x < down_deg:
+            up, n = False, n + 1
+    return n
+
+
 def text_of(app, selector: str) -> str:
     return str(app.query_one(selector).render())
 
@@ -45,7 +56,13 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
         assert 12 < want.pct < 23 and want.diff_deg > 5.6
         diff = float(re.search(r"L−R\s+([+-]\d+\.\d)°", text).group(1))
         assert abs(diff - want.diff_deg) < 1.0
-        assert "AMBER" in text and "> MDC 4.6°" in text
+        assert f"● {want.band}" in text and want.band == "10–25 %" and want.colour == "yellow"
+        assert "> MDC 4.6°" in text
+        # trials: one per completed drive of the simulated script, per side
+        for s in ("left", "right"):
+            drives = completed_drives(a[side == s])
+            row = re.search(rf"{s}\s+-?\d+\.\d°\s+(\d+)", text)
+            assert int(row.group(1)) == drives, (s, text)
         cm = float(re.search(r"≈ (\d+\.\d) cm", text).group(1))
         assert abs(cm - want.diff_deg / 3.6) < 0.3
         # the sensor line: name, side, calibration of the current leg

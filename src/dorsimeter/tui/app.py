@@ -13,6 +13,7 @@ from collections.abc import Callable
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
 from dorsimeter.core import Pipeline
@@ -20,7 +21,7 @@ from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.session import SessionResults
 from dorsimeter.sources import Source
 from dorsimeter.tui.model import MDC_DEG, LiveModel, default_target, side_rows
-from dorsimeter.tui.services import StoreClient, wall_target_deg
+from dorsimeter.tui.services import StoreClient, athlete_geometry, wall_target_deg
 from dorsimeter.tui.widgets import (
     Banner,
     BigAngle,
@@ -78,11 +79,11 @@ class MonitorApp(App):
         super().__init__()
         self.source = source
         self.pipeline = pipeline
-        self.session = SessionResults()
+        self.athlete = athlete
+        self.session = self._new_session()
         self.recorder = recorder
         self.refresh_hz = refresh_hz
         self.target_option_deg = target_deg
-        self.athlete = athlete
         self.store = store
         self.record_session = record_session
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
@@ -175,7 +176,8 @@ class MonitorApp(App):
         for e in events:
             if e.kind == "calibrated":
                 self.message = "Calibrated " + e.message
-                if self.session.trials.get(e.side, 0) == 0:
+                manual = not hasattr(self.session, "auto_trials")  # the skeleton's session
+                if manual and self.session.trials.get(e.side, 0) == 0:
                     self.session.start_trial(e.side)
             elif e.kind == "calibration_failed":
                 self.message = "Calibration refused: " + e.message
@@ -202,8 +204,19 @@ class MonitorApp(App):
         if self.store is not None and self.record_session:
             self.store.finish_recording(self.session)
             self._start_recording()  # queued after the finish, on the same store thread
-        self.session = SessionResults()
+        self.session = self._new_session()
         self.message = f"athlete: {athlete.name}"
+
+    def _new_session(self) -> SessionResults:
+        """Session results for the athlete (their lengths give the wall verdicts)."""
+        fields = getattr(SessionResults, "__dataclass_fields__", {})
+        kw = {}
+        if "rate_hz" in fields:
+            kw["rate_hz"] = self.source.rate_hz
+        geometry = athlete_geometry(self.athlete)
+        if "athlete" in fields and geometry is not None:
+            kw["athlete"] = geometry
+        return SessionResults(**kw)
 
     def _start_recording(self) -> None:
         info = self.recording
@@ -255,9 +268,18 @@ class MonitorApp(App):
         return rows
 
     def refresh_view(self) -> None:
+        """Redraw the monitor (its widgets live on the default screen, under any pushed one)."""
+        if not self.screen_stack:
+            return
+        try:
+            self._draw(self.screen_stack[0].query_one)
+        except NoMatches:  # shutting down: the widgets are gone
+            return
+
+    def _draw(self, q) -> None:
         latest = getattr(self, "_latest", None)
         target_deg, target_label = self.target
-        angle = self.query_one("#angle", BigAngle)
+        angle = q("#angle", BigAngle)
         if latest is not None:
             self.shown_t_s, self.shown_angle_deg = latest
             angle.update(f"{self.shown_angle_deg:.1f}")
@@ -265,19 +287,19 @@ class MonitorApp(App):
             angle.update("--.-")
         reached = self.shown_angle_deg is not None and self.shown_angle_deg >= target_deg
         angle.set_class(reached and latest is not None, "reached")
-        self.query_one("#gauge", Gauge).set(self.shown_angle_deg if latest else None,
+        q("#gauge", Gauge).set(self.shown_angle_deg if latest else None,
                                             target_deg, target_label)
         side = self.pipeline.side
         who = getattr(self.athlete, "name", None) or "no athlete"
         trial = "trial running" if self.session.trial_active else "trial stopped"
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
-        self.query_one("#status", Static).update(
+        q("#status", Static).update(
             f"[b]{who}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
-        self.query_one("#sensors", Static).update(render_sensors(self.sensor_rows()))
-        self.query_one("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg))
-        self.query_one("#trace", Trace).set(self.model.trace(), self.model.reps, target_deg)
-        banner = self.query_one("#banner", Banner)
+        q("#sensors", Static).update(render_sensors(self.sensor_rows()))
+        q("#sides", Static).update(
+            render_sides(side_rows(self.session), side, self.mdc_deg, self.session))
+        q("#trace", Trace).set(self.model.trace(), self.model.reps, target_deg)
+        banner = q("#banner", Banner)
         alerts = self.model.alerts
         if alerts:
             heel_alert = alerts.get("heel_lift")
@@ -290,11 +312,11 @@ class MonitorApp(App):
         if self.model.take_bell():
             self.bells += 1
             self.bell()
-        proto = self.query_one("#protocol", Static)
+        proto = q("#protocol", Static)
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")
         proto.set_class(self.protocol is not None, "on")
-        self.query_one("#message", Static).update(self.message)
+        q("#message", Static).update(self.message)
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -109,24 +109,47 @@ def calibration_progress(status: str) -> tuple[str, float]:
     return "?", 0.0
 
 
+BAND_COLOURS = ("green", "yellow", "red")  # < 10 %, 10–25 %, > 25 %
+
+
 @dataclass
 class Asymmetry:
     """Left/right difference of the best angles, as the per-side table shows it."""
 
     diff_deg: float  # left − right
-    pct: float  # |difference| / larger side × 100
-    cm: float  # |difference| in knee-to-wall centimetres by the 3.6°/cm rule
-    band: str  # "green" (< 10 %), "amber" (10–25 %), "red" (> 25 %)
+    pct: float  # |difference| / better side × 100
+    cm: float  # |difference| as knee-to-wall centimetres
+    cm_method: str  # "geometry" (athlete's lengths) or "rule" (3.6°/cm)
+    band: str  # "<10 %", "10–25 %", ">25 %"
+    colour: str  # traffic light of the band
     beyond_mdc: bool
+    mdc_deg: float
 
 
-def asymmetry(left_deg: float, right_deg: float, mdc_deg: float = MDC_DEG) -> Asymmetry:
-    """Asymmetry of two per-side best angles, banded like the commercial tools."""
+def _colour(pct: float) -> str:
+    return BAND_COLOURS[0] if pct < 10 else (BAND_COLOURS[1] if pct <= 25 else BAND_COLOURS[2])
+
+
+def asymmetry(left_deg: float, right_deg: float, mdc_deg: float = MDC_DEG,
+              athlete=None, found=None) -> Asymmetry:
+    """The session logic's asymmetry (``found``, or computed by ``dorsimeter.session``), as the
+    UI shows it; the 3.6°/cm rule and the same bands when the session module is absent."""
+    if found is None:
+        try:
+            from dorsimeter.session import asymmetry as session_asymmetry
+        except ImportError:
+            session_asymmetry = None
+        if session_asymmetry is not None:
+            found = session_asymmetry(left_deg, right_deg, mdc_deg, athlete)
+    if found is not None:
+        return Asymmetry(found.diff_deg, found.percent, found.cm, found.cm_method, found.band,
+                         _colour(found.percent), found.beyond_mdc, found.mdc_deg)
     diff = left_deg - right_deg
     big = max(abs(left_deg), abs(right_deg))
     pct = 100.0 * abs(diff) / big if big > 0 else 0.0
-    band = "green" if pct < 10 else ("amber" if pct <= 25 else "red")
-    return Asymmetry(diff, pct, abs(diff) / DEG_PER_CM, band, abs(diff) > mdc_deg)
+    band = "<10 %" if pct < 10 else ("10–25 %" if pct <= 25 else ">25 %")
+    return Asymmetry(diff, pct, abs(diff) / DEG_PER_CM, "rule", band, _colour(pct),
+                     abs(diff) > mdc_deg, mdc_deg)
 
 
 def _field(r: Readings, name: str):
@@ -270,25 +293,30 @@ class LiveModel:
 
 
 def side_rows(session) -> list[dict]:
-    """Per-side figures from the session, whatever its API offers today.
-
-    Looks for best valid angles (``best_valid_deg``), falling back to the running maximum
-    (``max_deg``); trials as a count or a list; the mean of the best three when present."""
+    """Per-side figures from the session: best valid angle (held, heel down) and the mean of
+    the best three when the session scores reps, else the running maximum; trials; the
+    hand-width wall verdict when the athlete's lengths are known."""
     best = getattr(session, "best_valid_deg", None)
     kind = "best"
     if not isinstance(best, dict):
         best, kind = getattr(session, "max_deg", {}) or {}, "max"
     trials = getattr(session, "trials", {}) or {}
     mean3 = getattr(session, "mean_best3_deg", None)
+    sides = getattr(session, "sides", None)
+    wall = getattr(session, "wall", None)
     rows = []
     for s in SIDES:
         n = trials.get(s, 0)
+        side = sides.get(s) if isinstance(sides, dict) else None
         rows.append({
             "side": s,
             "best_deg": best.get(s),
+            "max_deg": (getattr(session, "max_deg", {}) or {}).get(s),
             "kind": kind,
             "trials": len(n) if isinstance(n, list | tuple) else int(n or 0),
+            "invalid": len(side.invalid) if side is not None else None,
             "mean3_deg": mean3.get(s) if isinstance(mean3, dict) else None,
+            "wall": wall(s) if callable(wall) else None,
         })
     return rows
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import math
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -144,15 +143,23 @@ class StoreClient:
             self._pool.shutdown(wait=True)
 
 
-def wall_target_deg(athlete, wall_cm: float = 9.0) -> float | None:
-    """Tibia angle at which the knee reaches a wall ``wall_cm`` in front of the toes.
-
-    Geometry with the ankle as the pivot: the knee is ``L·sin θ`` ahead of the ankle, the toes
-    ``foot`` ahead of it, so the knee touches the wall when ``L·sin θ = foot + wall``. None when
-    the athlete's tibia and toe-to-ankle lengths are not known or the wall is out of reach."""
+def athlete_geometry(athlete):
+    """The session's ``AthleteGeometry`` for an athlete whose tibia and toe-to-ankle lengths are
+    known, else None."""
+    geometry = optional("dorsimeter.session.wall", "AthleteGeometry")
     tibia_m = getattr(athlete, "tibia_length_m", None)
     foot_m = getattr(athlete, "foot_length_m", None)
-    if not tibia_m or foot_m is None:
+    if geometry is None or not tibia_m or foot_m is None:
         return None
-    s = (foot_m + wall_cm / 100.0) / tibia_m
-    return None if not 0 < s < 1 else math.degrees(math.asin(s))
+    return geometry(float(tibia_m), float(foot_m))
+
+
+def wall_target_deg(athlete) -> float | None:
+    """Tibia angle at which the knee reaches the hand-width wall, from the athlete's lengths
+    (the session's wall geometry), or None when they are not known or it is out of reach."""
+    geo = athlete_geometry(athlete)
+    if geo is None:
+        return None
+    from dorsimeter.session.wall import HAND_WIDTH_M
+
+    return geo.angle_to_reach_deg(HAND_WIDTH_M)

@@ -256,28 +256,43 @@ def render_sensors(sensors: list[dict]) -> Text:
     return Text("\n").join(out) if out else Text("no sensor", style="red")
 
 
-def render_sides(rows: list[dict], current_side: str, mdc_deg: float) -> Text:
-    """The per-side table: best (valid) angle, trials, mean of best three; asymmetry below."""
+def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None) -> Text:
+    """The per-side table: best valid angle, trials (✗ heel lifted), mean of the best three,
+    the hand-width wall; below it the asymmetry with its traffic-light band and MDC flag."""
     kind = rows[0]["kind"] if rows else "best"
     t = Text()
-    t.append(f"  side    {kind:>5}  trials\n", style="bold")
+    t.append(f"  side   {kind:>6}  trials\n", style="bold")
     for r in rows:
         mark = "▶ " if r["side"] == current_side else "  "
-        best = "  —   " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
-        t.append(f"{mark}{r['side']:<6} {best}  {r['trials']:>4}\n",
+        best = "   —  " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
+        t.append(f"{mark}{r['side']:<6} {best}  {r['trials']:>4}",
                  style="bold" if r["side"] == current_side else "")
+        if r.get("invalid"):
+            t.append(f" {r['invalid']}✗", style="bold red")
+        t.append("\n")
+        extra = []
         if r.get("mean3_deg") is not None:
-            t.append(f"         best-3 mean {r['mean3_deg']:.1f}°\n", style="grey62")
+            extra.append(f"best-3 {r['mean3_deg']:.1f}°")
+        elif r["best_deg"] is None and r.get("max_deg") is not None and kind == "best":
+            extra.append(f"max {r['max_deg']:.1f}° (no held rep)")
+        w = r.get("wall")
+        if w:
+            extra.append(f"wall {w['wall_cm']:.0f} cm " + (
+                "✓" if w["reaches"] else f"short {w['knee_to_wall_cm']:.1f} cm"))
+        if extra:
+            t.append("         " + " · ".join(extra) + "\n", style="grey62")
     vals = {r["side"]: r["best_deg"] for r in rows}
     if vals.get("left") is not None and vals.get("right") is not None:
-        a = asymmetry(vals["left"], vals["right"], mdc_deg)
+        found = getattr(session, "asymmetry", None) if session is not None else None
+        a = asymmetry(vals["left"], vals["right"], mdc_deg,
+                      found=found if hasattr(found, "diff_deg") else None)
         t.append(f"  L−R {a.diff_deg:+5.1f}° {a.pct:3.0f} % ", style="bold")
-        t.append(f"● {a.band.upper()}", style=f"bold {'yellow' if a.band == 'amber' else a.band}")
-        t.append(f"\n  ≈ {a.cm:.1f} cm  ")
+        t.append(f"● {a.band}", style=f"bold {a.colour}")
+        t.append(f"\n  ≈ {a.cm:.1f} cm ({a.cm_method})  ")
         if a.beyond_mdc:
-            t.append(f"> MDC {mdc_deg:.1f}°", style="bold red")
+            t.append(f"> MDC {a.mdc_deg:.1f}°", style="bold red")
         else:
-            t.append(f"within MDC {mdc_deg:.1f}°", style="grey62")
+            t.append(f"within MDC {a.mdc_deg:.1f}°", style="grey62")
     else:
         t.append("  asymmetry: test both legs", style="grey62")
     return t

@@ -122,8 +122,7 @@ class HistoryScreen(Screen):
             if all(s in b for s in SIDES):
                 a = asymmetry(b["left"], b["right"])
                 flag = " >MDC" if a.beyond_mdc else ""
-                cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}",
-                                  style="yellow" if a.band == "amber" else a.band))
+                cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}", style=a.colour))
             else:
                 cells.append("—")
             table.add_row(str(r["id"]), r["date"], r["kind"], r["athlete"], *cells,
