@@ -1,0 +1,97 @@
+"""Fuzz: no input makes a decoder raise; clean frames survive any garbage between them.
+
+A small profile for ``make test``; the bench fuzz target runs the large one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dorsimeter.protocol import frames as F
+from dorsimeter.protocol import witmotion as W
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _node_stream(n_frames: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_frames):
+        n = int(rng.integers(1, 17))
+        enc = int(rng.integers(0, 3))
+        q = rng.normal(size=(n, 4)) if enc == F.ENC_I16Q else None
+        out.append(F.encode_data(i, i * 80_000, rng.normal(0, 9, (n, 3)),
+                                 rng.normal(0, 2, (n, 3)), quat=q, encoding=enc, dt_us=5000,
+                                 heel=bool(rng.integers(0, 2)) if i % 2 else None))
+    return out
+
+
+def _check_batches(batches):
+    for b in batches:
+        assert len(b.t_s) == len(b.acc_m_s2) == len(b.gyr_rad_s)
+        assert np.all(np.isfinite(b.acc_m_s2)) and np.all(np.isfinite(b.t_s))
+
+
+def _feed_all(dec, data: bytes, cuts: list[int]):
+    out = []
+    pos = 0
+    for c in sorted(set(cuts)) + [len(data)]:
+        out += dec.feed(data[pos:c])
+        pos = max(pos, c)
+    return out
+
+
+@FAST
+@given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=6))
+def test_no_decoder_raises_on_random_bytes(data, cuts):
+    for dec in (F.FrameDecoder(), W.WitBleDecoder(100), W.WitUartDecoder(100)):
+        _check_batches(_feed_all(dec, data, cuts))
+
+
+@FAST
+@given(st.integers(0, 2**31), st.lists(st.tuples(st.integers(0, 3000), st.binary(max_size=40)),
+                                       max_size=5),
+       st.lists(st.integers(0, 3000), max_size=5), st.lists(st.integers(0, 3000), max_size=4))
+def test_node_decoder_survives_corruption(seed, inserts, flips, cuts):
+    clean = b"".join(_node_stream(6, seed % 1000))
+    data = bytearray(clean)
+    for pos, junk in sorted(inserts, reverse=True):
+        data[pos % (len(data) + 1):pos % (len(data) + 1)] = junk
+    for pos in flips:
+        data[pos % len(data)] ^= 0x5A
+    dec = F.FrameDecoder()
+    got = _feed_all(dec, bytes(data), cuts)
+    _check_batches(got)
+    s = dec.stats
+    assert s.frames <= 6 + 5 and s.duplicates + s.reordered <= s.frames
+
+
+@FAST
+@given(st.integers(0, 2**31), st.lists(st.binary(min_size=1, max_size=30), max_size=6))
+def test_garbage_between_frames_loses_nothing(seed, junks):
+    frames = _node_stream(6, seed % 1000)
+    data = b""
+    for i, f in enumerate(frames):
+        junk = junks[i] if i < len(junks) else b""
+        data += junk.replace(bytes([F.SYNC]), b"\x00") + f
+    dec = F.FrameDecoder()
+    got = dec.feed(data)
+    assert dec.stats.frames == 6 and dec.stats.lost == 0
+    assert dec.stats.bytes_skipped == sum(len(j) for j in junks[:6])
+    assert sum(len(b) for b in got) == sum(((f[8] & 0x0F) + 1) for f in frames)
+
+
+@FAST
+@given(st.binary(max_size=300), st.integers(0, 2**31))
+def test_witmotion_decoders_survive_noise_around_packets(junk, seed):
+    rng = np.random.default_rng(seed % 1000)
+    ble = W.encode_ble_packet(rng.uniform(-2, 2, (5, 3)), rng.uniform(-300, 300, (5, 3)),
+                              rng.uniform(-180, 180, (5, 3)))
+    uart = b"".join(W.encode_uart_sample(rng.uniform(-2, 2, 3), rng.uniform(-300, 300, 3),
+                                         rng.uniform(-180, 180, 3)) for _ in range(5))
+    half = len(junk) // 2
+    for dec, pkts in ((W.WitBleDecoder(50), ble), (W.WitUartDecoder(50), uart)):
+        got = dec.feed(junk[:half] + pkts + junk[half:])
+        _check_batches(got)
