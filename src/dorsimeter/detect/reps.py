@@ -84,6 +84,11 @@ class RepTracker:
         self._run_t0: float | None = None
         self._side: str | None = None
 
+    @property
+    def hold_started_s(self) -> float | None:
+        """Start of the hold under way in the current rep (None: not holding)."""
+        return self._run_t0 if self.current is not None else None
+
     def reset(self) -> None:
         """Forget the rep under way (the sensor moved to the other leg)."""
         self.current, self._in_rep, self._hist = None, False, np.empty(0)

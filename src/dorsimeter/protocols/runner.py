@@ -1,0 +1,208 @@
+"""Runs a guided protocol on the pipeline's readings: counters, hold timers, cues.
+
+Tracked protocols segment the tibia angle into reps per side (the session's
+:class:`~dorsimeter.detect.RepTracker`, with the protocol's hold). A rep *counts* when its
+end-range hold reaches ``hold_s`` with the heel down (no heel lift before that moment); a rep
+whose heel lifted first, or that came back early, is listed in ``missed`` with the reason. Each
+counted rep keeps its end-range angle, so progress within the session shows. Timer-only
+protocols (``tracked = false``) run on device time: hold, rest, next rep, set rest.
+
+The TUI reads ``runner.state`` (a :class:`ProtocolState`) and calls ``add(readings, events)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.protocols.protocol import Protocol, get_protocol
+from dorsimeter.types import SIDES, Readings
+
+
+@dataclass
+class CountedRep:
+    """A rep that counted: side, set and rep number (1-based), its end-range angle."""
+
+    side: str
+    set_no: int
+    rep_no: int
+    t_s: float  # when the hold was reached
+    end_range_deg: float | None = None  # filled when the rep ends
+    record: RepRecord | None = None
+
+
+@dataclass
+class ProtocolState:
+    """What the protocol line in the UI shows (names are what ``render_protocol`` reads)."""
+
+    name: str
+    exercise: str
+    side: str | None
+    set: int  # current set, 1-based
+    sets: int
+    rep: int  # reps counted in the current set
+    reps: int
+    hold_remaining_s: float | None
+    cue: str
+    done: bool
+    counted: int  # all reps counted, all sides
+    missed: int
+
+
+@dataclass
+class _SideProgress:
+    set_no: int = 1
+    in_set: int = 0
+    done: bool = False
+    counted: list[CountedRep] = field(default_factory=list)
+
+
+class ProtocolRunner:
+    """Counts a protocol's reps from readings. ``sets``/``reps`` default to the upper bounds."""
+
+    def __init__(self, protocol: Protocol | str, sets: int | None = None,
+                 reps: int | None = None, rate_hz: float = 100.0,
+                 sides: tuple[str, ...] | None = None) -> None:
+        self.protocol = p = get_protocol(protocol) if isinstance(protocol, str) else protocol
+        self.sets = int(sets or p.sets[1])
+        self.reps = int(reps or p.reps[1])
+        self.rate_hz = rate_hz
+        self.sides = sides  # None: the sides the readings bring (per_side: both)
+        self.progress: dict[str, _SideProgress] = {}
+        self.missed: list[tuple[RepRecord, str]] = []
+        self._trackers: dict[str, RepTracker] = {}
+        self._counted_ids: dict[str, set[int]] = {}
+        self._pending: dict[tuple[str, int], CountedRep] = {}
+        self.side: str | None = None
+        self.cue = p.cue("start")
+        self.hold_remaining_s: float | None = None
+        self.t_s: float | None = None
+        # timer-only state
+        self._timer_t0: float | None = None
+
+    # -- progress -------------------------------------------------------------------------------
+    def _prog(self, side: str) -> _SideProgress:
+        return self.progress.setdefault(side, _SideProgress())
+
+    @property
+    def counted(self) -> list[CountedRep]:
+        return [c for s in SIDES for c in self.progress.get(s, _SideProgress()).counted]
+
+    @property
+    def done(self) -> bool:
+        if self.protocol.tracked and self.protocol.per_side:
+            need = self.sides or SIDES
+            return all(self.progress.get(s, _SideProgress()).done for s in need)
+        return any(pr.done for pr in self.progress.values())
+
+    @property
+    def state(self) -> ProtocolState:
+        pr = self._prog(self.side or "left") if self.side or self.progress else _SideProgress()
+        return ProtocolState(self.protocol.name, self.protocol.title, self.side,
+                             min(pr.set_no, self.sets), self.sets, pr.in_set, self.reps,
+                             self.hold_remaining_s, self.cue, self.done, len(self.counted),
+                             len(self.missed))
+
+    def _count(self, side: str, t_s: float, rep: RepRecord | None) -> CountedRep | None:
+        pr = self._prog(side)
+        if pr.done:
+            return None
+        pr.in_set += 1
+        c = CountedRep(side, pr.set_no, pr.in_set, t_s, record=rep)
+        pr.counted.append(c)
+        if rep is not None:
+            rep.exercise, rep.set_no = self.protocol.name, pr.set_no
+        if pr.in_set >= self.reps:
+            if pr.set_no >= self.sets:
+                pr.done = True
+                self.cue = self.protocol.cue("done") if self.done else self.protocol.cue("side")
+            else:
+                pr.set_no, pr.in_set = pr.set_no + 1, 0
+                self.cue = self.protocol.cue("set_rest")
+        else:
+            self.cue = self.protocol.cue("release")
+        return c
+
+    # -- data in --------------------------------------------------------------------------------
+    def add(self, readings: Readings, events=None) -> None:
+        """The pipeline's next readings (events are accepted and not needed)."""
+        if len(readings) == 0:
+            return
+        if not self.protocol.tracked:
+            self.side = str(readings.side[-1])
+            self.tick(float(readings.t_s[-1]))
+            return
+        sides = np.asarray(readings.side)
+        for side in dict.fromkeys(sides.tolist()):
+            m = sides == side
+            self._add_side(side, readings.t_s[m], readings.tibia_angle_deg[m],
+                           readings.knee_track_deg[m], readings.heel_lift[m],
+                           str(readings.heel_source[m][-1]))
+
+    def _add_side(self, side, t, angle, track, lift, source) -> None:
+        self.side = side
+        self.t_s = float(t[-1])
+        p = self.protocol
+        tr = self._trackers.setdefault(side, RepTracker(self.rate_hz, hold_s=p.hold_s))
+        ids = self._counted_ids.setdefault(side, set())
+        _, _, done, alerts = tr.update(t, angle, track, lift, side, source)
+        for kind, _, _ in alerts:
+            self.cue = p.cue("heel" if kind == "heel_lift" else "drift") or self.cue
+        for rep in [*done, *([tr.current] if tr.current is not None else [])]:
+            if rep.index in ids or rep.hold_reached_s is None:
+                continue
+            if rep.lift_t_s is not None and rep.lift_t_s <= rep.hold_reached_s:
+                continue
+            ids.add(rep.index)
+            c = self._count(side, rep.hold_reached_s, rep)
+            if c is not None:
+                self._pending[(side, rep.index)] = c
+        for rep in done:
+            c = self._pending.pop((side, rep.index), None)
+            if c is not None:
+                c.end_range_deg = rep.end_range_deg
+            elif not self._prog(side).done:
+                why = "heel lifted" if not rep.valid else (
+                    f"hold shorter than {p.hold_s:g} s")
+                self.missed.append((rep, why))
+                if rep.valid:
+                    self.cue = f"Hold {p.hold_s:g} s at end range"
+        cur = tr.current
+        hs = tr.hold_started_s
+        if cur is not None and hs is not None and cur.index not in ids and cur.valid:
+            self.hold_remaining_s = max(0.0, p.hold_s - (self.t_s - hs))
+            self.cue = p.cue("hold")
+        else:
+            self.hold_remaining_s = None
+            if cur is not None and cur.index not in ids and cur.valid and hs is None:
+                self.cue = p.cue("drive")
+
+    def tick(self, t_s: float) -> None:
+        """Advance a timer-only protocol to device time ``t_s``."""
+        if self.protocol.tracked:
+            return
+        p = self.protocol
+        side = self.side or "left"
+        pr = self._prog(side)
+        if self._timer_t0 is None:
+            self._timer_t0 = t_s
+        while not pr.done:
+            # phase lengths: hold, then rest (or set rest after the last rep of a set)
+            last_in_set = pr.in_set + 1 >= self.reps
+            rest = p.set_rest_s if last_in_set else p.rest_s
+            hold_end = self._timer_t0 + p.hold_s
+            if t_s < hold_end:
+                self.hold_remaining_s = hold_end - t_s
+                self.cue = p.cue("hold")
+                return
+            if self._count(side, hold_end, None) is None or pr.done:
+                break
+            if t_s < hold_end + rest:
+                self.hold_remaining_s = None
+                self.cue = p.cue("set_rest" if last_in_set else "rest")
+                return
+            self._timer_t0 = hold_end + rest
+        self.hold_remaining_s = None
+        self.cue = p.cue("done")

@@ -1,0 +1,89 @@
+"""Heel-lift detection from the heel switch, the foot IMU and the shank IMU alone."""
+
+import numpy as np
+import pytest
+
+from dorsimeter.core import Pipeline
+from dorsimeter.sim import Mount, ShankSim
+from dorsimeter.sim.motion import ScriptSpec
+from tests.detect.simrun import held, paired, rep_events, run
+
+ROT = (10.0, -15.0, 130.0)
+
+
+def _lifting(script: str, **kw) -> ShankSim:
+    spec = ShankSim(script=script).spec.with_(lift_prob=0.4, lift_range_m=(0.010, 0.030))
+    return ShankSim(script=spec, mount=Mount(clip_rotation_deg=ROT), **kw)
+
+
+@pytest.mark.parametrize("channel", ["heel_switch", "foot_imu"])
+@pytest.mark.parametrize("script,seed", [("mobilisation", 1), ("lunge", 2), ("wall", 3)])
+def test_invalid_reps_are_exactly_those_with_a_lift(channel, script, seed):
+    sim = _lifting(script, seed=seed, **{channel: True})
+    r, events, _ = run(sim, 150.0)
+    assert set(r.heel_source[r.t_s > 10]) == {channel}
+    pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
+    assert sum(not t.valid for _, t in pairs) >= 3  # the session really has lifts to find
+    assert [f.valid for f, _ in pairs] == [t.valid for _, t in pairs]
+    assert all(f.heel_source == channel for f, _ in pairs)
+
+
+@pytest.mark.parametrize("script,seed", [("wall", 5), ("lunge", 6), ("mobilisation", 7)])
+def test_shank_imu_alone_finds_lifts_and_only_lifts(script, seed):
+    sim = _lifting(script, seed=seed)
+    r, events, pipe = run(sim, 200.0)
+    assert np.any(pipe.calibrations["left"].lever_arm != 0.0)  # the lever arm came from calibration
+    assert set(r.heel_source[r.t_s > 30]) == {"shank_imu"}
+    pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
+    found = np.array([not f.valid for f, _ in pairs])
+    lifted = np.array([not t.valid for _, t in pairs])
+    assert lifted.sum() >= 5
+    assert found[lifted].mean() >= 0.9  # lifts ≥ 10 mm detected
+    assert not found[~lifted].any()  # no heel-down rep flagged
+
+
+def test_heel_down_movement_raises_no_alert():
+    sim = ShankSim(script="lunge", seed=11, mount=Mount(clip_rotation_deg=ROT))
+    r, events, _ = run(sim, 180.0)
+    assert not r.heel_lift.any()
+    assert not [e for e in events if e.kind == "heel_lift"]
+
+
+def test_alert_event_comes_soon_after_the_lift_and_names_the_source():
+    spec = ScriptSpec("mobilisation", reps=(10, 10), up_s=1.0, hold_s=2.0, down_s=1.0,
+                      rest_s=1.0, lifts_m=(0.0, 0.02, 0.0, 0.03))
+    sim = ShankSim(script=spec, seed=3, mount=Mount(clip_rotation_deg=ROT))
+    r, events, _ = run(sim, 60.0, step=5)
+    alerts = [e for e in events if e.kind == "heel_lift"]
+    lifts = [t for t in sim.counted_reps(until_s=60.0) if t.lift_m > 0]
+    assert len(alerts) == len(lifts) >= 4
+    for a, t in zip(alerts, lifts, strict=True):
+        assert 0.0 < a.t_s - t.lift_start_s < 0.3
+        assert "shank_imu" in a.message
+
+
+def test_best_source_wins_and_batches_split_anyhow_give_the_same_flags():
+    sim = _lifting("mobilisation", seed=4, heel_switch=True, foot_imu=True)
+    b = sim.generate(6000)
+    out = []
+    for step in (6000, 7, 64):
+        pipe = Pipeline(100.0)
+        parts = [pipe.push(b.slice(i, i + step))[0] for i in range(0, len(b), step)]
+        out.append(np.concatenate([p.heel_lift for p in parts]))
+        assert {s for p in parts for s in p.heel_source} == {"heel_switch"}
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])
+    assert out[0].any()
+
+
+def test_shank_only_flags_are_identical_for_any_batch_split():
+    sim = _lifting("wall", seed=8)
+    b = sim.generate(7000)
+    flags = []
+    for step in (7000, 10, 33):
+        pipe = Pipeline(100.0)
+        parts = [pipe.push(b.slice(i, i + step))[0] for i in range(0, len(b), step)]
+        flags.append(np.concatenate([p.heel_lift for p in parts]))
+    assert flags[0].any()
+    np.testing.assert_array_equal(flags[0], flags[1])
+    np.testing.assert_array_equal(flags[0], flags[2])
