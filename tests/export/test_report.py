@@ -99,10 +99,11 @@ def test_the_per_side_numbers_shown_are_the_stored_ones(report):
         assert (int(got["scored"]), int(got["trials"])) == (s.n_scored, s.n_trials)
         assert s.n_scored >= 3
     a = asymmetry(sides)
-    assert shown["asym"]["diff"]["value"] == repr(a.left_minus_right_deg)
-    assert shown["asym"]["diff"]["text"] == f"{a.left_minus_right_deg:+.2f}°"
+    assert shown["asym"]["diff"]["value"] == repr(a.diff_deg)
+    assert shown["asym"]["diff"]["text"] == f"{a.diff_deg:+.2f}°"
     assert shown["asym"]["pct"]["text"].startswith(f"{a.percent:.1f} %")
-    assert shown["asym"]["cm"]["text"].startswith(f"{a.knee_to_wall_cm:.1f} cm")
+    assert shown["asym"]["cm"]["text"].startswith(f"{a.cm:.1f} cm")
+    assert "3.6°/cm rule" in shown["asym"]["cm"]["text"]  # no lengths stored for Ana
     assert ("beyond" in shown["asym"]["mdc"]) == a.beyond_mdc
     info = store.session(sid)
     assert "Ana" in shown["text"] and info.start_utc[:10] in shown["text"]
@@ -131,3 +132,23 @@ def test_the_history_trend_shows_this_athletes_sessions_only(report):
     assert [p[:3] for p in shown["trend"]] == expect
     assert all(p[3] > 0 for p in shown["trend"])  # drawn
     assert "History (3 sessions)" in shown["text"]
+
+
+def test_with_the_athletes_lengths_the_wall_and_centimetres_use_the_geometry(tmp_path):
+    from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
+
+    with Store.open(tmp_path / "home") as store:
+        sid = stored_session(store, 35.0, athlete="Lee", seeds=(3, 4))
+        store.athlete("Lee", tibia_length_m=0.43, foot_length_m=0.135)
+        text = write_report(store, sid, tmp_path / "r.html").read_text(encoding="utf-8")
+        sides = summarize(store.trials(sid))
+    geo = AthleteGeometry(0.43, 0.135)
+    a = asymmetry(sides, athlete=geo)
+    assert a.cm_method == "geometry"
+    assert f'data-value="{a.cm!r}">{a.cm:.1f} cm</span>' in text
+    for side in ("left", "right"):
+        best = sides[side].best_valid_deg
+        toe = 100 * geo.toe_to_wall_m(best)
+        reach = "reaches" if geo.reaches(best, HAND_WIDTH_M) else "does not reach"
+        row = re.search(rf'<tr id="side-{side}">(.*?)</tr>', text).group(1)
+        assert f'{reach}; toe to wall <span class="num" data-value="{toe!r}">{toe:.1f} cm' in row

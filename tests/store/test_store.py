@@ -15,6 +15,7 @@ from dorsimeter.core import Pipeline
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.session import SessionResults
 from dorsimeter.store import SessionRecorder, Store, data_dir, db_path, schema
+from dorsimeter.store.summary import summarize
 from dorsimeter.types import Readings
 from tests.conftest import simulate
 
@@ -164,15 +165,18 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
         assert info.ended is False and info.athlete == "Cy"  # the row exists before any sample
         push = rec.tap(pipe.push)
         all_readings, reps = [], []
+        results = SessionResults()
         for i in range(0, len(batch), 7):  # small batches, as a BLE source delivers them
             r, events = push(batch.slice(i, i + 7))
+            results.add(r)
             all_readings.append(r)
             reps += [e.rep for e in events if e.kind == "rep"]
         readings = Readings.concat(all_readings)
         assert len(reps) >= 5
         assert len(store.trials(rec.session_id)) == len(reps)  # stored before finish
         assert store.session(rec.session_id).ended is False
-        sid = rec.finish(SessionResults())
+        incremental = store.trials(rec.session_id)
+        sid = rec.finish(results)
         info = store.session(sid)
         assert info.ended and info.end_utc >= info.start_utc and info.t0_s == readings.t_s[0]
         s = store.samples(sid)
@@ -189,12 +193,17 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
         assert [t.angle_deg for t in trials] == [
             r.end_range_deg if r.end_range_deg is not None else r.peak_deg for r in reps]
         assert [t.scored for t in trials] == [r.scored for r in reps]
+        # the results' own reps replaced the incremental ones: the same numbers
+        assert [(t.side, t.angle_deg, t.valid, t.t_start_s, t.t_end_s) for t in trials] == [
+            (t.side, t.angle_deg, t.valid, t.t_start_s, t.t_end_s) for t in incremental]
+        assert summarize(trials)["left"].best_valid_deg == results.best_valid_deg["left"]
+        assert summarize(trials)["left"].mean_best3_deg == results.mean_best3_deg["left"]
         assert [side for side, origin, _ in store.calibrations(sid)] == ["left"]
         cal = store.calibrations(sid)[0][2]
         assert cal["z_axis"] == list(pipe.calibrations["left"].z_axis)
 
 
-def test_results_without_reps_store_the_per_side_maximum(tmp_path):
+def test_results_without_reps_keep_the_per_side_maximum_unscored(tmp_path):
     results = SessionResults()
     r = Readings(np.array([1.0, 2.0, 3.0]), np.array([10.0, 31.25, 20.0]), np.zeros(3),
                  np.array(["right"] * 3, dtype=object))
@@ -204,5 +213,6 @@ def test_results_without_reps_store_the_per_side_maximum(tmp_path):
         rec.add(r)
         sid = rec.finish(results)
         [t] = store.trials(sid)
-        assert (t.side, t.angle_deg, t.valid, t.scored, t.t_start_s, t.t_end_s) == (
-            "right", 31.25, None, None, 1.0, 3.0)
+        assert (t.side, t.angle_deg, t.valid, t.scored, t.t_start_s, t.t_end_s, t.exercise) == (
+            "right", 31.25, None, False, 1.0, 3.0, "session_max")
+        assert summarize([t])["right"].best_valid_deg is None  # a maximum is not a score

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dorsimeter.store.db import SessionInfo, Store
-from dorsimeter.store.summary import Asymmetry, SideSummary, asymmetry, summarize
+from dorsimeter.store.summary import Asymmetry, SideSummary, asymmetry, geometry, summarize
 from dorsimeter.types import SIDES
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -20,11 +20,15 @@ class HistoryPoint:
 
 def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
     """Every session of ``athlete`` (None: sessions without an athlete) in start order."""
-    sessions = [s for s in store.sessions(athlete) if s.athlete == athlete]
+    a = None if athlete is None else store.find_athlete(athlete)
+    geo = None if a is None else geometry(a.tibia_length_m, a.foot_length_m)
     out = []
-    for s in sessions:
-        sides = summarize(store.trials(s.id))
-        out.append(HistoryPoint(s, sides, asymmetry(sides)))
+    with store.snapshot():
+        for s in store.sessions(athlete):
+            if s.athlete != athlete:
+                continue
+            sides = summarize(store.trials(s.id))
+            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo)))
     return out
 
 
@@ -63,7 +67,7 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
         s = p.session
         mark = " " if s.ended else "*"
         unfinished |= not s.ended
-        asym = "—" if p.asymmetry is None else f"{p.asymmetry.left_minus_right_deg:+.2f}°"
+        asym = "—" if p.asymmetry is None else f"{p.asymmetry.diff_deg:+.2f}°"
         lines.append(
             f"  {s.id:>6}{mark}  {s.start_utc[:16].replace('T', ' '):<16}  {s.kind:<8}  "
             f"{_deg(p.sides['left'].best_valid_deg, 8)}  {_deg(p.sides['right'].best_valid_deg, 9)}"

@@ -14,14 +14,15 @@ import numpy as np
 
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.progress import progress_bar
+from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.store.db import SessionInfo, Store, Trial
 from dorsimeter.store.paths import open_private_text
 from dorsimeter.store.summary import (
-    DEG_PER_CM,
-    MDC_DEG,
+    DEG_PER_CM_RULE,
     Asymmetry,
     SideSummary,
     asymmetry,
+    geometry,
     summarize,
 )
 from dorsimeter.types import SIDES
@@ -189,7 +190,19 @@ def trend_plot(points: list[HistoryPoint], current_id: int) -> str:
             'aria-label="best angle per session">' + "".join(parts) + legend + "</svg>")
 
 
-def _side_table(sides: dict[str, SideSummary], trials: list[Trial]) -> str:
+def _wall_cell(best_deg: float | None, geo: AthleteGeometry | None) -> str:
+    """Would the knee reach a hand-width wall at the best angle (needs the athlete's lengths)."""
+    if geo is None:
+        return '<td class="wall">needs tibia and toe–ankle lengths</td>'
+    if best_deg is None:
+        return '<td class="wall">—</td>'
+    reaches = geo.reaches(best_deg, HAND_WIDTH_M)
+    return (f'<td class="wall">{"reaches" if reaches else "does not reach"}; toe to wall '
+            f'{_v(100 * geo.toe_to_wall_m(best_deg), "{:.1f}", " cm")}</td>')
+
+
+def _side_table(sides: dict[str, SideSummary], trials: list[Trial],
+                geo: AthleteGeometry | None = None) -> str:
     rows = []
     for s in SIDES:
         x = sides[s]
@@ -200,30 +213,34 @@ def _side_table(sides: dict[str, SideSummary], trials: list[Trial]) -> str:
             f'<td class="mean3">{_v(x.mean_best3_deg)}</td>'
             f'<td class="scored">{x.n_scored}</td><td class="trials">{x.n_trials}</td>'
             f'<td class="invalid">{x.n_invalid}</td>'
-            f'<td>{escape(", ".join(sources)) or "not checked"}</td></tr>')
+            f'<td>{escape(", ".join(sources)) or "not checked"}</td>'
+            + _wall_cell(x.best_valid_deg, geo) + "</tr>")
     return ("<table id=\"sides\"><tr><th>side</th><th>best valid angle</th>"
             "<th>mean of best three</th><th>scored</th><th>trials</th><th>heel lifted</th>"
-            "<th>heel-lift source</th></tr>" + "".join(rows) + "</table>")
+            f"<th>heel-lift source</th><th>{HAND_WIDTH_M * 100:.0f} cm wall</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def _asymmetry_block(a: Asymmetry | None) -> str:
     if a is None:
         return '<p id="asymmetry" class="note">asymmetry needs a scored trial on both sides</p>'
-    band_cls = {"< 10 %": "band-low", "10–25 %": "band-mid", "> 25 %": "band-high"}.get(
-        a.band or "", "")
+    band_cls = {"<10 %": "band-low", "10–25 %": "band-mid", ">25 %": "band-high"}.get(a.band, "")
     weaker = a.weaker_side
     mdc = (f'<span class="flag" id="mdc-flag">beyond the minimal detectable change '
-           f"({MDC_DEG}°)</span>" if a.beyond_mdc else
-           f'<span class="ok" id="mdc-flag">within the minimal detectable change ({MDC_DEG}°)'
-           "</span>")
+           f"({a.mdc_deg:g}°)</span>" if a.beyond_mdc else
+           f'<span class="ok" id="mdc-flag">within the minimal detectable change '
+           f"({a.mdc_deg:g}°)</span>")
+    how = (f"by the athlete's lengths (geometry; the ≈ {DEG_PER_CM_RULE}°/cm rule gives "
+           f"{a.cm_rule:.1f} cm)" if a.cm_method == "geometry" else
+           f"by the ≈ {DEG_PER_CM_RULE}°/cm rule (Bennell 1998)")
     return (
         '<table id="asymmetry"><tr><td>left − right</td>'
-        f'<td class="diff">{_v(a.left_minus_right_deg, "{:+.2f}")}</td></tr>'
+        f'<td class="diff">{_v(a.diff_deg, "{:+.2f}")}</td></tr>'
         f'<tr><td>of the better side</td><td class="pct {band_cls}">'
-        f'{_v(a.percent, "{:.1f}", " %")} ({escape(a.band or "—")})</td></tr>'
-        f'<tr><td>knee-to-wall estimate (≈ {DEG_PER_CM}°/cm)</td>'
-        f'<td class="cm">{_v(a.knee_to_wall_cm, "{:.1f}", " cm")}'
-        + (f" shorter on the {weaker}" if weaker else "") + "</td></tr>"
+        f'{_v(a.percent, "{:.1f}", " %")} (band {escape(a.band)})</td></tr>'
+        f'<tr><td>knee-to-wall difference</td>'
+        f'<td class="cm">{_v(a.cm, "{:.1f}", " cm")}'
+        + (f" shorter on the {weaker}" if weaker else "") + f" {escape(how)}</td></tr>"
         f"<tr><td>flag</td><td>{mdc}</td></tr></table>")
 
 
@@ -252,7 +269,10 @@ def render_report(store: Store, ref: int | str) -> str:
     info = store.session(ref)
     trials = store.trials(info.id)
     sides = summarize(trials)
-    asym = asymmetry(sides)
+    athlete = store.find_athlete(info.athlete) if info.athlete else None
+    lengths = (athlete.tibia_length_m, athlete.foot_length_m) if athlete else (None, None)
+    geo = geometry(*lengths)
+    asym = asymmetry(sides, athlete=geo)
     chunks = []
     with progress_bar(f"reading session {info.id}", store.count_samples(info.id)) as advance:
         for c in store.iter_samples(info.id):
@@ -261,8 +281,6 @@ def render_report(store: Store, ref: int | str) -> str:
     t_s = np.concatenate([c.t_s for c in chunks]) if chunks else np.empty(0)
     angle = np.concatenate([c.tibia_angle_deg for c in chunks]) if chunks else np.empty(0)
     side_of = np.array([s for c in chunks for s in c.side], dtype=object)
-    athlete = store.find_athlete(info.athlete) if info.athlete else None
-    lengths = (athlete.tibia_length_m, athlete.foot_length_m) if athlete else (None, None)
     points = history(store, info.athlete)
     plots = []
     for s in SIDES:
@@ -276,7 +294,7 @@ def render_report(store: Store, ref: int | str) -> str:
     body = (
         f"<h1>Knee-to-wall report: {escape(info.athlete or 'no athlete')}</h1>"
         + _meta(info, store.calibrations(info.id), lengths)
-        + "<h2>Per side</h2>" + _side_table(sides, trials)
+        + "<h2>Per side</h2>" + _side_table(sides, trials, geo)
         + '<p class="note">Tibia angle: inclination of the shin from vertical, knee forward '
           "positive. A trial whose heel lifted is kept but not scored.</p>"
         + "<h2>Asymmetry</h2>" + _asymmetry_block(asym)

@@ -335,6 +335,27 @@ class Store:
                  heel_source, t_start_s, t_end_s, hold_s, _tri(scored), peak_deg))
         return int(cur.lastrowid)
 
+    def add_trials(self, session_id: int, trials: Sequence[Trial], replace: bool = False
+                   ) -> None:
+        """Store several trials in one transaction (``replace``: instead of the stored ones)."""
+        for t in trials:
+            _side(t.side)
+            if not math.isfinite(float(t.angle_deg)):
+                raise DorsimeterError(f"trial angle {t.angle_deg!r} is not a finite number")
+        with self._tx():
+            if replace:
+                self.db.execute("DELETE FROM trials WHERE session_id = ?", (session_id,))
+            self.db.executemany(
+                "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
+                " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(session_id, t.side, t.exercise, t.set_no, t.rep, float(t.angle_deg),
+                  _tri(t.valid), t.heel_source, t.t_start_s, t.t_end_s, t.hold_s, _tri(t.scored),
+                  t.peak_deg) for t in trials])
+
+    def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
+        self.add_trials(session_id, trials, replace=True)
+
     def end_session(self, session_id: int, end_utc: str | None = None) -> None:
         """Mark the session finished."""
         with self._tx():

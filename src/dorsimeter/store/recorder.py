@@ -42,27 +42,36 @@ def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[
 
     Results that list their trials (``trial_records()``: objects or dicts with ``side``,
     ``angle_deg``, ``valid``, ``heel_source``, ``t_start_s``, ``t_end_s`` and optional ``rep``,
-    ``exercise``, ``set_no``, ``hold_s``) are stored as they are. Results that only know the
-    per-side maximum (``max_deg``) give one trial per side over the span of that side's samples,
-    heel not checked.
+    ``exercise``, ``set_no``, ``hold_s``, ``scored``, ``peak_deg``) give one trial each. Without
+    any, the per-side maximum (``max_deg``) is kept as an unscored ``session_max`` row over the
+    span of that side's samples, so the number the terminal printed is in the history too.
     """
-    records = getattr(results, "trial_records", None)
-    if callable(records):
-        out = []
-        for rec in records():
-            get = rec.get if isinstance(rec, dict) else (lambda k, d=None, r=rec: getattr(r, k, d))
-            valid = get("valid")
-            out.append(Trial(
-                side=str(get("side")), angle_deg=float(get("angle_deg")),
-                valid=None if valid is None else bool(valid), heel_source=get("heel_source"),
-                t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
-                exercise=get("exercise") or "wall_test", set_no=get("set_no"),
-                hold_s=get("hold_s")))
-        return out
     out = []
+    records = getattr(results, "trial_records", None)
+    for rec in (records() if callable(records) else []):
+        get = rec.get if isinstance(rec, dict) else (lambda k, d=None, r=rec: getattr(r, k, d))
+        source = get("heel_source")
+        source = None if source in (None, "", NO_SOURCE) else str(source)
+        peak = get("peak_deg")
+        peak = float(peak) if peak is not None and np.isfinite(peak) else None
+        angle = get("angle_deg")
+        angle = peak if angle is None else float(angle)
+        if angle is None:
+            continue
+        valid, scored = get("valid"), get("scored")
+        out.append(Trial(
+            side=str(get("side")), angle_deg=angle,
+            valid=None if source is None or valid is None else bool(valid), heel_source=source,
+            t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
+            exercise=get("exercise") or "wall_test", set_no=get("set_no"),
+            hold_s=get("hold_s"), scored=None if scored is None else bool(scored),
+            peak_deg=peak))
+    if out:
+        return out
     for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):
         t0, t1 = spans.get(side, (None, None))
-        out.append(Trial(side, float(angle_deg), None, None, t0, t1, rep=1))
+        out.append(Trial(side, float(angle_deg), None, None, t0, t1, exercise="session_max",
+                         scored=False))
     return out
 
 
@@ -114,15 +123,16 @@ class SessionRecorder:
         return stored_push
 
     def _store_trial(self, t: Trial) -> None:
-        self.store.add_trial(self.session_id, t.side, t.angle_deg, t.valid, t.heel_source,
-                             t.t_start_s, t.t_end_s, rep=t.rep, exercise=t.exercise,
-                             set_no=t.set_no, hold_s=t.hold_s, scored=t.scored,
-                             peak_deg=t.peak_deg)
+        self.store.add_trials(self.session_id, [t])
 
     def finish(self, results) -> int:
-        """Mark the session ended (trials from ``results`` if no rep was stored as it ended)."""
-        if self.reps == 0:
-            for t in trials_from_results(results, self.spans):
-                self._store_trial(t)
+        """Store what ``results`` scored and mark the session ended; returns the session id.
+
+        The reps stored as they ended are replaced by the results' own list when it has one
+        (it is what the coach saw, e.g. with manual trials), in one transaction.
+        """
+        trials = trials_from_results(results, self.spans)
+        if any(t.exercise != "session_max" for t in trials) or self.reps == 0:
+            self.store.replace_trials(self.session_id, trials)
         self.store.end_session(self.session_id)
         return self.session_id

@@ -3,19 +3,21 @@
 The scored trials are the wall-test ones the session logic scored (held at end range, heel
 down); a trial marked invalid (heel lifted) is kept but not scored. Where the session logic did
 not decide (``scored`` None, e.g. a per-side maximum), a trial counts unless its heel lifted.
-Figures from DESIGN.md: the minimal detectable change 4.6°, ≈ 3.6° per cm knee-to-wall (Bennell
-1998), asymmetry bands < 10 %, 10–25 %, > 25 % of the better side.
+Asymmetry, its MDC flag, bands and centimetres are the session logic's (dorsimeter.session).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry
+from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
+from dorsimeter.session.wall import DEG_PER_CM_RULE, AthleteGeometry
 from dorsimeter.store.db import Trial
 from dorsimeter.types import SIDES
 
-MDC_DEG = 4.6
-DEG_PER_CM = 3.6
 SCORED_EXERCISE = "wall_test"
 
 
@@ -31,20 +33,6 @@ class SideSummary:
     best_trial: Trial | None
 
 
-@dataclass(frozen=True)
-class Asymmetry:
-    left_minus_right_deg: float
-    percent: float | None  # |L − R| / better side × 100
-    band: str | None  # "< 10 %", "10–25 %", "> 25 %"
-    beyond_mdc: bool
-    knee_to_wall_cm: float  # |L − R| by the 3.6°/cm rule
-
-    @property
-    def weaker_side(self) -> str | None:
-        d = self.left_minus_right_deg
-        return None if d == 0 else ("right" if d > 0 else "left")
-
-
 def summarize(trials: list[Trial]) -> dict[str, SideSummary]:
     """Per side: best scored angle, mean of the best three, counts."""
     out = {}
@@ -55,24 +43,32 @@ def summarize(trials: list[Trial]) -> dict[str, SideSummary]:
         best3 = [t.angle_deg for t in scored[:3]]
         out[side] = SideSummary(
             side, scored[0].angle_deg if scored else None,
-            sum(best3) / len(best3) if best3 else None,
+            float(np.mean(best3)) if best3 else None,  # as SessionResults computes it
             len(mine), len(scored), sum(t.valid is True for t in mine),
             sum(t.valid is False for t in mine),
             scored[0] if scored else None)
     return out
 
 
-def band(percent: float) -> str:
-    return "< 10 %" if percent < 10 else ("10–25 %" if percent <= 25 else "> 25 %")
+def geometry(tibia_length_m: float | None, foot_length_m: float | None
+             ) -> AthleteGeometry | None:
+    """The athlete's lengths for the wall geometry, when both are known."""
+    if tibia_length_m is None or foot_length_m is None:
+        return None
+    return AthleteGeometry(tibia_length_m, foot_length_m)
 
 
-def asymmetry(sides: dict[str, SideSummary], mdc_deg: float = MDC_DEG) -> Asymmetry | None:
-    """Left − right of the best scored angles; None unless both sides have one."""
+def asymmetry(sides: dict[str, SideSummary], mdc_deg: float = MDC_DEG,
+              athlete: AthleteGeometry | None = None) -> Asymmetry | None:
+    """The session logic's asymmetry of the best scored angles; None unless both sides have one.
+
+    Centimetres by the geometry when the athlete's lengths are known, else by the 3.6°/cm rule.
+    """
     left, right = sides["left"].best_valid_deg, sides["right"].best_valid_deg
     if left is None or right is None:
         return None
-    d = left - right
-    better = max(left, right)
-    pct = abs(d) / better * 100 if better > 0 else None
-    return Asymmetry(d, pct, None if pct is None else band(pct), abs(d) > mdc_deg,
-                     abs(d) / DEG_PER_CM)
+    return session_asymmetry(left, right, mdc_deg, athlete)
+
+
+__all__ = ["DEG_PER_CM_RULE", "MDC_DEG", "Asymmetry", "AthleteGeometry", "SideSummary",
+           "asymmetry", "geometry", "summarize"]
