@@ -64,8 +64,7 @@ class MonitorApp(App):
         Binding("a", "athlete", "Athlete"),
         Binding("s", "connect", "Sensor"),
         Binding("p", "protocol", "Protocol"),
-        Binding("h", "history", "History"),
-        Binding("e", "export", "Export"),
+        Binding("h", "history", "History"),  # export is there: pick a session, press e
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -95,6 +94,7 @@ class MonitorApp(App):
         self.shown_angle_deg: float | None = None
         self.last_t_s: float | None = None
         self.samples = 0
+        self.readings_count = 0
         self.batches = 0
         self.bells = 0
         self.message = ""
@@ -169,6 +169,7 @@ class MonitorApp(App):
         self._last_rx_wall = self.clock()
         readings, events = pipeline.push(batch)
         self.samples += len(batch)
+        self.readings_count += len(readings)
         self.batches += 1
         if len(batch):
             self.last_t_s = float(batch.t_s[-1])
@@ -370,8 +371,3 @@ class MonitorApp(App):
         from dorsimeter.tui.screens import HistoryScreen
 
         self.push_screen(HistoryScreen())
-
-    def action_export(self) -> None:
-        from dorsimeter.tui.screens import ExportScreen
-
-        self.push_screen(ExportScreen())

@@ -13,7 +13,7 @@ SCREEN_KEYS = {
     "Athlete": [("enter", "choose / create"), ("tab", "next field"), ("esc", "back")],
     "Sensor": [("enter", "connect"), ("f5", "scan again"), ("esc", "back")],
     "Protocol": [("enter", "start"), ("x", "stop protocol"), ("esc", "back")],
-    "History": [("esc", "back")],
+    "History": [("↑↓", "choose a session"), ("e", "export it"), ("esc", "back")],
     "Export": [("enter", "export"), ("esc", "back")],
 }
 

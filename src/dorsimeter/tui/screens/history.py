@@ -12,24 +12,26 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from dorsimeter.tui.model import asymmetry
-from dorsimeter.tui.services import optional
+from dorsimeter.tui.services import athlete_geometry
 from dorsimeter.types import SIDES
 
 SIDE_STYLE = {"left": ("●", "bold cyan"), "right": ("◆", "bold magenta")}
 
 
 def session_bests(store, athlete: str | None) -> list[dict]:
-    """Per session: id, date, kind, athlete and the best valid (else best) angle per side."""
+    """Per session of ``athlete`` (None: sessions without one): id, date, kind, the best scored
+    angle per side and the asymmetry, from the history module's per-session summaries."""
+    from dorsimeter.export.history import history
+
     out = []
-    for s in store.sessions(athlete):
-        best: dict[str, float] = {}
-        for t in store.trials(s.id):
-            if t.valid is False:
-                continue
-            if t.side not in best or t.angle_deg > best[t.side]:
-                best[t.side] = t.angle_deg
+    for p in history(store, athlete):
+        s = p.session
+        best = {side: p.sides[side].best_valid_deg for side in SIDES
+                if p.sides[side].best_valid_deg is not None}
+        counts = {side: (p.sides[side].n_scored, p.sides[side].n_trials) for side in SIDES}
         out.append({"id": s.id, "date": s.start_utc[:16].replace("T", " "), "kind": s.kind,
-                    "athlete": s.athlete or "—", "ended": s.ended, "best": best})
+                    "athlete": s.athlete or "—", "ended": s.ended, "best": best,
+                    "counts": counts})
     return out
 
 
@@ -100,9 +102,9 @@ class HistoryScreen(Screen):
     def on_mount(self) -> None:
         who = getattr(self.app.athlete, "name", None)
         self.query_one("#his-title", Static).update(
-            f"History — {who or 'all athletes'} (↑↓ choose a session, e export it)")
+            f"History — {who or 'sessions without an athlete'} (↑↓ session, e export it)")
         table = self.query_one("#his-table", DataTable)
-        table.add_columns("id", "date (UTC)", "kind", "athlete", "left", "right", "L−R")
+        table.add_columns("id", "date (UTC)", "kind", "left", "right", "L−R", "scored L R")
         self.run_worker(self.load(who), exclusive=True, group="history")
 
     async def load(self, who: str | None) -> None:
@@ -120,13 +122,14 @@ class HistoryScreen(Screen):
             b = r["best"]
             cells = [f"{b[s]:.1f}°" if s in b else "—" for s in SIDES]
             if all(s in b for s in SIDES):
-                a = asymmetry(b["left"], b["right"])
+                a = asymmetry(b["left"], b["right"], self.app.mdc_deg,
+                              athlete_geometry(self.app.athlete))
                 flag = " >MDC" if a.beyond_mdc else ""
                 cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}", style=a.colour))
             else:
                 cells.append("—")
-            table.add_row(str(r["id"]), r["date"], r["kind"], r["athlete"], *cells,
-                          key=str(r["id"]))
+            cells.append(" ".join(f"{k}/{n}" for k, n in r["counts"].values()))
+            table.add_row(str(r["id"]), r["date"], r["kind"], *cells, key=str(r["id"]))
         trend = self.query_one("#his-trend", Trend)
         trend.rows = self.rows
         trend.refresh()
@@ -147,22 +150,14 @@ class HistoryScreen(Screen):
 
 def export_session(store, session_id: int | str, fmt: str, out: Path) -> list[Path]:
     """Write the session as CSV files into ``out`` (a folder) or as an HTML report (a file)."""
-    export = optional("dorsimeter.export")
-    if export is None:
-        raise RuntimeError("export is not available in this version")
     if fmt == "csv":
-        fn = getattr(export, "export_csv", None)
-        if fn is None:
-            raise RuntimeError("CSV export is not available in this version")
-        written = fn(store, session_id, out)
-    else:
-        fn = getattr(export, "write_report", None)
-        if fn is None:
-            raise RuntimeError("the HTML report is not available in this version")
-        written = fn(store, session_id, out)
-    if written is None:
-        return [out]
-    return [Path(p) for p in (written if isinstance(written, list | tuple) else [written])]
+        from dorsimeter.export import export_session_csv
+
+        samples, trials, _, _ = export_session_csv(store, session_id, out)
+        return [Path(samples), Path(trials)]
+    from dorsimeter.export.report import write_report
+
+    return [Path(write_report(store, session_id, out))]
 
 
 class ExportScreen(Screen):

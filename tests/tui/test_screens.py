@@ -1,0 +1,212 @@
+"""Each screen under the pilot: help, calibration wizard, athlete (real SQLite store), history
+and export (real store and export), sensor connection (real replay of a recorded file)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+
+from dorsimeter.core import Pipeline
+from dorsimeter.io.rawcsv import RawCsvWriter
+from dorsimeter.sources.replay import ReplaySource
+from dorsimeter.store import Store
+from dorsimeter.tui.app import MonitorApp
+from dorsimeter.tui.screens import (
+    AthleteScreen,
+    CalibrateScreen,
+    ConnectScreen,
+    ExportScreen,
+    HelpScreen,
+    HistoryScreen,
+)
+from dorsimeter.tui.services import StoreClient
+from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
+
+
+async def test_help_lists_every_key_and_the_footer_shows_them_at_80_columns():
+    source = ScriptedSource(sim_batches(1)[0])
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        keys = [k for k in app.screen.query("FooterKey") if k.display]
+        shown = {k.key_display or k.key for k in keys}
+        for b in app.BINDINGS:
+            if b.show:
+                assert (b.key_display or b.key) in shown
+        assert all(k.region.right <= 80 and k.region.y == 23 for k in keys)  # one line, fits
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        for b in app.BINDINGS:
+            assert f"{b.key_display or b.key}" in text and b.description in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_calibration_wizard_guides_through_stance_and_drives():
+    batches, sim = sim_batches(16)
+    source = ScriptedSource(batches, speed=8.0)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CalibrateScreen)
+        assert "Calibrating the LEFT leg" in str(screen.query_one("#cal-title").render())
+        await wait_for(pilot, lambda: screen.result is not None)
+        assert screen.result == "ok"
+        steps = [s for s, _ in screen.seen]
+        still = [f for s, f in screen.seen if s == "still"]
+        drives = [f for s, f in screen.seen if s == "drives"]
+        # live feedback in order: the stance filled up, then the drives, then the result
+        assert steps.index("drives") > len(steps) - 1 - steps[::-1].index("still")
+        assert max(still) > 0.3 and max(drives) > 0.3
+        assert all(b >= a for a, b in zip(drives, drives[1:], strict=False))
+        cal = app.pipeline.calibrations["left"]
+        assert screen.detail == cal.summary()
+        assert "CALIBRATED" in str(screen.query_one("#cal-result").render())
+        # the stance was the simulated one: the first drive starts after 3 s of standing
+        t_drive = sim.kinematics(np.arange(0, 6, 0.01))["tibia_angle_deg"]
+        assert np.argmax(t_drive > 1.0) * 0.01 > 3.0 and cal.still_s >= 1.5
+        await pilot.press("enter")
+        assert not isinstance(app.screen, CalibrateScreen)
+        await wait_for(pilot, lambda: app.shown_t_s is not None and app.shown_t_s > 11)
+        app.refresh_view()
+        truth = sim.kinematics(np.array([app.shown_t_s]))["tibia_angle_deg"][0]
+        assert abs(app.shown_angle_deg - truth) < 1.0
+
+
+async def test_athlete_screen_creates_the_athlete_in_the_store_and_sets_the_wall_target(
+        tmp_path):
+    batches, _ = sim_batches(14)
+    source = ScriptedSource(batches)
+    store = StoreClient(tmp_path)
+    app = MonitorApp(source, Pipeline(100.0), store=store, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        await pilot.press("a")
+        assert isinstance(app.screen, AthleteScreen)
+        await pilot.click("#ath-name")
+        await pilot.press(*"Ana", "tab", *"4x", "enter")
+        assert "tibia: expected centimetres" in str(app.screen.query_one("#ath-status").render())
+        await pilot.click("#ath-tibia")
+        await pilot.press("end", "backspace", "backspace", *"42", "tab", *"14", "enter")
+        await wait_for(pilot, lambda: app.athlete is not None)
+        assert app.athlete.name == "Ana"
+        assert (app.athlete.tibia_length_m, app.athlete.foot_length_m) == (0.42, 0.14)
+        target, label = app.target
+        assert abs(target - math.degrees(math.asin((0.14 + 0.09) / 0.42))) < 1e-9
+        assert label == "wall 9 cm"
+        app.refresh_view()
+        assert f"wall 9 cm {target:.0f}°" in str(app.query_one("#gauge").render())
+        assert "Ana" in str(app.query_one("#status").render())
+        # choosing her again from the stored list keeps the same athlete
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.screen.athletes)
+        assert [a.name for a in app.screen.athletes] == ["Ana"]
+        await pilot.press("escape")
+    session_id = app.finish_session().result()
+    store.close()
+    with Store.open(tmp_path) as db:
+        ana = db.find_athlete("Ana")
+        assert (ana.tibia_length_m, ana.foot_length_m) == (0.42, 0.14)
+        sessions = db.sessions()
+        assert [s.athlete for s in sessions] == [None, "Ana"] and sessions[-1].id == session_id
+        assert all(s.ended for s in sessions)
+        # every reading the pipeline produced is stored, across the two sessions
+        stored = sum(db.count_samples(s.id) for s in sessions)
+        assert stored == app.readings_count > 0
+
+
+def _fill_history(home) -> list[int]:
+    ids = []
+    with Store.open(home) as db:
+        db.athlete("Ben", 0.44, 0.15)
+        for k, (left, right) in enumerate([(31.0, 27.5), (33.0, 29.0), (35.5, 34.0)]):
+            sid = db.start_session("monitor", "Ben", "simulated rig")
+            db.add_trial(sid, "left", left, True, "shank_imu", 1.0, 4.0, rep=1)
+            db.add_trial(sid, "left", left + 3.0, False, "shank_imu", 6.0, 9.0, rep=2)  # lifted
+            db.add_trial(sid, "right", right, True, "shank_imu", 11.0, 14.0, rep=3)
+            db.end_session(sid)
+            ids.append(sid)
+            del k
+    return ids
+
+
+async def test_history_lists_sessions_with_best_valid_and_exports_one(tmp_path):
+    ids = _fill_history(tmp_path / "home")
+    source = ScriptedSource(sim_batches(1)[0])
+    store = StoreClient(tmp_path / "home")
+    app = MonitorApp(source, Pipeline(100.0), store=store, record_session=False,
+                     clock=frozen_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.set_athlete(await store.call(lambda s: s.find_athlete("Ben")))
+        await pilot.press("h")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(pilot, lambda: screen.rows)
+        table = screen.query_one("#his-table")
+        assert table.row_count == 3
+        newest = table.get_row_at(0)
+        assert newest[0] == str(ids[-1])
+        # the heel-lifted left trial (38.5°) is not the best: the valid 35.5° is
+        assert newest[3] == "35.5°" and newest[4] == "34.0°"
+        assert str(newest[5]).startswith("+1.5°")
+        oldest = table.get_row_at(2)
+        assert str(oldest[5]).startswith("+3.5°") and "10–25 %" in str(oldest[5])
+        trend = str(screen.query_one("#his-trend").render())
+        assert trend.count("●") == 3 + 1 and trend.count("◆") == 3 + 1  # points + legend
+        await pilot.press("e")
+        exp = app.screen
+        assert isinstance(exp, ExportScreen) and exp.session_ref == ids[-1]
+        out = tmp_path / "out"
+        inp = exp.query_one("#exp-out")
+        inp.value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: exp.written)
+        trials_csv = [p for p in exp.written if "trial" in p.name][0]
+        with open(trials_csv, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        angles = sorted(float(next(v for k, v in r.items() if k.startswith("angle")))
+                        for r in rows)
+        assert angles == [34.0, 35.5, 38.5]
+        assert "written" in str(exp.query_one("#exp-status").render())
+        await pilot.press("f2")  # the HTML report instead
+        assert inp.value.endswith(".html")
+        exp.written = []
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: exp.written)
+        html = exp.written[0].read_text(encoding="utf-8")
+        assert "35.5" in html and "Ben" in html
+    store.close()
+
+
+async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
+    batches, sim = sim_batches(14, seed=5)
+    raw = tmp_path / "take.csv"
+    with RawCsvWriter(raw) as w:
+        for b in batches:
+            w.write(b, "left")
+    first = ScriptedSource(sim_batches(1)[0])
+    app = MonitorApp(first, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = ConnectScreen(scan_s=0.5)
+        await app.push_screen(screen)
+        await wait_for(pilot, lambda: not screen.scanning and "serial" in str(
+            screen.query_one("#con-status").render()))
+        assert screen.found[0].spec == "sim"
+        status = str(screen.query_one("#con-status").render())
+        assert "BLE" in status
+        await pilot.click("#con-spec")
+        await pilot.press(*"bogus:thing", "enter")
+        assert "cannot connect" in str(screen.query_one("#con-status").render())
+        screen.query_one("#con-spec").value = f"replay:{raw}"
+        await pilot.press("enter")
+        assert not isinstance(app.screen, ConnectScreen)
+        assert isinstance(app.source, ReplaySource) and first.closed
+        await wait_for(pilot, lambda: "left" in app.pipeline.calibrations)
+        await wait_for(pilot, lambda: app.shown_t_s is not None and app.shown_t_s > 12)
+        app.refresh_view()
+        truth = sim.kinematics(np.array([app.shown_t_s]))["tibia_angle_deg"][0]
+        assert abs(app.shown_angle_deg - truth) < 1.0
