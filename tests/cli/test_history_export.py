@@ -8,6 +8,7 @@ import os
 import re
 import stat
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,3 +126,61 @@ def test_bad_session_references_are_one_line(tmp_path, capsys, argv, expect):
     assert main([*argv, "--home", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and re.search(expect, err), err
+
+
+def test_the_real_monitor_stores_its_session_like_record(rig, tmp_path):
+    """`dorsimeter monitor` in a pseudo-terminal replays record's raw file; quitting stores it."""
+    import pty
+    import select
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    home, raw_dir, ids = rig
+    mon_home = tmp_path / "mon"
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "dorsimeter.cli", "monitor", "--sensor",
+         f"replay:{raw_dir / 'raw-left-1.csv'}", "--speed", "0", "--home", str(mon_home),
+         "--athlete", "Mo"], stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
+    os.close(slave)
+    with Store.open(home) as store:
+        want = store.samples(ids[0])
+        want_trials = store.trials(ids[0])
+    out, sent, deadline = b"", False, time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and p.poll() is None:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+            if not sent and (mon_home / "history.sqlite3").exists():
+                try:
+                    n = sqlite3.connect(mon_home / "history.sqlite3").execute(
+                        "SELECT COUNT(*) FROM samples").fetchone()[0]
+                except sqlite3.OperationalError:
+                    n = 0
+                if n >= len(want):  # the whole replay is in; quit like a user
+                    os.write(master, b"q")
+                    sent = True
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    text = out.decode(errors="replace")
+    m = re.search(r"stored session (\d+)", text)
+    assert sent and m, text[-2000:]
+    with Store.open(mon_home) as store:
+        info = store.session(int(m.group(1)))
+        assert (info.kind, info.athlete, info.ended) == ("monitor", "Mo", True)
+        got = store.samples(info.id)
+        got_trials = store.trials(info.id)
+    # the replay of record's raw file through the live pipeline gives record's numbers
+    assert np.array_equal(got.t_s, want.t_s)
+    assert np.array_equal(got.tibia_angle_deg, want.tibia_angle_deg)
+    assert [(t.side, t.angle_deg, t.scored) for t in got_trials] == [
+        (t.side, t.angle_deg, t.scored) for t in want_trials]
