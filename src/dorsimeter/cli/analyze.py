@@ -8,8 +8,9 @@ import numpy as np
 
 from dorsimeter.cli.common import print_results
 from dorsimeter.core import Pipeline, calibrate_recording
-from dorsimeter.core.fusion import estimate_orientation
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
+from dorsimeter.core.offline import offline_orientation
+from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.io.rawcsv import RawRecording, read_raw_csv
 from dorsimeter.io.readings import ReadingsCsvWriter
@@ -30,16 +31,22 @@ def register(sub) -> None:
 
 
 def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | None = None,
-            offline: bool = False) -> Readings:
-    """Readings for a whole raw recording through the same Pipeline the live monitor uses."""
+            offline: bool = False, sensor_cal: SensorCalibration | None = None) -> Readings:
+    """Readings for a whole raw recording through the same Pipeline the live monitor uses.
+
+    ``offline``: non-causal fusion of the whole file, lever arm removed with the mounting of
+    each side (calibrated from the file first when not given), see ``core.offline``."""
     batches = rec.batches()
-    if offline:
-        quat = estimate_orientation(rec.gyr_rad_s, rec.acc_m_s2, rec.rate_hz, offline=True)
+    if offline and rec.quat is None:
+        if calibrations is None:
+            calibrations = calibrate_recording(batches, rec.rate_hz, sensor_cal=sensor_cal)
+        quat = offline_orientation(rec.gyr_rad_s, rec.acc_m_s2, rec.rate_hz, rec.side,
+                                   calibrations, sensor_cal)
         i = 0
         for b in batches:
             b.quat = quat[i:i + len(b)]
             i += len(b)
-    pipe = Pipeline(rec.rate_hz, calibrations)
+    pipe = Pipeline(rec.rate_hz, calibrations, sensor_cal=sensor_cal)
     out = []
     for b in batches:
         r, events = pipe.push(b)

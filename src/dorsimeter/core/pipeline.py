@@ -163,10 +163,11 @@ class Pipeline:
         return events
 
 
-def calibrate_recording(batches: list[ImuBatch], rate_hz: float
+def calibrate_recording(batches: list[ImuBatch], rate_hz: float,
+                        sensor_cal: SensorCalibration | None = None
                         ) -> dict[str, MountingCalibration]:
     """Mounting calibration per side of a recording, exactly as the live pipeline finds it."""
-    pipe = Pipeline(rate_hz)
+    pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
     seen: set[str] = set()
     for b in batches:
         seen.add(b.side or pipe.side)
