@@ -89,6 +89,13 @@ class RepTracker:
         """Start of the hold under way in the current rep (None: not holding)."""
         return self._run_t0 if self.current is not None else None
 
+    @property
+    def hold_angle_deg(self) -> float | None:
+        """Median angle of the hold under way (None: not holding)."""
+        if self.current is None or self._run_t0 is None or not self._run:
+            return None
+        return float(np.median(np.concatenate(self._run)))
+
     def reset(self) -> None:
         """Forget the rep under way (the sensor moved to the other leg)."""
         self.current, self._in_rep, self._hist = None, False, np.empty(0)

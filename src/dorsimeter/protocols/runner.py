@@ -80,7 +80,9 @@ class ProtocolRunner:
         self.hold_remaining_s: float | None = None
         self.t_s: float | None = None
         # timer-only state
-        self._timer_t0: float | None = None
+        self._timer_t0: float | None = None  # start of the phase under way
+        self._timer_holding = True
+        self._rest_cue = ""
 
     # -- progress -------------------------------------------------------------------------------
     def _prog(self, side: str) -> _SideProgress:
@@ -158,6 +160,9 @@ class ProtocolRunner:
             ids.add(rep.index)
             c = self._count(side, rep.hold_reached_s, rep)
             if c is not None:
+                # the hold so far; replaced by the whole hold's angle when the rep ends
+                c.end_range_deg = (rep.end_range_deg if rep.t_end_s is not None
+                                   else tr.hold_angle_deg)
                 self._pending[(side, rep.index)] = c
         for rep in done:
             c = self._pending.pop((side, rep.index), None)
@@ -187,22 +192,26 @@ class ProtocolRunner:
         side = self.side or "left"
         pr = self._prog(side)
         if self._timer_t0 is None:
-            self._timer_t0 = t_s
+            self._timer_t0, self._timer_holding = t_s, True
         while not pr.done:
-            # phase lengths: hold, then rest (or set rest after the last rep of a set)
-            last_in_set = pr.in_set + 1 >= self.reps
-            rest = p.set_rest_s if last_in_set else p.rest_s
-            hold_end = self._timer_t0 + p.hold_s
-            if t_s < hold_end:
-                self.hold_remaining_s = hold_end - t_s
-                self.cue = p.cue("hold")
-                return
-            if self._count(side, hold_end, None) is None or pr.done:
-                break
-            if t_s < hold_end + rest:
+            # a hold of hold_s, then a rest (a set rest after the last rep of a set)
+            if self._timer_holding:
+                hold_end = self._timer_t0 + p.hold_s
+                if t_s < hold_end:
+                    self.hold_remaining_s = hold_end - t_s
+                    self.cue = p.cue("hold")
+                    return
+                set_done = pr.in_set + 1 >= self.reps
+                self._count(side, hold_end, None)
+                if pr.done:
+                    break
+                self._timer_t0 = hold_end + (p.set_rest_s if set_done else p.rest_s)
+                self._timer_holding = False
+                self._rest_cue = p.cue("set_rest" if set_done else "rest")
+            if t_s < self._timer_t0:
                 self.hold_remaining_s = None
-                self.cue = p.cue("set_rest" if last_in_set else "rest")
+                self.cue = self._rest_cue
                 return
-            self._timer_t0 = hold_end + rest
+            self._timer_holding = True
         self.hold_remaining_s = None
         self.cue = p.cue("done")
