@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dorsimeter.protocol.chain import greedy_chain
 from dorsimeter.types import ImuBatch
 
 SYNC = 0xD5
@@ -253,14 +254,10 @@ def _crc_many(a: np.ndarray, starts: np.ndarray, m: int) -> np.ndarray:
     """CRC-16/CCITT-FALSE of a[s:s+m] for every s in ``starts``, without a Python byte loop."""
     if m not in _INIT_TERM:
         _INIT_TERM[m] = binascii.crc_hqx(bytes(m), 0xFFFF)
-    table = _Z[m - 1::-1] if m > 0 else _Z[:0]
-    out = np.empty(len(starts), dtype=np.uint16)
-    step = max(1, 4_000_000 // max(m, 1))
-    cols = np.arange(m)
-    for i in range(0, len(starts), step):
-        rows = a[starts[i:i + step, None] + cols]
-        out[i:i + step] = np.bitwise_xor.reduce(table[cols, rows], axis=1) if m else 0
-    return out ^ np.uint16(_INIT_TERM[m])
+    out = np.full(len(starts), _INIT_TERM[m], dtype=np.uint16)
+    for j in range(m):  # one vectorised gather per byte position, over all frames at once
+        out ^= _Z[m - 1 - j][a[starts + j]]
+    return out
 
 
 # ---------------------------------------------------------------- decoder
@@ -286,6 +283,7 @@ class DecoderStats:
 
 
 _RESTART_BACK_US = 2_000_000
+_MAX_REORDER_FRAMES = 256  # a sequence number further back than this is a restart
 _HISTORY = 4096
 
 
@@ -300,6 +298,7 @@ class _SeqState:
     hi_tu: int = 0
     last_emitted_u: int | None = None
     seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    seen_t: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # raw T_US
     unique: int = 0
     frame_us: float = 10_000.0  # duration of one frame, for continuing time after a restart
     lost_base: int | None = None  # frames lost in earlier epochs
@@ -333,8 +332,34 @@ class FrameDecoder:
         frame_us = self._s.frame_us
         self._s = _SeqState()
         self._restart_from = (last_tu + int(frame_us)) if had else None
+        if had and self._last_sample_us is not None:  # never behind a sample already delivered
+            self._restart_from = max(self._restart_from,
+                                     self._last_sample_us + int(round(self._sample_us)))
 
     _restart_from: int | None = None
+    _last_sample_us: int | None = None  # device time of the last sample delivered (unwrapped)
+    _sample_us: float = 10_000.0  # sample period seen in the delivered samples
+
+    def _restart_index(self, seq: np.ndarray, t_raw: np.ndarray) -> int | None:
+        """First frame repeating a sequence number seen before with another device time.
+
+        A duplicate notification is byte-identical; the same number with a new time means the
+        node restarted (after less than 2 s of uptime the time rule cannot tell). So does a
+        sequence number far behind the last one (more than any reordering), which also catches
+        a restart whose clock step looks forward through the uint32 wrap.
+        """
+        s = self._s
+        first = s.last_raw_seq is None
+        prev = np.concatenate([[int(seq[0]) if first else s.last_raw_seq], seq[:-1]])
+        d = ((seq - prev + 32768) % 65536) - 32768
+        if first:
+            d[0] = 1
+        u = (int(seq[0]) - 1 if first else s.last_u) + np.cumsum(d)
+        allu, allt = np.concatenate([s.seen, u]), np.concatenate([s.seen_t, t_raw])
+        _, first_idx, inv = np.unique(allu, return_index=True, return_inverse=True)
+        bad = np.flatnonzero(((allt[first_idx[inv]] != allt)[len(s.seen):])
+                             | (d < -_MAX_REORDER_FRAMES))
+        return int(bad[0]) if len(bad) else None
 
     # -- framing
     def feed(self, data: bytes) -> list[ImuBatch]:
@@ -375,15 +400,9 @@ class FrameDecoder:
                 valid[sel] = _crc_many(a, c[sel] + 1, int(m) - 3) == got
         vi = np.flatnonzero(valid)
         starts, ends = c[vi], c[vi] + length[vi]
-        if len(vi) > 1 and np.any(starts[1:] < ends[:-1]):
-            keep = []
-            end = -1
-            for j in range(len(vi)):
-                if starts[j] >= end:
-                    keep.append(j)
-                    end = ends[j]
-            keep_a = np.array(keep, dtype=np.int64)
-            vi, starts, ends = vi[keep_a], starts[keep_a], ends[keep_a]
+        keep = greedy_chain(starts, ends)  # overlaps only when garbage passes a CRC
+        if len(keep) < len(vi):
+            vi, starts, ends = vi[keep], starts[keep], ends[keep]
         last_end = int(ends[-1]) if len(ends) else 0
         pending = np.flatnonzero(~complete & (c >= last_end))
         keep_from = int(c[pending[0]]) if len(pending) else n_buf
@@ -456,6 +475,12 @@ class FrameDecoder:
         return out
 
     def _epoch(self, a, starts, info, seq, t_raw) -> list[ImuBatch]:
+        cut = self._restart_index(seq, t_raw)
+        if cut is not None:
+            out = self._epoch(a, starts[:cut], info[:cut], seq[:cut], t_raw[:cut]) if cut else []
+            self.stats.restarts += 1
+            self.reset_sequence()
+            return out + self._epoch(a, starts[cut:], info[cut:], seq[cut:], t_raw[cut:])
         s = self._s
         st = self.stats
         first = s.last_raw_seq is None
@@ -494,6 +519,7 @@ class FrameDecoder:
         s.unique += len(new_u)
         s.hi_u = max(prev_hi, int(u.max()))
         s.seen = np.concatenate([s.seen, new_u])[-_HISTORY:]
+        s.seen_t = np.concatenate([s.seen_t, t_raw[~dup]])[-_HISTORY:]
         n_smp = (info & 0x0F) + 1
         # deliver in sequence order, once, never behind what was already delivered
         order = np.argsort(u, kind="stable")
@@ -529,49 +555,57 @@ class FrameDecoder:
     def _samples(self, a, starts, info, u, tu) -> list[ImuBatch]:
         n_smp = (info & 0x0F) + 1
         enc = (info >> 4) & 0x03
-        heel_present = (info & INFO_HEEL_PRESENT) != 0
-        heel = (info & INFO_HEEL_CONTACT) != 0
-        dt_us = np.zeros(len(starts), dtype=np.int64)
-        multi = n_smp > 1
-        dt_us[multi] = (a[starts[multi] + 9].astype(np.int64)
-                        | (a[starts[multi] + 10].astype(np.int64) << 8))
+        nf = len(starts)
+        dt_us = np.zeros(nf, dtype=np.int64)
+        multi = np.flatnonzero(n_smp > 1)
+        if len(multi):
+            dt_us[multi] = (a[starts[multi] + 9].astype(np.int64)
+                            | (a[starts[multi] + 10].astype(np.int64) << 8))
         total = int(n_smp.sum())
         # sample k of frame f goes to out[offset[f] + k]
-        offset = np.concatenate([[0], np.cumsum(n_smp)[:-1]])
-        t_us = np.empty(total, dtype=np.int64)
+        if len(multi):
+            frame = np.repeat(np.arange(nf), n_smp)
+            offset = np.concatenate([[0], np.cumsum(n_smp)[:-1]])
+            k = np.arange(total) - offset[frame]
+            t_us = tu[frame] + k * dt_us[frame]
+        else:  # one sample per frame (the MTU-23 stream)
+            frame = np.arange(nf)
+            offset = frame
+            t_us = tu.copy()
+        seq_out = u[frame]
+        heel_has = ((info & INFO_HEEL_PRESENT) != 0)[frame]
+        heel_out = ((info & INFO_HEEL_CONTACT) != 0)[frame].astype(float)
         acc = np.empty((total, 3))
         gyr = np.empty((total, 3))
-        quat = np.full((total, 4), np.nan)
-        seq_out = np.empty(total, dtype=np.int64)
-        heel_out = np.empty(total)
-        heel_has = np.empty(total, dtype=bool)
-        for e in (ENC_I16, ENC_P12, ENC_I16Q):
-            for n in np.unique(n_smp[enc == e]):
-                sel = np.flatnonzero((enc == e) & (n_smp == n))
-                if not len(sel):
-                    continue
-                nb = int(n) * SAMPLE_BYTES[e]
-                body0 = starts[sel] + HEADER_BYTES + (2 if n > 1 else 0)
-                rows = a[body0[:, None] + np.arange(nb)].reshape(-1, SAMPLE_BYTES[e])
-                dst = (offset[sel][:, None] + np.arange(n)).reshape(-1)
-                if e == ENC_P12:
-                    vals = _unpack12(rows)
-                else:
-                    vals = np.ascontiguousarray(rows).view("<i2").astype(np.float64)
-                acc[dst] = vals[:, 0:3] * ACC_LSB_M_S2[e]
-                gyr[dst] = vals[:, 3:6] * GYR_LSB_RAD_S[e]
-                if e == ENC_I16Q:
-                    q = vals[:, 6:10] * QUAT_LSB
-                    norm = np.linalg.norm(q, axis=1, keepdims=True)
-                    q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), [1.0, 0, 0, 0])
-                    quat[dst] = q
-                k = np.tile(np.arange(n), len(sel))
-                t_us[dst] = np.repeat(tu[sel], n) + k * np.repeat(dt_us[sel], n)
-                seq_out[dst] = np.repeat(u[sel], n)
-                heel_out[dst] = np.repeat(heel[sel], n)
-                heel_has[dst] = np.repeat(heel_present[sel], n)
-        has_q = ~np.isnan(quat[:, 0])
+        quat = np.full((total, 4), np.nan) if np.any(enc == ENC_I16Q) else None
+        group = enc * 32 + n_smp
+        for g in np.unique(group):
+            e, n = int(g) // 32, int(g) % 32
+            sel = np.flatnonzero(group == g) if len(group) > 1 else np.zeros(1, dtype=np.int64)
+            sb = SAMPLE_BYTES[e]
+            body0 = starts[sel] + HEADER_BYTES + (2 if n > 1 else 0)
+            rows = a[body0[:, None] + np.arange(n * sb)].reshape(-1, sb)
+            dst = (offset[sel][:, None] + np.arange(n)).reshape(-1) if n > 1 else offset[sel]
+            if e == ENC_P12:
+                vals = _unpack12(rows)
+            else:
+                vals = rows.view("<i2").astype(np.float64)
+            acc[dst] = vals[:, 0:3] * ACC_LSB_M_S2[e]
+            gyr[dst] = vals[:, 3:6] * GYR_LSB_RAD_S[e]
+            if e == ENC_I16Q:
+                q = vals[:, 6:10] * QUAT_LSB
+                norm = np.linalg.norm(q, axis=1, keepdims=True)
+                q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), [1.0, 0, 0, 0])
+                quat[dst] = q
+        has_q = ~np.isnan(quat[:, 0]) if quat is not None else np.zeros(total, dtype=bool)
         self.stats.samples += total
+        if total:  # where time continues after a restart
+            prev = [] if self._last_sample_us is None else [self._last_sample_us]
+            step = np.diff(np.concatenate([prev, t_us]))
+            step = step[step > 0]
+            if len(step):
+                self._sample_us = float(np.median(step))
+            self._last_sample_us = int(t_us.max())
         # split where the optional channels change
         key = has_q.astype(np.int8) * 2 + heel_has
         cuts = np.flatnonzero(np.diff(key)) + 1
@@ -587,10 +621,10 @@ class FrameDecoder:
 
 def _unpack12(rows: np.ndarray) -> np.ndarray:
     """(m, 9) bytes of six packed 12-bit two's complement fields -> (m, 6) floats."""
-    out = np.empty((len(rows), 6))
-    r = rows.astype(np.int64)
-    for k in range(6):
-        b, sh = (12 * k) // 8, (12 * k) % 8
-        v = ((r[:, b] | (r[:, b + 1] << 8)) >> sh) & 0xFFF
-        out[:, k] = v - ((v & 0x800) << 1)
-    return out
+    r = rows.astype(np.int32)
+    # three 24-bit little-endian words, two fields each
+    w = r[:, 0::3] | (r[:, 1::3] << 8) | (r[:, 2::3] << 16)
+    v = np.empty((len(rows), 6), dtype=np.int32)
+    v[:, 0::2] = w & 0xFFF
+    v[:, 1::2] = w >> 12
+    return (v - ((v & 0x800) << 1)).astype(np.float64)
