@@ -7,17 +7,22 @@ on a LocalLink; the numbers come from what the peripheral really sent.
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import numpy as np
 import pytest
 
+from dorsimeter.core import Pipeline
+from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.protocol import witmotion
+from dorsimeter.protocol.frames import FrameDecoder
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.testing.dbus import private_system_bus
 from dorsimeter.testing.node import NodePeripheral
+from dorsimeter.testing.peripheral import Impairments, Peripheral
 from dorsimeter.testing.rig import BleRig
 from dorsimeter.testing.witmotion import WitMotionPeripheral
-from dorsimeter.types import GRAVITY_M_S2
+from dorsimeter.types import GRAVITY_M_S2, Readings
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -113,3 +118,173 @@ async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
         assert st.battery_pct in (86, 87)  # the simulated cell loses 10 % an hour from 87 %
         acc = np.concatenate([b.acc_m_s2 for b in batches])
         assert np.allclose(np.linalg.norm(acc[:100], axis=1), GRAVITY_M_S2, atol=0.1)
+
+
+async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_the_trial():
+    async with BleRig() as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00b2", "C0:D0:57:00:00:b2"))
+        gaps = []
+        source = BleSource("dorsi-00b2", rate_hz=100, on_gap=gaps.append)
+        pipeline = Pipeline(100)
+        readings, events = [], []
+        drop = {}
+
+        async def on_batch(batch):
+            r, ev = pipeline.push(batch)
+            readings.append(r)
+            events.extend(ev)
+            if not drop and pipeline.status == "calibrated" and batch.t_s[-1] > 10.0:
+                drop["unsent"] = node.counters.unsent
+                await node.drop_link()
+
+        await collect_seconds(source, 13.0, timeout_s=30, on_batch=on_batch)
+        assert drop, "the trial never calibrated before the drop"
+        assert source.status.reconnects == 1 and len(source.gaps) == 1 and gaps == source.gaps
+        gap = gaps[0]
+        assert gap.down_s < 2.0                                    # reconnected within 2 s
+        assert gap.t_before_s > 10.0 and gap.t_after_s > gap.t_before_s
+        # the frames the node produced while nobody listened are exactly the ones counted lost
+        assert gap.lost_frames == source.status.lost_frames == \
+            node.counters.unsent - drop["unsent"] > 0
+        t_all = np.concatenate([x.t_s for x in readings])
+        assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1 > 0
+        assert not np.any((t_all > gap.t_before_s) & (t_all < gap.t_after_s))
+        # the trial went on: one calibration only, readings after the gap track the truth
+        assert [e.kind for e in events].count("calibrated") == 1
+        assert pipeline.status == "calibrated"
+        r = Readings.concat(readings)
+        after = r.t_s > gap.t_after_s
+        assert after.sum() > 150
+        t_true, ang_true = node.truth()
+        truth = np.interp(r.t_s[after], t_true, ang_true)
+        assert np.max(np.abs(r.tibia_angle_deg[after] - truth)) < 3.0
+
+
+async def test_ten_percent_injected_loss_is_counted_exactly():
+    async with BleRig(mtu=23) as rig:  # one sample per notification at the default MTU
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00c3", "C0:D0:57:00:00:c3",
+                                            impairments=Impairments(loss_fraction=0.10, seed=7)))
+        source = BleSource("dorsi-00c3", rate_hz=200)
+        batches = await collect_seconds(source, 4.0, timeout_s=20)
+        seq = np.concatenate([b.seq for b in batches])
+        # frames the radio removed between the first and the last frame the host received
+        removed = [s for s in node.lost_seqs if seq[0] < s < seq[-1]]
+        assert len(removed) > 50
+        assert source.status.lost_frames == len(removed)
+        assert source.status.lost == len(removed)         # one sample per frame
+        assert 0.07 < source.status.loss_fraction < 0.13
+        assert source.status.duplicates == 0 and source.status.gaps == 0
+        expected = np.setdiff1d(np.arange(seq[0], seq[-1] + 1), removed)
+        assert np.array_equal(np.unique(seq), expected)
+
+
+async def test_callback_left_registered_by_the_old_connection_cannot_double_notifications():
+    """bleak issue 2002: after a reconnect BlueZ can deliver each notification to the old
+    connection's callback as well. We recreate it by putting the first connection's device
+    watcher back into bleak's BlueZ manager; every notification must still be handled once."""
+    from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+    async with BleRig() as rig:
+        wit = await rig.add(WitMotionPeripheral(rig.link, "WT901-dup", "C0:57:17:00:00:d4",
+                                                autostart=False))
+        source = BleSource("WT901-dup", rate_hz=100)
+        got = []
+
+        async def consume():
+            async for batch in source:
+                got.append(batch)
+
+        async def connected():
+            while source.client is None or not wit.subscribed.is_set():
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(consume())
+        manager = await get_global_bluez_manager()
+        path, old_watchers = None, set()
+        try:
+            await asyncio.wait_for(connected(), 10)
+            path = source.client._backend._device_path
+            old_watchers = set(manager._device_watchers[path])
+            first = await wit.stream_for(100, 0.5)
+            await wit.drop_link()
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(connected(), 5)
+            assert source.status.reconnects == 1
+            manager._device_watchers[path].update(old_watchers)  # the stale registration
+            second = await wit.stream_for(100, 0.5)
+            await asyncio.sleep(0.3)
+            n = sum(len(b) for b in got)
+            assert n == first + second == wit.counters.sent      # each sample exactly once
+            assert source.stale_notifications == second          # the old callback did fire
+        finally:
+            manager._device_watchers.get(path, set()).difference_update(old_watchers)
+            task.cancel()
+            await source.close()
+
+
+async def run_cli(env: dict, *args: str, timeout_s: float = 30) -> tuple[int, str, str]:
+    """``dorsimeter ARGS`` in a subprocess, while this event loop keeps the emulated radio up."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dorsimeter.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system_bus):
+    async with BleRig() as rig:
+        await rig.add(NodePeripheral(rig.link, "dorsi-00e5", "C0:D0:57:00:00:e5",
+                                     battery_pct=64.5), rssi=-58)
+        await rig.add(WitMotionPeripheral(rig.link, "WT901BLE-e6", "C0:57:17:00:00:e6"),
+                      rssi=-71)
+        await rig.add(Peripheral(rig.link, "someone-elses-watch", "C0:00:00:00:00:e7"), rssi=-40)
+        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5")
+    assert code == 0, err
+    lines = out.splitlines()
+    node_line = next(ln for ln in lines if "dorsi-00e5" in ln)
+    wit_line = next(ln for ln in lines if "WT901BLE-e6" in ln)
+    assert "C0:D0:57:00:00:E5" in node_line and "-58 dBm" in node_line and "64 %" in node_line
+    assert "dorsimeter node" in node_line
+    assert "C0:57:17:00:00:E6" in wit_line and "-71 dBm" in wit_line and "WitMotion" in wit_line
+    assert lines.index(node_line) < lines.index(wit_line)  # strongest first
+    assert "someone-elses-watch" not in out
+
+
+async def test_record_command_over_ble_writes_the_raw_csv_in_si_units(system_bus, tmp_path):
+    async with BleRig() as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00f8", "C0:D0:57:00:00:f8"))
+        out_csv = tmp_path / "raw.csv"
+        code, out, err = await run_cli(
+            system_bus.env(), "record", "--sensor", "ble:dorsi-00f8", "--duration", "3",
+            "--speed", "1", "--out", str(out_csv), "--home", str(tmp_path / "home"))
+    assert code == 0, err
+    assert "wrote 300 samples" in out
+    rec = read_raw_csv(out_csv)
+    assert len(rec.t_s) == 300
+    assert np.allclose(np.diff(rec.t_s), 0.01, atol=2e-6)
+    # exactly what the node put on the link, decoded to SI units
+    sent = FrameDecoder().feed(b"".join(node.sent_frames))
+    t_sent = np.concatenate([b.t_s for b in sent])
+    i0 = int(np.searchsorted(t_sent, rec.t_s[0]))
+    acc_sent = np.concatenate([b.acc_m_s2 for b in sent])[i0:i0 + 300]
+    gyr_sent = np.concatenate([b.gyr_rad_s for b in sent])[i0:i0 + 300]
+    assert np.allclose(rec.t_s, t_sent[i0:i0 + 300], atol=1e-6)
+    assert np.allclose(rec.acc_m_s2, acc_sent, atol=1e-4)
+    assert np.allclose(rec.gyr_rad_s, gyr_sent, atol=1e-5)
+    assert node.counters.connections == 1 and node.imu.rate_hz == 100
+
+
+async def test_record_command_names_a_missing_sensor_in_one_line(system_bus, tmp_path):
+    async with BleRig():
+        code, out, err = await run_cli(
+            dict(system_bus.env(), DORSIMETER_BLE_SCAN_S="1.5"), "record",
+            "--sensor", "ble:dorsi-nowhere", "--duration", "1",
+            "--out", str(tmp_path / "x.csv"), "--home", str(tmp_path / "home"), timeout_s=40)
+    assert code == 1
+    assert err.strip().splitlines() == [err.strip()]
+    assert "dorsi-nowhere" in err and "1.5 s" in err and "Traceback" not in err

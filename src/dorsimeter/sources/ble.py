@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections import deque
@@ -29,7 +30,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
-from dorsimeter.errors import DeviceError
+from dorsimeter.errors import DeviceError, DorsimeterError
 from dorsimeter.protocol import frames, gatt, witmotion
 from dorsimeter.protocol.frames import FrameDecoder
 from dorsimeter.sources.base import Source
@@ -37,8 +38,26 @@ from dorsimeter.types import ImuBatch
 
 log = logging.getLogger(__name__)
 
+SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
 ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+# The Bluetooth SIG base UUID (…-00805f9b34fb): the node's firmware registers the standard
+# Battery Service 0x180F / Battery Level 0x2A19 (WitMotion's own UUIDs use …-00805f9a34fb).
 BATTERY_SERVICE_DATA_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise DorsimeterError(f"environment variable {name}={text!r}: expected a positive "
+                              "number of seconds")
+    return value
 
 
 def _norm(uuid: str) -> str:
@@ -55,6 +74,7 @@ class DeviceKind:
     control_uuid = ""        # notifications with command responses (if any)
     has_sequence = False
     needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
+    has_battery_service = False
 
     def decoder(self, rate_hz: float) -> Any:
         raise NotImplementedError
@@ -74,6 +94,7 @@ class NodeKind(DeviceKind):
     control_uuid = _norm(gatt.NODE_CONTROL_UUID)
     has_sequence = True
     needs_bonding = True
+    has_battery_service = True
 
     def decoder(self, rate_hz: float) -> FrameDecoder:
         return FrameDecoder()
@@ -134,12 +155,18 @@ class WitMotionKind(DeviceKind):
 KINDS: tuple[DeviceKind, ...] = (NodeKind(), WitMotionKind())
 
 
-def kind_from_uuids(uuids) -> DeviceKind | None:
-    """The supported sensor kind offering one of ``uuids`` (advertised or discovered)."""
+WITMOTION_NAME_PREFIXES = ("WT901", "BWT901")  # units that advertise their name only
+
+
+def kind_from_uuids(uuids, name: str | None = None) -> DeviceKind | None:
+    """The supported sensor kind offering one of ``uuids`` (advertised or discovered), or
+    failing that a WitMotion recognised by its advertised name."""
     have = {_norm(u) for u in uuids}
     for kind in KINDS:
         if kind.service_uuid in have:
             return kind
+    if name and name.upper().startswith(WITMOTION_NAME_PREFIXES):
+        return KINDS[1]
     return None
 
 
@@ -161,21 +188,41 @@ def _advertised_battery(adv: AdvertisementData) -> int | None:
     return int(data[0]) if data else None
 
 
-async def scan_sensors(timeout_s: float = 5.0) -> list[FoundSensor]:
-    """Supported sensors nearby, strongest first. Battery comes from the advertisement."""
-    uuids = [k.service_uuid for k in KINDS]
+async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0) -> int | None:
+    """Connect briefly and read the standard Battery Level (0x2A19), None if not offered."""
     try:
-        found = await BleakScanner.discover(timeout=timeout_s, return_adv=True,
-                                            service_uuids=uuids)
+        async with asyncio.timeout(timeout_s):
+            async with BleakClient(device) as client:
+                char = client.services.get_characteristic(BATTERY_LEVEL_UUID)
+                if char is None:
+                    return None
+                return int((await client.read_gatt_char(char))[0])
+    except (BleakError, OSError, TimeoutError, IndexError) as e:
+        log.debug("battery of %s: %s", device.address, e)
+        return None
+
+
+async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> list[FoundSensor]:
+    """Supported sensors nearby, strongest first.
+
+    The battery level comes from the advertisement when a sensor puts it there, else (with
+    ``read_battery``) from a short connection to read the Battery Service. WitMotion sensors
+    have no Battery Service and show None.
+    """
+    try:  # no UUID filter: some WitMotion units advertise only their name
+        found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
     except (BleakError, OSError) as e:
         raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
     out = []
     for dev, adv in found.values():
-        kind = kind_from_uuids(adv.service_uuids)
+        kind = kind_from_uuids(adv.service_uuids, adv.local_name)
         if kind is None:
             continue
+        battery = _advertised_battery(adv)
+        if battery is None and read_battery and kind.has_battery_service:
+            battery = await read_battery_level(dev)
         out.append(FoundSensor(dev.address, adv.local_name or dev.name or dev.address,
-                               kind.name, adv.rssi, _advertised_battery(adv), dev))
+                               kind.name, adv.rssi, battery, dev))
     return sorted(out, key=lambda f: -f.rssi_dbm)
 
 
@@ -210,12 +257,18 @@ async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, 
 # --------------------------------------------------------------------------- the source
 @dataclass
 class Gap:
-    """A stretch with no data because the link dropped; the trial goes on after it."""
+    """A stretch with no data because the link dropped; the trial goes on after it.
+
+    For the node, device time and sequence numbers run on through the drop, so the samples and
+    frames missed are exact. WitMotion sends neither: its samples are numbered on arrival, so
+    the gap shows only as ``down_s`` and ``lost_samples`` stays None.
+    """
 
     t_before_s: float | None   # device time of the last sample before the drop
     t_after_s: float | None = None   # device time of the first sample after it
     down_s: float = 0.0        # wall time from the drop to the re-subscription
-    lost_samples: int | None = None  # from sequence numbers (None: device has none)
+    lost_frames: int | None = None   # frames missed, from sequence numbers
+    lost_samples: int | None = None  # samples missed, from device time and the sample rate
 
 
 @dataclass
@@ -254,12 +307,13 @@ class BleSource(Source):
     """
 
     def __init__(self, target: str, side: str = "left", rate_hz: float = 100.0,
-                 scan_timeout_s: float = 10.0, give_up_s: float = 30.0,
+                 scan_timeout_s: float | None = None, give_up_s: float = 30.0,
                  on_gap: Callable[[Gap], None] | None = None) -> None:
         self.target = target
         self.side = side
         self.rate_hz = rate_hz
-        self.scan_timeout_s = scan_timeout_s
+        self.scan_timeout_s = scan_timeout_s if scan_timeout_s is not None else \
+            _env_seconds(SCAN_TIMEOUT_ENV, 10.0)
         self.give_up_s = give_up_s
         self.on_gap = on_gap
         self.name = f"BLE {target}"
@@ -364,7 +418,7 @@ class BleSource(Source):
         self.status.state = "scanning"
         self._device, adv = await find_sensor(self.target, self.scan_timeout_s)
         self.status.address = self._device.address
-        self._kind = kind_from_uuids(adv.service_uuids)
+        self._kind = kind_from_uuids(adv.service_uuids, adv.local_name)
         self.status.battery_pct = _advertised_battery(adv)
         try:
             await self._connect()
@@ -414,18 +468,20 @@ class BleSource(Source):
         if self._pending_gap is not None:
             gap, self._pending_gap = self._pending_gap, None
             gap.t_after_s = float(batch.t_s[0])
-            if self._kind is not None and self._kind.has_sequence and self._gap_lost_base \
-                    is not None:
-                gap.lost_samples = self.status.lost - self._gap_lost_base
+            if self._kind is not None and self._kind.has_sequence:
+                gap.lost_frames = self.status.lost_frames - self._gap_lost_base
+                if gap.t_before_s is not None:
+                    gap.lost_samples = max(0, round((gap.t_after_s - gap.t_before_s)
+                                                    * self.rate_hz) - 1)
             self.gaps.append(gap)
             self.status.gaps = len(self.gaps)
             if self.on_gap is not None:
                 self.on_gap(gap)
-        self._gap_lost_base = self.status.lost
+        self._gap_lost_base = self.status.lost_frames
         self._last_t_s = float(batch.t_s[-1])
         return batch
 
-    _gap_lost_base: int | None = None
+    _gap_lost_base = 0
 
     async def _release(self) -> None:
         self.status.state = "closed"

@@ -74,6 +74,8 @@ class NodePeripheral(Peripheral):
         self.gatt_link = GattLink(self)
         self.node.attach(self.gatt_link)
         self.data_frames_sent = 0
+        self.lost_seqs: list[int] = []  # sequence numbers of DATA frames removed by injected loss
+        self.sent_frames: list[bytes] = []  # DATA frames that went onto the link
         self._t0: float | None = None
 
     def services(self) -> list[Service]:
@@ -123,8 +125,12 @@ class NodePeripheral(Peripheral):
             while self.gatt_link.outbox:
                 is_data, frame = self.gatt_link.outbox.popleft()
                 if is_data:
+                    dropped_before = self.counters.dropped
                     if await self.notify(self.data, frame):
                         self.data_frames_sent += 1
+                        self.sent_frames.append(frame)
+                    elif self.counters.dropped > dropped_before:
+                        self.lost_seqs.append(int.from_bytes(frame[2:4], "little"))
                 elif self.connected:
                     await self.device.notify_subscribers(self.control, frame)
             await asyncio.sleep(STEP_S)

@@ -79,9 +79,11 @@ class WitMotionPeripheral(Peripheral):
         return [Service(gatt.WITMOTION_SERVICE_UUID, [self.data, write])]
 
     def advertisement(self) -> tuple[bytes, bytes]:
+        # WitMotion's UUIDs sit on a non-standard base (…-00805f9a34fb), so they are 128-bit
+        uuid_le = bytes.fromhex(gatt.WITMOTION_SERVICE_UUID.replace("-", ""))[::-1]
         return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
-                                 (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                                  bytes.fromhex("e5ff"))),
+                                 (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+                                  uuid_le)),
                 advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
 
     async def start(self) -> WitMotionPeripheral:
