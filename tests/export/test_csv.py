@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from datetime import timedelta
 
@@ -110,3 +111,24 @@ def test_a_long_export_shows_a_progress_bar_on_stderr(tmp_path, monkeypatch, cap
     assert f"exporting session {sid}" in captured.err and f"{n}/{n}" in captured.err
     assert captured.out == ""
     assert len(pd.read_csv(samples_path)) == n  # the bar went to stderr, not into the file
+
+
+def test_each_sample_carries_its_rep_phase(exported):
+    store, sid, (samples_path, _, _, _) = exported
+    df = pd.read_csv(samples_path)
+    assert set(df.loc[df["rep_number"].isna(), "phase"]) == {"rest"}
+    trials = {(t.side, t.rep): t for t in store.trials(sid) if t.rep is not None}
+    for (side, rep), g in df.dropna(subset=["rep_number"]).groupby(["side", "rep_number"]):
+        t = trials.get((side, int(rep)))
+        if t is None:  # the side's stream stopped mid-rep: no trial, no phase
+            assert g["phase"].isna().all()
+            continue
+        phases = "".join(p[0] for p in g["phase"])  # d…h…r…: one drive, one hold, one return
+        assert re.fullmatch(r"d+h*r+", phases), (side, rep, phases)
+        hold = g[g["phase"] == "hold"]
+        if t.hold_start_s is None:
+            assert hold.empty
+            continue
+        assert hold["t_s"].min() >= t.hold_start_s and hold["t_s"].max() < t.hold_end_s
+        # the scored angle is the median of the hold: the exported samples reproduce it
+        assert float(np.median(hold["tibia_angle_deg"])) == t.angle_deg

@@ -81,7 +81,7 @@ def test_migration_from_version_1_keeps_the_data_and_adds_samples(tmp_path):
     path = tmp_path / "history.sqlite3"
     _v1_database(path)
     with Store(path) as store:
-        assert schema.version(store.db) == schema.LATEST == 2
+        assert schema.version(store.db) == schema.LATEST == 3
         [s] = store.sessions("Ana")
         assert (s.id, s.kind, s.raw_path, s.ended, s.t0_s) == (1, "record", "/data/raw.csv",
                                                                True, None)
@@ -187,12 +187,16 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
         in_rep = readings.rep >= 0
         assert [x is None for x in s.rep] == list(~in_rep)
         assert np.array_equal(np.array([x for x in s.rep if x is not None]),
-                              readings.rep[in_rep])
+                              readings.rep[in_rep] + 1)  # stored 1-based, as trials number them
         trials = store.trials(sid)
         assert [t.rep for t in trials] == [r.index + 1 for r in reps]
         assert [t.angle_deg for t in trials] == [
             r.end_range_deg if r.end_range_deg is not None else r.peak_deg for r in reps]
         assert [t.scored for t in trials] == [r.scored for r in reps]
+        held = [t for t in trials if t.scored]
+        assert held and all(t.hold_end_s - t.hold_start_s == pytest.approx(t.hold_s)
+                            and t.t_start_s < t.hold_start_s < t.hold_end_s <= t.t_end_s
+                            for t in held)
         # the results' own reps replaced the incremental ones: the same numbers
         assert [(t.side, t.angle_deg, t.valid, t.t_start_s, t.t_end_s) for t in trials] == [
             (t.side, t.angle_deg, t.valid, t.t_start_s, t.t_end_s) for t in incremental]
@@ -216,3 +220,20 @@ def test_results_without_reps_keep_the_per_side_maximum_unscored(tmp_path):
         assert (t.side, t.angle_deg, t.valid, t.scored, t.t_start_s, t.t_end_s, t.exercise) == (
             "right", 31.25, None, False, 1.0, 3.0, "session_max")
         assert summarize([t])["right"].best_valid_deg is None  # a maximum is not a score
+
+
+def test_migration_from_version_2_adds_the_hold_interval(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(db, target=2)
+    db.execute("INSERT INTO sessions (kind, start_utc, t0_s) VALUES ('monitor', 'x', 1.5)")
+    db.execute("INSERT INTO trials (session_id, side, rep, angle_deg, scored, peak_deg) "
+               "VALUES (1, 'right', 3, 33.5, 1, 34.0)")
+    db.close()
+    with Store(path) as store:
+        [t] = store.trials(1)
+        assert (t.rep, t.angle_deg, t.scored, t.peak_deg, t.hold_start_s) == (3, 33.5, True,
+                                                                              34.0, None)
+        assert store.session(1).t0_s == 1.5
+        store.add_trial(1, "left", 30.0, True, None, 0.0, 5.0, hold_start_s=2.0, hold_end_s=3.5)
+        assert store.trials(1)[1].hold_end_s == 3.5

@@ -12,6 +12,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
 from dorsimeter.store.paths import open_private_text, private_dir
@@ -30,7 +32,7 @@ SAMPLE_COLUMNS = (
     "heel_source",        # switch | foot_imu | shank, empty: none
     "rep_number",         # rep the sample belongs to, empty: none
     "rep_valid_bool",     # 1 the rep counts, 0 it does not (heel lift), empty: unknown
-    "phase",              # rep phase when known (e.g. rest, drive, hold, return)
+    "phase",              # rest | drive | hold | return (see ``PhaseMarker``), empty: unknown
 )
 
 TRIAL_COLUMNS = (
@@ -49,7 +51,9 @@ TRIAL_COLUMNS = (
     "t_end_s",
     "time_start_utc_iso8601",
     "time_end_utc_iso8601",
-    "hold_s",
+    "hold_s",                   # how long the scored hold lasted
+    "hold_start_s",             # device time the scored hold began, empty: no hold
+    "hold_end_s",
     "best_of_side_bool",        # 1 on the trial that is the side's best scored angle
 )
 
@@ -81,6 +85,43 @@ class UtcClock:
         return utc_iso(self.t0 + timedelta(seconds=t_s - self.t0_s))
 
 
+class PhaseMarker:
+    """Each sample's phase, from its rep and that rep's stored trial.
+
+    ``rest`` outside reps; inside a rep ``drive`` until the scored hold starts, ``hold`` during
+    it, ``return`` after it. A rep that never held turns from ``drive`` to ``return`` at its peak
+    (the first sample at the stored peak angle). A phase stored with the sample wins; a rep
+    without a stored trial (the session stopped mid-rep) has no phase. The hold's end is its
+    start plus its duration (samples × nominal interval), so a sample counts as held when it
+    comes more than half an interval before that end.
+    """
+
+    def __init__(self, trials: list[Trial], interval_s: float = 0.0) -> None:
+        self.trials = {(t.side, t.rep): t for t in trials if t.rep is not None}
+        self.past_peak: set[tuple[str, int]] = set()
+        self.half_interval_s = interval_s / 2
+
+    def __call__(self, side: str, rep: int | None, t_s: float, angle_deg: float,
+                 stored: str | None) -> str:
+        if stored:
+            return stored
+        if rep is None:
+            return "rest"
+        trial = self.trials.get((side, rep))
+        if trial is None:
+            return ""
+        if trial.hold_start_s is not None and trial.hold_end_s is not None:
+            if t_s < trial.hold_start_s:
+                return "drive"
+            return "hold" if t_s < trial.hold_end_s - self.half_interval_s else "return"
+        key = (side, rep)
+        if key in self.past_peak:
+            return "return"
+        if angle_deg == trial.peak_deg:
+            self.past_peak.add(key)
+        return "drive"
+
+
 def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:
     stem = f"dorsimeter-session-{session_id}"
     return out_dir / f"{stem}-samples.csv", out_dir / f"{stem}-trials.csv"
@@ -98,12 +139,13 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
                 _num(t.rep), _num(t.angle_deg), _num(t.peak_deg), _num(t.valid),
                 _num(t.counts), _text(t.heel_source),
                 _num(t.t_start_s), _num(t.t_end_s), clock(t.t_start_s), clock(t.t_end_s),
-                _num(t.hold_s), _num(id(t) in best)])
+                _num(t.hold_s), _num(t.hold_start_s), _num(t.hold_end_s), _num(id(t) in best)])
     return len(trials)
 
 
 def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) -> int:
     clock = UtcClock(info)
+    phase = None
     sensor = _text(info.sensor)
     n = 0
     with open_private_text(path, ENCODING) as f, \
@@ -111,9 +153,13 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) 
         w = csv.writer(f, lineterminator="\n")
         w.writerow(SAMPLE_COLUMNS)
         for chunk in store.iter_samples(info.id):
+            if phase is None:
+                dt = np.diff(chunk.t_s[np.asarray(chunk.side) == chunk.side[0]])
+                phase = PhaseMarker(store.trials(info.id),
+                                    float(np.median(dt)) if len(dt) else 0.0)
             w.writerows(
                 [clock(t), repr(t), side, sensor, repr(a), repr(k), _num(hl), _text(hs),
-                 _num(rep), _num(rv), _text(ph)]
+                 _num(rep), _num(rv), phase(side, rep, t, a, ph)]
                 for t, side, a, k, hl, hs, rep, rv, ph in zip(
                     chunk.t_s.tolist(), chunk.side, chunk.tibia_angle_deg.tolist(),
                     chunk.knee_track_deg.tolist(), chunk.heel_lift, chunk.heel_source,

@@ -130,6 +130,11 @@ def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[T
         parts.append(f'<rect class="rep-span" x="{x0:.1f}" y="{PAD_T}" '
                      f'width="{max(x1 - x0, 1):.1f}" height="{PLOT_H - PAD_T - PAD_B}" '
                      f'fill="{fill}"/>')
+        if t.hold_start_s is not None and t.hold_end_s is not None:
+            h0, h1 = float(ax.x(t.hold_start_s)), float(ax.x(t.hold_end_s))
+            parts.append(f'<rect class="hold-span" x="{h0:.1f}" y="{PAD_T}" '
+                         f'width="{max(h1 - h0, 1):.1f}" height="{PLOT_H - PAD_T - PAD_B}" '
+                         'fill="#000" fill-opacity="0.06"/>')
     pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(ax.x(tt), ax.y(aa), strict=True))
     parts.append(f'<polyline class="angle-trace" points="{pts}" fill="none" '
                  f'stroke="{SIDE_COLOUR[side]}" stroke-width="1.2"/>')
@@ -301,7 +306,7 @@ def render_report(store: Store, ref: int | str) -> str:
         + "<h2>Tibia angle over time</h2>"
         + ("".join(plots) or '<p class="note">no samples stored</p>')
         + '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '
-          "lifted); dots: each trial's angle, the side's best filled.</p>"
+          "lifted), darker: the scored hold; dots: each trial's angle, the side's best filled.</p>"
         + f"<h2>History ({len(points)} session{'s' if len(points) != 1 else ''})</h2>"
         + trend_plot(points, info.id))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -80,6 +80,8 @@ class Trial:
     hold_s: float | None = None
     scored: bool | None = None  # None: not decided by the session logic (``valid`` decides)
     peak_deg: float | None = None
+    hold_start_s: float | None = None  # the hold that gave ``angle_deg`` (device time)
+    hold_end_s: float | None = None
     id: int | None = None
 
     @property
@@ -296,13 +298,17 @@ class Store:
             _column(r, "rep", n, int), _column(r, "rep_valid", n, bool),
             _column(r, "phase", n, str),
         ]
-        # the pipeline's "no rep" (-1) and "no heel detector" ("none") are stored as NULL
+        # the pipeline's "no rep" (-1) and "no heel detector" ("none") are stored as NULL; its
+        # 0-based rep index is stored 1-based, as trials and the UI number reps
         heel, source, rep, rep_valid = cols[4:8]
         for i in range(n):
             if source[i] == "none":
                 source[i] = heel[i] = None
-            if rep[i] is not None and rep[i] < 0:
-                rep[i] = rep_valid[i] = None
+            if rep[i] is not None:
+                if rep[i] < 0:
+                    rep[i] = rep_valid[i] = None
+                else:
+                    rep[i] += 1
         rows = list(zip(*cols, strict=True))
         # the clock anchor: the last sample has just arrived, the first one came (t_last −
         # t_first) earlier (calibration hands over its readings in one go)
@@ -322,18 +328,14 @@ class Store:
                   heel_source: str | None, t_start_s: float | None, t_end_s: float | None,
                   rep: int | None = None, exercise: str = "wall_test", set_no: int | None = None,
                   hold_s: float | None = None, scored: bool | None = None,
-                  peak_deg: float | None = None) -> int:
+                  peak_deg: float | None = None, hold_start_s: float | None = None,
+                  hold_end_s: float | None = None) -> int:
         """Store one trial or rep: its scored angle, heel validity and source, device times."""
-        if not math.isfinite(float(angle_deg)):
-            raise DorsimeterError(f"trial angle {angle_deg!r} is not a finite number")
-        with self._tx():
-            cur = self.db.execute(
-                "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
-                " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, _side(side), exercise, set_no, rep, float(angle_deg), _tri(valid),
-                 heel_source, t_start_s, t_end_s, hold_s, _tri(scored), peak_deg))
-        return int(cur.lastrowid)
+        self.add_trials(session_id, [Trial(side, angle_deg, valid, heel_source, t_start_s,
+                                           t_end_s, rep, exercise, set_no, hold_s, scored,
+                                           peak_deg, hold_start_s, hold_end_s)])
+        return int(self.db.execute("SELECT MAX(id) FROM trials WHERE session_id = ?",
+                                   (session_id,)).fetchone()[0])
 
     def add_trials(self, session_id: int, trials: Sequence[Trial], replace: bool = False
                    ) -> None:
@@ -347,11 +349,11 @@ class Store:
                 self.db.execute("DELETE FROM trials WHERE session_id = ?", (session_id,))
             self.db.executemany(
                 "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
-                " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg, hold_start_s,"
+                " hold_end_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(session_id, t.side, t.exercise, t.set_no, t.rep, float(t.angle_deg),
                   _tri(t.valid), t.heel_source, t.t_start_s, t.t_end_s, t.hold_s, _tri(t.scored),
-                  t.peak_deg) for t in trials])
+                  t.peak_deg, t.hold_start_s, t.hold_end_s) for t in trials])
 
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
@@ -403,10 +405,10 @@ class Store:
     def trials(self, session_id: int) -> list[Trial]:
         rows = self.db.execute(
             "SELECT side, angle_deg, valid, heel_source, t_start_s, t_end_s, rep, exercise,"
-            " set_no, hold_s, scored, peak_deg, id FROM trials WHERE session_id = ? ORDER BY id",
-            (session_id,)).fetchall()
+            " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id FROM trials"
+            " WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
         return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
-                      None if r[10] is None else bool(r[10]), r[11], r[12]) for r in rows]
+                      None if r[10] is None else bool(r[10]), *r[11:]) for r in rows]
 
     def count_samples(self, session_id: int) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM samples WHERE session_id = ?",

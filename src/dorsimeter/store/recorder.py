@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,13 +29,24 @@ def trial_from_rep(rep) -> Trial:
     source = None if source in (None, "", NO_SOURCE) else str(source)
     angle = rep.end_range_deg if rep.end_range_deg is not None else rep.peak_deg
     peak = float(rep.peak_deg) if np.isfinite(rep.peak_deg) else None
+    hold = scored_hold(rep)
     return Trial(
         side=str(rep.side), angle_deg=float(angle),
         valid=None if source is None else bool(rep.valid), heel_source=source,
         t_start_s=float(rep.t_start_s), t_end_s=None if rep.t_end_s is None else float(rep.t_end_s),
         rep=int(rep.index) + 1, exercise=getattr(rep, "exercise", None) or "wall_test",
         set_no=getattr(rep, "set_no", None), hold_s=float(rep.hold_s),
-        scored=bool(rep.scored), peak_deg=peak)
+        scored=bool(rep.scored), peak_deg=peak,
+        hold_start_s=None if hold is None else hold[0],
+        hold_end_s=None if hold is None else hold[1])
+
+
+def scored_hold(rep) -> tuple[float, float] | None:
+    """The (start, end) device times of the hold whose median is the rep's end-range angle."""
+    for t0, t1, median in getattr(rep, "holds", None) or []:
+        if median == rep.end_range_deg and abs((t1 - t0) - rep.hold_s) < 1e-9:
+            return float(t0), float(t1)
+    return None
 
 
 def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
@@ -88,6 +100,7 @@ class SessionRecorder:
         self.spans: dict[str, tuple[float, float]] = {}
         self.samples = 0
         self.reps = 0
+        self._holds: dict[tuple[str, int | None], tuple[float | None, float | None]] = {}
         for side, cal in sorted((calibrations or {}).items()):
             store.add_calibration(self.session_id, side, cal, origin="file", sensor=sensor)
 
@@ -98,7 +111,9 @@ class SessionRecorder:
                 self.store.add_calibration(self.session_id, e.side, e.calibration, "live",
                                            self.sensor)
             elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None:
-                self._store_trial(trial_from_rep(e.rep))
+                t = trial_from_rep(e.rep)
+                self._holds[(t.side, t.rep)] = (t.hold_start_s, t.hold_end_s)
+                self._store_trial(t)
                 self.reps += 1
         n = len(readings)
         if n == 0:
@@ -131,7 +146,10 @@ class SessionRecorder:
         The reps stored as they ended are replaced by the results' own list when it has one
         (it is what the coach saw, e.g. with manual trials), in one transaction.
         """
-        trials = trials_from_results(results, self.spans)
+        trials = [t if t.hold_start_s is not None or (t.side, t.rep) not in self._holds else
+                  replace(t, hold_start_s=self._holds[(t.side, t.rep)][0],
+                          hold_end_s=self._holds[(t.side, t.rep)][1])
+                  for t in trials_from_results(results, self.spans)]
         if any(t.exercise != "session_max" for t in trials) or self.reps == 0:
             self.store.replace_trials(self.session_id, trials)
         self.store.end_session(self.session_id)

@@ -99,7 +99,16 @@ def _v2_samples(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples]
+def _v3_hold_interval(db: sqlite3.Connection) -> None:
+    """The scored hold's interval per trial, so exports can mark each sample's rep phase."""
+    _script(db, """
+        ALTER TABLE trials ADD COLUMN hold_start_s REAL;  -- device time, the scored hold
+        ALTER TABLE trials ADD COLUMN hold_end_s REAL
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
+                                                          _v3_hold_interval]
 LATEST = len(MIGRATIONS)
 
 
