@@ -98,3 +98,13 @@ def test_rate_commands():
     assert W.set_rate_command(200) == bytes.fromhex("ffaa030b00")
     with pytest.raises(ValueError):
         W.set_rate_command(33)
+
+
+def test_closed_form_angles_match_scipy():
+    rng = np.random.default_rng(5)
+    ang = rng.uniform(-180, 180, (2000, 3))
+    ang[:, 1] /= 2.0  # pitch within ±90
+    want = Rotation.from_euler("ZYX", ang[:, ::-1], degrees=True).as_quat(scalar_first=True)
+    got = W.angles_to_quat(ang)
+    assert np.allclose(np.abs(np.sum(got * want, axis=1)), 1.0, atol=1e-12)  # q ~ -q
+    assert np.all(got[:, 0] >= 0)
