@@ -6,7 +6,7 @@ calibration are decided sample by sample, any split of the same stream gives ide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.detect import Detectors, DetectorSettings, RepRecord
 from dorsimeter.errors import CalibrationError
-from dorsimeter.types import ImuBatch, Readings
+from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings
 
 
 @dataclass
@@ -92,6 +92,7 @@ class Pipeline:
             self.set_side(batch.side)
         if len(batch) == 0:
             return Readings(), []
+        batch = self._finite(batch)
         acc, gyr = batch.acc_m_s2, batch.gyr_rad_s
         if self.sensor_cal is not None:
             acc, gyr = self.sensor_cal.apply(acc, gyr)
@@ -133,6 +134,32 @@ class Pipeline:
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
         return self._readings(t, u, side), [event, *self._take_detector_events()]
+
+    _last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    nonfinite_samples = 0  # samples with NaN/inf in acc, gyro or quaternion (held, counted)
+
+    def _finite(self, batch: ImuBatch) -> ImuBatch:
+        """Non-finite samples (NaN/inf from a faulty sensor or file) replaced by the last good
+        one: a single NaN would otherwise poison VQF's state for good. Split-independent."""
+        q = batch.quat
+        good = np.isfinite(batch.acc_m_s2).all(axis=1) & np.isfinite(batch.gyr_rad_s).all(axis=1)
+        if q is not None:
+            good &= np.isfinite(q).all(axis=1)
+        if not good.all():
+            self.nonfinite_samples += int(np.count_nonzero(~good))
+            last = self._last_good or (np.array([0.0, 0.0, GRAVITY_M_S2]), np.zeros(3),
+                                       np.array([1.0, 0.0, 0.0, 0.0]))
+            src = np.maximum.accumulate(np.where(good, np.arange(len(batch)), -1))
+            held = src >= 0
+            acc = np.where(held[:, None], batch.acc_m_s2[np.maximum(src, 0)], last[0])
+            gyr = np.where(held[:, None], batch.gyr_rad_s[np.maximum(src, 0)], last[1])
+            quat = None if q is None else np.where(held[:, None], q[np.maximum(src, 0)], last[2])
+            batch = replace(batch, acc_m_s2=acc, gyr_rad_s=gyr, quat=quat)
+        i = len(batch) - 1
+        if good.any() or self._last_good is None:
+            self._last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
+                               np.array([1.0, 0, 0, 0]) if q is None else batch.quat[i].copy())
+        return batch
 
     def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
                      ) -> np.ndarray:
