@@ -184,3 +184,16 @@ def test_the_real_monitor_stores_its_session_like_record(rig, tmp_path):
     assert np.array_equal(got.tibia_angle_deg, want.tibia_angle_deg)
     assert [(t.side, t.angle_deg, t.scored) for t in got_trials] == [
         (t.side, t.angle_deg, t.scored) for t in want_trials]
+
+
+def test_export_all_of_an_athlete_writes_every_session(sessions, home, tmp_path, capsys):
+    out_dir = tmp_path / "all"
+    assert main(["export", "all", "--athlete", "Ana", "--out", str(out_dir),
+                 "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        f"dorsimeter-session-{s}-{kind}.csv" for s in sessions for kind in ("samples", "trials"))
+    assert out.count("wrote ") == 2 * len(sessions)
+    assert main(["export", "all", "--athlete", "Nobody", "--out", str(out_dir),
+                 "--home", str(home)]) == 2
+    assert "no athlete 'Nobody'" in capsys.readouterr().err

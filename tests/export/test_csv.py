@@ -132,3 +132,18 @@ def test_each_sample_carries_its_rep_phase(exported):
         assert hold["t_s"].min() >= t.hold_start_s and hold["t_s"].max() < t.hold_end_s
         # the scored angle is the median of the hold: the exported samples reproduce it
         assert float(np.median(hold["tibia_angle_deg"])) == t.angle_deg
+
+
+def test_exporting_many_long_sessions_nests_the_bars(tmp_path, monkeypatch, capsys):
+    from dorsimeter.cli import main
+    from dorsimeter.export import progress
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setattr(progress, "MIN_STEPS_FOR_BAR", 1000)
+    with Store.open(tmp_path / "home") as store:
+        ids = [stored_session(store, 15.0, athlete="N", seeds=(s, s + 1)) for s in (1, 3)]
+    assert main(["export", "all", "--out", str(tmp_path / "out"), "--home",
+                 str(tmp_path / "home")]) == 0
+    err = capsys.readouterr().err
+    assert "exporting sessions" in err and "2/2" in err
+    assert all(f"exporting session {i}" in err for i in ids)
