@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dorsimeter.core import Pipeline
+from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.protocol import witmotion
 from dorsimeter.protocol.frames import FrameDecoder
@@ -288,3 +289,23 @@ async def test_record_command_names_a_missing_sensor_in_one_line(system_bus, tmp
     assert code == 1
     assert err.strip().splitlines() == [err.strip()]
     assert "dorsi-nowhere" in err and "1.5 s" in err and "Traceback" not in err
+
+
+async def test_a_sensor_gone_for_good_ends_the_stream_with_a_device_error():
+    async with BleRig() as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-0109", "C0:D0:57:00:01:09"))
+        source = BleSource("dorsi-0109", rate_hz=100, give_up_s=1.0)
+        loop = asyncio.get_running_loop()
+        dropped_at = None
+
+        async def run():
+            nonlocal dropped_at
+            async for _ in source:
+                if dropped_at is None:
+                    dropped_at = loop.time()
+                    await node.drop_link(silent_s=30.0)  # out of range
+
+        with pytest.raises(DeviceError, match="dorsi-0109' lost: no reconnection in 1 s"):
+            await asyncio.wait_for(run(), 15)
+        assert 0.9 < loop.time() - dropped_at < 3.0
+        assert source.stats()["state"] == "lost" and source.status.reconnects == 1

@@ -275,7 +275,7 @@ class Gap:
 class LinkStatus:
     """What the UI shows about the link."""
 
-    state: str = "idle"    # scanning | connecting | connected | reconnecting | closed
+    state: str = "idle"    # scanning | connecting | connected | reconnecting | lost | closed
     kind: str = ""
     address: str = ""
     rate_hz: float = 0.0   # samples per second received over the last ~2 s
@@ -286,6 +286,7 @@ class LinkStatus:
     duplicates: int = 0    # notifications dropped as duplicates (sequence or old generation)
     crc_errors: int = 0
     battery_pct: int | None = None
+    rssi_dbm: int | None = None  # when it was found
     reconnects: int = 0
     gaps: int = 0
 
@@ -395,23 +396,26 @@ class BleSource(Source):
                 await old.disconnect()
             except (BleakError, OSError) as e:
                 log.debug("disconnect after drop: %s", e)
+        try:
+            async with asyncio.timeout(self.give_up_s):
+                await self._reconnect_with_backoff()
+        except TimeoutError as e:
+            self.status.state = "lost"
+            raise DeviceError(f"BLE sensor '{self.target}' lost: no reconnection in "
+                              f"{self.give_up_s:g} s") from e
+        self._pending_gap.down_s = time.monotonic() - self._down_since
+
+    async def _reconnect_with_backoff(self) -> None:
         delay_s = 0.05
         while True:
             try:
                 await self._connect()
-                break
-            except DeviceError:
-                raise
-            except (TimeoutError, BleakError, OSError) as e:
-                if time.monotonic() - self._down_since > self.give_up_s:
-                    self.status.state = "closed"
-                    raise DeviceError(f"BLE sensor '{self.target}' lost: no reconnection in "
-                                      f"{self.give_up_s:g} s ({e})") from e
+                return
+            except (BleakError, OSError) as e:
                 log.info("reconnect to %s failed (%s); retrying in %.2f s", self.target, e,
                          delay_s)
                 await asyncio.sleep(delay_s)
                 delay_s = min(2.0, delay_s * 2)
-        self._pending_gap.down_s = time.monotonic() - self._down_since
 
     # --- streaming
     async def stream(self) -> AsyncIterator[ImuBatch]:
@@ -420,6 +424,7 @@ class BleSource(Source):
         self.status.address = self._device.address
         self._kind = kind_from_uuids(adv.service_uuids, adv.local_name)
         self.status.battery_pct = _advertised_battery(adv)
+        self.status.rssi_dbm = adv.rssi
         try:
             await self._connect()
         except (TimeoutError, BleakError, OSError) as e:
@@ -484,7 +489,8 @@ class BleSource(Source):
     _gap_lost_base = 0
 
     async def _release(self) -> None:
-        self.status.state = "closed"
+        if self.status.state != "lost":
+            self.status.state = "closed"
         client, self.client = self.client, None
         self._generation += 1  # anything still queued or still arriving is stale now
         if client is not None:
@@ -504,6 +510,8 @@ class BleSource(Source):
             out["loss"] = self.status.loss_fraction
         if self.status.battery_pct is not None:
             out["battery"] = self.status.battery_pct / 100.0
+        if self.status.rssi_dbm is not None:
+            out["rssi_dbm"] = self.status.rssi_dbm
         return out
 
     async def close(self) -> None:
