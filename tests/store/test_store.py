@@ -237,3 +237,23 @@ def test_migration_from_version_2_adds_the_hold_interval(tmp_path):
         assert store.session(1).t0_s == 1.5
         store.add_trial(1, "left", 30.0, True, None, 0.0, 5.0, hold_start_s=2.0, hold_end_s=3.5)
         assert store.trials(1)[1].hold_end_s == 3.5
+
+
+def test_a_full_disk_is_a_one_line_store_error_and_loses_nothing_committed(tmp_path):
+    from dorsimeter.store.db import StoreError
+
+    with Store.open(tmp_path) as store:
+        sid = store.start_session("record")
+        r = Readings(np.arange(100.0), np.ones(100), np.zeros(100),
+                     np.array(["left"] * 100, dtype=object))
+        store.add_samples(sid, r)
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk is now full
+        big = Readings(np.arange(50_000.0), np.ones(50_000), np.zeros(50_000),
+                       np.array(["left"] * 50_000, dtype=object))
+        with pytest.raises(StoreError, match=r"history\.sqlite3: cannot write the history "
+                                             r"\(database or disk is full\)") as e:
+            store.add_samples(sid, big)
+        assert e.value.exit_code == 1 and "\n" not in str(e.value)
+        assert store.count_samples(sid) == 100  # the failed batch rolled back, the rest is kept
+        assert not store.db.in_transaction

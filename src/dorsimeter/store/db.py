@@ -192,7 +192,7 @@ class Store:
         self.close()
 
     def _tx(self) -> _Tx:
-        return _Tx(self.db)
+        return _Tx(self.db, self.path)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -430,14 +430,32 @@ class Store:
         return Samples.from_rows(rows)
 
 
-class _Tx:
-    """``with store._tx():`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on error."""
+class StoreError(DorsimeterError):
+    """The history could not be written (disk full, file locked too long). Exit code 1."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    exit_code = 1
+
+
+class _Tx:
+    """``with store._tx():`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on error.
+
+    SQLite failures (disk full, locked) become a one-line :class:`StoreError` naming the file.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db, self.path = db, path
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"{self.path}: cannot write the history ({e})") from e
 
-    def __exit__(self, exc_type, *exc) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as e:
+            if exc_type is None:
+                raise StoreError(f"{self.path}: cannot write the history ({e})") from e
+        if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+            raise StoreError(f"{self.path}: cannot write the history ({exc})") from exc
