@@ -22,9 +22,11 @@ import time
 from bleak import BleakClient, BleakScanner
 from bumble.gatt import Characteristic, Service
 
+from dorsimeter.sources.ble import BleSource
 from dorsimeter.testing.dbus import private_system_bus
 from dorsimeter.testing.peripheral import NOTIFY, Peripheral, Ticker
 from dorsimeter.testing.rig import BleRig
+from dorsimeter.testing.witmotion import WitMotionPeripheral
 
 SVC = "6e400001-0000-4000-8000-0000000be4c0"
 DATA = "6e400002-0000-4000-8000-0000000be4c0"
@@ -71,14 +73,8 @@ async def bleak_callback_rate(rig: BleRig, rate_hz: float) -> tuple[int, int, fl
     return sent, len(got), len(got) / span if got else 0.0
 
 
-async def source_rate(rate_hz: float) -> tuple[int, int, float] | None:
+async def source_rate(rate_hz: float) -> tuple[int, int, float]:
     """(sent, samples out of BleSource, samples/s) with the WitMotion emulation."""
-    try:
-        from dorsimeter.testing.witmotion import WitMotionPeripheral
-
-        from dorsimeter.sources.ble import BleSource
-    except ImportError:
-        return None
     async with BleRig() as rig:
         wit = await rig.add(WitMotionPeripheral(rig.link, "WT901BLE-bench", "C0:BE:00:00:00:02",
                                                 autostart=False))
@@ -116,9 +112,7 @@ async def run() -> list[tuple[str, float, int, int, float]]:
             sent, got, achieved = await bleak_callback_rate(rig, rate)
             rows.append(("bleak callback", rate, sent, got, achieved))
     for rate in RATES_HZ[:4]:
-        r = await source_rate(rate)
-        if r is not None:
-            rows.append(("BleSource (WitMotion)", rate, *r))
+        rows.append(("BleSource (WitMotion)", rate, *await source_rate(rate)))
     return rows
 
 

@@ -281,6 +281,7 @@ class LinkStatus:
     rate_hz: float = 0.0   # samples per second received over the last ~2 s
     received: int = 0      # samples decoded
     notifications: int = 0  # notifications handled (once each)
+    frames: int = 0        # valid data frames decoded (node)
     lost_frames: int = 0   # frames missing by sequence number (exact)
     lost: int = 0          # samples in those frames (exact when frames are full)
     duplicates: int = 0    # notifications dropped as duplicates (sequence or old generation)
@@ -295,8 +296,6 @@ class LinkStatus:
         """Fraction of frames lost on the link (node only; WitMotion has no sequence)."""
         total = self.frames + self.lost_frames
         return self.lost_frames / total if total else 0.0
-
-    frames: int = 0        # valid data frames decoded
 
 
 class BleSource(Source):
@@ -516,4 +515,5 @@ class BleSource(Source):
 
     async def close(self) -> None:
         self._closing = True
+        self._queue.put_nowait((-1, None))  # wakes a stream loop waiting for data; stale
         await self._release()

@@ -60,11 +60,16 @@ class GattLink:
 
 
 class NodePeripheral(Peripheral):
-    """The emulated node, advertising as ``name``; ``rate_hz`` is its configured sample rate."""
+    """The emulated node, advertising as ``name``; ``rate_hz`` is its configured sample rate.
+
+    The simulated session (standing still, then knee drives) starts at power-on, or with
+    ``wait_for_host`` when a host first connects, so a late host still sees the stance.
+    """
 
     def __init__(self, link: LocalLink, name: str = "dorsi-0001",
                  address: str = "C0:D0:57:00:00:01", impairments: Impairments | None = None,
-                 rate_hz: float = 100.0, seed: int = 0, battery_pct: float = 87.0) -> None:
+                 rate_hz: float = 100.0, seed: int = 0, battery_pct: float = 87.0,
+                 wait_for_host: bool = False) -> None:
         super().__init__(link, name, address, impairments)
         self.clock = SimClock()
         self.imu = SimImu(ShankSim(rate_hz=rate_hz, seed=seed), self.clock)
@@ -77,6 +82,7 @@ class NodePeripheral(Peripheral):
         self.lost_seqs: list[int] = []  # sequence numbers of DATA frames removed by injected loss
         self.sent_frames: list[bytes] = []  # DATA frames that went onto the link
         self._t0: float | None = None
+        self.wait_for_host = wait_for_host
 
     def services(self) -> list[Service]:
         self.data = Characteristic(gatt.NODE_DATA_UUID, NOTIFY, Characteristic.READABLE, b"")
@@ -118,10 +124,13 @@ class NodePeripheral(Peripheral):
     async def _main_loop(self) -> None:
         """The firmware's loop: advance the clock, step the node, send what it produced."""
         loop = asyncio.get_running_loop()
-        self._t0 = loop.time()
+        self._t0 = None if self.wait_for_host else loop.time()
         while True:
-            self.clock.now_s = loop.time() - self._t0
-            self.node.step()
+            if self._t0 is None and self.counters.connections:
+                self._t0 = loop.time()  # the first host connected: the session begins
+            if self._t0 is not None:
+                self.clock.now_s = loop.time() - self._t0
+                self.node.step()
             while self.gatt_link.outbox:
                 is_data, frame = self.gatt_link.outbox.popleft()
                 if is_data:
