@@ -1,0 +1,87 @@
+"""Fuzz every decoder on more than 100,000 generated cases; prints the case count per decoder.
+
+The properties are those of ``tests/reliability/test_fuzz.py`` (a few hundred cases each there):
+hypothesis draws corruption (flipped bytes, truncated frames, inserted junk) and read splits
+for each decoder; then numpy draws any bytes at all, fed to all three decoders in random
+splits. Every case checks: no exception, well-formed finite batches, counters that only grow,
+every intact frame decoded and every destroyed one counted. ``DORSIMETER_FUZZ_CASES`` scales
+the total (default 100,000). Run: ``python -m bench.bench_fuzz``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+
+from tests.reliability import fuzzing as fz
+
+DEFAULT_CASES = 100_000
+
+
+def _hypothesis_run(prop, n: int) -> float:
+    cfg = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
+                   suppress_health_check=list(HealthCheck))
+
+    @cfg
+    @given(fz.SEED, fz.OPS, fz.CUTS)
+    def run(seed, ops, cuts):
+        prop(seed, ops, cuts)
+
+    t0 = time.perf_counter()
+    run()  # a failing case raises (hypothesis reports it) and the bench fails
+    return time.perf_counter() - t0
+
+
+def _random_bytes_run(n: int, seed: int = 0) -> float:
+    """Any bytes: random noise, spliced with pieces of valid frames and packets."""
+    rng = np.random.default_rng(seed)
+    pieces = [b"".join(fz.node_frames(k, 4)) for k in range(64)]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        size = int(rng.integers(0, 1500))
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        if rng.random() < 0.5:  # splice in a fragment of a real stream
+            p = pieces[int(rng.integers(0, len(pieces)))]
+            a = int(rng.integers(0, len(p)))
+            b = int(rng.integers(a, len(p) + 1))
+            at = int(rng.integers(0, len(data) + 1))
+            data = data[:at] + p[a:b] + data[at:]
+        cuts = rng.integers(0, len(data) + 1, int(rng.integers(0, 6))).tolist()
+        fz.check_random(data, cuts)
+    return time.perf_counter() - t0
+
+
+def run(total: int = DEFAULT_CASES) -> list[str]:
+    props = [("node frames (hypothesis)", "node", fz.check_node, 0.05),
+             ("WitMotion BLE (hypothesis)", "wit_ble", fz.check_wit_ble, 0.10),
+             ("WitMotion UART (hypothesis)", "wit_uart", fz.check_wit_uart, 0.10)]
+    rows = []
+    for name, key, prop, share in props:
+        before = fz.CALLS[key]
+        dt = _hypothesis_run(prop, max(1, int(total * share)))
+        rows.append((name, fz.CALLS[key] - before, dt))
+    before = fz.CALLS["random"]
+    dt = _random_bytes_run(max(1, total - sum(r[1] for r in rows)))
+    rows.append(("any bytes, all 3 decoders", fz.CALLS["random"] - before, dt))
+    lines = [f"{'property':30s} {'cases run':>10s} {'s':>7s} {'cases/s':>8s}"]
+    for name, n, dt in rows:
+        lines.append(f"{name:30s} {n:10d} {dt:7.1f} {n / dt:8.0f}")
+    n_all, dt_all = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    lines.append(f"{'total':30s} {n_all:10d} {dt_all:7.1f} {n_all / dt_all:8.0f}")
+    lines.append(f"fuzz: {n_all} generated cases, every property held (a failure raises)")
+    return lines
+
+
+def main() -> int:
+    total = int(os.environ.get("DORSIMETER_FUZZ_CASES", DEFAULT_CASES))
+    for line in run(total):
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
