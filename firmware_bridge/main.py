@@ -80,4 +80,8 @@ def run():
         time.sleep_ms(1)
 
 
-run()
+# hold the button while resetting to get the REPL instead of the firmware
+if Pin(PIN_BUTTON, Pin.IN, Pin.PULL_UP).value() == 0:
+    print("button held at boot: firmware not started")
+else:
+    run()
