@@ -21,9 +21,10 @@ def test_angular_acceleration_is_exact_for_quadratics_and_split_invariant():
     whole = AngularAcceleration(rate).update(gyr)
     np.testing.assert_allclose(whole[2:], np.column_stack([0.6 * t, -np.ones_like(t), 0 * t])[2:],
                                atol=1e-9)
-    f = AngularAcceleration(rate)
-    parts = np.concatenate([f.update(gyr[i:i + 3]) for i in range(0, len(gyr), 3)])
-    np.testing.assert_array_equal(parts, whole)
+    for step in (1, 2, 3, 17):
+        f = AngularAcceleration(rate)
+        parts = np.concatenate([f.update(gyr[i:i + step]) for i in range(0, len(gyr), step)])
+        np.testing.assert_array_equal(parts, whole)
 
 
 def test_rotational_acc_reproduces_the_simulated_accelerometer():

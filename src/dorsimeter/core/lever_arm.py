@@ -43,16 +43,20 @@ class AngularAcceleration:
         n = len(gyr_rad_s)
         if n == 0:
             return np.empty((0, 3))
-        g = np.concatenate([self._prev, np.asarray(gyr_rad_s, dtype=float)])
         k = len(self._prev)
-        out = np.zeros((n, 3))
-        idx = np.arange(k, k + n)
-        three = idx >= 2
-        i3 = idx[three]
-        out[three] = (3.0 * g[i3] - 4.0 * g[i3 - 1] + g[i3 - 2]) * (0.5 * self.rate_hz)
-        two = idx == 1
-        if np.any(two):
-            out[two] = (g[1] - g[0]) * self.rate_hz
+        g = np.concatenate([self._prev, np.asarray(gyr_rad_s, dtype=float)]) if k else \
+            np.asarray(gyr_rad_s, dtype=float)
+        out = np.empty((n, 3))
+        h = 0.5 * self.rate_hz
+        # sample j of g (j ≥ 2) gets the three-point formula; the stream's first two do not
+        first = max(2, k)
+        out[first - k:] = (3.0 * g[first:] - 4.0 * g[first - 1:-1] + g[first - 2:-2]) * h
+        if k == 0:
+            out[0] = 0.0
+            if n > 1:
+                out[1] = (g[1] - g[0]) * self.rate_hz
+        elif k == 1:
+            out[0] = (g[1] - g[0]) * self.rate_hz
         self._prev = g[-2:].copy()
         return out
 
@@ -76,6 +80,15 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
         return w, np.zeros_like(w)
     return (savgol_filter(w, win, 2, axis=0),
             savgol_filter(w, win, 2, deriv=1, delta=1.0 / rate_hz, axis=0))
+
+
+def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray, gain: float) -> np.ndarray:
+    """``gyr`` with its component along the unit ``axis`` multiplied by ``gain`` (element-wise,
+    so the same floats for any batch split)."""
+    g = np.asarray(gyr_rad_s, dtype=float)
+    ax, ay, az = (float(v) for v in axis)
+    d = (g[:, 0] * ax + g[:, 1] * ay + g[:, 2] * az) * (gain - 1.0)
+    return np.column_stack([g[:, 0] + d * ax, g[:, 1] + d * ay, g[:, 2] + d * az])
 
 
 def _skew(v: np.ndarray) -> np.ndarray:

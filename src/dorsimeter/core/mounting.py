@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.core.lever_arm import fit_lever_arm, smoothed_rates
+from dorsimeter.core.lever_arm import fit_lever_arm, rotational_acc, smoothed_rates
 from dorsimeter.errors import CalibrationError, InputError
 from dorsimeter.types import GRAVITY_M_S2
 
@@ -24,6 +24,8 @@ MOVING_GYR_RAD_S = 0.2
 MAX_STANCE_SWAY_DEG = 1.5  # tilt allowed within the still stance (from its first sample)
 STANCE_TAIL_S = 0.5  # end of the still run left out of the stance statistics
 MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twisting movement)
+QUIET_GYR_RAD_S = 0.02  # "still" moments inside the drives, for the flexion gyro gain
+QUIET_DGYR_RAD_S2 = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class MountingCalibration:
     lever_arm_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
     lever_arm_residual_m_s2: float = 0.0  # RMS acceleration the fixed-pivot model left over
     stance_sway_deg: float = 0.0  # largest tilt of "up" from its mean during the stance
+    # factor on the gyro's flexion-axis component that makes the gyro-integrated flexion match
+    # the accelerometer's at the still moments of the drives (gyro scale error, clock drift)
+    flexion_gyr_gain: float = 1.0
 
     @property
     def matrix(self) -> np.ndarray:
@@ -95,15 +100,16 @@ def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
 
 def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float) -> np.ndarray:
     """(N,3,3) rotations R_k taking sensor-frame vectors at sample k to the frame of the first
-    sample, from the (bias-free) gyro: exact per-step rotation (Rodrigues) with the mean rate
-    of consecutive samples. A world-fixed vector v reads ``R_k.T @ v_0`` at sample k."""
+    sample, from the (bias-free) gyro: exact per-step rotation (Rodrigues) by sample k's rate
+    over the step ending at k (IMU samples are interval averages, as VQF also assumes).
+    A world-fixed vector v reads ``R_k.T @ v_0`` at sample k."""
     n = len(gyr_rad_s)
     out = np.empty((n, 3, 3))
     r = np.eye(3)
     dt = 1.0 / rate_hz
     for k in range(n):
         if k:
-            rv = 0.5 * (gyr_rad_s[k - 1] + gyr_rad_s[k]) * dt
+            rv = gyr_rad_s[k] * dt
             th = float(np.sqrt(rv @ rv))
             if th > 0.0:
                 kx = rv / th
@@ -111,6 +117,28 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float) -> np.ndarray:
                 r = r @ (np.eye(3) + np.sin(th) * kk + (1.0 - np.cos(th)) * (kk @ kk))
         out[k] = r
     return out
+
+
+def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
+                      dgyr_rad_s2: np.ndarray, x: np.ndarray, z: np.ndarray,
+                      rate_hz: float) -> float:
+    """Gyro scale about the flexion axis: slope of the accelerometer's flexion angle against
+    the gyro-carried one over the quasi-static samples of the drives (holds, rests).
+
+    1.0 when the still moments do not span at least 10° of flexion or the slope is implausible
+    (beyond ±5 %, more than any datasheet's sensitivity tolerance plus clock error)."""
+    quiet = (np.linalg.norm(gyr_rad_s, axis=1) < QUIET_GYR_RAD_S) & (
+        np.linalg.norm(dgyr_rad_s2, axis=1) < QUIET_DGYR_RAD_S2)
+    if quiet.sum() < int(0.2 * rate_hz):
+        return 1.0
+    u, a = up_carried[quiet], acc_m_s2[quiet]
+    th_g = np.arctan2(-(u @ x), u @ z)
+    th_a = np.arctan2(-(a @ x), a @ z)
+    if np.ptp(th_g) < np.radians(10.0):
+        return 1.0
+    design = np.column_stack([th_g, np.ones_like(th_g)])
+    slope = float(np.linalg.lstsq(design, th_a, rcond=None)[0][0])
+    return slope if abs(slope - 1.0) <= 0.05 else 1.0
 
 
 class MountingCalibrator:
@@ -268,11 +296,13 @@ class MountingCalibrator:
         # fine and gives the same result for any batch split; r lies in the sagittal plane
         w_s, dw_s = smoothed_rates(w, self.rate_hz)
         fit = fit_lever_arm(w_s, dw_s, a, up_all, basis=np.array([x, z]))
+        a_grav = a - rotational_acc(w_s, dw_s, fit.r_m)
+        gain = flexion_gyro_gain(up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
             planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
-            float(fit.residual_m_s2), sway)
+            float(fit.residual_m_s2), sway, gain)
 
     def refusal(self) -> str:
         """Why the samples seen so far do not define a calibration."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dorsimeter.core.fusion import estimate_orientation
-from dorsimeter.core.lever_arm import rotational_acc
+from dorsimeter.core.lever_arm import flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import MountingCalibration
 from dorsimeter.core.sensor_cal import SensorCalibration
 
@@ -37,4 +37,9 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
             if np.any(m) and any(cal.lever_arm_m):
                 acc[m] -= rotational_acc(gyr[m] - np.asarray(cal.gyr_bias_rad_s), dgyr[m],
                                          cal.lever_arm)
+        gyr = gyr.copy()
+        for name, cal in calibrations.items():
+            m = sides == name
+            if np.any(m) and cal.flexion_gyr_gain != 1.0:
+                gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
     return estimate_orientation(gyr, acc, rate_hz, offline=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
-from dorsimeter.core.lever_arm import AngularAcceleration, rotational_acc
+from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import tibia_angles_deg
@@ -115,9 +115,10 @@ class Pipeline:
                 len(batch) if done is None else done + 1)
             quat = self.fusion.update(gyr[:k], acc[:k]) if k == len(batch) else np.concatenate(
                 [self.fusion.update(gyr[:k], acc[:k]),
-                 self.fusion.update(gyr[k:], self._compensated(acc[k:], gyr[k:], dgyr[k:], side))])
+                 self.fusion.update(self._gyro(gyr[k:], side),
+                                    self._compensated(acc[k:], gyr[k:], dgyr[k:], side))])
         up = up_in_sensor(quat)
-        self.detectors.feed(batch, up)
+        self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
         if side in self.calibrations and done is None:
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
@@ -168,6 +169,13 @@ class Pipeline:
         if not self.lever_arm or cal is None or not any(cal.lever_arm_m):
             return acc
         return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
+
+    def _gyro(self, gyr: np.ndarray, side: str) -> np.ndarray:
+        """The gyro with the mounting's flexion-axis gain applied (element-wise)."""
+        cal = self.calibrations.get(side)
+        if cal is None or cal.flexion_gyr_gain == 1.0:
+            return gyr
+        return flexion_scaled(gyr, cal.y_axis, cal.flexion_gyr_gain)
 
     def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
         angle, track = tibia_angles_deg(up, self.calibrations[side].matrix, side)
