@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -119,3 +120,15 @@ async def test_pairing_encrypts_the_link_now_and_after_a_reconnect():
         async with BleakClient(dev) as client:  # bonded: encrypted without pairing again
             await client.write_gatt_char(CMD, b"z", response=True)
             assert echo.last_write_encrypted is True
+
+
+def test_private_bus_points_the_system_bus_variable_at_itself_and_restores_it(monkeypatch):
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
+    with private_system_bus() as bus:
+        assert os.environ["DBUS_SYSTEM_BUS_ADDRESS"] == bus.address
+        assert bus.address.startswith("unix:path=")
+        assert bus.env()["DBUS_SYSTEM_BUS_ADDRESS"] == bus.address
+        proc = bus._proc
+        assert proc is not None and proc.poll() is None
+    assert proc.poll() is not None  # the daemon is gone
+    assert os.environ["DBUS_SYSTEM_BUS_ADDRESS"] == "unix:path=/nonexistent"
