@@ -118,7 +118,7 @@ class Pipeline:
                  self.fusion.update(self._gyro(gyr[k:], side),
                                     self._compensated(acc[k:], gyr[k:], dgyr[k:], side))])
         up = up_in_sensor(quat)
-        self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
+        self.detectors.feed(batch, up)
         if side in self.calibrations and done is None:
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
