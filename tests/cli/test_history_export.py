@@ -27,7 +27,13 @@ def record(home, tmp_path, side: str, seed: int, athlete: str = "Ana") -> int:
     out = buf.getvalue()
     m = re.search(r"^stored session (\d+)$", out, re.M)
     assert m, out
-    return int(m.group(1))
+    sid = int(m.group(1))
+    # what record printed is what the history holds
+    printed = re.search(rf"{side}: .*best valid ([\d.]+)°, mean of best 3 ([\d.]+)°", out)
+    with Store.open(home) as store:
+        s = summarize(store.trials(sid))[side]
+    assert printed and printed.groups() == (f"{s.best_valid_deg:.1f}", f"{s.mean_best3_deg:.1f}")
+    return sid
 
 
 @pytest.fixture(scope="module")
