@@ -7,6 +7,7 @@ from dorsimeter.core import calibrate_recording
 from dorsimeter.core.mounting import load_calibrations, save_calibrations
 from dorsimeter.errors import CalibrationError, InputError
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
+from dorsimeter.types import ImuBatch
 
 
 def test_calibration_recovers_the_clip_rotation():
@@ -43,3 +44,44 @@ def test_calibration_file_round_trips(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(InputError, match="bad.json"):
         load_calibrations(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("rot", [(20.0, 0.0, 37.0), (-20.0, 15.0, 181.0), (0.0, -20.0, 300.0),
+                                 (14.0, 14.0, -95.0)])
+def test_any_clip_rotation_about_the_shin_with_tilts_up_to_20_degrees(rot):
+    """Knee forward reads positive whatever the clip's rotation; the axes come out right."""
+    mount = Mount(clip_rotation_deg=rot)
+    batch = ShankSim(mount=mount, errors=SensorErrors(), seed=6).generate(1500)
+    cal = calibrate_recording([batch], 100.0)["left"]
+    expected = mount.sensor_to_tibia.as_matrix()
+    assert np.degrees(np.arccos(np.clip(np.array(cal.z_axis) @ expected[2], -1, 1))) < 0.2
+    assert np.degrees(np.arccos(np.clip(np.array(cal.x_axis) @ expected[0], -1, 1))) < 3.0
+    assert cal.planarity > 0.95 and cal.stance_sway_deg < 1.5
+    assert abs(cal.flexion_gyr_gain - 1.0) < 0.003
+
+
+def test_refuses_a_stance_with_sway_and_says_so():
+    """A slow sway (below the gyro threshold) is not a still stance."""
+    sim = ShankSim(seed=1, errors=SensorErrors.none())
+    b = sim.generate(1500)
+    t = b.t_s
+    sway = np.radians(4.0) * np.sin(2 * np.pi * 0.3 * t)  # ±4° at 0.3 Hz: < 0.15 rad/s
+    c, s = np.cos(sway), np.sin(sway)
+    acc = np.column_stack([c * b.acc_m_s2[:, 0] - s * b.acc_m_s2[:, 2], b.acc_m_s2[:, 1],
+                           s * b.acc_m_s2[:, 0] + c * b.acc_m_s2[:, 2]])
+    gyr = b.gyr_rad_s + np.column_stack([np.zeros_like(t), np.gradient(sway, t), np.zeros_like(t)])
+    swaying = ImuBatch(t[:280], acc[:280], gyr[:280])
+    with pytest.raises(CalibrationError, match="swayed"):
+        calibrate_recording([swaying], 100.0)
+
+
+def test_refuses_movement_that_is_not_a_hinge():
+    """Random tumbling after the stance: no forward hinge, a clear refusal."""
+    stance = ShankSim(seed=2, errors=SensorErrors.none()).generate(250)
+    rng = np.random.default_rng(0)
+    gyr = rng.normal(0.0, 1.0, (600, 3))
+    acc = np.tile([0.0, 0.0, 9.81], (600, 1)) + rng.normal(0.0, 0.2, (600, 3))
+    t = stance.t_s[-1] + 0.01 * np.arange(1, 601)
+    moving = ImuBatch(t, acc, gyr)
+    with pytest.raises(CalibrationError, match="not knee drives|shin about its own axis"):
+        calibrate_recording([stance, moving], 100.0)

@@ -63,9 +63,20 @@ class AngularAcceleration:
 
 def rotational_acc(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray, r_m: np.ndarray
                    ) -> np.ndarray:
-    """ω̇ × r + ω × (ω × r): the acceleration of the sensor about a fixed pivot (sensor frame)."""
-    r = np.broadcast_to(np.asarray(r_m, dtype=float), np.shape(gyr_rad_s))
-    return cross(dgyr_rad_s2, r) + cross(gyr_rad_s, cross(gyr_rad_s, r))
+    """ω̇ × r + ω × (ω × r) = ω̇ × r + ω (ω·r) − r |ω|²: the acceleration of the sensor about a
+    fixed pivot (sensor frame). Element-wise with a constant ``r``."""
+    rx, ry, rz = (float(v) for v in np.asarray(r_m, dtype=float))
+    w = np.asarray(gyr_rad_s, dtype=float)
+    d = np.asarray(dgyr_rad_s2, dtype=float)
+    w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
+    d0, d1, d2 = d[:, 0], d[:, 1], d[:, 2]
+    wr = w0 * rx + w1 * ry + w2 * rz
+    ww = w0 * w0 + w1 * w1 + w2 * w2
+    out = np.empty_like(w)
+    out[:, 0] = (d1 * rz - d2 * ry) + w0 * wr - rx * ww
+    out[:, 1] = (d2 * rx - d0 * rz) + w1 * wr - ry * ww
+    out[:, 2] = (d0 * ry - d1 * rx) + w2 * wr - rz * ww
+    return out
 
 
 def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15

@@ -51,11 +51,20 @@ class SensorCalibration:
     def apply(self, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
         """Corrected (acc, gyr); element-wise, so bit-identical for any batch split."""
-        a = np.asarray(acc_m_s2, dtype=float) - np.asarray(self.acc_offset_m_s2)
+        acc = np.asarray(acc_m_s2, dtype=float)
+        gyr = np.asarray(gyr_rad_s, dtype=float)
+        if any(self.gyr_bias_rad_s):
+            gyr = gyr - np.asarray(self.gyr_bias_rad_s)
+        if any(self.acc_offset_m_s2):
+            acc = acc - np.asarray(self.acc_offset_m_s2)
         c = self.acc_matrix
-        acc = np.column_stack([a[:, 0] * c[i][0] + a[:, 1] * c[i][1] + a[:, 2] * c[i][2]
-                               for i in range(3)]) if len(a) else a
-        return acc, np.asarray(gyr_rad_s, dtype=float) - np.asarray(self.gyr_bias_rad_s)
+        if c != ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)):
+            a0, a1, a2 = acc[:, 0], acc[:, 1], acc[:, 2]
+            out = np.empty_like(acc)
+            for i in range(3):
+                out[:, i] = a0 * c[i][0] + a1 * c[i][1] + a2 * c[i][2]
+            acc = out
+        return acc, gyr
 
     def summary(self) -> str:
         scale = np.diag(np.asarray(self.acc_matrix))
