@@ -324,7 +324,8 @@ class BleSource(Source):
         self._kind: DeviceKind | None = None
         self._device: BLEDevice | None = None
         self._decoder: Any = None
-        self._queue: asyncio.Queue[tuple[int, bytes | None]] = asyncio.Queue()
+        # (connection generation, notification or None for "link dropped", arrival time)
+        self._queue: asyncio.Queue[tuple[int, bytes | None, float]] = asyncio.Queue()
         self._generation = 0
         self._closing = False
         self._pending_gap: Gap | None = None
@@ -338,13 +339,13 @@ class BleSource(Source):
     # --- callbacks: enqueue only
     def _callback_for(self, generation: int) -> Callable[[Any, bytearray], None]:
         def on_notify(_char: Any, data: bytearray) -> None:
-            self._queue.put_nowait((generation, bytes(data)))
+            self._queue.put_nowait((generation, bytes(data), time.monotonic()))
 
         return on_notify
 
     def _on_disconnect(self, generation: int) -> Callable[[BleakClient], None]:
         def on_disconnect(_client: BleakClient) -> None:
-            self._queue.put_nowait((generation, None))
+            self._queue.put_nowait((generation, None, time.monotonic()))
 
         return on_disconnect
 
@@ -432,7 +433,7 @@ class BleSource(Source):
         self._decoder = self._kind.decoder(self.rate_hz)
         try:
             while not self._closing:
-                gen, data = await self._queue.get()
+                gen, data, t_arrival = await self._queue.get()
                 if gen != self._generation:
                     self.stale_notifications += data is not None
                     self.status.duplicates += data is not None
@@ -442,25 +443,26 @@ class BleSource(Source):
                     continue
                 self.status.notifications += 1
                 for batch in self._decoder.feed(data):
-                    batch = self._account(batch)
+                    batch = self._account(batch, t_arrival)
                     if batch is not None:
                         yield batch
         finally:
             await self._release()
 
-    def _account(self, batch: ImuBatch) -> ImuBatch | None:
+    def _account(self, batch: ImuBatch, t_arrival: float) -> ImuBatch | None:
         """Update status and close a pending gap; None for an empty batch."""
         if len(batch) == 0:
             return None
         batch.side = self.side
         stats = getattr(self._decoder, "stats", None)
-        now = time.monotonic()
-        self._arrivals.append((now, len(batch)))
-        while self._arrivals and now - self._arrivals[0][0] > 2.0:
+        # rate from arrival times (taken in the callback), not from when we got round to it
+        self._arrivals.append((t_arrival, len(batch)))
+        while len(self._arrivals) > 2 and t_arrival - self._arrivals[0][0] > 2.0:
             self._arrivals.popleft()
-        span = now - self._arrivals[0][0]
-        n = sum(k for _, k in self._arrivals)
-        self.status.rate_hz = n / span if span > 0.5 else self.status.rate_hz
+        span = t_arrival - self._arrivals[0][0]
+        if span > 0.5:
+            n_after_first = sum(k for _, k in self._arrivals) - self._arrivals[0][1]
+            self.status.rate_hz = n_after_first / span
         self.status.received += len(batch)
         if stats is not None:
             self.status.frames = int(getattr(stats, "frames", 0))
@@ -515,5 +517,5 @@ class BleSource(Source):
 
     async def close(self) -> None:
         self._closing = True
-        self._queue.put_nowait((-1, None))  # wakes a stream loop waiting for data; stale
+        self._queue.put_nowait((-1, None, 0.0))  # wakes a stream loop waiting; stale
         await self._release()
