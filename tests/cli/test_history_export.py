@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dorsimeter.cli import main
+from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store import Store
 from dorsimeter.store.summary import summarize
 
@@ -103,12 +104,31 @@ def test_export_latest_writes_both_files_matching_the_database(sessions, home, t
     samples = out_dir / f"dorsimeter-session-{sid}-samples.csv"
     trials = out_dir / f"dorsimeter-session-{sid}-trials.csv"
     with Store.open(home) as store:
-        s, t = store.samples(sid), store.trials(sid)
+        s, t, info = store.samples(sid), store.trials(sid), store.session(sid)
     assert f"wrote {len(s)} samples to {samples}" in out
     assert f"wrote {len(t)} trials to {trials}" in out
     df = pd.read_csv(samples)
     assert df["tibia_angle_deg"].tolist() == s.tibia_angle_deg.tolist()
     assert pd.read_csv(trials)["angle_deg"].tolist() == [x.angle_deg for x in t]
+    # raw + derived: the raw IMU values of every sample, from the session's raw recording
+    raw = read_raw_csv(info.raw_path)
+    assert np.array_equal(df["t_s"].to_numpy(), raw.t_s)
+    assert np.array_equal(df[["acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2"]].to_numpy(),
+                          raw.acc_m_s2)
+    assert np.array_equal(df[["gyr_x_rad_s", "gyr_y_rad_s", "gyr_z_rad_s"]].to_numpy(),
+                          raw.gyr_rad_s)
+
+
+def test_a_moved_raw_recording_leaves_the_raw_columns_empty_with_a_note(tmp_path, capsys):
+    home = tmp_path / "home"
+    sid = record(home, tmp_path, "right", 5)
+    raw_path = tmp_path / "raw-right-5.csv"
+    raw_path.rename(tmp_path / "moved.csv")
+    assert main(["export", str(sid), "--out", str(tmp_path / "x"), "--home", str(home)]) == 0
+    err = capsys.readouterr().err
+    assert "raw columns left empty" in err and "raw-right-5.csv" in err
+    df = pd.read_csv(tmp_path / "x" / f"dorsimeter-session-{sid}-samples.csv")
+    assert df["acc_x_m_s2"].isna().all() and df["tibia_angle_deg"].notna().all()
 
 
 def test_report_of_a_session_by_id(sessions, home, tmp_path, capsys):

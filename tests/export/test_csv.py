@@ -86,7 +86,8 @@ def test_export_files_are_owner_only_utf8_with_units_in_the_names(exported):
     quantities = [c for c in SAMPLE_COLUMNS + TRIAL_COLUMNS
                   if c not in ("side", "sensor", "heel_source", "phase", "athlete", "exercise",
                                "session_id")]
-    assert all(c.endswith(("_deg", "_s", "_bool", "_number", "_iso8601")) for c in quantities)
+    assert all(c.endswith(("_deg", "_s", "_m_s2", "_bool", "_number", "_iso8601"))
+               for c in quantities)
 
 
 def test_exporting_again_replaces_the_files_and_keeps_them_private(exported, tmp_path):

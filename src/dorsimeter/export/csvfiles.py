@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
+from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
+from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
 from dorsimeter.store.paths import open_private_text, private_dir
 from dorsimeter.store.summary import summarize
@@ -33,7 +36,11 @@ SAMPLE_COLUMNS = (
     "rep_number",         # rep the sample belongs to, empty: none
     "rep_valid_bool",     # 1 the rep counts, 0 it does not (heel lift), empty: unknown
     "phase",              # rest | drive | hold | return (see ``PhaseMarker``), empty: unknown
+    # the raw IMU sample, from the session's raw recording (empty when it has none or it moved)
+    "acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2",
+    "gyr_x_rad_s", "gyr_y_rad_s", "gyr_z_rad_s",
 )
+RAW_EMPTY = [""] * 6
 
 TRIAL_COLUMNS = (
     "session_id",
@@ -122,6 +129,28 @@ class PhaseMarker:
         return "drive"
 
 
+class RawLookup:
+    """The raw IMU values of each stored sample, matched by side and exact device time in the
+    session's raw recording (written with 17 significant digits, so times compare exactly)."""
+
+    def __init__(self, raw_path: str | None) -> None:
+        self.rows: dict[tuple[str, float], list[str]] = {}
+        self.problem: str | None = None
+        if raw_path is None:
+            return
+        try:
+            rec = read_raw_csv(raw_path)
+        except DorsimeterError as e:
+            self.problem = str(e)
+            return
+        values = np.hstack([rec.acc_m_s2, rec.gyr_rad_s]).tolist()
+        self.rows = {(str(s), t): [repr(v) for v in row]
+                     for s, t, row in zip(rec.side, rec.t_s.tolist(), values, strict=True)}
+
+    def __call__(self, side: str, t_s: float) -> list[str]:
+        return self.rows.get((side, t_s), RAW_EMPTY)
+
+
 def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:
     stem = f"dorsimeter-session-{session_id}"
     return out_dir / f"{stem}-samples.csv", out_dir / f"{stem}-trials.csv"
@@ -146,6 +175,9 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
 def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) -> int:
     clock = UtcClock(info)
     phase = None
+    raw = RawLookup(info.raw_path)
+    if raw.problem:
+        print(f"dorsimeter: note: raw columns left empty: {raw.problem}", file=sys.stderr)
     sensor = _text(info.sensor)
     n = 0
     with open_private_text(path, ENCODING) as f, \
@@ -159,7 +191,7 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) 
                                     float(np.median(dt)) if len(dt) else 0.0)
             w.writerows(
                 [clock(t), repr(t), side, sensor, repr(a), repr(k), _num(hl), _text(hs),
-                 _num(rep), _num(rv), phase(side, rep, t, a, ph)]
+                 _num(rep), _num(rv), phase(side, rep, t, a, ph), *raw(side, t)]
                 for t, side, a, k, hl, hs, rep, rv, ph in zip(
                     chunk.t_s.tolist(), chunk.side, chunk.tibia_angle_deg.tolist(),
                     chunk.knee_track_deg.tolist(), chunk.heel_lift, chunk.heel_source,
