@@ -80,3 +80,14 @@ def test_the_simulator_applies_the_errors_and_keeps_truth_exact():
     bias = real.gyr_rad_s.mean(axis=0) - ideal.gyr_rad_s.mean(axis=0)
     np.testing.assert_allclose(bias, e.gyr_bias_rad_s, atol=3 * e.gyr_noise_rad_s / np.sqrt(200)
                                + 2e-3)
+
+
+def test_mount_presets_give_simulator_mounts():
+    from dorsimeter.sim.errors import mount_presets, preset_mount
+
+    names = mount_presets()
+    assert {"distal", "mid", "tuberosity"} <= set(names)
+    m = preset_mount("tuberosity", (0.0, 0.0, 90.0))
+    assert m.height_m == names["tuberosity"]["height_m"] and m.clip_rotation_deg[2] == 90.0
+    with pytest.raises(ValueError, match="distal"):
+        preset_mount("ankle")
