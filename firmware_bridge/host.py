@@ -23,7 +23,7 @@ import tty
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dorsimeter.sim import Mount, ShankSim
+from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from firmware_bridge import wire
 from firmware_bridge.node import SensorNode
 from firmware_bridge.sim_drivers import SimBattery, SimClock, SimHeel, SimImu, SimLed
@@ -155,11 +155,11 @@ class HostRunner:
                  speed: float = 1.0, protocol: str = "node", link_path: str | None = None,
                  clock_offset_us: int = 0, encoding: int | None = None, heel: bool = False,
                  quat: bool = False, clip_rotation_deg=(0.0, 0.0, 0.0),
-                 max_payload: int = 256, script: str = "wall") -> None:
+                 max_payload: int = 256, script: str = "wall", ideal: bool = False) -> None:
         self.clock = SimClock(clock_offset_us)
         self.sim = ShankSim(rate_hz=rate_hz, side=side, seed=seed, heel_switch=heel,
                             mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)),
-                            script=script)
+                            script=script, **({"errors": SensorErrors.none()} if ideal else {}))
         self.imu = SimImu(self.sim, self.clock, has_quat=quat)
         self.link = PtyLink(link_path)
         self.link.max_payload = max_payload
@@ -254,12 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quat", action="store_true", help="on-chip orientation (like a BNO08x)")
     p.add_argument("--script", default="wall", help="simulator script (wall, lunge, ...)")
     p.add_argument("--max-payload", type=int, default=256, help="bytes per write")
+    p.add_argument("--ideal", action="store_true", help="a perfect IMU (no noise, no bias)")
     p.add_argument("--replug-after", type=float, default=1.0,
                    help="seconds a SIGUSR1 unplug lasts (default 1)")
     args = p.parse_args(argv)
     runner = HostRunner(args.rate, args.seed, args.side, args.speed, args.protocol, args.link,
                         args.clock_offset_us, ENCODINGS[args.encoding], args.heel, args.quat,
-                        max_payload=args.max_payload, script=args.script)
+                        max_payload=args.max_payload, script=args.script, ideal=args.ideal)
     def request_unplug(*_):
         runner._unplug_request = args.replug_after
 

@@ -139,10 +139,12 @@ class SerialSource(Source):
                     return _snap(1.0 / float(np.median(dt)), NODE_RATES_HZ)
             if kind == "witmotion-uart" and first_wit is not None:
                 span = time.monotonic() - first_wit
-                if span >= 0.5:
+                if span >= 1.0:
                     self.protocol = "witmotion-uart"
                     rate = (wit.stats.samples - wit_base) / span
-                    return _snap(rate, [r for r in witmotion.RATE_CODES if r >= 1])
+                    # no device clock: the nearest rate WitMotion offers (they are ≥ 25 % apart)
+                    rates = [r for r in witmotion.RATE_CODES if r >= 1]
+                    return float(min(rates, key=lambda r: abs(np.log(r / max(rate, 1e-3)))))
         raise DeviceError(f"serial port {self.port}: no sensor data recognised in {probe_s:g} s "
                           "(expected dorsimeter node frames or WitMotion UART packets)")
 
