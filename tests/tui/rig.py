@@ -23,8 +23,9 @@ class ScriptedSource(Source):
 
     def __init__(self, batches: list[ImuBatch], rate_hz: float = 100.0,
                  name: str = "simulated rig (seed 3)", stats: dict | None = None,
-                 speed: float = 0.0) -> None:
+                 speed: float = 0.0, gate: asyncio.Event | None = None) -> None:
         self.batches = batches
+        self.gate = gate
         self.pacer = Pacer(speed)
         self.rate_hz = rate_hz
         self.name = name
@@ -33,6 +34,8 @@ class ScriptedSource(Source):
         self.closed = False
 
     async def stream(self):
+        if self.gate is not None:
+            await self.gate.wait()
         for b in self.batches:
             await self.pacer.wait_until(float(b.t_s[-1]))
             self.sent += 1

@@ -37,7 +37,7 @@ def text_of(app, selector: str) -> str:
 
 
 async def test_per_side_table_and_asymmetry_follow_the_truth():
-    batches, sim = sim_batches(39.6, then_right_s=36, end_angle_deg={"left": 38.0, "right": 28.0})
+    batches, sim = sim_batches(24.4, then_right_s=20.5, end_angle_deg={"left": 38.0, "right": 28.0})
     source = ScriptedSource(batches)
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(100, 30)) as pilot:

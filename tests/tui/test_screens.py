@@ -191,7 +191,7 @@ async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
     first = ScriptedSource(sim_batches(1)[0])
     app = MonitorApp(first, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = ConnectScreen(scan_s=0.5)
+        screen = ConnectScreen(scan_s=0.5, replay_speed=4.0)
         await app.push_screen(screen)
         await wait_for(pilot, lambda: not screen.scanning and "serial" in str(
             screen.query_one("#con-status").render()))

@@ -321,6 +321,14 @@ class MonitorApp(App):
 
     # -- actions --------------------------------------------------------------------------------
 
+    MONITOR_ACTIONS = {"side", "trial", "calibrate", "athlete", "connect", "protocol", "history"}
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The monitor's keys work (and show in the footer) on the monitor only."""
+        if action in self.MONITOR_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
     def action_side(self, side: str) -> None:
         if self.source.knows_side:
             self.message = "the recording says which side; l/r are for live sensors"

@@ -103,12 +103,17 @@ def render_gauge(angle_deg: float | None, target_deg: float, width: int,
         scale[c:c + len(s)] = list(s)
     label = f"▲ {target_label} {target_deg:.0f}°"
     start = int(np.clip(tcol - 1, 0, max(0, width - len(label))))
-    scale_text = Text("".join(scale), style="grey62")
+    end = start + len(label)
+    while end < width and scale[end] != " ":  # no half-hidden tick numbers after the label
+        scale[end] = " "
+        end += 1
+    k = start - 1
+    while k >= 0 and scale[k] != " ":  # nor before it
+        scale[k] = " "
+        k -= 1
     line2 = Text("".join(scale[:start]), style="grey62")
     line2.append(label, style="bold yellow")
-    rest = "".join(scale[start + len(label):])
-    line2.append(rest, style="grey62")
-    del scale_text
+    line2.append("".join(scale[start + len(label):]), style="grey62")
     return Text("\n").join([bar, line2])
 
 
@@ -170,7 +175,7 @@ def render_trace(t_s: np.ndarray, angle_deg: np.ndarray, heel: np.ndarray,
         elif on_target_row:
             label = f"{target_deg:.0f}°"
         elif r == 0:
-            label = f"{y_min + 0.0:.0f}°"
+            label = f"{round(y_min) + 0:.0f}°"
         line = Text(label[:axis_w].rjust(axis_w - 1) + " ",
                     style="yellow" if on_target_row else "grey50")
         for c in range(plot_w):

@@ -26,9 +26,10 @@ class ConnectScreen(Screen):
     """
     BINDINGS = [Binding("f5", "scan", "Scan again"), Binding("escape", "back", "Back")]
 
-    def __init__(self, scan_s: float = 4.0) -> None:
+    def __init__(self, scan_s: float = 4.0, replay_speed: float = 1.0) -> None:
         super().__init__()
         self.scan_s = scan_s
+        self.replay_speed = replay_speed  # pace of replay:FILE and sim (1 = real time)
         self.found: list[FoundSensor] = list(SIMULATED)
         self.scanning = False
 
@@ -80,7 +81,7 @@ class ConnectScreen(Screen):
         from dorsimeter.sources import open_source
 
         try:
-            source = open_source(spec, side=self.app.pipeline.side)
+            source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed)
         except (DorsimeterError, OSError) as e:
             self.query_one("#con-status", Label).update(f"cannot connect: {e}")
             return

@@ -1,0 +1,102 @@
+"""The real ``dorsimeter demo`` (the .venv console script) in a real terminal (tmux): the angle
+is on the screen, it changes as the simulated athlete drives the knee, q quits cleanly and the
+session is stored."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dorsimeter.store import Store
+
+TMUX = shutil.which("tmux")
+SCRIPT = Path(sys.executable).with_name("dorsimeter")
+
+
+def tmux(*args: str, socket: str) -> str:
+    return subprocess.run([TMUX, "-L", socket, *args], check=True, capture_output=True,
+                          text=True, timeout=20).stdout
+
+
+def angle_on_screen(screen: str) -> str | None:
+    """The per-side row of the current leg and the gauge prove the monitor is up; the angle
+    itself is drawn in block digits, so read it back from the block glyph rows."""
+    from dorsimeter.tui.widgets import _GLYPHS
+
+    lines = screen.splitlines()
+    for i in range(len(lines) - 4):
+        rows = lines[i:i + 5]
+        text = decode_big(rows, _GLYPHS)
+        if text and re.fullmatch(r"-?\d+\.\d°", text):
+            return text
+    return None
+
+
+def decode_big(rows: list[str], glyphs: dict) -> str | None:
+    """Read block-font text (scale 1) back from five screen rows."""
+    width = max(len(r) for r in rows)
+    rows = [r.ljust(width) for r in rows]
+    col = 0
+    while col < width and all(r[col] == " " for r in rows):
+        col += 1
+    out = ""
+    while col < width:
+        for ch, g in glyphs.items():
+            if ch == " ":
+                continue
+            w = len(g[0])
+            if all(rows[k][col:col + w] == g[k] for k in range(5)) and (
+                    col + w >= width or all(r[col + w] == " " for r in rows)):
+                out += ch
+                col += w + 1
+                break
+        else:
+            break
+        if col < width and all(r[col:col + 3].strip() == "" for r in rows) and out.endswith("°"):
+            break
+    return out or None
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
+def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
+    assert SCRIPT.exists(), f"console script missing: {SCRIPT}"
+    socket = f"dorsimeter-test-{os.getpid()}"
+    env_home = tmp_path / "home"
+    done = tmp_path / "exit-code"
+    cmd = (f"cd {tmp_path} && DORSIMETER_HOME={env_home} {SCRIPT} demo; "
+           f"echo $? > {done}; sleep 60")
+    tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd, socket=socket)
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
+            angle = angle_on_screen(screen)
+            if angle is not None and (not seen or angle != seen[-1]):
+                seen.append(angle)
+            if len(set(seen)) >= 3:
+                break
+            time.sleep(0.5)
+        assert "tibia angle" in screen and "per side" in screen and "q Quit" in screen, screen
+        assert len(set(seen)) >= 3, (seen, screen)  # the angle is shown and changes
+        values = [float(a.rstrip("°")) for a in seen]
+        assert all(-5 < v < 50 for v in values) and max(values) - min(values) > 1.0
+        tmux("send-keys", "-t", "demo", "q", socket=socket)
+        for _ in range(40):
+            if done.exists():
+                break
+            time.sleep(0.25)
+        out = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
+        assert done.read_text().strip() == "0", out
+        sid = int(re.search(r"stored session (\d+)", out).group(1))
+        with Store.open(env_home) as db:
+            assert db.session(sid).ended and db.count_samples(sid) > 0
+    finally:
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=20)
