@@ -102,3 +102,22 @@ def test_a_killed_record_leaves_a_visible_unfinished_session_with_its_samples(tm
     out = subprocess.run([sys.executable, "-m", "dorsimeter.cli", "history", "K"], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert f"{info.id:>6}*" in out and "not ended" in out
+
+
+def test_processes_opening_a_new_history_at_once_all_get_one_migrated_file(tmp_path):
+    env = {**os.environ, "DORSIMETER_HOME": str(tmp_path / "fresh")}
+    code = ("import sys; from dorsimeter.store import Store; s = Store.open(); "
+            "print(s.start_session('record', athlete=sys.argv[1]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"P{i}"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert sorted(int(o) for o, _ in outs) == [1, 2, 3, 4]
+    db = sqlite3.connect(tmp_path / "fresh" / "history.sqlite3")
+    from dorsimeter.store import schema
+
+    assert db.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sorted(r[0] for r in db.execute("SELECT name FROM athletes")) == [
+        "P0", "P1", "P2", "P3"]
