@@ -12,7 +12,8 @@ import sys
 
 from dorsimeter.errors import DorsimeterError
 
-COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "export", "report"]
+COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "export", "report",
+            "sensor_cal"]
 
 
 def build_parser() -> argparse.ArgumentParser:

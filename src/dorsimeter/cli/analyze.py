@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from dorsimeter.cli.common import print_results
+from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
 from dorsimeter.core.offline import offline_orientation
@@ -27,6 +28,12 @@ def register(sub) -> None:
                    help="non-causal fusion over the whole recording (re-analysis only)")
     p.add_argument("--side", choices=SIDES, default="left",
                    help="side for files without a side column")
+    p.add_argument("--sensor-cal", metavar="ID|FILE",
+                   help="sensor calibration (from `dorsimeter sensor-cal`): a sensor id in the "
+                        "data directory or a JSON file")
+    p.add_argument("--home", metavar="DIR",
+                   help="data directory for --sensor-cal ids (default: $DORSIMETER_HOME, else "
+                        "the user data dir)")
     p.set_defaults(handler=run)
 
 
@@ -59,6 +66,7 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
 def run(args: argparse.Namespace) -> int:
     rec = read_raw_csv(args.raw, default_side=args.side)
+    sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = load_calibrations(args.calibration) if args.calibration else None
     if cals is not None:
         missing = set(np.unique(rec.side)) - set(cals)
@@ -66,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
             raise DorsimeterError(f"{args.calibration}: no calibration for side "
                                   f"{', '.join(sorted(missing))} used in {args.raw}")
     else:
-        cals = calibrate_recording(rec.batches(), rec.rate_hz)
-    readings = analyze(rec, cals, offline=args.offline)
+        cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal)
+    readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal)
     if args.out:
         with ReadingsCsvWriter(args.out) as w:
             w.write(readings)
