@@ -201,3 +201,19 @@ def test_cli_bad_serial_port_is_one_line_exit_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert err.count("\n") == 1 and "serial port /nonexistent/ttyX: cannot open" in err
+
+
+def test_record_calibrate_then_record_with_the_calibration(runner_factory, tmp_path, capsys):
+    """The serial flows through the CLI: record a session, calibrate it, use the calibration."""
+    from dorsimeter.cli import main
+
+    r = runner_factory(rate_hz=100, speed=20.0)
+    raw, cal = tmp_path / "raw.csv", tmp_path / "cal.json"
+    assert main(["record", "--sensor", f"serial:{r.path}", "--duration", "20", "--out",
+                 str(raw)]) == 0
+    assert main(["calibrate", str(raw), "--out", str(cal)]) == 0
+    assert main(["record", "--sensor", f"serial:{r.path}@100", "--duration", "5",
+                 "--calibration", str(cal), "--out", str(tmp_path / "raw2.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 2000 samples" in out and "wrote 500 samples" in out
+    assert f"wrote {cal}" in out
