@@ -54,7 +54,7 @@ async def take(source: BleSource, n_samples: int, timeout_s: float) -> list:
 async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
     async with BleRig(mtu=23) as rig:
         wit = await rig.add(WitMotionPeripheral(rig.link, "WT901BLE68", "C0:57:17:00:00:01"))
-        source = BleSource("WT901BLE68", rate_hz=50)
+        source = BleSource("c0:57:17:00:00:01", rate_hz=50)  # by address, any case
         batches = await take(source, 100, timeout_s=15)
         # the writes: unlock, then the 50 Hz rate register, then save; each awaited in turn
         assert wit.counters.writes[:3] == [witmotion.UNLOCK, bytes.fromhex("ffaa030800"),
@@ -77,6 +77,7 @@ async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
         # still at the start of the session: gravity is 1 g along the sensor's up axis
         assert np.allclose(np.linalg.norm(acc[:20], axis=1), GRAVITY_M_S2, atol=0.1)
         assert source.status.kind == "WitMotion BWT901BLE"
+        assert source.status.address == "C0:57:17:00:00:01"
 
 
 async def collect_seconds(source: BleSource, seconds: float, timeout_s: float,
