@@ -11,6 +11,7 @@ Targets: re-analysis ≥ 1,000,000 samples/s; push p99 ≤ 2 ms.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -34,17 +35,38 @@ def hour_recording() -> ImuBatch:
                     np.tile(part.gyr_rad_s, (reps, 1)), side="left")
 
 
-def reanalysis_rate(rec: ImuBatch, chunk: int = 10_000) -> float:
+class DetectorClock:
+    """Wraps the pipeline's detector calls (they still run) to attribute their time."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.s = 0.0
+        det = pipe.detectors
+        for name in ("feed", "annotate"):
+            setattr(det, name, self._timed(getattr(det, name)))
+
+    def _timed(self, fn):
+        def call(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.s += time.perf_counter() - t0
+        return call
+
+
+def reanalysis_rate(rec: ImuBatch, chunk: int = 10_000) -> tuple[float, float]:
+    """(whole pipeline samples/s, samples/s of everything but the detectors)."""
     cal = SensorCalibration("bench", (0.001, -0.002, 0.001), (0.05, -0.03, 0.02))
     t0 = time.perf_counter()
     pipe = Pipeline(RATE_HZ, sensor_cal=cal)
+    clock = DetectorClock(pipe)
     n = 0
     for i in range(0, len(rec), chunk):
         r, _ = pipe.push(rec.slice(i, i + chunk))
         n += len(r)
     dt = time.perf_counter() - t0
     assert "left" in pipe.calibrations and n == len(rec), "pipeline did not calibrate"
-    return len(rec) / dt
+    return len(rec) / dt, len(rec) / (dt - clock.s)
 
 
 def vqf_rate(rec: ImuBatch) -> float:
@@ -54,30 +76,41 @@ def vqf_rate(rec: ImuBatch) -> float:
     return len(rec) / (time.perf_counter() - t0)
 
 
-def push_latency_ms(rec: ImuBatch, n_batches: int = 5000) -> np.ndarray:
+def push_latency_ms(rec: ImuBatch, n_batches: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    """Per-push wall time (ms), whole and without the detectors' share."""
     pipe = Pipeline(RATE_HZ)
     pipe.push(rec.slice(0, int(60 * RATE_HZ)))  # calibrated, then live 10-sample batches
+    clock = DetectorClock(pipe)
     start = int(60 * RATE_HZ)
-    out = np.empty(n_batches)
+    out, core = np.empty(n_batches), np.empty(n_batches)
     for k in range(n_batches):
         b = rec.slice(start + 10 * k, start + 10 * k + 10)
+        d0 = clock.s
         t0 = time.perf_counter()
         pipe.push(b)
         out[k] = (time.perf_counter() - t0) * 1e3
-    return out
+        core[k] = out[k] - (clock.s - d0) * 1e3
+    return out, core
 
 
 def main() -> int:
     rec = hour_recording()
-    ours = max(reanalysis_rate(rec) for _ in range(3))
+    runs = [reanalysis_rate(rec) for _ in range(3)]
+    ours, core = max(r[0] for r in runs), max(r[1] for r in runs)
     vqf = max(vqf_rate(rec) for _ in range(3))
-    lat = push_latency_ms(rec)
+    lat, lat_core = push_latency_ms(rec)
     p50, p99 = np.percentile(lat, [50, 99])
-    print(f"1-hour recording at {RATE_HZ:.0f} Hz: {len(rec):,} samples")
-    print(f"{'':44s}{'samples/s':>14s}{'1 h takes':>12s}")
-    print(f"{'whole pipeline re-analysis (10k batches)':44s}{ours:14,.0f}{len(rec) / ours:11.2f}s")
-    print(f"{'VQF updateBatch alone':44s}{vqf:14,.0f}{len(rec) / vqf:11.2f}s")
-    print(f"push of a 10-sample batch: p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {lat.max():.3f} ms")
+    c50, c99 = np.percentile(lat_core, [50, 99])
+    load = os.getloadavg()[0]
+    print(f"1-hour recording at {RATE_HZ:.0f} Hz: {len(rec):,} samples "
+          f"(load average {load:.1f} on {os.cpu_count()} CPUs: timings vary with it)")
+    print(f"{'':52s}{'samples/s':>14s}{'1 h takes':>12s}")
+    for label, v in (("whole pipeline re-analysis (10k batches)", ours),
+                     ("  the same without the detectors' time", core),
+                     ("VQF updateBatch alone", vqf)):
+        print(f"{label:52s}{v:14,.0f}{len(rec) / v:11.2f}s")
+    print(f"push of a 10-sample batch: p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {lat.max():.3f} ms"
+          f"; without the detectors' time p50 {c50:.3f} ms, p99 {c99:.3f} ms")
     print(f"targets: re-analysis ≥ 1,000,000 samples/s: {'met' if ours >= 1e6 else 'NOT met'}; "
           f"push p99 ≤ 2 ms: {'met' if p99 <= 2.0 else 'NOT met'}")
     return 0
