@@ -3,6 +3,7 @@ and export (real store and export), sensor connection (real replay of a recorded
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import math
 
@@ -20,6 +21,7 @@ from dorsimeter.tui.screens import (
     ExportScreen,
     HelpScreen,
     HistoryScreen,
+    ProtocolScreen,
 )
 from dorsimeter.tui.services import StoreClient
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
@@ -210,3 +212,51 @@ async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
         app.refresh_view()
         truth = sim.kinematics(np.array([app.shown_t_s]))["tibia_angle_deg"][0]
         assert abs(app.shown_angle_deg - truth) < 1.0
+
+
+def held_drives(angle_deg: np.ndarray, rate_hz: float = 100.0, hold_s: float = 1.0) -> int:
+    """Drives in a truth trace whose end range was held still for ``hold_s``."""
+    rate = np.abs(np.gradient(angle_deg)) * rate_hz
+    holding = (rate < 1.0) & (angle_deg > 8.0)
+    n, run = 0, 0
+    for h in holding:
+        run = run + 1 if h else 0
+        if run == int(hold_s * rate_hz):
+            n += 1
+    return n
+
+
+async def test_protocol_mode_counts_held_reps_and_shows_set_rep_hold():
+    batches, sim = sim_batches(31.0)
+    gate = asyncio.Event()
+    source = ScriptedSource(batches, gate=gate)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, ProtocolScreen)
+        titles = [p.title for p in screen.protocols]
+        assert "Reverse lunge" in titles
+        ol = screen.query_one("#pro-list")
+        ol.highlighted = titles.index("Reverse lunge")
+        await pilot.press("enter")
+        assert not isinstance(app.screen, ProtocolScreen)
+        assert app.protocol is not None and app.protocol.protocol.name == "reverse_lunge"
+        gate.set()
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        t = np.concatenate([b.t_s for b in batches])
+        truth = sim.kinematics(t)["tibia_angle_deg"]
+        want = held_drives(truth, hold_s=app.protocol.protocol.hold_s)
+        assert want >= 3
+        state = app.protocol.state
+        assert (state.set, state.rep, state.reps) == (1, want, 6)
+        panel = str(app.query_one("#protocol").render())
+        assert "Reverse lunge" in panel and f"rep {want}/6" in panel and "set 1/3" in panel
+        assert app.query_one("#protocol").has_class("on")
+        # stopping the protocol hides the panel
+        await pilot.press("p")
+        await pilot.press("x")
+        await pilot.press("escape")
+        app.refresh_view()
+        assert app.protocol is None and not app.query_one("#protocol").has_class("on")

@@ -51,7 +51,7 @@ class MonitorApp(App):
     #angle.reached { color: $success; }
     #sides { width: 36; border: round $primary; padding: 0 1; }
     #trace { border: round $primary; border-title-color: $text-muted; }
-    #protocol { height: 1; padding: 0 1; background: $boost; display: none; }
+    #protocol { height: 2; padding: 0 1; background: $boost; display: none; }
     #protocol.on { display: block; }
     #message { height: 1; padding: 0 1; color: $warning; }
     """

@@ -304,24 +304,30 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
 
 
 def render_protocol(p) -> Text:
-    """Protocol mode line: exercise, set, rep, hold countdown and cue (duck-typed state)."""
+    """Protocol mode, two lines: exercise, leg, set, rep and the hold countdown; then the cue.
+
+    ``p`` is the runner's state (``dorsimeter.protocols.ProtocolState``)."""
     if p is None:
         return Text("")
     g = lambda name, default=None: getattr(p, name, default)  # noqa: E731
     t = Text()
-    t.append(f"{g('exercise', g('name', 'exercise'))}", style="bold")
+    t.append(f"{g('exercise') or g('name', 'exercise')}", style="bold")
+    if g("side"):
+        t.append(f"  {str(g('side')).upper()}", style="bold magenta")
     if g("set") is not None:
-        t.append(f"  set {g('set')}/{g('sets', '?')}")
+        t.append(f"  set {g('set')}/{g('sets', '?')}", style="bold")
     if g("rep") is not None:
-        t.append(f"  rep {g('rep')}/{g('reps', '?')}")
+        t.append(f"  rep {g('rep')}/{g('reps', '?')}", style="bold")
     hold = g("hold_remaining_s")
     if hold is not None:
-        t.append(f"  hold {hold:4.1f} s", style="bold yellow" if hold > 0 else "bold green")
-    cue = g("cue")
-    if cue:
-        t.append(f"  {cue}", style="italic")
+        t.append(f"  HOLD {hold:4.1f} s", style="bold black on yellow" if hold > 0
+                 else "bold black on green")
+    if g("missed"):
+        t.append(f"  missed {g('missed')}", style="red")
     if g("done"):
-        t.append("  ✓ done", style="bold green")
+        t.append("  ✓ DONE", style="bold green")
+    cue = g("cue")
+    t.append("\n" + (cue or ""), style="italic")
     return t
 
 

@@ -18,6 +18,14 @@ def available_protocols() -> list:
     return list(lister()) if lister else []
 
 
+def describe(p) -> str:
+    sets, reps = getattr(p, "sets", ("?", "?")), getattr(p, "reps", ("?", "?"))
+    span = lambda r: f"{r[0]}" if r[0] == r[1] else f"{r[0]}–{r[1]}"  # noqa: E731
+    what = "counted from the sensor" if getattr(p, "tracked", False) else "timer only"
+    return (f"{p.title:<26} {span(sets)} × {span(reps)} reps, {p.hold_s:g} s holds"
+            f"{' per side' if getattr(p, 'per_side', False) else ''} · {what}")
+
+
 class ProtocolScreen(Screen):
     DEFAULT_CSS = """
     ProtocolScreen { layout: vertical; }
@@ -37,17 +45,17 @@ class ProtocolScreen(Screen):
     def on_mount(self) -> None:
         self.protocols = available_protocols()
         ol = self.query_one("#pro-list", OptionList)
-        ol.add_options([Option(str(getattr(p, "title", None) or getattr(p, "name", p)),
-                               id=str(i)) for i, p in enumerate(self.protocols)])
+        ol.add_options([Option(describe(p), id=str(i)) for i, p in enumerate(self.protocols)])
         if not self.protocols:
             self.query_one("#pro-status", Label).update(
                 "no guided protocols in this version yet")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        mod = optional("dorsimeter.protocols")
-        runner = getattr(mod, "ProtocolRunner", None)
+        from dorsimeter.protocols import ProtocolRunner
+
         p = self.protocols[int(event.option.id)]
-        self.app.protocol = runner(p) if runner else None
+        self.app.protocol = ProtocolRunner(p, rate_hz=self.app.source.rate_hz)
+        self.app.message = f"protocol: {p.title} — {p.cue('start')}"
         self.app.pop_screen()
 
     def action_stop(self) -> None:
