@@ -14,6 +14,7 @@ import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.session import asymmetry
 from dorsimeter.store import Store
 from dorsimeter.store.summary import summarize
 
@@ -86,6 +87,12 @@ def test_history_prints_the_stored_trend_per_side(sessions, home, capsys):
     lefts = [best[s]["left"].best_valid_deg for s in sessions if best[s]["left"].best_valid_deg]
     first, last = lefts[0], lefts[-1]
     assert f"{first:.2f}° → {last:.2f}° ({last - first:+.2f}° over" in out
+    # left and right were recorded in separate sessions: the latest of each are compared
+    right = best[sessions[1]]["right"].best_valid_deg
+    a = asymmetry(last, right)
+    latest = f"latest (sessions {sessions[2]}, {sessions[1]}): left − right: "
+    assert f"{latest}{a.diff_deg:+.1f}°" in out
+    assert ("beyond the MDC" in out) == a.beyond_mdc
 
 
 def test_history_of_an_unknown_athlete_is_one_line(home, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
 from dorsimeter.store.db import SessionInfo, Store
 from dorsimeter.store.summary import Asymmetry, SideSummary, asymmetry, geometry, summarize
 from dorsimeter.types import SIDES
@@ -82,6 +83,11 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
         lines.append(f"  trend {side:<5}: {sparkline([v for _, v in ser])}  {first:.2f}° → "
                      f"{last:.2f}° ({last - first:+.2f}° over {len(ser)} session"
                      f"{'s' if len(ser) != 1 else ''})")
+    latest = {side: series(points, side)[-1] for side in SIDES if series(points, side)}
+    if len(latest) == len(SIDES):  # sides often come from separate sessions: compare the latest
+        (pl, left), (pr, right) = latest["left"], latest["right"]
+        a = session_asymmetry(left, right, athlete=geometry(tibia_m, foot_m))
+        lines.append(f"  latest (sessions {pl.session.id}, {pr.session.id}): {a.line()}")
     if unfinished:
         lines.append("  * not ended: the program stopped before the session finished "
                      "(crash, or still running)")
