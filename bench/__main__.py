@@ -12,23 +12,23 @@ import pkgutil
 import sys
 import time
 import traceback
-from pathlib import Path
 
 
-def modules(selected: list[str]) -> list[str]:
-    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-                   if m.name.startswith("bench_"))
+def modules(selected: list[str], package: str = "bench") -> list[str]:
+    """The package's ``bench_*`` modules, those matching ``selected`` if any are given."""
+    path = importlib.import_module(package).__path__
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if m.name.startswith("bench_"))
     return [n for n in names if not selected or any(s in n for s in selected)]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, package: str = "bench") -> int:
     selected = list(sys.argv[1:] if argv is None else argv)
     failed = []
-    for name in modules(selected):
+    for name in modules(selected, package):
         print(f"\n=== {name} ===", flush=True)
         t0 = time.perf_counter()
         try:
-            mod = importlib.import_module(f"bench.{name}")
+            mod = importlib.import_module(f"{package}.{name}")
             rc = mod.main()
             if rc not in (None, 0):
                 raise RuntimeError(f"main() returned {rc}")

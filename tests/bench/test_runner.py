@@ -1,0 +1,28 @@
+"""``python -m bench``: every bench module runs; a failing one is reported, the rest still run."""
+
+import sys
+
+from bench.__main__ import main, modules
+
+
+def test_lists_the_benchmarks_of_the_repo():
+    names = modules([])
+    assert {"bench_accuracy", "bench_broad", "bench_speed"} <= set(names)
+    assert modules(["speed"]) == ["bench_speed"]
+
+
+def test_a_failing_module_is_reported_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    pkg = tmp_path / "fakebench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "bench_a_fails.py").write_text("def main():\n    raise ValueError('boom')\n")
+    (pkg / "bench_b_ok.py").write_text("def main():\n    print('| table | 1.0 |')\n")
+    (pkg / "helper.py").write_text("raise RuntimeError('not a bench module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rc = main([], package="fakebench")
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "bench_a_fails FAILED: ValueError: boom" in out
+    assert "| table | 1.0 |" in out and "benchmarks failed: bench_a_fails" in out
+    for name in ("fakebench", "fakebench.bench_a_fails", "fakebench.bench_b_ok"):
+        sys.modules.pop(name, None)
