@@ -69,10 +69,16 @@ class Detectors:
         self._shank_cal = None
 
     # -- raw data in ------------------------------------------------------------------------
-    def feed(self, batch: ImuBatch, up: np.ndarray) -> None:
-        """Keep this batch's samples until the pipeline emits readings for them."""
+    def feed(self, batch: ImuBatch, up: np.ndarray, acc_m_s2: np.ndarray | None = None,
+             gyr_rad_s: np.ndarray | None = None) -> None:
+        """Keep this batch's samples until the pipeline emits readings for them.
+
+        ``acc_m_s2``/``gyr_rad_s``: the batch's signals after sensor calibration, when the
+        pipeline has one (else the batch's own)."""
         n = len(batch)
-        cols = {"t": batch.t_s, "gyr": batch.gyr_rad_s, "acc": batch.acc_m_s2, "up": up,
+        acc = batch.acc_m_s2 if acc_m_s2 is None else acc_m_s2
+        gyr = batch.gyr_rad_s if gyr_rad_s is None else gyr_rad_s
+        cols = {"t": batch.t_s, "gyr": gyr, "acc": acc, "up": up,
                 "contact": (np.full(n, np.nan) if batch.heel_contact is None
                             else np.asarray(batch.heel_contact, float)),
                 "facc": (np.full((n, 3), np.nan) if batch.foot_acc_m_s2 is None
