@@ -152,3 +152,31 @@ def test_with_the_athletes_lengths_the_wall_and_centimetres_use_the_geometry(tmp
         reach = "reaches" if geo.reaches(best, HAND_WIDTH_M) else "does not reach"
         row = re.search(rf'<tr id="side-{side}">(.*?)</tr>', text).group(1)
         assert f'{reach}; toe to wall <span class="num" data-value="{toe!r}">{toe:.1f} cm' in row
+
+
+def test_a_one_sided_session_is_compared_with_the_other_sides_latest(tmp_path):
+    from dorsimeter.core import Pipeline
+    from dorsimeter.session import SessionResults
+    from dorsimeter.session import asymmetry as session_asymmetry
+    from dorsimeter.store import SessionRecorder
+    from tests.conftest import simulate
+
+    def one_side(store, side, seed):
+        rec = SessionRecorder(store, "record", athlete="Uma")
+        pipe, results = Pipeline(100.0, side=side), SessionResults()
+        batch = simulate(30.0, side=side, seed=seed)
+        for i in range(0, len(batch), 50):
+            r, events = pipe.push(batch.slice(i, i + 50))
+            rec.add(r, events)
+            results.add(r)
+        return rec.finish(results)
+
+    with Store.open(tmp_path / "home") as store:
+        right_id = one_side(store, "right", 11)
+        left_id = one_side(store, "left", 12)
+        text = write_report(store, left_id, tmp_path / "r.html").read_text(encoding="utf-8")
+        left = summarize(store.trials(left_id))["left"].best_valid_deg
+        right = summarize(store.trials(right_id))["right"].best_valid_deg
+    expect = session_asymmetry(left, right)
+    assert f'class="diff"><span class="num" data-value="{expect.diff_deg!r}">' in text
+    assert f"The right side is from session {right_id}" in text

@@ -226,7 +226,8 @@ def _side_table(sides: dict[str, SideSummary], trials: list[Trial],
             + "".join(rows) + "</table>")
 
 
-def _asymmetry_block(a: Asymmetry | None) -> str:
+def _asymmetry_block(a: Asymmetry | None, other: str = "") -> str:
+    """The asymmetry table; ``other`` says where a side from an earlier session came from."""
     if a is None:
         return '<p id="asymmetry" class="note">asymmetry needs a scored trial on both sides</p>'
     band_cls = {"<10 %": "band-low", "10–25 %": "band-mid", ">25 %": "band-high"}.get(a.band, "")
@@ -246,7 +247,26 @@ def _asymmetry_block(a: Asymmetry | None) -> str:
         f'<tr><td>knee-to-wall difference</td>'
         f'<td class="cm">{_v(a.cm, "{:.1f}", " cm")}'
         + (f" shorter on the {weaker}" if weaker else "") + f" {escape(how)}</td></tr>"
-        f"<tr><td>flag</td><td>{mdc}</td></tr></table>")
+        f"<tr><td>flag</td><td>{mdc}</td></tr></table>"
+        + (f'<p class="note" id="asymmetry-source">{escape(other)}</p>' if other else ""))
+
+
+def _borrowed_side(points: list[HistoryPoint], info: SessionInfo,
+                   sides: dict[str, SideSummary]) -> tuple[dict[str, SideSummary], str]:
+    """A one-sided session: the other side from the athlete's latest earlier session with it."""
+    missing = [s for s in SIDES if sides[s].best_valid_deg is None]
+    if len(missing) != 1:
+        return sides, ""
+    side = missing[0]
+    earlier = [p for p in points if p.session.id < info.id and p.sides[side].best_valid_deg
+               is not None]
+    if not earlier:
+        return sides, ""
+    p = earlier[-1]
+    note = (f"The {side} side is from session {p.session.id} "
+            f"({p.session.start_utc[:16].replace('T', ' ')} UTC), the athlete's latest with a "
+            f"scored {side} trial before this one.")
+    return {**sides, side: p.sides[side]}, note
 
 
 def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
@@ -277,7 +297,6 @@ def render_report(store: Store, ref: int | str) -> str:
     athlete = store.find_athlete(info.athlete) if info.athlete else None
     lengths = (athlete.tibia_length_m, athlete.foot_length_m) if athlete else (None, None)
     geo = geometry(*lengths)
-    asym = asymmetry(sides, athlete=geo)
     chunks = []
     with progress_bar(f"reading session {info.id}", store.count_samples(info.id)) as advance:
         for c in store.iter_samples(info.id):
@@ -287,6 +306,8 @@ def render_report(store: Store, ref: int | str) -> str:
     angle = np.concatenate([c.tibia_angle_deg for c in chunks]) if chunks else np.empty(0)
     side_of = np.array([s for c in chunks for s in c.side], dtype=object)
     points = history(store, info.athlete)
+    both, other = _borrowed_side(points, info, sides) if info.athlete else (sides, "")
+    asym = asymmetry(both, athlete=geo)
     plots = []
     for s in SIDES:
         m = side_of == s
@@ -302,7 +323,7 @@ def render_report(store: Store, ref: int | str) -> str:
         + "<h2>Per side</h2>" + _side_table(sides, trials, geo)
         + '<p class="note">Tibia angle: inclination of the shin from vertical, knee forward '
           "positive. A trial whose heel lifted is kept but not scored.</p>"
-        + "<h2>Asymmetry</h2>" + _asymmetry_block(asym)
+        + "<h2>Asymmetry</h2>" + _asymmetry_block(asym, other)
         + "<h2>Tibia angle over time</h2>"
         + ("".join(plots) or '<p class="note">no samples stored</p>')
         + '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '
