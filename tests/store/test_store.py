@@ -49,9 +49,14 @@ def test_database_directory_and_wal_files_are_owner_only(tmp_path, loose_umask):
         sid = store.start_session("record", athlete="A")
         store.add_samples(sid, Readings(np.arange(3.0), np.ones(3), np.zeros(3),
                                         np.array(["left"] * 3, dtype=object)))
-        files = sorted(p.name for p in home.iterdir())
+        files = sorted(p.name for p in home.iterdir() if p.is_file())
         assert files == ["history.sqlite3", "history.sqlite3-shm", "history.sqlite3-wal"]
-        assert {p.name: mode(p) for p in home.iterdir()} == dict.fromkeys(files, 0o600)
+        assert {p.name: mode(p) for p in home.iterdir() if p.is_file()} == dict.fromkeys(
+            files, 0o600)
+        # the running session's liveness lock (dorsimeter.recovery): owner-only too
+        assert [p.name for p in home.iterdir() if p.is_dir()] == ["running"]
+        assert mode(home / "running") == 0o700
+        assert mode(home / "running" / f"session-{sid}.lock") == 0o600
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert mode(home) == 0o700
 

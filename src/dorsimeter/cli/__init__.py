@@ -13,7 +13,7 @@ import sys
 from dorsimeter.errors import DorsimeterError
 
 COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "export", "report",
-            "sensor_cal"]
+            "recover", "sensors", "sensor_cal"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         args = parser.parse_args(["monitor", "--sensor", "sim"])
+    if not getattr(args, "no_recovery_notice", False):
+        from dorsimeter.recovery import startup_notice
+
+        notice = startup_notice(getattr(args, "home", None))  # after a crash: one line
+        if notice:
+            print(notice, file=sys.stderr)
     try:
         return args.handler(args)
     except DorsimeterError as e:

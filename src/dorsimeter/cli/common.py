@@ -34,8 +34,13 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
 def open_source_from_args(args: argparse.Namespace):
     from dorsimeter.sources import open_source
 
+    allowed = None
+    if str(args.sensor).startswith("ble:"):  # the radio: only the sensors the user has added
+        from dorsimeter.security import AllowList
+
+        allowed = AllowList.load(getattr(args, "home", None))
     return open_source(args.sensor, side=args.side, speed=args.speed, seed=args.seed,
-                       clip_rotation_deg=args.clip_rotation)
+                       clip_rotation_deg=args.clip_rotation, allowed=allowed)
 
 
 def print_results(results: SessionResults, calibrations: dict) -> None:

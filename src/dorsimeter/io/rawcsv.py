@@ -17,6 +17,7 @@ from typing import TextIO
 import numpy as np
 
 from dorsimeter.errors import InputError
+from dorsimeter.store.paths import open_private_text
 from dorsimeter.types import SIDES, ImuBatch
 
 RAW_COLUMNS = ("t_s", "acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2",
@@ -209,7 +210,7 @@ class RawCsvWriter:
     def __init__(self, path: str | Path, with_quat: bool = False) -> None:
         self.path = Path(path)
         self.with_quat = with_quat
-        self._f: TextIO = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._f: TextIO = open_private_text(self.path)  # owner-only: health data
         cols = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if with_quat else []) + ["side"]
         self._f.write(",".join(cols) + "\n")
         self._f.flush()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.errors import InputError
+from dorsimeter.store.paths import open_private_text
 from dorsimeter.types import SIDES, Readings
 
 READINGS_COLUMNS = ("t_s", "side", "tibia_angle_deg", "knee_track_deg", "heel_lift",
@@ -27,7 +28,7 @@ class ReadingsCsvWriter:
     """Appends readings, flushed per call."""
 
     def __init__(self, path: str | Path) -> None:
-        self._f = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._f = open_private_text(path)  # owner-only: health data
         self._f.write(",".join(READINGS_COLUMNS) + "\n")
         self._f.flush()
 

@@ -13,8 +13,13 @@ from dorsimeter.sources.sim import SimSource
 
 
 def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0,
-                clip_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Source:
-    """The source named by ``spec`` (``sim``, ``replay:FILE``, ``serial:PORT``, ``ble:NAME``)."""
+                clip_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                allowed=None) -> Source:
+    """The source named by ``spec`` (``sim``, ``replay:FILE``, ``serial:PORT``, ``ble:NAME``).
+
+    ``allowed``: the user's sensor allow-list (``security.AllowList``); BLE connects only to
+    addresses on it.
+    """
     kind, _, arg = spec.partition(":")
     if kind == "sim":
         return SimSource(side=side, speed=speed, seed=seed, clip_rotation_deg=clip_rotation_deg)
@@ -33,7 +38,7 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
             raise DorsimeterError(f"--sensor {spec}: '{rate}' is not a rate in Hz") from None
         from dorsimeter.sources.ble import BleSource
 
-        return BleSource(target, side=side, rate_hz=rate_hz)
+        return BleSource(target, side=side, rate_hz=rate_hz, allowed=allowed)
     if kind == "serial":
         port, _, rate = arg.rpartition("@") if "@" in arg else (arg, "", "")
         if not port:

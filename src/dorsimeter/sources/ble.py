@@ -308,8 +308,9 @@ class BleSource(Source):
 
     def __init__(self, target: str, side: str = "left", rate_hz: float = 100.0,
                  scan_timeout_s: float | None = None, give_up_s: float = 30.0,
-                 on_gap: Callable[[Gap], None] | None = None) -> None:
+                 on_gap: Callable[[Gap], None] | None = None, allowed=None) -> None:
         self.target = target
+        self.allowed = allowed  # a security.AllowList: connect only to sensors on it (CLI)
         self.side = side
         self.rate_hz = rate_hz
         self.scan_timeout_s = scan_timeout_s if scan_timeout_s is not None else \
@@ -421,6 +422,9 @@ class BleSource(Source):
     async def stream(self) -> AsyncIterator[ImuBatch]:
         self.status.state = "scanning"
         self._device, adv = await find_sensor(self.target, self.scan_timeout_s)
+        if self.allowed is not None and not self.allowed.permits(self._device.address):
+            self.status.state = "closed"  # seen advertising; never connected to
+            raise DeviceError(self.allowed.refusal(self._device.address, adv.local_name))
         self.status.address = self._device.address
         self._kind = kind_from_uuids(adv.service_uuids, adv.local_name)
         self.status.battery_pct = _advertised_battery(adv)

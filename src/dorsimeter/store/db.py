@@ -159,6 +159,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._running: dict[int, object] = {}  # session id -> liveness lock (dorsimeter.recovery)
         touch_private(self.path)
         if self.path.stat().st_uid == os.getuid():
             os.chmod(self.path, FILE_MODE)
@@ -183,6 +184,9 @@ class Store:
         return cls(db_path(home))
 
     def close(self) -> None:
+        for lock in self._running.values():
+            lock.release()
+        self._running.clear()
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -282,6 +286,11 @@ class Store:
                 "INSERT INTO sessions (athlete_id, sensor_id, kind, start_utc, ended, raw_path,"
                 " notes) VALUES (?, ?, ?, ?, 0, ?, ?)",
                 (athlete_id, sensor_id, kind, start_utc or utc_iso(), raw, notes))
+        from dorsimeter.recovery import hold_session_lock
+
+        lock = hold_session_lock(self.path.parent, int(cur.lastrowid))  # released by death too
+        if lock is not None:
+            self._running[int(cur.lastrowid)] = lock
         return int(cur.lastrowid)
 
     def add_samples(self, session_id: int, r: Readings, arrived_utc: str | None = None) -> int:
@@ -363,6 +372,9 @@ class Store:
         with self._tx():
             self.db.execute("UPDATE sessions SET ended = 1, end_utc = ? WHERE id = ?",
                             (end_utc or utc_iso(), session_id))
+        lock = self._running.pop(session_id, None)
+        if lock is not None:
+            lock.release()
 
     # reading ---------------------------------------------------------------------------------
 

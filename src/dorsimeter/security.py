@@ -1,0 +1,109 @@
+"""The sensors this computer may connect to: an address allow-list in the data directory.
+
+A body-worn radio must not stream to (or take commands from) whoever is nearby, and the host
+must not connect to any sensor that happens to advertise the right name: ``--sensor ble:...``
+only connects to an address the user has added (``dorsimeter sensors add ADDRESS``), whatever
+name it advertises. Scanning (``dorsimeter scan``) lists everything in range and is the way to
+find an address. The list is ``sensors.json`` in the data directory, owner-only (0600), like
+everything there (sessions are health data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dorsimeter.errors import DorsimeterError, InputError
+
+ALLOW_FILE = "sensors.json"
+ADDRESS_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+
+
+def normalise_address(address: str) -> str:
+    """``aa-bb-…`` or ``aa:bb:…`` -> ``AA:BB:CC:DD:EE:FF``; DorsimeterError if not one."""
+    a = address.strip().upper().replace("-", ":")
+    if not ADDRESS_RE.match(a):
+        raise DorsimeterError(f"'{address}' is not a Bluetooth address (expected "
+                              "AA:BB:CC:DD:EE:FF; `dorsimeter scan` lists the sensors in range)")
+    return a
+
+
+@dataclass(frozen=True)
+class AllowedSensor:
+    address: str
+    label: str | None = None
+
+
+class AllowList:
+    """The sensors the user has added; ``permits(address)`` is what the BLE source asks."""
+
+    def __init__(self, path: Path, sensors: list[AllowedSensor] | None = None) -> None:
+        self.path = Path(path)
+        self.sensors = list(sensors or [])
+
+    @classmethod
+    def load(cls, home=None) -> AllowList:
+        """The list in the data directory (``--home`` > ``$DORSIMETER_HOME`` > default)."""
+        from dorsimeter.store.paths import data_dir
+
+        path = data_dir(home, create=False) / ALLOW_FILE
+        if not path.exists():
+            return cls(path)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            items = doc["sensors"]
+            sensors = [AllowedSensor(normalise_address(s["address"]), s.get("label"))
+                       for s in items]
+        except (OSError, ValueError, KeyError, TypeError, DorsimeterError) as e:
+            raise InputError(str(path), None, "sensors", f"not a sensor allow-list ({e}); "
+                             "fix or delete it and add the sensors again") from None
+        return cls(path, sensors)
+
+    def permits(self, address: str) -> bool:
+        try:
+            a = normalise_address(address)
+        except DorsimeterError:
+            return False
+        return any(s.address == a for s in self.sensors)
+
+    def add(self, address: str, label: str | None = None) -> AllowedSensor:
+        a = normalise_address(address)
+        self.sensors = [s for s in self.sensors if s.address != a]
+        entry = AllowedSensor(a, label)
+        self.sensors.append(entry)
+        self.save()
+        return entry
+
+    def remove(self, address_or_label: str) -> AllowedSensor:
+        key = address_or_label.strip()
+        for s in self.sensors:
+            if s.address == key.upper().replace("-", ":") or (s.label and s.label == key):
+                self.sensors.remove(s)
+                self.save()
+                return s
+        raise DorsimeterError(f"{self.path}: no sensor '{key}' in the allow-list")
+
+    def save(self) -> None:
+        """Write atomically (temp file, rename), owner-only."""
+        from dorsimeter.store.paths import FILE_MODE, private_dir
+
+        private_dir(self.path.parent)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"sensors": [{"address": s.address, "label": s.label}
+                                   for s in self.sensors]}, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def refusal(self, address: str, name: str | None = None) -> str:
+        """The one-line message when a sensor is not on the list."""
+        who = f"{address}" + (f" ('{name}')" if name and name != address else "")
+        return (f"BLE sensor {who} is not one of your sensors, so dorsimeter will not connect "
+                f"to it; add it with `dorsimeter sensors add {address}` (allow-list: "
+                f"{self.path})")
