@@ -310,3 +310,25 @@ async def test_a_sensor_gone_for_good_ends_the_stream_with_a_device_error():
             await asyncio.wait_for(run(), 15)
         assert 0.9 < loop.time() - dropped_at < 3.0
         assert source.stats()["state"] == "lost" and source.status.reconnects == 1
+
+
+async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
+    async with BleRig(mtu=23) as rig:
+        wit = await rig.add(WitMotionPeripheral(rig.link, "WT901-gap", "C0:57:17:00:00:a5"))
+        source = BleSource("WT901-gap", rate_hz=100)
+        mark = {}
+
+        async def on_batch(batch):
+            if not mark and batch.t_s[-1] >= 1.0:
+                mark["unsent"] = wit.counters.unsent
+                await wit.drop_link()
+
+        batches = await collect_seconds(source, 2.5, timeout_s=15, on_batch=on_batch)
+        (gap,) = source.gaps
+        missed = wit.counters.unsent - mark["unsent"]   # sampled while nobody listened
+        assert gap.estimated and missed > 0
+        assert abs(gap.lost_samples - missed) <= 3
+        t = np.concatenate([b.t_s for b in batches])
+        jump = np.diff(t).max()
+        assert jump == pytest.approx((gap.lost_samples + 1) / 100, abs=1e-9)
+        assert np.count_nonzero(np.diff(t) > 0.0101) == 1   # one gap, evenly spaced otherwise

@@ -261,7 +261,9 @@ class Gap:
 
     For the node, device time and sequence numbers run on through the drop, so the samples and
     frames missed are exact. WitMotion sends neither: its samples are numbered on arrival, so
-    the gap shows only as ``down_s`` and ``lost_samples`` stays None.
+    the samples missed are estimated from the arrival times either side (``estimated``) and its
+    sample clock (``t_s``, ``seq``) is moved on by that many, keeping time in step with the
+    wall clock across the gap.
     """
 
     t_before_s: float | None   # device time of the last sample before the drop
@@ -269,6 +271,7 @@ class Gap:
     down_s: float = 0.0        # wall time from the drop to the re-subscription
     lost_frames: int | None = None   # frames missed, from sequence numbers
     lost_samples: int | None = None  # samples missed, from device time and the sample rate
+    estimated: bool = False    # lost_samples from arrival times (a device without a clock)
 
 
 @dataclass
@@ -477,19 +480,33 @@ class BleSource(Source):
             self.status.crc_errors = int(getattr(stats, "crc_errors", 0))
         if self._pending_gap is not None:
             gap, self._pending_gap = self._pending_gap, None
-            gap.t_after_s = float(batch.t_s[0])
             if self._kind is not None and self._kind.has_sequence:
                 gap.lost_frames = self.status.lost_frames - self._gap_lost_base
                 if gap.t_before_s is not None:
-                    gap.lost_samples = max(0, round((gap.t_after_s - gap.t_before_s)
+                    gap.lost_samples = max(0, round((float(batch.t_s[0]) - gap.t_before_s)
                                                     * self.rate_hz) - 1)
+            elif self._last_arrival is not None:
+                # no device time: the sensor kept sampling while the link was down, so move
+                # our sample clock on by the samples it must have taken (from arrival times)
+                missed = max(0, round((t_arrival - self._last_arrival) * self.rate_hz) - 1)
+                gap.lost_samples, gap.estimated = missed, True
+                self._t_shift_s += missed / self.rate_hz
+            gap.t_after_s = float(batch.t_s[0]) + self._t_shift_s
             self.gaps.append(gap)
             self.status.gaps = len(self.gaps)
             if self.on_gap is not None:
                 self.on_gap(gap)
+        if self._t_shift_s:
+            batch.t_s = batch.t_s + self._t_shift_s
+            if batch.seq is not None:
+                batch.seq = batch.seq + round(self._t_shift_s * self.rate_hz)
         self._gap_lost_base = self.status.lost_frames
         self._last_t_s = float(batch.t_s[-1])
+        self._last_arrival = t_arrival
         return batch
+
+    _t_shift_s = 0.0  # added to a sequence-less device's sample clock after gaps
+    _last_arrival: float | None = None
 
     _gap_lost_base = 0
 
