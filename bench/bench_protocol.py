@@ -97,9 +97,11 @@ def run() -> list[str]:
 
 
 def main() -> int:
-    for line in run():
+    """Prints the table; exit status 1 if a decoder misses the goal."""
+    lines = run()
+    for line in lines:
         print(line)
-    return 0
+    return 1 if any(line.endswith("MISSED") for line in lines) else 0
 
 
 if __name__ == "__main__":
