@@ -1,0 +1,66 @@
+"""``python -m firmware_bridge --pty`` as a process: frames on a pty, commands answered over it,
+SIGUSR1 unplugs the port and it comes back behind the same path."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import serial
+
+from dorsimeter.protocol import frames as F
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_for(port: serial.Serial, dec: F.FrameDecoder, seconds: float) -> int:
+    n, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        n += sum(len(b) for b in dec.feed(port.read(max(1, port.in_waiting))))
+    return n
+
+
+def test_pty_process_streams_answers_and_replugs(tmp_path):
+    link = tmp_path / "ttyNODE"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "firmware_bridge", "--pty", "--link", str(link),
+                             "--rate", "200", "--speed", "4", "--replug-after", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=env)
+    try:
+        assert proc.stdout.readline().strip() == str(link)
+        port = serial.Serial(str(link), timeout=0.05)
+        dec = F.FrameDecoder()
+        assert _read_for(port, dec, 0.5) > 200
+        port.write(F.encode_command(42, F.CMD_STATUS) + F.encode_set_rate(43, 100))
+        _read_for(port, dec, 0.3)
+        msgs = dec.pop_messages()
+        resp = {m.seq: m.status for m in msgs if m.mtype == F.T_RESPONSE}
+        assert resp == {42: F.ST_OK, 43: F.ST_OK}
+        assert [m.node_status().rate_hz for m in msgs if m.mtype == F.T_STATUS][-1] == 200
+        lost_before = dec.stats.lost
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 3
+        failed = False
+        while time.monotonic() < deadline and not failed:
+            try:
+                port.read(max(1, port.in_waiting))
+            except serial.SerialException:
+                failed = True
+        assert failed, "reading an unplugged port must fail"
+        port.close()
+        while not link.exists() and time.monotonic() < deadline + 3:
+            time.sleep(0.05)
+        port = serial.Serial(str(link), timeout=0.05)
+        assert _read_for(port, dec, 0.5) > 100
+        assert dec.stats.lost > lost_before  # frames sent while unplugged never arrived
+        assert dec.stats.crc_errors == 0 and dec.stats.restarts == 0
+        port.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "frames dropped" in proc.stderr.read()
