@@ -13,14 +13,17 @@ import time
 from dorsimeter.store import Store
 
 WRITER = """
-import sys, time
+import os, sys, time
 import numpy as np
 from dorsimeter.store import Store
 from dorsimeter.types import Readings
 store = Store.open()
+while not os.path.exists(sys.argv[2]):  # the reader is up and reading
+    time.sleep(0.01)
 sid = store.start_session("record", athlete="W")
 print(sid, flush=True)
 for k in range(int(sys.argv[1])):
+    time.sleep(0.002)  # a live source's pace, roughly
     t = k + np.arange(50) / 50
     store.add_samples(sid, Readings(t, np.full(50, float(k)), np.zeros(50),
                                     np.array(["left"] * 50, dtype=object)))
@@ -29,10 +32,11 @@ store.end_session(sid)
 """
 
 READER = """
-import json, sys
+import json, pathlib, sys
 from dorsimeter.store import Store
 store = Store.open()
 seen = []
+pathlib.Path(sys.argv[1]).touch()
 while True:
     with store.snapshot():
         s = store.sessions("W")
@@ -53,9 +57,10 @@ def test_a_reader_process_sees_whole_transactions_while_a_writer_process_appends
     env = {**os.environ, "DORSIMETER_HOME": str(tmp_path)}
     Store.open(tmp_path).close()  # created and migrated before both start
     n = 300
-    reader = subprocess.Popen([sys.executable, "-c", READER], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(n)], env=env,
+    ready = tmp_path / "reader-ready"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(ready)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(ready)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     w_out, w_err = writer.communicate(timeout=120)
     r_out, r_err = reader.communicate(timeout=120)
