@@ -70,17 +70,62 @@ def up_in_sensor(quat_wxyz: np.ndarray) -> np.ndarray:
                             1.0 - 2.0 * (x * x + y * y)])
 
 
+#: Gaps up to this long (lost packets) are bridged by interpolated samples; after a longer one
+#: (link down) the filter restarts from the accelerometer, keeping its gyro bias estimate.
+MAX_BRIDGE_S = 1.0
+
+
 class StreamingFusion:
-    """VQF fed batch by batch; any split of the same stream gives identical quaternions."""
+    """VQF fed batch by batch; any split of the same stream gives identical quaternions.
+
+    With timestamps, samples missing from the stream (lost BLE packets: a step of more than 1.5
+    sample intervals) are bridged before the sample after the gap: linearly interpolated gyro
+    and accelerometer samples are fused and their outputs dropped, so the rotation during the
+    gap is not simply lost. Gaps are found against the carried last timestamp, so the result
+    does not depend on how the stream was split."""
 
     def __init__(self, rate_hz: float) -> None:
         self.rate_hz = rate_hz
         self._vqf = VQF(1.0 / rate_hz)
+        self._last: tuple[float, np.ndarray, np.ndarray] | None = None
+        self.bridged_samples = 0
+        self.restarts = 0
 
-    def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray) -> np.ndarray:
-        """(n,4) quaternions [w,x,y,z] for the next n samples."""
+    def _step(self, gyr: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        if len(gyr) == 0:
+            return np.empty((0, 4))
+        return self._vqf.updateBatch(gyr, interval_aligned_acc(gyr, acc, self.rate_hz))["quat6D"]
+
+    def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray,
+               t_s: np.ndarray | None = None) -> np.ndarray:
+        """(n,4) quaternions [w,x,y,z] for the next n samples (``t_s``: device times)."""
         if len(gyr_rad_s) == 0:
             return np.empty((0, 4))
-        gyr = _c(gyr_rad_s)
-        return self._vqf.updateBatch(gyr, interval_aligned_acc(gyr, acc_m_s2, self.rate_hz)
-                                     )["quat6D"]
+        gyr, acc = _c(gyr_rad_s), _c(acc_m_s2)
+        if t_s is None:
+            return self._step(gyr, acc)
+        t = np.asarray(t_s, dtype=float)
+        prev = self._last
+        self._last = (float(t[-1]), gyr[-1].copy(), acc[-1].copy())
+        dt = 1.0 / self.rate_hz
+        steps = np.diff(t) if prev is None else np.diff(np.concatenate([[prev[0]], t]))
+        gaps = np.flatnonzero(steps > 1.5 * dt) + (1 if prev is None else 0)
+        if len(gaps) == 0:
+            return self._step(gyr, acc)
+        out, start = [], 0
+        for i in gaps:  # a gap before sample i of this batch
+            out.append(self._step(gyr[start:i], acc[start:i]))
+            t0, g0, a0 = (float(t[i - 1]), gyr[i - 1], acc[i - 1]) if i > 0 else prev
+            m = int(round((t[i] - t0) * self.rate_hz)) - 1
+            if m * dt <= MAX_BRIDGE_S:
+                f = (np.arange(1, m + 1) / (m + 1))[:, None]
+                self._step(_c(g0 + f * (gyr[i] - g0)), _c(a0 + f * (acc[i] - a0)))
+                self.bridged_samples += m
+            else:
+                bias, sigma = self._vqf.getBiasEstimate()
+                self._vqf.resetState()
+                self._vqf.setBiasEstimate(bias, sigma)
+                self.restarts += 1
+            start = i
+        out.append(self._step(gyr[start:], acc[start:]))
+        return np.concatenate(out)

@@ -113,12 +113,13 @@ class Pipeline:
         else:
             k = 0 if side in self.calibrations and done is None else (
                 len(batch) if done is None else done + 1)
-            quat = self.fusion.update(gyr[:k], acc[:k]) if k == len(batch) else np.concatenate(
-                [self.fusion.update(gyr[:k], acc[:k]),
+            t = batch.t_s
+            quat = self.fusion.update(gyr, acc, t) if k == len(batch) else np.concatenate(
+                [self.fusion.update(gyr[:k], acc[:k], t[:k]),
                  self.fusion.update(self._gyro(gyr[k:], side),
-                                    self._compensated(acc[k:], gyr[k:], dgyr[k:], side))])
+                                    self._compensated(acc[k:], gyr[k:], dgyr[k:], side), t[k:])])
         up = up_in_sensor(quat)
-        self.detectors.feed(batch, up)
+        self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
         if side in self.calibrations and done is None:
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
