@@ -91,6 +91,10 @@ class Detectors:
     def _take(self, t_s: np.ndarray) -> dict[str, np.ndarray] | None:
         if not self._buf:
             return None
+        if len(self._buf["t"]) == 1 and self._buf["t"][0] is t_s:  # the usual live case
+            cols = {k: v[0] for k, v in self._buf.items()}
+            self._buf = {}
+            return cols
         cols = {k: np.concatenate(v) for k, v in self._buf.items()}
         t = cols["t"]
         start = int(np.searchsorted(t, t_s[0] - 1e-9))
@@ -99,7 +103,7 @@ class Detectors:
             return None
         keep = t >= t[-1] - BUFFER_S
         keep[:stop] = False
-        self._buf = {k: [v[keep]] for k, v in cols.items()}
+        self._buf = {k: [v[keep]] for k, v in cols.items()} if keep.any() else {}
         return {k: v[start:stop] for k, v in cols.items()}
 
     # -- readings out -----------------------------------------------------------------------
