@@ -38,6 +38,10 @@ def make_imu(i2c, clock):
         from firmware_bridge.drivers.bno08x import Bno08x
 
         return Bno08x(i2c, clock, 0x4A if 0x4A in found else 0x4B)
+    if 0x68 in found or 0x69 in found:
+        from firmware_bridge.drivers.icm42688 import Icm42688
+
+        return Icm42688(i2c, clock, 0x68 if 0x68 in found else 0x69)
     from firmware_bridge.drivers.lsm6dso import Lsm6dso
 
     return Lsm6dso(i2c, clock, 0x6A if 0x6A in found else 0x6B)

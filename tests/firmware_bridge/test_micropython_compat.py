@@ -11,7 +11,7 @@ import pytest
 FW = Path(__file__).resolve().parents[2] / "firmware_bridge"
 ON_DEVICE = ["wire.py", "node.py", "ble.py", "usb.py", "main.py", "__init__.py",
              "drivers/__init__.py", "drivers/clock.py", "drivers/analog.py", "drivers/bno08x.py",
-             "drivers/lsm6dso.py"]
+             "drivers/lsm6dso.py", "drivers/icm42688.py"]
 ALLOWED_IMPORTS = {"struct", "time", "json", "select", "sys", "micropython", "machine",
                    "bluetooth", "firmware_bridge"}
 # CPython-only builtins/keywords MicroPython lacks or rejects
