@@ -17,6 +17,7 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.protocol import witmotion
 from dorsimeter.protocol.frames import FrameDecoder
+from dorsimeter.security import AllowList
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.testing.dbus import private_system_bus
 from dorsimeter.testing.node import NodePeripheral
@@ -260,6 +261,7 @@ async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system
 async def test_record_command_over_ble_writes_the_raw_csv_in_si_units(system_bus, tmp_path):
     async with BleRig() as rig:
         node = await rig.add(NodePeripheral(rig.link, "dorsi-00f8", "C0:D0:57:00:00:f8"))
+        AllowList.load(str(tmp_path / "home")).add("C0:D0:57:00:00:F8")  # the user's sensor
         out_csv = tmp_path / "raw.csv"
         code, out, err = await run_cli(
             system_bus.env(), "record", "--sensor", "ble:dorsi-00f8", "--duration", "3",
