@@ -78,3 +78,20 @@ def test_lever_arm_compensation_is_what_helps_on_lunges():
     without, idx2, _ = _live(batch, sensor_cal, lever_arm=False)
     assert np.array_equal(idx, idx2)
     assert _rmse(with_arm, idx, batch) < 0.8 * _rmse(without, idx, batch)
+
+
+def test_offline_reanalysis_fills_lost_packets():
+    from tests.core.test_pipeline import _lossy
+
+    batch, sensor_cal = _session("wall", 50, 5, (0.0, 5.0, 20.0))
+    _, _, cal = _live(batch, sensor_cal)
+    lossy = _lossy(batch, seed=2)
+    after = lossy.t_s > cal.t_defined_s
+    truth = lossy.truth["tibia_angle_deg"][after]
+    errs = []
+    for t in (lossy.t_s, None):  # with timestamps the gaps are filled
+        q = offline_orientation(lossy.gyr_rad_s, lossy.acc_m_s2, 100.0, None, {"left": cal},
+                                sensor_cal, t_s=t)
+        a, _ = tibia_angles_deg(up_in_sensor(q), cal.matrix, "left")
+        errs.append(float(np.sqrt(np.mean((a[after] - truth) ** 2))))
+    assert errs[0] < 1.0 and errs[0] < 0.3 * errs[1], errs

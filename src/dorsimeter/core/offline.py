@@ -16,13 +16,32 @@ from dorsimeter.core.mounting import MountingCalibration
 from dorsimeter.core.sensor_cal import SensorCalibration
 
 
+def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gyr, acc, index of the original samples) with lost samples (steps over 1.5 intervals)
+    filled by linear interpolation, so fusion sees a regular stream."""
+    t = np.asarray(t_s, dtype=float)
+    n = len(t)
+    if n < 2:
+        return gyr_rad_s, acc_m_s2, np.arange(n)
+    missing = np.maximum(np.round(np.diff(t) * rate_hz).astype(int) - 1, 0)
+    missing[np.diff(t) <= 1.5 / rate_hz] = 0
+    pos = np.concatenate([[0], np.cumsum(missing + 1)])  # index of each original sample
+    if pos[-1] == n - 1:
+        return gyr_rad_s, acc_m_s2, np.arange(n)
+    grid = np.arange(pos[-1] + 1)
+    g = np.column_stack([np.interp(grid, pos, gyr_rad_s[:, k]) for k in range(3)])
+    a = np.column_stack([np.interp(grid, pos, acc_m_s2[:, k]) for k in range(3)])
+    return g, a, pos
+
+
 def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
                         side: np.ndarray | None = None,
                         calibrations: dict[str, MountingCalibration] | None = None,
                         sensor_cal: SensorCalibration | None = None,
-                        lever_arm: bool = True) -> np.ndarray:
+                        lever_arm: bool = True, t_s: np.ndarray | None = None) -> np.ndarray:
     """(N,4) [w,x,y,z] for a whole recording: sensor correction, lever-arm compensation per
-    side (``side``: per-sample side names), non-causal fusion."""
+    side (``side``: per-sample side names), gaps filled (with ``t_s``), non-causal fusion."""
     acc = np.asarray(acc_m_s2, dtype=float)
     gyr = np.asarray(gyr_rad_s, dtype=float)
     if sensor_cal is not None:
@@ -42,4 +61,7 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
             m = sides == name
             if np.any(m) and cal.flexion_gyr_gain != 1.0:
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
-    return estimate_orientation(gyr, acc, rate_hz, offline=True)
+    if t_s is None:
+        return estimate_orientation(gyr, acc, rate_hz, offline=True)
+    g, a, idx = fill_gaps(t_s, gyr, acc, rate_hz)
+    return estimate_orientation(g, a, rate_hz, offline=True)[idx]
