@@ -217,3 +217,18 @@ def test_record_calibrate_then_record_with_the_calibration(runner_factory, tmp_p
     out = capsys.readouterr().out
     assert "wrote 2000 samples" in out and "wrote 500 samples" in out
     assert f"wrote {cal}" in out
+
+
+def test_silent_port_is_a_device_error_after_trying_both_bauds(tmp_path):
+    master, slave = os.openpty()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(DeviceError, match="no sensor data recognised"):
+            SerialSource(os.ttyname(slave), probe_s=0.6)
+        assert time.monotonic() - t0 >= 0.6
+        os.write(master, os.urandom(64))  # garbage is not a sensor either
+        with pytest.raises(DeviceError, match="115200 or 9600 baud"):
+            SerialSource(os.ttyname(slave), probe_s=0.4)
+    finally:
+        os.close(master)
+        os.close(slave)

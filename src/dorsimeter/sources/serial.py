@@ -34,6 +34,7 @@ from dorsimeter.types import ImuBatch
 
 NODE_RATES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0)
 PROTOCOLS = ("node", "witmotion-uart")
+FALLBACK_BAUD = 9600  # many WitMotion UART sensors ship at 9600 baud; USB CDC ignores baud
 
 
 @dataclass
@@ -98,7 +99,11 @@ class SerialSource(Source):
         self._arrivals: deque[tuple[float, int]] = deque()
         self._open()
         if rate_hz is None:
-            self.rate_hz = self._probe(probe_s)
+            try:
+                self.rate_hz = self._probe(probe_s)
+            except DeviceError:
+                self._drop_port()
+                raise
         else:
             self.rate_hz = float(rate_hz)
             self._set_device_rate()
@@ -116,8 +121,14 @@ class SerialSource(Source):
         node_t: list[np.ndarray] = []
         t0 = time.monotonic()
         first_wit: float | None = None
+        fallback = FALLBACK_BAUD if self.baudrate != FALLBACK_BAUD else None
         while time.monotonic() - t0 < probe_s:
             try:
+                if (fallback and time.monotonic() - t0 > probe_s / 2 and node.stats.frames == 0
+                        and wit.stats.packets == 0):
+                    # nothing recognised: a UART adapter at WitMotion's factory 9600 baud?
+                    self._ser.baudrate, self.baudrate, fallback = fallback, fallback, None
+                    node, wit, node_t, self._chunks = FrameDecoder(), WitUartDecoder(100.0), [], []
                 data = self._ser.read(max(1, self._ser.in_waiting))
             except (serial.SerialException, OSError) as e:
                 raise DeviceError(f"serial port {self.port}: read failed ({e})") from None
@@ -146,7 +157,8 @@ class SerialSource(Source):
                     rates = [r for r in witmotion.RATE_CODES if r >= 1]
                     return float(min(rates, key=lambda r: abs(np.log(r / max(rate, 1e-3)))))
         raise DeviceError(f"serial port {self.port}: no sensor data recognised in {probe_s:g} s "
-                          "(expected dorsimeter node frames or WitMotion UART packets)")
+                          "(expected dorsimeter node frames or WitMotion UART packets at 115200 "
+                          "or 9600 baud)")
 
     def _set_device_rate(self) -> None:
         """Ask the device for ``rate_hz`` (our node: SET_RATE; WitMotion: unlock, rate, save)."""
