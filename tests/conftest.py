@@ -18,6 +18,12 @@ def simulate(seconds: float, rate_hz: float = 100.0, side: str = "left", seed: i
     return sim.generate(int(round(seconds * rate_hz)))
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory, monkeypatch):
+    """Every test gets its own data directory: nothing lands in the real user's history."""
+    monkeypatch.setenv("DORSIMETER_HOME", str(tmp_path_factory.mktemp("dorsimeter-home")))
+
+
 @pytest.fixture
 def wall_session() -> ImuBatch:
     return simulate(60.0)
