@@ -185,6 +185,7 @@ class Device1(ServiceInterface):
         super().__init__("org.bluez.Device1")
         self.fake, self.path, self.address = fake, path, address
         self.adv, self._rssi = adv, rssi
+        self._published: dict[str, Any] = {}
         self._connected = False
         self._resolved = False
         self._paired = False
@@ -289,12 +290,19 @@ class Device1(ServiceInterface):
         self.gatt.append((path, iface))
 
     def advertised(self, rssi: int) -> None:
-        """A new advertisement or scan response arrived: publish what changed."""
+        """A new advertisement arrived: publish the RSSI (bleak's scanners see the device
+        through it) and whatever else changed."""
         self._rssi = rssi
-        self.emit_properties_changed({
-            "RSSI": rssi, "Name": self.adv.name or self.Address, "Alias": self.Alias,
-            "UUIDs": list(self.adv.uuids), "ServiceData": self._service_data(),
-            "ManufacturerData": self._manufacturer_data()})
+        now = {"Name": self.adv.name or self.Address, "Alias": self.Alias,
+               "UUIDs": list(self.adv.uuids), "ServiceData": dict(self.adv.service_data),
+               "ManufacturerData": dict(self.adv.manufacturer_data)}
+        changed: dict[str, Any] = {k: v for k, v in now.items() if self._published.get(k) != v}
+        self._published.update(now)
+        if "ServiceData" in changed:
+            changed["ServiceData"] = self._service_data()
+        if "ManufacturerData" in changed:
+            changed["ManufacturerData"] = self._manufacturer_data()
+        self.emit_properties_changed({"RSSI": rssi, **changed})
 
     def _service_data(self) -> dict[str, Variant]:
         return {k: Variant("ay", v) for k, v in self.adv.service_data.items()}
