@@ -334,3 +334,26 @@ async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
         jump = np.diff(t).max()
         assert jump == pytest.approx((gap.lost_samples + 1) / 100, abs=1e-9)
         assert np.count_nonzero(np.diff(t) > 0.0101) == 1   # one gap, evenly spaced otherwise
+
+
+def test_sensor_spec_errors_are_one_line_and_name_the_problem():
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.sources import open_source
+
+    with pytest.raises(DorsimeterError, match="needs an address or a name"):
+        open_source("ble:")
+    with pytest.raises(DorsimeterError, match="'fast' is not a rate in Hz"):
+        open_source("ble:dorsi-0001@fast")
+    src = open_source("ble:C0:D0:57:00:00:01@200")
+    assert isinstance(src, BleSource) and src.target == "C0:D0:57:00:00:01"
+    assert src.rate_hz == 200
+
+
+def test_sensor_kind_from_advertised_uuids_or_a_witmotion_name():
+    from dorsimeter.protocol import gatt
+    from dorsimeter.sources.ble import kind_from_uuids
+
+    assert kind_from_uuids([gatt.NODE_SERVICE_UUID.upper()]).name == "dorsimeter node"
+    assert kind_from_uuids([gatt.WITMOTION_SERVICE_UUID]).name == "WitMotion BWT901BLE"
+    assert kind_from_uuids([], "WT901BLE68").name == "WitMotion BWT901BLE"
+    assert kind_from_uuids(["0000180d-0000-1000-8000-00805f9b34fb"], "HR strap") is None
