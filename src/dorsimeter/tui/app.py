@@ -84,6 +84,7 @@ class MonitorApp(App):
         self.refresh_hz = refresh_hz
         self.target_option_deg = target_deg
         self.store = store
+        self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
         self.record_session = record_session
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         self.mdc_deg = mdc_deg
@@ -165,7 +166,7 @@ class MonitorApp(App):
         """One batch through recorder, pipeline, session, model (and protocol, when running)."""
         pipeline = pipeline or self.pipeline
         if self.recorder is not None:
-            self.recorder.write(batch, batch.side or pipeline.side)
+            self._write_raw(batch, batch.side or pipeline.side)
         self._last_rx_wall = self.clock()
         readings, events = pipeline.push(batch)
         self.samples += len(batch)
@@ -186,10 +187,30 @@ class MonitorApp(App):
         self.model.add(readings, events)
         if self.store is not None and self.record_session:
             self.store.record(readings, events)
+            err = getattr(self.store, "error", None)
+            if err and err != self._store_error:  # disk full, read-only: say it once, go on
+                self._store_error = err
+                self.message = f"history not saved: {err}"
         if self.protocol is not None and hasattr(self.protocol, "add"):
             self.protocol.add(readings, events)
         if len(readings):
             self._latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
+
+    _store_error: str | None = None
+
+    def _write_raw(self, batch, side: str) -> None:
+        """Append to the raw CSV. A full disk or a read-only directory stops the recording with
+        a message, never the live view; what was written stays readable."""
+        try:
+            self.recorder.write(batch, side)
+        except OSError as e:
+            rec, self.recorder = self.recorder, None
+            try:
+                rec.close()
+            except OSError:
+                pass
+            self.error = f"recording stopped: {e}"
+            self.message = self.error
 
     # -- drawing --------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ class FoundSensor:
     spec: str  # what --sensor takes: sim, serial:PORT, ble:ADDRESS
     name: str
     detail: str = ""
+    address: str | None = None  # BLE: the address the allow-list knows it by
 
 
 def optional(module: str, attr: str | None = None):
@@ -34,12 +35,22 @@ def optional(module: str, attr: str | None = None):
 
 
 def serial_ports() -> list[FoundSensor]:
-    """USB serial ports pyserial sees (blocking: run in a thread)."""
+    """USB serial ports pyserial sees (blocking: run in a thread); none when it cannot look."""
     from serial.tools import list_ports
 
+    try:
+        ports = list_ports.comports()
+    except OSError:
+        return []
     return [FoundSensor(f"serial:{p.device}", p.description or p.device,
                         f"{p.manufacturer or ''} {p.hwid or ''}".strip())
-            for p in sorted(list_ports.comports(), key=lambda p: p.device)]
+            for p in sorted(ports, key=lambda p: p.device)]
+
+
+def load_allow_list(home=None):
+    """The user's BLE sensor allow-list (blocking: run in a thread), or None without one."""
+    allow_list = optional("dorsimeter.security", "AllowList")
+    return None if allow_list is None else allow_list.load(home)
 
 
 async def ble_sensors(timeout_s: float = 4.0) -> tuple[list[FoundSensor], str | None]:
@@ -55,7 +66,7 @@ async def ble_sensors(timeout_s: float = 4.0) -> tuple[list[FoundSensor], str | 
     for d in found:
         batt = getattr(d, "battery_pct", None)
         detail = f"{d.kind}  {d.rssi_dbm} dBm" + ("" if batt is None else f"  batt {batt} %")
-        out.append(FoundSensor(f"ble:{d.address}", d.name or d.address, detail))
+        out.append(FoundSensor(f"ble:{d.address}", d.name or d.address, detail, d.address))
     return out, None
 
 
@@ -105,7 +116,14 @@ class StoreClient:
             self.session_id = self.recorder.session_id
             return self.session_id
 
-        return self.run(start)
+        def start_or_say(_store):
+            try:
+                return start(self._get())
+            except Exception as e:  # read-only or full data directory: the UI goes on
+                self.error = str(e)
+                return None
+
+        return self._pool.submit(lambda: start_or_say(None))
 
     def record(self, readings, events) -> None:
         """Queue one pipeline output for the store (in order, never blocking the caller)."""

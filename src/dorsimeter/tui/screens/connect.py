@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dorsimeter.tui.services import FoundSensor, ble_sensors, serial_ports
+from dorsimeter.tui.services import FoundSensor, ble_sensors, load_allow_list, serial_ports
 
 SIMULATED = [FoundSensor("sim", "simulated rig", "the virtual shank, no hardware")]
 
@@ -24,7 +24,9 @@ class ConnectScreen(Screen):
     #con-list { height: 1fr; border: round $primary; }
     #con-status { height: 1; padding: 0 1; color: $warning; }
     """
-    BINDINGS = [Binding("f5", "scan", "Scan again"), Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("f5", "scan", "Scan again"),
+                Binding("plus", "allow", "Add to my sensors", key_display="+"),
+                Binding("escape", "back", "Back")]
 
     def __init__(self, scan_s: float = 4.0, replay_speed: float = 1.0) -> None:
         super().__init__()
@@ -32,6 +34,7 @@ class ConnectScreen(Screen):
         self.replay_speed = replay_speed  # pace of replay:FILE and sim (1 = real time)
         self.found: list[FoundSensor] = list(SIMULATED)
         self.scanning = False
+        self.allowed = None  # the user's BLE allow-list (dorsimeter.security), once loaded
 
     def compose(self) -> ComposeResult:
         yield Static("Connect a sensor — ↑↓ enter to connect, f5 to scan again", id="con-title")
@@ -48,7 +51,12 @@ class ConnectScreen(Screen):
     def show(self) -> None:
         ol = self.query_one("#con-list", OptionList)
         ol.clear_options()
-        ol.add_options([Option(f"{f.name:<28} {f.spec:<24} {f.detail}", id=str(i))
+        def mark(f: FoundSensor) -> str:
+            if f.address is None or self.allowed is None:
+                return ""
+            return "  ✓ yours" if self.allowed.permits(f.address) else "  (+ to add)"
+
+        ol.add_options([Option(f"{f.name:<20} {f.spec:<26} {f.detail}{mark(f)}", id=str(i))
                         for i, f in enumerate(self.found)])
 
     def action_scan(self) -> None:
@@ -60,17 +68,41 @@ class ConnectScreen(Screen):
         status = self.query_one("#con-status", Label)
         status.update(f"scanning for {self.scan_s:.0f} s …")
         try:
-            ports, (ble, note) = await asyncio.gather(asyncio.to_thread(serial_ports),
-                                                      ble_sensors(self.scan_s))
+            ports, (ble, note), allowed = await asyncio.gather(
+                asyncio.to_thread(serial_ports), ble_sensors(self.scan_s),  # neither raises
+                asyncio.to_thread(load_allow_list, self.app.home), return_exceptions=True)
         finally:
             self.scanning = False
+        if isinstance(allowed, BaseException):  # a damaged allow-list: say so, connect nothing
+            note = f"{note + ' — ' if note else ''}{allowed}"
+            allowed = None
+        self.allowed = allowed
         self.found = list(SIMULATED) + ports + ble
         self.show()
         status.update(f"{len(ports)} serial port(s), {len(ble)} BLE sensor(s)"
                       + (f" — {note}" if note else ""))
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        await self.connect(self.found[int(event.option.id)].spec)
+        found = self.found[int(event.option.id)]
+        if found.address is not None and self.allowed is not None and not self.allowed.permits(
+                found.address):
+            self.query_one("#con-status", Label).update(
+                f"{found.name} is not one of your sensors: press + to add it, then enter")
+            return
+        await self.connect(found.spec)
+
+    async def action_allow(self) -> None:
+        """Add the highlighted BLE sensor to the user's allow-list (``dorsimeter sensors``)."""
+        ol = self.query_one("#con-list", OptionList)
+        if ol.highlighted is None or self.allowed is None:
+            return
+        found = self.found[ol.highlighted]
+        if found.address is None:
+            return
+        await asyncio.to_thread(self.allowed.add, found.address, found.name)
+        self.show()
+        ol.highlighted = self.found.index(found)
+        self.query_one("#con-status", Label).update(f"{found.name} added to your sensors")
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
@@ -81,7 +113,11 @@ class ConnectScreen(Screen):
         from dorsimeter.sources import open_source
 
         try:
-            source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed)
+            allowed = None
+            if spec.startswith("ble:"):  # the radio: only the sensors the user has added
+                allowed = self.allowed or await asyncio.to_thread(load_allow_list, self.app.home)
+            source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed,
+                                 allowed=allowed)
         except (DorsimeterError, OSError) as e:
             self.query_one("#con-status", Label).update(f"cannot connect: {e}")
             return
