@@ -10,6 +10,8 @@ Pipelines compared (all read the same simulated stream):
 - ours live: ``Pipeline`` with sensor calibration and lever-arm compensation, 10-sample batches;
 - ours offline: ``analyze --offline`` (``core.offline``: non-causal fusion, lever arm removed);
 - VQF same mounting: VQF 2 defaults on the raw data, tibia angle with our mounting calibration;
+- (packet loss: bursts of samples dropped as a BLE link does; our live filter bridges the
+  gaps, offline fills them; the VQF columns see the gapped stream as it is)
 - VQF own mounting: VQF defaults on raw data with a mounting calibration made from the raw data
   (no sensor calibration, no lever arm): the plain pipeline a user would get without this work.
 
@@ -33,7 +35,7 @@ from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.errors import still_pose_recording
-from dorsimeter.types import Readings
+from dorsimeter.types import ImuBatch, Readings
 
 RATE_HZ = 100.0
 SEEDS = (0, 1, 2)
@@ -47,6 +49,7 @@ class Scenario:
     seconds: float
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     height_m: float = 0.15
+    packet_loss: float = 0.0  # share of 5-sample BLE packets that start a burst of 1-4 lost
 
 
 SCENARIOS = [
@@ -59,6 +62,8 @@ SCENARIOS = [
     Scenario("reverse lunges", "lunge", 110, (5, -10, 70), 0.15),
     Scenario("band mobilisation", "mobilisation", 70, (-8, 12, 200), 0.15),
     Scenario("single-leg squat", "squat", 60, (0, 15, 30), 0.20),
+    Scenario("BLE loss ~3 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.02),
+    Scenario("BLE loss ~12 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.08),
 ]
 
 PIPELINES = ("ours live", "ours offline", "VQF same mount", "VQF own mount")
@@ -73,6 +78,19 @@ def _metrics(angle: np.ndarray, track: np.ndarray, idx: np.ndarray, truth: dict
     return rmse, max(end) if end else float("nan"), track_rmse
 
 
+def lossy(b: ImuBatch, p_loss: float, seed: int) -> ImuBatch:
+    """Bursty BLE-like loss after the calibration phase (t > 15 s): packets of 5 samples,
+    ``p_loss`` of them start a burst of 1–4 lost packets."""
+    rng = np.random.default_rng(seed + 555)
+    keep = np.ones(len(b), bool)
+    for k in range(int(15 * RATE_HZ), len(b), 5):
+        if rng.random() < p_loss:
+            keep[k:k + 5 * int(rng.integers(1, 5))] = False
+    i = np.flatnonzero(keep)
+    return ImuBatch(b.t_s[i], b.acc_m_s2[i], b.gyr_rad_s[i], side=b.side,
+                    truth={k: v[i] for k, v in b.truth.items()})
+
+
 def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float]]:
     """Metrics per pipeline for one scenario and one simulated unit."""
     errors = SensorErrors.realistic(MODEL, RATE_HZ, seed)
@@ -81,6 +99,8 @@ def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float
     sim = ShankSim(rate_hz=RATE_HZ, seed=seed, errors=errors, script=sc.script,
                    mount=Mount(height_m=sc.height_m, clip_rotation_deg=sc.rotation_deg))
     b = sim.generate(int(sc.seconds * RATE_HZ))
+    if sc.packet_loss:
+        b = lossy(b, sc.packet_loss, seed)
     out = {}
 
     pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
@@ -91,7 +111,8 @@ def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float
     keep = r.t_s > cal.t_defined_s
     out["ours live"] = _metrics(r.tibia_angle_deg[keep], r.knee_track_deg[keep], idx, b.truth)
 
-    q = offline_orientation(b.gyr_rad_s, b.acc_m_s2, RATE_HZ, None, {"left": cal}, sensor_cal)
+    q = offline_orientation(b.gyr_rad_s, b.acc_m_s2, RATE_HZ, None, {"left": cal}, sensor_cal,
+                            t_s=b.t_s)
     a, k = tibia_angles_deg(up_in_sensor(q), cal.matrix, "left")
     out["ours offline"] = _metrics(a[after], k[after], idx, b.truth)
 

@@ -48,3 +48,19 @@ def test_calibration_finds_the_lever_arm_within_15mm(rot, height_m):
     true_r = mount.sensor_to_tibia.inv().apply(mount.lever_arm_m)
     assert np.linalg.norm(cal.lever_arm - true_r) < 0.015
     assert cal.lever_arm_residual_m_s2 < 0.05
+
+
+def test_angular_acceleration_has_no_spike_after_a_gap():
+    """Lost samples: the difference over the real time step, not a spike of Δω/Δt_nominal."""
+    rate = 100.0
+    t = np.arange(300) / rate
+    gyr = np.column_stack([np.sin(t), 0.5 * t, np.zeros_like(t)])
+    keep = np.ones(len(t), bool)
+    keep[100:120] = False  # 0.2 s lost
+    tk, gk = t[keep], gyr[keep]
+    whole = AngularAcceleration(rate).update(gk, tk)
+    true = np.column_stack([np.cos(tk), np.full_like(tk, 0.5), np.zeros_like(tk)])
+    assert np.abs(whole[2:] - true[2:]).max() < 0.15
+    f = AngularAcceleration(rate)
+    parts = np.concatenate([f.update(gk[i:i + 7], tk[i:i + 7]) for i in range(0, len(tk), 7)])
+    np.testing.assert_array_equal(parts, whole)

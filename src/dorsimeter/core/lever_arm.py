@@ -32,20 +32,40 @@ class AngularAcceleration:
     """Streaming ω̇ (rad/s²) from gyro samples: (3ω_n − 4ω_{n−1} + ω_{n−2}) / 2Δt.
 
     The first samples of a stream use the samples they have (zero, then a two-point
-    difference), so the result depends on the stream only, not on how it was cut."""
+    difference), so the result depends on the stream only, not on how it was cut. With
+    timestamps, a sample right after a gap (lost packets) gets the two-point difference over the
+    real time step, and the one after it too: the uniform formula would turn the gap's change of
+    rate into a spike of rotational acceleration."""
 
     def __init__(self, rate_hz: float) -> None:
         self.rate_hz = float(rate_hz)
         self._prev = np.empty((0, 3))  # up to the last two samples seen
+        self._prev_t = np.empty(0)
 
-    def update(self, gyr_rad_s: np.ndarray) -> np.ndarray:
-        """(n,3) ω̇ for the next n gyro samples."""
+    def update(self, gyr_rad_s: np.ndarray, t_s: np.ndarray | None = None) -> np.ndarray:
+        """(n,3) ω̇ for the next n gyro samples (``t_s``: their device times, for gaps)."""
         n = len(gyr_rad_s)
         if n == 0:
             return np.empty((0, 3))
         k = len(self._prev)
         g = np.concatenate([self._prev, np.asarray(gyr_rad_s, dtype=float)]) if k else \
             np.asarray(gyr_rad_s, dtype=float)
+        if t_s is not None:
+            t = np.concatenate([self._prev_t, np.asarray(t_s, dtype=float)])
+            self._prev_t = t[-2:].copy()
+            out = self._uniform(g, k, n)
+            if len(t) == len(g) > 1:
+                step = np.diff(t)  # step[j] ends at sample j + 1 of g
+                gap = step > 1.5 / self.rate_hz
+                if np.any(gap):
+                    after = np.flatnonzero(gap) + 1  # first sample after each gap
+                    for j in np.unique(np.concatenate([after, after + 1])):
+                        if k <= j < len(g) and j >= 1:
+                            out[j - k] = (g[j] - g[j - 1]) / (t[j] - t[j - 1])
+            return out
+        return self._uniform(g, k, n)
+
+    def _uniform(self, g: np.ndarray, k: int, n: int) -> np.ndarray:
         out = np.empty((n, 3))
         h = 0.5 * self.rate_hz
         # sample j of g (j ≥ 2) gets the three-point formula; the stream's first two do not

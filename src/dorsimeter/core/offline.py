@@ -46,22 +46,25 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
     gyr = np.asarray(gyr_rad_s, dtype=float)
     if sensor_cal is not None:
         acc, gyr = sensor_cal.apply(acc, gyr)
+    n = len(gyr)
+    sides = None if side is None else np.asarray(side, dtype=object)
+    idx = np.arange(n)
+    if t_s is not None:  # a regular stream first, so that ω̇ has no spikes at the gaps
+        gyr, acc, idx = fill_gaps(t_s, gyr, acc, rate_hz)
+        if sides is not None and len(gyr) != n:
+            sides = sides[np.searchsorted(idx, np.arange(len(gyr)))]
     if lever_arm and calibrations and len(gyr) > 2:
         dgyr = np.gradient(gyr, 1.0 / rate_hz, axis=0)
-        acc = acc.copy()
-        sides = np.full(len(gyr), next(iter(calibrations)), dtype=object) if side is None \
-            else np.asarray(side, dtype=object)
+        acc, gyr = acc.copy(), gyr.copy()
+        if sides is None:
+            sides = np.full(len(gyr), next(iter(calibrations)), dtype=object)
         for name, cal in calibrations.items():
             m = sides == name
-            if np.any(m) and any(cal.lever_arm_m):
+            if not np.any(m):
+                continue
+            if any(cal.lever_arm_m):
                 acc[m] -= rotational_acc(gyr[m] - np.asarray(cal.gyr_bias_rad_s), dgyr[m],
                                          cal.lever_arm)
-        gyr = gyr.copy()
-        for name, cal in calibrations.items():
-            m = sides == name
-            if np.any(m) and cal.flexion_gyr_gain != 1.0:
+            if cal.flexion_gyr_gain != 1.0:
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
-    if t_s is None:
-        return estimate_orientation(gyr, acc, rate_hz, offline=True)
-    g, a, idx = fill_gaps(t_s, gyr, acc, rate_hz)
-    return estimate_orientation(g, a, rate_hz, offline=True)[idx]
+    return estimate_orientation(gyr, acc, rate_hz, offline=True)[idx]

@@ -96,7 +96,7 @@ class Pipeline:
         acc, gyr = batch.acc_m_s2, batch.gyr_rad_s
         if self.sensor_cal is not None:
             acc, gyr = self.sensor_cal.apply(acc, gyr)
-        dgyr = self._dgyr.update(gyr)
+        dgyr = self._dgyr.update(gyr, batch.t_s)
         side = self.side
         done, failure = None, None
         if side not in self.calibrations and self.auto_calibrate:
