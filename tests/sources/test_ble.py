@@ -25,6 +25,7 @@ from dorsimeter.testing.peripheral import Impairments, Peripheral
 from dorsimeter.testing.rig import BleRig
 from dorsimeter.testing.witmotion import WitMotionPeripheral
 from dorsimeter.types import GRAVITY_M_S2, Readings
+from firmware_bridge.sim_drivers import SimBattery
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,8 +106,17 @@ async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
     async with BleRig() as rig:
         node = await rig.add(NodePeripheral(rig.link, "dorsi-00a1", "C0:D0:57:00:00:a1",
                                             rate_hz=100.0))
-        source = BleSource("dorsi-00a1", rate_hz=200)
-        batches = await collect_seconds(source, 10.0, timeout_s=25)
+        source = BleSource("dorsi-00a1", rate_hz=200, battery_every_s=1.0)
+        seen = {}
+
+        async def on_batch(batch):
+            t0 = seen.setdefault("t0", float(batch.t_s[0]))
+            seen.setdefault("battery", source.status.battery_pct)
+            if batch.t_s[-1] - t0 > 5.0 and "swapped" not in seen:
+                seen["swapped"] = True  # a fresh cell: the polled level must follow
+                node.node.battery = SimBattery(node.clock, start_pct=42.9)
+
+        batches = await collect_seconds(source, 10.0, timeout_s=25, on_batch=on_batch)
         t = np.concatenate([b.t_s for b in batches])
         seq = np.concatenate([b.seq for b in batches])
         # the node was told 200 Hz over a bonded link (a mutating command needs one)
@@ -118,7 +128,8 @@ async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
         assert st.lost_frames == 0 and st.lost == 0 and st.duplicates == 0 and st.gaps == 0
         assert st.frames == node.data_frames_sent or st.frames <= node.data_frames_sent
         assert 195 < st.rate_hz < 205
-        assert st.battery_pct in (86, 87)  # the simulated cell loses 10 % an hour from 87 %
+        assert seen["battery"] in (86, 87)  # the simulated cell loses 10 % an hour from 87 %
+        assert st.battery_pct == 42          # polled while streaming, after the swap
         acc = np.concatenate([b.acc_m_s2 for b in batches])
         assert np.allclose(np.linalg.norm(acc[:100], axis=1), GRAVITY_M_S2, atol=0.1)
 

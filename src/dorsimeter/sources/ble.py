@@ -84,6 +84,11 @@ class DeviceKind:
         """Commands after subscribing, awaited one by one; returns the battery % if known."""
         return None
 
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        """The battery level now, if the device can tell."""
+        return None
+
 
 class NodeKind(DeviceKind):
     """The dorsimeter sensor node (firmware_bridge): framed protocol with sequence numbers."""
@@ -121,10 +126,14 @@ class NodeKind(DeviceKind):
                                   "bonded (pair the node with this computer)")
             if resp.status != frames.ST_OK:
                 raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
-            resp = await self._command(client, responses, 2,
-                                       frames.encode_command(2, frames.CMD_BATTERY))
+            return await self.battery(client, responses, 2)
         except TimeoutError as e:
             raise DeviceError("the sensor node did not answer its commands") from e
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        resp = await self._command(client, responses, seq,
+                                   frames.encode_command(seq, frames.CMD_BATTERY))
         return int(resp.data[0]) if resp.status == frames.ST_OK and resp.data else None
 
 
@@ -311,6 +320,7 @@ class BleSource(Source):
 
     def __init__(self, target: str, side: str = "left", rate_hz: float = 100.0,
                  scan_timeout_s: float | None = None, give_up_s: float = 30.0,
+                 battery_every_s: float = 60.0,
                  on_gap: Callable[[Gap], None] | None = None, allowed=None) -> None:
         self.target = target
         self.allowed = allowed  # a security.AllowList: connect only to sensors on it (CLI)
@@ -319,6 +329,11 @@ class BleSource(Source):
         self.scan_timeout_s = scan_timeout_s if scan_timeout_s is not None else \
             _env_seconds(SCAN_TIMEOUT_ENV, 10.0)
         self.give_up_s = give_up_s
+        self.battery_every_s = battery_every_s
+        self._responses: asyncio.Queue[bytes] | None = None
+        self._battery_task: asyncio.Task | None = None
+        self._battery_t = 0.0
+        self._command_seq = 2
         self.on_gap = on_gap
         self.name = f"BLE {target}"
         self.status = LinkStatus()
@@ -386,7 +401,30 @@ class BleSource(Source):
         if battery is not None:
             self.status.battery_pct = battery
         self.client = client
+        self._responses = responses
+        self._battery_t = time.monotonic()
         self.status.state = "connected"
+
+    def _maybe_poll_battery(self) -> None:
+        """Ask for the battery level every ``battery_every_s``, beside the stream."""
+        now = time.monotonic()
+        if (self._kind is None or not self._kind.has_battery_service or self.client is None
+                or now - self._battery_t < self.battery_every_s
+                or (self._battery_task is not None and not self._battery_task.done())):
+            return
+        self._battery_t = now
+        self._command_seq = 3 + (self._command_seq - 2) % 60000
+        self._battery_task = asyncio.get_running_loop().create_task(
+            self._poll_battery(self.client, self._responses, self._command_seq))
+
+    async def _poll_battery(self, client: BleakClient, responses, seq: int) -> None:
+        try:
+            battery = await self._kind.battery(client, responses, seq)
+        except (BleakError, OSError, TimeoutError) as e:
+            log.debug("battery poll: %s", e)
+            return
+        if battery is not None:
+            self.status.battery_pct = battery
 
     async def _reconnect(self) -> None:
         """Reconnect with backoff until it works or ``give_up_s`` has passed."""
@@ -449,6 +487,7 @@ class BleSource(Source):
                     await self._reconnect()
                     continue
                 self.status.notifications += 1
+                self._maybe_poll_battery()
                 for batch in self._decoder.feed(data):
                     batch = self._account(batch, t_arrival)
                     if batch is not None:
@@ -515,6 +554,8 @@ class BleSource(Source):
             self.status.state = "closed"
         client, self.client = self.client, None
         self._generation += 1  # anything still queued or still arriving is stale now
+        if self._battery_task is not None:
+            self._battery_task.cancel()
         if client is not None:
             try:
                 await client.disconnect()
