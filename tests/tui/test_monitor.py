@@ -159,3 +159,23 @@ async def test_target_line_and_colour_when_reached():
         app.refresh_view()
         assert not app.query_one("#angle").has_class("reached")
         assert "target 45°" in text_of(app, "#gauge")
+
+
+async def test_one_line_per_sensor_when_the_source_has_two():
+    batches, _ = sim_batches(2)
+    stats = {"sensors": [
+        {"name": "dorsi-0a01", "side": "left", "rate_hz": 99.6, "loss": 0.004, "battery": 0.81,
+         "state": "streaming"},
+        {"name": "dorsi-0b02", "side": "right", "rate_hz": 0.0, "loss": 0.12, "battery": 0.09,
+         "state": "reconnecting", "reconnects": 1}]}
+    source = ScriptedSource(batches, stats=stats)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        lines = text_of(app, "#sensors").split("\n")
+        assert len(lines) == 2
+        assert "dorsi-0a01" in lines[0] and "LEFT" in lines[0] and "100 Hz" in lines[0]
+        assert "loss 0.4 %" in lines[0] and "batt 81 %" in lines[0]
+        assert "dorsi-0b02" in lines[1] and "RIGHT" in lines[1] and "RECONNECTING" in lines[1]
+        assert "loss 12.0 %" in lines[1] and "batt 9 %" in lines[1] and "not calibrated" in lines[1]

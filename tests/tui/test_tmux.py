@@ -40,27 +40,22 @@ def angle_on_screen(screen: str) -> str | None:
 
 
 def decode_big(rows: list[str], glyphs: dict) -> str | None:
-    """Read block-font text (scale 1) back from five screen rows."""
+    """Read block-font text (scale 1, glyphs one column apart) back from five screen rows."""
     width = max(len(r) for r in rows)
-    rows = [r.ljust(width) for r in rows]
-    col = 0
-    while col < width and all(r[col] == " " for r in rows):
-        col += 1
-    out = ""
+    rows = [r.ljust(width + 1) for r in rows]
+    col, out = 0, ""
     while col < width:
         for ch, g in glyphs.items():
-            if ch == " ":
-                continue
             w = len(g[0])
-            if all(rows[k][col:col + w] == g[k] for k in range(5)) and (
-                    col + w >= width or all(r[col + w] == " " for r in rows)):
+            if ch != " " and all(rows[k][col:col + w] == g[k] for k in range(5)) and all(
+                    r[col + w] == " " for r in rows):
                 out += ch
                 col += w + 1
                 break
         else:
-            break
-        if col < width and all(r[col:col + 3].strip() == "" for r in rows) and out.endswith("°"):
-            break
+            if out or any(r[col] != " " for r in rows):
+                break
+            col += 1  # blank columns before the text
     return out or None
 
 

@@ -190,7 +190,7 @@ class MonitorApp(App):
             err = getattr(self.store, "error", None)
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
-                self.message = f"history not saved: {err}"
+                self.error = self.message = f"history not saved: {err}"
         if self.protocol is not None and hasattr(self.protocol, "add"):
             self.protocol.add(readings, events)
         if len(readings):

@@ -146,7 +146,7 @@ class StoreClient:
             rec, self.recorder = self.recorder, None
             return rec.finish(results)
 
-        return self.run(finish)
+        return self._pool.submit(lambda: finish(None))  # no store to open if none was started
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Wait for queued writes, then close the database."""

@@ -102,7 +102,7 @@ def render_gauge(angle_deg: float | None, target_deg: float, width: int,
         c = min(col(deg), width - len(s))
         scale[c:c + len(s)] = list(s)
     label = f"▲ {target_label} {target_deg:.0f}°"
-    start = int(np.clip(tcol - 1, 0, max(0, width - len(label))))
+    start = int(np.clip(tcol, 0, max(0, width - len(label))))
     end = start + len(label)
     while end < width and scale[end] != " ":  # no half-hidden tick numbers after the label
         scale[end] = " "
