@@ -166,6 +166,8 @@ def render_trace(t_s: np.ndarray, angle_deg: np.ndarray, heel: np.ndarray,
         present[col] = True
         levels[~present] = -1.0
     t_row = None if target_deg is None else (target_deg - y_min) / span * plot_h
+    hit = (np.zeros(plot_w, bool) if target_deg is None
+           else y_min + levels / plot_h * span >= target_deg)
     rows = []
     for r in range(plot_h - 1, -1, -1):  # top row first
         on_target_row = t_row is not None and int(min(t_row, plot_h - 1e-9)) == r
@@ -178,16 +180,16 @@ def render_trace(t_s: np.ndarray, angle_deg: np.ndarray, heel: np.ndarray,
             label = f"{round(y_min) + 0:.0f}°"
         line = Text(label[:axis_w].rjust(axis_w - 1) + " ",
                     style="yellow" if on_target_row else "grey50")
-        for c in range(plot_w):
-            fill = levels[c] - r
-            if levels[c] < 0 or fill <= 0:
-                ch = "╌" if on_target_row else " "
-                line.append(ch, style="yellow")
-                continue
-            ch = _EIGHTHS[int(np.clip(round(fill * 8), 1, 8))]
-            hit = target_deg is not None and y_min + levels[c] / plot_h * span >= target_deg
-            style = "red" if lifted[c] else ("green" if hit else "cyan")
-            line.append(ch, style=style)
+        fill = levels - r
+        empty = (levels < 0) | (fill <= 0)
+        idx = np.clip(np.round(fill * 8), 1, 8).astype(int)
+        chars = np.where(empty, "╌" if on_target_row else " ", np.array(list(_EIGHTHS))[idx])
+        style = np.where(empty, "yellow", np.where(lifted, "red", np.where(hit, "green", "cyan")))
+        start = 0
+        for c in range(1, plot_w + 1):  # one span per run of the same style
+            if c == plot_w or style[c] != style[start]:
+                line.append("".join(chars[start:c]), style=str(style[start]))
+                start = c
         rows.append(line)
     marks = Text(" " * axis_w)
     slots = [" "] * plot_w
