@@ -260,3 +260,28 @@ async def test_protocol_mode_counts_held_reps_and_shows_set_rep_hold():
         await pilot.press("escape")
         app.refresh_view()
         assert app.protocol is None and not app.query_one("#protocol").has_class("on")
+
+
+async def test_calibration_wizard_shows_a_refusal_and_starts_again():
+    from dorsimeter.core.pipeline import Event
+    from dorsimeter.types import Readings
+
+    gate = asyncio.Event()  # no data: the wizard waits at the stance
+    source = ScriptedSource(sim_batches(1)[0], gate=gate)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        screen = app.screen
+        screen.follow()
+        assert screen.result is None and screen.step == "still" and screen.frac == 0.0
+        why = ("left: the knee drives turned the shin about its own axis (60° from a forward "
+               "hinge); drive the knee straight forward")
+        app.model.add(Readings(), [Event("calibration_failed", 4.0, "left", why)])
+        screen.follow()
+        assert screen.result == "refused"
+        assert "NOT CALIBRATED" in str(screen.query_one("#cal-result").render())
+        assert str(screen.query_one("#cal-detail").render()) == why
+        await pilot.press("c")
+        assert screen.result is None and app.pipeline.status.startswith("stand tall")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CalibrateScreen)
