@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
 ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-# The Bluetooth SIG base UUID (…-00805f9b34fb): the node's firmware registers the standard
-# Battery Service 0x180F / Battery Level 0x2A19 (WitMotion's own UUIDs use …-00805f9a34fb).
-BATTERY_SERVICE_DATA_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
-BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+# The node's firmware registers the standard Battery Service 0x180F / Battery Level 0x2A19
+# (Bluetooth base UUID …-00805f9b34fb; WitMotion's own UUIDs use …-00805f9a34fb).
+BATTERY_SERVICE_DATA_UUID = gatt.BATTERY_SERVICE_UUID
+BATTERY_LEVEL_UUID = gatt.BATTERY_LEVEL_UUID
 
 
 def _env_seconds(name: str, default: float) -> float:
