@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 from dorsimeter.errors import DorsimeterError
@@ -47,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except sqlite3.Error as e:  # the history database: disk full, read-only, damaged
+        if args.debug:
+            raise
+        print(f"dorsimeter: error: history database: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         if args.debug:
             raise

@@ -212,8 +212,11 @@ class RawCsvWriter:
         self.with_quat = with_quat
         self._f: TextIO = open_private_text(self.path)  # owner-only: health data
         cols = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if with_quat else []) + ["side"]
-        self._f.write(",".join(cols) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(",".join(cols) + "\n")
+            self._f.flush()
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
         self.rows = 0
 
     def write(self, batch: ImuBatch, side: str) -> None:
@@ -225,8 +228,11 @@ class RawCsvWriter:
         buf = io.StringIO()
         np.savetxt(buf, np.hstack(parts), fmt="%.17g", delimiter=",")
         lines = buf.getvalue().splitlines()
-        self._f.write("".join(f"{line},{side}\n" for line in lines))
-        self._f.flush()
+        try:
+            self._f.write("".join(f"{line},{side}\n" for line in lines))
+            self._f.flush()
+        except OSError as e:  # disk full, file too large: say which file
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
         self.rows += len(batch)
 
     def close(self) -> None:

@@ -209,8 +209,8 @@ class MonitorApp(App):
                 rec.close()
             except OSError:
                 pass
-            self.error = f"recording stopped: {e}"
-            self.message = self.error
+            where = f"{e.filename}: " if e.filename else ""
+            self.error = self.message = f"recording stopped: {where}{e.strerror or e}"
 
     # -- drawing --------------------------------------------------------------------------------
 
