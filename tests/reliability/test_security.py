@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import socket
 import stat
 import sys
@@ -32,9 +33,9 @@ def mode(path) -> int:
 
 @pytest.fixture
 def loose_umask():
-    old = __import__("os").umask(0)  # the worst case: files would be world-writable
+    old = os.umask(0)  # the worst case: files would be world-writable
     yield
-    __import__("os").umask(old)
+    os.umask(old)
 
 
 def _cli(argv) -> tuple[int, str, str]:
