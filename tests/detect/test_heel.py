@@ -87,3 +87,21 @@ def test_shank_only_flags_are_identical_for_any_batch_split():
     assert flags[0].any()
     np.testing.assert_array_equal(flags[0], flags[1])
     np.testing.assert_array_equal(flags[0], flags[2])
+
+
+def test_shank_imu_alone_with_a_realistic_sensor_and_its_calibration():
+    from dorsimeter.core.sensor_cal import calibrate_sensor
+    from dorsimeter.sim import SensorErrors
+    from dorsimeter.sim.errors import still_pose_recording
+
+    errors = SensorErrors.realistic("lsm6dso", 100.0, seed=3)
+    _, pa, pg = still_pose_recording(errors, 100.0, 7, n_random=6)
+    spec = ShankSim(script="lunge").spec.with_(lift_prob=0.5, lift_range_m=(0.012, 0.030))
+    sim = ShankSim(script=spec, seed=9, errors=errors, mount=Mount(clip_rotation_deg=ROT))
+    pipe = Pipeline(100.0, sensor_cal=calibrate_sensor(pa, pg, 100.0, "lsm6dso"))
+    r, events, _ = run(sim, 150.0, step=10, pipe=pipe)
+    pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
+    found = np.array([not f.valid for f, _ in pairs])
+    lifted = np.array([not t.valid for _, t in pairs])
+    assert lifted.sum() >= 5
+    assert found[lifted].mean() >= 0.9 and not found[~lifted].any()
