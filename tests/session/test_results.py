@@ -57,7 +57,7 @@ def test_best_valid_angle_and_mean_of_best_three_per_side(session):
         lifted_best = max((t.end_angle_deg for t in truth if not t.valid), default=-1)
         if lifted_best > valid[0] + 0.6:
             assert res.best_valid_deg[side] < lifted_best - 0.1
-        assert res.trials[side] == len(v.reps)  # auto trials: one per drive
+        assert res.trials[side] == len(v.trials) == len(truth)  # auto trials: one per drive
 
 
 def test_asymmetry_degrees_percent_cm_and_flags(session):
@@ -120,8 +120,10 @@ def test_manual_trials_override_the_automatic_ones():
     half = np.searchsorted(r.t_s, 60.0)
     res.add(_cut(r, 0, half))
     auto_reps = len(res.sides["left"].reps)
+    auto_trials = len(res.sides["left"].trials)
+    assert auto_trials == auto_reps - 3  # the calibration drives are not trials
     res.start_trial("left")
-    assert res.trials["left"] == auto_reps + 1 and not res.auto_trials
+    assert res.trials["left"] == auto_trials + 1 and not res.auto_trials
     res.stop_trial()
     res.add(_cut(r, half, len(r)))
     assert len(res.sides["left"].reps) == auto_reps  # nothing counted with the trial stopped
@@ -133,7 +135,7 @@ def test_manual_trials_override_the_automatic_ones():
 def test_records_for_store_and_export(session):
     _, _, res = session
     recs = res.trial_records()
-    assert len(recs) == sum(len(v.reps) for v in res.sides.values())
+    assert len(recs) == sum(len(v.trials) for v in res.sides.values())
     assert {r["heel_source"] for r in recs} == {"heel_switch"}
     assert not any(r["scored"] for r in recs if not r["valid"])  # heel lifted: kept, unscored
     assert sum(not r["valid"] for r in recs) >= 2

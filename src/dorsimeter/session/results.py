@@ -5,7 +5,9 @@ per side with the same :class:`~dorsimeter.detect.RepTracker` the pipeline uses 
 built from a recorded readings file gives the same reps). A rep is *scored* when it held its end
 range for ``hold_s`` with the heel down; a rep with a heel lift is kept but invalid.
 
-Trials: by default every rep (drive) is a trial on its own (``auto_trials``). ``start_trial``
+Trials: by default every rep (drive) that held its end range or lifted the heel is a trial on
+its own (``auto_trials``); quick movements without a hold (calibration drives) are kept in
+``reps`` but are not trials. ``start_trial``
 switches to manual trials (the override): reps count only between ``start_trial`` and
 ``stop_trial``; ``set_auto_trials(True)`` goes back. ``max_deg`` is the running maximum of the
 tibia angle while a trial is active, as before.
@@ -42,6 +44,12 @@ class SideResults:
 
     side: str
     reps: list[RepRecord] = field(default_factory=list)
+
+    @property
+    def trials(self) -> list[RepRecord]:
+        """Reps that were test attempts: held at end range, or invalidated by a heel lift.
+        (Quick movements without a hold — the calibration drives — are not trials.)"""
+        return [r for r in self.reps if r.held or not r.valid]
 
     @property
     def scored(self) -> list[RepRecord]:
@@ -144,7 +152,7 @@ class SessionResults:
                     self.trials[side] = 1
                 for rep in reps:
                     self.sides.setdefault(side, SideResults(side)).reps.append(rep)
-                    if self.auto_trials:
+                    if self.auto_trials and (rep.held or not rep.valid):
                         self.trials[side] = self.trials.get(side, 0) + 1
                 done += reps
         return done
@@ -190,13 +198,13 @@ class SessionResults:
                 "angle_to_reach_deg": a.angle_to_reach_deg(w)}
 
     def trial_records(self) -> list[dict]:
-        """Every rep as a plain record (for the store and exports)."""
+        """Every trial (held or heel-lift rep) as a plain record (for the store and exports)."""
         return [{"side": r.side, "angle_deg": r.end_range_deg, "valid": r.valid,
                  "heel_source": r.heel_source, "t_start_s": r.t_start_s, "t_end_s": r.t_end_s,
                  "rep": r.index + 1, "exercise": r.exercise or "wall_test", "set_no": r.set_no,
                  "hold_s": r.hold_s, "scored": r.scored, "peak_deg": r.peak_deg,
                  "peak_valgus_deg": r.peak_valgus_deg}
-                for s in SIDES for r in self.sides[s].reps]
+                for s in SIDES for r in self.sides[s].trials]
 
     def summary_lines(self) -> list[str]:
         """Lines for the terminal: per side maximum, best valid, mean of best three, reps;
@@ -211,7 +219,7 @@ class SessionResults:
                 line += (f", best valid {'—' if best is None else f'{best:.1f}°'}"
                          f", mean of best {self.settings.best_of} "
                          f"{'—' if mean3 is None else f'{mean3:.1f}°'}"
-                         f", reps {len(v.reps)} ({len(v.scored)} scored, "
+                         f", trials {len(v.trials)} ({len(v.scored)} scored, "
                          f"{len(v.invalid)} heel lift)"
                          f", heel by {self.heel_source.get(side, 'none')}")
             out.append(line)
