@@ -49,7 +49,7 @@ class AthleteScreen(Screen):
     #ath-name { width: 2fr; }
     #ath-status { height: 1; padding: 0 1; color: $warning; }
     """
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("enter", "hint", "Choose / create"), Binding("escape", "back", "Back")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,3 +120,6 @@ class AthleteScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_hint(self) -> None:
+        """Enter is the list's or the field's own key; this binding shows it in the footer."""

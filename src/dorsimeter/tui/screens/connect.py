@@ -24,7 +24,7 @@ class ConnectScreen(Screen):
     #con-list { height: 1fr; border: round $primary; }
     #con-status { height: 1; padding: 0 1; color: $warning; }
     """
-    BINDINGS = [Binding("f5", "scan", "Scan again"),
+    BINDINGS = [Binding("enter", "hint", "Connect"), Binding("f5", "scan", "Scan again"),
                 Binding("plus", "allow", "Add to my sensors", key_display="+"),
                 Binding("escape", "back", "Back")]
 
@@ -127,3 +127,6 @@ class ConnectScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_hint(self) -> None:
+        """Enter is the list's or the field's own key; this binding shows it in the footer."""

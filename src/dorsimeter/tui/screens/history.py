@@ -169,7 +169,8 @@ class ExportScreen(Screen):
     #exp-help { height: auto; padding: 1 1; }
     #exp-status { height: auto; padding: 0 1; }
     """
-    BINDINGS = [Binding("f2", "format", "CSV/report"), Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("enter", "hint", "Export"), Binding("f2", "format", "CSV/report"),
+                Binding("escape", "back", "Back")]
 
     def __init__(self, session_id: int | None = None) -> None:
         super().__init__()
@@ -224,3 +225,6 @@ class ExportScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_hint(self) -> None:
+        """Enter is the field's own key; this binding shows it in the footer."""

@@ -33,7 +33,8 @@ class ProtocolScreen(Screen):
     #pro-list { height: 1fr; border: round $primary; }
     #pro-status { height: 1; padding: 0 1; color: $warning; }
     """
-    BINDINGS = [Binding("x", "stop", "Stop protocol"), Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("enter", "hint", "Start"), Binding("x", "stop", "Stop protocol"),
+                Binding("escape", "back", "Back")]
 
     def compose(self) -> ComposeResult:
         yield Static("Guided exercise — ↑↓ enter to start, x to stop the running one",
@@ -64,3 +65,6 @@ class ProtocolScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_hint(self) -> None:
+        """Enter is the list's or the field's own key; this binding shows it in the footer."""
