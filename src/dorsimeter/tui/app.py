@@ -143,10 +143,17 @@ class MonitorApp(App):
     async def switch_source(self, source: Source, pipeline: Pipeline | None = None) -> None:
         """Stop the current sensor and stream from ``source`` (a new pipeline unless given)."""
         self.workers.cancel_group(self, "source")
+        if self.store is not None and self.record_session:
+            self.store.finish_recording(self.session)  # a new sensor starts a new session
         self.source = source
         self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side)
         self.model = LiveModel(source.rate_hz, TRACE_S)
+        self.session = self._new_session()
         self._latest = None
+        self._last_rx_wall = None
+        self.shown_t_s = self.shown_angle_deg = None
+        if self.store is not None and self.record_session:
+            self._start_recording()
         self.start_source()
 
     async def _consume(self, source: Source, pipeline: Pipeline) -> None:
