@@ -57,7 +57,8 @@ def test_best_valid_angle_and_mean_of_best_three_per_side(session):
         lifted_best = max((t.end_angle_deg for t in truth if not t.valid), default=-1)
         if lifted_best > valid[0] + 0.6:
             assert res.best_valid_deg[side] < lifted_best - 0.1
-        assert res.trials[side] == len(v.trials) == len(truth)  # auto trials: one per drive
+        assert len(v.trials) == len(truth)  # attempts: the scripted drives
+        assert res.trials[side] == len(v.reps) == len(truth) + 3  # and the calibration drives
 
 
 def test_asymmetry_degrees_percent_cm_and_flags(session):
@@ -123,7 +124,7 @@ def test_manual_trials_override_the_automatic_ones():
     auto_trials = len(res.sides["left"].trials)
     assert auto_trials == auto_reps - 3  # the calibration drives are not trials
     res.start_trial("left")
-    assert res.trials["left"] == auto_trials + 1 and not res.auto_trials
+    assert res.trials["left"] == auto_reps + 1 and not res.auto_trials
     res.stop_trial()
     res.add(_cut(r, half, len(r)))
     assert len(res.sides["left"].reps) == auto_reps  # nothing counted with the trial stopped

@@ -5,9 +5,10 @@ per side with the same :class:`~dorsimeter.detect.RepTracker` the pipeline uses 
 built from a recorded readings file gives the same reps). A rep is *scored* when it held its end
 range for ``hold_s`` with the heel down; a rep with a heel lift is kept but invalid.
 
-Trials: by default every rep (drive) that held its end range or lifted the heel is a trial on
-its own (``auto_trials``); quick movements without a hold (calibration drives) are kept in
-``reps`` but are not trials. ``start_trial``
+Trials: by default every rep (drive) is a trial on its own (``auto_trials``; the ``trials``
+count includes quick movements without a hold, such as the calibration drives).
+``SideResults.trials`` and ``trial_records()`` list only the real attempts: reps that held their
+end range or lifted the heel. ``start_trial``
 switches to manual trials (the override): reps count only between ``start_trial`` and
 ``stop_trial``; ``set_auto_trials(True)`` goes back. ``max_deg`` is the running maximum of the
 tibia angle while a trial is active, as before.
@@ -152,7 +153,7 @@ class SessionResults:
                     self.trials[side] = 1
                 for rep in reps:
                     self.sides.setdefault(side, SideResults(side)).reps.append(rep)
-                    if self.auto_trials and (rep.held or not rep.valid):
+                    if self.auto_trials:  # every movement counts (the UI shows this)
                         self.trials[side] = self.trials.get(side, 0) + 1
                 done += reps
         return done
@@ -219,7 +220,7 @@ class SessionResults:
                 line += (f", best valid {'—' if best is None else f'{best:.1f}°'}"
                          f", mean of best {self.settings.best_of} "
                          f"{'—' if mean3 is None else f'{mean3:.1f}°'}"
-                         f", trials {len(v.trials)} ({len(v.scored)} scored, "
+                         f", attempts {len(v.trials)} ({len(v.scored)} scored, "
                          f"{len(v.invalid)} heel lift)"
                          f", heel by {self.heel_source.get(side, 'none')}")
             out.append(line)
