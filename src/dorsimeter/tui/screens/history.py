@@ -129,7 +129,8 @@ class HistoryScreen(Screen):
             else:
                 cells.append("—")
             cells.append(" ".join(f"{k}/{n}" for k, n in r["counts"].values()))
-            table.add_row(str(r["id"]), r["date"], r["kind"], *cells, key=str(r["id"]))
+            kind = r["kind"] if r["ended"] else f"{r['kind']} (open)"  # live, or crashed
+            table.add_row(str(r["id"]), r["date"], kind, *cells, key=str(r["id"]))
         trend = self.query_one("#his-trend", Trend)
         trend.rows = self.rows
         trend.refresh()
