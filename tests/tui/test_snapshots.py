@@ -36,7 +36,7 @@ def until_all_sent(source: ScriptedSource):
     return run_before
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_monitor_layout(snap_compare, size):
     # left leg, then the right; ends holding the end range 0.6 s after a heel lift (banner up)
     app, source = recorded_app("both_legs", target_deg=35.0)
