@@ -332,9 +332,8 @@ class FrameDecoder:
         frame_us = self._s.frame_us
         self._s = _SeqState()
         self._restart_from = (last_tu + int(frame_us)) if had else None
-        if had and self._last_sample_us is not None:  # never behind a sample already delivered
-            self._restart_from = max(self._restart_from,
-                                     self._last_sample_us + int(round(self._sample_us)))
+        if had and self._last_sample_us is not None:  # one period after the last sample given
+            self._restart_from = self._last_sample_us + int(round(self._sample_us))
 
     _restart_from: int | None = None
     _last_sample_us: int | None = None  # device time of the last sample delivered (unwrapped)
