@@ -21,7 +21,6 @@ Python loop only over threshold crossings.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from dorsimeter.types import GRAVITY_M_S2
 
@@ -152,7 +151,9 @@ class ShankLiftDetector:
         self.v_on_m_s = v_on_m_s
         self.max_lift_n = int(round(max_lift_s * rate_hz))
         self.block_n = block_n or max(1, int(round(1.0 * rate_hz)))
-        self._bp = signal.butter(2, band_hz, btype="band", fs=rate_hz)
+        from scipy.signal import butter  # imported here: scipy.signal costs ~1 s of CLI start-up
+
+        self._bp = butter(2, band_hz, btype="band", fs=rate_hz)
         self._bp_zi = np.zeros(max(len(self._bp[0]), len(self._bp[1])) - 1)
         lam = float(np.exp(-1.0 / (rate_hz * leak_s)))
         self._int = (np.array([1.0 / rate_hz]), np.array([1.0, -lam]))
@@ -191,6 +192,7 @@ class ShankLiftDetector:
 
         ``at_rest`` (optional, per sample): the shin is back near vertical, so a lift whose
         rise has settled is over."""
+        from scipy.signal import lfilter
         y = self.residual_vertical(np.asarray(gyr_rad_s, float), np.asarray(acc_m_s2, float), up)
         f = _quadratic_features(up)
         n = len(y)
@@ -201,8 +203,8 @@ class ShankLiftDetector:
         while i < n:  # chunks end on global block boundaries: the fit changes only there
             j = min(n, i + self.block_n - self._n % self.block_n)
             e = y[i:j] - f[i:j] @ self._w
-            bp, self._bp_zi = signal.lfilter(*self._bp, e, zi=self._bp_zi)
-            v, self._int_zi = signal.lfilter(*self._int, bp, zi=self._int_zi)
+            bp, self._bp_zi = lfilter(*self._bp, e, zi=self._bp_zi)
+            v, self._int_zi = lfilter(*self._int, bp, zi=self._int_zi)
             vel[i:j] = v
             flags[i:j] = self._states(v, rest[i:j])
             self._blk_f.append(f[i:j])
