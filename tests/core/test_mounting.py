@@ -85,3 +85,11 @@ def test_refuses_movement_that_is_not_a_hinge():
     moving = ImuBatch(t, acc, gyr)
     with pytest.raises(CalibrationError, match="not knee drives|shin about its own axis"):
         calibrate_recording([stance, moving], 100.0)
+
+
+def test_flexion_gyro_gain_corrects_a_gyro_scale_error():
+    """A gyro reading 6 % high about the flexion axis (clip unrotated: sensor y = tibia y)."""
+    errors = SensorErrors().with_(gyr_scale=(0.0, 0.06, 0.0), interval_average=True)
+    batch = ShankSim(errors=errors, seed=2).generate(1500)
+    cal = calibrate_recording([batch], 100.0)["left"]
+    assert abs(cal.flexion_gyr_gain - 1 / 1.06) < 0.003
