@@ -1,8 +1,9 @@
 """Accuracy on the simulator with realistic sensor errors, per scenario, beside plain VQF.
 
-Every scenario simulates a Bosch BMI270 unit (``calibration/sensors/bmi270.json``: datasheet
-noise densities, offsets, scale and cross-axis errors, bias random walk, int16 quantisation at
-±8 g / ±2000 °/s, sample jitter, clock drift, interval-averaged sampling) drawn by seed. The
+Every scenario (but the two naming another part) simulates a Bosch BMI270 unit
+(``calibration/sensors/bmi270.json``: datasheet noise densities, offsets, scale and cross-axis
+errors, bias random walk, int16 quantisation at ±8 g / ±2000 °/s, sample jitter, clock drift,
+interval-averaged sampling) drawn by seed. The
 unit's sensor calibration comes from a simulated six-face-plus-tilts pose recording; the
 mounting calibration from the scenario's own stance and drives, as in real use.
 
@@ -50,6 +51,7 @@ class Scenario:
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     height_m: float = 0.15
     packet_loss: float = 0.0  # share of 5-sample BLE packets that start a burst of 1-4 lost
+    model: str = MODEL
 
 
 SCENARIOS = [
@@ -62,6 +64,8 @@ SCENARIOS = [
     Scenario("reverse lunges", "lunge", 110, (5, -10, 70), 0.15),
     Scenario("band mobilisation", "mobilisation", 70, (-8, 12, 200), 0.15),
     Scenario("single-leg squat", "squat", 60, (0, 15, 30), 0.20),
+    Scenario("MPU-6500 unit (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "mpu6500"),
+    Scenario("LSM6DSO unit (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "lsm6dso"),
     Scenario("BLE loss ~3 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.02),
     Scenario("BLE loss ~12 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.08),
 ]
@@ -93,9 +97,9 @@ def lossy(b: ImuBatch, p_loss: float, seed: int) -> ImuBatch:
 
 def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float]]:
     """Metrics per pipeline for one scenario and one simulated unit."""
-    errors = SensorErrors.realistic(MODEL, RATE_HZ, seed)
+    errors = SensorErrors.realistic(sc.model, RATE_HZ, seed)
     _, pa, pg = still_pose_recording(errors, RATE_HZ, seed + 100, n_random=6)
-    sensor_cal = calibrate_sensor(pa, pg, RATE_HZ, f"{MODEL}-{seed}")
+    sensor_cal = calibrate_sensor(pa, pg, RATE_HZ, f"{sc.model}-{seed}")
     sim = ShankSim(rate_hz=RATE_HZ, seed=seed, errors=errors, script=sc.script,
                    mount=Mount(height_m=sc.height_m, clip_rotation_deg=sc.rotation_deg))
     b = sim.generate(int(sc.seconds * RATE_HZ))
