@@ -2,5 +2,7 @@
 
 from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
 from dorsimeter.core.pipeline import Event, Pipeline, calibrate_recording
+from dorsimeter.core.sensor_cal import SensorCalibration
 
-__all__ = ["Event", "MountingCalibration", "MountingCalibrator", "Pipeline", "calibrate_recording"]
+__all__ = ["Event", "MountingCalibration", "MountingCalibrator", "Pipeline", "SensorCalibration",
+           "calibrate_recording"]

@@ -41,7 +41,8 @@ class Pipeline:
     ``r`` from the calibration drives) is removed from the accelerometer before fusion
     (``lever_arm=False`` turns that off). The mounting calibrator needs no fused orientation, so
     a batch is calibrated first and then fused, the compensation starting at the sample after
-    the one that completed the calibration: the same sample for any batch split.
+    the one that completed the calibration: the same sample for any batch split. Lost samples
+    (gaps in device time) are bridged in the fusion and in ω̇ (see ``StreamingFusion``).
     """
 
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
