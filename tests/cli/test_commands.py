@@ -71,3 +71,14 @@ def test_a_file_that_cannot_define_a_calibration_is_refused(tmp_path, capsys):
     capsys.readouterr()
     assert main(["calibrate", str(raw), "--out", str(tmp_path / "c.json")]) == 2
     assert "still stance" in capsys.readouterr().err
+
+
+def test_sim_scripts_are_named_on_the_sensor_spec(tmp_path, capsys):
+    raw = tmp_path / "lunge.csv"
+    assert main(["record", "--sensor", "sim:lunge", "--speed", "0", "--duration", "20",
+                 "--out", str(raw)]) == 0
+    assert float(_maxima(capsys.readouterr().out)["left"]) > 20.0
+    assert main(["record", "--sensor", "sim:jumping", "--duration", "1", "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "sim:jumping" in err and "lunge" in err and err.count("\n") == 1

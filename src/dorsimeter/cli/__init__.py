@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dorsimeter", description="Knee-to-wall tibia angle from a shin-worn IMU.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="the live monitor on the simulated rig")
+    sub.add_parser("demo", help="live monitor on the simulated rig (wall test, some heel lifts)")
     for name in COMMANDS:
         importlib.import_module(f"dorsimeter.cli.{name}").register(sub)
     return parser
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        args = parser.parse_args(["monitor", "--sensor", "sim"])
+        args = parser.parse_args(["monitor", "--sensor", "sim:wall+lifts"])
     if not getattr(args, "no_recovery_notice", False):
         from dorsimeter.recovery import startup_notice
 

@@ -1,7 +1,7 @@
 """Sources: async iterators of ImuBatch, named on the command line by ``--sensor``.
 
-``sim`` (the virtual rig), ``replay:FILE`` (a raw CSV); ``serial:PORT`` and ``ble:ADDRESS_OR_NAME``
-arrive with the hardware paths.
+``sim[:SCRIPT[+lifts]]`` (the virtual rig: wall, lunge, mobilisation or squat, optionally with
+heel lifts), ``replay:FILE`` (a raw CSV), ``serial:PORT[@RATE]`` and ``ble:ADDRESS_OR_NAME[@RATE]``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
     """
     kind, _, arg = spec.partition(":")
     if kind == "sim":
-        return SimSource(side=side, speed=speed, seed=seed, clip_rotation_deg=clip_rotation_deg)
+        return SimSource(side=side, speed=speed, seed=seed, clip_rotation_deg=clip_rotation_deg,
+                         script=arg or "wall")
     if kind == "replay":
         if not arg:
             raise DorsimeterError("--sensor replay:FILE needs a file name")
