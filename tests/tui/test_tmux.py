@@ -84,10 +84,11 @@ def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
         values = [float(a.rstrip("°")) for a in seen]
         assert all(-5 < v < 50 for v in values) and max(values) - min(values) > 1.0
         tmux("send-keys", "-t", "demo", "q", socket=socket)
-        for _ in range(40):
+        for _ in range(120):  # quitting stores the session first
             if done.exists():
                 break
             time.sleep(0.25)
+        assert done.exists(), tmux("capture-pane", "-p", "-t", "demo", socket=socket)
         out = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
         assert done.read_text().strip() == "0", out
         sid = int(re.search(r"stored session (\d+)", out).group(1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dorsimeter.cli.common import (
     add_source_options,
@@ -58,4 +59,7 @@ def run(args: argparse.Namespace) -> int:
             store.close()
     print_results(app.session, pipeline.calibrations)
     print(f"stored session {session_id}")
+    if app.error is not None:  # the sensor failed for good (lost, refused): a runtime failure
+        print(f"dorsimeter: error: {app.error}", file=sys.stderr)
+        return 1
     return 0
