@@ -285,3 +285,26 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
         assert screen.result is None and app.pipeline.status.startswith("stand tall")
         await pilot.press("escape")
         assert not isinstance(app.screen, CalibrateScreen)
+
+
+async def test_a_slow_store_does_not_stall_the_monitor(tmp_path):
+    import time
+
+    _fill_history(tmp_path)
+    batches, _ = sim_batches(12.0)
+    source = ScriptedSource(batches, speed=4.0)
+    store = StoreClient(tmp_path)
+    app = MonitorApp(source, Pipeline(100.0), store=store, record_session=False,
+                     clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.set_athlete(await store.call(lambda s: s.find_athlete("Ben")))
+        store.run(lambda s: time.sleep(2.0))  # the disk is slow: the store thread is busy
+        await pilot.press("h")
+        screen = app.screen
+        n0, b0 = app.redraws, app.batches
+        await pilot.pause(1.0)
+        assert not screen.rows  # the history is still waiting for the store …
+        assert app.redraws - n0 >= 5  # … while the monitor keeps drawing at 10 Hz
+        assert app.batches - b0 >= 40  # and the sensor keeps streaming (4 × 20 batches/s)
+        await wait_for(pilot, lambda: len(screen.rows) == 3)
+    store.close()

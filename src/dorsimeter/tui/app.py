@@ -96,6 +96,7 @@ class MonitorApp(App):
         self.last_t_s: float | None = None
         self.samples = 0
         self.readings_count = 0
+        self.redraws = 0
         self.batches = 0
         self.bells = 0
         self.message = ""
@@ -304,6 +305,7 @@ class MonitorApp(App):
             self._draw(self.screen_stack[0].query_one)
         except NoMatches:  # shutting down: the widgets are gone
             return
+        self.redraws += 1
 
     def _draw(self, q) -> None:
         latest = getattr(self, "_latest", None)
