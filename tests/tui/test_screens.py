@@ -308,3 +308,30 @@ async def test_a_slow_store_does_not_stall_the_monitor(tmp_path):
         assert app.batches - b0 >= 40  # and the sensor keeps streaming (4 × 20 batches/s)
         await wait_for(pilot, lambda: len(screen.rows) == 3)
     store.close()
+
+
+async def test_timer_protocol_counts_down_the_hold_in_device_time():
+    batches, _ = sim_batches(15.0)
+    gate = asyncio.Event()
+    source = ScriptedSource(batches, gate=gate)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")
+        screen = app.screen
+        titles = [p.title for p in screen.protocols]
+        screen.query_one("#pro-list").highlighted = next(
+            i for i, t in enumerate(titles) if "skinny" in t.lower())
+        await pilot.press("enter")
+        runner = app.protocol
+        assert not runner.protocol.tracked and runner.protocol.hold_s == 10.0
+        gate.set()
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        app.refresh_view()
+        # the timer starts with the first reading (when the calibration completes)
+        t0 = next(e.t_s for e in app.model.events if e.kind == "calibrated")
+        want = 10.0 - (app.last_t_s - t0)
+        state = runner.state
+        assert 0 < want < 10 and abs(state.hold_remaining_s - want) < 0.06
+        assert (state.rep, state.set) == (0, 1)
+        panel = str(app.query_one("#protocol").render())
+        assert f"HOLD {state.hold_remaining_s:4.1f} s" in panel and "set 1/" in panel
