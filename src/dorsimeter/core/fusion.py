@@ -91,6 +91,20 @@ class StreamingFusion:
         self.bridged_samples = 0
         self.restarts = 0
 
+    def remove_bias(self, bias_rad_s: np.ndarray) -> None:
+        """From the next sample on, the gyro comes with ``bias_rad_s`` already removed.
+
+        VQF's own estimate shifts by the same amount. A bias beyond what VQF can estimate
+        (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so far, so
+        then VQF starts afresh (orientation from the next accelerometer sample)."""
+        b = np.asarray(bias_rad_s, dtype=float)
+        clip = np.radians(float(self._vqf.params["biasClip"]))
+        if np.max(np.abs(b)) > 0.75 * clip:
+            self._vqf.resetState()
+            return
+        est, _ = self._vqf.getBiasEstimate()
+        self._vqf.setBiasEstimate(np.asarray(est, dtype=float) - b, -1.0)
+
     def _step(self, gyr: np.ndarray, acc: np.ndarray) -> np.ndarray:
         if len(gyr) == 0:
             return np.empty((0, 4))

@@ -19,7 +19,8 @@ from dorsimeter.errors import CalibrationError, InputError
 from dorsimeter.types import GRAVITY_M_S2
 
 STILL_GYR_RAD_S = 0.15
-STILL_ACC_DEV_M_S2 = 0.6
+STILL_ACC_DEV_M_S2 = 0.3  # |acc| steadiness within a still run (against its first sample)
+STILL_ACC_ABS_M_S2 = 2.5  # |acc| this far from g is not a still reading, whatever the sensor
 MOVING_GYR_RAD_S = 0.2
 MAX_STANCE_SWAY_DEG = 1.5  # tilt allowed within the still stance (from its first sample)
 STANCE_TAIL_S = 0.5  # end of the still run left out of the stance statistics
@@ -163,6 +164,7 @@ class MountingCalibrator:
         self._run_n = 0
         self._longest_n = 0
         self._anchor = np.zeros(3)
+        self._anchor_norm = GRAVITY_M_S2
         self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
@@ -208,17 +210,20 @@ class MountingCalibrator:
         gyro threshold alone lets through, starts a new run instead of spoiling the stance."""
         n = len(gyr)
         still = (np.linalg.norm(gyr[i:], axis=1) < STILL_GYR_RAD_S) & (
-            np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_DEV_M_S2)
+            np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_ABS_M_S2)
         if self._run_n == 0:
             first = np.flatnonzero(still)
             if len(first) == 0:
                 return n
             i += int(first[0])
             still = still[first[0]:]
-            self._anchor = acc[i] / np.linalg.norm(acc[i])
+            self._anchor_norm = float(np.linalg.norm(acc[i]))
+            self._anchor = acc[i] / self._anchor_norm
         a = acc[i:]
-        cos = (a @ self._anchor) / np.linalg.norm(a, axis=1)
-        ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG)))
+        norm = np.linalg.norm(a, axis=1)
+        cos = (a @ self._anchor) / norm
+        ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG))) & (
+            np.abs(norm - self._anchor_norm) < STILL_ACC_DEV_M_S2)
         breaks = np.flatnonzero(~ok)
         end = len(ok) if len(breaks) == 0 else int(breaks[0])
         self._run_acc.append(a[:end])

@@ -65,6 +65,7 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
             if any(cal.lever_arm_m):
                 acc[m] -= rotational_acc(gyr[m] - np.asarray(cal.gyr_bias_rad_s), dgyr[m],
                                          cal.lever_arm)
+            gyr[m] -= np.asarray(cal.gyr_bias_rad_s)  # the stance's bias, as live
             if cal.flexion_gyr_gain != 1.0:
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
     return estimate_orientation(gyr, acc, rate_hz, offline=True)[idx]

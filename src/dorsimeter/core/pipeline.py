@@ -115,10 +115,13 @@ class Pipeline:
             k = 0 if side in self.calibrations and done is None else (
                 len(batch) if done is None else done + 1)
             t = batch.t_s
-            quat = self.fusion.update(gyr, acc, t) if k == len(batch) else np.concatenate(
-                [self.fusion.update(gyr[:k], acc[:k], t[:k]),
-                 self.fusion.update(self._gyro(gyr[k:], side),
-                                    self._compensated(acc[k:], gyr[k:], dgyr[k:], side), t[k:])])
+            head = self.fusion.update(gyr[:k], acc[:k], t[:k])
+            if done is not None:  # from here on the gyro comes without the stance's bias
+                self.fusion.remove_bias(self.calibrations[side].gyr_bias_rad_s)
+            quat = head if k == len(batch) else np.concatenate(
+                [head, self.fusion.update(self._gyro(gyr[k:], side),
+                                          self._compensated(acc[k:], gyr[k:], dgyr[k:], side),
+                                          t[k:])])
         up = up_in_sensor(quat)
         self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
         if side in self.calibrations and done is None:
@@ -173,11 +176,16 @@ class Pipeline:
         return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
 
     def _gyro(self, gyr: np.ndarray, side: str) -> np.ndarray:
-        """The gyro with the mounting's flexion-axis gain applied (element-wise)."""
+        """The gyro without the stance's bias and with the mounting's flexion-axis gain
+        (element-wise). The stance bias is fresh and exact, and VQF's own estimate is clipped at
+        2 °/s, which cheap parts exceed; VQF goes on tracking what drifts after it."""
         cal = self.calibrations.get(side)
-        if cal is None or cal.flexion_gyr_gain == 1.0:
+        if cal is None:
             return gyr
-        return flexion_scaled(gyr, cal.y_axis, cal.flexion_gyr_gain)
+        g = gyr - np.asarray(cal.gyr_bias_rad_s)
+        if cal.flexion_gyr_gain == 1.0:
+            return g
+        return flexion_scaled(g, cal.y_axis, cal.flexion_gyr_gain)
 
     def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
         angle, track = tibia_angles_deg(up, self.calibrations[side].matrix, side)
