@@ -57,16 +57,24 @@ class MonitorApp(App):
     """
     ENABLE_COMMAND_PALETTE = False  # every action has its key in the footer
     BINDINGS = [
-        Binding("l", "side('left')", "Leg", key_display="l/r"),
-        Binding("r", "side('right')", "Right leg", show=False),
-        Binding("t", "trial", "Trial"),
-        Binding("c", "calibrate", "Calib"),
-        Binding("a", "athlete", "Athlete"),
-        Binding("s", "connect", "Sensor"),
-        Binding("p", "protocol", "Protocol"),
-        Binding("h", "history", "History"),  # export is there: pick a session, press e
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        Binding("l", "side('left')", "Leg", key_display="l/r",
+                tooltip="the sensor is on the left leg (r: the right)"),
+        Binding("r", "side('right')", "Right leg", show=False,
+                tooltip="the sensor is on the right leg"),
+        Binding("t", "trial", "Trial", tooltip="start/stop a trial by hand (default: every "
+                "drive is a trial)"),
+        Binding("c", "calibrate", "Calib", tooltip="calibration wizard: stand still, then "
+                "drive the knee forward three times"),
+        Binding("a", "athlete", "Athlete", tooltip="choose or create the athlete (lengths give "
+                "the hand-width wall target)"),
+        Binding("s", "connect", "Sensor", tooltip="connect a sensor: scan BLE, serial ports, "
+                "the simulated rig, a recording"),
+        Binding("p", "protocol", "Protocol", tooltip="guided exercise: sets, reps, hold timer "
+                "and cues"),
+        Binding("h", "history", "History", tooltip="the athlete's sessions and trend; export a "
+                "session as CSV or HTML"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("q", "quit", "Quit", tooltip="quit (the session is stored)"),
     ]
 
     def __init__(self, source: Source, pipeline: Pipeline, recorder: RawCsvWriter | None = None,

@@ -11,10 +11,11 @@ from dorsimeter.tui.screens.protocol import ProtocolScreen
 SCREEN_KEYS = {
     "Calibrate": [("enter", "done"), ("c", "start again"), ("esc", "back")],
     "Athlete": [("enter", "choose / create"), ("tab", "next field"), ("esc", "back")],
-    "Sensor": [("enter", "connect"), ("f5", "scan again"), ("esc", "back")],
+    "Sensor": [("enter", "connect"), ("+", "add to my sensors"), ("f5", "scan again"),
+               ("esc", "back")],
     "Protocol": [("enter", "start"), ("x", "stop protocol"), ("esc", "back")],
     "History": [("↑↓", "choose a session"), ("e", "export it"), ("esc", "back")],
-    "Export": [("enter", "export"), ("esc", "back")],
+    "Export": [("enter", "export"), ("f2", "CSV / HTML report"), ("esc", "back")],
 }
 
 __all__ = ["AthleteScreen", "CalibrateScreen", "ConnectScreen", "ExportScreen", "HelpScreen",

@@ -37,7 +37,7 @@ class HelpScreen(ModalScreen):
         lines = ["[b]Keys on the monitor[/b]"]
         for b in self.app.BINDINGS:
             key = b.key_display or b.key
-            lines.append(f"  [b]{key:<3}[/b] {b.description}")
+            lines.append(f"  [b]{key:<3}[/b] {b.description:<9} {b.tooltip}")
         for title, keys in SCREEN_KEYS.items():
             lines.append(f"[b]{title}[/b]  " + " · ".join(f"{k} {d}" for k, d in keys))
         with VerticalScroll(id="help"):
