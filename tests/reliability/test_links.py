@@ -65,7 +65,7 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
                 if n > 2500 and not cycled:
                     cycled.append(float(b.t_s[-1]))
                     _power_cycle(r)
-                if cycled and b.t_s[-1] - cycled[0] >= 27.0:
+                if cycled and b.t_s[-1] - cycled[0] >= 34.0:
                     break
             await src.close()
 
@@ -90,10 +90,10 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
     # after it, the samples the cable outage swallowed are unknown to the host: find the
     # offset into the truth that fits, then the readings must match the truth there
     t_join = joins[0]
-    assert np.all(np.isfinite(r_all.tibia_angle_deg)) and r_all.t_s[-1] > t_join + 24
-    # the shin moved while the node was off, so the fused orientation jumps: VQF takes ~12 s
+    assert np.all(np.isfinite(r_all.tibia_angle_deg)) and r_all.t_s[-1] > t_join + 30
+    # the shin moved while the node was off, so the fused orientation jumps: VQF takes 10-20 s
     # to pull it back (a fusion reset on reconnect would be faster; reported to the core)
-    after = r_all.t_s >= t_join + 15.0
+    after = r_all.t_s >= t_join + 20.0
     assert after.sum() > 800
     ang = r_all.tibia_angle_deg[after]
     k_join = int(np.searchsorted(truth_t, t_join - 3000.0 - 1e-7))  # as if nothing was lost
