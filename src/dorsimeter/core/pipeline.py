@@ -56,6 +56,8 @@ class Pipeline:
         self.sensor_cal = sensor_cal
         self.lever_arm = lever_arm
         self._dgyr = AngularAcceleration(rate_hz)
+        self._active: set[str] = set()  # sides whose corrections are on in the fusion
+        self._bias_removed = np.zeros(3)  # gyro bias taken off before fusion (the sensor's)
         self.calibrations: dict[str, MountingCalibration] = dict(calibrations or {})
         self.side = side
         self.auto_calibrate = auto_calibrate
@@ -72,6 +74,7 @@ class Pipeline:
     def recalibrate(self) -> None:
         """Forget the current side's mounting (the clip was moved) and calibrate again."""
         self.calibrations.pop(self.side, None)
+        self._active.discard(self.side)
         self._reset_calibrator()
 
     def _reset_calibrator(self) -> None:
@@ -112,12 +115,16 @@ class Pipeline:
         if batch.quat is not None:
             quat = batch.quat
         else:
-            k = 0 if side in self.calibrations and done is None else (
-                len(batch) if done is None else done + 1)
             t = batch.t_s
-            head = self.fusion.update(gyr[:k], acc[:k], t[:k])
-            if done is not None:  # from here on the gyro comes without the stance's bias
-                self.fusion.remove_bias(self.calibrations[side].gyr_bias_rad_s)
+            k = self._activation_index(t, side)
+            head = self.fusion.update(self._gyro(gyr[:k], side), acc[:k], t[:k])
+            if k < len(batch) and side not in self._active:
+                # the side's corrections start here: the gyro without the stance's bias, the
+                # flexion gain, the lever arm (the same sample live and in any re-analysis)
+                self._active.add(side)
+                bias = np.asarray(self.calibrations[side].gyr_bias_rad_s, dtype=float)
+                self.fusion.remove_bias(bias - self._bias_removed)
+                self._bias_removed = bias
             quat = head if k == len(batch) else np.concatenate(
                 [head, self.fusion.update(self._gyro(gyr[k:], side),
                                           self._compensated(acc[k:], gyr[k:], dgyr[k:], side),
@@ -171,19 +178,31 @@ class Pipeline:
                      ) -> np.ndarray:
         """The accelerometer without the rotational acceleration about the ankle."""
         cal = self.calibrations.get(side)
-        if not self.lever_arm or cal is None or not any(cal.lever_arm_m):
+        if not self.lever_arm or cal is None or not any(cal.lever_arm_m) or \
+                side not in self._active:
             return acc
         return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
 
-    def _gyro(self, gyr: np.ndarray, side: str) -> np.ndarray:
-        """The gyro without the stance's bias and with the mounting's flexion-axis gain
-        (element-wise). The stance bias is fresh and exact, and VQF's own estimate is clipped at
-        2 °/s, which cheap parts exceed; VQF goes on tracking what drifts after it."""
+    def _activation_index(self, t_s: np.ndarray, side: str) -> int:
+        """Index of the first sample of this batch fused with the side's corrections: the one
+        after the calibration's defining sample (``t_defined_s``), so that re-analysing a
+        recording with its saved calibration fuses exactly as the live session did; from the
+        start for a stream that began after it (a later session)."""
+        if side in self._active:
+            return 0
         cal = self.calibrations.get(side)
         if cal is None:
-            return gyr
-        g = gyr - np.asarray(cal.gyr_bias_rad_s)
-        if cal.flexion_gyr_gain == 1.0:
+            return len(t_s)
+        return int(np.searchsorted(t_s, cal.t_defined_s, side="right"))
+
+    def _gyro(self, gyr: np.ndarray, side: str) -> np.ndarray:
+        """The gyro as fused: without the sensor's stance bias (once one is known) and, with the
+        side's corrections active, with the mounting's flexion-axis gain (element-wise). The
+        stance bias is fresh and exact, and VQF's own estimate is clipped at 2 °/s, which cheap
+        parts exceed; VQF goes on tracking what drifts after it."""
+        g = gyr - self._bias_removed if self._bias_removed.any() else gyr
+        cal = self.calibrations.get(side)
+        if cal is None or side not in self._active or cal.flexion_gyr_gain == 1.0:
             return g
         return flexion_scaled(g, cal.y_axis, cal.flexion_gyr_gain)
 
