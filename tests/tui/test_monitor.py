@@ -4,11 +4,13 @@ against the simulator's ground truth."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
 from dorsimeter.core import Pipeline
+from dorsimeter.store.db import Athlete
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.model import asymmetry
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
@@ -39,7 +41,8 @@ def text_of(app, selector: str) -> str:
 async def test_per_side_table_and_asymmetry_follow_the_truth():
     batches, sim = sim_batches(24.4, then_right_s=20.5, end_angle_deg={"left": 38.0, "right": 28.0})
     source = ScriptedSource(batches)
-    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    zoe = Athlete(1, "Zoe", False, 0.42, 0.14)  # tibia, toe-to-ankle (m)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock, athlete=zoe)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: source.sent == len(batches))
         await pilot.pause(0.1)
@@ -63,8 +66,13 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
             drives = completed_drives(a[side == s])
             row = re.search(rf"{s}\s+-?\d+\.\d°\s+(\d+)", text)
             assert int(row.group(1)) == drives, (s, text)
-        cm = float(re.search(r"≈ (\d+\.\d) cm", text).group(1))
-        assert abs(cm - want.diff_deg / 3.6) < 0.3
+        # centimetres and the hand-width wall by the athlete's geometry (knee = L·sin θ ahead)
+        knee_cm = {s: 42.0 * math.sin(math.radians(true_best[s])) for s in true_best}
+        cm = float(re.search(r"≈ (\d+\.\d) cm geom\.", text).group(1))
+        assert abs(cm - (knee_cm["left"] - knee_cm["right"])) < 0.8
+        assert knee_cm["left"] - (14 + 9) > 2.0 and "✓ reaches" in text
+        gap = float(re.search(r"✗ (\d+\.\d) cm", text).group(1))
+        assert abs(gap - (14 + 9 - knee_cm["right"])) < 0.8
         # the sensor line: name, side, calibration of the current leg
         sensors = text_of(app, "#sensors")
         assert "simulated rig" in sensors and "RIGHT" in sensors and "calibrated" in sensors

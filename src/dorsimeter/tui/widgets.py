@@ -264,30 +264,36 @@ def render_sensors(sensors: list[dict]) -> Text:
 
 
 def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None) -> Text:
-    """The per-side table: best valid angle, trials (✗ heel lifted), mean of the best three,
-    the hand-width wall; below it the asymmetry with its traffic-light band and MDC flag."""
+    """The per-side table, 32 columns wide: best valid angle, trials (n✗: heel lifted), the
+    hand-width wall verdict, the mean of the best three; below it the asymmetry with its
+    traffic-light band and the MDC flag."""
     kind = rows[0]["kind"] if rows else "best"
+    walls = [r.get("wall") for r in rows if r.get("wall")]
     t = Text()
-    t.append(f"  side   {kind:>6}  trials\n", style="bold")
+    head = f"  side   {kind:>6} {'n':>3}"
+    if walls:
+        head += f"  wall {walls[0]['wall_cm']:.0f} cm"
+    t.append(head + "\n", style="bold")
     for r in rows:
         mark = "▶ " if r["side"] == current_side else "  "
         best = "   —  " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
-        t.append(f"{mark}{r['side']:<6} {best}  {r['trials']:>4}",
+        t.append(f"{mark}{r['side']:<6} {best} {r['trials']:>3}",
                  style="bold" if r["side"] == current_side else "")
         if r.get("invalid"):
             t.append(f" {r['invalid']}✗", style="bold red")
-        t.append("\n")
-        extra = []
-        if r.get("mean3_deg") is not None:
-            extra.append(f"best-3 {r['mean3_deg']:.1f}°")
-        elif r["best_deg"] is None and r.get("max_deg") is not None and kind == "best":
-            extra.append(f"max {r['max_deg']:.1f}° (no held rep)")
         w = r.get("wall")
         if w:
-            extra.append(f"wall {w['wall_cm']:.0f} cm " + (
-                "✓" if w["reaches"] else f"short {w['knee_to_wall_cm']:.1f} cm"))
-        if extra:
-            t.append("         " + " · ".join(extra) + "\n", style="grey62")
+            if w["reaches"]:
+                t.append("  ✓ reaches", style="bold green")
+            else:
+                t.append(f"  ✗ {w['knee_to_wall_cm']:.1f} cm", style="bold red")
+        elif r["best_deg"] is None and r.get("max_deg") is not None and kind == "best":
+            t.append(f"  (max {r['max_deg']:.0f}°)", style="grey62")
+        t.append("\n")
+    means = [r.get("mean3_deg") for r in rows]
+    if any(m is not None for m in means):
+        t.append("  top-3  " + " · ".join("—" if m is None else f"{m:.1f}°" for m in means)
+                 + "\n", style="grey62")
     vals = {r["side"]: r["best_deg"] for r in rows}
     if vals.get("left") is not None and vals.get("right") is not None:
         found = getattr(session, "asymmetry", None) if session is not None else None
@@ -295,11 +301,12 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
                       found=found if hasattr(found, "diff_deg") else None)
         t.append(f"  L−R {a.diff_deg:+5.1f}° {a.pct:3.0f} % ", style="bold")
         t.append(f"● {a.band}", style=f"bold {a.colour}")
-        t.append(f"\n  ≈ {a.cm:.1f} cm ({a.cm_method})  ")
+        how = "geom." if a.cm_method == "geometry" else "rule"
+        t.append(f"\n  ≈ {a.cm:.1f} cm {how}  ")
         if a.beyond_mdc:
             t.append(f"> MDC {a.mdc_deg:.1f}°", style="bold red")
         else:
-            t.append(f"within MDC {a.mdc_deg:.1f}°", style="grey62")
+            t.append(f"< MDC {a.mdc_deg:.1f}°", style="grey62")
     else:
         t.append("  asymmetry: test both legs", style="grey62")
     return t
