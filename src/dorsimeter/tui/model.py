@@ -194,6 +194,8 @@ class LiveModel:
             t = float(getattr(e, "t_s", self.latest_t_s or 0.0))
             if kind in ALERT_TITLES:
                 msg = getattr(e, "message", "") or ""
+                for code, name in HEEL_SOURCE_NAMES.items():  # "heel_switch" → "heel switch"
+                    msg = msg.replace(code, name)
                 self._raise(kind, f"{ALERT_TITLES[kind]} — {msg}" if msg else ALERT_TITLES[kind],
                             t, t)
             rec = getattr(e, "rep", None)
