@@ -187,3 +187,26 @@ async def test_one_line_per_sensor_when_the_source_has_two():
         assert "loss 0.4 %" in lines[0] and "batt 81 %" in lines[0]
         assert "dorsi-0b02" in lines[1] and "RIGHT" in lines[1] and "RECONNECTING" in lines[1]
         assert "loss 12.0 %" in lines[1] and "batt 9 %" in lines[1] and "not calibrated" in lines[1]
+
+
+async def test_knee_drift_banner_is_amber_and_heel_lift_takes_precedence():
+    from dorsimeter.core.pipeline import Event
+    from dorsimeter.types import Readings
+
+    batches, _ = sim_batches(1)
+    source = ScriptedSource(batches)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: source.sent == len(batches))
+        drift = Event("knee_drift", 0.9, "left", "knee drifting toward the midline (6°): "
+                      "drive the knee straight forward")
+        app.model.add(Readings(), [drift])
+        app.refresh_view()
+        banner = app.query_one("#banner")
+        assert banner.has_class("on") and banner.has_class("warn")
+        assert "KNEE DRIFT" in str(banner.render()) and app.bells == 1
+        lift = Event("heel_lift", 0.95, "left", "heel lifted (shank_imu): rep 2 not scored")
+        app.model.add(Readings(), [lift])
+        app.refresh_view()
+        assert not banner.has_class("warn") and app.bells == 2
+        assert "HEEL LIFT — heel lifted (shank IMU)" in str(banner.render())
