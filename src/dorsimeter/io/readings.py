@@ -61,24 +61,29 @@ def read_readings_csv(path: str | Path) -> Readings:
     except FileNotFoundError:
         raise InputError(path, None, None, "no such file") from None
     with f:
-        rows = csv.reader(f)
-        header = next(rows, None)
-        if header is None or header[:4] != list(READINGS_COLUMNS[:4]):
-            raise InputError(path, 1, None,
-                             f"expected the header {','.join(READINGS_COLUMNS)}")
-        cols: dict[str, list] = {c: [] for c in header}
-        parse = {"t_s": float, "tibia_angle_deg": float, "knee_track_deg": float,
-                 "heel_lift": _flag, "rep": int, "rep_valid": _flag,
-                 "side": _choice(SIDES), "heel_source": _choice(HEEL_SOURCES)}
-        for lineno, row in enumerate(rows, start=2):
-            if len(row) != len(header):
-                raise InputError(path, lineno, None,
-                                 f"expected {len(header)} fields, found {len(row)}")
-            for name, value in zip(header, row, strict=True):
-                try:
-                    cols[name].append(parse.get(name, str)(value))
-                except ValueError as e:
-                    raise InputError(path, lineno, name, str(e)) from None
+        try:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if header is None or header[:4] != list(READINGS_COLUMNS[:4]):
+                raise InputError(path, 1, None,
+                                 f"expected the header {','.join(READINGS_COLUMNS)}")
+            cols: dict[str, list] = {c: [] for c in header}
+            parse = {"t_s": float, "tibia_angle_deg": float, "knee_track_deg": float,
+                     "heel_lift": _flag, "rep": int, "rep_valid": _flag,
+                     "side": _choice(SIDES), "heel_source": _choice(HEEL_SOURCES)}
+            for lineno, row in enumerate(rows, start=2):
+                if len(row) != len(header):
+                    raise InputError(path, lineno, None,
+                                     f"expected {len(header)} fields, found {len(row)}")
+                for name, value in zip(header, row, strict=True):
+                    try:
+                        cols[name].append(parse.get(name, str)(value))
+                    except ValueError as e:
+                        raise InputError(path, lineno, name, str(e)) from None
+        except UnicodeDecodeError:
+            raise InputError(path, None, None, "not UTF-8 text, expected a CSV file") from None
+        except csv.Error as e:
+            raise InputError(path, rows.line_num, None, f"not valid CSV ({e})") from None
     n = len(cols["t_s"])
     get = lambda c, dt: np.asarray(cols[c], dtype=dt) if c in cols else np.empty(0, dt)  # noqa: E731
     r = Readings(get("t_s", float), get("tibia_angle_deg", float), get("knee_track_deg", float),
