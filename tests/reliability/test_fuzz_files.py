@@ -68,3 +68,77 @@ def test_readings_csv_reader_on_any_bytes(tmp_path, data):
         read_readings_csv(p)
     except DorsimeterError as e:
         assert "\n" not in str(e)
+
+
+JSON_ISH = st.one_of(st.binary(max_size=400), st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["left", "right", "format", "version", "matrix", "id", "acc_offset_m_s2",
+                         "gyr_bias_rad_s", "lever_arm_m", "x"]), kids, max_size=5),
+    max_leaves=12).map(lambda v: __import__("json").dumps(v).encode()))
+
+
+@PROFILE
+@given(data=JSON_ISH)
+def test_calibration_file_loaders_on_anything(tmp_path, data):
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.core.sensor_cal import load_sensor_calibration
+
+    p = tmp_path / "cal.json"
+    p.write_bytes(data)
+    for load in (lambda: load_calibrations(p), lambda: load_sensor_calibration(path=p)):
+        try:
+            load()
+        except DorsimeterError as e:
+            assert "\n" not in str(e)
+
+
+def _real_calibration_doc() -> dict:
+    import json
+
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.core.mounting import save_calibrations
+    from tests.conftest import simulate
+
+    cals = calibrate_recording([simulate(20.0, seed=5)], 100.0)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        save_calibrations(cals, f"{d}/c.json")
+        return json.loads(open(f"{d}/c.json").read())
+
+
+REAL_CAL = _real_calibration_doc()
+LEAVES = st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.integers(-10, 10),
+                   st.floats(allow_nan=True, allow_infinity=True),
+                   st.lists(st.floats(-2, 2), max_size=5), st.just({}), st.just([]))
+
+
+@PROFILE
+@given(st.lists(st.tuples(st.sampled_from(sorted(REAL_CAL["sides"]["left"])), LEAVES),
+                min_size=1, max_size=3),
+       st.sampled_from(["left", "right", "middle", ""]))
+def test_a_mutated_calibration_file_is_refused_or_usable(tmp_path, changes, side_key):
+    import copy
+    import json
+
+    from dorsimeter.core import Pipeline
+    from dorsimeter.core.mounting import load_calibrations
+    from tests.conftest import simulate
+
+    doc = copy.deepcopy(REAL_CAL)
+    fields = doc["sides"].pop("left")
+    for k, v in changes:
+        fields[k] = v
+    doc["sides"][side_key] = fields
+    p = tmp_path / "cal.json"
+    p.write_text(json.dumps(doc))
+    try:
+        cals = load_calibrations(p)
+    except DorsimeterError as e:
+        assert "\n" not in str(e) and str(p) in str(e)
+        return
+    # accepted: then it must work in the pipeline, giving finite readings
+    batch = simulate(3.0, seed=1)
+    for side, cal in cals.items():
+        r, _ = Pipeline(100.0, {side: cal}, side=side).push(batch)
+        assert len(r) == len(batch) and np.all(np.isfinite(r.tibia_angle_deg))

@@ -9,14 +9,15 @@ counts only, so live monitoring and re-analysis of the recorded file find the sa
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from dorsimeter.core.lever_arm import fit_lever_arm, rotational_acc, smoothed_rates
 from dorsimeter.errors import CalibrationError, InputError
-from dorsimeter.types import GRAVITY_M_S2
+from dorsimeter.types import GRAVITY_M_S2, SIDES
 
 STILL_GYR_RAD_S = 0.15
 STILL_ACC_DEV_M_S2 = 0.3  # |acc| steadiness within a still run (against its first sample)
@@ -89,15 +90,52 @@ def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
     if not isinstance(doc, dict) or doc.get("format") != "dorsimeter-mounting-calibration":
         raise InputError(str(path), None, "format",
                          "expected 'dorsimeter-mounting-calibration'")
-    out = {}
-    for side, fields in doc.get("sides", {}).items():
-        try:
-            out[side] = MountingCalibration(**{k: tuple(v) if isinstance(v, list) else v
-                                               for k, v in fields.items()})
-        except TypeError as e:
-            raise InputError(str(path), None, f"sides.{side}", f"bad calibration entry ({e})"
-                             ) from None
-    return out
+    sides = doc.get("sides", {})
+    if not isinstance(sides, dict):
+        raise InputError(str(path), None, "sides", "expected an object of sides")
+    return {side: _checked_calibration(str(path), side, entry) for side, entry in sides.items()}
+
+
+_VECTOR_FIELDS = ("x_axis", "y_axis", "z_axis", "gyr_bias_rad_s", "lever_arm_m")
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
+    """One side of a calibration file, every field checked (a hand-edited or damaged file is
+    a one-line error here, not a crash or nonsense later in the pipeline)."""
+    where = f"sides.{side}"
+    if side not in SIDES:
+        raise InputError(path, None, "sides", f"'{side}' is not 'left' or 'right'")
+    if not isinstance(entry, dict):
+        raise InputError(path, None, where, "expected an object of calibration fields")
+    known = {f.name for f in fields(MountingCalibration)}
+    values: dict = {}
+    for k, v in entry.items():
+        if k not in known:
+            raise InputError(path, None, f"{where}.{k}", "unknown calibration field")
+        if k == "side":
+            if v != side:
+                raise InputError(path, None, f"{where}.side", f"{v!r} under side '{side}'")
+            values[k] = v
+        elif k in _VECTOR_FIELDS:
+            if not (isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v)):
+                raise InputError(path, None, f"{where}.{k}", "expected 3 finite numbers")
+            values[k] = tuple(float(x) for x in v)
+        elif _number(v):
+            values[k] = float(v)
+        else:
+            raise InputError(path, None, f"{where}.{k}", f"expected a finite number, not {v!r}")
+    try:
+        cal = MountingCalibration(**values)
+    except TypeError as e:
+        raise InputError(path, None, where, f"bad calibration entry ({e})") from None
+    m = cal.matrix
+    if not np.allclose(m @ m.T, np.eye(3), atol=1e-3):
+        raise InputError(path, None, f"{where}.x_axis", "the tibia axes are not orthonormal")
+    return cal
 
 
 def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float) -> np.ndarray:
