@@ -142,3 +142,33 @@ def test_a_mutated_calibration_file_is_refused_or_usable(tmp_path, changes, side
     for side, cal in cals.items():
         r, _ = Pipeline(100.0, {side: cal}, side=side).push(batch)
         assert len(r) == len(batch) and np.all(np.isfinite(r.tibia_angle_deg))
+
+
+SENSOR_CAL = {"format": "dorsimeter-sensor-calibration", "version": 1, "sensor_id": "u1",
+              "gyr_bias_rad_s": [0.01, -0.02, 0.003], "acc_offset_m_s2": [0.05, 0.0, -0.1],
+              "acc_matrix": [[1.01, 0, 0], [0, 0.99, 0.01], [0, 0, 1.0]], "n_poses": 6,
+              "residual_m_s2": 0.01}
+
+
+@PROFILE
+@given(st.lists(st.tuples(st.sampled_from(sorted(SENSOR_CAL)[2:]),
+                          st.one_of(LEAVES, st.lists(st.lists(st.floats(), max_size=4),
+                                                     max_size=4))), min_size=1, max_size=3))
+def test_a_mutated_sensor_calibration_is_refused_or_usable(tmp_path, changes):
+    import json
+
+    from dorsimeter.core.sensor_cal import FORMAT, load_sensor_calibration
+
+    doc = dict(SENSOR_CAL, format=FORMAT)
+    for k, v in changes:
+        doc[k] = v
+    p = tmp_path / "u1.json"
+    p.write_text(json.dumps(doc))
+    try:
+        cal = load_sensor_calibration(path=p)
+    except DorsimeterError as e:
+        assert "\n" not in str(e) and str(p) in str(e)
+        return
+    acc, gyr = cal.apply(np.ones((4, 3)), np.ones((4, 3)))
+    assert acc.shape == gyr.shape == (4, 3) and np.all(np.isfinite(acc)) and np.all(
+        np.isfinite(gyr))

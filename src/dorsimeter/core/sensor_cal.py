@@ -212,11 +212,22 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(str(path), None, "format", f"expected {FORMAT!r}")
     try:
-        return SensorCalibration(
+        cal = SensorCalibration(
             str(doc["sensor_id"]), tuple(map(float, doc["gyr_bias_rad_s"])),
             tuple(map(float, doc["acc_offset_m_s2"])),
             tuple(tuple(map(float, r)) for r in doc["acc_matrix"]), int(doc["n_poses"]),
             float(doc["residual_m_s2"]))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise InputError(str(path), None, str(e).strip("'"), "missing or malformed field"
                          ) from None
+    for name, value, shape in (("gyr_bias_rad_s", cal.gyr_bias_rad_s, (3,)),
+                               ("acc_offset_m_s2", cal.acc_offset_m_s2, (3,)),
+                               ("acc_matrix", cal.acc_matrix, (3, 3))):
+        try:
+            a = np.array(value, dtype=float)
+        except ValueError:
+            a = np.empty(0)
+        if a.shape != shape or not np.all(np.isfinite(a)):
+            raise InputError(str(path), None, name, f"expected {' × '.join(map(str, shape))} "
+                             "finite numbers")
+    return cal
