@@ -12,7 +12,9 @@ at a time, so nothing grows with the hour).
 Reported: resident memory at the start, every 10 min and at the end; samples lost beyond those
 injected (must be 0) and each fault as the decoder counted it against what was injected; and
 whether the live readings are identical (bit for bit, SHA-256 of every value) to an offline
-re-analysis of the recorded raw CSV through the same Pipeline. Run: ``python -m bench.bench_soak``.
+re-analysis of the recorded raw CSV: through the same Pipeline calibrating as it goes, and as
+``dorsimeter analyze`` does it (calibrate from the file first). ``DORSIMETER_SOAK_S`` shortens the
+hour for a quick look. Run: ``python -m bench.bench_soak``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.cli.analyze import analyze
+from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
 from dorsimeter.protocol import frames as F
 from dorsimeter.sim import ShankSim
@@ -214,9 +217,12 @@ def run(hour_s: float = HOUR_S) -> list[str]:
         for b in rec.batches():
             for i in range(0, len(b), 4096):
                 off.add(off_pipe.push(b.slice(i, i + 4096))[0])
+        # and as `dorsimeter analyze` does it: calibrate from the file, then analyse with that
+        cli = Digest()
+        cli.add(analyze(rec, calibrate_recording(rec.batches(), rec.rate_hz)))
         st = dec.stats
         beyond = s.sent - s.lost - delivered
-        rows.append((s, st, delivered, beyond, len(rec.t_s), digest, off, rec.rate_hz))
+        rows.append((s, st, delivered, beyond, len(rec.t_s), digest, off, rec.rate_hz, cli))
     t_off = time.perf_counter() - t0
     for f in tmp.iterdir():
         f.unlink()
@@ -247,13 +253,16 @@ def run(hour_s: float = HOUR_S) -> list[str]:
     row("offline rate_hz", lambda r: f"{r[7]:g}")
     row("identical (SHA-256)", lambda r: "yes" if r[5].hexdigest() == r[6].hexdigest()
         and r[5].n == r[6].n else "NO")
+    row("= `dorsimeter analyze`", lambda r: "yes" if r[5].hexdigest() == r[8].hexdigest()
+        and r[5].n == r[8].n else f"NO ({r[8].n})")
     lines.append("resident memory (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss))
     lines.append(f"memory growth over the hour: {rss[-1][1] - rss[1][1]:+.1f} MB after the "
                  f"first 10 min, {rss[-1][1] - rss[0][1]:+.1f} MB in all")
     ok = all(r[3] == 0 and r[0].lost == r[1].lost_samples and r[5].hexdigest() ==
              r[6].hexdigest() and r[5].n == r[6].n and r[0].dups == r[1].duplicates
              and r[0].restarts == r[1].restarts and r[0].swaps == r[1].reordered
-             and r[0].corrupted <= r[1].crc_errors <= 2 * r[0].corrupted for r in rows)
+             and r[0].corrupted <= r[1].crc_errors <= 2 * r[0].corrupted
+             and r[5].hexdigest() == r[8].hexdigest() for r in rows)
     lines.append("soak: " + ("PASS" if ok else "FAIL"))
     return lines
 
