@@ -175,7 +175,7 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
             r, events = push(batch.slice(i, i + 7))
             results.add(r)
             all_readings.append(r)
-            reps += [e.rep for e in events if e.kind == "rep"]
+            reps += [e.rep for e in events if e.kind == "rep" and e.rep.is_trial]
         readings = Readings.concat(all_readings)
         assert len(reps) >= 5
         assert len(store.trials(rec.session_id)) == len(reps)  # stored before finish

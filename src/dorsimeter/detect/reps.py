@@ -58,6 +58,12 @@ class RepRecord:
         return self.valid and self.held
 
     @property
+    def is_trial(self) -> bool:
+        """A test attempt: held at end range, or invalidated by a heel lift. Quick movements
+        without a hold (the calibration drives) are not trials."""
+        return self.held or not self.valid
+
+    @property
     def score_deg(self) -> float | None:
         """The wall-test score of this rep (None when not scored)."""
         return self.end_range_deg if self.scored else None

@@ -50,7 +50,7 @@ class SideResults:
     def trials(self) -> list[RepRecord]:
         """Reps that were test attempts: held at end range, or invalidated by a heel lift.
         (Quick movements without a hold — the calibration drives — are not trials.)"""
-        return [r for r in self.reps if r.held or not r.valid]
+        return [r for r in self.reps if r.is_trial]
 
     @property
     def scored(self) -> list[RepRecord]:

@@ -110,7 +110,8 @@ class SessionRecorder:
             if getattr(e, "kind", None) == "calibrated" and getattr(e, "calibration", None):
                 self.store.add_calibration(self.session_id, e.side, e.calibration, "live",
                                            self.sensor)
-            elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None:
+            elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None \
+                    and e.rep.is_trial:  # the same trials the session's results will list
                 t = trial_from_rep(e.rep)
                 self._holds[(t.side, t.rep)] = (t.hold_start_s, t.hold_end_s)
                 self._store_trial(t)
