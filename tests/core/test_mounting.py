@@ -93,3 +93,19 @@ def test_flexion_gyro_gain_corrects_a_gyro_scale_error():
     batch = ShankSim(errors=errors, seed=2).generate(1500)
     cal = calibrate_recording([batch], 100.0)["left"]
     assert abs(cal.flexion_gyr_gain - 1 / 1.06) < 0.003
+
+
+@pytest.mark.parametrize("field,value", [("gyr_bias_rad_s", [1e300, 0.0, 0.0]),
+                                         ("lever_arm_m", [0.0, 5.0, 0.0]),
+                                         ("flexion_gyr_gain", 3.0)])
+def test_a_calibration_file_with_impossible_values_is_refused(tmp_path, field, value):
+    import json
+
+    cals = calibrate_recording([ShankSim(seed=5).generate(1500)], 100.0)
+    path = tmp_path / "cal.json"
+    save_calibrations(cals, path)
+    doc = json.loads(path.read_text())
+    doc["sides"]["left"][field] = value
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=field):
+        load_calibrations(path)

@@ -135,6 +135,15 @@ def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
     m = cal.matrix
     if not np.allclose(m @ m.T, np.eye(3), atol=1e-3):
         raise InputError(path, None, f"{where}.x_axis", "the tibia axes are not orthonormal")
+    # the values the fusion uses must be physically possible (a gyro bias beyond 20 °/s, a
+    # sensor a metre from the ankle or a gain far from 1 is a damaged file, not a calibration)
+    if np.max(np.abs(cal.gyr_bias_rad_s)) > np.radians(20.0):
+        raise InputError(path, None, f"{where}.gyr_bias_rad_s", "more than 20 °/s of gyro bias")
+    if np.max(np.abs(cal.lever_arm_m)) > 1.0:
+        raise InputError(path, None, f"{where}.lever_arm_m", "sensor more than 1 m from the ankle")
+    if abs(cal.flexion_gyr_gain - 1.0) > MAX_GAIN_ERROR:
+        raise InputError(path, None, f"{where}.flexion_gyr_gain",
+                         f"expected 1 ± {MAX_GAIN_ERROR:.2f}")
     return cal
 
 
