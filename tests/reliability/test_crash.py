@@ -9,6 +9,7 @@ SIGTERM: the raw CSV ends on a whole line, the session is stored and ended, the 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,4 +125,35 @@ def test_interrupt_or_hangup_flushes_closes_and_ends_the_session(tmp_path, sig, 
         assert info.ended and info.end_utc is not None
         assert 0 < store.count_samples(1) <= n
     assert not list((home / "running").glob("*.lock"))  # the liveness lock is gone
+    assert startup_notice(home) is None
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_closing_the_terminal_of_the_monitor_ends_its_session(tmp_path):
+    """The real ``dorsimeter monitor`` in a tmux pane; killing the pane hangs up its terminal."""
+    home, raw, pidfile = tmp_path / "home", tmp_path / "raw.csv", tmp_path / "pid"
+    sock = f"dorsimeter-rel-{os.getpid()}"
+    cmd = (f"echo $$ > {pidfile}; exec {sys.executable} -m dorsimeter.cli monitor --sensor sim "
+           f"--speed 5 --record {raw} --home {home}")
+    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "m", "-x", "100", "-y", "30",
+                    "-c", str(ROOT), "sh", "-c", cmd], check=True, timeout=30)
+    try:
+        t0 = time.monotonic()
+        while not (raw.exists() and raw.read_bytes().count(b"\n") > 1500):
+            assert time.monotonic() - t0 < 40, "the monitor recorded nothing"
+            time.sleep(0.1)
+        pid = int(pidfile.read_text())
+        subprocess.run(["tmux", "-L", sock, "kill-session", "-t", "m"], timeout=30)
+        t0 = time.monotonic()
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() - t0 < 30, "the monitor did not exit after the hang-up"
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=30)
+    assert raw.read_bytes().endswith(b"\n")  # closed on a whole line
+    rec = read_raw_csv(raw)
+    assert not rec.dropped_tail and len(rec.t_s) > 1500
+    with Store.open(home) as store:
+        info = store.session(1)
+        assert info.ended and 0 < store.count_samples(1) <= len(rec.t_s)
     assert startup_notice(home) is None

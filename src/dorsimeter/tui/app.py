@@ -7,6 +7,9 @@ history database, export, BLE scan) runs in the screens' own workers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable
 
@@ -130,6 +133,12 @@ class MonitorApp(App):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # terminal closed (SIGHUP) or asked to stop (SIGTERM): quit as `q` does, so the caller
+        # closes the raw CSV and marks the session ended
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
         self.query_one("#trace").border_title = f"last {TRACE_S:.0f} s"
         self.query_one("#sides").border_title = "per side"
         if self.store is not None and self.record_session:
