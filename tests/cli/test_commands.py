@@ -82,3 +82,19 @@ def test_sim_scripts_are_named_on_the_sensor_spec(tmp_path, capsys):
                  str(tmp_path / "x.csv")]) == 2
     err = capsys.readouterr().err
     assert "sim:jumping" in err and "lunge" in err and err.count("\n") == 1
+
+
+def test_record_with_the_athletes_lengths_says_whether_the_knee_reaches_the_wall(tmp_path, capsys):
+    import math
+
+    assert main(["record", "--speed", "0", "--duration", "40", "--out", str(tmp_path / "r.csv"),
+                 "--athlete", "Ana", "--tibia-length-cm", "42", "--foot-length-cm", "14"]) == 0
+    out = capsys.readouterr().out
+    best = float(re.search(r"best valid ([\d.]+)°", out).group(1))
+    toe_to_wall = float(re.search(r"left: reaches a 9 cm wall \(toe to wall ([\d.]+) cm\)",
+                                  out).group(1))
+    assert toe_to_wall == pytest.approx(42 * math.sin(math.radians(best)) - 14, abs=0.1)
+    # lengths stored with the athlete are used next time without repeating them
+    assert main(["record", "--speed", "0", "--duration", "40", "--out", str(tmp_path / "s.csv"),
+                 "--athlete", "Ana", "--seed", "3"]) == 0
+    assert "9 cm wall" in capsys.readouterr().out

@@ -21,7 +21,8 @@ def rotation_arg(text: str) -> tuple[float, float, float]:
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """``--sensor`` and the options of the sources it names."""
     p.add_argument("--sensor", default="sim",
-                   help="sim | replay:FILE | serial:PORT | ble:ADDRESS_OR_NAME (default: sim)")
+                   help="sim[:SCRIPT[+lifts]] | replay:FILE | serial:PORT[@RATE] | "
+                   "ble:ADDRESS_OR_NAME[@RATE] (default: sim)")
     p.add_argument("--side", choices=SIDES, default="left", help="leg the sensor is on")
     p.add_argument("--speed", type=float, default=1.0,
                    help="sim/replay pace: 1 = real time, 0 = as fast as possible")
@@ -65,6 +66,18 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--foot-length-cm", type=float, metavar="CM",
                    help="athlete's toe-to-ankle length, stored with them")
     p.add_argument("--notes", help="free-text notes stored with the session")
+
+
+def athlete_geometry_from_args(args: argparse.Namespace, store):
+    """The athlete's lengths (given now or stored before) for the wall geometry, else None."""
+    from dorsimeter.session.wall import AthleteGeometry
+
+    if not getattr(args, "athlete", None):
+        return None
+    a = store.athlete(args.athlete)
+    if not a.tibia_length_m or a.foot_length_m is None:
+        return None
+    return AthleteGeometry(float(a.tibia_length_m), float(a.foot_length_m))
 
 
 def session_recorder_from_args(args: argparse.Namespace, kind: str, source, calibrations=None,

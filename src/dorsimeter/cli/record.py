@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from dorsimeter.cli.common import (
     add_source_options,
     add_store_options,
+    athlete_geometry_from_args,
     open_source_from_args,
     print_results,
     session_recorder_from_args,
@@ -56,10 +57,10 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
     source = open_source_from_args(args)
     cals = load_calibrations(args.calibration) if args.calibration else None
     pipeline = Pipeline(source.rate_hz, cals, side=args.side)
-    results = SessionResults()
     n_max = int(round(args.duration * source.rate_hz))
     with RawCsvWriter(args.out) as writer:
         store, recorder = session_recorder_from_args(args, "record", source, cals, args.out)
+        results = SessionResults(athlete=athlete_geometry_from_args(args, store))
         try:
             try:
                 async for batch in source:
