@@ -107,12 +107,22 @@ async def test_ble_connects_only_to_sensors_on_the_allow_list(system_bus, tmp_pa
         assert mine.counters.connections == 1
 
 
-def test_cli_refuses_a_sensor_not_added_in_one_line(system_bus, tmp_path):
-    """The CLI always passes the data directory's allow-list (empty until sensors are added)."""
-    rc, _, err = _cli(["record", "--sensor", "ble:C0:D0:57:00:00:A9", "--duration", "1",
-                       "--out", str(tmp_path / "x.csv"), "--home", str(tmp_path / "home")])
-    # nothing advertises that address here: the scan fails first, still one line, exit 1
-    assert rc == 1 and err.count("\n") == 1
+async def test_cli_refuses_a_sensor_not_added_in_one_line(system_bus, tmp_path):
+    """``record --sensor ble:NAME`` from the command line: the data directory's allow-list is
+    always applied (empty until sensors are added), before any connection."""
+    async with BleRig() as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00c3", "C0:D0:57:00:00:c3"))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dorsimeter.cli", "record", "--sensor", "ble:dorsi-00c3",
+            "--duration", "1", "--out", str(tmp_path / "x.csv"), "--home",
+            str(tmp_path / "home"), env=system_bus.env(), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        err = err.decode()
+        assert proc.returncode == 1 and err.count("\n") == 1, err
+        assert "C0:D0:57:00:00:C3 ('dorsi-00c3') is not one of your sensors" in err
+        assert "dorsimeter sensors add C0:D0:57:00:00:C3" in err
+        assert node.counters.connections == 0
 
 
 def test_recordings_exports_and_history_are_owner_only_and_nothing_leaves_the_machine(
