@@ -169,12 +169,9 @@ def calibrate_sensor(acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray, rate_hz: float
 
 def sensor_dir(home: str | os.PathLike | None = None) -> Path:
     """``sensors/`` in the data directory (``home`` > ``$DORSIMETER_HOME`` > platformdirs)."""
-    if not home:
-        import platformdirs
+    from dorsimeter.store.paths import data_dir
 
-        home = os.environ.get("DORSIMETER_HOME") or platformdirs.user_data_dir(
-            "dorsimeter", appauthor=False)
-    return Path(home).expanduser() / "sensors"
+    return data_dir(home or None, create=False) / "sensors"
 
 
 def _safe_id(sensor_id: str) -> str:
@@ -185,12 +182,16 @@ def save_sensor_calibration(cal: SensorCalibration, home: str | os.PathLike | No
                             path: str | os.PathLike | None = None) -> Path:
     """Write ``cal`` as JSON (to ``path``, else ``sensors/<sensor_id>.json`` in the data dir)."""
     if path is None:
-        d = sensor_dir(home)
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from dorsimeter.store.paths import private_dir
+
+        d = private_dir(sensor_dir(home))
         path = d / f"{_safe_id(cal.sensor_id)}.json"
+    from dorsimeter.store.paths import open_private_text
+
     doc = {"format": FORMAT, "version": 1, **asdict(cal)}
     tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    with open_private_text(tmp) as f:  # owner-only, as all the user's data
+        f.write(json.dumps(doc, indent=2) + "\n")
     os.replace(tmp, path)
     return Path(path)
 
