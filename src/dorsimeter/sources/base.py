@@ -5,8 +5,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from dorsimeter.types import ImuBatch
+
+
+@dataclass
+class Gap:
+    """A stretch with no data because the link dropped or the port went away; the recording and
+    the trial go on after it.
+
+    For our node, device time and sequence numbers run on through the outage, so the frames and
+    samples missed are exact. WitMotion sends neither: its samples are numbered on arrival, so
+    the samples missed are estimated from the wall time either side (``estimated``) and its
+    sample clock is moved on by that many, keeping time in step across the gap.
+    """
+
+    t_before_s: float | None  # device time of the last sample before the outage
+    t_after_s: float | None = None  # device time of the first sample after it
+    down_s: float = 0.0  # wall time the link or port was gone
+    lost_frames: int | None = None  # frames missed, from sequence numbers
+    lost_samples: int | None = None  # samples missed (None: unknown)
+    estimated: bool = False  # lost_samples from arrival times (a device without a clock)
 
 
 class Source:

@@ -33,7 +33,7 @@ from bleak_retry_connector import establish_connection
 from dorsimeter.errors import DeviceError, DorsimeterError
 from dorsimeter.protocol import frames, gatt, witmotion
 from dorsimeter.protocol.frames import FrameDecoder
-from dorsimeter.sources.base import Source
+from dorsimeter.sources.base import Gap, Source
 from dorsimeter.types import ImuBatch
 
 log = logging.getLogger(__name__)
@@ -264,25 +264,6 @@ async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, 
 
 
 # --------------------------------------------------------------------------- the source
-@dataclass
-class Gap:
-    """A stretch with no data because the link dropped; the trial goes on after it.
-
-    For the node, device time and sequence numbers run on through the drop, so the samples and
-    frames missed are exact. WitMotion sends neither: its samples are numbered on arrival, so
-    the samples missed are estimated from the arrival times either side (``estimated``) and its
-    sample clock (``t_s``, ``seq``) is moved on by that many, keeping time in step with the
-    wall clock across the gap.
-    """
-
-    t_before_s: float | None   # device time of the last sample before the drop
-    t_after_s: float | None = None   # device time of the first sample after it
-    down_s: float = 0.0        # wall time from the drop to the re-subscription
-    lost_frames: int | None = None   # frames missed, from sequence numbers
-    lost_samples: int | None = None  # samples missed, from device time and the sample rate
-    estimated: bool = False    # lost_samples from arrival times (a device without a clock)
-
-
 @dataclass
 class LinkStatus:
     """What the UI shows about the link."""

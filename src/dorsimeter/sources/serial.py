@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 import numpy as np
 import serial
@@ -29,22 +28,12 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.protocol import frames, witmotion
 from dorsimeter.protocol.frames import FrameDecoder
 from dorsimeter.protocol.witmotion import WitUartDecoder
-from dorsimeter.sources.base import Source
+from dorsimeter.sources.base import Gap, Source
 from dorsimeter.types import ImuBatch
 
 NODE_RATES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0)
 PROTOCOLS = ("node", "witmotion-uart")
 FALLBACK_BAUD = 9600  # many WitMotion UART sensors ship at 9600 baud; USB CDC ignores baud
-
-
-@dataclass
-class Gap:
-    """A stretch with no data because the port went away; the recording goes on after it."""
-
-    t_before_s: float | None  # device time of the last sample before the outage
-    t_after_s: float | None = None  # device time of the first sample after it
-    down_s: float = 0.0  # wall time the port was gone
-    lost_samples: int | None = None  # from sequence numbers (None: WitMotion has none)
 
 
 def detect_protocol(data: bytes, rate_hz: float = 100.0) -> str | None:
