@@ -144,13 +144,10 @@ def recover_session(store, session_id: int) -> Recovered:
         sides = np.asarray(r.side)
         spans = {str(x): (float(r.t_s[sides == x][0]), float(r.t_s[sides == x][-1]))
                  for x in np.unique(sides)}
-        for t in trials_from_results(results, spans):
-            if t.angle_deg is None or not np.isfinite(t.angle_deg):
-                continue
-            store.add_trial(session_id, t.side, t.angle_deg, t.valid, t.heel_source,
-                            t.t_start_s, t.t_end_s, rep=t.rep, exercise=t.exercise,
-                            set_no=t.set_no, hold_s=t.hold_s)
-            added += 1
+        trials = [t for t in trials_from_results(results, spans)
+                  if t.angle_deg is not None and np.isfinite(t.angle_deg)]
+        store.add_trials(session_id, trials)  # whole records: scored, peak and hold kept
+        added = len(trials)
     rows, problem = None, None
     if info.raw_path:
         try:
