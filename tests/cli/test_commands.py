@@ -1,5 +1,6 @@
 """The command line end to end: record → calibrate → analyze, and bad input."""
 
+import json
 import re
 import subprocess
 import sys
@@ -98,3 +99,16 @@ def test_record_with_the_athletes_lengths_says_whether_the_knee_reaches_the_wall
     assert main(["record", "--speed", "0", "--duration", "40", "--out", str(tmp_path / "s.csv"),
                  "--athlete", "Ana", "--seed", "3"]) == 0
     assert "9 cm wall" in capsys.readouterr().out
+
+
+def test_live_calibrate_equals_calibrate_of_its_recording(tmp_path, capsys):
+    live, raw, again = tmp_path / "live.json", tmp_path / "cal.csv", tmp_path / "file.json"
+    assert main(["calibrate", "--sensor", "sim", "--speed", "0", "--clip-rotation", "5,-10,150",
+                 "--out", str(live), "--record", str(raw)]) == 0
+    out = capsys.readouterr().out
+    assert "stand tall and still" in out and "drive the knee forward" in out
+    assert out.count("\n") < 40  # progress about once a second, not per batch
+    assert main(["calibrate", str(raw), "--out", str(again)]) == 0
+    assert json.loads(live.read_text()) == json.loads(again.read_text())
+    assert main(["calibrate", "--out", str(again)]) == 2  # neither a file nor a sensor
+    assert "raw CSV or --sensor" in capsys.readouterr().err

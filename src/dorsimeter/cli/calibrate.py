@@ -1,27 +1,73 @@
-"""``dorsimeter calibrate``: the mounting calibration of a raw CSV."""
+"""``dorsimeter calibrate``: the mounting calibration, from a raw CSV or live from a sensor."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from dorsimeter.core import calibrate_recording
-from dorsimeter.core.mounting import save_calibrations
-from dorsimeter.io.rawcsv import read_raw_csv
-from dorsimeter.types import SIDES
+from dorsimeter.cli.common import add_home_option, add_source_options, open_source_from_args
+from dorsimeter.core import Pipeline, calibrate_recording
+from dorsimeter.core.mounting import MountingCalibration, save_calibrations
+from dorsimeter.errors import CalibrationError, DorsimeterError
+from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="mounting calibration from a raw CSV")
-    p.add_argument("raw", help="raw CSV: still stance, then 2-3 slow knee drives")
+    p = sub.add_parser(
+        "calibrate", help="mounting calibration from a raw CSV, or live with --sensor",
+        epilog="Live: stand tall and still for 2 s, then drive the knee forward slowly 2-3 "
+               "times; the progress is printed and the calibration written once defined.")
+    p.add_argument("raw", nargs="?", help="raw CSV: still stance, then 2-3 slow knee drives")
     p.add_argument("--out", required=True, help="calibration JSON to write")
-    p.add_argument("--side", choices=SIDES, default="left",
-                   help="side for files without a side column")
+    add_source_options(p, sensor_default=None, with_calibration=False)
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="live: give up after this many seconds of device time (default 60)")
+    p.add_argument("--record", metavar="RAW_CSV", help="live: also write the raw stream here")
+    add_home_option(p)
     p.set_defaults(handler=run)
 
 
+async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
+    """Stream the sensor through the live pipeline until its side's mounting is defined."""
+    source = open_source_from_args(args)
+    pipeline = Pipeline(source.rate_hz, side=args.side)
+    writer = RawCsvWriter(args.record) if args.record else None
+    shown, t0, t_shown = None, None, -1.0
+    try:
+        async for batch in source:
+            if writer is not None:
+                writer.write(batch, batch.side or pipeline.side)
+            _, events = pipeline.push(batch)
+            t0 = float(batch.t_s[0]) if t0 is None else t0
+            for e in events:
+                if e.kind == "calibration_failed":
+                    raise CalibrationError(e.message)
+                if e.kind == "calibrated" and e.side == pipeline.side:
+                    return e.calibration
+            phase = pipeline.status.split(" (")[0]
+            if phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
+                shown, t_shown = phase, float(batch.t_s[-1])
+                print(f"  {pipeline.status}", flush=True)
+            if float(batch.t_s[-1]) - t0 > args.timeout:
+                raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
+                                       f"{pipeline.status}")
+        raise DorsimeterError(f"{args.sensor}: the stream ended before the calibration was "
+                              "defined")
+    finally:
+        if writer is not None:
+            writer.close()
+        await source.close()
+
+
 def run(args: argparse.Namespace) -> int:
-    rec = read_raw_csv(args.raw, default_side=args.side)
-    cals = calibrate_recording(rec.batches(), rec.rate_hz)
+    if (args.raw is None) == (args.sensor is None):
+        raise DorsimeterError("calibrate needs a raw CSV or --sensor (one of them)")
+    if args.sensor is not None:
+        cal = asyncio.run(calibrate_live(args))
+        cals = {cal.side: cal}
+    else:
+        rec = read_raw_csv(args.raw, default_side=args.side)
+        cals = calibrate_recording(rec.batches(), rec.rate_hz)
     save_calibrations(cals, args.out)
     for cal in cals.values():
         print(f"calibration {cal.summary()}")

@@ -18,18 +18,22 @@ def rotation_arg(text: str) -> tuple[float, float, float]:
     return vals  # type: ignore[return-value]
 
 
-def add_source_options(p: argparse.ArgumentParser) -> None:
+def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = "sim",
+                       with_calibration: bool = True) -> None:
     """``--sensor`` and the options of the sources it names."""
-    p.add_argument("--sensor", default="sim",
+    p.add_argument("--sensor", default=sensor_default,
                    help="sim[:SCRIPT[+lifts]] | replay:FILE | serial:PORT[@RATE] | "
-                   "ble:ADDRESS_OR_NAME[@RATE] (default: sim)")
+                   "ble:ADDRESS_OR_NAME[@RATE]"
+                   + (f" (default: {sensor_default})" if sensor_default else ""))
     p.add_argument("--side", choices=SIDES, default="left", help="leg the sensor is on")
     p.add_argument("--speed", type=float, default=1.0,
                    help="sim/replay pace: 1 = real time, 0 = as fast as possible")
     p.add_argument("--seed", type=int, default=0, help="simulator random seed")
     p.add_argument("--clip-rotation", type=rotation_arg, default=(0.0, 0.0, 0.0),
                    metavar="X,Y,Z", help="simulated clip rotation on the shin, degrees")
-    p.add_argument("--calibration", help="mounting calibration JSON (default: calibrate live)")
+    if with_calibration:
+        p.add_argument("--calibration",
+                       help="mounting calibration JSON (default: calibrate live)")
 
 
 def open_source_from_args(args: argparse.Namespace):
