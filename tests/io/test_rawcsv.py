@@ -86,3 +86,36 @@ def test_garbage_is_refused_in_one_line(tmp_path, content, expect):
     p.write_bytes(content)
     with pytest.raises(InputError, match=expect):
         read_raw_csv(p)
+
+
+def test_optional_channels_the_device_sends_are_kept(tmp_path):
+    from dorsimeter.sim import ShankSim
+
+    b = ShankSim(seed=2, heel_switch=True, foot_imu=True).generate(400)
+    b.quat = b.truth["sensor_quat"]
+    path = tmp_path / "all.csv"
+    with RawCsvWriter(path) as w:
+        for i in range(0, len(b), 10):
+            w.write(b.slice(i, i + 10), "left")
+    rec = read_raw_csv(path)
+    np.testing.assert_array_equal(rec.quat, b.quat)
+    np.testing.assert_array_equal(rec.heel_contact, b.heel_contact)
+    np.testing.assert_array_equal(rec.foot_acc_m_s2, b.foot_acc_m_s2)
+    np.testing.assert_array_equal(rec.foot_gyr_rad_s, b.foot_gyr_rad_s)
+    back = rec.batches()[0]
+    np.testing.assert_array_equal(back.heel_contact, b.heel_contact)
+    np.testing.assert_array_equal(back.foot_gyr_rad_s, b.foot_gyr_rad_s)
+
+
+def test_a_channel_missing_from_later_batches_leaves_empty_cells_and_is_left_out(tmp_path):
+    b = simulate(4.0, seed=3)
+    first = b.slice(0, 200)
+    first.heel_contact = np.ones(200)
+    path = tmp_path / "gappy.csv"
+    with RawCsvWriter(path) as w:
+        w.write(first, "left")
+        w.write(b.slice(200, 400), "left")  # the heel switch went quiet
+    assert path.read_text().splitlines()[-1].count(",,") == 1
+    rec = read_raw_csv(path)
+    assert rec.heel_contact is None and rec.incomplete_channels == ("heel_contact",)
+    np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2)

@@ -23,6 +23,13 @@ from dorsimeter.types import SIDES, ImuBatch
 RAW_COLUMNS = ("t_s", "acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2",
                "gyr_x_rad_s", "gyr_y_rad_s", "gyr_z_rad_s")
 QUAT_COLUMNS = ("quat_w", "quat_x", "quat_y", "quat_z")
+#: optional channels: ImuBatch field -> its columns (written when the device sends them)
+OPTIONAL_CHANNELS = {
+    "quat": QUAT_COLUMNS,
+    "heel_contact": ("heel_contact",),
+    "foot_acc_m_s2": ("foot_acc_x_m_s2", "foot_acc_y_m_s2", "foot_acc_z_m_s2"),
+    "foot_gyr_rad_s": ("foot_gyr_x_rad_s", "foot_gyr_y_rad_s", "foot_gyr_z_rad_s"),
+}
 
 
 @dataclass
@@ -36,6 +43,10 @@ class RawRecording:
     side: np.ndarray  # per-sample side names (object array)
     has_side: bool
     dropped_tail: bool = False  # the last line was cut short (crash) and dropped
+    heel_contact: np.ndarray | None = None
+    foot_acc_m_s2: np.ndarray | None = None
+    foot_gyr_rad_s: np.ndarray | None = None
+    incomplete_channels: tuple[str, ...] = ()  # optional channels with gaps, left out
 
     @property
     def rate_hz(self) -> float:
@@ -46,17 +57,33 @@ class RawRecording:
         """The recording split where the side changes (one batch per stretch)."""
         change = np.flatnonzero(self.side[1:] != self.side[:-1]) + 1
         bounds = np.concatenate([[0], change, [len(self.t_s)]])
+        def cut(x, a, b):
+            return None if x is None else x[a:b]
+
         return [ImuBatch(self.t_s[a:b], self.acc_m_s2[a:b], self.gyr_rad_s[a:b],
-                         None if self.quat is None else self.quat[a:b],
-                         side=str(self.side[a]) if self.has_side else None)
+                         cut(self.quat, a, b), cut(self.heel_contact, a, b),
+                         side=str(self.side[a]) if self.has_side else None,
+                         foot_acc_m_s2=cut(self.foot_acc_m_s2, a, b),
+                         foot_gyr_rad_s=cut(self.foot_gyr_rad_s, a, b))
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 CHUNK_ROWS = 50_000
 
 
-def _check_cells(name: str, first_line: int, col: str, cells) -> np.ndarray:
-    """Column ``col`` as floats; the first bad cell is an InputError with its line."""
+def _check_cells(name: str, first_line: int, col: str, cells, may_be_empty: bool = False
+                 ) -> np.ndarray:
+    """Column ``col`` as floats; the first bad cell is an InputError with its line.
+
+    ``may_be_empty``: an optional channel, where an empty cell (the device did not send it for
+    that sample) reads as NaN."""
+    if may_be_empty:
+        cells = [c if c.strip() else "nan" for c in cells]
+        if any(c.strip().lower() == "nan" for c in cells):
+            out = np.full(len(cells), np.nan)
+            ok = [i for i, c in enumerate(cells) if c.strip().lower() != "nan"]
+            out[ok] = _check_cells(name, first_line, col, [cells[i] for i in ok]) if ok else []
+            return out
     try:
         arr = np.array(cells, dtype=float)
     except ValueError:
@@ -111,8 +138,9 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
                 if col not in header:
                     raise InputError(name, 1, col, "missing column (header must contain "
                                      f"{','.join(RAW_COLUMNS)})")
-            has_quat = all(c in header for c in QUAT_COLUMNS)
-            numeric = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if has_quat else [])
+            channels = {k: cols for k, cols in OPTIONAL_CHANNELS.items()
+                        if all(c in header for c in cols)}
+            numeric = list(RAW_COLUMNS) + [c for cols in channels.values() for c in cols]
             idx = [header.index(c) for c in numeric]
             has_side = "side" in header
             side_idx = header.index("side") if has_side else None
@@ -125,7 +153,8 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
             for row in reader:
                 rows.append(row)
                 if len(rows) == CHUNK_ROWS:
-                    line = _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides)
+                    line = _flush(name, rows, line, width, numeric, idx, side_idx, chunks,
+                                  sides)
                     rows = []
             if rows and len(rows[-1]) != width and not _ends_with_newline(f):
                 rows.pop()  # a line cut short by a crash or kill
@@ -157,8 +186,17 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
             raise InputError(name, i + 2, "side", f"'{side[i][:20]}' is not 'left' or 'right'")
     else:
         side = np.full(len(t), default_side, dtype=object)
-    quat = values[:, 7:11] if has_quat else None
-    return RawRecording(t, acc, gyr, quat, side, has_side, dropped_tail)
+    optional, incomplete, j = {}, [], len(RAW_COLUMNS)
+    for key, cols in channels.items():
+        block = values[:, j:j + len(cols)]
+        j += len(cols)
+        if np.isnan(block).any():  # the device did not send it throughout: leave it out
+            incomplete.append(key)
+            continue
+        optional[key] = block[:, 0] if len(cols) == 1 else block
+    return RawRecording(t, acc, gyr, optional.get("quat"), side, has_side, dropped_tail,
+                        optional.get("heel_contact"), optional.get("foot_acc_m_s2"),
+                        optional.get("foot_gyr_rad_s"), tuple(incomplete))
 
 
 def _ends_with_newline(f: TextIO) -> bool:
@@ -178,8 +216,8 @@ def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides) -> in
         if len(r) != width:
             raise InputError(name, line + i, None, f"{len(r)} fields, the header has {width}")
     cols = list(zip(*rows, strict=True))
-    chunks.append(np.column_stack([_check_cells(name, line, c, cols[j])
-                                   for c, j in zip(numeric, idx, strict=True)]))
+    chunks.append(np.column_stack([_check_cells(name, line, c, cols[j], k >= len(RAW_COLUMNS))
+                                   for k, (c, j) in enumerate(zip(numeric, idx, strict=True))]))
     if side_idx is not None:
         sides.append(np.array([s.strip().lower() for s in cols[side_idx]], dtype=object))
     return line + len(rows)
@@ -205,40 +243,55 @@ def _check_units(name: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> 
 
 
 class RawCsvWriter:
-    """Appends batches to a raw CSV, flushed after every batch so a crash loses nothing written."""
+    """Appends batches to a raw CSV, flushed after every batch so a crash loses nothing written.
+
+    The optional channels (on-chip quaternion, heel switch, foot IMU) are those the first batch
+    carries, so everything the device sent is kept; a later batch without one leaves its cells
+    empty. The file is created (owner-only) at once, the header with the first batch.
+    """
 
     def __init__(self, path: str | Path, with_quat: bool = False) -> None:
         self.path = Path(path)
-        self.with_quat = with_quat
         self._f: TextIO = open_private_text(self.path)  # owner-only: health data
-        cols = list(RAW_COLUMNS) + (list(QUAT_COLUMNS) if with_quat else []) + ["side"]
-        try:
-            self._f.write(",".join(cols) + "\n")
-            self._f.flush()
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, str(self.path)) from None
+        self.channels: list[str] = ["quat"] if with_quat else []
+        self._header = False
         self.rows = 0
+
+    def _write(self, text: str) -> None:
+        try:
+            self._f.write(text)
+            self._f.flush()
+        except OSError as e:  # disk full, file too large: say which file
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
 
     def write(self, batch: ImuBatch, side: str) -> None:
         if len(batch) == 0:
             return
+        if not self._header:
+            self.channels = [k for k in OPTIONAL_CHANNELS
+                             if k in self.channels or getattr(batch, k, None) is not None]
+            cols = list(RAW_COLUMNS) + [c for k in self.channels for c in OPTIONAL_CHANNELS[k]]
+            self._write(",".join(cols + ["side"]) + "\n")
+            self._header = True
+        n = len(batch)
         parts = [batch.t_s[:, None], batch.acc_m_s2, batch.gyr_rad_s]
-        if self.with_quat:
-            parts.append(batch.quat)
+        for k in self.channels:
+            v = getattr(batch, k, None)
+            width = len(OPTIONAL_CHANNELS[k])
+            parts.append(np.full((n, width), np.nan) if v is None
+                         else np.asarray(v, dtype=float).reshape(n, width))
         buf = io.StringIO()
         np.savetxt(buf, np.hstack(parts), fmt="%.17g", delimiter=",")
-        lines = buf.getvalue().splitlines()
-        try:
-            self._f.write("".join(f"{line},{side}\n" for line in lines))
-            self._f.flush()
-        except OSError as e:  # disk full, file too large: say which file
-            raise OSError(e.errno, e.strerror, str(self.path)) from None
-        self.rows += len(batch)
+        text = buf.getvalue().replace("nan", "")  # a channel this batch did not carry: empty
+        self._write("".join(f"{line},{side}\n" for line in text.splitlines()))
+        self.rows += n
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
-            self._f.close()
+            try:
+                self._f.close()  # flushes what a failed write left in the buffer
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
 
     def __enter__(self) -> RawCsvWriter:
         return self
