@@ -112,3 +112,21 @@ def test_live_calibrate_equals_calibrate_of_its_recording(tmp_path, capsys):
     assert json.loads(live.read_text()) == json.loads(again.read_text())
     assert main(["calibrate", "--out", str(again)]) == 2  # neither a file nor a sensor
     assert "raw CSV or --sensor" in capsys.readouterr().err
+
+
+def test_two_sensors_live_one_per_shin_give_both_sides_and_their_asymmetry(tmp_path, capsys):
+    out = tmp_path / "both.csv"
+    assert main(["record", "--speed", "0", "--duration", "40", "--sensor", "sim",
+                 "--right-sensor", "sim", "--out", str(out)]) == 0
+    live = capsys.readouterr().out
+    best = dict(re.findall(r"(left|right): max tibia angle [\d.]+°, best valid ([\d.]+)°", live))
+    assert set(best) == {"left", "right"}
+    diff = float(re.search(r"left − right: ([+-][\d.]+)°", live).group(1))
+    assert diff == pytest.approx(float(best["left"]) - float(best["right"]), abs=0.051)
+    for side in ("left", "right"):  # each sensor's file re-analyses to its live numbers
+        raw = tmp_path / f"both-{side}.csv"
+        assert set(read_raw_csv(raw).side) == {side}
+        assert main(["analyze", str(raw)]) == 0
+        again = dict(re.findall(r"(left|right): max tibia angle [\d.]+°, best valid ([\d.]+)°",
+                                capsys.readouterr().out))
+        assert again == {side: best[side]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from dorsimeter.core import Pipeline
 from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.session import SessionResults
+from dorsimeter.types import SIDES
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
 
@@ -32,6 +34,9 @@ def register(sub) -> None:
                "the exit code is 130, 129 or 143 (128 + the signal number). After a crash or "
                "SIGKILL, `dorsimeter recover` keeps what was recorded.")
     add_source_options(p)
+    p.add_argument("--right-sensor", metavar="SENSOR",
+                   help="a second sensor on the right shin, live at the same time: --sensor is "
+                   "then the left one, and OUT becomes OUT-left.csv and OUT-right.csv")
     p.add_argument("--duration", type=float, required=True, help="seconds of device time")
     p.add_argument("--out", required=True, help="raw CSV to write")
     add_store_options(p)
@@ -45,7 +50,36 @@ class _Run:
     signal: int | None = None  # the signal that stopped the recording
 
 
-async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, Pipeline]:
+def out_paths(args: argparse.Namespace) -> dict[str, str]:
+    """The raw CSV per side: OUT, or OUT-left.csv and OUT-right.csv with two sensors."""
+    if not args.right_sensor:
+        return {args.side: args.out}
+    stem = args.out[:-4] if args.out.lower().endswith(".csv") else args.out
+    return {side: f"{stem}-{side}.csv" for side in SIDES}
+
+
+async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
+                  n_max: int, state: _Run, side: str | None) -> None:
+    """One sensor's samples: raw CSV, pipeline, store and results, until ``n_max`` samples."""
+    n = 0
+    try:
+        async for batch in source:
+            batch = batch.slice(0, n_max - n)
+            if side is not None:
+                batch.side = side  # a sensor bound to a shin stays there
+            writer.write(batch, batch.side or pipeline.side)
+            readings, events = pipeline.push(batch)
+            recorder.add(readings, events)
+            results.add(readings)
+            n += len(batch)
+            state.n += len(batch)
+            if n >= n_max:
+                break
+    finally:
+        await source.close()
+
+
+async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as Ctrl-C does: cancel, clean up
 
@@ -54,44 +88,51 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
             task.cancel()
 
         loop.add_signal_handler(sig, stop)
-    source = open_source_from_args(args)
+    paths = out_paths(args)
+    sides = list(paths)
+    if args.right_sensor:
+        sources = {"left": open_source_from_args(argparse.Namespace(**{**vars(args),
+                                                                       "side": "left"})),
+                   "right": open_source_from_args(argparse.Namespace(**{
+                       **vars(args), "sensor": args.right_sensor, "side": "right",
+                       "seed": args.seed + 1}))}
+    else:
+        sources = {args.side: open_source_from_args(args)}
     cals = load_calibrations(args.calibration) if args.calibration else None
-    pipeline = Pipeline(source.rate_hz, cals, side=args.side)
-    n_max = int(round(args.duration * source.rate_hz))
-    with RawCsvWriter(args.out) as writer:
-        store, recorder = session_recorder_from_args(args, "record", source, cals, args.out)
+    pipelines = {side: Pipeline(src.rate_hz, cals, side=side) for side, src in sources.items()}
+    with contextlib.ExitStack() as files:
+        writers = {side: files.enter_context(RawCsvWriter(paths[side])) for side in sides}
+        name = " + ".join(src.name for src in sources.values())
+        store, recorder = session_recorder_from_args(
+            args, "record", argparse.Namespace(name=name), cals,
+            None if args.right_sensor else paths[args.side])  # the store keeps one raw path
         results = SessionResults(athlete=athlete_geometry_from_args(args, store))
         try:
-            try:
-                async for batch in source:
-                    batch = batch.slice(0, n_max - state.n)
-                    writer.write(batch, batch.side or pipeline.side)
-                    readings, events = pipeline.push(batch)
-                    recorder.add(readings, events)
-                    results.add(readings)
-                    state.n += len(batch)
-                    if state.n >= n_max:
-                        break
-            finally:
-                await source.close()
+            await asyncio.gather(*(
+                _stream(sources[side], pipelines[side], writers[side], recorder, results,
+                        int(round(args.duration * sources[side].rate_hz)), state,
+                        side if args.right_sensor else None)
+                for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
             try:
                 state.session_id = recorder.finish(results)
             finally:
                 store.close()
-    return results, pipeline
+    calibrations = {s: c for p in pipelines.values() for s, c in p.calibrations.items()}
+    return results, calibrations
 
 
 def run(args: argparse.Namespace) -> int:
     state = _Run()
     try:
-        results, pipeline = asyncio.run(_record(args, state))
+        results, calibrations = asyncio.run(_record(args, state))
     except (KeyboardInterrupt, asyncio.CancelledError):
         sig = signal.Signals(state.signal or signal.SIGINT)
-        print(f"dorsimeter: stopped by {sig.name}: wrote {state.n} samples to {args.out}, "
+        print(f"dorsimeter: stopped by {sig.name}: wrote {state.n} samples to "
+              f"{', '.join(out_paths(args).values())}, "
               f"stored session {state.session_id}", file=sys.stderr)
         return EXIT_CODES.get(sig, 128 + int(sig))
-    print(f"wrote {state.n} samples to {args.out}")
-    print_results(results, pipeline.calibrations)
+    print(f"wrote {state.n} samples to {', '.join(out_paths(args).values())}")
+    print_results(results, calibrations)
     print(f"stored session {state.session_id}")
     return 0
