@@ -46,3 +46,19 @@ async def test_monitor_follows_the_simulated_truth():
         footer = app.screen.query_one("Footer")
         assert footer is not None
         await pilot.press("q")
+
+
+async def test_sigterm_quits_the_monitor_as_q_does_with_exit_code_143():
+    import os
+    import signal
+
+    source = SimSource(speed=0.0, seed=1)
+    app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.return_code is not None:
+                break
+    assert app.return_code == 143

@@ -57,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
             session_id = None if finished is None else finished.result()
         finally:
             store.close()
-    print_results(app.session, pipeline.calibrations)
-    print(f"stored session {session_id}")
-    if app.error is not None:  # the sensor failed for good (lost, refused): a runtime failure
-        print(f"dorsimeter: error: {app.error}", file=sys.stderr)
+    try:
+        print_results(app.session, pipeline.calibrations)
+        print(f"stored session {session_id}")
+        if app.error is not None:  # the sensor failed for good (lost, refused)
+            print(f"dorsimeter: error: {app.error}", file=sys.stderr)
+    except OSError:  # the terminal is gone (window closed): the session is stored all the same
+        pass
+    if app.error is not None:  # a runtime failure
         return 1
-    return 0
+    return app.return_code or 0  # 129 / 143 when a hang-up or SIGTERM ended it, as `record`

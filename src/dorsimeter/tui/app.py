@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections.abc import Callable
@@ -138,7 +139,8 @@ class MonitorApp(App):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.exit)
+                loop.add_signal_handler(sig, functools.partial(self.exit,
+                                                               return_code=128 + int(sig)))
         self.query_one("#trace").border_title = f"last {TRACE_S:.0f} s"
         self.query_one("#sides").border_title = "per side"
         if self.store is not None and self.record_session:
