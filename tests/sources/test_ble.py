@@ -250,14 +250,16 @@ async def run_cli(env: dict, *args: str, timeout_s: float = 30) -> tuple[int, st
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system_bus):
+async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system_bus, tmp_path):
+    AllowList.load(str(tmp_path / "home")).add("C0:57:17:00:00:E6")  # the WitMotion is ours
     async with BleRig() as rig:
         await rig.add(NodePeripheral(rig.link, "dorsi-00e5", "C0:D0:57:00:00:e5",
                                      battery_pct=64.5), rssi=-58)
         await rig.add(WitMotionPeripheral(rig.link, "WT901BLE-e6", "C0:57:17:00:00:e6"),
                       rssi=-71)
         await rig.add(Peripheral(rig.link, "someone-elses-watch", "C0:00:00:00:00:e7"), rssi=-40)
-        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5")
+        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
+                                       "--home", str(tmp_path / "home"))
     assert code == 0, err
     lines = out.splitlines()
     node_line = next(ln for ln in lines if "dorsi-00e5" in ln)
@@ -267,6 +269,8 @@ async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system
     assert "C0:57:17:00:00:E6" in wit_line and "-71 dBm" in wit_line and "WitMotion" in wit_line
     assert lines.index(node_line) < lines.index(wit_line)  # strongest first
     assert "someone-elses-watch" not in out
+    assert node_line.endswith("no") and wit_line.endswith("yes")  # the allow-list column
+    assert "dorsimeter sensors add C0:D0:57:00:00:E5" in out  # the strongest is not allowed yet
 
 
 async def test_record_command_over_ble_writes_the_raw_csv_in_si_units(system_bus, tmp_path):

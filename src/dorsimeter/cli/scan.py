@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from dorsimeter.cli.common import add_home_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("scan", help="list nearby BLE sensors (dorsimeter node, WitMotion)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (default 5)")
+    add_home_option(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dorsimeter.errors import DorsimeterError
+    from dorsimeter.security import AllowList
     from dorsimeter.sources.ble import scan_sensors
 
     if args.timeout <= 0:
@@ -22,9 +26,17 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         print(f"no supported BLE sensors found in {args.timeout:g} s")
         return 0
-    print(f"{'address':<17}  {'name':<20}  {'kind':<20}  {'RSSI':>8}  {'battery':>7}")
+    allowed = AllowList.load(getattr(args, "home", None))
+    print(f"{'address':<17}  {'name':<20}  {'kind':<20}  {'RSSI':>8}  {'battery':>7}  allowed")
     for s in found:
         battery = f"{s.battery_pct} %" if s.battery_pct is not None else "-"
-        print(f"{s.address:<17}  {s.name:<20}  {s.kind:<20}  {s.rssi_dbm:>4} dBm  {battery:>7}")
-    print(f"use one with: --sensor ble:{found[0].name}")
+        ok = "yes" if allowed.permits(s.address) else "no"
+        print(f"{s.address:<17}  {s.name:<20}  {s.kind:<20}  {s.rssi_dbm:>4} dBm  {battery:>7}  "
+              f"{ok}")
+    first = found[0]
+    if allowed.permits(first.address):
+        print(f"use one with: --sensor ble:{first.name}")
+    else:
+        print(f"allow one first: dorsimeter sensors add {first.address}; then --sensor "
+              f"ble:{first.name}")
     return 0
