@@ -130,3 +130,14 @@ def test_two_sensors_live_one_per_shin_give_both_sides_and_their_asymmetry(tmp_p
         again = dict(re.findall(r"(left|right): max tibia angle [\d.]+°, best valid ([\d.]+)°",
                                 capsys.readouterr().out))
         assert again == {side: best[side]}
+
+
+def test_an_athlete_can_be_stored_under_a_pseudonymous_id(tmp_path, capsys):
+    from dorsimeter.store import Store
+
+    home = tmp_path / "home"
+    assert main(["record", "--speed", "0", "--duration", "5", "--out", str(tmp_path / "r.csv"),
+                 "--home", str(home), "--athlete", "A-7f3c", "--pseudonymous"]) == 0
+    with Store.open(home) as store:
+        (athlete,) = store.athletes()
+    assert athlete.name == "A-7f3c" and athlete.pseudonymous is True

@@ -69,6 +69,8 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
                    help="athlete's tibia length (ankle to knee joint line), stored with them")
     p.add_argument("--foot-length-cm", type=float, metavar="CM",
                    help="athlete's toe-to-ankle length, stored with them")
+    p.add_argument("--pseudonymous", action="store_true",
+                   help="mark --athlete as a pseudonymous id (no real name stored)")
     p.add_argument("--notes", help="free-text notes stored with the session")
 
 
@@ -90,10 +92,12 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, source, cali
     from dorsimeter.store import SessionRecorder, Store
 
     store = Store.open(getattr(args, "home", None))
-    if args.athlete and (args.tibia_length_cm is not None or args.foot_length_cm is not None):
+    if args.athlete and (args.tibia_length_cm is not None or args.foot_length_cm is not None
+                         or getattr(args, "pseudonymous", False)):
         store.athlete(args.athlete,
                       None if args.tibia_length_cm is None else args.tibia_length_cm / 100.0,
-                      None if args.foot_length_cm is None else args.foot_length_cm / 100.0)
+                      None if args.foot_length_cm is None else args.foot_length_cm / 100.0,
+                      pseudonymous=True if getattr(args, "pseudonymous", False) else None)
     kind_of_sensor = str(getattr(args, "sensor", "") or "").partition(":")[0] or None
     recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=source.name,
                                sensor_kind=kind_of_sensor, raw_path=raw_path,

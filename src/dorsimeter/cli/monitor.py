@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     athlete = None
     if args.athlete:
         cm = lambda v: None if v is None else v / 100.0  # noqa: E731
+        pseudo = True if args.pseudonymous else None
         athlete = store.run(lambda s: s.athlete(args.athlete, cm(args.tibia_length_cm),
-                                                cm(args.foot_length_cm))).result()
+                                                cm(args.foot_length_cm), pseudo)).result()
     kind = str(args.sensor or "").partition(":")[0] or None
     app = MonitorApp(source, pipeline, recorder, target_deg=args.target_deg, athlete=athlete,
                      store=store, recording={"sensor_kind": kind, "raw_path": args.record,
