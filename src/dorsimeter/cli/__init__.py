@@ -19,7 +19,10 @@ COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "exp
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dorsimeter", description="Knee-to-wall tibia angle from a shin-worn IMU.")
+        prog="dorsimeter", description="Knee-to-wall tibia angle from a shin-worn IMU.",
+        epilog="Settings come from, in order: options, DORSIMETER_* environment variables "
+               "(DORSIMETER_SENSOR, DORSIMETER_ATHLETE, ...), config.toml in the data "
+               "directory (top-level keys, or a [command] table), defaults.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="live monitor on the simulated rig (wall test, some heel lifts)")
@@ -28,11 +31,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse twice: the command and --home first, then with settings from the environment and
+    the config file as defaults (options still win)."""
+    from dorsimeter.cli.settings import apply_settings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        args = parser.parse_args(["monitor", "--sensor", "sim:wall+lifts"])
+        argv = ["monitor", "--sensor", "sim:wall+lifts"]
+        args = parser.parse_args(argv)
+    commands = next(a for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    if apply_settings(commands[args.command], args.command, commands,
+                      getattr(args, "home", None)):
+        args = parser.parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parse(argv)
+    except DorsimeterError as e:
+        if debug:
+            raise
+        print(f"dorsimeter: error: {e}", file=sys.stderr)
+        return e.exit_code
     if not getattr(args, "no_recovery_notice", False):
         from dorsimeter.recovery import startup_notice
 

@@ -1,0 +1,109 @@
+"""Settings for the command line, in order: options, ``DORSIMETER_*`` environment variables,
+``config.toml`` in the data directory, defaults.
+
+The config file has top-level keys for every command and a table per command, named as the
+option without its dashes (``target-deg`` → ``target_deg``)::
+
+    athlete = "A-7f3c"
+    [monitor]
+    sensor = "ble:dorsi-3f2a"
+    target_deg = 38
+
+An environment variable is the same name in capitals: ``DORSIMETER_SENSOR=ble:dorsi-3f2a``.
+Required options (``--out``, ``--duration``) are always given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from dorsimeter.errors import DorsimeterError, InputError
+
+CONFIG_NAME = "config.toml"
+ENV_PREFIX = "DORSIMETER_"
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def settable(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The options of a command that settings may give: named, optional, not --help."""
+    return {a.dest: a for a in parser._actions
+            if a.option_strings and not a.required and a.dest not in ("help", "home")
+            and not isinstance(a, argparse._HelpAction)}
+
+
+def load_config(home: str | None) -> tuple[Path, dict]:
+    """The config file's path and its table ({} when there is none)."""
+    from dorsimeter.store.paths import data_dir
+
+    path = data_dir(home, create=False) / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return path, {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(str(path), None, None, f"cannot read the config file ({e})") from None
+    try:
+        return path, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"at line (\d+)", str(e))
+        line = getattr(e, "lineno", None) or (int(m.group(1)) if m else None)
+        raise InputError(str(path), line, None, f"not valid TOML ({e})") from None
+
+
+def _convert(action: argparse.Action, value, where: str, key: str):
+    """``value`` (a TOML value or an environment string) as the option would parse it."""
+    if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE | FALSE:
+            return text in TRUE
+        raise DorsimeterError(f"{where}: '{key}' = {value!r}: expected true or false")
+    if isinstance(value, (dict, list)):
+        raise DorsimeterError(f"{where}: '{key}': expected a single value")
+    try:
+        out = action.type(str(value)) if action.type is not None else (
+            value if not isinstance(value, str) else value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+        raise DorsimeterError(f"{where}: '{key}' = {value!r}: {e}") from None
+    if action.choices is not None and out not in action.choices:
+        raise DorsimeterError(f"{where}: '{key}' = {value!r}: expected one of "
+                              f"{', '.join(map(str, action.choices))}")
+    return out
+
+
+def apply_settings(parser: argparse.ArgumentParser, command: str, commands: dict,
+                   home: str | None) -> bool:
+    """Set ``parser``'s defaults from the environment and the config file; True if any was."""
+    options = settable(parser)
+    path, config = load_config(home)
+    known = {dest for p in commands.values() for dest in settable(p)}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            if key.replace("-", "_") not in {c.replace("-", "_") for c in commands}:
+                raise InputError(str(path), None, key, f"no command called '{key}'")
+            sub = commands.get(key) or commands.get(key.replace("_", "-"))
+            for k in value:
+                if k not in settable(sub):
+                    raise InputError(str(path), None, f"{key}.{k}",
+                                     f"'{key}' has no option --{k.replace('_', '-')}")
+        elif key not in known:
+            raise InputError(str(path), None, key,
+                             f"no command has an option --{key.replace('_', '-')}")
+    table = config.get(command) or config.get(command.replace("-", "_")) or {}
+    defaults = {}
+    for dest, action in options.items():
+        env = os.environ.get(ENV_PREFIX + dest.upper())
+        if env is not None:
+            defaults[dest] = _convert(action, env, ENV_PREFIX + dest.upper(), dest)
+        elif dest in table:
+            defaults[dest] = _convert(action, table[dest], f"{path} [{command}]", dest)
+        elif dest in config and not isinstance(config[dest], dict):
+            defaults[dest] = _convert(action, config[dest], str(path), dest)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return bool(defaults)

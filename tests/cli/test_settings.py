@@ -1,0 +1,53 @@
+"""Settings: options > DORSIMETER_* environment > config.toml in the data directory > defaults."""
+
+import re
+
+from dorsimeter.cli import main
+from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.store import Store
+
+
+def _record(tmp_path, capsys, *extra):
+    out = tmp_path / "r.csv"
+    code = main(["record", "--speed", "0", "--duration", "20", "--out", str(out), *extra])
+    return code, capsys.readouterr(), out
+
+
+def test_config_file_then_environment_then_options(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DORSIMETER_HOME", str(home))
+    home.mkdir()
+    (home / "config.toml").write_text('side = "right"\n[record]\nsensor = "sim:lunge"\n')
+    code, got, out = _record(tmp_path, capsys)
+    assert code == 0, got.err
+    assert set(read_raw_csv(out).side) == {"right"}  # from the top-level key
+    with Store.open(home) as store:  # the [record] table chose the simulated lunges
+        assert "lunge" in store.session(int(re.search(r"stored session (\d+)",
+                                                       got.out).group(1))).sensor
+    monkeypatch.setenv("DORSIMETER_SIDE", "left")  # the environment beats the file
+    code, got, out = _record(tmp_path, capsys)
+    assert code == 0 and set(read_raw_csv(out).side) == {"left"}
+    code, got, out = _record(tmp_path, capsys, "--side", "right")  # an option beats both
+    assert code == 0 and set(read_raw_csv(out).side) == {"right"}
+
+
+def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DORSIMETER_HOME", str(home))
+    home.mkdir()
+    cfg = home / "config.toml"
+    for text, expect in [
+        ('sidee = "left"\n', r"config\.toml, column 'sidee': no command has an option --sidee"),
+        ('[record]\nspeed = "fast"\n', r"config\.toml \[record\]: 'speed' = 'fast'"),
+        ('side = "middle"\n', r"'side' = 'middle': expected one of left, right"),
+        ("side = \n", r"config\.toml, line 1: not valid TOML"),
+        ('[recordd]\nside = "left"\n', r"no command called 'recordd'"),
+    ]:
+        cfg.write_text(text)
+        code, got, _ = _record(tmp_path, capsys)
+        assert code == 2 and got.err.count("\n") == 1 and "Traceback" not in got.err
+        assert re.search(expect, got.err), got.err
+    cfg.unlink()
+    monkeypatch.setenv("DORSIMETER_SPEED", "quick")
+    code, got, _ = _record(tmp_path, capsys)
+    assert code == 2 and "DORSIMETER_SPEED: 'speed' = 'quick'" in got.err
