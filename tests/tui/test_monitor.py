@@ -23,14 +23,19 @@ def truth_per_side(batches, sim):
     return t, a, side
 
 
-def completed_drives(angle_deg, up_deg: float = 8.0, down_deg: float = 4.0) -> int:
-    """Drives in a truth trace: above ``up_deg`` and back below ``down_deg``."""
-    n, up = 0, False
-    for x in angle_deg:
-        if not up and x > up_deg:
-            up = True
-        elif up and x < down_deg:
-            up, n = False, n + 1
+def completed_drives(angle_deg, up_deg: float = 8.0, down_deg: float = 4.0,
+                     held_s: float = 1.0, rate_hz: float = 100.0) -> int:
+    """Attempts in a truth trace: drives above ``up_deg`` and back below ``down_deg`` that stayed
+    within 1° of their peak for ``held_s`` (the quick calibration drives do not)."""
+    n, start = 0, None
+    for i, x in enumerate(angle_deg):
+        if start is None and x > up_deg:
+            start = i
+        elif start is not None and x < down_deg:
+            drive = np.asarray(angle_deg[start:i])
+            if np.count_nonzero(drive >= drive.max() - 1.0) / rate_hz >= held_s:
+                n += 1
+            start = None
     return n
 
 

@@ -308,8 +308,11 @@ def side_rows(session) -> list[dict]:
     wall = getattr(session, "wall", None)
     rows = []
     for s in SIDES:
-        n = trials.get(s, 0)
         side = sides.get(s) if isinstance(sides, dict) else None
+        # automatic trials: the attempts (held at end range or heel lifted), not every movement
+        # (the calibration drives are not trials); manual trials: the trials started by hand
+        n = (side.trials if side is not None and getattr(session, "auto_trials", False)
+             else trials.get(s, 0))
         rows.append({
             "side": s,
             "best_deg": best.get(s),
