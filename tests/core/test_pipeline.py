@@ -141,3 +141,21 @@ def test_reanalysis_with_the_saved_calibration_equals_the_live_readings(tmp_path
     np.testing.assert_array_equal(r.t_s, live.t_s)
     np.testing.assert_array_equal(r.tibia_angle_deg, live.tibia_angle_deg)
     np.testing.assert_array_equal(r.knee_track_deg, live.knee_track_deg)
+
+
+def test_each_leg_numbers_its_own_reps():
+    from dorsimeter.sim import ShankSim
+
+    sim, pipe = ShankSim(seed=4), Pipeline(100.0)
+    reps = {"left": [], "right": []}
+    for side, n in (("left", 4000), ("right", 4000)):
+        sim.set_side(side)
+        pipe.set_side(side)
+        for _ in range(0, n, 10):
+            _, events = pipe.push(sim.generate(10))
+            for e in events:
+                if e.kind == "rep":
+                    reps[e.rep.side].append(e.rep.index)
+    assert len(reps["left"]) >= 5 and len(reps["right"]) >= 5
+    assert reps["left"] == list(range(len(reps["left"])))
+    assert reps["right"] == list(range(len(reps["right"])))  # the right leg starts at rep 1

@@ -55,9 +55,8 @@ class Detectors:
 
     def __init__(self, rate_hz: float, settings: DetectorSettings | None = None) -> None:
         self.rate_hz = rate_hz
-        self.settings = s = settings or DetectorSettings()
-        self.reps = RepTracker(rate_hz, s.rep_start_deg, s.rep_end_deg, s.hold_s,
-                               drift_alert_deg=s.drift_alert_deg)
+        self.settings = settings or DetectorSettings()
+        self.reps: dict[str, RepTracker] = {}  # per side: each leg numbers its own reps
         self._buf: dict[str, list[np.ndarray]] = {}
         self._side: str | None = None
         self._reset_heel()
@@ -123,8 +122,12 @@ class Detectors:
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
         r.heel_source = np.full(len(r), source, dtype=object)
-        rep, valid, done, alerts = self.reps.update(r.t_s, r.tibia_angle_deg, r.knee_track_deg,
-                                                    lift, side, source)
+        if side not in self.reps:
+            st = self.settings
+            self.reps[side] = RepTracker(self.rate_hz, st.rep_start_deg, st.rep_end_deg,
+                                         st.hold_s, drift_alert_deg=st.drift_alert_deg)
+        rep, valid, done, alerts = self.reps[side].update(
+            r.t_s, r.tibia_angle_deg, r.knee_track_deg, lift, side, source)
         r.rep, r.rep_valid = rep, valid
         return done, alerts
 
