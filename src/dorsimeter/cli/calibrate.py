@@ -60,9 +60,9 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.raw is None) == (args.sensor is None):
-        raise DorsimeterError("calibrate needs a raw CSV or --sensor (one of them)")
-    if args.sensor is not None:
+    if args.raw is None and args.sensor is None:
+        raise DorsimeterError("calibrate needs a raw CSV or --sensor")
+    if args.raw is None:  # a file given wins over a sensor from the settings
         cal = asyncio.run(calibrate_live(args))
         cals = {cal.side: cal}
     else:
