@@ -121,6 +121,18 @@ class WitStats:
         return dict(self.__dict__)
 
 
+def _keep_from(a: np.ndarray, c: np.ndarray, complete: np.ndarray, starts: np.ndarray,
+               length: int) -> int:
+    """Where the unconsumed tail begins: the first cut-off candidate after the last accepted
+    packet, else a trailing lone header byte, else the end."""
+    n = len(a)
+    last_end = int(starts[-1]) + length if len(starts) else 0
+    pend = c[~complete & (c >= last_end)]
+    if len(pend):
+        return int(pend[0])
+    return n - 1 if a[-1] == HEADER and n - 1 >= last_end else n
+
+
 def _greedy(starts: np.ndarray, length: int) -> np.ndarray:
     """Drop candidates that start inside an earlier accepted packet (scan order, vectorised)."""
     return starts[greedy_chain(starts, starts + length)]
@@ -134,6 +146,16 @@ class _WitBase:
         self._buf = b""
         self._n = 0
         self._in_garbage = False
+
+    def _candidates(self, data: bytes, length: int, kind_ok
+                    ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        """The buffered bytes with ``data`` appended, as (bytes, uint8 array, packet start
+        candidates: ``0x55`` followed by a kind ``kind_ok`` accepts, whether each is whole)."""
+        buf = self._buf + bytes(data)
+        a = np.frombuffer(buf, dtype=np.uint8)
+        c = np.flatnonzero(a[:-1] == HEADER)
+        c = c[kind_ok(a[c + 1])]
+        return buf, a, c, c + length <= len(a)
 
     def _skip(self, starts: np.ndarray, length: int, keep_from: int) -> None:
         ends = starts + length
@@ -165,20 +187,12 @@ class WitBleDecoder(_WitBase):
     """
 
     def feed(self, data: bytes) -> list[ImuBatch]:
-        buf = self._buf + bytes(data)
-        a = np.frombuffer(buf, dtype=np.uint8)
-        n = len(a)
-        if n == 0:
+        buf, a, c, complete = self._candidates(data, BLE_PACKET_BYTES,
+                                               lambda k: (k == BLE_DATA) | (k == BLE_REG))
+        if len(a) == 0:
             return []
-        c = np.flatnonzero(a[:-1] == HEADER)
-        kind = a[c + 1]
-        c = c[(kind == BLE_DATA) | (kind == BLE_REG)]
-        complete = c + BLE_PACKET_BYTES <= n
         starts = _greedy(c[complete], BLE_PACKET_BYTES)
-        last_end = int(starts[-1]) + BLE_PACKET_BYTES if len(starts) else 0
-        pend = c[~complete & (c >= last_end)]
-        keep_from = int(pend[0]) if len(pend) else (n - 1 if a[-1] == HEADER and n - 1 >= last_end
-                                                    else n)
+        keep_from = _keep_from(a, c, complete, starts, BLE_PACKET_BYTES)
         self._skip(starts, BLE_PACKET_BYTES, keep_from)
         self._buf = buf[keep_from:]
         self.stats.packets += len(starts)
@@ -200,24 +214,16 @@ class WitUartDecoder(_WitBase):
     """
 
     def feed(self, data: bytes) -> list[ImuBatch]:
-        buf = self._buf + bytes(data)
-        a = np.frombuffer(buf, dtype=np.uint8)
-        n = len(a)
-        if n == 0:
+        buf, a, c, complete = self._candidates(data, UART_PACKET_BYTES,
+                                               lambda k: (k >= UART_TIME) & (k <= 0x5A))
+        if len(a) == 0:
             return []
-        c = np.flatnonzero(a[:-1] == HEADER)
-        kind = a[c + 1]
-        c = c[(kind >= UART_TIME) & (kind <= 0x5A)]
-        complete = c + UART_PACKET_BYTES <= n
         cc = c[complete]
         rows = a[cc[:, None] + np.arange(UART_PACKET_BYTES)]
         good = (rows[:, :10].sum(axis=1, dtype=np.int64) & 0xFF) == rows[:, 10]
         starts = _greedy(cc[good], UART_PACKET_BYTES)
         bad = cc[~good]
-        last_end = int(starts[-1]) + UART_PACKET_BYTES if len(starts) else 0
-        pend = c[~complete & (c >= last_end)]
-        keep_from = int(pend[0]) if len(pend) else (n - 1 if a[-1] == HEADER and n - 1 >= last_end
-                                                    else n)
+        keep_from = _keep_from(a, c, complete, starts, UART_PACKET_BYTES)
         # the last cycle waits for its orientation packet (or the next 0x51) unless complete
         kinds = a[starts + 1] if len(starts) else np.empty(0, dtype=np.uint8)
         acc_pos = np.flatnonzero(kinds == UART_ACC)
