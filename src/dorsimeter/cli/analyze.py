@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from dorsimeter.cli.common import print_results
+from dorsimeter.cli.common import add_home_option, print_results
 from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
@@ -31,9 +31,7 @@ def register(sub) -> None:
     p.add_argument("--sensor-cal", metavar="ID|FILE",
                    help="sensor calibration (from `dorsimeter sensor-cal`): a sensor id in the "
                         "data directory or a JSON file")
-    p.add_argument("--home", metavar="DIR",
-                   help="data directory for --sensor-cal ids (default: $DORSIMETER_HOME, else "
-                        "the user data dir)")
+    add_home_option(p)  # where --sensor-cal ids are looked up
     p.set_defaults(handler=run)
 
 
