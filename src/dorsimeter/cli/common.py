@@ -86,8 +86,8 @@ def athlete_geometry_from_args(args: argparse.Namespace, store):
     return AthleteGeometry(float(a.tibia_length_m), float(a.foot_length_m))
 
 
-def session_recorder_from_args(args: argparse.Namespace, kind: str, source, calibrations=None,
-                               raw_path=None):
+def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name: str,
+                               calibrations=None, raw_path=None):
     """The store (data directory from ``--home``) and a recorder for this session."""
     from dorsimeter.store import SessionRecorder, Store
 
@@ -99,7 +99,7 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, source, cali
                       None if args.foot_length_cm is None else args.foot_length_cm / 100.0,
                       pseudonymous=True if getattr(args, "pseudonymous", False) else None)
     kind_of_sensor = str(getattr(args, "sensor", "") or "").partition(":")[0] or None
-    recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=source.name,
+    recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=sensor_name,
                                sensor_kind=kind_of_sensor, raw_path=raw_path,
                                notes=args.notes, calibrations=calibrations)
     return store, recorder

@@ -104,7 +104,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         writers = {side: files.enter_context(RawCsvWriter(paths[side])) for side in sides}
         name = " + ".join(src.name for src in sources.values())
         store, recorder = session_recorder_from_args(
-            args, "record", argparse.Namespace(name=name), cals,
+            args, "record", name, cals,
             None if args.right_sensor else paths[args.side])  # the store keeps one raw path
         results = SessionResults(athlete=athlete_geometry_from_args(args, store))
         try:
