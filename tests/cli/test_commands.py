@@ -141,3 +141,43 @@ def test_an_athlete_can_be_stored_under_a_pseudonymous_id(tmp_path, capsys):
     with Store.open(home) as store:
         (athlete,) = store.athletes()
     assert athlete.name == "A-7f3c" and athlete.pseudonymous is True
+
+
+def test_analyze_gives_the_inclinometer_equivalent_clip_reading(tmp_path, capsys):
+    """A clip tilted on the shin (and turned about it), a unit with realistic BMI270 errors and
+    its sensor calibration: the clip reading is the simulator's tibia angle plus the clip's true
+    sagittal lean, sample by sample and in the scores."""
+    from dorsimeter.core.sensor_cal import calibrate_sensor, save_sensor_calibration
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.sim import Mount, SensorErrors, ShankSim
+    from dorsimeter.sim.errors import still_pose_recording
+
+    mount = Mount(clip_rotation_deg=(0.0, 8.0, 120.0))
+    c = mount.sensor_to_tibia.apply([0.0, 0.0, 1.0])
+    true_lean = float(np.degrees(np.arctan2(c[0], c[2])))  # the sensor's z runs along the clip
+    errors = SensorErrors.realistic("bmi270", 100.0, 5)
+    _, pa, pg = still_pose_recording(errors, 100.0, 105, n_random=6)
+    cal_path = save_sensor_calibration(calibrate_sensor(pa, pg, 100.0, "unit-5"),
+                                       path=tmp_path / "unit.json")
+    b = ShankSim(rate_hz=100.0, seed=5, mount=mount, errors=errors).generate(6000)
+    raw, out = tmp_path / "raw.csv", tmp_path / "r.csv"
+    w = RawCsvWriter(raw)
+    w.write(b, "left")
+    w.close()
+    assert main(["analyze", str(raw), "--clip-axis", "+z", "--sensor-cal", str(cal_path),
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    lean = float(re.search(r"the clip leans ([+-][\d.]+)° on the left", text).group(1))
+    assert abs(lean - true_lean) < 0.3
+    r = np.genfromtxt(out, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    assert r.dtype.names[-1] == "clip_angle_deg"
+    after = r["t_s"] > 20.0  # calibrated by then
+    truth = b.truth["tibia_angle_deg"][after] + true_lean
+    assert np.sqrt(np.mean((r["clip_angle_deg"][after] - truth) ** 2)) < 0.3
+    tib = re.search(r"left: max tibia angle [\d.]+°, best valid ([\d.]+)°", text)
+    clip = re.search(r"left: max clip angle [\d.]+°, best valid ([\d.]+)°", text)
+    assert abs(float(clip.group(1)) - float(tib.group(1)) - lean) < 0.15
+    # an axis across the shin is one line naming the option
+    assert main(["analyze", str(raw), "--clip-axis", "+y"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--clip-axis +y (left)" in err and "° from the shin" in err

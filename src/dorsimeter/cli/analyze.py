@@ -12,6 +12,7 @@ from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
 from dorsimeter.core.offline import offline_orientation
 from dorsimeter.core.sensor_cal import SensorCalibration
+from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.io.rawcsv import RawRecording, read_raw_csv
 from dorsimeter.io.readings import ReadingsCsvWriter
@@ -31,6 +32,12 @@ def register(sub) -> None:
     p.add_argument("--sensor-cal", metavar="ID|FILE",
                    help="sensor calibration (from `dorsimeter sensor-cal`): a sensor id in the "
                         "data directory or a JSON file")
+    p.add_argument("--clip-axis", choices=sorted(CLIP_AXES), metavar="AXIS",
+                   help="also give the inclinometer-equivalent reading: the inclination of the "
+                        "clip's own long axis (the sensor axis along it: +x, -x, +y, -y, +z, "
+                        "-z; our node: +x) as an inclinometer laid on the clip would read it; "
+                        "adds a clip_angle_deg column. It is absolute, so give --sensor-cal: "
+                        "an accelerometer offset of 17 mg tilts it by 1°")
     add_home_option(p)  # where --sensor-cal ids are looked up
     p.set_defaults(handler=run)
 
@@ -74,11 +81,66 @@ def run(args: argparse.Namespace) -> int:
     else:
         cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal)
     readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal)
+    clip = None if args.clip_axis is None else clip_readings(readings, cals, args.clip_axis)
     if args.out:
-        with ReadingsCsvWriter(args.out) as w:
-            w.write(readings)
+        extra = () if clip is None else ("clip_angle_deg",)
+        with ReadingsCsvWriter(args.out, extra_columns=extra) as w:
+            w.write(readings, None if clip is None else {"clip_angle_deg": clip[0]})
         print(f"wrote {len(readings)} readings to {args.out}")
     results = SessionResults()
     results.add(readings)
     print_results(results, cals)
+    if clip is not None:
+        print_clip_results(readings, clip, results, args.clip_axis, results.settings.best_of)
     return 0
+
+
+def clip_readings(readings: Readings, cals: dict[str, MountingCalibration], axis_name: str
+                  ) -> tuple[np.ndarray, dict[str, float]]:
+    """Per-sample inclinometer-equivalent angles, and per side the clip's lean from the tibia's
+    long axis at stance (the difference between the two readings)."""
+    out = np.full(len(readings), np.nan)
+    lean: dict[str, float] = {}
+    for side in np.unique(readings.side):
+        try:
+            axis = clip_axis_in_tibia(CLIP_AXES[axis_name], cals[side].matrix)
+        except ValueError as e:
+            raise DorsimeterError(f"--clip-axis {axis_name} ({side}): {e}") from None
+        sel = readings.side == side
+        out[sel] = clip_angles_deg(readings.tibia_angle_deg[sel], readings.knee_track_deg[sel],
+                                   side, axis)
+        lean[side] = float(np.degrees(np.arctan2(axis[0], axis[2])))
+    return out, lean
+
+
+def clip_scores_deg(readings: Readings, clip_deg: np.ndarray, results: SessionResults,
+                    side: str) -> list[float]:
+    """The scored reps of ``side`` on the clip reading: the same reps and the same hold windows
+    as their tibia-angle scores (the clip reading's offset would upset rep detection)."""
+    sel = readings.side == side
+    t, a = readings.t_s[sel], clip_deg[sel]
+    out = []
+    for rep in results.sides[side].scored if side in results.sides else []:
+        hold = next((h for h in rep.holds if h[2] == rep.end_range_deg), None)
+        if hold is None:  # scored on its peak: the clip reading at the rep's highest sample
+            w = (t >= rep.t_start_s) & (t <= (rep.t_end_s if rep.t_end_s is not None else t[-1]))
+            out.append(float(a[w][np.argmax(readings.tibia_angle_deg[sel][w])]))
+        else:
+            out.append(float(np.median(a[(t >= hold[0]) & (t <= hold[1])])))
+    return out
+
+
+def print_clip_results(readings: Readings, clip: tuple[np.ndarray, dict[str, float]],
+                       results: SessionResults, axis_name: str, best_of: int = 3) -> None:
+    """The scores again on the inclinometer-equivalent reading, saying which reading it is."""
+    angles, lean = clip
+    print(f"inclinometer-equivalent (clip axis {axis_name}; the clip leans "
+          + ", ".join(f"{lean[s]:+.1f}° on the {s}" for s in sorted(lean))
+          + " from the tibia's long axis):")
+    for side in sorted(lean):
+        scores = sorted(clip_scores_deg(readings, angles, results, side), reverse=True)
+        line = f"{side:>5}: max clip angle {np.max(angles[readings.side == side]):.2f}°"
+        if scores:
+            line += (f", best valid {scores[0]:.1f}°, mean of best {best_of} "
+                     f"{np.mean(scores[:best_of]):.1f}°")
+        print("  " + line)

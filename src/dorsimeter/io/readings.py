@@ -2,6 +2,9 @@
 
 ``t_s,side,tibia_angle_deg,knee_track_deg,heel_lift,heel_source,rep,rep_valid``
 
+Extra columns may follow (``analyze --clip-axis`` adds ``clip_angle_deg``, the
+inclinometer-equivalent reading); readers keep what they know.
+
 ``heel_lift`` is 0/1 (heel judged off the floor), ``heel_source`` names the detector that
 judged it (``heel_switch``, ``foot_imu``, ``shank_imu`` or ``none``), ``rep`` is the rep index
 (-1 between reps) and ``rep_valid`` 0/1 (0 from the rep's first heel lift on, so the rep's last
@@ -25,19 +28,24 @@ HEEL_SOURCES = ("heel_switch", "foot_imu", "shank_imu", "none")
 
 
 class ReadingsCsvWriter:
-    """Appends readings, flushed per call."""
+    """Appends readings, flushed per call; ``extra_columns`` (angles in °) follow the contract's."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, extra_columns: tuple[str, ...] = ()) -> None:
+        self.extra_columns = tuple(extra_columns)
         self._f = open_private_text(path)  # owner-only: health data
-        self._f.write(",".join(READINGS_COLUMNS) + "\n")
+        self._f.write(",".join(READINGS_COLUMNS + self.extra_columns) + "\n")
         self._f.flush()
 
-    def write(self, r: Readings) -> None:
+    def write(self, r: Readings, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Rows for ``r``; ``extra`` holds one array per extra column."""
+        cols = [np.asarray((extra or {})[c], dtype=float) for c in self.extra_columns]
+        tails = ["".join(f",{x[i]:.6f}" for x in cols) for i in range(len(r))] if cols \
+            else [""] * len(r)
         self._f.write("".join(
-            f"{t:.17g},{s},{a:.6f},{k:.6f},{int(h)},{src},{int(rep)},{int(v)}\n"
-            for t, s, a, k, h, src, rep, v in zip(
+            f"{t:.17g},{s},{a:.6f},{k:.6f},{int(h)},{src},{int(rep)},{int(v)}{tail}\n"
+            for t, s, a, k, h, src, rep, v, tail in zip(
                 r.t_s, r.side, r.tibia_angle_deg, r.knee_track_deg, r.heel_lift, r.heel_source,
-                r.rep, r.rep_valid, strict=True)
+                r.rep, r.rep_valid, tails, strict=True)
         ))
         self._f.flush()
 

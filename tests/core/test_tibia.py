@@ -1,0 +1,48 @@
+"""Tibia angle, knee track and the inclinometer-equivalent (clip) reading."""
+
+import numpy as np
+import pytest
+
+from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
+from dorsimeter.sim import Mount, SensorErrors, ShankSim
+
+
+def test_clip_reading_is_the_tibia_angle_plus_the_clip_lean_in_the_sagittal_plane():
+    theta = np.linspace(-10.0, 50.0, 61)
+    for lean_deg in (-12.0, 0.0, 7.5):
+        axis = np.array([np.sin(np.radians(lean_deg)), 0.0, np.cos(np.radians(lean_deg))])
+        got = clip_angles_deg(theta, np.zeros_like(theta), "left", axis)
+        np.testing.assert_allclose(got, theta + lean_deg, atol=1e-9)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_clip_reading_matches_the_simulated_clip_axis_with_valgus(side):
+    """Truth from the simulator's rotations: the clip's axis in the world, projected onto the
+    tibia's sagittal plane, against up; with knee track (valgus) present in the squat script."""
+    mount = Mount(clip_rotation_deg=(4.0, 9.0, 130.0))
+    sim = ShankSim(rate_hz=100.0, seed=3, side=side, script="squat", mount=mount,
+                   errors=SensorErrors())
+    b = sim.generate(3000)
+    k = sim.kinematics(b.t_s)
+    tibia = k["tibia"]
+    c_world = k["sensor"].apply(CLIP_AXES["+z"])  # the clip's axis as placed, in the world
+    c_t = tibia.inv().apply(c_world)  # in the tibia frame
+    c_s = c_t * np.array([1.0, 0.0, 1.0])
+    c_s /= np.linalg.norm(c_s, axis=1)[:, None]
+    up_t = tibia.inv().apply([0.0, 0.0, 1.0])
+    u_s = up_t * np.array([1.0, 0.0, 1.0])
+    truth = np.degrees(np.arctan2(c_s[:, 0], c_s[:, 2]) - np.arctan2(u_s[:, 0], u_s[:, 2]))
+    assert np.ptp(b.truth["knee_track_deg"]) > 5.0  # the squat really has valgus
+    axis = clip_axis_in_tibia(CLIP_AXES["+z"], mount.sensor_to_tibia.as_matrix())
+    got = clip_angles_deg(b.truth["tibia_angle_deg"], b.truth["knee_track_deg"], side, axis)
+    np.testing.assert_allclose(got, truth, atol=1e-6)
+    lean = np.degrees(np.arctan2(axis[0], axis[2]))
+    assert abs(lean - truth[0] + b.truth["tibia_angle_deg"][0]) < 1e-6
+
+
+def test_an_axis_across_the_shin_is_refused():
+    m = np.eye(3)  # sensor axes = tibia axes
+    for name in ("+x", "+y", "-y"):  # anterior, or the flexion axis
+        with pytest.raises(ValueError, match="90° from the shin's long axis"):
+            clip_axis_in_tibia(CLIP_AXES[name], m)
+    assert clip_axis_in_tibia(CLIP_AXES["-z"], m)[2] == 1.0  # either way along the shin
