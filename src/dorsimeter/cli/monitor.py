@@ -1,16 +1,17 @@
-"""``dorsimeter monitor``: the live terminal monitor."""
+"""``dorsimeter monitor``: the live monitor; with ``--right-sensor``, both legs at once."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from dorsimeter.cli.common import (
     add_source_options,
     add_store_options,
-    open_source_from_args,
     print_results,
 )
+from dorsimeter.cli.record import open_sources, raw_paths
 from dorsimeter.core import Pipeline
 from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.io.rawcsv import RawCsvWriter
@@ -19,6 +20,10 @@ from dorsimeter.io.rawcsv import RawCsvWriter
 def register(sub) -> None:
     p = sub.add_parser("monitor", help="live monitor in the terminal")
     add_source_options(p)
+    p.add_argument("--right-sensor", metavar="SENSOR",
+                   help="a second sensor on the right shin: both legs live side by side, "
+                   "--sensor is then the left one (and --record RAW gives RAW-left.csv and "
+                   "RAW-right.csv)")
     p.add_argument("--record", metavar="RAW_CSV", help="also write the raw stream here")
     add_store_options(p)
     p.add_argument("--target-deg", type=float, metavar="DEG",
@@ -31,10 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from dorsimeter.tui.app import MonitorApp
     from dorsimeter.tui.services import StoreClient
 
-    source = open_source_from_args(args)
+    two = bool(getattr(args, "right_sensor", None))
+    sources = open_sources(args)  # one sensor on --side, or one per shin
     cals = load_calibrations(args.calibration) if args.calibration else None
-    pipeline = Pipeline(source.rate_hz, cals, side=args.side)
-    recorder = RawCsvWriter(args.record) if args.record else None
+    pipelines = {side: Pipeline(src.rate_hz, cals, side=side) for side, src in sources.items()}
+    paths = raw_paths(args.record, args.side, two) if args.record else {}
+    with contextlib.ExitStack() as files:
+        writers = {side: files.enter_context(RawCsvWriter(p)) for side, p in paths.items()}
+        return _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two)
+
+
+def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) -> int:  # noqa: N803
     # every session goes to the history, written on the store's own thread (never the UI's)
     store = StoreClient(getattr(args, "home", None))
     athlete = None
@@ -44,24 +56,34 @@ def run(args: argparse.Namespace) -> int:
         athlete = store.run(lambda s: s.athlete(args.athlete, cm(args.tibia_length_cm),
                                                 cm(args.foot_length_cm), pseudo)).result()
     kind = str(args.sensor or "").partition(":")[0] or None
-    app = MonitorApp(source, pipeline, recorder, target_deg=args.target_deg, athlete=athlete,
-                     store=store, recording={"sensor_kind": kind, "raw_path": args.record,
-                                             "notes": args.notes})
+    recording = {"sensor_kind": kind, "raw_path": None if two else args.record,
+                 "notes": args.notes}
+    if two:
+        app = MonitorApp(sources["left"], pipelines["left"], writers.get("left"),
+                         target_deg=args.target_deg, athlete=athlete, store=store,
+                         recording=recording, right_source=sources["right"],
+                         right_pipeline=pipelines["right"], right_recorder=writers.get("right"))
+    else:
+        (side, source), = sources.items()
+        app = MonitorApp(source, pipelines[side], writers.get(side), target_deg=args.target_deg,
+                         athlete=athlete, store=store, recording=recording)
     session_id = None
     try:
         app.run()
     finally:
-        if recorder is not None:
-            recorder.close()
+        for writer in writers.values():
+            writer.close()
         try:
             finished = app.finish_session()
             session_id = None if finished is None else finished.result()
         finally:
             store.close()
     try:
-        print_results(app.session, pipeline.calibrations)
+        print_results(app.session, app.calibrations)
+        if writers:
+            print(f"raw CSV: {', '.join(str(w.path) for w in writers.values())}")
         print(f"stored session {session_id}")
-        if app.error is not None:  # the sensor failed for good (lost, refused)
+        if app.error is not None:  # a sensor failed for good (lost, refused)
             print(f"dorsimeter: error: {app.error}", file=sys.stderr)
     except OSError:  # the terminal is gone (window closed): the session is stored all the same
         pass

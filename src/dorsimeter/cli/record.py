@@ -50,12 +50,30 @@ class _Run:
     signal: int | None = None  # the signal that stopped the recording
 
 
+def raw_paths(out: str, side: str, two_sensors: bool) -> dict[str, str]:
+    """The raw CSV per side: OUT, or OUT-left.csv and OUT-right.csv with two sensors
+    (shared with ``monitor --record``)."""
+    if not two_sensors:
+        return {side: out}
+    stem = out[:-4] if out.lower().endswith(".csv") else out
+    return {s: f"{stem}-{s}.csv" for s in SIDES}
+
+
 def out_paths(args: argparse.Namespace) -> dict[str, str]:
     """The raw CSV per side: OUT, or OUT-left.csv and OUT-right.csv with two sensors."""
-    if not args.right_sensor:
-        return {args.side: args.out}
-    stem = args.out[:-4] if args.out.lower().endswith(".csv") else args.out
-    return {side: f"{stem}-{side}.csv" for side in SIDES}
+    return raw_paths(args.out, args.side, bool(args.right_sensor))
+
+
+def open_sources(args: argparse.Namespace) -> dict:
+    """The source per side: ``--sensor`` on ``--side``; with ``--right-sensor``, ``--sensor`` on
+    the left and the right one on the right (a simulated right leg gets the next seed, so the
+    two legs differ). Shared with ``monitor --right-sensor``."""
+    if not getattr(args, "right_sensor", None):
+        return {args.side: open_source_from_args(args)}
+    return {"left": open_source_from_args(argparse.Namespace(**{**vars(args), "side": "left"})),
+            "right": open_source_from_args(argparse.Namespace(**{
+                **vars(args), "sensor": args.right_sensor, "side": "right",
+                "seed": args.seed + 1}))}
 
 
 async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
@@ -90,14 +108,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         loop.add_signal_handler(sig, stop)
     paths = out_paths(args)
     sides = list(paths)
-    if args.right_sensor:
-        sources = {"left": open_source_from_args(argparse.Namespace(**{**vars(args),
-                                                                       "side": "left"})),
-                   "right": open_source_from_args(argparse.Namespace(**{
-                       **vars(args), "sensor": args.right_sensor, "side": "right",
-                       "seed": args.seed + 1}))}
-    else:
-        sources = {args.side: open_source_from_args(args)}
+    sources = open_sources(args)
     cals = load_calibrations(args.calibration) if args.calibration else None
     pipelines = {side: Pipeline(src.rate_hz, cals, side=side) for side, src in sources.items()}
     with contextlib.ExitStack() as files:

@@ -3,6 +3,12 @@
 The source runs as a worker; the pipeline is pure and fast, so the worker pushes each batch
 through it and the screen refreshes on a timer, never blocking the event loop. Slow I/O (the
 history database, export, BLE scan) runs in the screens' own workers.
+
+With a second sensor (``right_source``) the monitor shows both legs at once: each sensor is a
+:class:`Leg` bound to its shin with its own worker, pipeline (fusion, calibration, detectors),
+model (trace, alerts, link figures) and raw CSV, all feeding one session (per-side trials and
+the live asymmetry). ``l``/``r`` then choose the leg that ``c`` (calibration wizard) and ``t``
+(manual trial) act on; one sensor failing leaves the other streaming.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import functools
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -24,20 +31,45 @@ from dorsimeter.core import Pipeline
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.session import SessionResults
 from dorsimeter.sources import Source
-from dorsimeter.tui.model import MDC_DEG, LiveModel, default_target, side_rows
+from dorsimeter.tui.model import (
+    MDC_DEG,
+    LiveModel,
+    calibration_progress,
+    default_target,
+    side_rows,
+)
 from dorsimeter.tui.services import StoreClient, athlete_geometry, wall_target_deg
 from dorsimeter.tui.widgets import (
     Banner,
     BigAngle,
     Gauge,
     Trace,
+    render_leg_alert,
     render_protocol,
     render_sensors,
     render_sides,
 )
+from dorsimeter.types import SIDES
 
 TRACE_S = 10.0
 STALL_S = 2.0  # no batch for this long (wall clock): the link is shown as stalled
+
+
+@dataclass
+class Leg:
+    """One sensor bound to one shin in the two-sensor monitor, and what the screen shows of it."""
+
+    side: str
+    source: Source
+    pipeline: Pipeline
+    model: LiveModel
+    recorder: RawCsvWriter | None = None
+    ended: bool = False  # the source stopped (finished, or failed: ``error``)
+    error: str | None = None
+    last_rx_wall: float | None = None
+    latest: tuple[float, float] | None = None  # (t_s, tibia angle) of the last reading
+    shown_t_s: float | None = None
+    shown_angle_deg: float | None = None
 
 
 class MonitorApp(App):
@@ -58,6 +90,16 @@ class MonitorApp(App):
     #protocol { height: 2; padding: 0 1; background: $boost; display: none; }
     #protocol.on { display: block; }
     #message { height: 1; padding: 0 1; color: $warning; }
+    .leg { width: 1fr; margin: 0 1 0 0; }
+    .leg-label { height: 1; padding: 0 0 0 1; background: $boost; }
+    .leg-alert { height: 1; padding: 0 0 0 1; color: $text-muted; }
+    .leg-alert.on { background: $error; color: $text; text-style: bold; }
+    .leg-alert.warn { background: $warning; color: black; text-style: bold; }
+    .leg-angle { color: $accent; text-style: bold; min-height: 5; }
+    .leg-angle.reached { color: $success; }
+    .leg-angle.lost { color: $text-disabled; }
+    #traces { height: 1fr; }
+    .leg-trace { width: 1fr; border: round $primary; border-title-color: $text-muted; }
     """
     ENABLE_COMMAND_PALETTE = False  # every action has its key in the footer
     BINDINGS = [
@@ -86,13 +128,27 @@ class MonitorApp(App):
                  store: StoreClient | None = None, record_session: bool = True,
                  recording: dict | None = None,
                  mdc_deg: float = MDC_DEG,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 right_source: Source | None = None, right_pipeline: Pipeline | None = None,
+                 right_recorder: RawCsvWriter | None = None) -> None:
+        """``right_source`` (with its ``right_pipeline`` and ``right_recorder``): a second
+        sensor on the right shin; ``source`` is then the left one and both legs show live."""
         super().__init__()
         self.source = source
         self.pipeline = pipeline
+        self.legs: dict[str, Leg] = {}
+        if right_source is not None:
+            pipeline.set_side("left")
+            right_pipeline = right_pipeline or Pipeline(right_source.rate_hz, side="right")
+            right_pipeline.set_side("right")
+            self.legs = {
+                "left": Leg("left", source, pipeline, LiveModel(source.rate_hz, TRACE_S),
+                            recorder),
+                "right": Leg("right", right_source, right_pipeline,
+                             LiveModel(right_source.rate_hz, TRACE_S), right_recorder)}
         self.athlete = athlete
         self.session = self._new_session()
-        self.recorder = recorder
+        self.recorder = None if self.legs else recorder  # two sensors: a raw CSV per leg
         self.refresh_hz = refresh_hz
         self.target_option_deg = target_deg
         self.store = store
@@ -101,7 +157,8 @@ class MonitorApp(App):
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         self.mdc_deg = mdc_deg
         self.clock = clock
-        self.model = LiveModel(source.rate_hz, TRACE_S)
+        self.model = (self.legs["left"].model if self.legs
+                      else LiveModel(source.rate_hz, TRACE_S))
         self.protocol = None  # a running protocol (dorsimeter.protocols), when one is chosen
         self.shown_t_s: float | None = None
         self.shown_angle_deg: float | None = None
@@ -116,9 +173,17 @@ class MonitorApp(App):
         self.source_ended = False
         self._last_rx_wall: float | None = None
 
+    @property
+    def bilateral(self) -> bool:
+        """Two sensors, one per shin, both live."""
+        return bool(self.legs)
+
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        if self.bilateral:
+            yield from self._compose_both()
+            return
         yield Static(id="status")
         yield Static(id="sensors")
         yield Banner(id="banner")
@@ -133,6 +198,26 @@ class MonitorApp(App):
         yield Static(id="message")
         yield Footer(compact=True)
 
+    def _compose_both(self) -> ComposeResult:
+        """Two sensors: a compact angle panel per leg (label with calibration, alert line, big
+        angle, gauge) beside the per-side table, and a trace per leg below."""
+        yield Static(id="status")
+        yield Static(id="sensors")
+        with Horizontal(id="main"):
+            for side in SIDES:
+                with Vertical(id=f"leg-{side}", classes="leg"):
+                    yield Static(id=f"label-{side}", classes="leg-label")
+                    yield Static(id=f"alert-{side}", classes="leg-alert")
+                    yield BigAngle("--.-", id=f"angle-{side}", classes="leg-angle")
+                    yield Gauge(id=f"gauge-{side}")
+            yield Static(id="sides")
+        with Horizontal(id="traces"):
+            for side in SIDES:
+                yield Trace(TRACE_S, id=f"trace-{side}", classes="leg-trace")
+        yield Static(id="protocol")
+        yield Static(id="message")
+        yield Footer(compact=True)
+
     def on_mount(self) -> None:
         # terminal closed (SIGHUP) or asked to stop (SIGTERM): quit as `q` does, so the caller
         # closes the raw CSV and marks the session ended
@@ -141,7 +226,12 @@ class MonitorApp(App):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, functools.partial(self.exit,
                                                                return_code=128 + int(sig)))
-        self.query_one("#trace").border_title = f"last {TRACE_S:.0f} s"
+        if self.bilateral:
+            for side in SIDES:
+                self.query_one(f"#trace-{side}").border_title = (
+                    f"{side.upper()} · last {TRACE_S:.0f} s")
+        else:
+            self.query_one("#trace").border_title = f"last {TRACE_S:.0f} s"
         self.query_one("#sides").border_title = "per side"
         if self.store is not None and self.record_session:
             self._start_recording()
@@ -157,11 +247,33 @@ class MonitorApp(App):
 
     def start_source(self) -> None:
         self.source_ended = False
+        if self.bilateral:
+            for leg in self.legs.values():
+                self._start_leg(leg)
+            return
         self.run_worker(self._consume(self.source, self.pipeline), exclusive=True,
                         group="source", name="source")
 
+    def _start_leg(self, leg: Leg) -> None:
+        leg.ended, leg.error = False, None
+        self.run_worker(self._consume_leg(leg), exclusive=True, group=f"source-{leg.side}",
+                        name=f"source-{leg.side}")
+
     async def switch_source(self, source: Source, pipeline: Pipeline | None = None) -> None:
-        """Stop the current sensor and stream from ``source`` (a new pipeline unless given)."""
+        """Stop the current sensor and stream from ``source`` (a new pipeline unless given).
+
+        With two sensors this replaces the chosen leg's sensor; the session goes on."""
+        if self.bilateral:
+            side = self.pipeline.side
+            self.workers.cancel_group(self, f"source-{side}")
+            await self.legs[side].source.close()
+            leg = Leg(side, source, pipeline or Pipeline(source.rate_hz, side=side),
+                      LiveModel(source.rate_hz, TRACE_S), self.legs[side].recorder)
+            leg.pipeline.set_side(side)
+            self.legs[side] = leg
+            self.source, self.pipeline, self.model = leg.source, leg.pipeline, leg.model
+            self._start_leg(leg)
+            return
         self.workers.cancel_group(self, "source")
         if self.store is not None and self.record_session:
             self.store.finish_recording(self.session)  # a new sensor starts a new session
@@ -188,6 +300,22 @@ class MonitorApp(App):
                 self.source_ended = True
             await source.close()
 
+    async def _consume_leg(self, leg: Leg) -> None:
+        """One leg's sensor; when it fails or ends, the other leg streams on."""
+        other = "right" if leg.side == "left" else "left"
+        try:
+            async for batch in leg.source:
+                self.ingest_leg(leg, batch)
+        except Exception as e:  # this sensor is gone for good: say so, keep the other
+            leg.error = str(e)
+            self.error = f"{leg.side} sensor: {e}"
+            self.message = f"{leg.side} sensor stopped: {e} — the {other} leg goes on"
+        finally:
+            if self.legs.get(leg.side) is leg:
+                leg.ended = True
+                self.source_ended = all(lg.ended for lg in self.legs.values())
+            await leg.source.close()
+
     def ingest(self, batch, source: Source | None = None, pipeline: Pipeline | None = None
                ) -> None:
         """One batch through recorder, pipeline, session, model (and protocol, when running)."""
@@ -195,13 +323,29 @@ class MonitorApp(App):
         if self.recorder is not None:
             self._write_raw(batch, batch.side or pipeline.side)
         self._last_rx_wall = self.clock()
+        readings = self._process(batch, pipeline, self.model)
+        if len(readings):
+            self._latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
+
+    def ingest_leg(self, leg: Leg, batch) -> None:
+        """One batch of the sensor on ``leg``: it stays bound to its shin whatever it says."""
+        batch.side = leg.side
+        if leg.recorder is not None:
+            self._write_raw(batch, leg.side, leg)
+        leg.last_rx_wall = self._last_rx_wall = self.clock()
+        readings = self._process(batch, leg.pipeline, leg.model)
+        if len(readings):
+            leg.latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
+
+    def _process(self, batch, pipeline: Pipeline, model: LiveModel):
+        """Pipeline, session, model, store and protocol for one batch; returns the readings."""
         readings, events = pipeline.push(batch)
         self.samples += len(batch)
         self.readings_count += len(readings)
         self.batches += 1
         if len(batch):
             self.last_t_s = float(batch.t_s[-1])
-        self.model.note_batch(batch, batch.side or pipeline.side)
+        model.note_batch(batch, batch.side or pipeline.side)
         for e in events:
             if e.kind == "calibrated":
                 self.message = "Calibrated " + e.message
@@ -211,7 +355,7 @@ class MonitorApp(App):
             elif e.kind == "calibration_failed":
                 self.message = "Calibration refused: " + e.message
         self.session.add(readings)
-        self.model.add(readings, events)
+        model.add(readings, events)
         if self.store is not None and self.record_session:
             self.store.record(readings, events)
             err = getattr(self.store, "error", None)
@@ -220,18 +364,18 @@ class MonitorApp(App):
                 self.error = self.message = f"history not saved: {err}"
         if self.protocol is not None and hasattr(self.protocol, "add"):
             self.protocol.add(readings, events)
-        if len(readings):
-            self._latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
+        return readings
 
     _store_error: str | None = None
 
-    def _write_raw(self, batch, side: str) -> None:
+    def _write_raw(self, batch, side: str, leg: Leg | None = None) -> None:
         """Append to the raw CSV. A full disk or a read-only directory stops the recording with
         a message, never the live view; what was written stays readable."""
+        owner = self if leg is None else leg
         try:
-            self.recorder.write(batch, side)
+            owner.recorder.write(batch, side)
         except OSError as e:
-            rec, self.recorder = self.recorder, None
+            rec, owner.recorder = owner.recorder, None
             try:
                 rec.close()
             except OSError:
@@ -269,10 +413,25 @@ class MonitorApp(App):
 
     def _start_recording(self) -> None:
         info = self.recording
+        if self.bilateral:  # one session, both legs; the store keeps one raw path (as record)
+            name = " + ".join(leg.source.name for leg in self.legs.values())
+            cals = {s: c for leg in self.legs.values()
+                    for s, c in leg.pipeline.calibrations.items()}
+            self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
+                                       info.get("sensor_kind"), cals, None, info.get("notes"))
+            return
         self.store.start_recording("monitor", getattr(self.athlete, "name", None),
                                    self.source.name, info.get("sensor_kind"),
                                    dict(self.pipeline.calibrations), info.get("raw_path"),
                                    info.get("notes"))
+
+    @property
+    def calibrations(self) -> dict:
+        """The mounting calibrations in use, per side (both sensors' with two)."""
+        if self.bilateral:
+            return {s: c for leg in self.legs.values()
+                    for s, c in leg.pipeline.calibrations.items()}
+        return dict(self.pipeline.calibrations)
 
     def finish_session(self):
         """Store the session's trials and mark it ended; a Future of the session id (or None)."""
@@ -280,8 +439,37 @@ class MonitorApp(App):
             return None
         return self.store.finish_recording(self.session)
 
+    def leg_sensor_row(self, leg: Leg) -> dict:
+        """One leg's sensor line: its source's ``stats()`` where it has them, else ours."""
+        s = leg.source.stats() if hasattr(leg.source, "stats") else {}
+        s = (s.get("sensors") or [s])[0]
+        link = leg.model.links.get(leg.side)
+        state = s.get("state")
+        if leg.error is not None:
+            state = "lost"
+        elif state is None:
+            if leg.ended:
+                state = "ended"
+            elif leg.last_rx_wall is None:
+                state = "connecting"
+            elif self.clock() - leg.last_rx_wall > STALL_S:
+                state = "stalled"
+            else:
+                state = "streaming"
+        rate = s.get("rate_hz") if s.get("rate_hz") is not None else (
+            link.rate_hz if link else None)
+        return {"name": s.get("name") or leg.source.name, "side": leg.side, "state": state,
+                "rate_hz": 0.0 if leg.ended else rate,
+                "loss": s["loss"] if s.get("loss") is not None else (link.loss if link else None),
+                "battery": s.get("battery"),
+                "calibration": ("calibrated" if leg.side in leg.pipeline.calibrations
+                                else "calibrating"),
+                "reconnects": s.get("reconnects"), "gaps": s.get("gaps")}
+
     def sensor_rows(self) -> list[dict]:
         """Per-sensor link figures: the source's own ``stats()`` where it has them, else ours."""
+        if self.bilateral:
+            return [self.leg_sensor_row(leg) for leg in self.legs.values()]
         stats = self.source.stats() if hasattr(self.source, "stats") else {}
         entries = stats.get("sensors") or [stats]
         rows = []
@@ -327,6 +515,9 @@ class MonitorApp(App):
         self.redraws += 1
 
     def _draw(self, q) -> None:
+        if self.bilateral:
+            self._draw_both(q)
+            return
         latest = getattr(self, "_latest", None)
         target_deg, target_label = self.target
         angle = q("#angle", BigAngle)
@@ -368,6 +559,56 @@ class MonitorApp(App):
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(self.message)
 
+    def _draw_both(self, q) -> None:
+        """Both legs: per leg its angle, gauge, calibration, alert and trace; then the table."""
+        target_deg, target_label = self.target
+        chosen = self.pipeline.side
+        rows = {r["side"]: r for r in side_rows(self.session)}
+        for side, leg in self.legs.items():
+            live = leg.latest is not None and leg.error is None
+            if live:
+                leg.shown_t_s, leg.shown_angle_deg = leg.latest
+            angle = q(f"#angle-{side}", BigAngle)
+            angle.update(f"{leg.shown_angle_deg:.1f}" if live else "--.-")
+            reached = live and leg.shown_angle_deg >= target_deg
+            angle.set_class(reached, "reached")
+            angle.set_class(leg.error is not None, "lost")
+            q(f"#gauge-{side}", Gauge).set(leg.shown_angle_deg if live else None, target_deg,
+                                           target_label)
+            step, frac = calibration_progress(leg.pipeline.status)
+            cal = {"done": "✓ calibrated", "still": f"still {100 * frac:.0f} %",
+                   "drives": f"drives {100 * frac:.0f} %"}.get(step, leg.pipeline.status)
+            mark = "▶ " if side == chosen else ""
+            q(f"#label-{side}", Static).update(
+                f"[b]{mark}{side.upper()}[/b] "
+                + (f"[green]{cal}[/]" if step == "done" else f"[yellow]{cal}[/]"))
+            text, kind = render_leg_alert(leg.model.alerts, rows.get(side), leg.error)
+            alert = q(f"#alert-{side}", Static)
+            alert.update(text)
+            alert.set_class(kind == "on", "on")
+            alert.set_class(kind == "warn", "warn")
+            q(f"#trace-{side}", Trace).set(leg.model.trace(), leg.model.reps, target_deg)
+            if leg.model.take_bell():
+                self.bells += 1
+                self.bell()
+        left = self.legs["left"]
+        self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
+        who = getattr(self.athlete, "name", None) or "no athlete"
+        trial = "trial running" if self.session.trial_active else "trial stopped"
+        sources = dict.fromkeys(leg.model.heel_source for leg in self.legs.values()
+                                if leg.model.heel_source)
+        heel = f" · heel: {', '.join(sources)}" if sources else ""
+        q("#status", Static).update(
+            f"[b]{who}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · {trial}{heel}")
+        q("#sensors", Static).update(render_sensors(self.sensor_rows()))
+        q("#sides", Static).update(
+            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
+        proto = q("#protocol", Static)
+        state = getattr(self.protocol, "state", self.protocol)
+        proto.update(render_protocol(state) if self.protocol is not None else "")
+        proto.set_class(self.protocol is not None, "on")
+        q("#message", Static).update(self.message)
+
     # -- actions --------------------------------------------------------------------------------
 
     MONITOR_ACTIONS = {"side", "trial", "calibrate", "athlete", "connect", "protocol", "history"}
@@ -379,6 +620,12 @@ class MonitorApp(App):
         return True
 
     def action_side(self, side: str) -> None:
+        if self.bilateral:  # each sensor stays on its shin: l/r choose the leg c and t act on
+            leg = self.legs[side]
+            self.source, self.pipeline, self.model = leg.source, leg.pipeline, leg.model
+            self.message = (f"{side} leg chosen (c calibrates it, t starts its trial): "
+                            + leg.pipeline.status)
+            return
         if self.source.knows_side:
             self.message = "the recording says which side; l/r are for live sensors"
             return

@@ -259,6 +259,8 @@ def render_sensors(sensors: list[dict]) -> Text:
             line.append(f"  {state.upper()}", style=f"bold {dot}")
         if s.get("reconnects"):
             line.append(f"  reconnects {s['reconnects']}", style="yellow")
+        if s.get("gaps"):
+            line.append(f"  gaps {s['gaps']}", style="yellow")
         out.append(line)
     return Text("\n").join(out) if out else Text("no sensor", style="red")
 
@@ -310,6 +312,25 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
     else:
         t.append("  asymmetry: test both legs", style="grey62")
     return t
+
+
+def render_leg_alert(alerts: dict, row: dict | None, error: str | None = None
+                     ) -> tuple[Text, str]:
+    """A leg's alert line in the two-sensor monitor and its class ("on" red, "warn" amber, ""):
+    the sensor lost, else that leg's heel lift, else its knee drift, else its best and trials."""
+    if error is not None:
+        return Text("✗ SENSOR LOST", no_wrap=True, overflow="ellipsis"), "on"
+    for kind, cls in (("heel_lift", "on"), ("knee_drift", "warn")):
+        a = alerts.get(kind)
+        if a is not None:
+            return Text(f"⚠ {a.text}", no_wrap=True, overflow="ellipsis"), cls
+    if row is None:
+        return Text(""), ""
+    best = "—" if row["best_deg"] is None else f"{row['best_deg']:.1f}°"
+    t = Text(f"{row['kind']} {best}  n {row['trials']}", no_wrap=True, overflow="ellipsis")
+    if row.get("invalid"):
+        t.append(f" · {row['invalid']}✗", style="bold red")
+    return t, ""
 
 
 def render_protocol(p) -> Text:
