@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                "directory (top-level keys, or a [command] table), defaults.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="live monitor on the simulated rig (wall test, some heel lifts)")
+    importlib.import_module("dorsimeter.cli.demo").register(sub)
     for name in COMMANDS:
         importlib.import_module(f"dorsimeter.cli.{name}").register(sub)
     return parser
@@ -39,7 +39,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        argv = ["monitor", "--sensor", "sim:wall+lifts"]
+        from dorsimeter.cli.demo import monitor_argv
+
+        argv = monitor_argv(args)
         args = parser.parse_args(argv)
     commands = next(a for a in parser._actions
                     if isinstance(a, argparse._SubParsersAction)).choices

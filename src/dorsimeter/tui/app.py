@@ -600,7 +600,9 @@ class MonitorApp(App):
         heel = f" · heel: {', '.join(sources)}" if sources else ""
         q("#status", Static).update(
             f"[b]{who}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · {trial}{heel}")
-        q("#sensors", Static).update(render_sensors(self.sensor_rows()))
+        sensors = render_sensors(self.sensor_rows())
+        sensors.no_wrap, sensors.overflow = True, "ellipsis"  # one line per sensor, always
+        q("#sensors", Static).update(sensors)
         q("#sides", Static).update(
             render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
         proto = q("#protocol", Static)

@@ -1,0 +1,198 @@
+"""The two-sensor monitor (one sensor on each shin) under textual's pilot, fed by two simulated
+rigs: each leg's shown angle, trace and best against that leg's ground truth, the live asymmetry
+against the truth-derived one, a heel lift alerting only its own leg, one sensor dropping out
+while the other streams on, and the calibration wizard per leg."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import numpy as np
+
+from dorsimeter.core import Pipeline
+from dorsimeter.errors import DeviceError
+from dorsimeter.tui.app import MonitorApp
+from dorsimeter.tui.model import DEG_PER_CM, asymmetry
+from dorsimeter.tui.screens import CalibrateScreen
+from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
+
+END_DEG = {"left": 38.0, "right": 28.0}  # the simulated athlete's end range per leg
+LIFT = (21.0, 21.6)  # the right heel switch unloads here (end range of a drive)
+
+
+def legs(seconds: float = 22.4, heel_off_right=(LIFT,), **kw):
+    """A simulated rig per shin (different seeds: two sensors, two clips)."""
+    left, _ = sim_batches(seconds, side="left", seed=3, end_angle_deg=END_DEG, **kw)
+    right, _ = sim_batches(seconds, side="right", seed=4, end_angle_deg=END_DEG,
+                           heel_off=list(heel_off_right))
+    return left, right
+
+
+def truth(batches):
+    t = np.concatenate([b.t_s for b in batches])
+    return t, np.concatenate([b.truth["tibia_angle_deg"] for b in batches])
+
+
+def true_hold_deg(rep, t, a) -> float:
+    """The truth over the rep's best hold (the one its end-range angle is the median of)."""
+    t0, t1, _ = max(rep.holds, key=lambda h: h[2])
+    return float(np.median(a[(t >= t0) & (t <= t1)]))
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+class DroppingSource(ScriptedSource):
+    """Streams ``n`` batches, then the link is gone for good (as a BLE source gives up)."""
+
+    def __init__(self, batches, n: int, **kw) -> None:
+        super().__init__(batches, **kw)
+        self.n = n
+
+    async def stream(self):
+        for b in self.batches[:self.n]:
+            await asyncio.sleep(0)
+            self.sent += 1
+            yield b
+        raise DeviceError("dorsi-0b02: lost (no reconnection in 30 s)")
+
+
+def both_app(left_src, right_src, **kw) -> MonitorApp:
+    return MonitorApp(left_src, Pipeline(100.0), clock=frozen_clock, right_source=right_src,
+                      right_pipeline=Pipeline(100.0), **kw)
+
+
+async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
+    lb, rb = legs(heel_off_right=())
+    gate = asyncio.Event()  # the right leg starts once the left has been measured
+    ls, rs = ScriptedSource(lb, name="dorsi-0a01"), ScriptedSource(rb, name="dorsi-0b02",
+                                                                    gate=gate)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: ls.sent == len(lb))
+        await pilot.pause(0.1)
+        app.refresh_view()
+        sides = text_of(app, "#sides")
+        assert "asymmetry: test both legs" in sides and "L−R" not in sides
+        assert "RIGHT" in text_of(app, "#label-right") and app.legs["right"].latest is None
+        assert app.query_one("#angle-right").value == "--.-"
+        gate.set()
+        await wait_for(pilot, lambda: rs.sent == len(rb))
+        await pilot.pause(0.1)
+        app.refresh_view()
+        sides = text_of(app, "#sides")
+        true_best = {}
+        for side, batches in (("left", lb), ("right", rb)):
+            leg = app.legs[side]
+            t, a = truth(batches)
+            # the big digits: the leg's latest reading, at the truth of that instant
+            shown = float(app.query_one(f"#angle-{side}").value)
+            assert shown == round(leg.shown_angle_deg, 1)
+            assert abs(shown - np.interp(leg.shown_t_s, t, a)) < 1.0, side
+            # the trace: every drawn sample of the last 10 s within 1° of the truth
+            tt, ta, _ = app.query_one(f"#trace-{side}").data
+            assert len(tt) > 900 and np.max(np.abs(ta - np.interp(tt, t, a))) < 1.0, side
+            # the leg's best: its end-range holds with the heel down, from the truth
+            scored = app.session.sides[side].scored
+            assert scored, side
+            true_best[side] = max(true_hold_deg(r, t, a) for r in scored)
+            best = float(re.search(rf"{side}\s+(-?\d+\.\d)°", sides).group(1))
+            assert abs(best - true_best[side]) < 1.0, (side, best, true_best)
+            assert f"best {best:.1f}°" in text_of(app, f"#alert-{side}")
+        want = asymmetry(true_best["left"], true_best["right"])  # from the truth
+        assert 12 < want.pct < 23 and want.diff_deg > 5.6  # clear of band edges and the MDC
+        diff = float(re.search(r"L−R\s+([+-]\d+\.\d)°", sides).group(1))
+        assert abs(diff - want.diff_deg) < 1.0
+        pct = float(re.search(r"L−R\s+[+-]\d+\.\d°\s+(\d+) %", sides).group(1))
+        assert abs(pct - want.pct) < 3.0 and f"● {want.band}" in sides
+        cm = float(re.search(r"≈ (\d+\.\d) cm rule", sides).group(1))
+        assert abs(cm - abs(want.diff_deg) / DEG_PER_CM) < 0.3  # 3.6°/cm, no lengths known
+        assert want.beyond_mdc and "> MDC 4.6°" in sides
+        lines = text_of(app, "#sensors").split("\n")
+        assert len(lines) == 2
+        assert "dorsi-0a01" in lines[0] and "LEFT" in lines[0] and "calibrated" in lines[0]
+        assert "dorsi-0b02" in lines[1] and "RIGHT" in lines[1] and "calibrated" in lines[1]
+        assert "both legs" in text_of(app, "#status")
+
+
+async def test_a_heel_lift_alerts_only_its_own_leg():
+    lb, rb = legs()  # the right heel lifts at 21.0–21.6 s; the session ends at 22.4 s
+    ls, rs = ScriptedSource(lb), ScriptedSource(rb)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+        await pilot.pause(0.1)
+        app.refresh_view()
+        right, left = app.query_one("#alert-right"), app.query_one("#alert-left")
+        assert right.has_class("on") and "HEEL LIFT" in text_of(app, "#alert-right")
+        assert not left.has_class("on") and "HEEL LIFT" not in text_of(app, "#alert-left")
+        assert app.legs["right"].model.heel_lifts == 1 and app.legs["left"].model.heel_lifts == 0
+        assert app.bells == 1
+        # the right rep that held the lift is not scored; the left leg's reps all are
+        assert [r.valid for r in app.session.sides["left"].reps if r.is_trial] == [True] * len(
+            app.session.sides["left"].trials)
+        t_lift = [m for m in app.legs["right"].model.reps if m.valid is False]
+        assert t_lift and t_lift[-1].t_s < LIFT[0]
+        assert "✗" in text_of(app, "#trace-right") and "✗" not in text_of(app, "#trace-left")
+
+
+async def test_one_sensor_dropping_does_not_stop_the_other():
+    lb, rb = legs(heel_off_right=(), drop_every=25)  # the left link also loses 4 % of packets
+    n_right = len(rb) // 2  # the right sensor is lost for good half way
+    ls, rs = ScriptedSource(lb), DroppingSource(rb, n_right)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: rs.closed and ls.sent == len(lb))
+        await pilot.pause(0.1)
+        app.refresh_view()
+        left = app.legs["left"]
+        t, a = truth(lb)
+        assert left.latest[0] == float(lb[-1].t_s[-1])  # the left leg streamed to its end
+        assert abs(left.shown_angle_deg - np.interp(left.shown_t_s, t, a)) < 1.0
+        assert not app.legs["left"].ended and app.legs["right"].ended
+        lines = text_of(app, "#sensors").split("\n")
+        assert "LOST" in lines[1] and "LOST" not in lines[0]
+        # the left link's loss is counted from its sequence numbers; the right one lost none
+        loss = left.model.links["left"].loss
+        assert re.search(r"loss (\d+\.\d) %", lines[0]).group(1) == f"{100 * loss:.1f}"
+        assert abs(loss - 0.04) < 0.005
+        assert "loss 0.0 %" in lines[1]
+        assert app.query_one("#angle-right").value == "--.-"
+        assert "SENSOR LOST" in text_of(app, "#alert-right")
+        assert "right sensor" in app.error and "left leg goes on" in app.message
+        # the right leg's readings up to the drop are kept; its trace ends there
+        tt, _, _ = app.query_one("#trace-right").data
+        assert tt[-1] == float(rb[n_right - 1].t_s[-1])
+        assert app.session.sides["left"].scored  # the left leg's trials go on being scored
+
+
+async def test_calibration_wizard_calibrates_the_chosen_leg_only():
+    lb, _ = sim_batches(11.0, side="left", seed=3)
+    rb, _ = sim_batches(11.0, side="right", seed=4)
+    gate = asyncio.Event()
+    ls, rs = ScriptedSource(lb), ScriptedSource(rb, gate=gate, speed=4.0)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: ls.sent == len(lb))
+        left_cal = app.legs["left"].pipeline.calibrations["left"]
+        await pilot.press("r")
+        assert app.pipeline is app.legs["right"].pipeline
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CalibrateScreen)
+        assert "RIGHT" in text_of(screen, "#cal-title")
+        gate.set()
+        await wait_for(pilot, lambda: screen.result == "ok")
+        steps = [s for s, _ in screen.seen]
+        assert "still" in steps and "drives" in steps and steps[-1] == "ok"
+        # the left leg kept its own calibration; the right one now has its own
+        assert app.legs["left"].pipeline.calibrations["left"] is left_cal
+        assert "right" in app.legs["right"].pipeline.calibrations
+        assert "right" not in app.legs["left"].pipeline.calibrations
+        await pilot.press("enter")
+        app.refresh_view()
+        assert "▶ RIGHT" in text_of(app, "#label-right") and "✓ calibrated" in text_of(
+            app, "#label-right")
+        assert "▶" not in text_of(app, "#label-left")
