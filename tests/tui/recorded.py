@@ -4,15 +4,17 @@ The snapshots check the layout, so they must not change whenever fusion or a det
 retuned. The real ``Pipeline`` was run once over the scripted simulated sessions below and its
 output (readings, events, calibration status per batch) recorded in ``tests/tui/data``;
 ``RecordedPipeline`` plays it back batch for batch behind the real app and session.
-Re-record after a deliberate change upstream, then update the snapshots:
+Re-record after a deliberate change upstream (all sessions, or the ones named), then update
+the snapshots:
 
-    .venv/bin/python -m tests.tui.recorded
+    .venv/bin/python -m tests.tui.recorded [NAME ...]
     .venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +36,12 @@ SESSIONS = {
     "one_leg": dict(seconds=15.5),
     # the first 11 s: stance, calibration drives, calibrated
     "calibration": dict(seconds=11.0),
+    # two sensors, one per shin (two athletes' legs of the same session: seeds 3 and 4), the
+    # left holding its end range at the end, the right 0.8 s after a heel lift
+    "two_left": dict(seconds=22.4, side="left", seed=3,
+                     end_angle_deg={"left": 38.0, "right": 28.0}),
+    "two_right": dict(seconds=22.4, side="right", seed=4,
+                      end_angle_deg={"left": 38.0, "right": 28.0}, heel_off=[(21.0, 21.6)]),
 }
 
 
@@ -117,6 +125,6 @@ class RecordedPipeline:
 
 
 if __name__ == "__main__":
-    for name in SESSIONS:
+    for name in sys.argv[1:] or SESSIONS:
         record(name)
         print(f"recorded {name}")

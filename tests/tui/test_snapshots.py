@@ -51,6 +51,26 @@ def test_monitor_layout_without_alert_120x40(snap_compare):
     assert snap_compare(app, terminal_size=(120, 40), run_before=until_all_sent(source))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_two_sensor_layout(snap_compare, size):
+    # one sensor on each shin: the left holding its end range, the right 0.8 s after a heel
+    # lift (its alert line red, the left's not), the live asymmetry in the per-side table
+    left, _ = batches_of("two_left")
+    right, _ = batches_of("two_right")
+    ls = ScriptedSource(left, name="dorsi-0a01", stats={"battery": 0.81})
+    rs = ScriptedSource(right, name="dorsi-0b02", stats={"battery": 0.12})
+    app = MonitorApp(ls, RecordedPipeline("two_left"), clock=frozen_clock, target_deg=35.0,
+                     right_source=rs, right_pipeline=RecordedPipeline("two_right"))
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: ls.sent == len(left) and rs.sent == len(right))
+        await pilot.pause(0.2)
+        pilot.app.refresh_view()
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 def test_calibration_wizard_result_80x24(snap_compare):
     gate = asyncio.Event()
     app, source = recorded_app("calibration", gate=gate)
