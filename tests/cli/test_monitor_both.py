@@ -1,0 +1,125 @@
+"""``dorsimeter monitor --right-sensor``: the real command in a pseudo-terminal with a sensor on
+each shin stores one session with both legs' samples and trials, and a raw CSV per leg, exactly
+as ``record --right-sensor`` does for the same data; ``--right-sensor`` also comes from
+DORSIMETER_RIGHT_SENSOR and config.toml."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pty
+import re
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from dorsimeter.cli import _parse, main
+from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.store import Store
+
+
+def _record_both(tmp_path) -> tuple[int, dict]:
+    """``record`` with a simulated sensor on each shin: the reference session and raw files."""
+    home = tmp_path / "rec"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["record", "--sensor", "sim:wall+lifts", "--right-sensor", "sim:wall+lifts",
+                     "--speed", "0", "--duration", "24", "--out", str(tmp_path / "src.csv"),
+                     "--home", str(home)]) == 0
+    sid = int(re.search(r"stored session (\d+)", buf.getvalue()).group(1))
+    return sid, {s: tmp_path / f"src-{s}.csv" for s in ("left", "right")}
+
+
+def test_monitor_with_two_sensors_stores_both_legs_like_record(tmp_path):
+    ref_id, src = _record_both(tmp_path)
+    with Store.open(tmp_path / "rec") as store:
+        want, want_trials = store.samples(ref_id), store.trials(ref_id)
+    assert {t.side for t in want_trials} == {"left", "right"}
+    mon_home = tmp_path / "mon"
+    master, slave = pty.openpty()
+    p = subprocess.Popen(  # the right sensor from the environment, as a user would set it
+        [sys.executable, "-m", "dorsimeter.cli", "monitor", "--sensor", f"replay:{src['left']}",
+         "--speed", "0", "--record", str(tmp_path / "mon.csv"), "--home", str(mon_home)],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30",
+             "DORSIMETER_RIGHT_SENSOR": f"replay:{src['right']}"})
+    os.close(slave)
+    out, sent, deadline = b"", False, time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and p.poll() is None:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+            if not sent and (mon_home / "history.sqlite3").exists():
+                try:
+                    n = sqlite3.connect(mon_home / "history.sqlite3").execute(
+                        "SELECT COUNT(*) FROM samples").fetchone()[0]
+                except sqlite3.OperationalError:
+                    n = 0
+                if n >= len(want):  # both replays are in: quit like a user
+                    os.write(master, b"q")
+                    sent = True
+        code = p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    text = out.decode(errors="replace")
+    assert code == 0, text[-2000:]
+    m = re.search(r"stored session (\d+)", text)
+    assert sent and m, text[-2000:]
+    assert "both legs" in text and "left − right" in text
+    with Store.open(mon_home) as store:
+        info = store.session(int(m.group(1)))
+        assert info.kind == "monitor" and info.ended
+        assert "replay of" in info.sensor and " + " in info.sensor  # both sensors named
+        got, got_trials = store.samples(info.id), store.trials(info.id)
+    # each leg through its own live pipeline gives record's numbers, side by side
+    for side in ("left", "right"):
+        g, w = np.asarray(got.side) == side, np.asarray(want.side) == side
+        assert g.sum() == w.sum() > 2000
+        assert np.array_equal(got.t_s[g], want.t_s[w])
+        assert np.array_equal(got.tibia_angle_deg[g], want.tibia_angle_deg[w])
+    key = lambda t: (t.side, t.rep)  # noqa: E731
+    assert [(t.side, t.angle_deg, t.scored, t.valid) for t in sorted(got_trials, key=key)] == [
+        (t.side, t.angle_deg, t.scored, t.valid) for t in sorted(want_trials, key=key)]
+    # a raw CSV per leg, as record writes them: the same bytes as the files replayed
+    for side in ("left", "right"):
+        mon = tmp_path / f"mon-{side}.csv"
+        assert mon.read_bytes() == src[side].read_bytes(), side
+        assert set(read_raw_csv(mon).side) == {side}
+
+
+def test_right_sensor_from_environment_config_and_option(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.delenv("DORSIMETER_RIGHT_SENSOR", raising=False)
+    monkeypatch.setenv("DORSIMETER_HOME", str(home))
+    assert _parse(["monitor"]).right_sensor is None
+    (home / "config.toml").write_text('[monitor]\nright_sensor = "sim:lunge"\n')
+    assert _parse(["monitor"]).right_sensor == "sim:lunge"
+    monkeypatch.setenv("DORSIMETER_RIGHT_SENSOR", "ble:dorsi-7c01")  # the environment wins
+    assert _parse(["monitor"]).right_sensor == "ble:dorsi-7c01"
+    args = _parse(["monitor", "--right-sensor", "serial:/dev/ttyACM1"])  # an option wins
+    assert args.right_sensor == "serial:/dev/ttyACM1"
+    # demo --both is the monitor with a simulated sensor on each shin
+    monkeypatch.delenv("DORSIMETER_RIGHT_SENSOR")
+    (home / "config.toml").write_text("")
+    both = _parse(["demo", "--both"])
+    assert (both.command, both.sensor, both.right_sensor) == ("monitor", "sim:wall+lifts",
+                                                              "sim:wall+lifts")
+    assert _parse(["demo"]).right_sensor is None
+
+
+def test_a_bad_right_sensor_is_one_line(tmp_path, capsys):
+    code = main(["monitor", "--sensor", "sim", "--right-sensor", "sim:nope",
+                 "--home", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "sim:nope" in err and "Traceback" not in err
