@@ -96,3 +96,54 @@ def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
             assert db.session(sid).ended and db.count_samples(sid) > 0
     finally:
         subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=20)
+
+
+def both_angles_on_screen(screen: str) -> dict[str, str | None]:
+    """The two-sensor monitor's two big angles: the screen cut at the right leg's panel."""
+    lines = screen.splitlines()
+    label = next((ln for ln in lines if "LEFT" in ln and "RIGHT" in ln and "Hz" not in ln), None)
+    if label is None:
+        return {"left": None, "right": None}
+    cut = label.index("RIGHT") - (3 if "▶ RIGHT" in label else 1)
+    return {"left": angle_on_screen("\n".join(ln[:cut] for ln in lines)),
+            "right": angle_on_screen("\n".join(ln[cut:] for ln in lines))}
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
+def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path):
+    socket = f"dorsimeter-test-both-{os.getpid()}"
+    env_home = tmp_path / "home"
+    done = tmp_path / "exit-code"
+    cmd = (f"cd {tmp_path} && DORSIMETER_HOME={env_home} {SCRIPT} demo --both; "
+           f"echo $? > {done}; sleep 60")
+    tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd, socket=socket)
+    try:
+        seen: dict[str, list[str]] = {"left": [], "right": []}
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
+            for side, angle in both_angles_on_screen(screen).items():
+                if angle is not None and (not seen[side] or angle != seen[side][-1]):
+                    seen[side].append(angle)
+            if all(len(set(v)) >= 3 for v in seen.values()):
+                break
+            time.sleep(0.5)
+        assert "both legs" in screen and "per side" in screen and "q Quit" in screen, screen
+        assert screen.count(" Hz ") == 2, screen  # a line per sensor
+        for side, values in seen.items():  # each leg's angle is shown and changes on its own
+            assert len(set(values)) >= 3, (side, seen, screen)
+            deg = [float(a.rstrip("°")) for a in values]
+            assert all(-5 < v < 50 for v in deg) and max(deg) - min(deg) > 1.0, (side, seen)
+        tmux("send-keys", "-t", "demo", "q", socket=socket)
+        for _ in range(120):
+            if done.exists():
+                break
+            time.sleep(0.25)
+        out = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
+        assert done.exists() and done.read_text().strip() == "0", out
+        sid = int(re.search(r"stored session (\d+)", out).group(1))
+        with Store.open(env_home) as db:
+            assert db.session(sid).ended
+            assert set(db.samples(sid).side) == {"left", "right"}
+    finally:
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=20)
