@@ -18,6 +18,10 @@ class ImuBatch:
     (per-sample arrays keyed by name, e.g. ``tibia_angle_deg``) and is None for real sensors.
     ``heel_contact`` is the heel switch / FSR load (0 = heel off, 1 = loaded); ``foot_acc_m_s2``
     and ``foot_gyr_rad_s`` come from an optional second IMU on the foot.
+
+    ``restart``: the device restarted (power cycle, reset) just before the first sample of
+    this batch, so nothing before it tells the orientation; the pipeline starts its fusion
+    afresh there. It marks the first sample only: a slice keeps it only when it starts at 0.
     """
 
     t_s: np.ndarray
@@ -30,6 +34,7 @@ class ImuBatch:
     truth: dict[str, np.ndarray] | None = None
     foot_acc_m_s2: np.ndarray | None = None  # optional second IMU on the foot (same clock)
     foot_gyr_rad_s: np.ndarray | None = None
+    restart: bool = False  # the device restarted just before the first sample
 
     def __post_init__(self) -> None:
         self.t_s = np.asarray(self.t_s, dtype=float).reshape(-1)
@@ -46,10 +51,12 @@ class ImuBatch:
             return None if a is None else a[start:stop]
 
         truth = None if self.truth is None else {k: v[start:stop] for k, v in self.truth.items()}
+        kept = range(len(self.t_s))[start:stop]
         return ImuBatch(
             self.t_s[start:stop], self.acc_m_s2[start:stop], self.gyr_rad_s[start:stop],
             cut(self.quat), cut(self.heel_contact), cut(self.seq), self.side, truth,
             cut(self.foot_acc_m_s2), cut(self.foot_gyr_rad_s),
+            restart=self.restart and len(kept) > 0 and kept[0] == 0,
         )
 
 

@@ -89,7 +89,7 @@ class StreamingFusion:
         self._vqf = VQF(1.0 / rate_hz)
         self._last: tuple[float, np.ndarray, np.ndarray] | None = None
         self.bridged_samples = 0
-        self.restarts = 0
+        self.restarts = 0  # fresh starts: after a long gap, or told by ``restart``
 
     def remove_bias(self, bias_rad_s: np.ndarray) -> None:
         """From the next sample on, the gyro comes with ``bias_rad_s`` already removed.
@@ -104,6 +104,17 @@ class StreamingFusion:
             return
         est, _ = self._vqf.getBiasEstimate()
         self._vqf.setBiasEstimate(np.asarray(est, dtype=float) - b, -1.0)
+
+    def restart(self) -> None:
+        """The orientation is unknown from the next sample on (the sensor rebooted, or the link
+        was down too long): VQF starts afresh from the next accelerometer sample, keeping its
+        gyro bias estimate (the same part, the same bias), and nothing is bridged to the
+        samples before. Call it between two ``update`` calls; the split stays irrelevant."""
+        bias, sigma = self._vqf.getBiasEstimate()
+        self._vqf.resetState()
+        self._vqf.setBiasEstimate(bias, sigma)
+        self._last = None
+        self.restarts += 1
 
     def _step(self, gyr: np.ndarray, acc: np.ndarray) -> np.ndarray:
         if len(gyr) == 0:
@@ -120,11 +131,12 @@ class StreamingFusion:
             return self._step(gyr, acc)
         t = np.asarray(t_s, dtype=float)
         prev = self._last
-        self._last = (float(t[-1]), gyr[-1].copy(), acc[-1].copy())
+        last = (float(t[-1]), gyr[-1].copy(), acc[-1].copy())
         dt = 1.0 / self.rate_hz
         steps = np.diff(t) if prev is None else np.diff(np.concatenate([[prev[0]], t]))
         gaps = np.flatnonzero(steps > 1.5 * dt) + (1 if prev is None else 0)
         if len(gaps) == 0:
+            self._last = last
             return self._step(gyr, acc)
         out, start = [], 0
         for i in gaps:  # a gap before sample i of this batch
@@ -136,10 +148,8 @@ class StreamingFusion:
                 self._step(_c(g0 + f * (gyr[i] - g0)), _c(a0 + f * (acc[i] - a0)))
                 self.bridged_samples += m
             else:
-                bias, sigma = self._vqf.getBiasEstimate()
-                self._vqf.resetState()
-                self._vqf.setBiasEstimate(bias, sigma)
-                self.restarts += 1
+                self.restart()
             start = i
         out.append(self._step(gyr[start:], acc[start:]))
+        self._last = last
         return np.concatenate(out)

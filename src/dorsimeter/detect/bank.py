@@ -67,6 +67,16 @@ class Detectors:
         self.shank: ShankLiftDetector | None = None
         self._shank_cal = None
 
+    def restart(self) -> None:
+        """The sensor restarted (``ImuBatch.restart``): the heel detectors' signal history
+        starts again (across the jump in the signals it makes a false heel lift); what they
+        learnt of the part (foot reference, shank error model) is kept. Reps go on: the
+        pipeline's readings are right from the first sample after a restart."""
+        if self.foot is not None:
+            self.foot.fusion.restart()
+        if self.shank is not None:
+            self.shank.restart()
+
     # -- raw data in ------------------------------------------------------------------------
     def feed(self, batch: ImuBatch, up: np.ndarray, acc_m_s2: np.ndarray | None = None,
              gyr_rad_s: np.ndarray | None = None) -> None:

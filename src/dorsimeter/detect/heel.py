@@ -175,6 +175,15 @@ class ShankLiftDetector:
         self.refractory_n = int(round(1.0 * rate_hz))
         self.velocity_m_s = np.empty(0)  # last call's vertical velocity, for plots and tuning
 
+    def restart(self) -> None:
+        """The sensor restarted: the signal history (filters, last ω, lift state) starts
+        again, so the jump in the signals is no lift; the error model, a property of the part
+        and its mounting, is kept (a fresh one mistakes the first drives for lifts)."""
+        self._bp_zi = np.zeros_like(self._bp_zi)
+        self._int_zi = np.zeros_like(self._int_zi)
+        self._prev_w = None
+        self._state, self._lift_n, self._quiet_n = 0, 0, 0
+
     def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Vertical specific force not explained by rotation about the ankle, minus g."""
         w = gyr - self.bias

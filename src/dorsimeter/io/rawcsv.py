@@ -3,7 +3,9 @@
 Header: ``t_s,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s`` with optional
 ``quat_w,quat_x,quat_y,quat_z`` and ``side`` columns, in any order; other columns are ignored.
 Values are written with 17 significant digits so a re-analysis sees exactly what the live
-pipeline saw.
+pipeline saw. The optional ``restart`` column is 1 on the first sample after the sensor
+restarted (a power cycle: orientation unknown, the fusion starts afresh) and 0 elsewhere; the
+writer always writes it, and a file without it has no restarts.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class RawRecording:
     foot_acc_m_s2: np.ndarray | None = None
     foot_gyr_rad_s: np.ndarray | None = None
     incomplete_channels: tuple[str, ...] = ()  # optional channels with gaps, left out
+    restart: np.ndarray | None = None  # per sample: the sensor restarted just before it
+
+    @property
+    def restarts(self) -> int:
+        """Sensor restarts marked in the file."""
+        return 0 if self.restart is None else int(np.count_nonzero(self.restart))
 
     @property
     def rate_hz(self) -> float:
@@ -54,9 +62,13 @@ class RawRecording:
         return round(1.0 / float(np.median(np.diff(self.t_s))), 2)
 
     def batches(self) -> list[ImuBatch]:
-        """The recording split where the side changes (one batch per stretch)."""
-        change = np.flatnonzero(self.side[1:] != self.side[:-1]) + 1
-        bounds = np.concatenate([[0], change, [len(self.t_s)]])
+        """The recording split where the side changes and where the sensor restarted (one
+        batch per stretch; a batch that starts at a restart says so, ``ImuBatch.restart``)."""
+        change = self.side[1:] != self.side[:-1]
+        if self.restart is not None:
+            change = change | self.restart[1:]
+        bounds = np.concatenate([[0], np.flatnonzero(change) + 1, [len(self.t_s)]])
+        restart = np.zeros(len(self.t_s), dtype=bool) if self.restart is None else self.restart
         def cut(x, a, b):
             return None if x is None else x[a:b]
 
@@ -64,7 +76,8 @@ class RawRecording:
                          cut(self.quat, a, b), cut(self.heel_contact, a, b),
                          side=str(self.side[a]) if self.has_side else None,
                          foot_acc_m_s2=cut(self.foot_acc_m_s2, a, b),
-                         foot_gyr_rad_s=cut(self.foot_gyr_rad_s, a, b))
+                         foot_gyr_rad_s=cut(self.foot_gyr_rad_s, a, b),
+                         restart=bool(restart[a]))
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
@@ -144,9 +157,11 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
             idx = [header.index(c) for c in numeric]
             has_side = "side" in header
             side_idx = header.index("side") if has_side else None
+            restart_idx = header.index("restart") if "restart" in header else None
             width = len(header)
             chunks: list[np.ndarray] = []
             sides: list[np.ndarray] = []
+            restarts: list[np.ndarray] = []
             dropped_tail = False
             line = 2
             rows: list[list[str]] = []
@@ -154,14 +169,15 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
                 rows.append(row)
                 if len(rows) == CHUNK_ROWS:
                     line = _flush(name, rows, line, width, numeric, idx, side_idx, chunks,
-                                  sides)
+                                  sides, restart_idx, restarts)
                     rows = []
             if rows and len(rows[-1]) != width and not _ends_with_newline(f):
                 rows.pop()  # a line cut short by a crash or kill
                 dropped_tail = True
             while rows and not any(c.strip() for c in rows[-1]):
                 rows.pop()
-            _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides)
+            _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides, restart_idx,
+                   restarts)
         except UnicodeDecodeError:
             raise InputError(name, None, None, "not UTF-8 text, expected a CSV file") from None
         except csv.Error as e:
@@ -196,7 +212,8 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
         optional[key] = block[:, 0] if len(cols) == 1 else block
     return RawRecording(t, acc, gyr, optional.get("quat"), side, has_side, dropped_tail,
                         optional.get("heel_contact"), optional.get("foot_acc_m_s2"),
-                        optional.get("foot_gyr_rad_s"), tuple(incomplete))
+                        optional.get("foot_gyr_rad_s"), tuple(incomplete),
+                        np.concatenate(restarts) if restart_idx is not None else None)
 
 
 def _ends_with_newline(f: TextIO) -> bool:
@@ -208,7 +225,8 @@ def _ends_with_newline(f: TextIO) -> bool:
     return raw.read(1) in (b"\n", b"\r")
 
 
-def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides) -> int:
+def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides, restart_idx=None,
+           restarts=None) -> int:
     """Validate and convert one chunk of rows; returns the line number after it."""
     if not rows:
         return line
@@ -220,7 +238,20 @@ def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides) -> in
                                    for k, (c, j) in enumerate(zip(numeric, idx, strict=True))]))
     if side_idx is not None:
         sides.append(np.array([s.strip().lower() for s in cols[side_idx]], dtype=object))
+    if restart_idx is not None:
+        restarts.append(_restart_cells(name, line, cols[restart_idx]))
     return line + len(rows)
+
+
+def _restart_cells(name: str, first_line: int, cells) -> np.ndarray:
+    """The ``restart`` column as booleans: 1 marks a restart, 0 or empty none."""
+    flags = np.array([c.strip() for c in cells], dtype=object)
+    bad = np.flatnonzero(~np.isin(flags, ("0", "1", "")))
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(name, first_line + i, "restart",
+                         f"'{flags[i][:20]}' is not 0 or 1 (1: the sensor restarted here)")
+    return flags == "1"
 
 
 def _check_units(name: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
@@ -247,7 +278,8 @@ class RawCsvWriter:
 
     The optional channels (on-chip quaternion, heel switch, foot IMU) are those the first batch
     carries, so everything the device sent is kept; a later batch without one leaves its cells
-    empty. The file is created (owner-only) at once, the header with the first batch.
+    empty. ``restart`` is 1 on the first sample of a batch with ``ImuBatch.restart``. The file
+    is created (owner-only) at once, the header with the first batch.
     """
 
     def __init__(self, path: str | Path, with_quat: bool = False) -> None:
@@ -271,7 +303,7 @@ class RawCsvWriter:
             self.channels = [k for k in OPTIONAL_CHANNELS
                              if k in self.channels or getattr(batch, k, None) is not None]
             cols = list(RAW_COLUMNS) + [c for k in self.channels for c in OPTIONAL_CHANNELS[k]]
-            self._write(",".join(cols + ["side"]) + "\n")
+            self._write(",".join(cols + ["restart", "side"]) + "\n")
             self._header = True
         n = len(batch)
         parts = [batch.t_s[:, None], batch.acc_m_s2, batch.gyr_rad_s]
@@ -283,7 +315,10 @@ class RawCsvWriter:
         buf = io.StringIO()
         np.savetxt(buf, np.hstack(parts), fmt="%.17g", delimiter=",")
         text = buf.getvalue().replace("nan", "")  # a channel this batch did not carry: empty
-        self._write("".join(f"{line},{side}\n" for line in text.splitlines()))
+        lines = text.splitlines()
+        first = "1" if batch.restart else "0"
+        self._write(f"{lines[0]},{first},{side}\n"
+                    + "".join(f"{line},0,{side}\n" for line in lines[1:]))
         self.rows += n
 
     def close(self) -> None:

@@ -326,7 +326,10 @@ class FrameDecoder:
         return out
 
     def reset_sequence(self) -> None:
-        """Forget sequence and time history (a new device, or a known restart)."""
+        """Forget sequence and time history (a new device, or a known restart).
+
+        After frames were seen, the next batch delivered carries ``restart=True``: what came
+        before says nothing about the orientation of the device now."""
         last_tu = self._s.hi_tu
         had = self._s.last_raw_seq is not None
         frame_us = self._s.frame_us
@@ -334,8 +337,10 @@ class FrameDecoder:
         self._restart_from = (last_tu + int(frame_us)) if had else None
         if had and self._last_sample_us is not None:  # one period after the last sample given
             self._restart_from = self._last_sample_us + int(round(self._sample_us))
+        self._mark_restart |= had
 
     _restart_from: int | None = None
+    _mark_restart = False  # the next sample delivered is the first after a restart
     _last_sample_us: int | None = None  # device time of the last sample delivered (unwrapped)
     _sample_us: float = 10_000.0  # sample period seen in the delivered samples
 
@@ -615,6 +620,8 @@ class FrameDecoder:
                 quat=quat[i0:i1] if has_q[i0] else None,
                 heel_contact=heel_out[i0:i1] if heel_has[i0] else None,
                 seq=seq_out[i0:i1], side=self.side))
+        if out and self._mark_restart:
+            out[0].restart, self._mark_restart = True, False
         return out
 
 

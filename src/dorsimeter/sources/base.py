@@ -27,6 +27,7 @@ class Gap:
     lost_frames: int | None = None  # frames missed, from sequence numbers
     lost_samples: int | None = None  # samples missed (None: unknown)
     estimated: bool = False  # lost_samples from arrival times (a device without a clock)
+    restart: bool = False  # the device restarted in it: orientation unknown, fusion restarted
 
 
 class Source:

@@ -498,8 +498,11 @@ class BleSource(Source):
             self.status.duplicates = int(getattr(stats, "duplicates", 0)) + \
                 self.stale_notifications
             self.status.crc_errors = int(getattr(stats, "crc_errors", 0))
+        if batch.restart and self._pending_gap is None:  # a reset without a link drop
+            self._pending_gap = Gap(t_before_s=self._last_t_s)
         if self._pending_gap is not None:
             gap, self._pending_gap = self._pending_gap, None
+            gap.restart = batch.restart
             if self._kind is not None and self._kind.has_sequence:
                 gap.lost_frames = self.status.lost_frames - self._gap_lost_base
                 if gap.t_before_s is not None:

@@ -251,9 +251,12 @@ class SerialSource(Source):
         self._arrivals.append((now, len(batch)))
         while self._arrivals and now - self._arrivals[0][0] > 2.0:
             self._arrivals.popleft()
+        if batch.restart and self._pending_gap is None:  # a reset with the port kept open
+            self._pending_gap = Gap(t_before_s=self._last_t_s)
         if self._pending_gap is not None:
             gap, self._pending_gap = self._pending_gap, None
             gap.t_after_s = float(batch.t_s[0])
+            gap.restart = batch.restart
             if isinstance(self._decoder, FrameDecoder) and gap.t_before_s is not None:
                 # device time is exact: the samples that should have come in between
                 gap.lost_samples = max(0, int(round((gap.t_after_s - gap.t_before_s)
