@@ -21,11 +21,11 @@ END_DEG = {"left": 38.0, "right": 28.0}  # the simulated athlete's end range per
 LIFT = (21.0, 21.6)  # the right heel switch unloads here (end range of a drive)
 
 
-def legs(seconds: float = 22.4, heel_off_right=(LIFT,), **kw):
+def legs(seconds: float = 22.4, heel_off_right=(LIFT,), **right_kw):
     """A simulated rig per shin (different seeds: two sensors, two clips)."""
-    left, _ = sim_batches(seconds, side="left", seed=3, end_angle_deg=END_DEG, **kw)
+    left, _ = sim_batches(seconds, side="left", seed=3, end_angle_deg=END_DEG)
     right, _ = sim_batches(seconds, side="right", seed=4, end_angle_deg=END_DEG,
-                           heel_off=list(heel_off_right))
+                           heel_off=list(heel_off_right), **right_kw)
     return left, right
 
 
@@ -139,8 +139,8 @@ async def test_a_heel_lift_alerts_only_its_own_leg():
 
 
 async def test_one_sensor_dropping_does_not_stop_the_other():
-    lb, rb = legs(heel_off_right=(), drop_every=25)  # the left link also loses 4 % of packets
-    n_right = len(rb) // 2  # the right sensor is lost for good half way
+    lb, rb = legs(heel_off_right=(), drop_every=10)  # the right link loses 10 % of packets...
+    n_right = len(rb) * 3 // 4  # ...and is lost for good at 3/4 (calibrated by then)
     ls, rs = ScriptedSource(lb), DroppingSource(rb, n_right)
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -154,11 +154,11 @@ async def test_one_sensor_dropping_does_not_stop_the_other():
         assert not app.legs["left"].ended and app.legs["right"].ended
         lines = text_of(app, "#sensors").split("\n")
         assert "LOST" in lines[1] and "LOST" not in lines[0]
-        # the left link's loss is counted from its sequence numbers; the right one lost none
-        loss = left.model.links["left"].loss
-        assert re.search(r"loss (\d+\.\d) %", lines[0]).group(1) == f"{100 * loss:.1f}"
-        assert abs(loss - 0.04) < 0.005
-        assert "loss 0.0 %" in lines[1]
+        # the right link's loss is counted from its sequence numbers; the left one lost none
+        loss = app.legs["right"].model.links["right"].loss
+        assert re.search(r"loss (\d+\.\d) %", lines[1]).group(1) == f"{100 * loss:.1f}"
+        assert abs(loss - 0.1) < 0.01
+        assert "loss 0.0 %" in lines[0]
         assert app.query_one("#angle-right").value == "--.-"
         assert "SENSOR LOST" in text_of(app, "#alert-right")
         assert "right sensor" in app.error and "left leg goes on" in app.message
@@ -196,3 +196,28 @@ async def test_calibration_wizard_calibrates_the_chosen_leg_only():
         assert "▶ RIGHT" in text_of(app, "#label-right") and "✓ calibrated" in text_of(
             app, "#label-right")
         assert "▶" not in text_of(app, "#label-left")
+
+
+async def test_a_new_sensor_replaces_the_chosen_leg_only_and_help_explains_two_sensors():
+    lb, rb = legs(11.0, heel_off_right=())
+    ls, rs = ScriptedSource(lb, name="dorsi-0a01"), ScriptedSource(rb, name="dorsi-0b02")
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+        left_pipeline = app.legs["left"].pipeline
+        await pilot.press("r")
+        nb, _ = sim_batches(3.0, side="left", seed=5)  # a new clip; it says "left", it is not
+        new = ScriptedSource(nb, name="dorsi-0c03")
+        await app.switch_source(new)
+        await wait_for(pilot, lambda: new.sent == len(nb))
+        await pilot.pause(0.05)
+        app.refresh_view()
+        assert rs.closed and not ls.closed
+        assert app.legs["left"].pipeline is left_pipeline and app.legs["right"].source is new
+        assert app.legs["right"].pipeline.side == "right"  # bound to the right shin
+        assert "stand tall" in app.legs["right"].pipeline.status  # its own calibration
+        lines = text_of(app, "#sensors").split("\n")
+        assert "dorsi-0a01" in lines[0] and "dorsi-0c03" in lines[1] and "RIGHT" in lines[1]
+        assert app.session.sides["left"].reps  # the session goes on
+        await pilot.press("question_mark")
+        assert "Two sensors" in str(app.screen.query_one("#help-text").render())

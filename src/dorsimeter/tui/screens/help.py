@@ -20,6 +20,15 @@ PANELS = """\
   banner       HEEL LIFT (red, with the bell) or KNEE DRIFTING IN (amber)
 """
 
+BOTH = """\
+[b]Two sensors[/b] (monitor --right-sensor, demo --both): one sensor on each shin, both live
+  l / r        choose the leg that c (calibration wizard) and t (trial) act on (▶ marks it);
+               each sensor stays on its shin and is calibrated on its own leg
+  leg panel    the leg's calibration, its alert line (HEEL LIFT / KNEE DRIFT for that leg only,
+               SENSOR LOST when its link is gone for good; else its best and trials), its angle,
+               gauge and trace; the other leg streams on whatever happens to this one
+"""
+
 
 class HelpScreen(ModalScreen):
     """Keys and panel legend; any of escape, q or ? closes it."""
@@ -41,5 +50,6 @@ class HelpScreen(ModalScreen):
         for title, keys in SCREEN_KEYS.items():
             lines.append(f"[b]{title}[/b]  " + " · ".join(f"{k} {d}" for k, d in keys))
         with VerticalScroll(id="help"):
-            yield Static("\n".join(lines) + "\n\n" + PANELS, id="help-text")
+            both = "\n" + BOTH if getattr(self.app, "bilateral", False) else ""
+            yield Static("\n".join(lines) + "\n\n" + PANELS + both, id="help-text")
         yield Footer()
