@@ -221,3 +221,35 @@ async def test_a_new_sensor_replaces_the_chosen_leg_only_and_help_explains_two_s
         assert app.session.sides["left"].reps  # the session goes on
         await pilot.press("question_mark")
         assert "Two sensors" in str(app.screen.query_one("#help-text").render())
+
+
+async def test_an_outage_of_one_sensor_is_a_marked_gap_and_the_other_streams_through():
+    lb, rb = legs(heel_off_right=())
+    outage = (15.0, 17.0)  # the right link is down for 2 s, then comes back
+    rb = [b for b in rb if not (b.t_s[0] >= outage[0] and b.t_s[-1] < outage[1])]
+    ls = ScriptedSource(lb)
+    rs = ScriptedSource(rb, stats={"gaps": 1, "reconnects": 1})
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+        await pilot.pause(0.05)
+        app.refresh_view()
+        lines = text_of(app, "#sensors").split("\n")
+        assert "gaps 1" in lines[1] and "reconnects 1" in lines[1] and "gaps" not in lines[0]
+        # the samples missed are counted from the sequence numbers: 2 s at 100 Hz
+        assert app.legs["right"].model.links["right"].lost == 200
+        assert app.legs["left"].model.links["left"].lost == 0
+        # the right trace has the hole (blank columns), the left one none
+        for side, hole in (("right", True), ("left", False)):
+            tt, _, _ = app.query_one(f"#trace-{side}").data
+            assert bool(np.max(np.diff(tt)) > 1.9) is hole, side
+        plot = text_of(app, "#trace-right").split("\n")[-2]  # the bottom row of the plot
+        cols = plot[4:]
+        t_end = float(rb[-1].t_s[-1])
+        w = len(cols)
+        hole = cols[int((outage[0] + 0.2 - (t_end - 10)) / 10 * w):
+                    int((outage[1] - 0.2 - (t_end - 10)) / 10 * w)]
+        assert hole.strip() == "" and len(hole) >= 4, plot
+        assert "█" in text_of(app, "#trace-left").split("\n")[-2]
+        # both legs still end up calibrated and scored
+        assert all(app.session.sides[s].scored for s in ("left", "right"))

@@ -132,3 +132,20 @@ def test_block_digits_read_back():
     for value in ("38.2°", "-4.0°", "10.7°"):
         assert decode_big(big_text_lines(value), _GLYPHS) == value
     assert len(big_text_lines("1", scale=2)) == 10
+
+
+def test_leg_alert_line_puts_the_legs_own_alert_first():
+    from dorsimeter.tui.model import Alert
+    from dorsimeter.tui.widgets import render_leg_alert
+
+    row = {"best_deg": 31.24, "kind": "best", "trials": 4, "invalid": 1}
+    text, cls = render_leg_alert({}, row)
+    assert (str(text), cls) == ("best 31.2°  n 4 · 1✗", "")
+    drift = Alert("knee_drift", "KNEE DRIFT — knee drifting in", 1.0, 1.2)
+    lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shank IMU)", 1.1, 1.3)
+    assert render_leg_alert({"knee_drift": drift}, row)[1] == "warn"
+    text, cls = render_leg_alert({"knee_drift": drift, "heel_lift": lift}, row)
+    assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shank IMU)"
+    text, cls = render_leg_alert({"heel_lift": lift}, row, error="lost")
+    assert (str(text), cls) == ("✗ SENSOR LOST", "on")
+    assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == "best —  n 4"
