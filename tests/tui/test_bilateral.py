@@ -253,3 +253,54 @@ async def test_an_outage_of_one_sensor_is_a_marked_gap_and_the_other_streams_thr
         assert "█" in text_of(app, "#trace-left").split("\n")[-2]
         # both legs still end up calibrated and scored
         assert all(app.session.sides[s].scored for s in ("left", "right"))
+
+
+class StagedSource(ScriptedSource):
+    """Streams the first ``k`` batches, then the rest once ``go`` is set."""
+
+    def __init__(self, batches, k: int, go: asyncio.Event, **kw) -> None:
+        super().__init__(batches, **kw)
+        self.k, self.go = k, go
+
+    async def stream(self):
+        for i, b in enumerate(self.batches):
+            if i == self.k:
+                await self.go.wait()
+            await asyncio.sleep(0)
+            self.sent += 1
+            yield b
+        await asyncio.Event().wait()
+
+
+async def test_one_legs_raw_csv_failing_stops_only_that_recording(tmp_path):
+    from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
+    from tests.reliability.test_disk import file_size_limit
+
+    lb, rb = legs(heel_off_right=())
+    lb = lb[:len(lb) // 3]  # the left leg writes less than the right had when the disk filled
+    left_go, right_go = asyncio.Event(), asyncio.Event()
+    k = len(rb) // 2
+    ls, rs = ScriptedSource(lb, gate=left_go), StagedSource(rb, k, right_go)
+    paths = {s: tmp_path / f"raw-{s}.csv" for s in ("left", "right")}
+    app = MonitorApp(ls, Pipeline(100.0), RawCsvWriter(paths["left"]), clock=frozen_clock,
+                     right_source=rs, right_pipeline=Pipeline(100.0),
+                     right_recorder=RawCsvWriter(paths["right"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: rs.sent == k)
+        # the disk is full just past what the right file holds
+        with file_size_limit(paths["right"].stat().st_size + 100):
+            right_go.set()
+            await wait_for(pilot, lambda: app.legs["right"].recorder is None)
+            assert app.message.startswith("recording stopped:") and "raw-right.csv" in app.message
+            left_go.set()
+            await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+            await pilot.pause(0.05)
+        # the right leg's live view went on; the left leg kept recording
+        assert app.legs["right"].latest[0] == float(rb[-1].t_s[-1])
+        assert app.legs["left"].recorder is not None and not app.legs["right"].ended
+    app.legs["left"].recorder.close()
+    left, right = read_raw_csv(paths["left"]), read_raw_csv(paths["right"])
+    want = {s: np.concatenate([b.t_s for b in bb]) for s, bb in (("left", lb), ("right", rb))}
+    assert np.array_equal(left.t_s, want["left"]) and set(left.side) == {"left"}
+    n = len(right.t_s)  # every whole line written before the disk filled
+    assert 5 * k <= n < len(want["right"]) and np.array_equal(right.t_s, want["right"][:n])
