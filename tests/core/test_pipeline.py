@@ -220,23 +220,23 @@ def test_a_sensor_restart_restarts_the_fusion_and_readings_are_right_at_once():
 
 
 def test_restarts_inside_any_batch_split_give_identical_readings():
-    """One restart while the mounting calibration is still being defined (readings held back)
-    and one during an end-range hold; realistic unit, sensor calibration, lever arm: the same
-    floats and the same rep columns for any split, and a restart in an empty batch is kept."""
+    """Two restarts, one during an end-range hold; realistic unit, sensor calibration, lever
+    arm: the same floats, rep columns and events for any split, and a restart told by an empty
+    batch is kept for the next sample."""
     from dorsimeter.core.sensor_cal import SensorCalibration
     from dorsimeter.sim import Mount, SensorErrors, ShankSim
     from dorsimeter.types import ImuBatch
 
     sim = ShankSim(seed=5, errors=SensorErrors.realistic("bmi270", 100.0, 5),
                    mount=Mount(clip_rotation_deg=(10.0, -5.0, 160.0)))
-    batches, truth = _rebooted(sim, [(7.0, 1.2), (8.0, 2.0), (25.0, 0.0)])
+    batches, truth = _rebooted(sim, [(15.0, 2.0), (12.0, 1.0), (13.0, 0.0)])
     cal = SensorCalibration("u", (0.002, -0.001, 0.0), (0.1, -0.05, 0.2),
                             ((1.01, 0.001, 0.0), (0.001, 0.99, 0.0), (0.0, 0.0, 1.0)))
     whole, ev_whole, pipe = _push_all(batches, pipe=Pipeline(100.0, sensor_cal=cal))
-    assert pipe.restarts == 2 and pipe.calibrations["left"].t_defined_s > batches[1].t_s[0]
-    assert len(whole) == len(truth.t_s)
+    assert pipe.restarts == 2 and pipe.fusion.restarts == 2
+    assert [e.t_s for e in ev_whole if e.kind == "restart"] == [b.t_s[0] for b in batches[1:]]
     err = whole.tibia_angle_deg - truth_at(truth, whole.t_s)
-    assert np.sqrt(np.mean(err[whole.t_s > 15.0] ** 2)) < 1.0
+    assert np.sqrt(np.mean(err[whole.t_s >= 15.0] ** 2)) < 0.5
     for step in (1, 7, 13):
         part, ev, _ = _push_all(batches, step, Pipeline(100.0, sensor_cal=cal))
         for f in ("t_s", "tibia_angle_deg", "knee_track_deg", "heel_lift", "rep", "rep_valid"):
@@ -252,3 +252,29 @@ def test_restarts_inside_any_batch_split_give_identical_readings():
             b.restart = False
         parts.append(pipe.push(b)[0])
     np.testing.assert_array_equal(Readings.concat(parts).tibia_angle_deg, whole.tibia_angle_deg)
+
+
+def test_a_restart_during_the_mounting_calibration_starts_it_again():
+    """The node reboots halfway through the calibration drives: the stance's "up", carried by
+    the gyro through the drives, is broken by the outage, so the calibration starts again (the
+    athlete stands still again, here a fresh simulated session on the same clip)."""
+    from dorsimeter.sim import Mount, ShankSim
+
+    mount = Mount(clip_rotation_deg=(10.0, -5.0, 160.0))
+    a = ShankSim(seed=2, mount=mount).generate(500)  # stance done, drives under way
+    b = ShankSim(seed=6, mount=mount).generate(3000)
+    truth_b = b.truth["tibia_angle_deg"]
+    b.t_s = a.t_s[-1] + 0.01 * np.arange(1, len(b) + 1)
+    b.restart = True
+    pipe = Pipeline(100.0)
+    r_a, ev_a = pipe.push(a)
+    assert len(r_a) == 0 and pipe.status.startswith("drive the knee forward")
+    r, events = pipe.push(b.slice(0, 1))
+    assert [(e.kind, e.t_s) for e in events] == [("restart", 5.0)]
+    assert "calibration started again" in events[0].message
+    assert pipe.status.startswith("stand tall and still")
+    rest, events = pipe.push(b.slice(1, len(b)))
+    r = Readings.concat([r, rest])
+    assert [e.kind for e in events][0] == "calibrated" and r.t_s[0] == b.t_s[0]
+    err = r.tibia_angle_deg - truth_b[np.searchsorted(b.t_s, r.t_s - 1e-9)]
+    assert np.sqrt(np.mean(err ** 2)) < 0.3  # 0.13° (1.7° with the calibration spliced)

@@ -119,3 +119,59 @@ def test_a_channel_missing_from_later_batches_leaves_empty_cells_and_is_left_out
     rec = read_raw_csv(path)
     assert rec.heel_contact is None and rec.incomplete_channels == ("heel_contact",)
     np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2)
+
+
+def test_a_sensor_restart_round_trips_and_reanalysis_equals_live(tmp_path):
+    """The ``restart`` column carries the marker: the file gives back the batch boundaries where
+    the sensor restarted, and `dorsimeter analyze` gives bit-identical readings to live."""
+    from dorsimeter.cli.analyze import analyze
+    from dorsimeter.core import Pipeline
+    from dorsimeter.sim import ShankSim
+    from dorsimeter.types import Readings
+
+    sim = ShankSim(seed=9)
+    a = sim.generate(3000)
+    sim.generate(300)  # off for 3 s while the shin moves
+    b = sim.generate(2000)
+    b.t_s = a.t_s[-1] + 0.01 * np.arange(1, len(b) + 1)  # time joins on (the decoder's rule)
+    b.restart = True
+    path = tmp_path / "rebooted.csv"
+    live, parts = Pipeline(100.0), []
+    with RawCsvWriter(path) as w:
+        for batch in (a, b):
+            for i in range(0, len(batch), 12):  # as a live source delivers it
+                piece = batch.slice(i, i + 12)
+                w.write(piece, "left")
+                parts.append(live.push(piece)[0])
+    live_r = Readings.concat(parts)
+    lines = path.read_text().splitlines()
+    assert lines[0].split(",")[-2:] == ["restart", "side"]
+    assert [i for i, x in enumerate(lines[1:]) if x.split(",")[-2] == "1"] == [len(a)]
+    rec = read_raw_csv(path)
+    assert rec.restarts == 1 and np.flatnonzero(rec.restart).tolist() == [len(a)]
+    back = rec.batches()
+    assert [len(x) for x in back] == [len(a), len(b)] and [x.restart for x in back] == [0, 1]
+    again = analyze(rec)
+    assert live.restarts == 1 and len(again) == len(live_r) > 4000
+    for f in ("t_s", "tibia_angle_deg", "knee_track_deg", "heel_lift", "rep", "rep_valid"):
+        np.testing.assert_array_equal(getattr(again, f), getattr(live_r, f))
+    # a file without the column (an older recording) has no restarts
+    old = tmp_path / "old.csv"
+    old.write_text("\n".join(",".join(x.split(",")[:-2] + [x.split(",")[-1]]) for x in lines))
+    rec = read_raw_csv(old)
+    assert rec.restart is None and rec.restarts == 0 and not rec.batches()[0].restart
+    np.testing.assert_array_equal(rec.t_s, np.concatenate([a.t_s, b.t_s]))
+
+
+def test_a_bad_restart_cell_names_file_line_and_column(tmp_path):
+    b = simulate(2.0, seed=4)
+    path = tmp_path / "r.csv"
+    _write(path, b)
+    lines = path.read_text().splitlines()
+    parts = lines[57].split(",")
+    parts[-2] = "yes"
+    lines[57] = ",".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"r\.csv.*line 58.*restart.*'yes' is not 0 or 1") as e:
+        read_raw_csv(path)
+    assert "\n" not in str(e.value)

@@ -180,3 +180,42 @@ def test_frame_sizes_fit_the_mtu():
     assert F.max_samples_per_frame(244, F.ENC_I16) == 16
     assert F.max_samples_per_frame(100, F.ENC_I16Q) == 4
     assert F.data_frame_bytes(4, F.ENC_I16Q) <= 100
+
+
+def _restart_flags(batches):
+    """Index (in delivered samples) of every sample marked as the first after a restart."""
+    out, n = [], 0
+    for b in batches:
+        if b.restart:
+            out.append(n)
+        n += len(b)
+    return out
+
+
+@pytest.mark.parametrize("how", ["clock_back", "boot_status", "short_uptime"])
+def test_the_first_batch_after_any_restart_says_so_for_any_split(how):
+    """All three ways the decoder notices a restart mark the first sample of the new life, once,
+    whatever the byte split; a first connection and lost frames mark nothing."""
+    if how == "short_uptime":  # 0.3 s of uptime before the reset: the clock rule cannot tell
+        a, _, _ = _frames(30, n=2, t0_us=300_000, dt_us=5000, seed=1)
+        b, _, _ = _frames(30, n=2, t0_us=100_000, dt_us=5000, seed=2)
+    else:
+        a, _, _ = _frames(30, n=2, seq0=700, t0_us=50_000_000, dt_us=5000, seed=1)
+        b, _, _ = _frames(30, n=2, t0_us=200_000, dt_us=5000, seed=2)
+    del a[10:13]  # loss before the restart: counted, not a restart
+    boot = [F.encode_status(0, F.NodeStatus(F.STATUS_BOOT | F.STATUS_STREAMING, 200),
+                            t_us=150_000)] if how == "boot_status" else []
+    data = b"".join(a + boot + b)
+    for cuts in ([len(data)], [1] * len(data), [7, 33, 2, 90] * (len(data) // 100)):
+        dec, got, i = F.FrameDecoder(), [], 0
+        for n in cuts:
+            got += dec.feed(data[i:i + n])
+            i += n
+        got += dec.feed(data[i:])
+        assert dec.stats.restarts == 1 and dec.stats.lost == 3
+        assert _restart_flags(got) == [2 * (len(a))]  # the first sample of the new life
+    # a decoder told to forget (a new device) marks the next batch too
+    dec = F.FrameDecoder()
+    first = dec.feed(b"".join(a))
+    dec.reset_sequence()
+    assert not any(x.restart for x in first) and _restart_flags(dec.feed(b"".join(b))) == [0]

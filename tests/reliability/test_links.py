@@ -3,8 +3,10 @@ over BLE (real bleak, the emulated node), with the pipeline behind it.
 
 The node reboots while its link is down: its sequence numbers start again at 0 and its clock
 near 0, and the boot STATUS frame goes nowhere. The host must notice the restart from the frames
-alone, keep device time moving forward (no step back, no billions of samples "lost"), and the
-readings must go on matching the simulator's ground truth.
+alone, keep device time moving forward (no step back, no billions of samples "lost"), mark the
+first batch of the new life (``ImuBatch.restart``) and the outage (``Gap.restart``), and the
+readings must match the simulator's ground truth at once: the shin moved while the node was
+off, so the pipeline restarts its fusion from the accelerometer there.
 
 Link drops, 10 % loss and unplug/replug on the BLE and serial paths are tested with the sources
 (``tests/sources/test_ble.py``, ``tests/sources/test_serial.py``); loss, duplicates, reordering,
@@ -30,6 +32,25 @@ from dorsimeter.types import Readings
 from firmware_bridge.host import HostRunner
 from firmware_bridge.node import SensorNode
 from firmware_bridge.sim_drivers import SimBattery
+
+
+def _fit_after_join(r_all: Readings, t_join: float, truth_t: np.ndarray, truth_a: np.ndarray,
+                    t_cycle_true: float, rate_hz: float = 100.0) -> tuple[float, float, int]:
+    """The samples an outage swallowed are unknown to the host: find the truth sample the first
+    reading after the join is (searching the 10 s after the cycle began), by the best fit over
+    everything after the join. Returns (RMS error over the first 3 s, RMS error over all of it,
+    samples lost in the outage)."""
+    after = r_all.t_s >= t_join
+    ang, t = r_all.tibia_angle_deg[after], r_all.t_s[after]
+    k = np.round((t - t_join) * rate_hz).astype(int)
+    assert np.array_equal(k, np.arange(len(k)))  # the new life is gapless
+    k0 = int(np.searchsorted(truth_t, t_cycle_true))
+    fits = [(float(np.sqrt(np.mean((ang - truth_a[s:s + len(ang)]) ** 2))), s)
+            for s in range(k0, k0 + int(10 * rate_hz)) if s + len(ang) <= len(truth_a)]
+    rmse, s = min(fits)
+    first = k < 3 * rate_hz
+    rmse3 = float(np.sqrt(np.mean((ang[first] - truth_a[s:s + len(ang)][first]) ** 2)))
+    return rmse3, rmse, s - k0
 
 
 def _power_cycle(r: HostRunner, boot_delay_s: float = 0.3) -> None:
@@ -83,31 +104,29 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
     assert dec.stats.lost == 0 and dec.stats.lost_samples == 0  # not billions, not any
     assert np.all(np.diff(t) > 0)  # time never steps back
     np.testing.assert_allclose(np.diff(t), 0.01, atol=2e-6)  # and the new life joins on
-    # the readings go on after the reboot and still match the truth
+    # the first batch of the new life says so, and the outage is marked as a restart
+    t_join = joins[0]
+    assert [b.t_s[0] for b in batches if b.restart] == [pytest.approx(t_join, abs=1e-9)]
+    gap = src.gaps[0]
+    assert gap.restart and gap.t_after_s == pytest.approx(t_join) and gap.lost_samples == 0
+    # the readings: the pipeline restarts its fusion at the marked batch
     pipe = Pipeline(src.rate_hz)
-    r_all = Readings.concat([pipe.push(b)[0] for b in batches])
+    pushed = [pipe.push(b) for b in batches]
+    r_all = Readings.concat([p[0] for p in pushed])
+    assert pipe.restarts == 1 and pipe.fusion.restarts == 1
+    assert [e.t_s for p in pushed for e in p[1] if e.kind == "restart"] == [gap.t_after_s]
     truth_t = np.concatenate([x for x, _ in r.imu.truth])
     truth_a = np.concatenate([a for _, a in r.imu.truth])
     # before the reboot device time is the simulator's (plus the old clock's offset)
     before = r_all.t_s < cycled[0]
     idx = np.searchsorted(truth_t, r_all.t_s[before] - 3000.0 - 1e-7)
     assert np.sqrt(np.mean((r_all.tibia_angle_deg[before] - truth_a[idx]) ** 2)) < 1.0
-    # after it, the samples the cable outage swallowed are unknown to the host: find the
-    # offset into the truth that fits, then the readings must match the truth there
-    t_join = joins[0]
+    # after it: right from the join (without the fusion restart the shin's moves while the
+    # node was off stay in the estimate for 10-20 s: VQF's tau_acc is 3 s)
     assert np.all(np.isfinite(r_all.tibia_angle_deg)) and r_all.t_s[-1] > t_join + 30
-    # the shin moved while the node was off, so the fused orientation jumps: VQF takes 10-20 s
-    # to pull it back (a fusion reset on reconnect would be faster; reported to the core)
-    after = r_all.t_s >= t_join + 20.0
-    assert after.sum() > 800
-    ang = r_all.tibia_angle_deg[after]
-    k_join = int(np.searchsorted(truth_t, t_join - 3000.0 - 1e-7))  # as if nothing was lost
-    i0 = k_join + int(round((r_all.t_s[after][0] - t_join) * 100))
-    fits = [(float(np.sqrt(np.mean((ang - truth_a[i0 + s:i0 + s + len(ang)]) ** 2))), s)
-            for s in range(0, 800) if i0 + s + len(ang) <= len(truth_a)]
-    best = min(fits)
-    assert best[0] < 1.0, best
-    assert 200 < best[1] < 800  # the seconds of simulated time that fell into the outage
+    rmse3, rmse, lost = _fit_after_join(r_all, t_join, truth_t, truth_a, cycled[0] - 3000.0)
+    assert rmse3 < 0.5 and rmse < 0.5, (rmse3, rmse)
+    assert 200 < lost < 800  # the seconds of simulated time that fell into the outage
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +143,12 @@ async def test_power_cycle_over_ble_while_the_link_is_down(system_bus):
         node = await rig.add(NodePeripheral(rig.link, "dorsi-00d7", "C0:D0:57:00:00:d7"))
         source = BleSource("dorsi-00d7", rate_hz=100)
         pipeline = Pipeline(100.0)
-        readings, t_all, cycled = [], [], []
+        readings, t_all, cycled, marks = [], [], [], []
 
         async def run():
             async for batch in source:
                 t_all.append(batch.t_s)
+                marks.append(batch.restart)
                 readings.append(pipeline.push(batch)[0])
                 if not cycled and batch.t_s[-1] > 8.0 and pipeline.status == "calibrated":
                     cycled.append(float(batch.t_s[-1]))
@@ -153,3 +173,10 @@ async def test_power_cycle_over_ble_while_the_link_is_down(system_bus):
     assert node.imu.rate_hz == 100  # the rebooted node was set up again over the bonded link
     r = Readings.concat(readings)
     assert r.t_s[-1] > cycled[0] + 5.0 and np.all(np.isfinite(r.tibia_angle_deg))
+    # the new life is marked, as batch, as gap and in the pipeline; readings right at once
+    t_join = [float(t[0]) for t, m in zip(t_all, marks, strict=True) if m]
+    assert len(t_join) == 1 and pipeline.restarts == 1
+    assert [g.restart for g in source.gaps] == [True] and source.gaps[0].t_after_s == t_join[0]
+    truth_t, truth_a = node.truth()
+    rmse3, _, _ = _fit_after_join(r, t_join[0], truth_t, truth_a, cycled[0])
+    assert rmse3 < 0.5, rmse3

@@ -24,7 +24,8 @@ from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings
 class Event:
     """Something the session or UI should know about, at device time ``t_s``."""
 
-    kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift"
+    kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
+    #            "restart" (the sensor restarted before the sample at t_s)
     t_s: float
     side: str
     message: str
@@ -64,7 +65,6 @@ class Pipeline:
         self._calibrator: MountingCalibrator | None = None
         self._pending_t: list[np.ndarray] = []
         self._pending_up: list[np.ndarray] = []
-        self._restart_t: list[float] = []  # restarts the detectors have not been told of yet
 
     def set_side(self, side: str) -> None:
         """The sensor is now on ``side``; an uncalibrated side starts a new calibration."""
@@ -98,9 +98,18 @@ class Pipeline:
         if len(batch) == 0:
             self._restart_pending |= batch.restart
             return Readings(), []
-        if batch.restart or self._restart_pending:
-            self._restart_pending = False
-            self.restart(float(batch.t_s[0]))
+        if not (batch.restart or self._restart_pending):
+            return self._push(batch)
+        self._restart_pending = False
+        calibrating = self._calibrator is not None
+        self.restart()
+        event = Event("restart", float(batch.t_s[0]), self.side,
+                      "sensor restarted: orientation taken afresh from the accelerometer"
+                      + ("; calibration started again" if calibrating else ""))
+        readings, events = self._push(batch)
+        return readings, [event, *events]
+
+    def _push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
         batch = self._finite(batch)
         acc, gyr = batch.acc_m_s2, batch.gyr_rad_s
         if self.sensor_cal is not None:
@@ -155,16 +164,20 @@ class Pipeline:
 
     _restart_pending = False  # an empty batch said "restarted": the next sample is the first
 
-    def restart(self, t_s: float) -> None:
-        """The sensor restarted before its next sample, at device time ``t_s``
-        (``ImuBatch.restart``): what came before says nothing about its orientation or motion
-        now. The fusion starts afresh from the next accelerometer sample (keeping its gyro bias
-        estimate), ω̇ starts a new stream, and the heel detectors start again from the reading
-        at ``t_s`` (readings can come later than their batch: before calibration). The
-        calibrations, the side, the reps and the session go on."""
+    def restart(self) -> None:
+        """The sensor restarted before the next sample (``ImuBatch.restart``): what came before
+        says nothing about its orientation or motion now. The fusion starts afresh from the
+        next accelerometer sample (keeping its gyro bias estimate), ω̇ starts a new stream and
+        the heel detectors' signal history starts again. A mounting calibration under way
+        starts again, readings held for it dropped (its drives carry the stance's "up" by the
+        gyro, which the outage broke: a wrong zero for the whole session otherwise); so every
+        reading already given was annotated before this. Finished calibrations, the side, the
+        reps and the session go on."""
+        if self._calibrator is not None:
+            self._reset_calibrator()
         self.fusion.restart()
         self._dgyr = AngularAcceleration(self.rate_hz)
-        self._restart_t.append(float(t_s))
+        self.detectors.restart()
         self.restarts += 1
 
     restarts = 0  # device restarts seen (``restart`` calls)
@@ -233,28 +246,8 @@ class Pipeline:
         return r
 
     def _detect(self, r: Readings, side: str) -> None:
-        """Heel lift, reps and knee drift for these readings (fills their columns); the
-        detectors restart before the reading where the sensor restarted."""
-        cal = self.calibrations.get(side)
-        restarts = np.asarray(self._restart_t)
-        self._restart_t = [t for t in self._restart_t if t > r.t_s[-1]]
-        if len(restarts) and restarts.min() <= r.t_s[0]:
-            self.detectors.restart()
-        cuts = np.searchsorted(r.t_s, restarts[(restarts > r.t_s[0]) & (restarts <= r.t_s[-1])])
-        if not len(cuts):
-            self._annotate(r, side, cal)
-            return
-        for a, b in zip([0, *cuts], [*cuts, len(r)], strict=True):
-            if a > 0:
-                self.detectors.restart()
-            part = Readings(r.t_s[a:b], r.tibia_angle_deg[a:b], r.knee_track_deg[a:b],
-                            r.side[a:b])
-            self._annotate(part, side, cal)
-            for f in ("heel_lift", "heel_source", "rep", "rep_valid"):
-                getattr(r, f)[a:b] = getattr(part, f)
-
-    def _annotate(self, r: Readings, side: str, cal: MountingCalibration | None) -> None:
-        done, alerts = self.detectors.annotate(r, cal)
+        """Heel lift, reps and knee drift for these readings (fills their columns)."""
+        done, alerts = self.detectors.annotate(r, self.calibrations.get(side))
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
             Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
