@@ -148,3 +148,33 @@ def test_exporting_many_long_sessions_nests_the_bars(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "exporting sessions" in err and "2/2" in err
     assert all(f"exporting session {i}" in err for i in ids)
+
+
+def test_a_sensor_restart_is_marked_on_its_exported_sample(tmp_path):
+    """A power cycle mid-session (the raw CSV's ``restart`` column) shows in the export as
+    ``sensor_restart_bool`` = 1 on the first sample after it, 0 on every other."""
+    from dorsimeter.core import Pipeline
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.session import SessionResults
+    from dorsimeter.sim import ShankSim
+    from dorsimeter.store import SessionRecorder
+
+    sim = ShankSim(seed=9)
+    a = sim.generate(2500)
+    sim.generate(200)  # the sensor is off
+    b = sim.generate(1000)
+    b.t_s = a.t_s[-1] + 0.01 * np.arange(1, len(b) + 1)
+    b.restart = True
+    raw = tmp_path / "raw.csv"
+    with Store.open(tmp_path / "home") as store, RawCsvWriter(raw) as w:
+        rec = SessionRecorder(store, "record", sensor="node", raw_path=raw)
+        push = rec.tap(Pipeline(100.0).push)
+        for batch in (a, b):
+            for i in range(0, len(batch), 20):
+                w.write(batch.slice(i, i + 20), "left")
+                push(batch.slice(i, i + 20))
+        sid = rec.finish(SessionResults())
+        samples_path, _, n, _ = export_session_csv(store, sid, tmp_path / "out")
+    df = pd.read_csv(samples_path)
+    assert n == len(df) > 1000 and set(df["sensor_restart_bool"]) == {0, 1}
+    assert df["t_s"][df["sensor_restart_bool"] == 1].tolist() == [b.t_s[0]]

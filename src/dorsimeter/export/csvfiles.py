@@ -39,8 +39,9 @@ SAMPLE_COLUMNS = (
     # the raw IMU sample, from the session's raw recording (empty when it has none or it moved)
     "acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2",
     "gyr_x_rad_s", "gyr_y_rad_s", "gyr_z_rad_s",
+    "sensor_restart_bool",  # 1 the sensor restarted (power cycle) just before this sample
 )
-RAW_EMPTY = [""] * 6
+RAW_EMPTY = [""] * 7
 
 TRIAL_COLUMNS = (
     "session_id",
@@ -130,8 +131,9 @@ class PhaseMarker:
 
 
 class RawLookup:
-    """The raw IMU values of each stored sample, matched by side and exact device time in the
-    session's raw recording (written with 17 significant digits, so times compare exactly)."""
+    """The raw IMU values (and restart marks) of each stored sample, matched by side and exact
+    device time in the session's raw recording (written with 17 significant digits, so times
+    compare exactly)."""
 
     def __init__(self, raw_path: str | None) -> None:
         self.rows: dict[tuple[str, float], list[str]] = {}
@@ -144,8 +146,11 @@ class RawLookup:
             self.problem = str(e)
             return
         values = np.hstack([rec.acc_m_s2, rec.gyr_rad_s]).tolist()
-        self.rows = {(str(s), t): [repr(v) for v in row]
-                     for s, t, row in zip(rec.side, rec.t_s.tolist(), values, strict=True)}
+        restart = (np.zeros(len(rec.t_s), dtype=bool) if rec.restart is None
+                   else rec.restart).tolist()
+        self.rows = {(str(s), t): [*(repr(v) for v in row), "1" if r else "0"]
+                     for s, t, row, r in zip(rec.side, rec.t_s.tolist(), values, restart,
+                                             strict=True)}
 
     def __call__(self, side: str, t_s: float) -> list[str]:
         return self.rows.get((side, t_s), RAW_EMPTY)
