@@ -311,6 +311,11 @@ class FrameDecoder:
     ``feed`` returns the samples completed by these bytes, normally as one batch (a new batch
     starts where the quaternion or heel channel appears or disappears). Non-DATA frames go to
     ``messages``. ``stats`` counts everything; ``feed`` never raises on any input.
+
+    A node restart (boot STATUS, its clock jumping back, or its sequence numbers starting
+    again) is counted in ``stats.restarts``; time goes on one sample period after the last
+    sample delivered, and the first batch of the new life carries ``restart=True`` so that the
+    pipeline takes the orientation afresh.
     """
 
     def __init__(self, side: str | None = None) -> None:
