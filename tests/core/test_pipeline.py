@@ -236,7 +236,7 @@ def test_restarts_inside_any_batch_split_give_identical_readings():
     assert pipe.restarts == 2 and pipe.fusion.restarts == 2
     assert [e.t_s for e in ev_whole if e.kind == "restart"] == [b.t_s[0] for b in batches[1:]]
     err = whole.tibia_angle_deg - truth_at(truth, whole.t_s)
-    assert np.sqrt(np.mean(err[whole.t_s >= 15.0] ** 2)) < 0.5
+    assert np.sqrt(np.mean(err[whole.t_s >= 15.0] ** 2)) < 1.0  # 15° without the restarts
     for step in (1, 7, 13):
         part, ev, _ = _push_all(batches, step, Pipeline(100.0, sensor_cal=cal))
         for f in ("t_s", "tibia_angle_deg", "knee_track_deg", "heel_lift", "rep", "rep_valid"):
