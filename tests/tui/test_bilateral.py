@@ -277,30 +277,51 @@ async def test_one_legs_raw_csv_failing_stops_only_that_recording(tmp_path):
     from tests.reliability.test_disk import file_size_limit
 
     lb, rb = legs(heel_off_right=())
-    lb = lb[:len(lb) // 3]  # the left leg writes less than the right had when the disk filled
+    rb = rb[:len(rb) // 3]  # the right leg writes less than the left had when the disk filled
     left_go, right_go = asyncio.Event(), asyncio.Event()
-    k = len(rb) // 2
-    ls, rs = ScriptedSource(lb, gate=left_go), StagedSource(rb, k, right_go)
+    k = len(lb) // 2
+    ls, rs = StagedSource(lb, k, left_go), ScriptedSource(rb, gate=right_go)
     paths = {s: tmp_path / f"raw-{s}.csv" for s in ("left", "right")}
     app = MonitorApp(ls, Pipeline(100.0), RawCsvWriter(paths["left"]), clock=frozen_clock,
                      right_source=rs, right_pipeline=Pipeline(100.0),
                      right_recorder=RawCsvWriter(paths["right"]))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: rs.sent == k)
-        # the disk is full just past what the right file holds
-        with file_size_limit(paths["right"].stat().st_size + 100):
-            right_go.set()
-            await wait_for(pilot, lambda: app.legs["right"].recorder is None)
-            assert app.message.startswith("recording stopped:") and "raw-right.csv" in app.message
+        await wait_for(pilot, lambda: ls.sent == k)
+        # the disk is full just past what the left file holds
+        with file_size_limit(paths["left"].stat().st_size + 100):
             left_go.set()
+            await wait_for(pilot, lambda: app.legs["left"].recorder is None)
+            assert app.message.startswith("recording stopped:") and "raw-left.csv" in app.message
+            right_go.set()
             await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
             await pilot.pause(0.05)
-        # the right leg's live view went on; the left leg kept recording
-        assert app.legs["right"].latest[0] == float(rb[-1].t_s[-1])
-        assert app.legs["left"].recorder is not None and not app.legs["right"].ended
-    app.legs["left"].recorder.close()
+        # the left leg's live view went on; the right leg kept recording
+        assert app.legs["left"].latest[0] == float(lb[-1].t_s[-1])
+        assert app.legs["right"].recorder is not None and not app.legs["left"].ended
+    app.legs["right"].recorder.close()
     left, right = read_raw_csv(paths["left"]), read_raw_csv(paths["right"])
     want = {s: np.concatenate([b.t_s for b in bb]) for s, bb in (("left", lb), ("right", rb))}
-    assert np.array_equal(left.t_s, want["left"]) and set(left.side) == {"left"}
-    n = len(right.t_s)  # every whole line written before the disk filled
-    assert 5 * k <= n < len(want["right"]) and np.array_equal(right.t_s, want["right"][:n])
+    assert np.array_equal(right.t_s, want["right"]) and set(right.side) == {"right"}
+    n = len(left.t_s)  # every whole line written before the disk filled
+    assert 5 * k <= n < len(want["left"]) and np.array_equal(left.t_s, want["left"][:n])
+
+
+async def test_the_sensors_connect_one_after_the_other():
+    """Two BLE scans or connects at once on one adapter can miss a sensor: the right one starts
+    once the left one streams (or has failed)."""
+    lb, rb = legs(3.0, heel_off_right=())
+    gate = asyncio.Event()
+    ls, rs = ScriptedSource(lb, gate=gate), ScriptedSource(rb)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert ls.sent == 0 and rs.sent == 0  # the left one is still connecting
+        gate.set()
+        await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+    # a sensor that fails to connect does not hold the other one back
+    ls = DroppingSource(lb, 0)
+    rs = ScriptedSource(rb)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: rs.sent == len(rb) and app.legs["left"].ended)
+        assert app.legs["left"].error and not app.legs["right"].ended

@@ -77,11 +77,19 @@ def open_sources(args: argparse.Namespace) -> dict:
 
 
 async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
-                  n_max: int, state: _Run, side: str | None) -> None:
-    """One sensor's samples: raw CSV, pipeline, store and results, until ``n_max`` samples."""
+                  n_max: int, state: _Run, side: str | None, connecting: asyncio.Lock) -> None:
+    """One sensor's samples: raw CSV, pipeline, store and results, until ``n_max`` samples.
+
+    ``connecting`` is held until the first batch: two sensors connect one after the other
+    (two BLE scans or connects at once on one adapter can miss the second sensor)."""
     n = 0
+    await connecting.acquire()
+    holding = True
     try:
         async for batch in source:
+            if holding:
+                connecting.release()
+                holding = False
             batch = batch.slice(0, n_max - n)
             if side is not None:
                 batch.side = side  # a sensor bound to a shin stays there
@@ -94,6 +102,8 @@ async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, re
             if n >= n_max:
                 break
     finally:
+        if holding:
+            connecting.release()
         await source.close()
 
 
@@ -118,11 +128,12 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
             args, "record", name, cals,
             None if args.right_sensor else paths[args.side])  # the store keeps one raw path
         results = SessionResults(athlete=athlete_geometry_from_args(args, store))
+        connecting = asyncio.Lock()
         try:
             await asyncio.gather(*(
                 _stream(sources[side], pipelines[side], writers[side], recorder, results,
                         int(round(args.duration * sources[side].rate_hz)), state,
-                        side if args.right_sensor else None)
+                        side if args.right_sensor else None, connecting)
                 for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
             try:

@@ -172,6 +172,9 @@ class MonitorApp(App):
         self.error: str | None = None
         self.source_ended = False
         self._last_rx_wall: float | None = None
+        # two sensors connect one after the other: two BLE scans or connects at once on one
+        # adapter can miss the second sensor; each leg holds this until its first batch
+        self._connecting = asyncio.Lock()
 
     @property
     def bilateral(self) -> bool:
@@ -303,14 +306,21 @@ class MonitorApp(App):
     async def _consume_leg(self, leg: Leg) -> None:
         """One leg's sensor; when it fails or ends, the other leg streams on."""
         other = "right" if leg.side == "left" else "left"
+        await self._connecting.acquire()
+        holding = True
         try:
             async for batch in leg.source:
+                if holding:  # connected and streaming: the other sensor may connect now
+                    self._connecting.release()
+                    holding = False
                 self.ingest_leg(leg, batch)
         except Exception as e:  # this sensor is gone for good: say so, keep the other
             leg.error = str(e)
             self.error = f"{leg.side} sensor: {e}"
             self.message = f"{leg.side} sensor stopped: {e} — the {other} leg goes on"
         finally:
+            if holding:
+                self._connecting.release()
             if self.legs.get(leg.side) is leg:
                 leg.ended = True
                 self.source_ended = all(lg.ended for lg in self.legs.values())
