@@ -325,3 +325,30 @@ async def test_the_sensors_connect_one_after_the_other():
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: rs.sent == len(rb) and app.legs["left"].ended)
         assert app.legs["left"].error and not app.legs["right"].ended
+
+
+async def test_a_guided_exercise_follows_the_chosen_leg():
+    from dorsimeter.tui.screens import ProtocolScreen
+    from tests.tui.test_screens import held_drives
+
+    lb, rb = legs(31.0, heel_off_right=())
+    gate = asyncio.Event()
+    ls, rs = ScriptedSource(lb, gate=gate), ScriptedSource(rb)
+    app = both_app(ls, rs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, ProtocolScreen)
+        titles = [p.title for p in screen.protocols]
+        screen.query_one("#pro-list").highlighted = titles.index("Reverse lunge")
+        await pilot.press("enter")
+        gate.set()
+        await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
+        app.refresh_view()
+        _, a = truth(lb)
+        want = held_drives(a, hold_s=app.protocol.protocol.hold_s)
+        assert want >= 3
+        state = app.protocol.state
+        assert state.side == "left" and state.rep == want  # the right leg's drives not counted
+        panel = str(app.query_one("#protocol").render())
+        assert "LEFT" in panel and f"rep {want}/6" in panel

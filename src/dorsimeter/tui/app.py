@@ -372,7 +372,9 @@ class MonitorApp(App):
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
                 self.error = self.message = f"history not saved: {err}"
-        if self.protocol is not None and hasattr(self.protocol, "add"):
+        # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
+        if self.protocol is not None and hasattr(self.protocol, "add") and (
+                not self.bilateral or model is self.model):
             self.protocol.add(readings, events)
         return readings
 
