@@ -90,6 +90,7 @@ class MonitorApp(App):
     #protocol { height: 2; padding: 0 1; background: $boost; display: none; }
     #protocol.on { display: block; }
     #message { height: 1; padding: 0 1; color: $warning; }
+    #sensors.both { text-wrap: nowrap; text-overflow: ellipsis; }
     .leg { width: 1fr; margin: 0 1 0 0; }
     .leg-label { height: 1; padding: 0 0 0 1; background: $boost; }
     .leg-alert { height: 1; padding: 0 0 0 1; color: $text-muted; }
@@ -205,7 +206,7 @@ class MonitorApp(App):
         """Two sensors: a compact angle panel per leg (label with calibration, alert line, big
         angle, gauge) beside the per-side table, and a trace per leg below."""
         yield Static(id="status")
-        yield Static(id="sensors")
+        yield Static(id="sensors", classes="both")  # a line per sensor, never wrapped
         with Horizontal(id="main"):
             for side in SIDES:
                 with Vertical(id=f"leg-{side}", classes="leg"):
@@ -612,9 +613,7 @@ class MonitorApp(App):
         heel = f" · heel: {', '.join(sources)}" if sources else ""
         q("#status", Static).update(
             f"[b]{who}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · {trial}{heel}")
-        sensors = render_sensors(self.sensor_rows())
-        sensors.no_wrap, sensors.overflow = True, "ellipsis"  # one line per sensor, always
-        q("#sensors", Static).update(sensors)
+        q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
             render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
         proto = q("#protocol", Static)
