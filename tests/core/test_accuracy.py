@@ -109,3 +109,28 @@ def test_gyro_bias_beyond_vqfs_clip_is_taken_from_the_stance():
     q = VQF(0.01).updateBatch(batch.gyr_rad_s, batch.acc_m_s2)["quat6D"]
     plain, _ = tibia_angles_deg(up_in_sensor(q), cal.matrix, "left")
     assert ours < 0.3 < _rmse(plain[idx], idx, batch)
+
+
+@pytest.mark.parametrize("model", ["bmi270", "lsm6dso"])
+def test_without_a_box_calibration_the_drives_take_out_the_accelerometer_offset(model):
+    """Units never box-calibrated (most users'): the mounting calibration fits the
+    accelerometer's offset to the gyro over the drives. Over four random units this cuts the
+    mean and the worst error by 40 % or more, compared with the same streams with the offset
+    left in (the accelerometer taken as the reference, as after a box calibration)."""
+    from dorsimeter.core.sensor_cal import SensorCalibration
+
+    trusted = SensorCalibration("taken as calibrated", n_poses=6)  # identity, offset left in
+    fitted, left_in = [], []
+    for seed in range(4):
+        errors = SensorErrors.realistic(model, 100.0, seed + 4)
+        batch = ShankSim(seed=seed, errors=errors,
+                         mount=Mount(clip_rotation_deg=(10.0, -15.0, 120.0))).generate(6000)
+        angle, idx, cal = _live(batch, None)
+        fitted.append(_rmse(angle, idx, batch))
+        angle0, idx0, cal0 = _live(batch, trusted)
+        assert cal.acc_offset_mg > 0.0 and not any(cal0.acc_offset_m_s2)
+        left_in.append(_rmse(angle0, idx0, batch))
+    # the average error falls by 40 % or more, and so does the worst unit's; single units can do
+    # a little worse (a gyro scale error now shows where the offset's did)
+    assert np.mean(fitted) < 0.6 * np.mean(left_in), (fitted, left_in)
+    assert max(fitted) < 0.6 * max(left_in), (fitted, left_in)

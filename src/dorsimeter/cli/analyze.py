@@ -58,7 +58,8 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
         for b in batches:
             b.quat = quat[i:i + len(b)]
             i += len(b)
-    pipe = Pipeline(rec.rate_hz, calibrations, sensor_cal=sensor_cal)
+    pipe = Pipeline(rec.rate_hz, calibrations, sensor_cal=sensor_cal,
+                    quat_is_ours=offline and rec.quat is None)
     out = []
     for b in batches:
         r, events = pipe.push(b)

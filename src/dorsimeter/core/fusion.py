@@ -70,6 +70,25 @@ def up_in_sensor(quat_wxyz: np.ndarray) -> np.ndarray:
                             1.0 - 2.0 * (x * x + y * y)])
 
 
+def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gyr, acc, index of the original samples) with lost samples (steps over 1.5 intervals)
+    filled by linear interpolation, so fusion sees a regular stream."""
+    t = np.asarray(t_s, dtype=float)
+    n = len(t)
+    if n < 2:
+        return gyr_rad_s, acc_m_s2, np.arange(n)
+    missing = np.maximum(np.round(np.diff(t) * rate_hz).astype(int) - 1, 0)
+    missing[np.diff(t) <= 1.5 / rate_hz] = 0
+    pos = np.concatenate([[0], np.cumsum(missing + 1)])  # index of each original sample
+    if pos[-1] == n - 1:
+        return gyr_rad_s, acc_m_s2, np.arange(n)
+    grid = np.arange(pos[-1] + 1)
+    g = np.column_stack([np.interp(grid, pos, gyr_rad_s[:, k]) for k in range(3)])
+    a = np.column_stack([np.interp(grid, pos, acc_m_s2[:, k]) for k in range(3)])
+    return g, a, pos
+
+
 #: Gaps up to this long (lost packets) are bridged by interpolated samples; after a longer one
 #: (link down) the filter restarts from the accelerometer, keeping its gyro bias estimate.
 MAX_BRIDGE_S = 1.0

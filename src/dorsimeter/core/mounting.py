@@ -15,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.core.lever_arm import fit_lever_arm, rotational_acc, smoothed_rates
+from dorsimeter.core.fusion import fill_gaps
+from dorsimeter.core.lever_arm import (
+    fit_lever_arm_and_offset,
+    rotational_acc,
+    smoothed_rates,
+)
 from dorsimeter.errors import CalibrationError, InputError
 from dorsimeter.types import GRAVITY_M_S2, SIDES
 
-STILL_GYR_RAD_S = 0.15
+STILL_GYR_RAD_S = 0.15  # gyro steadiness within a still run (against its first sample)
+# |gyro| this large is movement whatever the bias: an uncalibrated MPU-6500 (±5 °/s 1σ zero-rate
+# offset) can read 15 °/s standing still, so stillness is judged on steadiness, not magnitude
+STILL_GYR_ABS_RAD_S = 0.5
 STILL_ACC_DEV_M_S2 = 0.3  # |acc| steadiness within a still run (against its first sample)
 STILL_ACC_ABS_M_S2 = 2.5  # |acc| this far from g is not a still reading, whatever the sensor
 MOVING_GYR_RAD_S = 0.2
@@ -29,6 +37,11 @@ MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twistin
 QUIET_GYR_RAD_S = 0.02  # "still" moments inside the drives, for the flexion gyro gain
 QUIET_DGYR_RAD_S2 = 0.1
 MAX_GAIN_ERROR = 0.15  # flexion gyro gains further from 1 are not believed
+# offsets beyond 200 mg are not believed: three times the loosest zero-g offset of the parts we
+# support (MPU-6500, 60 mg 1σ) plus the 30 mg its 3 % scale error adds at 1 g, which the fitted
+# offset also carries; nor is any offset from drives spanning under 15° (too little lever on it)
+MAX_ACC_OFFSET_M_S2 = 0.2 * GRAVITY_M_S2
+MIN_OFFSET_SPAN_RAD = math.radians(15.0)
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,33 @@ class MountingCalibration:
     # factor on the gyro's flexion-axis component that makes the gyro-integrated flexion match
     # the accelerometer's at the still moments of the drives (gyro scale error, clock drift)
     flexion_gyr_gain: float = 1.0
+    # accelerometer offset in the sagittal plane (sensor frame), found from the drives with the
+    # gyro measuring the poses; z_axis already has it taken out, and so must the fused "up"
+    # (``corrected_up``): otherwise an uncalibrated unit's offset tilts readings away from the
+    # stance, by about 1° per 17 mg at 40°
+    acc_offset_m_s2: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def matrix(self) -> np.ndarray:
         """Rows: tibia x, y, z axes in the sensor frame."""
         return np.array([self.x_axis, self.y_axis, self.z_axis])
+
+    @property
+    def acc_offset_mg(self) -> float:
+        return 1000.0 * float(np.linalg.norm(self.acc_offset_m_s2)) / GRAVITY_M_S2
+
+    def corrected_up(self, up_sensor: np.ndarray) -> np.ndarray:
+        """Fused "up" (unit, sensor frame) with the accelerometer offset taken out:
+        ``normalise(g·up − b)``. A filter fed the raw accelerometer settles on the direction of
+        ``g·up + b``, so this undoes it where the reading counts, at holds; element-wise, so the
+        same floats for any batch split."""
+        b = self.acc_offset_m_s2
+        if not any(b):
+            return up_sensor
+        u = np.asarray(up_sensor, dtype=float) * GRAVITY_M_S2
+        v = np.column_stack([u[:, 0] - b[0], u[:, 1] - b[1], u[:, 2] - b[2]])
+        n = np.sqrt(v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1] + v[:, 2] * v[:, 2])
+        return v / n[:, None]
 
     @property
     def lever_arm(self) -> np.ndarray:
@@ -69,6 +104,8 @@ class MountingCalibration:
             f"rotation, hinge quality {100 * self.planarity:.1f} %, "
             f"axis tilt {self.axis_tilt_deg:.1f}°, "
             f"sensor {100 * np.linalg.norm(self.lever_arm):.0f} cm from the ankle"
+            + (f", accelerometer offset {self.acc_offset_mg:.0f} mg taken out"
+               if any(self.acc_offset_m_s2) else "")
         )
 
 
@@ -96,7 +133,8 @@ def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
     return {side: _checked_calibration(str(path), side, entry) for side, entry in sides.items()}
 
 
-_VECTOR_FIELDS = ("x_axis", "y_axis", "z_axis", "gyr_bias_rad_s", "lever_arm_m")
+_VECTOR_FIELDS = ("x_axis", "y_axis", "z_axis", "gyr_bias_rad_s", "lever_arm_m",
+                  "acc_offset_m_s2")
 
 
 def _number(v) -> bool:
@@ -141,31 +179,41 @@ def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
         raise InputError(path, None, f"{where}.gyr_bias_rad_s", "more than 20 °/s of gyro bias")
     if np.max(np.abs(cal.lever_arm_m)) > 1.0:
         raise InputError(path, None, f"{where}.lever_arm_m", "sensor more than 1 m from the ankle")
+    if np.linalg.norm(cal.acc_offset_m_s2) > MAX_ACC_OFFSET_M_S2:
+        raise InputError(path, None, f"{where}.acc_offset_m_s2",
+                         f"expected at most {MAX_ACC_OFFSET_M_S2:.2f} m/s² of accelerometer offset")
     if abs(cal.flexion_gyr_gain - 1.0) > MAX_GAIN_ERROR:
         raise InputError(path, None, f"{where}.flexion_gyr_gain",
                          f"expected 1 ± {MAX_GAIN_ERROR:.2f}")
     return cal
 
 
-def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float) -> np.ndarray:
+def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | None = None
+                      ) -> np.ndarray:
     """(N,3,3) rotations R_k taking sensor-frame vectors at sample k to the frame of the first
     sample, from the (bias-free) gyro: exact per-step rotation (Rodrigues) by sample k's rate
     over the step ending at k (IMU samples are interval averages, as VQF also assumes).
-    A world-fixed vector v reads ``R_k.T @ v_0`` at sample k."""
-    n = len(gyr_rad_s)
+    A world-fixed vector v reads ``R_k.T @ v_0`` at sample k. With the samples' times ``t_s``,
+    lost samples (steps over 1.5 intervals) are bridged by the interpolated rate, so a lossy
+    link does not lose the rotation made while its packets were missing."""
+    g = np.asarray(gyr_rad_s, dtype=float)
+    idx = None
+    if t_s is not None:
+        g, _, idx = fill_gaps(t_s, g, g, rate_hz)
+    n = len(g)
     out = np.empty((n, 3, 3))
     r = np.eye(3)
     dt = 1.0 / rate_hz
     for k in range(n):
         if k:
-            rv = gyr_rad_s[k] * dt
+            rv = g[k] * dt
             th = float(np.sqrt(rv @ rv))
             if th > 0.0:
                 kx = rv / th
                 kk = np.array([[0.0, -kx[2], kx[1]], [kx[2], 0.0, -kx[0]], [-kx[1], kx[0], 0.0]])
                 r = r @ (np.eye(3) + np.sin(th) * kk + (1.0 - np.cos(th)) * (kk @ kk))
         out[k] = r
-    return out
+    return out if idx is None else out[idx]
 
 
 def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
@@ -196,22 +244,33 @@ class MountingCalibrator:
     Rule: the first run of ≥ ``still_s`` still samples is the stance (its mean "up" is the tibia
     axis, its mean gyro the bias); after it, moving samples are collected until they add up to
     ``drive_rotation_deg`` of rotation (about two drives forward and back). The drives also give
-    the lever arm (ankle to sensor, :func:`fit_lever_arm`). Refusals: swaying during the stance,
-    drives that are not a forward hinge (twisting about the shin, random movement).
-    """
+    the lever arm (ankle to sensor) and, unless ``estimate_acc_offset`` is off, the
+    accelerometer's offset in the sagittal plane (:func:`fit_lever_arm_and_offset`: the gyro
+    measures how far gravity turned, so what the accelerometer adds is its offset). Refusals:
+    swaying during the stance, drives that are not a forward hinge (twisting about the shin,
+    random movement).
+
+    Which sensor is the reference decides what is fitted. Without a box calibration the gyro is
+    the reference, because its scale is the better-specified of the two (datasheets), and the
+    accelerometer's offset is fitted to it. After a box calibration (``dorsimeter sensor-cal``)
+    the accelerometer is the reference: ``estimate_acc_offset`` is off, and the flexion-axis
+    gyro gain is fitted to the accelerometer."""
 
     def __init__(self, side: str, rate_hz: float, still_s: float = 1.5,
-                 drive_rotation_deg: float = 90.0) -> None:
+                 drive_rotation_deg: float = 90.0, estimate_acc_offset: bool = True) -> None:
         self.side = side
+        self.estimate_acc_offset = estimate_acc_offset
         self.rate_hz = rate_hz
         self.still_n = int(round(still_s * rate_hz))
         self.need_rad = np.radians(drive_rotation_deg)
         self._run_acc: list[np.ndarray] = []
         self._run_gyr: list[np.ndarray] = []
+        self._run_t: list[np.ndarray] = []
         self._run_n = 0
         self._longest_n = 0
         self._anchor = np.zeros(3)
         self._anchor_norm = GRAVITY_M_S2
+        self._anchor_gyr = np.zeros(3)
         self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
@@ -241,7 +300,7 @@ class MountingCalibrator:
         n = len(t_s)
         while i < n and self.result is None:
             if self._stance is None:
-                i = self._add_still(gyr, acc, up, i)
+                i = self._add_still(t_s, gyr, acc, up, i)
             else:
                 j = self._add_drives(t_s, gyr, acc, up, i)
                 if self.result is not None:
@@ -249,14 +308,14 @@ class MountingCalibrator:
                 i = n
         return None
 
-    def _add_still(self, gyr, acc, up, i: int) -> int:
+    def _add_still(self, t_s, gyr, acc, up, i: int) -> int:
         """Grow the current still run from sample ``i``; returns where to continue.
 
         A sample is still when the gyro and |acc| are quiet and the accelerometer's direction
         stays within ``MAX_STANCE_SWAY_DEG`` of the run's first sample: slow swaying, which the
         gyro threshold alone lets through, starts a new run instead of spoiling the stance."""
         n = len(gyr)
-        still = (np.linalg.norm(gyr[i:], axis=1) < STILL_GYR_RAD_S) & (
+        still = (np.linalg.norm(gyr[i:], axis=1) < STILL_GYR_ABS_RAD_S) & (
             np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_ABS_M_S2)
         if self._run_n == 0:
             first = np.flatnonzero(still)
@@ -266,15 +325,18 @@ class MountingCalibrator:
             still = still[first[0]:]
             self._anchor_norm = float(np.linalg.norm(acc[i]))
             self._anchor = acc[i] / self._anchor_norm
+            self._anchor_gyr = gyr[i].copy()
         a = acc[i:]
         norm = np.linalg.norm(a, axis=1)
         cos = (a @ self._anchor) / norm
         ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG))) & (
-            np.abs(norm - self._anchor_norm) < STILL_ACC_DEV_M_S2)
+            np.abs(norm - self._anchor_norm) < STILL_ACC_DEV_M_S2) & (
+            np.linalg.norm(gyr[i:] - self._anchor_gyr, axis=1) < STILL_GYR_RAD_S)
         breaks = np.flatnonzero(~ok)
         end = len(ok) if len(breaks) == 0 else int(breaks[0])
         self._run_acc.append(a[:end])
         self._run_gyr.append(gyr[i:i + end])
+        self._run_t.append(np.asarray(t_s[i:i + end], dtype=float))
         self._run_n += end
         self._longest_n = max(self._longest_n, self._run_n)
         if end == len(ok):
@@ -291,7 +353,9 @@ class MountingCalibrator:
             sway = float(np.degrees(np.arccos(np.clip((dirs[:keep] @ mean_up).min(), -1, 1))))
             self._stance = (mean_up, gyrs[:keep].mean(axis=0), self._run_n, sway)
             self._stance_gyr, self._stance_dirs = gyrs, dirs[:keep]
-        self._run_acc, self._run_gyr, self._run_n = [], [], 0
+            self._stance_acc = accs[:keep]
+            self._stance_t = np.concatenate(self._run_t)
+        self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
         return i + end
 
     def _add_drives(self, t_s, gyr, acc, up, i: int) -> int:
@@ -306,7 +370,7 @@ class MountingCalibrator:
         stop = len(w) if len(done) == 0 else done[0] + 1
         self._moving_gyr.append(w[:stop][moving[:stop]])
         self._moving.append(moving[:stop])
-        self._drive.append((w[:stop], acc[i:i + stop]))
+        self._drive.append((w[:stop], acc[i:i + stop], np.asarray(t_s[i:i + stop], dtype=float)))
         self._rot_rad = float(cum[stop - 1])
         if len(done):
             self.result = self._solve(float(t_s[i + stop - 1]))
@@ -330,32 +394,56 @@ class MountingCalibrator:
             raise CalibrationError(
                 f"{self.side}: the knee drives turned the shin about its own axis "
                 f"({tilt:.0f}° from a forward hinge); drive the knee straight forward")
-        y = axis - (axis @ z) * z
-        y /= np.linalg.norm(y)
-        x = np.cross(y, z)
-        # up through the drives: carry it with the gyro from the start of the stance, where the
-        # accelerometer directions fix it (least squares over the stance)
-        w, a = (np.concatenate(c) for c in zip(*self._drive, strict=True))
-        rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]), self.rate_hz)
+        w, a, t_drive = (np.concatenate(c) for c in zip(*self._drive, strict=True))
+        t_all = np.concatenate([self._stance_t, t_drive])
+        rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]), self.rate_hz,
+                                 t_all)
         ns = len(self._stance_gyr)
-        up0 = np.einsum("kij,kj->i", rots[:len(self._stance_dirs)], self._stance_dirs)
-        up0 /= np.linalg.norm(up0)
-        up_all = np.einsum("kji,j->ki", rots[ns:], up0)
-        u = up_all[np.concatenate(self._moving)]
-        angle = np.arctan2(-(u @ x), u @ z)
-        if angle[np.argmax(np.abs(angle))] < 0:  # drives go knee-forward: make that positive
-            x, y = -x, -y
-        # the lever arm: the whole drive phase at once, so a smoothing (non-causal) derivative is
-        # fine and gives the same result for any batch split; r lies in the sagittal plane
+        # the stance's mean reading, carried to the frame of its first sample
+        acc_st = np.einsum("kij,kj->i", rots[:len(self._stance_acc)], self._stance_acc) / len(
+            self._stance_acc)
+        moving = np.concatenate(self._moving)
+        x, y = self._sagittal_axes(axis, z, rots[ns:], acc_st, moving)
+        # the lever arm and the accelerometer offset, both in the sagittal plane; the whole
+        # drive phase at once, so a smoothing (non-causal) derivative is fine and gives the same
+        # result for any batch split
         w_s, dw_s = smoothed_rates(w, self.rate_hz)
-        fit = fit_lever_arm(w_s, dw_s, a, up_all, basis=np.array([x, z]))
-        a_grav = a - rotational_acc(w_s, dw_s, fit.r_m)
+        t_since = t_drive - t_all[0]
+        fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]), y,
+                                       t_since)
+        offset = fit.offset_m_s2
+        u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
+        span = float(np.ptp(np.arctan2(-(u @ x), u @ z)))
+        if not self.estimate_acc_offset or span < MIN_OFFSET_SPAN_RAD or \
+                np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2:
+            offset = np.zeros(3)
+        # the tibia axis and the gravity the drives turn, without the offset
+        z = self._stance_acc.mean(axis=0) - offset
+        z /= np.linalg.norm(z)
+        x, y = self._sagittal_axes(axis, z, rots[ns:], acc_st - offset, moving)
+        up_all = np.einsum("kji,j->ki", rots[ns:], (acc_st - offset) / np.linalg.norm(
+            acc_st - offset))
+        a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
         gain = flexion_gyro_gain(up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
             planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
-            float(fit.residual_m_s2), sway, gain)
+            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)))
+
+    @staticmethod
+    def _sagittal_axes(axis: np.ndarray, z: np.ndarray, rots: np.ndarray, acc_st: np.ndarray,
+                       moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tibia x (anterior) and y from the drive axis made perpendicular to ``z``, signed so
+        that the drives (gravity ``acc_st`` turned by the gyro's ``rots``) read knee-forward."""
+        y = axis - (axis @ z) * z
+        y /= np.linalg.norm(y)
+        x = np.cross(y, z)
+        u = np.einsum("kji,j->ki", rots[moving], acc_st)
+        angle = np.arctan2(-(u @ x), u @ z)
+        if angle[np.argmax(np.abs(angle))] < 0:  # drives go knee-forward: make that positive
+            x, y = -x, -y
+        return x, y
 
     def refusal(self) -> str:
         """Why the samples seen so far do not define a calibration."""

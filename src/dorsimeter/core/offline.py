@@ -1,7 +1,8 @@
 """Offline re-analysis: the whole recording at once, for a more accurate (non-causal) reading.
 
-With the mounting known for each side, the rotational acceleration about the ankle is removed
-from every sample (calibration phase included, with a central-difference ω̇), and the
+With the mounting known for each side, the rotational acceleration about the ankle and the
+accelerometer offset the drives found are removed from every sample (calibration phase
+included, with a central-difference ω̇), and the
 orientation comes from :func:`dorsimeter.core.fusion.smoothed_orientation`. The quaternions
 then go through the same :class:`~dorsimeter.core.pipeline.Pipeline` as live data.
 """
@@ -10,29 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dorsimeter.core.fusion import estimate_orientation
+from dorsimeter.core.fusion import estimate_orientation, fill_gaps
 from dorsimeter.core.lever_arm import flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import MountingCalibration
 from dorsimeter.core.sensor_cal import SensorCalibration
-
-
-def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(gyr, acc, index of the original samples) with lost samples (steps over 1.5 intervals)
-    filled by linear interpolation, so fusion sees a regular stream."""
-    t = np.asarray(t_s, dtype=float)
-    n = len(t)
-    if n < 2:
-        return gyr_rad_s, acc_m_s2, np.arange(n)
-    missing = np.maximum(np.round(np.diff(t) * rate_hz).astype(int) - 1, 0)
-    missing[np.diff(t) <= 1.5 / rate_hz] = 0
-    pos = np.concatenate([[0], np.cumsum(missing + 1)])  # index of each original sample
-    if pos[-1] == n - 1:
-        return gyr_rad_s, acc_m_s2, np.arange(n)
-    grid = np.arange(pos[-1] + 1)
-    g = np.column_stack([np.interp(grid, pos, gyr_rad_s[:, k]) for k in range(3)])
-    a = np.column_stack([np.interp(grid, pos, acc_m_s2[:, k]) for k in range(3)])
-    return g, a, pos
 
 
 def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
@@ -65,6 +47,7 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
             if any(cal.lever_arm_m):
                 acc[m] -= rotational_acc(gyr[m] - np.asarray(cal.gyr_bias_rad_s), dgyr[m],
                                          cal.lever_arm)
+            acc[m] -= np.asarray(cal.acc_offset_m_s2)  # the offset the drives found, as live
             gyr[m] -= np.asarray(cal.gyr_bias_rad_s)  # the stance's bias, as live
             if cal.flexion_gyr_gain != 1.0:
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)

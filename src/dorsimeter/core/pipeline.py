@@ -49,8 +49,16 @@ class Pipeline:
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
                  side: str = "left", auto_calibrate: bool = True,
                  sensor_cal: SensorCalibration | None = None, lever_arm: bool = True,
-                 detector_settings: DetectorSettings | None = None) -> None:
+                 detector_settings: DetectorSettings | None = None,
+                 quat_is_ours: bool = False, acc_offset: bool | None = None) -> None:
         self.rate_hz = rate_hz
+        # batches' quaternions come from our own (offline) fusion, the accelerometer offset
+        # already out; a device's own quaternions get the offset taken out of their "up"
+        self.quat_is_ours = quat_is_ours
+        # the mounting calibration fits the accelerometer's offset to the gyro (``acc_offset``),
+        # by default unless a box calibration made the accelerometer the reference
+        self._acc_is_reference = (sensor_cal is not None and sensor_cal.n_poses > 0) \
+            if acc_offset is None else not acc_offset
         self.detectors = Detectors(rate_hz, detector_settings)  # heel lift, reps, knee drift
         self._detector_events: list[Event] = []
         self.fusion = StreamingFusion(rate_hz)
@@ -65,6 +73,7 @@ class Pipeline:
         self._calibrator: MountingCalibrator | None = None
         self._pending_t: list[np.ndarray] = []
         self._pending_up: list[np.ndarray] = []
+        self._pending_raw: list[bool] = []  # up still without the offset correction
 
     def set_side(self, side: str) -> None:
         """The sensor is now on ``side``; an uncalibrated side starts a new calibration."""
@@ -80,7 +89,7 @@ class Pipeline:
 
     def _reset_calibrator(self) -> None:
         self._calibrator = None
-        self._pending_t, self._pending_up = [], []
+        self._pending_t, self._pending_up, self._pending_raw = [], [], []
 
     @property
     def status(self) -> str:
@@ -119,15 +128,18 @@ class Pipeline:
         done, failure = None, None
         if side not in self.calibrations and self.auto_calibrate:
             if self._calibrator is None:
-                self._calibrator = MountingCalibrator(side, self.rate_hz)
+                self._calibrator = MountingCalibrator(
+                    side, self.rate_hz, estimate_acc_offset=not self._acc_is_reference)
             try:
                 done = self._calibrator.add(batch.t_s, gyr, acc)
             except CalibrationError as e:
                 failure = Event("calibration_failed", float(batch.t_s[-1]), side, str(e))
             if done is not None:
                 self.calibrations[side] = self._calibrator.result
+        k = len(batch)  # samples fused without the side's corrections
         if batch.quat is not None:
             quat = batch.quat
+            k = 0 if self.quat_is_ours else len(batch)
         else:
             t = batch.t_s
             k = self._activation_index(t, side)
@@ -145,19 +157,25 @@ class Pipeline:
                                           t[k:])])
         up = up_in_sensor(quat)
         self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
+        cal = self.calibrations.get(side)
+        if cal is not None and k:
+            up = self._offset_corrected(up, k, cal)
         if side in self.calibrations and done is None:
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
             return Readings(), []
         self._pending_t.append(batch.t_s)
         self._pending_up.append(up)
+        self._pending_raw.append(cal is None and (batch.quat is None or not self.quat_is_ours))
         if failure is not None:
             self._reset_calibrator()
             return Readings(), [failure]
         if done is None:
             return Readings(), []
         cal = self._calibrator.result
-        t, u = np.concatenate(self._pending_t), np.concatenate(self._pending_up)
+        t = np.concatenate(self._pending_t)
+        u = np.concatenate([cal.corrected_up(x) if raw else x
+                            for x, raw in zip(self._pending_up, self._pending_raw, strict=True)])
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
         return self._readings(t, u, side), [event, *self._take_detector_events()]
@@ -209,12 +227,25 @@ class Pipeline:
 
     def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
                      ) -> np.ndarray:
-        """The accelerometer without the rotational acceleration about the ankle."""
+        """The accelerometer without the rotational acceleration about the ankle and without
+        the offset the calibration drives found."""
         cal = self.calibrations.get(side)
-        if not self.lever_arm or cal is None or not any(cal.lever_arm_m) or \
-                side not in self._active:
+        if cal is None or side not in self._active:
+            return acc
+        if any(cal.acc_offset_m_s2):
+            acc = acc - np.asarray(cal.acc_offset_m_s2)
+        if not self.lever_arm or not any(cal.lever_arm_m):
             return acc
         return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
+
+    @staticmethod
+    def _offset_corrected(up: np.ndarray, k: int, cal: MountingCalibration) -> np.ndarray:
+        """``up`` with its first ``k`` samples (fused from the raw accelerometer, before the
+        side's corrections started, or a device's own quaternions) corrected for the
+        accelerometer offset, as the calibrated axes are."""
+        if not any(cal.acc_offset_m_s2):
+            return up
+        return np.concatenate([cal.corrected_up(up[:k]), up[k:]])
 
     def _activation_index(self, t_s: np.ndarray, side: str) -> int:
         """Index of the first sample of this batch fused with the side's corrections: the one
