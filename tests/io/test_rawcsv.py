@@ -175,3 +175,33 @@ def test_a_bad_restart_cell_names_file_line_and_column(tmp_path):
     with pytest.raises(InputError, match=r"r\.csv.*line 58.*restart.*'yes' is not 0 or 1") as e:
         read_raw_csv(path)
     assert "\n" not in str(e.value)
+
+
+def test_offline_reanalysis_fuses_each_stretch_between_restarts_on_its_own(tmp_path):
+    """`analyze --offline` of a recording with a reboot while the shin moved: the stretch after
+    the restart is fused on its own, so it matches the truth from its first seconds (fused
+    across the join, the smoother drags the old orientation over it)."""
+    from dorsimeter.cli.analyze import analyze
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.sim import ShankSim
+
+    sim = ShankSim(seed=9)
+    a = sim.generate(3000)
+    sim.generate(300)  # off for 3 s while the shin moves
+    b = sim.generate(2000)
+    truth = np.concatenate([a.truth["tibia_angle_deg"], b.truth["tibia_angle_deg"]])
+    b.t_s = a.t_s[-1] + 0.01 * np.arange(1, len(b) + 1)
+    b.restart = True
+    path = tmp_path / "rebooted.csv"
+    with RawCsvWriter(path) as w:
+        w.write(a, "left")
+        w.write(b, "left")
+    rec = read_raw_csv(path)
+    cals = calibrate_recording(rec.batches(), rec.rate_hz)
+    r = analyze(rec, cals, offline=True)
+    after = (r.t_s > b.t_s[0]) & (r.t_s < b.t_s[0] + 3.0)
+    idx = np.searchsorted(rec.t_s, r.t_s)
+    assert np.sqrt(np.mean((r.tibia_angle_deg[after] - truth[idx][after]) ** 2)) < 0.5
+    rec.restart = None  # the same file without the marker: fused across the reboot
+    r0 = analyze(rec, cals, offline=True)
+    assert np.sqrt(np.mean((r0.tibia_angle_deg[after] - truth[idx][after]) ** 2)) > 2.0

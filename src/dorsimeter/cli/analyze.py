@@ -53,7 +53,7 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
         if calibrations is None:
             calibrations = calibrate_recording(batches, rec.rate_hz, sensor_cal=sensor_cal)
         quat = offline_orientation(rec.gyr_rad_s, rec.acc_m_s2, rec.rate_hz, rec.side,
-                                   calibrations, sensor_cal, t_s=rec.t_s)
+                                   calibrations, sensor_cal, t_s=rec.t_s, restart=rec.restart)
         i = 0
         for b in batches:
             b.quat = quat[i:i + len(b)]

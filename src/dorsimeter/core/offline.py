@@ -21,9 +21,21 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
                         side: np.ndarray | None = None,
                         calibrations: dict[str, MountingCalibration] | None = None,
                         sensor_cal: SensorCalibration | None = None,
-                        lever_arm: bool = True, t_s: np.ndarray | None = None) -> np.ndarray:
+                        lever_arm: bool = True, t_s: np.ndarray | None = None,
+                        restart: np.ndarray | None = None) -> np.ndarray:
     """(N,4) [w,x,y,z] for a whole recording: sensor correction, lever-arm compensation per
-    side (``side``: per-sample side names), gaps filled (with ``t_s``), non-causal fusion."""
+    side (``side``: per-sample side names), gaps filled (with ``t_s``), non-causal fusion.
+
+    ``restart`` (per sample, from the raw CSV): the sensor restarted just before that sample,
+    so nothing before it says anything about the orientation after it; each stretch between
+    restarts is fused on its own, as live."""
+    starts = [] if restart is None else np.flatnonzero(np.asarray(restart, dtype=bool)[1:]) + 1
+    if len(starts):
+        bounds = [0, *starts.tolist(), len(gyr_rad_s)]
+        return np.concatenate([offline_orientation(
+            gyr_rad_s[a:b], acc_m_s2[a:b], rate_hz, None if side is None else side[a:b],
+            calibrations, sensor_cal, lever_arm, None if t_s is None else t_s[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     acc = np.asarray(acc_m_s2, dtype=float)
     gyr = np.asarray(gyr_rad_s, dtype=float)
     if sensor_cal is not None:
