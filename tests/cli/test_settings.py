@@ -51,3 +51,15 @@ def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys,
     monkeypatch.setenv("DORSIMETER_SPEED", "quick")
     code, got, _ = _record(tmp_path, capsys)
     assert code == 2 and "DORSIMETER_SPEED: 'speed' = 'quick'" in got.err
+
+
+def test_demo_is_one_leg_unless_both_whatever_the_right_sensor_setting(monkeypatch):
+    """`demo` runs `monitor` on the simulator: a right sensor from the environment must not
+    turn it into a two-sensor session (with a real BLE sensor on the right); `--both` does."""
+    from dorsimeter.cli import _parse
+
+    monkeypatch.setenv("DORSIMETER_RIGHT_SENSOR", "ble:dorsi-7c01")
+    one = _parse(["demo"])  # parsed as the monitor command it runs
+    assert one.command == "monitor" and one.sensor.startswith("sim") and not one.right_sensor
+    assert _parse(["demo", "--both"]).right_sensor.startswith("sim")
+    assert _parse(["monitor", "--sensor", "sim"]).right_sensor == "ble:dorsi-7c01"

@@ -22,6 +22,7 @@ def register(sub) -> None:
 def monitor_argv(args: argparse.Namespace) -> list[str]:
     """The ``monitor`` command line the demo runs."""
     argv = ["monitor", "--sensor", SIM]
-    if getattr(args, "both", False):
-        argv += ["--right-sensor", SIM]
+    # without --both, one simulated leg, whatever DORSIMETER_RIGHT_SENSOR or the config say
+    # (an option given beats them; an empty one means no right sensor)
+    argv += ["--right-sensor", SIM if getattr(args, "both", False) else ""]
     return argv
