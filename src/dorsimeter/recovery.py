@@ -149,13 +149,13 @@ def recover_session(store, session_id: int) -> Recovered:
         store.add_trials(session_id, trials)  # whole records: scored, peak and hold kept
         added = len(trials)
     rows, problem = None, None
-    if info.raw_path:
+    for raw_path in info.raw_paths:  # one raw CSV per sensor
         try:
-            rows = len(read_raw_csv(info.raw_path).t_s)
+            rows = (rows or 0) + len(read_raw_csv(raw_path).t_s)
         except InputError as e:
-            problem = str(e)
+            problem = str(e) if problem is None else f"{problem}; {e}"
     with store._tx():
         store.db.execute("UPDATE sessions SET notes = trim(coalesce(notes, '') || ' ' || ?) "
                          "WHERE id = ?", (f"[{RECOVERED_NOTE}]", session_id))
     store.end_session(session_id)
-    return Recovered(session_id, n, added, info.raw_path, rows, problem)
+    return Recovered(session_id, n, added, ", ".join(info.raw_paths) or None, rows, problem)

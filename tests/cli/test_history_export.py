@@ -230,3 +230,24 @@ def test_export_all_of_an_athlete_writes_every_session(sessions, home, tmp_path,
     assert main(["export", "all", "--athlete", "Nobody", "--out", str(out_dir),
                  "--home", str(home)]) == 2
     assert "no athlete 'Nobody'" in capsys.readouterr().err
+
+
+def test_a_two_sensor_session_exports_each_legs_raw_values(tmp_path, capsys):
+    """`record --right-sensor`: the session keeps both raw CSVs, so the export's raw columns
+    are filled for both legs from their own files."""
+    home = tmp_path / "home"
+    out = tmp_path / "s.csv"
+    assert main(["record", "--sensor", "sim", "--right-sensor", "sim", "--speed", "0",
+                 "--duration", "12", "--out", str(out), "--home", str(home)]) == 0
+    sid = int(re.search(r"stored session (\d+)", capsys.readouterr().out).group(1))
+    with Store.open(home) as store:
+        info = store.session(sid)
+    assert [p.rsplit("-", 1)[-1] for p in info.raw_paths] == ["left.csv", "right.csv"]
+    assert main(["export", str(sid), "--out", str(tmp_path / "x"), "--home", str(home)]) == 0
+    df = pd.read_csv(tmp_path / "x" / f"dorsimeter-session-{sid}-samples.csv")
+    for side in ("left", "right"):
+        raw = read_raw_csv(tmp_path / f"s-{side}.csv")
+        mine = df[df["side"] == side]
+        assert len(mine) == len(raw.t_s) > 1000
+        assert np.array_equal(mine[["acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2"]].to_numpy(),
+                              raw.acc_m_s2)

@@ -115,7 +115,7 @@ def test_right_sensor_from_environment_config_and_option(tmp_path, monkeypatch):
     both = _parse(["demo", "--both"])
     assert (both.command, both.sensor, both.right_sensor) == ("monitor", "sim:wall+lifts",
                                                               "sim:wall+lifts")
-    assert _parse(["demo"]).right_sensor is None
+    assert not _parse(["demo"]).right_sensor  # no right sensor (an empty one beats settings)
 
 
 def test_a_bad_right_sensor_is_one_line(tmp_path, capsys):

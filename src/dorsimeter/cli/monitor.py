@@ -56,7 +56,8 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
         athlete = store.run(lambda s: s.athlete(args.athlete, cm(args.tibia_length_cm),
                                                 cm(args.foot_length_cm), pseudo)).result()
     kind = str(args.sensor or "").partition(":")[0] or None
-    recording = {"sensor_kind": kind, "raw_path": None if two else args.record,
+    raw = [str(w.path) for w in writers.values()] if two else args.record  # one per sensor
+    recording = {"sensor_kind": kind, "raw_path": raw or None,
                  "notes": args.notes}
     if two:
         app = MonitorApp(sources["left"], pipelines["left"], writers.get("left"),

@@ -125,8 +125,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         writers = {side: files.enter_context(RawCsvWriter(paths[side])) for side in sides}
         name = " + ".join(src.name for src in sources.values())
         store, recorder = session_recorder_from_args(
-            args, "record", name, cals,
-            None if args.right_sensor else paths[args.side])  # the store keeps one raw path
+            args, "record", name, cals, [paths[side] for side in sides])  # one per sensor
         results = SessionResults(athlete=athlete_geometry_from_args(args, store))
         connecting = asyncio.Lock()
         try:

@@ -132,25 +132,27 @@ class PhaseMarker:
 
 class RawLookup:
     """The raw IMU values (and restart marks) of each stored sample, matched by side and exact
-    device time in the session's raw recording (written with 17 significant digits, so times
-    compare exactly)."""
+    device time in the session's raw recordings (one per sensor; written with 17 significant
+    digits, so times compare exactly)."""
 
-    def __init__(self, raw_path: str | None) -> None:
+    def __init__(self, raw_paths: str | list[str] | None) -> None:
         self.rows: dict[tuple[str, float], list[str]] = {}
         self.problem: str | None = None
-        if raw_path is None:
-            return
-        try:
-            rec = read_raw_csv(raw_path)
-        except DorsimeterError as e:
-            self.problem = str(e)
-            return
-        values = np.hstack([rec.acc_m_s2, rec.gyr_rad_s]).tolist()
-        restart = (np.zeros(len(rec.t_s), dtype=bool) if rec.restart is None
-                   else rec.restart).tolist()
-        self.rows = {(str(s), t): [*(repr(v) for v in row), "1" if r else "0"]
-                     for s, t, row, r in zip(rec.side, rec.t_s.tolist(), values, restart,
-                                             strict=True)}
+        paths = [raw_paths] if isinstance(raw_paths, str) else list(raw_paths or [])
+        problems = []
+        for raw_path in paths:
+            try:
+                rec = read_raw_csv(raw_path)
+            except DorsimeterError as e:
+                problems.append(str(e))
+                continue
+            values = np.hstack([rec.acc_m_s2, rec.gyr_rad_s]).tolist()
+            restart = (np.zeros(len(rec.t_s), dtype=bool) if rec.restart is None
+                       else rec.restart).tolist()
+            self.rows.update({(str(s), t): [*(repr(v) for v in row), "1" if r else "0"]
+                              for s, t, row, r in zip(rec.side, rec.t_s.tolist(), values,
+                                                      restart, strict=True)})
+        self.problem = "; ".join(problems) or None
 
     def __call__(self, side: str, t_s: float) -> list[str]:
         return self.rows.get((side, t_s), RAW_EMPTY)
@@ -180,7 +182,7 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
 def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) -> int:
     clock = UtcClock(info)
     phase = None
-    raw = RawLookup(info.raw_path)
+    raw = RawLookup(info.raw_paths)
     if raw.problem:
         print(f"dorsimeter: note: raw columns left empty: {raw.problem}", file=sys.stderr)
     sensor = _text(info.sensor)

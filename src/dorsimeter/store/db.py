@@ -49,6 +49,27 @@ class Athlete:
     foot_length_m: float | None
 
 
+def encode_raw_paths(raw_path: str | os.PathLike | list | tuple | None) -> str | None:
+    """One resolved path as it is; several as a JSON list (a resolved path never starts "[")."""
+    if raw_path is None:
+        return None
+    if isinstance(raw_path, list | tuple):
+        paths = [str(Path(p).resolve()) for p in raw_path]
+        return None if not paths else paths[0] if len(paths) == 1 else json.dumps(paths)
+    return str(Path(raw_path).resolve())
+
+
+def decode_raw_paths(raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    if raw.startswith("["):
+        try:
+            return [str(p) for p in json.loads(raw)]
+        except (ValueError, TypeError):
+            return [raw]
+    return [raw]
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     id: int
@@ -56,12 +77,17 @@ class SessionInfo:
     start_utc: str
     end_utc: str | None
     ended: bool
-    raw_path: str | None
+    raw_path: str | None  # one path, or a JSON list of them (a raw CSV per sensor)
     notes: str | None
     athlete: str | None
     sensor: str | None
     t0_s: float | None
     t0_utc: str | None
+
+    @property
+    def raw_paths(self) -> list[str]:
+        """The raw CSVs recorded alongside: one per sensor (two sensors: one per leg)."""
+        return decode_raw_paths(self.raw_path)
 
 
 @dataclass(frozen=True)
@@ -275,12 +301,15 @@ class Store:
     # sessions -------------------------------------------------------------------------------
 
     def start_session(self, kind: str, athlete: str | None = None, sensor: str | None = None,
-                      sensor_kind: str | None = None, raw_path: str | os.PathLike | None = None,
+                      sensor_kind: str | None = None,
+                      raw_path: str | os.PathLike | list | tuple | None = None,
                       notes: str | None = None, start_utc: str | None = None) -> int:
-        """Write the session row now, not ended: a crash leaves a visible unfinished session."""
+        """Write the session row now, not ended: a crash leaves a visible unfinished session.
+
+        ``raw_path``: the raw CSV recorded alongside, or a list of them (one per sensor)."""
         athlete_id = None if athlete is None else self.athlete(athlete).id
         sensor_id = None if sensor is None else self.sensor(sensor, sensor_kind)
-        raw = None if raw_path is None else str(Path(raw_path).resolve())
+        raw = encode_raw_paths(raw_path)
         with self._tx():
             cur = self.db.execute(
                 "INSERT INTO sessions (athlete_id, sensor_id, kind, start_utc, ended, raw_path,"
