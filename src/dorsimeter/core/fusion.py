@@ -4,11 +4,13 @@ Only inclination matters for the tibia angle, so what the rest of the core uses 
 of "up" in the sensor frame, which does not depend on the (arbitrary) heading.
 
 Fusion is VQF with its published defaults (chosen by its authors on the whole BROAD benchmark;
-we tune nothing), fed one physically motivated correction: IMU samples are averages over the
-sample interval (the chip's decimation filter), so VQF's gyro step makes its state the
-orientation at the *end* of the interval while the accelerometer sample is gravity at its
-*middle*. :func:`interval_aligned_acc` turns each accelerometer sample by the half-step
-rotation (−ω·Δt/2) so that both refer to the same instant. It is per-sample (no state), so
+we tune nothing), fed one correction that follows from how VQF integrates. VQF applies each gyro
+sample over the interval that ends at that sample. So its state is the orientation at the *end*
+of the interval when samples are interval averages (the chip's decimation filter), and half a
+sample after the sample's instant when they are point samples. Either way, the accelerometer
+sample sits half a sample earlier than the state. :func:`interval_aligned_acc` turns each
+accelerometer sample by the half-step rotation (−ω·Δt/2) so that both refer to the same
+instant. It is per-sample (no state), so
 batch splits do not matter. On the simulator (which samples that way) it removes most of the
 fusion error during movement; on BROAD it lowers the error of the fast trials. Offline
 re-analysis is offline VQF (non-causal, with its global bias estimate) on the same aligned data.
