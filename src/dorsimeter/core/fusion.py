@@ -131,11 +131,18 @@ class StreamingFusion:
         was down too long): VQF starts afresh from the next accelerometer sample, keeping its
         gyro bias estimate (the same part, the same bias), and nothing is bridged to the
         samples before. Call it between two ``update`` calls; the split stays irrelevant."""
+        self.reset_orientation()
+        self._last = None
+        self.restarts += 1
+
+    def reset_orientation(self) -> None:
+        """VQF's orientation taken afresh from the next accelerometer sample, its gyro bias
+        estimate kept; gaps are still bridged against the samples before. For when the inputs
+        change meaning (the accelerometer's offset is found): a filter that has settled on the
+        old inputs would take 10 s or more to drift to the new ones."""
         bias, sigma = self._vqf.getBiasEstimate()
         self._vqf.resetState()
         self._vqf.setBiasEstimate(bias, sigma)
-        self._last = None
-        self.restarts += 1
 
     def _step(self, gyr: np.ndarray, acc: np.ndarray) -> np.ndarray:
         if len(gyr) == 0:

@@ -151,6 +151,8 @@ class Pipeline:
                 bias = np.asarray(self.calibrations[side].gyr_bias_rad_s, dtype=float)
                 self.fusion.remove_bias(bias - self._bias_removed)
                 self._bias_removed = bias
+                if any(self.calibrations[side].acc_offset_m_s2):
+                    self.fusion.reset_orientation()  # from the offset-free accelerometer
             quat = head if k == len(batch) else np.concatenate(
                 [head, self.fusion.update(self._gyro(gyr[k:], side),
                                           self._compensated(acc[k:], gyr[k:], dgyr[k:], side),
