@@ -163,48 +163,17 @@ def test_bad_session_references_are_one_line(tmp_path, capsys, argv, expect):
 
 def test_the_real_monitor_stores_its_session_like_record(rig, tmp_path):
     """`dorsimeter monitor` in a pseudo-terminal replays record's raw file; quitting stores it."""
-    import pty
-    import select
-    import sqlite3
-    import subprocess
-    import sys
-    import time
+    from tests.cli.pty_monitor import run_monitor_in_pty
 
     home, raw_dir, ids = rig
     mon_home = tmp_path / "mon"
-    master, slave = pty.openpty()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "dorsimeter.cli", "monitor", "--sensor",
-         f"replay:{raw_dir / 'raw-left-1.csv'}", "--speed", "0", "--home", str(mon_home),
-         "--athlete", "Mo"], stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
-    os.close(slave)
     with Store.open(home) as store:
         want = store.samples(ids[0])
         want_trials = store.trials(ids[0])
-    out, sent, deadline = b"", False, time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and p.poll() is None:
-            if select.select([master], [], [], 0.2)[0]:
-                try:
-                    out += os.read(master, 65536)
-                except OSError:
-                    break
-            if not sent and (mon_home / "history.sqlite3").exists():
-                try:
-                    n = sqlite3.connect(mon_home / "history.sqlite3").execute(
-                        "SELECT COUNT(*) FROM samples").fetchone()[0]
-                except sqlite3.OperationalError:
-                    n = 0
-                if n >= len(want):  # the whole replay is in; quit like a user
-                    os.write(master, b"q")
-                    sent = True
-        assert p.wait(timeout=30) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
-        os.close(master)
-    text = out.decode(errors="replace")
+    code, text, sent = run_monitor_in_pty(
+        ["--sensor", f"replay:{raw_dir / 'raw-left-1.csv'}", "--speed", "0", "--athlete", "Mo"],
+        mon_home, len(want))
+    assert code == 0, text[-2000:]
     m = re.search(r"stored session (\d+)", text)
     assert sent and m, text[-2000:]
     with Store.open(mon_home) as store:

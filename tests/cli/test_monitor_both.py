@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import pty
 import re
-import select
-import sqlite3
-import subprocess
-import sys
-import time
 
 import numpy as np
 
 from dorsimeter.cli import _parse, main
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store import Store
+from tests.cli.pty_monitor import run_monitor_in_pty
 
 
 def _record_both(tmp_path) -> tuple[int, dict]:
@@ -41,37 +35,10 @@ def test_monitor_with_two_sensors_stores_both_legs_like_record(tmp_path):
         want, want_trials = store.samples(ref_id), store.trials(ref_id)
     assert {t.side for t in want_trials} == {"left", "right"}
     mon_home = tmp_path / "mon"
-    master, slave = pty.openpty()
-    p = subprocess.Popen(  # the right sensor from the environment, as a user would set it
-        [sys.executable, "-m", "dorsimeter.cli", "monitor", "--sensor", f"replay:{src['left']}",
-         "--speed", "0", "--record", str(tmp_path / "mon.csv"), "--home", str(mon_home)],
-        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30",
-             "DORSIMETER_RIGHT_SENSOR": f"replay:{src['right']}"})
-    os.close(slave)
-    out, sent, deadline = b"", False, time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and p.poll() is None:
-            if select.select([master], [], [], 0.2)[0]:
-                try:
-                    out += os.read(master, 65536)
-                except OSError:
-                    break
-            if not sent and (mon_home / "history.sqlite3").exists():
-                try:
-                    n = sqlite3.connect(mon_home / "history.sqlite3").execute(
-                        "SELECT COUNT(*) FROM samples").fetchone()[0]
-                except sqlite3.OperationalError:
-                    n = 0
-                if n >= len(want):  # both replays are in: quit like a user
-                    os.write(master, b"q")
-                    sent = True
-        code = p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-        os.close(master)
-    text = out.decode(errors="replace")
+    code, text, sent = run_monitor_in_pty(  # the right sensor from the environment, as a user
+        ["--sensor", f"replay:{src['left']}", "--speed", "0", "--record",
+         str(tmp_path / "mon.csv")], mon_home, len(want), timeout_s=90,
+        env={"DORSIMETER_RIGHT_SENSOR": f"replay:{src['right']}"})
     assert code == 0, text[-2000:]
     m = re.search(r"stored session (\d+)", text)
     assert sent and m, text[-2000:]

@@ -461,14 +461,7 @@ class MonitorApp(App):
         if leg.error is not None:
             state = "lost"
         elif state is None:
-            if leg.ended:
-                state = "ended"
-            elif leg.last_rx_wall is None:
-                state = "connecting"
-            elif self.clock() - leg.last_rx_wall > STALL_S:
-                state = "stalled"
-            else:
-                state = "streaming"
+            state = self._link_state(leg.ended, leg.last_rx_wall)
         rate = s.get("rate_hz") if s.get("rate_hz") is not None else (
             link.rate_hz if link else None)
         return {"name": s.get("name") or leg.source.name, "side": leg.side, "state": state,
@@ -478,6 +471,14 @@ class MonitorApp(App):
                 "calibration": ("calibrated" if leg.side in leg.pipeline.calibrations
                                 else "calibrating"),
                 "reconnects": s.get("reconnects"), "gaps": s.get("gaps")}
+
+    def _link_state(self, ended: bool, last_rx_wall: float | None) -> str:
+        """A source's state from what we saw of it, when it does not say."""
+        if ended:
+            return "ended"
+        if last_rx_wall is None:
+            return "connecting"
+        return "stalled" if self.clock() - last_rx_wall > STALL_S else "streaming"
 
     def sensor_rows(self) -> list[dict]:
         """Per-sensor link figures: the source's own ``stats()`` where it has them, else ours."""
@@ -489,16 +490,7 @@ class MonitorApp(App):
         for s in entries:
             side = s.get("side") or self.pipeline.side
             link = self.model.links.get(side)
-            state = s.get("state")
-            if state is None:
-                if self.source_ended:
-                    state = "ended"
-                elif self._last_rx_wall is None:
-                    state = "connecting"
-                elif self.clock() - self._last_rx_wall > STALL_S:
-                    state = "stalled"
-                else:
-                    state = "streaming"
+            state = s.get("state") or self._link_state(self.source_ended, self._last_rx_wall)
             if side in self.pipeline.calibrations:
                 cal = "calibrated"
             elif side == self.pipeline.side:
