@@ -278,3 +278,26 @@ def test_a_restart_during_the_mounting_calibration_starts_it_again():
     assert [e.kind for e in events][0] == "calibrated" and r.t_s[0] == b.t_s[0]
     err = r.tibia_angle_deg - truth_b[np.searchsorted(b.t_s, r.t_s - 1e-9)]
     assert np.sqrt(np.mean(err ** 2)) < 0.3  # 0.13° (1.7° with the calibration spliced)
+
+
+def test_a_devices_own_orientation_gets_no_accelerometer_offset_fitted():
+    """A device that sends its own orientation (WitMotion angles, BNO08x) fused it from its own
+    accelerometer processing: the calibration takes the accelerometer as it comes (no offset
+    fitted), so a device fused from that same accelerometer reads 0 at stance as before."""
+    from vqf import VQF
+
+    from dorsimeter.sim import Mount, SensorErrors, ShankSim
+
+    errors = SensorErrors().with_(acc_offset_m_s2=(0.25, -0.1, 0.2))  # about 34 mg
+    b = ShankSim(seed=4, errors=errors, mount=Mount(clip_rotation_deg=(0, 10, 40))).generate(3000)
+    device = VQF(0.01).updateBatch(np.ascontiguousarray(b.gyr_rad_s),
+                                   np.ascontiguousarray(b.acc_m_s2))["quat6D"]
+    plain = Pipeline(100.0)
+    plain.push(b.slice(0, 3000))
+    assert plain.calibrations["left"].acc_offset_mg > 20.0  # raw data: the offset is fitted
+    b.quat = device
+    pipe = Pipeline(100.0)
+    r, _ = pipe.push(b)
+    assert not any(pipe.calibrations["left"].acc_offset_m_s2)
+    stance = r.t_s < 2.0
+    assert np.max(np.abs(r.tibia_angle_deg[stance])) < 0.3

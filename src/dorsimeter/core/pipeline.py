@@ -128,8 +128,11 @@ class Pipeline:
         done, failure = None, None
         if side not in self.calibrations and self.auto_calibrate:
             if self._calibrator is None:
+                # a device's own orientation (WitMotion angles, BNO08x) comes from its own
+                # accelerometer processing, which we cannot see: no offset fitted for it
+                own = batch.quat is None or self.quat_is_ours
                 self._calibrator = MountingCalibrator(
-                    side, self.rate_hz, estimate_acc_offset=not self._acc_is_reference)
+                    side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference)
             try:
                 done = self._calibrator.add(batch.t_s, gyr, acc)
             except CalibrationError as e:
