@@ -40,3 +40,28 @@ def test_unknown_sensor_id_is_a_one_line_error(tmp_path, capsys):
     rc = main(["analyze", str(wall), "--sensor-cal", "nope", "--home", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and "nope.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_live_commands_apply_the_sensors_box_calibration(tmp_path, capsys):
+    """`record --sensor-cal` applies a box calibration live: the accelerometer is then the
+    reference (no offset fitted in the mounting calibration, as `analyze --sensor-cal` does),
+    and a BLE sensor's stored calibration is found by its address or name."""
+    from dorsimeter.cli.common import sensor_cal_for
+    from dorsimeter.core.sensor_cal import SensorCalibration, save_sensor_calibration
+
+    home = tmp_path / "home"
+    unit = save_sensor_calibration(SensorCalibration("unit-1", n_poses=6), path=tmp_path / "u.json")
+    assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "20",
+                 "--out", str(tmp_path / "a.csv"), "--home", str(home)]) == 0
+    plain = capsys.readouterr()
+    assert "accelerometer offset" in plain.out and "sensor unit-1" not in plain.err
+    assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "20",
+                 "--out", str(tmp_path / "b.csv"), "--home", str(home),
+                 "--sensor-cal", str(unit)]) == 0
+    boxed = capsys.readouterr()
+    assert "left: sensor unit-1: 6 poses" in boxed.err and "accelerometer offset" not in boxed.out
+    save_sensor_calibration(SensorCalibration("C0:D0:57:00:00:d7", n_poses=9), home=home)
+    found = sensor_cal_for("ble:C0:D0:57:00:00:d7@100", None, str(home))
+    assert found is not None and found.n_poses == 9
+    assert sensor_cal_for("ble:dorsi-unknown", None, str(home)) is None
+    assert sensor_cal_for("serial:/dev/ttyACM0", None, str(home)) is None

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from dorsimeter.cli.common import add_home_option, print_results
+from dorsimeter.cli.common import add_home_option, add_sensor_cal_option, print_results
 from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
@@ -29,9 +29,7 @@ def register(sub) -> None:
                    help="non-causal fusion over the whole recording (re-analysis only)")
     p.add_argument("--side", choices=SIDES, default="left",
                    help="side for files without a side column")
-    p.add_argument("--sensor-cal", metavar="ID|FILE",
-                   help="sensor calibration (from `dorsimeter sensor-cal`): a sensor id in the "
-                        "data directory or a JSON file")
+    add_sensor_cal_option(p)
     p.add_argument("--clip-axis", choices=sorted(CLIP_AXES), metavar="AXIS",
                    help="also give the inclinometer-equivalent reading: the inclination of the "
                         "clip's own long axis (the sensor axis along it: +x, -x, +y, -y, +z, "

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from dorsimeter.cli.common import add_home_option, add_source_options, open_source_from_args
+from dorsimeter.cli.common import (
+    add_home_option,
+    add_source_options,
+    open_source_from_args,
+    sensor_cal_for,
+)
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, save_calibrations
 from dorsimeter.errors import CalibrationError, DorsimeterError
@@ -30,7 +35,8 @@ def register(sub) -> None:
 async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     """Stream the sensor through the live pipeline until its side's mounting is defined."""
     source = open_source_from_args(args)
-    pipeline = Pipeline(source.rate_hz, side=args.side)
+    pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
+        args.sensor, args.sensor_cal, getattr(args, "home", None)))
     writer = RawCsvWriter(args.record) if args.record else None
     shown, t0, t_shown = None, None, -1.0
     try:
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         cals = {cal.side: cal}
     else:
         rec = read_raw_csv(args.raw, default_side=args.side)
-        cals = calibrate_recording(rec.batches(), rec.rate_hz)
+        cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal_for(
+            None, args.sensor_cal, args.home))
     save_calibrations(cals, args.out)
     for cal in cals.values():
         print(f"calibration {cal.summary()}")

@@ -34,6 +34,30 @@ def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = 
     if with_calibration:
         p.add_argument("--calibration",
                        help="mounting calibration JSON (default: calibrate live)")
+    add_sensor_cal_option(p)
+
+
+def add_sensor_cal_option(p: argparse.ArgumentParser) -> None:
+    """``--sensor-cal``: the box calibration (``dorsimeter sensor-cal``) to apply."""
+    p.add_argument("--sensor-cal", metavar="ID|FILE",
+                   help="sensor calibration (from `dorsimeter sensor-cal`): a sensor id in the "
+                        "data directory or a JSON file; live, a BLE sensor's own is found by its "
+                        "address or name")
+
+
+def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
+    """The box calibration for a live sensor: ``--sensor-cal`` when given, else the one stored
+    under the BLE sensor's address or name (``dorsimeter sensor-cal --id``), else None.
+
+    Sim, replay and serial sources have no stable id; give them ``--sensor-cal``."""
+    from dorsimeter.cli.sensor_cal import resolve
+    from dorsimeter.core.sensor_cal import stored_sensor_calibration
+
+    if explicit:
+        return resolve(explicit, home)
+    if sensor and str(sensor).startswith("ble:"):
+        return stored_sensor_calibration(str(sensor)[4:].partition("@")[0], home)
+    return None
 
 
 def open_source_from_args(args: argparse.Namespace):

@@ -11,8 +11,7 @@ from dorsimeter.cli.common import (
     add_store_options,
     print_results,
 )
-from dorsimeter.cli.record import open_sources, raw_paths
-from dorsimeter.core import Pipeline
+from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
 from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.io.rawcsv import RawCsvWriter
 
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     two = bool(getattr(args, "right_sensor", None))
     sources = open_sources(args)  # one sensor on --side, or one per shin
     cals = load_calibrations(args.calibration) if args.calibration else None
-    pipelines = {side: Pipeline(src.rate_hz, cals, side=side) for side, src in sources.items()}
+    pipelines = live_pipelines(args, sources, cals)
     paths = raw_paths(args.record, args.side, two) if args.record else {}
     with contextlib.ExitStack() as files:
         writers = {side: files.enter_context(RawCsvWriter(p)) for side, p in paths.items()}

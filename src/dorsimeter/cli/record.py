@@ -15,6 +15,7 @@ from dorsimeter.cli.common import (
     athlete_geometry_from_args,
     open_source_from_args,
     print_results,
+    sensor_cal_for,
     session_recorder_from_args,
 )
 from dorsimeter.core import Pipeline
@@ -62,6 +63,23 @@ def raw_paths(out: str, side: str, two_sensors: bool) -> dict[str, str]:
 def out_paths(args: argparse.Namespace) -> dict[str, str]:
     """The raw CSV per side: OUT, or OUT-left.csv and OUT-right.csv with two sensors."""
     return raw_paths(args.out, args.side, bool(args.right_sensor))
+
+
+def live_pipelines(args: argparse.Namespace, sources: dict, cals) -> dict[str, Pipeline]:
+    """A pipeline per sensor, each with its own box calibration (``sensor_cal_for``: the right
+    sensor's is found by its BLE address or name; ``--sensor-cal`` is the first sensor's).
+    Shared with ``monitor``."""
+    home = getattr(args, "home", None)
+    two = bool(getattr(args, "right_sensor", None))
+    out = {}
+    for side, src in sources.items():
+        second = two and side == "right"
+        sensor_cal = sensor_cal_for(args.right_sensor if second else args.sensor,
+                                    None if second else getattr(args, "sensor_cal", None), home)
+        if sensor_cal is not None:
+            print(f"{side}: {sensor_cal.summary()}", file=sys.stderr)
+        out[side] = Pipeline(src.rate_hz, cals, side=side, sensor_cal=sensor_cal)
+    return out
 
 
 def open_sources(args: argparse.Namespace) -> dict:
@@ -120,7 +138,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
     sides = list(paths)
     sources = open_sources(args)
     cals = load_calibrations(args.calibration) if args.calibration else None
-    pipelines = {side: Pipeline(src.rate_hz, cals, side=side) for side, src in sources.items()}
+    pipelines = live_pipelines(args, sources, cals)
     with contextlib.ExitStack() as files:
         writers = {side: files.enter_context(RawCsvWriter(paths[side])) for side in sides}
         name = " + ".join(src.name for src in sources.values())

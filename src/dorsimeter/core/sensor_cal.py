@@ -196,6 +196,15 @@ def save_sensor_calibration(cal: SensorCalibration, home: str | os.PathLike | No
     return Path(path)
 
 
+def stored_sensor_calibration(sensor_id: str, home: str | os.PathLike | None = None
+                              ) -> SensorCalibration | None:
+    """The calibration stored for ``sensor_id`` in the data directory, or None if there is none
+    (a damaged file is still an error)."""
+    if not (sensor_dir(home) / f"{_safe_id(sensor_id)}.json").is_file():
+        return None
+    return load_sensor_calibration(sensor_id, home=home)
+
+
 def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLike | None = None,
                             path: str | os.PathLike | None = None) -> SensorCalibration:
     """Read a stored calibration by sensor id (data dir) or from ``path``."""
