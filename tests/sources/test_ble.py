@@ -372,3 +372,14 @@ def test_sensor_kind_from_advertised_uuids_or_a_witmotion_name():
     assert kind_from_uuids([gatt.WITMOTION_SERVICE_UUID]).name == "WitMotion BWT901BLE"
     assert kind_from_uuids([], "WT901BLE68").name == "WitMotion BWT901BLE"
     assert kind_from_uuids(["0000180d-0000-1000-8000-00805f9b34fb"], "HR strap") is None
+
+
+async def test_two_sources_started_at_once_both_find_their_sensor_and_stream():
+    """Two BleSources started together (two shins, or any caller that does not serialise them):
+    their scans take turns on the one adapter, so both sensors are found and stream."""
+    async with BleRig() as rig:
+        await rig.add(NodePeripheral(rig.link, "dorsi-1a01", "C0:D0:57:00:1a:01", seed=1))
+        await rig.add(NodePeripheral(rig.link, "dorsi-1b02", "C0:D0:57:00:1b:02", seed=2))
+        a, b = BleSource("dorsi-1a01", rate_hz=100), BleSource("dorsi-1b02", rate_hz=100)
+        got_a, got_b = await asyncio.gather(take(a, 100, 30), take(b, 100, 30))
+        assert sum(len(x) for x in got_a) >= 100 and sum(len(x) for x in got_b) >= 100

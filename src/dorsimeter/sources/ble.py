@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -235,8 +236,23 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
     return sorted(out, key=lambda f: -f.rssi_dbm)
 
 
+#: one scan at a time per event loop: BlueZ runs one discovery per adapter, and a second
+#: scanner's start and stop cut the first one's short ("No discovery started")
+_SCAN_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scan_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _SCAN_LOCKS.get(loop)
+    if lock is None:
+        lock = _SCAN_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, AdvertisementData]:
-    """The device with address or advertised name ``target``; DeviceError if not seen."""
+    """The device with address or advertised name ``target``; DeviceError if not seen.
+
+    Scans take turns (``_scan_lock``), so two sources started at once both find theirs."""
     is_address = bool(ADDRESS_RE.match(target))
 
     def match(dev: BLEDevice, adv: AdvertisementData) -> bool:
@@ -253,7 +269,8 @@ async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, 
         return ok
 
     try:
-        dev = await BleakScanner.find_device_by_filter(keep, timeout=timeout_s)
+        async with _scan_lock():
+            dev = await BleakScanner.find_device_by_filter(keep, timeout=timeout_s)
     except (BleakError, OSError) as e:
         raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
     if dev is None:
