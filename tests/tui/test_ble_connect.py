@@ -1,12 +1,14 @@
 """The connect screen on the emulated BLE world: real bleak (BlueZ D-Bus backend) scanning and
 streaming from an emulated sensor node (Bumble) through the fake org.bluez on a private bus.
-The connection panel shows what BleSource measured: rate, loss, battery, state."""
+The connection panel shows what BleSource measured: rate, loss, battery, state; the sensor's
+stored box calibration (``dorsimeter sensor-cal``) is applied by the new pipeline."""
 
 from __future__ import annotations
 
 import pytest
 
 from dorsimeter.core import Pipeline
+from dorsimeter.core.sensor_cal import SensorCalibration, save_sensor_calibration
 from dorsimeter.security import AllowList
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.testing.dbus import private_system_bus
@@ -30,6 +32,11 @@ async def test_scan_allow_connect_and_link_figures(system_bus, tmp_path):
         node = await rig.add(NodePeripheral(
             rig.link, "dorsi-07a1", "C0:D0:57:00:07:a1", battery_pct=64.5,
             impairments=Impairments(loss_fraction=0.10, seed=3)), rssi=-61)
+        # the box calibration `dorsimeter sensor-cal --id C0:D0:57:00:07:A1` stored for it
+        box = SensorCalibration("C0:D0:57:00:07:A1", (0.004, -0.002, 0.001), (0.05, -0.03, 0.08),
+                                ((1.004, 0.001, 0.0), (0.0, 0.997, 0.002), (0.0, 0.0, 1.001)),
+                                12, 0.0021)
+        save_sensor_calibration(box, home=tmp_path)
         store = StoreClient(tmp_path)
         first = ScriptedSource(sim_batches(1)[0])
         app = MonitorApp(first, Pipeline(100.0), store=store, record_session=False,
@@ -53,6 +60,8 @@ async def test_scan_allow_connect_and_link_figures(system_bus, tmp_path):
                 ol.highlighted = i
                 await pilot.press("enter")
                 assert isinstance(app.source, BleSource) and first.closed
+                assert app.pipeline.sensor_cal == box  # read back from the data directory
+                assert "box calibration C0:D0:57:00:07:A1 in use" in app.message
                 await wait_for(pilot, lambda: app.samples >= 150, timeout_s=30)
                 app.refresh_view()
                 st = app.source.stats()
@@ -67,6 +76,6 @@ async def test_scan_allow_connect_and_link_figures(system_bus, tmp_path):
                 assert f"{row['rate_hz']:.0f} Hz" in str(app.query_one("#sensors").render())
                 text = str(app.query_one("#sensors").render())
                 assert "C0:D0:57:00:07:A1" in text and f"loss {100 * row['loss']:.1f} %" in text
-                assert "batt 64 %" in text
+                assert "batt 64 %" in text and "box cal" in text
         finally:
             store.close()

@@ -209,6 +209,7 @@ async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
         await pilot.press("enter")
         assert not isinstance(app.screen, ConnectScreen)
         assert isinstance(app.source, ReplaySource) and first.closed
+        assert app.pipeline.sensor_cal is None  # a recording has no box calibration of its own
         await wait_for(pilot, lambda: "left" in app.pipeline.calibrations)
         await wait_for(pilot, lambda: app.shown_t_s is not None and app.shown_t_s > 12)
         app.refresh_view()

@@ -28,6 +28,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
 from dorsimeter.core import Pipeline
+from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.session import SessionResults
 from dorsimeter.sources import Source
@@ -53,6 +54,12 @@ from dorsimeter.types import SIDES
 
 TRACE_S = 10.0
 STALL_S = 2.0  # no batch for this long (wall clock): the link is shown as stalled
+
+
+def box_cal_id(pipeline: Pipeline) -> str | None:
+    """The id of the box calibration (``dorsimeter sensor-cal``) the pipeline applies, if any."""
+    cal = getattr(pipeline, "sensor_cal", None)
+    return None if cal is None else cal.sensor_id
 
 
 @dataclass
@@ -263,15 +270,18 @@ class MonitorApp(App):
         self.run_worker(self._consume_leg(leg), exclusive=True, group=f"source-{leg.side}",
                         name=f"source-{leg.side}")
 
-    async def switch_source(self, source: Source, pipeline: Pipeline | None = None) -> None:
-        """Stop the current sensor and stream from ``source`` (a new pipeline unless given).
+    async def switch_source(self, source: Source, pipeline: Pipeline | None = None,
+                            sensor_cal: SensorCalibration | None = None) -> None:
+        """Stop the current sensor and stream from ``source`` (a new pipeline, with the
+        sensor's box calibration ``sensor_cal`` when it has one, unless ``pipeline`` is given).
 
         With two sensors this replaces the chosen leg's sensor; the session goes on."""
         if self.bilateral:
             side = self.pipeline.side
             self.workers.cancel_group(self, f"source-{side}")
             await self.legs[side].source.close()
-            leg = Leg(side, source, pipeline or Pipeline(source.rate_hz, side=side),
+            leg = Leg(side, source, pipeline or Pipeline(source.rate_hz, side=side,
+                                                         sensor_cal=sensor_cal),
                       LiveModel(source.rate_hz, TRACE_S), self.legs[side].recorder)
             leg.pipeline.set_side(side)
             self.legs[side] = leg
@@ -282,7 +292,8 @@ class MonitorApp(App):
         if self.store is not None and self.record_session:
             self.store.finish_recording(self.session)  # a new sensor starts a new session
         self.source = source
-        self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side)
+        self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side,
+                                             sensor_cal=sensor_cal)
         self.model = LiveModel(source.rate_hz, TRACE_S)
         self.session = self._new_session()
         self._latest = None
@@ -470,6 +481,7 @@ class MonitorApp(App):
                 "battery": s.get("battery"),
                 "calibration": ("calibrated" if leg.side in leg.pipeline.calibrations
                                 else "calibrating"),
+                "box_cal": box_cal_id(leg.pipeline),
                 "reconnects": s.get("reconnects"), "gaps": s.get("gaps")}
 
     def _link_state(self, ended: bool, last_rx_wall: float | None) -> str:
@@ -505,6 +517,7 @@ class MonitorApp(App):
                 "rate_hz": pick("rate_hz", link.rate_hz if link else None),
                 "loss": pick("loss", link.loss if link else None),
                 "battery": s.get("battery"), "calibration": cal,
+                "box_cal": box_cal_id(self.pipeline),
                 "reconnects": s.get("reconnects"),
             })
         return rows

@@ -236,7 +236,8 @@ def fmt_pct(x) -> str:
 
 
 def render_sensors(sensors: list[dict]) -> Text:
-    """One line per sensor: state dot, name, side, rate, loss, battery, calibration, state."""
+    """One line per sensor: state dot, name, side, rate, loss, battery, calibration (and "box
+    cal" when the sensor's box calibration is applied), state."""
     out = []
     for s in sensors:
         state = s.get("state") or "streaming"
@@ -255,6 +256,8 @@ def render_sensors(sensors: list[dict]) -> Text:
                     style="red" if (s.get("battery") or 1) < 0.15 else "")
         cal = s.get("calibration") or ""
         line.append(f"  {cal}", style="green" if cal == "calibrated" else "yellow")
+        if s.get("box_cal"):  # the sensor's own box calibration corrects its raw channels
+            line.append("  box cal", style="green")
         if state != "streaming":
             line.append(f"  {state.upper()}", style=f"bold {dot}")
         if s.get("reconnects"):

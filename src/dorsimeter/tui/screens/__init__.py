@@ -11,7 +11,8 @@ from dorsimeter.tui.screens.protocol import ProtocolScreen
 SCREEN_KEYS = {
     "Calibrate": [("enter", "done"), ("c", "start again"), ("esc", "back")],
     "Athlete": [("enter", "choose / create"), ("tab", "next field"), ("esc", "back")],
-    "Sensor": [("enter", "connect"), ("+", "add to my sensors"), ("f5", "scan again"),
+    "Sensor": [("enter", "connect"), ("+", "add to my sensors"),
+               ("-", "remove from my sensors"), ("f5", "scan again"),
                ("esc", "back")],
     "Protocol": [("enter", "start"), ("x", "stop protocol"), ("esc", "back")],
     "History": [("↑↓", "choose a session"), ("e", "export it"), ("esc", "back")],

@@ -6,13 +6,54 @@ import asyncio
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dorsimeter.tui.services import FoundSensor, ble_sensors, load_allow_list, serial_ports
+from dorsimeter.tui.services import (
+    FoundSensor,
+    ble_sensors,
+    box_calibration_for,
+    load_allow_list,
+    serial_ports,
+)
 
 SIMULATED = [FoundSensor("sim", "simulated rig", "the virtual shank, no hardware")]
+NOT_IN_RANGE = "one of your sensors, not seen in this scan"
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; ``y`` answers yes, ``n`` or escape no."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    #confirm { width: 72; max-width: 100%; height: auto; border: thick $warning;
+               background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question, id="confirm-text")
+            yield Static("[b]y[/b] yes · [b]n[/b] / esc no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+def describe_allow_list(allowed) -> str:
+    """The allow-list in one line: how many sensors, and which."""
+    if allowed is None:
+        return "your sensors: unknown (the allow-list could not be read)"
+    if not allowed.sensors:
+        return "your sensors: none (press + on a BLE sensor to add it)"
+    names = ", ".join(s.address + (f" ({s.label})" if s.label else "") for s in allowed.sensors)
+    return f"your sensors ({len(allowed.sensors)}): {names}"
 
 
 class ConnectScreen(Screen):
@@ -26,6 +67,7 @@ class ConnectScreen(Screen):
     """
     BINDINGS = [Binding("enter", "hint", "Connect"), Binding("f5", "scan", "Scan again"),
                 Binding("plus", "allow", "Add to my sensors", key_display="+"),
+                Binding("minus,delete", "forget", "Remove from my sensors", key_display="-"),
                 Binding("escape", "back", "Back")]
 
     def __init__(self, scan_s: float = 4.0, replay_speed: float = 1.0) -> None:
@@ -33,6 +75,7 @@ class ConnectScreen(Screen):
         self.scan_s = scan_s
         self.replay_speed = replay_speed  # pace of replay:FILE and sim (1 = real time)
         self.found: list[FoundSensor] = list(SIMULATED)
+        self.scanned: list[FoundSensor] = list(SIMULATED)  # what the last scan found
         self.scanning = False
         self.allowed = None  # the user's BLE allow-list (dorsimeter.security), once loaded
 
@@ -49,6 +92,13 @@ class ConnectScreen(Screen):
         self.action_scan()
 
     def show(self) -> None:
+        """The scanned sensors, then the user's own sensors this scan did not see (so that
+        they can be connected or removed from the allow-list)."""
+        seen = {f.address for f in self.scanned if f.address is not None}
+        yours = [] if self.allowed is None else [
+            FoundSensor(f"ble:{s.address}", s.label or s.address, NOT_IN_RANGE, s.address)
+            for s in self.allowed.sensors if s.address not in seen]
+        self.found = self.scanned + yours
         ol = self.query_one("#con-list", OptionList)
         ol.clear_options()
         def mark(f: FoundSensor) -> str:
@@ -77,7 +127,7 @@ class ConnectScreen(Screen):
             note = f"{note + ' — ' if note else ''}{allowed}"
             allowed = None
         self.allowed = allowed
-        self.found = list(SIMULATED) + ports + ble
+        self.scanned = list(SIMULATED) + ports + ble
         self.show()
         status.update(f"{len(ports)} serial port(s), {len(ble)} BLE sensor(s)"
                       + (f" — {note}" if note else ""))
@@ -89,7 +139,7 @@ class ConnectScreen(Screen):
             self.query_one("#con-status", Label).update(
                 f"{found.name} is not one of your sensors: press + to add it, then enter")
             return
-        await self.connect(found.spec)
+        await self.connect(found.spec, found.name)
 
     async def action_allow(self) -> None:
         """Add the highlighted BLE sensor to the user's allow-list (``dorsimeter sensors``)."""
@@ -104,14 +154,53 @@ class ConnectScreen(Screen):
         ol.highlighted = self.found.index(found)
         self.query_one("#con-status", Label).update(f"{found.name} added to your sensors")
 
+    def action_forget(self) -> None:
+        """Remove the highlighted sensor from the user's allow-list (``dorsimeter sensors
+        remove``), once the user confirms."""
+        ol = self.query_one("#con-list", OptionList)
+        status = self.query_one("#con-status", Label)
+        if ol.highlighted is None or self.allowed is None:
+            return
+        found = self.found[ol.highlighted]
+        if found.address is None or not self.allowed.permits(found.address):
+            status.update(f"{found.name} is not one of your sensors: nothing to remove")
+            return
+
+        async def answered(yes: bool | None) -> None:
+            if not yes:
+                status.update(f"{found.name} kept — {describe_allow_list(self.allowed)}")
+                return
+            from dorsimeter.errors import DorsimeterError
+
+            try:
+                await asyncio.to_thread(self.allowed.remove, found.address)
+            except (DorsimeterError, OSError) as e:  # read-only data directory, say so
+                status.update(f"cannot remove {found.name}: {e}")
+                try:
+                    self.allowed = await asyncio.to_thread(load_allow_list, self.app.home)
+                except DorsimeterError:
+                    self.allowed = None
+                self.show()  # what the file still says
+                return
+            self.show()
+            if found in self.found:
+                ol.highlighted = self.found.index(found)
+            status.update(f"{found.name} removed — {describe_allow_list(self.allowed)}")
+
+        self.app.push_screen(ConfirmScreen(
+            f"Remove {found.name} ({found.address}) from your sensors?\n"
+            "dorsimeter will no longer connect to it until you add it again."), answered)
+
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
             await self.connect(event.value.strip())
 
-    async def connect(self, spec: str) -> None:
+    async def connect(self, spec: str, name: str | None = None) -> None:
+        """Connect ``spec`` (with the BLE sensor's stored box calibration, when it has one)."""
         from dorsimeter.errors import DorsimeterError
         from dorsimeter.sources import open_source
 
+        status = self.query_one("#con-status", Label)
         try:
             allowed = None
             if spec.startswith("ble:"):  # the radio: only the sensors the user has added
@@ -119,10 +208,22 @@ class ConnectScreen(Screen):
             source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed,
                                  allowed=allowed)
         except (DorsimeterError, OSError) as e:
-            self.query_one("#con-status", Label).update(f"cannot connect: {e}")
+            status.update(f"cannot connect: {e}")
             return
-        await self.app.switch_source(source)
-        self.app.message = f"connected: {source.name} — calibrate with c"
+        try:
+            sensor_cal = await asyncio.to_thread(box_calibration_for, spec, self.app.home,
+                                                 (name,) if name else ())
+        except (DorsimeterError, OSError) as e:  # a damaged calibration: measure nothing wrong
+            await source.close()
+            status.update(f"cannot connect: box calibration: {e}")
+            return
+        await self.app.switch_source(source, sensor_cal=sensor_cal)
+        box = ("" if sensor_cal is None
+               else f" — box calibration {sensor_cal.sensor_id} in use")
+        self.app.message = f"connected: {source.name}{box} — calibrate with c"
+        if sensor_cal is not None:
+            self.app.notify(f"{source.name}: box calibration {sensor_cal.sensor_id} in use "
+                            f"({sensor_cal.n_poses} poses)", title="Sensor")
         self.app.pop_screen()
 
     def action_back(self) -> None:
