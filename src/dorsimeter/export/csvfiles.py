@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,7 +180,10 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
     return len(trials)
 
 
-def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) -> int:
+def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+    """Write every sample; ``progress(written, total)`` after each chunk (then instead of the
+    terminal bar: the monitor shows it)."""
     clock = UtcClock(info)
     phase = None
     raw = RawLookup(info.raw_paths)
@@ -187,8 +191,12 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) 
         print(f"dorsimeter: note: raw columns left empty: {raw.problem}", file=sys.stderr)
     sensor = _text(info.sensor)
     n = 0
+    total = store.count_samples(info.id)
+    if progress is not None:
+        progress(0, total)
     with open_private_text(path, ENCODING) as f, \
-            progress_bar(f"exporting session {info.id}", store.count_samples(info.id)) as advance:
+            progress_bar(f"exporting session {info.id}", total,
+                         None if progress is None else total + 1) as advance:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(SAMPLE_COLUMNS)
         for chunk in store.iter_samples(info.id):
@@ -205,15 +213,19 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo) 
                     chunk.rep, chunk.rep_valid, chunk.phase, strict=True))
             n += len(chunk)
             advance(len(chunk))
+            if progress is not None:
+                progress(n, total)
     return n
 
 
-def export_session_csv(store: Store, ref: int | str, out_dir: str | os.PathLike
+def export_session_csv(store: Store, ref: int | str, out_dir: str | os.PathLike,
+                       progress: Callable[[int, int], None] | None = None
                        ) -> tuple[Path, Path, int, int]:
-    """Write the samples and trials CSVs of session ``ref`` into ``out_dir`` (created 0700)."""
+    """Write the samples and trials CSVs of session ``ref`` into ``out_dir`` (created 0700);
+    ``progress(samples written, total)`` as it goes (see ``write_samples_csv``)."""
     info = store.session(ref)
     out = private_dir(Path(out_dir))
     samples_path, trials_path = export_paths(out, info.id)
-    n_samples = write_samples_csv(samples_path, store, info)
+    n_samples = write_samples_csv(samples_path, store, info, progress)
     n_trials = write_trials_csv(trials_path, info, store.trials(info.id))
     return samples_path, trials_path, n_samples, n_trials

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -289,8 +290,10 @@ def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
         f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
-def render_report(store: Store, ref: int | str) -> str:
-    """The HTML text of the report of session ``ref``."""
+def render_report(store: Store, ref: int | str,
+                  progress: Callable[[int, int], None] | None = None) -> str:
+    """The HTML text of the report of session ``ref``; ``progress(samples read, total)`` after
+    each chunk (then instead of the terminal bar: the monitor shows it)."""
     info = store.session(ref)
     trials = store.trials(info.id)
     sides = summarize(trials)
@@ -298,10 +301,16 @@ def render_report(store: Store, ref: int | str) -> str:
     lengths = (athlete.tibia_length_m, athlete.foot_length_m) if athlete else (None, None)
     geo = geometry(*lengths)
     chunks = []
-    with progress_bar(f"reading session {info.id}", store.count_samples(info.id)) as advance:
+    total = store.count_samples(info.id)
+    if progress is not None:
+        progress(0, total)
+    with progress_bar(f"reading session {info.id}", total,
+                      None if progress is None else total + 1) as advance:
         for c in store.iter_samples(info.id):
             chunks.append(c)
             advance(len(c))
+            if progress is not None:
+                progress(sum(map(len, chunks)), total)
     t_s = np.concatenate([c.t_s for c in chunks]) if chunks else np.empty(0)
     angle = np.concatenate([c.tibia_angle_deg for c in chunks]) if chunks else np.empty(0)
     side_of = np.array([s for c in chunks for s in c.side], dtype=object)
@@ -335,9 +344,10 @@ def render_report(store: Store, ref: int | str) -> str:
             f"<body>{body}</body></html>\n")
 
 
-def write_report(store: Store, ref: int | str, out: str | os.PathLike) -> Path:
+def write_report(store: Store, ref: int | str, out: str | os.PathLike,
+                 progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the report of session ``ref`` to ``out`` (owner-only)."""
-    html = render_report(store, ref)
+    html = render_report(store, ref, progress)
     with open_private_text(out) as f:
         f.write(html)
     return Path(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.text import Text
@@ -9,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from dorsimeter.tui.model import asymmetry
 from dorsimeter.tui.services import athlete_geometry
@@ -149,16 +150,30 @@ class HistoryScreen(Screen):
         self.app.pop_screen()
 
 
-def export_session(store, session_id: int | str, fmt: str, out: Path) -> list[Path]:
-    """Write the session as CSV files into ``out`` (a folder) or as an HTML report (a file)."""
+def one_line(e: BaseException) -> str:
+    """An error as one line: its message (the OS's reason and the file for OSError)."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}"
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
+def export_session(store, session_id: int | str, fmt: str, out: Path,
+                   progress=None) -> tuple[list[Path], str]:
+    """Write the session as CSV files into ``out`` (a folder) or as an HTML report (a file);
+    the paths written and a line saying what they hold. ``progress(samples done, total)``
+    is called from this (the store's) thread as the samples go by."""
     if fmt == "csv":
         from dorsimeter.export import export_session_csv
 
-        samples, trials, _, _ = export_session_csv(store, session_id, out)
-        return [Path(samples), Path(trials)]
+        samples, trials, n_samples, n_trials = export_session_csv(store, session_id, out,
+                                                                  progress)
+        return [Path(samples), Path(trials)], f"{n_samples:,} samples, {n_trials} trials"
     from dorsimeter.export.report import write_report
 
-    return [Path(write_report(store, session_id, out))]
+    path = Path(write_report(store, session_id, out, progress))
+    return [path], "HTML report"
 
 
 class ExportScreen(Screen):
@@ -168,6 +183,7 @@ class ExportScreen(Screen):
     ExportScreen { layout: vertical; }
     #exp-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
     #exp-help { height: auto; padding: 1 1; }
+    #exp-bar { height: 1; padding: 0 1; }
     #exp-status { height: auto; padding: 0 1; }
     """
     BINDINGS = [Binding("enter", "hint", "Export"), Binding("f2", "format", "CSV/report"),
@@ -178,16 +194,20 @@ class ExportScreen(Screen):
         self.session_ref: int | str = session_id if session_id is not None else "latest"
         self.fmt = "csv"
         self.written: list[Path] = []
+        self.exporting = False
+        self.shown: list[tuple[int, int]] = []  # (samples done, total) as the bar showed them
 
     def compose(self) -> ComposeResult:
         yield Static(id="exp-title")
         yield Static(id="exp-help")
         yield Input(value=str(Path.cwd() / "dorsimeter-export"), id="exp-out")
+        yield ProgressBar(id="exp-bar", show_eta=False)
         yield Static("", id="exp-status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.show()
+        self.query_one("#exp-bar", ProgressBar).display = False  # until an export runs
         self.query_one("#exp-out", Input).focus()
 
     def show(self) -> None:
@@ -209,19 +229,46 @@ class ExportScreen(Screen):
         if self.app.store is None:
             status.update("no history store in this run: nothing to export")
             return
+        if self.exporting:  # one export at a time: the first one goes on
+            return
         status.update("exporting …")
+        self.exporting = True
+        self.shown = []
         self.run_worker(self.export(Path(event.value).expanduser()), exclusive=True,
                         group="export")
 
-    async def export(self, out: Path) -> None:
-        status = self.query_one("#exp-status", Static)
-        try:
-            self.written = await self.app.store.call(export_session, self.session_ref,
-                                                     self.fmt, out)
-        except Exception as e:
-            status.update(Text(f"export failed: {e}", style="bold red"))
+    def show_progress(self, done: int, total: int) -> None:
+        """The bar and the line under it: samples done of the session's total."""
+        if not self.is_mounted:  # the user left the screen; the export itself goes on
             return
-        status.update(Text("written:\n" + "\n".join(str(p) for p in self.written),
+        self.shown.append((done, total))
+        bar = self.query_one("#exp-bar", ProgressBar)
+        bar.display = True
+        bar.update(total=max(total, 1), progress=done if total else 1)
+        what = "written" if self.fmt == "csv" else "read"
+        self.query_one("#exp-status", Static).update(
+            f"exporting session {self.session_ref}: {done:,} / {total:,} samples {what}")
+
+    async def export(self, out: Path) -> None:
+        """Export on the store's thread; its progress comes back to the event loop (never
+        blocking the export), and the result or the failure is one line here."""
+        status = self.query_one("#exp-status", Static)
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int, total: int) -> None:  # on the store thread
+            loop.call_soon_threadsafe(self.show_progress, done, total)
+
+        try:
+            written, what = await self.app.store.call(export_session, self.session_ref,
+                                                      self.fmt, out, progress)
+        except Exception as e:  # full disk, read-only folder, bad session: say it, go on
+            self.query_one("#exp-bar", ProgressBar).display = False
+            status.update(Text(f"export failed: {one_line(e)}", style="bold red"))
+            return
+        finally:
+            self.exporting = False
+        self.written = written
+        status.update(Text(f"written ({what}):\n" + "\n".join(str(p) for p in written),
                            style="bold green"))
 
     def action_back(self) -> None:
