@@ -125,3 +125,19 @@ async def test_a_damaged_box_calibration_refuses_the_connection(tmp_path):
             assert app.pipeline.sensor_cal is None
     finally:
         store.close()
+
+
+async def test_a_sensor_switched_on_one_leg_of_two_gets_its_box_calibration(tmp_path):
+    cal = box(LEFT, 0.03)
+    left, right = ScriptedSource(sim_batches(1)[0]), ScriptedSource(sim_batches(1)[0])
+    app = MonitorApp(left, Pipeline(100.0), right_source=right, clock=frozen_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("r")
+        new = ScriptedSource(sim_batches(1, side="right")[0], name="dorsi-07a1")
+        await app.switch_source(new, sensor_cal=cal)
+        assert app.legs["right"].pipeline.sensor_cal is cal and app.legs["right"].source is new
+        assert app.legs["left"].pipeline.sensor_cal is None and right.closed
+        app.refresh_view()
+        lines = str(app.query_one("#sensors").render()).splitlines()
+        assert "dorsi-07a1" in lines[1] and "box cal" in lines[1]
+        assert "box cal" not in lines[0]

@@ -94,7 +94,8 @@ class ConnectScreen(Screen):
     def show(self) -> None:
         """The scanned sensors, then the user's own sensors this scan did not see (so that
         they can be connected or removed from the allow-list)."""
-        seen = {f.address for f in self.scanned if f.address is not None}
+        seen = {f.address.upper().replace("-", ":") for f in self.scanned
+                if f.address is not None}  # as the allow-list writes them
         yours = [] if self.allowed is None else [
             FoundSensor(f"ble:{s.address}", s.label or s.address, NOT_IN_RANGE, s.address)
             for s in self.allowed.sensors if s.address not in seen]
