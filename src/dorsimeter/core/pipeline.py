@@ -44,6 +44,12 @@ class Pipeline:
     a batch is calibrated first and then fused, the compensation starting at the sample after
     the one that completed the calibration: the same sample for any batch split. Lost samples
     (gaps in device time) are bridged in the fusion and in ω̇ (see ``StreamingFusion``).
+
+    Without a box calibration the mounting calibration also fits the accelerometer's offset
+    (``acc_offset``: None decides by ``sensor_cal``). From the same sample it is taken out of
+    the accelerometer and VQF starts afresh from it. The "up" of samples fused before that, and
+    of a device's own quaternions, is corrected instead (``quat_is_ours``: the batches'
+    quaternions are our own offline fusion, already without it).
     """
 
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
