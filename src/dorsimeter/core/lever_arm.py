@@ -2,9 +2,9 @@
 
 With the heel down the ankle is a fixed pivot, so the specific force at the clip is
 ``a = ω̇ × r + ω × (ω × r) + g_sensor`` (plus the accelerometer's offset). Knee drives make ``ω``
-and ``ω̇`` vary, which lets a least-squares fit find ``r`` (and a constant offset) from samples
-whose gravity direction the fusion already gives. Removing ``ω̇ × r + ω × (ω × r)`` before
-fusion keeps dynamic movements (lunges) from tilting the estimate.
+and ``ω̇`` vary, which lets a least-squares fit find ``r`` and the offset, with gravity carried
+from the stance by the gyro (:func:`fit_lever_arm_and_offset`). Removing
+``ω̇ × r + ω × (ω × r)`` before fusion keeps dynamic movements (lunges) from tilting the estimate.
 
 ``ω̇`` is a causal three-point backward difference (second-order accurate at the newest sample)
 with the last two gyro samples carried between batches, so any split of a stream gives the same
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import savgol_filter
-
-from dorsimeter.types import GRAVITY_M_S2
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,51 +131,13 @@ def _skew(v: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LeverArmFit:
-    """Result of the lever-arm fit: ``r`` and a constant accelerometer offset (sensor frame)."""
+    """Result of the lever-arm fit: ``r`` and the accelerometer offset (sensor frame)."""
 
     r_m: np.ndarray
     offset_m_s2: np.ndarray
     residual_m_s2: float  # RMS of what rotation about a fixed pivot does not explain
     explained: float  # share of the dynamic acceleration's variance the fit explains (0..1)
     n: int
-
-
-def fit_lever_arm(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray, acc_m_s2: np.ndarray,
-                  up_sensor: np.ndarray, gravity_m_s2: float = GRAVITY_M_S2,
-                  max_r_m: float = 0.6, basis: np.ndarray | None = None) -> LeverArmFit:
-    """Least-squares ``r`` from ``acc − g·up = (K(ω̇) + K(ω)²) r + offset``.
-
-    ``up_sensor`` is the fused direction of up (sensor frame). The offset term soaks up an
-    uncalibrated accelerometer offset; the component of ``r`` along a pure hinge axis is not
-    observable and a light ridge keeps it near zero (it does not matter for compensation then).
-    ``basis`` (k×3 rows, orthonormal) restricts ``r`` to their span, e.g. the sagittal plane.
-    """
-    gyr = np.asarray(gyr_rad_s, dtype=float)
-    dyn = np.asarray(acc_m_s2, dtype=float) - gravity_m_s2 * np.asarray(up_sensor, dtype=float)
-    n = len(gyr)
-    if n < 10:
-        return LeverArmFit(np.zeros(3), np.zeros(3), float("nan"), 0.0, n)
-    kw = _skew(gyr)
-    a = _skew(np.asarray(dgyr_rad_s2, dtype=float)) + kw @ kw
-    b = np.eye(3) if basis is None else np.asarray(basis, dtype=float)
-    k = len(b)
-    a = a @ b.T
-    design = np.concatenate([a, np.broadcast_to(np.eye(3), (n, 3, 3))], axis=2).reshape(-1, k + 3)
-    rhs = dyn.reshape(-1)
-    lhs = design.T @ design
-    ridge = 1e-6 * np.trace(lhs[:k, :k]) / k + 1e-12
-    lhs[:k, :k] += ridge * np.eye(k)
-    sol = np.linalg.solve(lhs, design.T @ rhs)
-    r, off = sol[:k] @ b, sol[k:]
-    norm = float(np.linalg.norm(r))
-    if norm > max_r_m:  # physically impossible on a shin: the fit saw no rotation to speak of
-        r = r * (max_r_m / norm)
-    res = rhs - design @ np.concatenate([r @ b.T, off])
-    centred = dyn - dyn.mean(axis=0)
-    var = float(np.mean(centred**2))
-    resid = float(np.sqrt(np.mean(res**2)))
-    explained = 0.0 if var <= 0 else max(0.0, 1.0 - resid**2 / var)
-    return LeverArmFit(r, off, resid, explained, n)
 
 
 def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,

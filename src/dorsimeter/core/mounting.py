@@ -352,8 +352,7 @@ class MountingCalibrator:
             mean_up = mean_up / np.linalg.norm(mean_up)
             sway = float(np.degrees(np.arccos(np.clip((dirs[:keep] @ mean_up).min(), -1, 1))))
             self._stance = (mean_up, gyrs[:keep].mean(axis=0), self._run_n, sway)
-            self._stance_gyr, self._stance_dirs = gyrs, dirs[:keep]
-            self._stance_acc = accs[:keep]
+            self._stance_gyr, self._stance_acc = gyrs, accs[:keep]
             self._stance_t = np.concatenate(self._run_t)
         self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
         return i + end
@@ -403,7 +402,9 @@ class MountingCalibrator:
         acc_st = np.einsum("kij,kj->i", rots[:len(self._stance_acc)], self._stance_acc) / len(
             self._stance_acc)
         moving = np.concatenate(self._moving)
-        x, y = self._sagittal_axes(axis, z, rots[ns:], acc_st, moving)
+        # gravity through the drives (sensor frame): the stance's, turned by the gyro
+        u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
+        x, y = self._sagittal_axes(axis, z, u[moving])
         # the lever arm and the accelerometer offset, both in the sagittal plane; the whole
         # drive phase at once, so a smoothing (non-causal) derivative is fine and gives the same
         # result for any batch split
@@ -412,7 +413,6 @@ class MountingCalibrator:
         fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]), y,
                                        t_since)
         offset = fit.offset_m_s2
-        u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
         span = float(np.ptp(np.arctan2(-(u @ x), u @ z)))
         if not self.estimate_acc_offset or span < MIN_OFFSET_SPAN_RAD or \
                 np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2:
@@ -420,9 +420,9 @@ class MountingCalibrator:
         # the tibia axis and the gravity the drives turn, without the offset
         z = self._stance_acc.mean(axis=0) - offset
         z /= np.linalg.norm(z)
-        x, y = self._sagittal_axes(axis, z, rots[ns:], acc_st - offset, moving)
         up_all = np.einsum("kji,j->ki", rots[ns:], (acc_st - offset) / np.linalg.norm(
             acc_st - offset))
+        x, y = self._sagittal_axes(axis, z, up_all[moving])
         a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
         gain = flexion_gyro_gain(up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
@@ -432,14 +432,15 @@ class MountingCalibrator:
             float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)))
 
     @staticmethod
-    def _sagittal_axes(axis: np.ndarray, z: np.ndarray, rots: np.ndarray, acc_st: np.ndarray,
-                       moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sagittal_axes(axis: np.ndarray, z: np.ndarray, up_moving: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Tibia x (anterior) and y from the drive axis made perpendicular to ``z``, signed so
-        that the drives (gravity ``acc_st`` turned by the gyro's ``rots``) read knee-forward."""
+        that the drives (``up_moving``: gravity in the sensor frame while moving) read
+        knee-forward."""
         y = axis - (axis @ z) * z
         y /= np.linalg.norm(y)
         x = np.cross(y, z)
-        u = np.einsum("kji,j->ki", rots[moving], acc_st)
+        u = up_moving
         angle = np.arctan2(-(u @ x), u @ z)
         if angle[np.argmax(np.abs(angle))] < 0:  # drives go knee-forward: make that positive
             x, y = -x, -y
