@@ -11,6 +11,7 @@ from dorsimeter.cli.common import (
     open_source_from_args,
     sensor_cal_for,
 )
+from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, save_calibrations
 from dorsimeter.errors import CalibrationError, DorsimeterError
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         cals = {cal.side: cal}
     else:
         rec = read_raw_csv(args.raw, default_side=args.side)
-        cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal_for(
-            None, args.sensor_cal, args.home))
+        cals = calibrate_recording(rec.batches(), rec.rate_hz,
+                                   sensor_cal=resolve_sensor_cal(args.sensor_cal, args.home))
     save_calibrations(cals, args.out)
     for cal in cals.values():
         print(f"calibration {cal.summary()}")

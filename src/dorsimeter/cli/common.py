@@ -47,16 +47,29 @@ def add_sensor_cal_option(p: argparse.ArgumentParser) -> None:
 
 def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
     """The box calibration for a live sensor: ``--sensor-cal`` when given, else the one stored
-    under the BLE sensor's address or name (``dorsimeter sensor-cal --id``), else None.
+    under the BLE sensor's address or name (``dorsimeter sensor-cal --id``; an address also as
+    AA:BB:…, however it was typed), else None.
 
     Sim, replay and serial sources have no stable id; give them ``--sensor-cal``."""
     from dorsimeter.cli.sensor_cal import resolve
     from dorsimeter.core.sensor_cal import stored_sensor_calibration
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.security import normalise_address
 
     if explicit:
         return resolve(explicit, home)
-    if sensor and str(sensor).startswith("ble:"):
-        return stored_sensor_calibration(str(sensor)[4:].partition("@")[0], home)
+    if not (sensor and str(sensor).startswith("ble:")):
+        return None
+    ident = str(sensor)[4:].partition("@")[0]
+    keys = [ident]
+    try:
+        keys.append(normalise_address(ident))
+    except DorsimeterError:  # a name, not an address
+        pass
+    for key in dict.fromkeys(keys):
+        cal = stored_sensor_calibration(key, home)
+        if cal is not None:
+            return cal
     return None
 
 

@@ -56,17 +56,15 @@ def load_allow_list(home=None):
 def box_calibration_for(spec: str, home=None, names: tuple[str, ...] = ()):
     """The box calibration stored for a BLE sensor (``dorsimeter sensor-cal --id``), found as
     the CLI finds it (``sensor_cal_for``: by the address or name in ``ble:ADDRESS_OR_NAME``),
-    else under the address written AA:BB:…, else under one of ``names`` (the name the scan
-    saw); None for other sources or when none is stored. Blocking: run in a thread. A damaged
-    calibration file is an error (DorsimeterError), as on the command line."""
+    else under one of ``names`` (the name the scan saw); None for other sources or when none is
+    stored. Blocking: run in a thread. A damaged calibration file is an error
+    (DorsimeterError), as on the command line."""
     from dorsimeter.cli.common import sensor_cal_for
 
     if not spec.startswith("ble:"):
         return None
-    ident = spec[4:].partition("@")[0]
-    tries = [ident, ident.upper().replace("-", ":"), *names]
-    for key in dict.fromkeys(k for k in tries if k):
-        cal = sensor_cal_for(f"ble:{key}", None, home)
+    for key in (spec[4:], *names):
+        cal = sensor_cal_for(f"ble:{key}", None, home) if key else None
         if cal is not None:
             return cal
     return None
