@@ -664,32 +664,26 @@ class MonitorApp(App):
         self.pipeline.recalibrate()
         self.message = "recalibrating: " + self.pipeline.status
 
-    def action_calibrate(self) -> None:
-        from dorsimeter.tui.screens import CalibrateScreen
+    def _open(self, screen: str) -> None:
+        """Push one of ``tui.screens`` (imported on first use: it keeps start-up short)."""
+        from dorsimeter.tui import screens
 
-        self.push_screen(CalibrateScreen())
+        self.push_screen(getattr(screens, screen)())
+
+    def action_calibrate(self) -> None:
+        self._open("CalibrateScreen")
 
     def action_help(self) -> None:
-        from dorsimeter.tui.screens import HelpScreen
-
-        self.push_screen(HelpScreen())
+        self._open("HelpScreen")
 
     def action_athlete(self) -> None:
-        from dorsimeter.tui.screens import AthleteScreen
-
-        self.push_screen(AthleteScreen())
+        self._open("AthleteScreen")
 
     def action_connect(self) -> None:
-        from dorsimeter.tui.screens import ConnectScreen
-
-        self.push_screen(ConnectScreen())
+        self._open("ConnectScreen")
 
     def action_protocol(self) -> None:
-        from dorsimeter.tui.screens import ProtocolScreen
-
-        self.push_screen(ProtocolScreen())
+        self._open("ProtocolScreen")
 
     def action_history(self) -> None:
-        from dorsimeter.tui.screens import HistoryScreen
-
-        self.push_screen(HistoryScreen())
+        self._open("HistoryScreen")
