@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import threading
 
 from dorsimeter.cli.common import (
     add_source_options,
@@ -67,17 +69,32 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
         (side, source), = sources.items()
         app = MonitorApp(source, pipelines[side], writers.get(side), target_deg=args.target_deg,
                          athlete=athlete, store=store, recording=recording)
-    session_id = None
+    done: list[int | None] = []  # the stored session's id, once finished
+    lock = threading.Lock()
+
+    def finish() -> int | None:
+        """Close the raw CSVs, store and end the session: once, whoever gets here first."""
+        with lock:
+            if not done:
+                try:
+                    for writer in writers.values():
+                        writer.close()
+                    finished = app.finish_session()
+                    done.append(None if finished is None else finished.result())
+                finally:
+                    store.close()
+            return done[0] if done else None
+
+    def stuck(code: int) -> None:  # the UI did not shut down after a hang-up or SIGTERM
+        with contextlib.suppress(Exception):
+            finish()
+        os._exit(code)
+
+    app.on_stuck = stuck
     try:
         app.run()
     finally:
-        for writer in writers.values():
-            writer.close()
-        try:
-            finished = app.finish_session()
-            session_id = None if finished is None else finished.result()
-        finally:
-            store.close()
+        session_id = finish()
     try:
         print_results(app.session, app.calibrations)
         if writers:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,8 +238,7 @@ class MonitorApp(App):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGHUP, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, functools.partial(self.exit,
-                                                               return_code=128 + int(sig)))
+                loop.add_signal_handler(sig, functools.partial(self._stop_on_signal, sig))
         if self.bilateral:
             for side in SIDES:
                 self.query_one(f"#trace-{side}").border_title = (
@@ -456,6 +458,28 @@ class MonitorApp(App):
             return {s: c for leg in self.legs.values()
                     for s, c in leg.pipeline.calibrations.items()}
         return dict(self.pipeline.calibrations)
+
+    #: called (from a timer thread, with the exit code) when a stop by signal has not ended
+    #: ``run`` within ``STUCK_S``: the caller stores what it must and exits the process
+    on_stuck: Callable[[int], None] | None = None
+    STUCK_S = 10.0
+
+    def _stop_on_signal(self, sig: int) -> None:
+        """Quit as `q` does, exit code 128 + the signal. After a hang-up the terminal is gone:
+        textual's last writes go to /dev/null, since a write to the dead terminal can kill
+        textual's writer thread and leave its shutdown waiting on it for good (seen about one
+        hang-up in ten). ``on_stuck`` is the backstop if the shutdown still does not finish."""
+        code = 128 + int(sig)
+        if sig == signal.SIGHUP:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.__stdout__.fileno())
+                os.close(devnull)
+        if self.on_stuck is not None:
+            timer = threading.Timer(self.STUCK_S, self.on_stuck, args=(code,))
+            timer.daemon = True
+            timer.start()
+        self.exit(return_code=code)
 
     def finish_session(self):
         """Store the session's trials and mark it ended; a Future of the session id (or None)."""
