@@ -25,3 +25,37 @@ def stored_session(store: Store, seconds: float = 40.0, athlete: str = "Zoë Ød
                         hold_s=1.25, scored=False, peak_deg=37.0)
     rec.store.add_trial(rec.session_id, "left", 1 / 3, None, None, None, None)
     return rec.finish(SessionResults())
+
+
+HOSTILE_NAME = '=HYPERLINK("http://x","y")'
+HOSTILE_NOTE = "@SUM(A1)"
+
+
+def two_leg_session(store: Store, raw_dir, athlete: str = HOSTILE_NAME, seconds: float = 45.0,
+                    pseudonymous: bool | None = None, seed: int = 21) -> int:
+    """Both legs recorded at once by two simulated sensors (each with its raw CSV), the heel
+    switch on, a lift on every other wall-test rep: a session with heel lifts on both sides."""
+    from pathlib import Path
+
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.sim import ShankSim
+
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    if pseudonymous:
+        store.athlete(athlete, pseudonymous=True)
+    paths = [raw_dir / f"{side}.csv" for side in ("left", "right")]
+    rec = SessionRecorder(store, "record", athlete=athlete, sensor="sim ☃", sensor_kind="sim",
+                          notes=HOSTILE_NOTE, raw_path=[str(p) for p in paths])
+    for k, (side, path) in enumerate(zip(("left", "right"), paths, strict=True)):
+        spec = ShankSim(script="wall").spec.with_(lifts_m=(0.0, 0.02))
+        sim = ShankSim(script=spec, side=side, seed=seed + k, heel_switch=True)
+        batch = sim.generate(int(seconds * 100))
+        batch.t_s = batch.t_s + 0.004 * k  # the two sensors' clocks are not in step
+        pipe = Pipeline(100.0, side=side)
+        push = rec.tap(pipe.push)
+        with RawCsvWriter(path) as w:
+            for i in range(0, len(batch), 25):
+                w.write(batch.slice(i, i + 25), side)
+                push(batch.slice(i, i + 25))
+    return rec.finish(SessionResults())

@@ -1,4 +1,9 @@
-"""``dorsimeter export SESSION… --format csv --out DIR``: stored sessions as CSV files."""
+"""``dorsimeter export SESSION… --format FMT --out DIR``: stored sessions as files.
+
+Formats: csv (samples + trials), bids (a BIDS-Motion dataset), opensim (OpenSense orientation
+.sto + calibration pose), parquet (typed samples + trials, units in the schema), xlsx (a workbook
+for coaches). Each writer is imported only when asked for (pyarrow and openpyxl are slow to load).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,20 @@ import argparse
 
 from dorsimeter.cli.common import add_home_option
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export import export_session_csv
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.store import Store
 
+FORMATS = ("csv", "bids", "opensim", "parquet", "xlsx")
+
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write stored sessions as CSV (samples + trials)")
+    p = sub.add_parser("export", help="write stored sessions as CSV, BIDS-Motion, OpenSim, "
+                                      "Parquet or Excel files")
     p.add_argument("sessions", nargs="+", metavar="SESSION",
                    help="session id, 'latest', or 'all' (every session, or --athlete's)")
-    p.add_argument("--format", choices=["csv"], default="csv", help="file format (csv)")
+    p.add_argument("--format", choices=FORMATS, default="csv",
+                   help="csv (default): samples + trials; bids: a BIDS-Motion dataset in DIR; "
+                        "opensim: OpenSense orientation .sto + calibration pose; parquet; xlsx")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write into")
     p.add_argument("--athlete", metavar="NAME", help="with 'all': only this athlete's sessions")
     add_home_option(p)
@@ -34,15 +43,44 @@ def _refs(store: Store, args: argparse.Namespace) -> list[int | str]:
     return list(dict.fromkeys(refs))
 
 
+def _one(store: Store, ref: int | str, fmt: str, out: str) -> None:
+    if fmt == "csv":
+        from dorsimeter.export import export_session_csv
+
+        samples, trials, n_samples, n_trials = export_session_csv(store, ref, out)
+        print(f"wrote {n_samples} samples to {samples}")
+        print(f"wrote {n_trials} trials to {trials}")
+    elif fmt == "opensim":
+        from dorsimeter.export.opensim import export_opensim
+
+        for path in export_opensim(store, ref, out):
+            print(f"wrote {path}")
+    elif fmt == "parquet":
+        from dorsimeter.export.parquet import export_parquet
+
+        for path in export_parquet(store, ref, out):
+            print(f"wrote {path}")
+    else:
+        from dorsimeter.export.xlsx import export_xlsx
+
+        print(f"wrote {export_xlsx(store, ref, out)}")
+
+
 def run(args: argparse.Namespace) -> int:
     with Store.open(args.home) as store:
         refs = _refs(store, args)
         if not refs:
             raise DorsimeterError(f"{store.path}: no sessions to export")
+        if args.format == "bids":  # one dataset holds every session asked for
+            from dorsimeter.export.bids import export_bids
+
+            result = export_bids(store, refs, args.out)
+            print(f"wrote a BIDS-Motion dataset of {len(refs)} session"
+                  f"{'s' if len(refs) != 1 else ''} ({len(result.files)} motion files, "
+                  f"subjects {', '.join(result.subjects)}) to {result.root}")
+            return 0
         with progress_bar("exporting sessions", len(refs), min_total=2) as advance:
             for ref in refs:
-                samples, trials, n_samples, n_trials = export_session_csv(store, ref, args.out)
-                print(f"wrote {n_samples} samples to {samples}")
-                print(f"wrote {n_trials} trials to {trials}")
+                _one(store, ref, args.format, args.out)
                 advance()
     return 0

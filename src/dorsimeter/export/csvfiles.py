@@ -22,6 +22,7 @@ from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
 from dorsimeter.store.paths import open_private_text, private_dir
 from dorsimeter.store.summary import summarize
+from dorsimeter.text import inert_cell
 
 ENCODING = "utf-8-sig"
 
@@ -78,7 +79,8 @@ def _num(v) -> str:
 
 
 def _text(v) -> str:
-    return "" if v is None else str(v)
+    """Text cell; one a spreadsheet would run as a formula is made inert (``inert_cell``)."""
+    return "" if v is None else str(inert_cell(str(v)))
 
 
 class UtcClock:
@@ -172,7 +174,7 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
         w.writerow(TRIAL_COLUMNS)
         for t in trials:
             w.writerow([
-                _num(info.id), _text(info.athlete), t.exercise, t.side, _num(t.set_no),
+                _num(info.id), _text(info.athlete), _text(t.exercise), t.side, _num(t.set_no),
                 _num(t.rep), _num(t.angle_deg), _num(t.peak_deg), _num(t.valid),
                 _num(t.counts), _text(t.heel_source),
                 _num(t.t_start_s), _num(t.t_end_s), clock(t.t_start_s), clock(t.t_end_s),

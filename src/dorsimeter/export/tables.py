@@ -1,0 +1,201 @@
+"""A stored session as numeric columns per side, shared by the BIDS, OpenSim, Parquet and XLSX
+exports (the CSV export streams strings instead).
+
+Each side gets its samples in recording order with the raw IMU values matched from the session's
+raw recordings (NaN where there are none), each sample's rep phase (as the CSV has it) and the
+tibia's orientation as a quaternion built from the stored angles (see :func:`tibia_quaternion`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dorsimeter.errors import DorsimeterError
+from dorsimeter.export.csvfiles import PhaseMarker, UtcClock
+from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.store.db import SessionInfo, Store, Trial
+from dorsimeter.store.paths import FILE_MODE
+from dorsimeter.types import SIDES
+
+
+@dataclass
+class SideSamples:
+    """One side's stored samples as columns (``None`` in the object lists: not known)."""
+
+    side: str
+    t_s: np.ndarray
+    tibia_angle_deg: np.ndarray
+    knee_track_deg: np.ndarray
+    heel_lift: list[int | None]
+    heel_source: list[str | None]
+    rep: list[int | None]
+    rep_valid: list[int | None]
+    phase: list[str]
+    acc_m_s2: np.ndarray  # (N,3), NaN where the raw recording has no such sample
+    gyr_rad_s: np.ndarray
+    restart: np.ndarray  # bool; False where unknown
+    has_raw: np.ndarray  # bool: the raw values were found
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @property
+    def quat_wxyz(self) -> np.ndarray:
+        return tibia_quaternion(self.tibia_angle_deg, self.knee_track_deg, self.side)
+
+    @property
+    def interval_s(self) -> float:
+        """Median sample interval (0 with fewer than two samples)."""
+        return float(np.median(np.diff(self.t_s))) if len(self.t_s) > 1 else 0.0
+
+    @property
+    def nominal_rate_hz(self) -> float:
+        """The rate the sensor runs at: 1 / the median interval, to 0.01 Hz."""
+        dt = self.interval_s
+        return round(1.0 / dt, 2) if dt > 0 else 0.0
+
+    @property
+    def effective_rate_hz(self) -> float:
+        """Samples per second over the recording (gaps lower it)."""
+        span = float(self.t_s[-1] - self.t_s[0]) if len(self.t_s) > 1 else 0.0
+        return (len(self.t_s) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class SessionTables:
+    info: SessionInfo
+    trials: list[Trial]
+    sides: dict[str, SideSamples]  # only the sides with samples
+    clock: UtcClock
+    raw_problem: str | None
+
+
+def _raw(info: SessionInfo) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], str]:
+    """Per side: (sorted t_s, (N,6) acc+gyr, restart) from the session's raw recordings."""
+    per_side: dict[str, list] = {}
+    problems = []
+    for path in info.raw_paths:
+        try:
+            rec = read_raw_csv(path)
+        except DorsimeterError as e:
+            problems.append(str(e))
+            continue
+        restart = (np.zeros(len(rec.t_s), bool) if rec.restart is None
+                   else np.asarray(rec.restart, bool))
+        vals = np.hstack([rec.acc_m_s2, rec.gyr_rad_s])
+        for s in SIDES:
+            m = np.asarray(rec.side == s)
+            if m.any():
+                per_side.setdefault(s, []).append((rec.t_s[m], vals[m], restart[m]))
+    out = {}
+    for s, parts in per_side.items():
+        t = np.concatenate([p[0] for p in parts])
+        order = np.argsort(t, kind="stable")
+        out[s] = (t[order], np.concatenate([p[1] for p in parts])[order],
+                  np.concatenate([p[2] for p in parts])[order])
+    return out, "; ".join(problems)
+
+
+def session_tables(store: Store, ref: int | str,
+                   progress: Callable[[int, int], None] | None = None) -> SessionTables:
+    """Read session ``ref`` whole: its samples per side, trials and raw values."""
+    info = store.session(ref)
+    trials = store.trials(info.id)
+    cols: dict[str, dict[str, list]] = {}
+    total, done = store.count_samples(info.id), 0
+    for chunk in store.iter_samples(info.id):
+        side = np.asarray(chunk.side, dtype=object)
+        for s in SIDES:
+            m = side == s
+            if not m.any():
+                continue
+            idx = np.flatnonzero(m)
+            c = cols.setdefault(s, {k: [] for k in ("t", "a", "k", "hl", "hs", "rep", "rv", "ph")})
+            c["t"].append(chunk.t_s[m])
+            c["a"].append(chunk.tibia_angle_deg[m])
+            c["k"].append(chunk.knee_track_deg[m])
+            for key, values in (("hl", chunk.heel_lift), ("hs", chunk.heel_source),
+                                ("rep", chunk.rep), ("rv", chunk.rep_valid),
+                                ("ph", chunk.phase)):
+                c[key].extend(values[i] for i in idx)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    raw, problem = _raw(info)
+    sides = {}
+    for s, c in cols.items():
+        t = np.concatenate(c["t"])
+        angle = np.concatenate(c["a"])
+        acc = np.full((len(t), 3), np.nan)
+        gyr = np.full((len(t), 3), np.nan)
+        restart = np.zeros(len(t), bool)
+        found = np.zeros(len(t), bool)
+        if s in raw:  # exact device-time match (17 significant digits in the raw CSV)
+            rt, vals, rr = raw[s]
+            j = np.clip(np.searchsorted(rt, t), 0, max(len(rt) - 1, 0))
+            found = (rt[j] == t) if len(rt) else found
+            acc[found], gyr[found] = vals[j[found], :3], vals[j[found], 3:]
+            restart[found] = rr[j[found]]
+        phase = PhaseMarker(trials, float(np.median(np.diff(t))) if len(t) > 1 else 0.0)
+        sides[s] = SideSamples(
+            s, t, angle, np.concatenate(c["k"]), c["hl"], c["hs"], c["rep"], c["rv"],
+            [phase(s, r, ti, a, p) for r, ti, a, p in zip(c["rep"], t.tolist(), angle.tolist(),
+                                                            c["ph"], strict=True)],
+            acc, gyr, restart, found)
+    return SessionTables(info, trials, sides, UtcClock(info), problem or None)
+
+
+def tibia_quaternion(tibia_angle_deg, knee_track_deg, side: str) -> np.ndarray:
+    """(N,4) [w,x,y,z]: the tibia's orientation from its two stored inclinations.
+
+    Frames: the tibia's x anterior, y to the athlete's left, z ankle to knee (as in
+    ``core.tibia``); the world's X the way the athlete faces, Y to their left, Z up (BIDS
+    ``SpatialAxes`` "ALS"). The heading is not measured (no magnetometer), so the rotation is the
+    shortest one that tilts the tibia from vertical to the stored angles: no twist about the
+    vertical. :func:`tibia_angles_from_quaternion` inverts it to rounding."""
+    a = np.radians(np.asarray(tibia_angle_deg, dtype=float))
+    lat = np.radians(np.asarray(knee_track_deg, dtype=float)) * (1.0 if side == "right" else -1.0)
+    up = np.column_stack([-np.tan(a), -np.tan(lat), np.ones(len(a))])  # world up, tibia frame
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    # the rotation taking up (tibia frame) to Z: axis up × Z, half-angle form
+    q = np.column_stack([1.0 + up[:, 2], up[:, 1], -up[:, 0], np.zeros(len(a))])
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def tibia_angles_from_quaternion(quat_wxyz, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """(tibia_angle_deg, knee_track_deg) of (N,4) [w,x,y,z] tibia orientations."""
+    from scipy.spatial.transform import Rotation
+
+    q = np.asarray(quat_wxyz, dtype=float)
+    up = Rotation.from_quat(q[:, [1, 2, 3, 0]]).inv().apply([0.0, 0.0, 1.0])
+    up = np.atleast_2d(up)
+    angle = np.degrees(np.arctan2(-up[:, 0], up[:, 2]))
+    lateral = np.degrees(np.arctan2(-up[:, 1], up[:, 2]))
+    return angle, (lateral if side == "right" else -lateral)
+
+
+@contextmanager
+def private_atomic(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """A file object writing ``path`` owner-only (0600) and atomically: a temporary file in the
+    same directory, renamed over ``path`` only when the writing finished."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8",
+                                                            "newline": ""})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
