@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.csvfiles import PhaseMarker, UtcClock
+from dorsimeter.export.csvfiles import SAMPLE_COLUMNS, TRIAL_COLUMNS, PhaseMarker, UtcClock
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store.db import SessionInfo, Store, Trial
 from dorsimeter.store.paths import FILE_MODE
+from dorsimeter.store.summary import summarize
 from dorsimeter.types import SIDES
 
 
@@ -199,3 +200,64 @@ def private_atomic(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         except FileNotFoundError:
             pass
         raise
+
+
+#: the samples' columns in the Parquet and XLSX exports: the CSV's, then the tibia orientation
+QUAT_COLUMNS = ("tibia_quat_w", "tibia_quat_x", "tibia_quat_y", "tibia_quat_z")
+UNITS = {
+    "time_utc_iso8601": "UTC", "t_s": "s", "tibia_angle_deg": "deg", "knee_track_deg": "deg",
+    "acc_x_m_s2": "m/s^2", "acc_y_m_s2": "m/s^2", "acc_z_m_s2": "m/s^2",
+    "gyr_x_rad_s": "rad/s", "gyr_y_rad_s": "rad/s", "gyr_z_rad_s": "rad/s",
+    **dict.fromkeys(QUAT_COLUMNS, "1"),
+    # trials
+    "angle_deg": "deg", "peak_deg": "deg", "t_start_s": "s", "t_end_s": "s", "hold_s": "s",
+    "hold_start_s": "s", "hold_end_s": "s", "time_start_utc_iso8601": "UTC",
+    "time_end_utc_iso8601": "UTC",
+}
+
+
+def _nan_to_none(a: np.ndarray) -> list[float | None]:
+    return [None if v != v else v for v in a.tolist()]
+
+
+def _bool(v) -> bool | None:
+    return None if v is None else bool(v)
+
+
+def sample_columns(t: SessionTables) -> dict[str, list]:
+    """Every sample, side by side (left, then right), as typed Python columns: floats, ints,
+    bools, str and None for unknown; ``time_utc_iso8601`` as the CSV's ISO text."""
+    cols: dict[str, list] = {c: [] for c in (*SAMPLE_COLUMNS, *QUAT_COLUMNS)}
+    for side, s in t.sides.items():
+        n = len(s)
+        cols["time_utc_iso8601"] += [t.clock(v) or None for v in s.t_s.tolist()]
+        cols["t_s"] += s.t_s.tolist()
+        cols["side"] += [side] * n
+        cols["sensor"] += [t.info.sensor] * n
+        cols["tibia_angle_deg"] += s.tibia_angle_deg.tolist()
+        cols["knee_track_deg"] += s.knee_track_deg.tolist()
+        cols["heel_lift_bool"] += [_bool(v) for v in s.heel_lift]
+        cols["heel_source"] += list(s.heel_source)
+        cols["rep_number"] += list(s.rep)
+        cols["rep_valid_bool"] += [_bool(v) for v in s.rep_valid]
+        cols["phase"] += [p or None for p in s.phase]
+        for j, axis in enumerate("xyz"):
+            cols[f"acc_{axis}_m_s2"] += _nan_to_none(s.acc_m_s2[:, j])
+            cols[f"gyr_{axis}_rad_s"] += _nan_to_none(s.gyr_rad_s[:, j])
+        cols["sensor_restart_bool"] += [bool(r) if h else None
+                                        for r, h in zip(s.restart.tolist(), s.has_raw.tolist(),
+                                                        strict=True)]
+        q = s.quat_wxyz
+        for j, c in enumerate(QUAT_COLUMNS):
+            cols[c] += q[:, j].tolist()
+    return cols
+
+
+def trial_columns(t: SessionTables) -> dict[str, list]:
+    """One row per trial, the CSV's columns typed (see :data:`csvfiles.TRIAL_COLUMNS`)."""
+    best = {id(s.best_trial) for s in summarize(t.trials).values() if s.best_trial is not None}
+    rows = [(t.info.id, t.info.athlete, x.exercise, x.side, x.set_no, x.rep, x.angle_deg,
+             x.peak_deg, x.valid, x.counts, x.heel_source, x.t_start_s, x.t_end_s,
+             t.clock(x.t_start_s) or None, t.clock(x.t_end_s) or None, x.hold_s,
+             x.hold_start_s, x.hold_end_s, id(x) in best) for x in t.trials]
+    return {c: [r[i] for r in rows] for i, c in enumerate(TRIAL_COLUMNS)}
