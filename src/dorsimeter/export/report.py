@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.export.history import HistoryPoint, history, series
+from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.store.db import SessionInfo, Store, Trial
@@ -43,6 +44,20 @@ th:first-child, td:first-child { text-align: left; }
 .flag { font-weight: bold; color: #b03a00; } .ok { color: #2e7d32; }
 .band-low { color: #2e7d32; } .band-mid { color: #b08400; } .band-high { color: #b03a00; }
 svg text { font-size: 11px; fill: #444; } .note { color: #666; font-size: 0.9em; }
+.norm-below { color: #b03a00; } .norm-within, .norm-above { color: #2e7d32; }
+.sources { font-size: 0.85em; color: #444; padding-left: 1.2em; }
+.summary { border: 1px solid #bbb; padding: 8px 16px; margin-bottom: 1.5em; }
+.summary h1 { margin-top: 0.3em; } .summary .big { font-size: 1.25em; font-weight: bold; }
+/* print: A4 or Letter, each section whole on its page, the summary alone on the first */
+@page { margin: 14mm 12mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  .summary { break-after: page; page-break-after: always; border: none; padding: 0; }
+  section { break-inside: avoid; page-break-inside: avoid; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  svg { width: 100%; height: auto; }
+  table { break-inside: avoid; }
+}
 """
 
 
@@ -290,6 +305,57 @@ def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
         f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _norms_block(sides: dict[str, SideSummary], a: Asymmetry | None, norms: Norms) -> str:
+    """Each side's best set against healthy adults, the difference and the MDC, with sources."""
+    lines = []
+    for s in SIDES:
+        best = sides[s].best_valid_deg
+        if best is None:
+            continue
+        verdict = norms.angle_verdict(best)
+        lines.append(f'<li id="norm-{s}" class="norm-{verdict}" data-value="{best!r}">'
+                     f"{escape(norms.angle_line(s, best))}</li>")
+    if a is not None:
+        lines.append(f'<li id="norm-difference">{escape(norms.difference_line(a.cm))} '
+                     f"({escape(a.cm_method)})</li>")
+        lines.append(f'<li id="norm-mdc">left − right {escape(norms.mdc_line(a.diff_deg))}</li>')
+    lines.append(f'<li id="norm-wall">{escape(norms.wall_line)}</li>')
+    refs = "".join(f'<li class="source" data-key="{escape(src.key)}"><b>{escape(src.short)}</b>: '
+                   f"{escape(src.citation)}</li>" for src in norms.sources)
+    return (f'<ul id="norms">{"".join(lines)}</ul>'
+            f'<p class="note">Sources</p><ol class="sources" id="sources">{refs}</ol>')
+
+
+def _summary(info: SessionInfo, sides: dict[str, SideSummary], a: Asymmetry | None,
+             norms: Norms) -> str:
+    """The one-page summary for the athlete's file (printed alone on the first page)."""
+    rows = []
+    for s in SIDES:
+        x = sides[s]
+        best = x.best_valid_deg
+        verdict = "" if best is None else norms.angle_short(best)
+        rows.append(f'<tr id="summary-{s}"><td>{s}</td><td class="big">{_v(best)}</td>'
+                    f"<td>{_v(x.mean_best3_deg)}</td><td>{x.n_scored} of {x.n_trials}</td>"
+                    f'<td class="norm-{"" if best is None else norms.angle_verdict(best)}">'
+                    f"{escape(verdict)}</td></tr>")
+    asym = ('<p class="note">asymmetry needs a scored trial on both sides</p>' if a is None else
+            f'<p id="summary-asymmetry">Left − right <span class="big">'
+            f'{_v(a.diff_deg, "{:+.1f}")}</span> ({a.percent:.0f} % of the better side, band '
+            f"{escape(a.band)}; ≈ {a.cm:.1f} cm). {escape(norms.difference_line(a.cm))}. "
+            f"Left − right {escape(norms.mdc_line(a.diff_deg))}.</p>")
+    date = escape(info.start_utc.replace("T", " ").replace("Z", "")[:16])
+    return (
+        f'<section class="summary" id="summary"><h1>Knee-to-wall summary: '
+        f'{escape(info.athlete or "no athlete")}</h1>'
+        f'<p>{date} UTC · session {info.id} · sensor {escape(info.sensor or "—")}</p>'
+        "<table><tr><th>side</th><th>best valid angle</th><th>mean of best three</th>"
+        "<th>scored</th><th>against healthy adults</th></tr>" + "".join(rows) + "</table>"
+        + asym + f'<p class="note">Healthy adults: tibia angle {escape(norms.tibia_range)} '
+        f"({escape(norms.tibia_source.short)}); {escape(norms.wall_line)}. Sources: "
+        + "; ".join(escape(src.citation) for src in norms.sources) + "</p>"
+        '<p class="note" id="summary-end">Details on the next pages.</p></section>')
+
+
 def render_report(store: Store, ref: int | str,
                   progress: Callable[[int, int], None] | None = None) -> str:
     """The HTML text of the report of session ``ref``; ``progress(samples read, total)`` after
@@ -325,20 +391,32 @@ def render_report(store: Store, ref: int | str,
             continue
         plots.append(f"<h3>{s}</h3>" + angle_plot(s, t_s[m], angle[m], mine,
                                                  sides[s].best_trial))
+    # in print each plot is kept whole, the section's heading with the first one
+    head = ("<h2>Tibia angle over time</h2>"
+            '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '
+            "lifted), darker: the scored hold; dots: each trial's angle, the side's best filled."
+            "</p>")
+    plots = [f'<section class="plot">{head if i == 0 else ""}{p}</section>'
+             for i, p in enumerate(plots)] or [
+        f'<section class="plot">{head}<p class="note">no samples stored</p></section>']
+    norms = load_norms()
     title = f"dorsimeter — {info.athlete or 'session'} — {info.start_utc[:10]}"
     body = (
-        f"<h1>Knee-to-wall report: {escape(info.athlete or 'no athlete')}</h1>"
-        + _meta(info, store.calibrations(info.id), lengths)
-        + "<h2>Per side</h2>" + _side_table(sides, trials, geo)
+        _summary(info, sides, asym, norms)
+        + '<section id="sec-meta">'
+        + f"<h1>Knee-to-wall report: {escape(info.athlete or 'no athlete')}</h1>"
+        + _meta(info, store.calibrations(info.id), lengths) + "</section>"
+        + '<section id="sec-sides"><h2>Per side</h2>' + _side_table(sides, trials, geo)
         + '<p class="note">Tibia angle: inclination of the shin from vertical, knee forward '
-          "positive. A trial whose heel lifted is kept but not scored.</p>"
-        + "<h2>Asymmetry</h2>" + _asymmetry_block(asym, other)
-        + "<h2>Tibia angle over time</h2>"
-        + ("".join(plots) or '<p class="note">no samples stored</p>')
-        + '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '
-          "lifted), darker: the scored hold; dots: each trial's angle, the side's best filled.</p>"
-        + f"<h2>History ({len(points)} session{'s' if len(points) != 1 else ''})</h2>"
-        + trend_plot(points, info.id))
+          "positive. A trial whose heel lifted is kept but not scored.</p></section>"
+        + '<section id="sec-asymmetry"><h2>Asymmetry</h2>' + _asymmetry_block(asym, other)
+        + "</section>"
+        + '<section id="sec-norms"><h2>Against published norms</h2>'
+        + _norms_block(both, asym, norms) + "</section>"
+        + "".join(plots)
+        + f'<section id="sec-history"><h2>History ({len(points)} session'
+        + f"{'s' if len(points) != 1 else ''})</h2>"
+        + trend_plot(points, info.id) + "</section>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head>"
             f"<body>{body}</body></html>\n")
