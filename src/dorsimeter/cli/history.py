@@ -6,7 +6,8 @@ import argparse
 
 from dorsimeter.cli.common import add_home_option
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.history import format_history, history
+from dorsimeter.export.history import format_history, history, series
+from dorsimeter.export.norms import load_norms
 from dorsimeter.store import Store
 
 
@@ -15,6 +16,13 @@ def register(sub) -> None:
     p.add_argument("athlete", nargs="?", help="athlete name or id (default: everyone)")
     add_home_option(p)
     p.set_defaults(handler=run)
+
+
+def norm_lines(points) -> list[str]:
+    """Each side's latest best against the published healthy range, with its source."""
+    norms = load_norms()
+    latest = [(side, ser[-1][1]) for side in ("left", "right") if (ser := series(points, side))]
+    return [f"  latest vs healthy adults: {norms.angle_line(side, v)}" for side, v in latest]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if printed:
                 print()
-            print("\n".join(format_history(name, points, lengths)))
+            print("\n".join(format_history(name, points, lengths) + norm_lines(points)))
             printed += 1
         if not printed:
             print(f"no sessions stored yet in {store.path}")

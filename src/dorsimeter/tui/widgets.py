@@ -299,6 +299,18 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
     if any(m is not None for m in means):
         t.append("  top-3  " + " · ".join("—" if m is None else f"{m:.1f}°" for m in means)
                  + "\n", style="grey62")
+    if kind == "best" and any(r["best_deg"] is not None for r in rows):
+        from dorsimeter.export.norms import load_norms  # the published norm, with its source
+
+        n = load_norms()
+        t.append(f"  {n.tibia_range} {n.tibia_source.short}:", style="grey62")
+        for r in rows:
+            if r["best_deg"] is not None:
+                v = n.angle_verdict(r["best_deg"])
+                mark = {"below": "↓", "above": "↑"}.get(v, "✓")  # against the healthy range
+                t.append(f" {r['side'][0].upper()}{mark}",
+                         style="yellow" if v == "below" else "green")
+        t.append("\n")
     vals = {r["side"]: r["best_deg"] for r in rows}
     if vals.get("left") is not None and vals.get("right") is not None:
         found = getattr(session, "asymmetry", None) if session is not None else None
