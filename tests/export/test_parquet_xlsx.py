@@ -182,3 +182,25 @@ def test_unknown_values_are_empty_not_zero(exported):
     unknown = [i for i, k in enumerate(order) if s.rep[k] is None]
     assert unknown and all(d["rep_number"][i] is None for i in unknown)
     assert not any(isinstance(v, float) and math.isnan(v) for v in d["acc_x_m_s2"])
+
+
+def test_samples_beyond_a_sheets_rows_continue_on_the_next_sheet(exported, tmp_path,
+                                                                 monkeypatch):
+    from dorsimeter.export import xlsx
+
+    store, sid, _ = exported
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3001)  # Excel's is 1,048,576: same code path
+    path = xlsx.export_xlsx(store, sid, tmp_path)
+    wb = openpyxl.load_workbook(path, read_only=True)
+    parts = [n for n in wb.sheetnames if n.startswith("Samples")]
+    n = store.count_samples(sid)
+    assert parts == ["Samples"] + [f"Samples {k}" for k in range(2, len(parts) + 1)]
+    assert len(parts) == -(-n // 3000) >= 3
+    t_s = []
+    for name in parts:
+        rows = list(wb[name].iter_rows(values_only=True))
+        assert rows[0][1] == "t_s [s]" and len(rows) <= 3001
+        t_s += [r[1] for r in rows[1:]]
+    wb.close()
+    s, order, _, _ = _expected_samples(store, sid)
+    assert t_s == s.t_s[order].tolist()
