@@ -179,3 +179,15 @@ def test_exporting_another_session_later_keeps_the_dataset(dataset, tmp_path):
     assert [r["participant_id"] for r in tsv(copy / "participants.tsv")] == [
         "sub-P007", "sub-athlete1"]
     assert _motion_files(copy, "P007", pid)
+
+
+def test_a_session_without_samples_is_left_out_with_a_note(tmp_path, capsys):
+    with Store.open(tmp_path / "home") as store:
+        empty = store.start_session("record", athlete="Nobody")
+        store.end_session(empty)
+    assert main(["export", str(empty), "--format", "bids", "--out", str(tmp_path / "ds"),
+                 "--home", str(tmp_path / "home")]) == 0
+    err = capsys.readouterr().err
+    assert f"session {empty} has no samples: left out of the dataset" in err
+    assert not list((tmp_path / "ds").glob("sub-*"))
+    assert (tmp_path / "ds" / "dataset_description.json").exists()

@@ -8,6 +8,7 @@ for coaches). Each writer is imported only when asked for (pyarrow and openpyxl 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dorsimeter.cli.common import add_home_option
 from dorsimeter.errors import DorsimeterError
@@ -75,9 +76,12 @@ def run(args: argparse.Namespace) -> int:
             from dorsimeter.export.bids import export_bids
 
             result = export_bids(store, refs, args.out)
+            for sid in result.skipped:
+                print(f"dorsimeter: note: session {sid} has no samples: left out of the dataset",
+                      file=sys.stderr)
             print(f"wrote a BIDS-Motion dataset of {len(refs)} session"
                   f"{'s' if len(refs) != 1 else ''} ({len(result.files)} motion files, "
-                  f"subjects {', '.join(result.subjects)}) to {result.root}")
+                  f"subjects {', '.join(result.subjects) or 'none'}) to {result.root}")
             return 0
         with progress_bar("exporting sessions", len(refs), min_total=2) as advance:
             for ref in refs:

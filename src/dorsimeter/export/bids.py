@@ -260,6 +260,7 @@ class BidsResult:
     root: Path
     files: list[Path]
     subjects: list[str]
+    skipped: list[int]  # sessions without samples, left out
 
 
 def _merge_participants(path: Path, subjects: list[str]) -> list[str]:
@@ -278,9 +279,13 @@ def export_bids(store: Store, refs: list[int | str], out_dir: str | os.PathLike)
     files: list[Path] = []
     subjects: list[str] = []
     sessions_of: dict[str, list[tuple[str, str]]] = {}
+    skipped: list[int] = []
     for ref in refs:
         tables = session_tables(store, ref)
         info = tables.info
+        if not any(len(s) for s in tables.sides.values()):
+            skipped.append(info.id)  # no motion data: nothing a BIDS dataset could hold
+            continue
         sub = subject_label(store, info.athlete)
         ses = str(info.id)
         subjects.append(sub)
@@ -329,7 +334,7 @@ def export_bids(store: Store, refs: list[int | str], out_dir: str | os.PathLike)
                            *sorted(old.items(), key=lambda kv: int(kv[0][4:])
                                    if kv[0][4:].isdigit() else 0)]))
     _write_dataset_files(root, _merge_participants(root / "participants.tsv", subjects))
-    return BidsResult(root, files, sorted(set(subjects)))
+    return BidsResult(root, files, sorted(set(subjects)), skipped)
 
 
 def _bids_time(utc: str | None) -> str:
