@@ -67,6 +67,8 @@ def test_opensims_reader_takes_the_file_and_gives_the_stored_angles(exported):
     assert not any(np.isnan(c[both]).any() for c in cols.values())
     rotations = osim.OpenSenseUtilities.convertQuaternionsToRotations(table)
     assert rotations.getNumRows() == len(times)
+    for path in out.iterdir():  # no user text in the files (the athlete's name is a formula)
+        assert "HYPERLINK" not in path.read_text(encoding="utf-8")
 
 
 def test_the_calibration_pose_is_the_stance_before_calibration(exported):

@@ -165,6 +165,14 @@ def test_a_formula_like_name_is_inert_in_every_export(exported):
     t = pq.read_table(out / f"dorsimeter-session-{sid}-trials.parquet")
     assert t.schema.field("athlete").type == pa.string()
     assert set(t.column("athlete").to_pylist()) == {HOSTILE_NAME}
+    # HTML report: escaped text, no link; BIDS and OpenSim carry no user text at all
+    from html import escape
+
+    from dorsimeter.export.report import write_report
+
+    page = write_report(store, sid, out / "report.html").read_text(encoding="utf-8")
+    assert escape(HOSTILE_NAME) in page and HOSTILE_NAME not in page and "href" not in page
+    assert escape(HOSTILE_NOTE) in page
 
 
 def test_new_export_files_are_owner_only(exported):
