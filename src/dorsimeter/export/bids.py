@@ -146,6 +146,11 @@ def _num(v) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
+def _floats(a: np.ndarray) -> list[str]:
+    """Shortest round-trip text of each value; NaN and ±inf (``v - v`` not 0) as ``n/a``."""
+    return [repr(v) if v - v == 0 else MISSING for v in a.tolist()]
+
+
 def _tsv(rows: Iterable[Iterable[str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE,
@@ -175,9 +180,9 @@ def motion_rows(s: SideSamples) -> list[list[str]]:
     cols = [[f"{v:.6f}" for v in lat.tolist()]]
     for arr in (s.acc_m_s2, s.gyr_rad_s, q):
         for j in range(arr.shape[1]):
-            cols.append([_num(v) for v in arr[:, j].tolist()])
-    cols.append([repr(v) for v in s.tibia_angle_deg.tolist()])
-    cols.append([repr(v) for v in s.knee_track_deg.tolist()])
+            cols.append(_floats(arr[:, j]))
+    cols.append(_floats(s.tibia_angle_deg))
+    cols.append(_floats(s.knee_track_deg))
     cols.append([_num(v) for v in s.heel_lift])
     return [list(r) for r in zip(*cols, strict=True)]
 
