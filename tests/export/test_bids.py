@@ -191,3 +191,16 @@ def test_a_session_without_samples_is_left_out_with_a_note(tmp_path, capsys):
     assert f"session {empty} has no samples: left out of the dataset" in err
     assert not list((tmp_path / "ds").glob("sub-*"))
     assert (tmp_path / "ds" / "dataset_description.json").exists()
+
+
+def test_a_guided_exercise_is_its_own_task_with_the_protocols_words():
+    from dorsimeter.export.bids import task_label, task_text
+    from dorsimeter.protocols.protocol import get_protocol
+    from dorsimeter.store.db import Trial
+
+    lunge = [Trial("left", 30.0, True, None, 1.0, 2.0, exercise="reverse_lunge")] * 3
+    assert task_label(lunge + [Trial("left", 30.0, True, None, 1.0, 2.0)]) == "reverselunge"
+    assert task_label([]) == "wbltest"
+    description, instructions = task_text("reverse_lunge")
+    p = get_protocol("reverse_lunge")
+    assert description.startswith(p.title) and p.cue("drive") in instructions

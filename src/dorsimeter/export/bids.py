@@ -129,13 +129,33 @@ def subject_label(store: Store, athlete: str | None) -> str:
     return f"athlete{a.id}" if a is not None else "unassigned"
 
 
-def task_label(trials) -> str:
-    """The session's task: its exercise (the one with most trials), wall test by default."""
+def session_exercise(trials) -> str:
+    """The session's exercise: the one with most trials, the wall test by default."""
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.exercise] = counts.get(t.exercise, 0) + 1
-    ex = max(counts, key=counts.get) if counts else "wall_test"
+    return max(counts, key=counts.get) if counts else "wall_test"
+
+
+def task_label(trials) -> str:
+    """The BIDS task of a session: ``wbltest`` for the wall test, else the exercise's name."""
+    ex = session_exercise(trials)
     return TASKS.get(ex, label(ex, "wbltest").lower())
+
+
+def task_text(exercise: str) -> tuple[str, str]:
+    """(TaskDescription, Instructions): the wall test's, or a shipped protocol's title and cues."""
+    if exercise == "wall_test":
+        return TASK_DESCRIPTION["wbltest"], INSTRUCTIONS
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.protocols.protocol import get_protocol
+
+    try:
+        p = get_protocol(exercise)
+    except DorsimeterError:
+        return f"dorsimeter exercise '{exercise}'", "n/a"
+    cues = ". ".join(c for c in (p.cue("start"), p.cue("drive"), p.cue("hold")) if c)
+    return f"{p.title} (a dorsimeter guided exercise)", cues or "n/a"
 
 
 def _num(v) -> str:
@@ -238,8 +258,8 @@ def motion_sidecar(tables: SessionTables, s: SideSamples, task: str, sensor_kind
     sim = sensor_kind == "sim"
     return {
         "TaskName": task,
-        "TaskDescription": TASK_DESCRIPTION.get(task, f"dorsimeter exercise '{task}'"),
-        "Instructions": INSTRUCTIONS,
+        "TaskDescription": task_text(session_exercise(tables.trials))[0],
+        "Instructions": task_text(session_exercise(tables.trials))[1],
         "SamplingFrequency": s.nominal_rate_hz,
         "SamplingFrequencyEffective": s.effective_rate_hz,
         "RecordingDuration": float(s.t_s[-1] - s.t_s[0]),
