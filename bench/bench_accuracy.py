@@ -25,8 +25,9 @@ median, p95 over athletes. Targets (issue 11) are printed beside the figures; th
 reports them met/missed and always exits 0.
 
 ``python -m bench accuracy --athletes 20`` (the default size); ``--athletes 2`` for a smoke run;
-``--rows all,wall`` picks rows by name; ``--legacy`` also prints the ideal-rig scenario table of
-the earlier benchmark (a still athlete, box-calibrated datasheet units).
+``--rows all,wall`` picks rows by name; ``--legacy`` also prints the earlier benchmark's
+scenario tables on the ideal rig (clip rotations and heights, squats, three sensor models, BLE
+loss, no-box units; plain VQF with our mounting and with its own).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.sim import EFFECTS, Mount, SensorErrors, ShankSim, ShinEffects
 from dorsimeter.sim.errors import still_pose_recording
 from dorsimeter.sim.motion import script_spec
-from dorsimeter.types import Readings
+from dorsimeter.types import ImuBatch, Readings
 
 PIPELINES = ("live", "offline", "VQF live", "VQF offline")
 #: which plain-VQF column each of ours is held against
@@ -268,30 +269,157 @@ def print_targets(results: list[RowResult]) -> None:
             for x in d))
 
 
+#: the earlier benchmark, on the ideal rig (``--legacy``)
+RATE_HZ = 100.0
+SEEDS = (0, 1, 2)
+MODEL = "bmi270"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    script: str
+    seconds: float
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    height_m: float = 0.15
+    packet_loss: float = 0.0  # share of 5-sample BLE packets that start a burst of 1-4 lost
+    model: str = MODEL
+    sensor_cal: bool = True  # False: the unit was never box-calibrated (`dorsimeter sensor-cal`)
+
+
+SCENARIOS = [
+    Scenario("wall, clip 0°, 12 cm", "wall", 60, (0, 0, 0), 0.12),
+    Scenario("wall, clip 0°, 30 cm", "wall", 60, (0, 0, 0), 0.30),
+    Scenario("wall, clip 120° +tilt, 12 cm", "wall", 60, (10, -15, 120), 0.12),
+    Scenario("wall, clip 120° +tilt, 30 cm", "wall", 60, (10, -15, 120), 0.30),
+    Scenario("wall, clip 250° +tilt, 12 cm", "wall", 60, (-20, 20, 250), 0.12),
+    Scenario("wall, clip 250° +tilt, 30 cm", "wall", 60, (-20, 20, 250), 0.30),
+    Scenario("reverse lunges", "lunge", 110, (5, -10, 70), 0.15),
+    Scenario("band mobilisation", "mobilisation", 70, (-8, 12, 200), 0.15),
+    Scenario("single-leg squat", "squat", 60, (0, 15, 30), 0.20),
+    Scenario("MPU-6500 unit (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "mpu6500"),
+    Scenario("LSM6DSO unit (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "lsm6dso"),
+    Scenario("BLE loss ~3 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.02),
+    Scenario("BLE loss ~12 % (wall)", "wall", 60, (10, -15, 120), 0.20, 0.08),
+    Scenario("no sensor cal: BMI270 (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, MODEL, False),
+    Scenario("no sensor cal: LSM6DSO (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "lsm6dso",
+             False),
+    Scenario("no sensor cal: MPU-6500 (wall)", "wall", 60, (10, -15, 120), 0.20, 0.0, "mpu6500",
+             False),
+    Scenario("no sensor cal: lunges", "lunge", 110, (5, -10, 70), 0.15, 0.0, MODEL, False),
+]
+
+LEGACY_PIPELINES = ("ours live", "ours offline", "VQF same mount", "VQF own mount")
+
+
+def _metrics(angle: np.ndarray, track: np.ndarray, idx: np.ndarray, truth: dict
+             ) -> tuple[float, float, float]:
+    ta, tk, rep = (truth[k][idx] for k in ("tibia_angle_deg", "knee_track_deg", "rep"))
+    rmse = float(np.sqrt(np.mean((angle - ta) ** 2)))
+    track_rmse = float(np.sqrt(np.mean((track - tk) ** 2)))
+    end = [abs(float(angle[rep == r].max() - ta[rep == r].max())) for r in np.unique(rep[rep >= 0])]
+    return rmse, max(end) if end else float("nan"), track_rmse
+
+
+def lossy(b: ImuBatch, p_loss: float, seed: int) -> ImuBatch:
+    """Bursty BLE-like loss after the calibration phase (t > 15 s): packets of 5 samples,
+    ``p_loss`` of them start a burst of 1–4 lost packets."""
+    rng = np.random.default_rng(seed + 555)
+    keep = np.ones(len(b), bool)
+    for k in range(int(15 * RATE_HZ), len(b), 5):
+        if rng.random() < p_loss:
+            keep[k:k + 5 * int(rng.integers(1, 5))] = False
+    i = np.flatnonzero(keep)
+    return ImuBatch(b.t_s[i], b.acc_m_s2[i], b.gyr_rad_s[i], side=b.side,
+                    truth={k: v[i] for k, v in b.truth.items()})
+
+
+def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float]]:
+    """Metrics per pipeline for one scenario and one simulated unit."""
+    errors = SensorErrors.realistic(sc.model, RATE_HZ, seed)
+    sensor_cal = None
+    if sc.sensor_cal:
+        _, pa, pg = still_pose_recording(errors, RATE_HZ, seed + 100, n_random=6)
+        sensor_cal = calibrate_sensor(pa, pg, RATE_HZ, f"{sc.model}-{seed}")
+    sim = ShankSim(rate_hz=RATE_HZ, seed=seed, errors=errors, script=sc.script,
+                   mount=Mount(height_m=sc.height_m, clip_rotation_deg=sc.rotation_deg),
+                   effects=ShinEffects.none())  # the earlier question: a still, ideal shin
+    b = sim.generate(int(sc.seconds * RATE_HZ))
+    if sc.packet_loss:
+        b = lossy(b, sc.packet_loss, seed)
+    out = {}
+
+    pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
+    r = Readings.concat([pipe.push(b.slice(i, i + 10))[0] for i in range(0, len(b), 10)])
+    cal = pipe.calibrations["left"]
+    after = b.t_s > cal.t_defined_s
+    idx = np.flatnonzero(after)
+    keep = r.t_s > cal.t_defined_s
+    out["ours live"] = _metrics(r.tibia_angle_deg[keep], r.knee_track_deg[keep], idx, b.truth)
+
+    q = offline_orientation(b.gyr_rad_s, b.acc_m_s2, RATE_HZ, None, {"left": cal}, sensor_cal,
+                            t_s=b.t_s)
+    a, k = tibia_angles_deg(up_in_sensor(q), cal.matrix, "left")
+    out["ours offline"] = _metrics(a[after], k[after], idx, b.truth)
+
+    q = VQF(1 / RATE_HZ).updateBatch(b.gyr_rad_s, b.acc_m_s2)["quat6D"]  # defaults
+    a, k = tibia_angles_deg(cal.corrected_up(up_in_sensor(q)), cal.matrix, "left")
+    out["VQF same mount"] = _metrics(a[after], k[after], idx, b.truth)
+
+    plain = Pipeline(RATE_HZ, lever_arm=False, acc_offset=False)
+    plain.push(b)
+    own = plain.calibrations["left"]
+    a, k = tibia_angles_deg(up_in_sensor(q), own.matrix, "left")
+    after2 = b.t_s > max(own.t_defined_s, cal.t_defined_s)
+    out["VQF own mount"] = _metrics(a[after2], k[after2], np.flatnonzero(after2), b.truth)
+    return out
+
+
+def legacy_evaluate(scenarios=SCENARIOS, seeds=SEEDS) -> dict[str, dict[str, np.ndarray]]:
+    """scenario name -> pipeline -> (seeds, 3) metrics."""
+    res = {}
+    for sc in scenarios:
+        per = [run_scenario(sc, s) for s in seeds]
+        res[sc.name] = {p: np.array([m[p] for m in per]) for p in LEGACY_PIPELINES}
+    return res
+
+
+def _legacy_table(res, col: int, title: str, agg) -> None:
+    w = max(len(n) for n in res) + 2
+    print(f"\n{title}")
+    print("scenario".ljust(w) + "".join(p.rjust(16) for p in LEGACY_PIPELINES))
+    for name, per in res.items():
+        print(name.ljust(w) + "".join(f"{agg(per[p][:, col]):16.3f}" for p in LEGACY_PIPELINES))
+
+
 def legacy_table() -> None:
-    """The earlier benchmark's question on the ideal rig: box-calibrated datasheet units, clip
-    at three rotations, a still athlete (kept to show what the shin effects change)."""
-    print("\nIdeal rig (no shin effect), box-calibrated BMI270 units, seeds 0-2, 100 Hz: "
-          "ours live / VQF live, RMSE °")
-    for rot in ((0, 0, 0), (10, -15, 120), (-20, 20, 250)):
-        ours, ref = [], []
-        for seed in range(3):
-            e = SensorErrors.realistic("bmi270", 100.0, seed)
-            _, pa, pg = still_pose_recording(e, 100.0, seed + 100, n_random=6)
-            sc = calibrate_sensor(pa, pg, 100.0, f"bmi270-{seed}")
-            sim = ShankSim(seed=seed, errors=e, effects=ShinEffects.none(),
-                           mount=Mount(height_m=0.2, clip_rotation_deg=rot))
-            b = sim.generate(6000)
-            pipe = Pipeline(100.0, sensor_cal=sc)
-            r = Readings.concat([pipe.push(b.slice(i, i + 10))[0] for i in range(0, len(b), 10)])
-            cal = pipe.calibrations["left"]
-            after = b.t_s > cal.t_defined_s
-            t = b.truth["tibia_angle_deg"][after]
-            ours.append(np.sqrt(np.mean((r.tibia_angle_deg[after] - t) ** 2)))
-            q = VQF(0.01).updateBatch(b.gyr_rad_s, b.acc_m_s2)["quat6D"]
-            a = tibia_angles_deg(cal.corrected_up(up_in_sensor(q)), cal.matrix, "left")[0]
-            ref.append(np.sqrt(np.mean((a[after] - t) ** 2)))
-        print(f"  clip {rot!s:<16} {np.mean(ours):.3f} / {np.mean(ref):.3f}")
+    """The earlier benchmark (ideal rig: a still athlete, a hinge ankle, a rigid clip), per
+    scenario, seeds 0-2: what the shin effects change."""
+    res = legacy_evaluate()
+    print(f"\nIdeal rig (no shin effect). Simulated {MODEL} units (seeds "
+          f"{', '.join(map(str, SEEDS))}), {RATE_HZ:.0f} Hz, realistic sensor "
+          "errors; degrees. Anchors: inclinometer SEM 1.3°, phone app SEE 0.48°.")
+    _legacy_table(res, 0, "Tibia angle RMSE (°), mean over units", np.mean)
+    _legacy_table(res, 1, "End-range max error (°), worst rep of all units", np.max)
+    _legacy_table(res, 2, "Knee-track RMSE (°), mean over units", np.mean)
+    wall = [n for n in res if n.startswith("wall")]
+    w_rmse = max(float(np.mean(res[n]["ours live"][:, 0])) for n in wall)
+    w_end = max(float(np.max(res[n]["ours live"][:, 1])) for n in wall)
+    lunge = res["reverse lunges"]
+    l_ours = float(np.mean(lunge["ours live"][:, 0]))
+    l_plain = float(np.mean(lunge["VQF own mount"][:, 0]))
+    l_same = float(np.mean(lunge["VQF same mount"][:, 0]))
+    print("\nTargets (ours live):")
+    print(f"  wall-test RMSE, worst scenario      {w_rmse:.3f}° (target ≤ 0.2°)  "
+          f"{'met' if w_rmse <= 0.2 else 'NOT met'}")
+    print(f"  wall-test end-range max error       {w_end:.3f}° (target ≤ 0.3°)  "
+          f"{'met' if w_end <= 0.3 else 'NOT met'}")
+    print(f"  lunges RMSE                         {l_ours:.3f}° (target ≤ 0.5°)  "
+          f"{'met' if l_ours <= 0.5 else 'NOT met'}")
+    for label, ref in (("own", l_plain), ("same", l_same)):
+        gain = 1 - l_ours / ref
+        print(f"  lunges vs plain VQF ({label} mount)     {100 * gain:.0f} % lower "
+              f"(target ≥ 30 %)  {'met' if gain >= 0.3 else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,9 +141,9 @@ def _zeros23() -> np.ndarray:
     return np.zeros((2, 3))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ShinParams:
-    """One athlete's drawn shin parameters (zeros: the effect is off).
+    """One athlete's drawn shin parameters (zeros: the effect is off; compare ``summary()``).
 
     Sway rows are (sagittal, frontal); each is ``A Σ w_k sin(2π f_k t + φ_k)`` with Σ w_k² = 1.
     """
