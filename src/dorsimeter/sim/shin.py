@@ -6,25 +6,26 @@ parameters are drawn from; :meth:`ShinEffects.draw` turns it into one simulated 
 :class:`ShinParams` (fixed by a seed). Every effect is on by default; ``ShinEffects.none()`` is
 the ideal rig (a still athlete, a hinge ankle, a rigid clip, the old low-error sensor).
 
-Ranges and sources:
+Ranges (issue 11's published ranges; drawn uniformly per athlete):
 
 - postural sway 0.1–0.6° at 0.05–0.6 Hz, sagittal (about the ankle) and frontal: quiet-stance
-  ankle sway (Loram & Lakie 2002; Winter 1995, the "inverted pendulum" of quiet standing). The
-  amplitude is that of a sinusoid with the same RMS (amplitude = √2 · RMS); the sway is a sum of
-  three sinusoids with frequencies drawn in the band. It goes on through the whole session.
+  ankle sway. The amplitude is that of a sinusoid with the same RMS (amplitude = √2 · RMS); the
+  sway is a sum of three sinusoids with frequencies drawn in the band. It goes on through the
+  whole session (stance, drives, holds and rests), so a stance is never "zero".
 - oblique talocrural axis: 0–15° in the frontal plane (lateral end low) and 0–10° in the
-  transverse plane (lateral end posterior), Inman 1976 (mean ≈ 8° and 6°).
-- tibial internal rotation coupled to dorsiflexion: 0.05–0.25° per degree (closed-chain
-  coupling of the subtalar/talocrural complex, e.g. Lundberg 1989).
-- soft-tissue wobble after jolts (the knee meeting the wall, the return to stance, a lunge's
-  landing): a 12–25 Hz oscillation of 0.3–2 mm and 0.2–1.5° (skin-mounted sensor and marker
-  studies, e.g. Forner-Cordero 2008, Wakeling & Nigg 2001). Its envelope ``(τ/Tp)^4 e^{4(1-τ/Tp)}``
-  rises over ``Tp`` = 0.5–1.5 cycles and is under 3 % after 3 Tp (assumed: a damping ratio of
-  roughly 0.1–0.3); it is smooth to the fourth derivative, so the physics stays exact.
-- uncalibrated consumer part (MPU-6500/BMI270/LSM6DSO class datasheets): accelerometer offset up
-  to 40 mg, scale and cross-axis up to 1 %, gyro bias up to 1 °/s with the profile's random walk,
-  gyro scale up to 1 %, each drawn uniformly within ± its limit (see
-  :func:`dorsimeter.sim.errors.consumer_unit`).
+  transverse plane (lateral end posterior), after Inman's measurements of the ankle axis.
+- tibial internal rotation coupled to dorsiflexion: 0.05–0.25° per degree (anterior face toward
+  the midline as the knee goes forward).
+- soft-tissue wobble after jolts (each drive meeting its end range, each return to stance, a
+  lunge's landing): a 12–25 Hz oscillation of 0.3–2 mm and 0.2–1.5° of the clip on the tibia.
+  Its envelope ``(τ/Tp)^4 e^{4(1-τ/Tp)}`` rises over ``Tp`` = 0.5–1.5 cycles and is under 3 %
+  after 3 Tp (assumed; roughly a damping ratio of 0.1–0.3); it is smooth to the fourth
+  derivative, so the physics stays exact. Note the size this gives: 2 mm at 25 Hz is a peak of
+  about 5 g at the clip (0.3 mm at 12 Hz: 0.17 g).
+- uncalibrated consumer part: accelerometer offset up to 40 mg, scale and cross-axis up to 1 %,
+  gyro bias up to 1 °/s with the profile's random walk, gyro scale up to 1 % (what consumer
+  datasheets allow, per issue 11), each drawn uniformly within ± its limit; noise, range and
+  timing from the BMI270 profile (see :func:`dorsimeter.sim.errors.consumer_unit`).
 """
 
 from __future__ import annotations
