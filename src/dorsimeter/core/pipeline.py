@@ -33,6 +33,15 @@ class Event:
     rep: RepRecord | None = None  # kind "rep": the rep that just ended
 
 
+#: Samples beyond these are no sensor's reading (a corrupt cell, a decoding fault): the largest
+#: full scale of the supported parts (16 g, 2000 °/s: BMI270, LSM6DSO, ICM-42688, MPU-6500,
+#: WitMotion) plus 10 % for their scale and offset errors. They are held like NaNs.
+ACC_LIMIT_M_S2 = 1.1 * 16.0 * GRAVITY_M_S2
+GYR_LIMIT_RAD_S = 1.1 * float(np.radians(2000.0))
+#: a device quaternion further than this from unit norm is corrupt (fixed-point parts: ~1e-3)
+QUAT_NORM_TOL = 0.05
+
+
 class Pipeline:
     """Sensor calibration → lever-arm compensation → fusion → mounting calibration (per side) →
     tibia angle and knee track.
@@ -211,17 +220,31 @@ class Pipeline:
 
     restarts = 0  # device restarts seen (``restart`` calls)
     _last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _last_contact = 1.0  # the last plausible heel-switch load (before any: loaded, standing)
     nonfinite_samples = 0  # samples with NaN/inf in acc, gyro or quaternion (held, counted)
+    implausible_samples = 0  # finite samples no sensor can give (held and counted the same)
 
     def _finite(self, batch: ImuBatch) -> ImuBatch:
-        """Non-finite samples (NaN/inf from a faulty sensor or file) replaced by the last good
-        one: a single NaN would otherwise poison VQF's state for good. Split-independent."""
+        """Non-finite samples (NaN/inf from a faulty sensor or file) and implausible ones
+        (beyond every supported part's full scale, ``ACC_LIMIT_M_S2``/``GYR_LIMIT_RAD_S``; a
+        quaternion that is not unit-norm) replaced by the last good one: a single NaN or 1e300
+        would otherwise poison VQF's state for good. A heel-switch load outside 0–1 is held at
+        the last plausible one. Split-independent."""
         q = batch.quat
-        good = np.isfinite(batch.acc_m_s2).all(axis=1) & np.isfinite(batch.gyr_rad_s).all(axis=1)
-        if q is not None:
-            good &= np.isfinite(q).all(axis=1)
+        acc_ok = np.isfinite(batch.acc_m_s2).all(axis=1)
+        gyr_ok = np.isfinite(batch.gyr_rad_s).all(axis=1)
+        finite = acc_ok & gyr_ok
+        with np.errstate(invalid="ignore", over="ignore"):
+            good = finite & (np.abs(batch.acc_m_s2) <= ACC_LIMIT_M_S2).all(axis=1) \
+                & (np.abs(batch.gyr_rad_s) <= GYR_LIMIT_RAD_S).all(axis=1)
+            if q is not None:
+                q_ok = np.isfinite(q).all(axis=1)
+                finite &= q_ok
+                good &= q_ok & (np.abs(np.einsum("ij,ij->i", q, q) - 1.0) <= QUAT_NORM_TOL)
+        batch = self._plausible_contact(batch)
         if not good.all():
-            self.nonfinite_samples += int(np.count_nonzero(~good))
+            self.nonfinite_samples += int(np.count_nonzero(~finite))
+            self.implausible_samples += int(np.count_nonzero(finite & ~good))
             last = self._last_good or (np.array([0.0, 0.0, GRAVITY_M_S2]), np.zeros(3),
                                        np.array([1.0, 0.0, 0.0, 0.0]))
             src = np.maximum.accumulate(np.where(good, np.arange(len(batch)), -1))
@@ -234,6 +257,24 @@ class Pipeline:
         if good.any() or self._last_good is None:
             self._last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
                                np.array([1.0, 0, 0, 0]) if q is None else batch.quat[i].copy())
+        return batch
+
+    def _plausible_contact(self, batch: ImuBatch) -> ImuBatch:
+        """The heel-switch load with NaN and values outside 0–1 held at the last plausible one
+        (counted as implausible)."""
+        c = batch.heel_contact
+        if c is None:
+            return batch
+        c = np.asarray(c, dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = (c >= 0.0) & (c <= 1.0)
+        if not ok.all():
+            self.implausible_samples += int(np.count_nonzero(~ok))
+            src = np.maximum.accumulate(np.where(ok, np.arange(len(c)), -1))
+            c = np.where(src >= 0, c[np.maximum(src, 0)], self._last_contact)
+            batch = replace(batch, heel_contact=c)
+        if len(c):
+            self._last_contact = float(c[-1])
         return batch
 
     def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
