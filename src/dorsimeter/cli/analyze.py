@@ -94,7 +94,7 @@ def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: f
                   sensor_cal: SensorCalibration | None) -> dict[str, MountingCalibration]:
     """``--calibration`` (covering every side of the recording), else calibrated from it."""
     if not args.calibration:
-        return calibrate_recording(batches, rate_hz, sensor_cal=sensor_cal)
+        return calibrate_recording(batches, rate_hz, sensor_cal=sensor_cal, sides=sides)
     cals = load_calibrations(args.calibration)
     missing = sides - set(cals)
     if missing:

@@ -344,12 +344,18 @@ class Pipeline:
 
 
 def calibrate_recording(batches: list[ImuBatch], rate_hz: float,
-                        sensor_cal: SensorCalibration | None = None
-                        ) -> dict[str, MountingCalibration]:
-    """Mounting calibration per side of a recording, exactly as the live pipeline finds it."""
+                        sensor_cal: SensorCalibration | None = None,
+                        sides: set[str] | None = None) -> dict[str, MountingCalibration]:
+    """Mounting calibration per side of a recording, exactly as the live pipeline finds it.
+
+    ``sides``: every side the recording has, when known; the batches are then read only until
+    each has its calibration (the first one stays: nothing later changes it)."""
     pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
     seen: set[str] = set()
     for b in batches:
+        if sides is not None and sides <= set(pipe.calibrations):
+            seen |= sides
+            break
         seen.add(b.side or pipe.side)
         _, events = pipe.push(b)
         for e in events:
