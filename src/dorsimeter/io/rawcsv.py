@@ -298,9 +298,17 @@ class RawStream:
         self.channels = tuple(k for k in parser.channels if not n_nan[k])
 
     def chunks(self):
-        """The recording again, as RawRecordings of up to ``CHUNK_ROWS`` samples each."""
+        """The recording again, as RawRecordings of up to ``CHUNK_ROWS`` samples each (the
+        samples checked when it was opened: rows appended since are not read)."""
         parser = _RawParser(self.path)
+        left = self.samples
         for _, values, side, restart in parser:
+            if left <= 0:
+                break
+            if len(values) > left:
+                values, side, restart = (None if x is None else x[:left]
+                                         for x in (values, side, restart))
+            left -= len(values)
             optional, j = {}, len(RAW_COLUMNS)
             for key, cols in parser.channels.items():
                 block = values[:, j:j + len(cols)]
