@@ -2,9 +2,7 @@
 
 Each module prints its own tables. A module that fails has its error printed and the runner
 goes on with the next; the exit status is non-zero if any failed. ``python -m bench accuracy
-speed`` runs only the modules whose names contain one of the given words. A module registers
-by its name: ``bench_rates`` (every supported rate) and ``bench_gaps`` (link gaps in every
-phase) are found like the others.
+speed`` runs only the modules whose names contain one of the given words.
 """
 
 from __future__ import annotations
