@@ -42,6 +42,15 @@ MAX_GAIN_ERROR = 0.15  # flexion gyro gains further from 1 are not believed
 # offset also carries; nor is any offset from drives spanning under 15° (too little lever on it)
 MAX_ACC_OFFSET_M_S2 = 0.2 * GRAVITY_M_S2
 MIN_OFFSET_SPAN_RAD = math.radians(15.0)
+# a fitted offset is taken out only when noise alone would make one as large less than once in
+# 10 000 calibrations: χ² with 2 degrees of freedom (the sagittal plane) above 18.4 (4σ)
+MIN_OFFSET_Z2 = 18.4
+# an accelerometer offset left in the sagittal plane moves a 40° reading by about 1° per 17 mg
+# (the stance zero takes out what it does at 0°: g·sin over the span)
+OFFSET_MG_PER_DEG = 17.0
+# a stance that sways more than the top of the published range for quiet standing (0.1-0.6°)
+# gives a zero the user should not trust: they are told to hold still
+MAX_QUIET_SWAY_DEG = 0.6
 # The calibration carries gravity from the stance through the drives by integrating the gyro, so
 # a gap is rotation it did not see. Bridging the rate linearly over a gap of T seconds misses
 # about J·T³/12 of rotation, J the angular jerk: a slow drive (25° in 1 s, minimum jerk) has
@@ -87,6 +96,16 @@ class MountingCalibration:
     # (``corrected_up``): otherwise an uncalibrated unit's offset tilts readings away from the
     # stance, by about 1° per 17 mg at 40°
     acc_offset_m_s2: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # how sure the calibration is, 1σ in degrees at a 40° reading: the stance's sway (its mean
+    # posture stands for standing tall within the sway's RMS) and the accelerometer offset's
+    # uncertainty (or, when none was taken out, what the fit saw of it)
+    uncertainty_deg: float = 0.0
+    acc_offset_sigma_mg: float = 0.0  # 1σ of the fitted offset
+
+    @property
+    def unsteady(self) -> bool:
+        """The stance swayed beyond quiet standing: the zero is less sure than it should be."""
+        return self.stance_sway_deg > MAX_QUIET_SWAY_DEG
 
     @property
     def matrix(self) -> np.ndarray:
@@ -123,6 +142,9 @@ class MountingCalibration:
             f"sensor {100 * np.linalg.norm(self.lever_arm):.0f} cm from the ankle"
             + (f", accelerometer offset {self.acc_offset_mg:.0f} mg taken out"
                if any(self.acc_offset_m_s2) else "")
+            + (f", sure to ±{self.uncertainty_deg:.1f}°" if self.uncertainty_deg else "")
+            + (f"; hold still: sway {self.stance_sway_deg:.1f}° (calibrate again standing "
+               "still for a surer zero)" if self.unsteady else "")
         )
 
 
@@ -240,6 +262,58 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
     return out if idx is None else out[idx]
 
 
+def stance_gyro_bias(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, t_s: np.ndarray,
+                     rate_hz: float, iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Gyro bias from a stance that sways: the bias that keeps gravity still once the gyro has
+    de-rotated the accelerometer samples into the stance's first frame.
+
+    A stance of a few seconds holds only part of a sway cycle (0.05-0.6 Hz), so its mean rate
+    is sway, not bias (0.4° of sway at 0.3 Hz averages up to 0.7 °/s over 2 s). Gravity is
+    fixed in the world, so de-rotated by the true rate it stays fixed; with a bias error ``δ``
+    it drifts by ``t (a × δ)``. Starting from the mean rate, ``R_k a_k = g0 − t_k [a_k]× δ`` is
+    solved for ``g0`` and the two components of ``δ`` across gravity (Gauss-Newton). The
+    component along gravity does not turn gravity and cannot be seen that way; sway turns the
+    shin about horizontal axes, so there the mean rate is the bias. Noise: an accelerometer
+    direction noise of about 1 mrad per sample over 2 s gives under 0.01 °/s.
+
+    Returns the bias and the stance's rotations with it removed (``carried_rotations``)."""
+    g = np.asarray(gyr_rad_s, dtype=float)
+    a = np.asarray(acc_m_s2, dtype=float)
+    t = np.asarray(t_s, dtype=float)
+    bias = g.mean(axis=0)
+    if len(g) < 10:
+        return bias, carried_rotations(g - bias, rate_hz, t)
+    up = a.mean(axis=0)
+    up /= np.linalg.norm(up)
+    h1 = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
+    h1 /= np.linalg.norm(h1)
+    h2 = np.cross(up, h1)
+    dt = (t - t[0])[:, None]
+    for _ in range(iterations):
+        rots = carried_rotations(g - bias, rate_hz, t)
+        v = np.einsum("kij,kj->ki", rots, a)
+        cols = [np.broadcast_to(np.eye(3), (len(a), 3, 3))]
+        for h in (h1, h2):
+            cols.append((-dt * np.cross(a, h))[..., None])
+        design = np.concatenate(cols, axis=2).reshape(len(a) * 3, 5)
+        sol = np.linalg.lstsq(design, v.reshape(-1), rcond=None)[0]
+        bias = bias + sol[3] * h1 + sol[4] * h2
+    return bias, carried_rotations(g - bias, rate_hz, t)
+
+
+def sway_deg(rotations: np.ndarray, up: np.ndarray) -> tuple[float, float]:
+    """(peak, RMS) tilt of the shin from its mean during a stance, from the gyro's rotations
+    (``carried_rotations``): sway is rotation, and the gyro sees it without the accelerometer's
+    noise. The component about ``up`` (turning on the spot) does not tilt the shin."""
+    from scipy.spatial.transform import Rotation
+
+    rv = Rotation.from_matrix(rotations).as_rotvec()
+    u = np.asarray(up, dtype=float) / np.linalg.norm(up)
+    tilt = rv - np.outer(rv @ u, u)
+    dev = np.linalg.norm(tilt - tilt.mean(axis=0), axis=1)
+    return float(np.degrees(dev.max())), float(np.degrees(np.sqrt(np.mean(dev**2))))
+
+
 def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
                       dgyr_rad_s2: np.ndarray, x: np.ndarray, z: np.ndarray,
                       rate_hz: float) -> float:
@@ -295,7 +369,8 @@ class MountingCalibrator:
         self._anchor = np.zeros(3)
         self._anchor_norm = GRAVITY_M_S2
         self._anchor_gyr = np.zeros(3)
-        self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
+        # (mean up, gyro bias, samples, sway peak °, sway RMS °)
+        self._stance: tuple[np.ndarray, np.ndarray, int, float, float] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
         self._moving: list[np.ndarray] = []
@@ -440,8 +515,9 @@ class MountingCalibrator:
             keep = len(dirs) - min(int(round(STANCE_TAIL_S * self.rate_hz)), len(dirs) // 4)
             mean_up = dirs[:keep].mean(axis=0)
             mean_up = mean_up / np.linalg.norm(mean_up)
-            sway = float(np.degrees(np.arccos(np.clip((dirs[:keep] @ mean_up).min(), -1, 1))))
-            self._stance = (mean_up, gyrs[:keep].mean(axis=0), self._run_n, sway)
+            t_run = np.concatenate(self._run_t)
+            bias, rots = stance_gyro_bias(gyrs[:keep], accs[:keep], t_run[:keep], self.rate_hz)
+            self._stance = (mean_up, bias, self._run_n, *sway_deg(rots, mean_up))
             self._stance_gyr, self._stance_acc = gyrs, accs[:keep]
             self._stance_t = np.concatenate(self._run_t)
         self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
@@ -467,7 +543,7 @@ class MountingCalibrator:
         return len(gyr)
 
     def _solve(self, t_defined_s: float) -> MountingCalibration:
-        up_mean, bias, still_n, sway = self._stance
+        up_mean, bias, still_n, sway, sway_rms = self._stance
         z = up_mean / np.linalg.norm(up_mean)
         wm = np.concatenate(self._moving_gyr)
         evals, evecs = np.linalg.eigh(wm.T @ wm)
@@ -505,9 +581,23 @@ class MountingCalibrator:
         self._check_lever_arm(fit.r_m, x, z)
         offset = fit.offset_m_s2
         span = float(np.ptp(np.arctan2(-(u @ x), u @ z)))
+        # applied only where identifiable (the drives' span), plausible (the datasheets) and
+        # explained: the fitted offset must stand out of its own uncertainty (residuals the fit
+        # leaves, counted as independent samples) by the 4σ of ``MIN_OFFSET_Z2``; otherwise no
+        # offset, which is never worse than not fitting
+        offset_sigma_mg = 1000.0 * fit.offset_sigma_m_s2 / GRAVITY_M_S2
         if not self.estimate_acc_offset or span < MIN_OFFSET_SPAN_RAD or \
-                np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2:
+                np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2 or fit.offset_z2 < MIN_OFFSET_Z2:
+            # what stays unknown is the offset the fit saw (or its noise), left in
+            unknown_mg = max(offset_sigma_mg, 1000.0 * float(np.linalg.norm(offset)) /
+                             GRAVITY_M_S2) if self.estimate_acc_offset else 0.0
             offset = np.zeros(3)
+        else:
+            unknown_mg = offset_sigma_mg
+        # how sure the zero and the scale are (1σ, degrees at a 40° reading): the stance's mean
+        # posture stands for standing tall within the sway's RMS (a few seconds hold part of
+        # a cycle), and an offset's uncertainty tilts a 40° reading by about 1° per 17 mg
+        uncertainty = float(np.hypot(sway_rms, unknown_mg / OFFSET_MG_PER_DEG))
         # the tibia axis and the gravity the drives turn, without the offset
         z = self._stance_acc.mean(axis=0) - offset
         z /= np.linalg.norm(z)
@@ -520,7 +610,8 @@ class MountingCalibrator:
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
             planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
-            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)))
+            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)), uncertainty,
+            offset_sigma_mg if any(offset) else 0.0)
 
     def _check_lever_arm(self, r_m: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:
         """Refuse a lever arm no clip on a shin can have (see ``MAX_LEVER_TILT_DEG``)."""
