@@ -293,7 +293,9 @@ class Pipeline:
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
             Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
-                  + ("" if rep.valid else " (heel lifted, not scored)"), rep=rep)
+                  + ("" if rep.valid else " (heel lifted, not scored)")
+                  + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
+                  rep=rep)
             for rep in done]
 
     def _take_detector_events(self) -> list[Event]:
