@@ -2,12 +2,15 @@
 
 Each module prints its own tables. A module that fails has its error printed and the runner
 goes on with the next; the exit status is non-zero if any failed. ``python -m bench accuracy
-speed`` runs only the modules whose names contain one of the given words.
+speed`` runs only the modules whose names contain one of the given words. Everything from the
+first ``-``-option on goes to the modules whose ``main`` takes an argument list
+(``python -m bench accuracy --athletes 2``).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
@@ -21,15 +24,22 @@ def modules(selected: list[str], package: str = "bench") -> list[str]:
     return [n for n in names if not selected or any(s in n for s in selected)]
 
 
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(module words, options for the modules): options start at the first ``-`` argument."""
+    first = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    return argv[:first], argv[first:]
+
+
 def main(argv: list[str] | None = None, package: str = "bench") -> int:
-    selected = list(sys.argv[1:] if argv is None else argv)
+    selected, options = split_args(list(sys.argv[1:] if argv is None else argv))
     failed = []
     for name in modules(selected, package):
         print(f"\n=== {name} ===", flush=True)
         t0 = time.perf_counter()
         try:
             mod = importlib.import_module(f"{package}.{name}")
-            rc = mod.main()
+            takes_args = bool(inspect.signature(mod.main).parameters)
+            rc = mod.main(options) if takes_args else mod.main()
             if rc not in (None, 0):
                 raise RuntimeError(f"main() returned {rc}")
         except BaseException as e:  # noqa: BLE001 - report and carry on with the next module

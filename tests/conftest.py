@@ -24,6 +24,25 @@ def _private_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DORSIMETER_HOME", str(tmp_path_factory.mktemp("dorsimeter-home")))
 
 
+#: test folders whose simulator runs see its real defaults (every shin effect on)
+REALISTIC_SHIN_DIRS = ("sim", "bench")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ideal_rig_by_default(request):
+    """Tests outside tests/sim and tests/bench were written for the ideal rig (a still athlete,
+    a hinge ankle, a rigid clip, a low-error sensor): their simulators get no shin effects
+    unless a test passes ``effects=`` itself. Set in the environment, so subprocesses follow;
+    module-scoped, so module fixtures that simulate see it too."""
+    from dorsimeter.sim.shin import EFFECTS_ENV
+
+    parts = request.node.path.relative_to(request.config.rootpath).parts
+    with pytest.MonkeyPatch.context() as mp:
+        if not (len(parts) > 1 and parts[0] == "tests" and parts[1] in REALISTIC_SHIN_DIRS):
+            mp.setenv(EFFECTS_ENV, "none")
+        yield
+
+
 @pytest.fixture
 def wall_session() -> ImuBatch:
     return simulate(60.0)

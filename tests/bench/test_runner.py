@@ -27,3 +27,22 @@ def test_a_failing_module_is_reported_and_the_others_still_run(tmp_path, monkeyp
     assert "| table | 1.0 |" in out and "benchmarks failed: bench_a_fails" in out
     for name in ("fakebench", "fakebench.bench_a_fails", "fakebench.bench_b_ok"):
         sys.modules.pop(name, None)
+
+
+def test_options_after_the_module_words_go_to_the_modules_that_take_them(tmp_path, monkeypatch,
+                                                                          capsys):
+    from bench.__main__ import split_args
+
+    assert split_args(["accuracy", "--athletes", "2"]) == (["accuracy"], ["--athletes", "2"])
+    assert split_args(["speed"]) == (["speed"], [])
+    pkg = tmp_path / "argbench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "bench_takes.py").write_text("def main(argv):\n    print('got', argv)\n")
+    (pkg / "bench_plain.py").write_text("def main():\n    print('plain ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["--athletes", "2"], package="argbench") == 0
+    out = capsys.readouterr().out
+    assert "got ['--athletes', '2']" in out and "plain ran" in out
+    for name in ("argbench", "argbench.bench_takes", "argbench.bench_plain"):
+        sys.modules.pop(name, None)

@@ -34,10 +34,11 @@ def test_clip_reading_matches_the_simulated_clip_axis_with_valgus(side):
     truth = np.degrees(np.arctan2(c_s[:, 0], c_s[:, 2]) - np.arctan2(u_s[:, 0], u_s[:, 2]))
     assert np.ptp(b.truth["knee_track_deg"]) > 5.0  # the squat really has valgus
     axis = clip_axis_in_tibia(CLIP_AXES["+z"], mount.sensor_to_tibia.as_matrix())
-    got = clip_angles_deg(b.truth["tibia_angle_deg"], b.truth["knee_track_deg"], side, axis)
+    got = clip_angles_deg(b.truth["tibia_angle_tibia_frame_deg"],
+                          b.truth["knee_track_tibia_frame_deg"], side, axis)
     np.testing.assert_allclose(got, truth, atol=1e-6)
     lean = np.degrees(np.arctan2(axis[0], axis[2]))
-    assert abs(lean - truth[0] + b.truth["tibia_angle_deg"][0]) < 1e-6
+    assert abs(lean - truth[0] + b.truth["tibia_angle_tibia_frame_deg"][0]) < 1e-6
 
 
 def test_an_axis_across_the_shin_is_refused():

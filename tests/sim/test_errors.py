@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dorsimeter.sim import ShankSim
+from dorsimeter.sim import ShankSim, ShinEffects
 from dorsimeter.sim.errors import ErrorModel, SensorErrors, load_profile, quantise
 from dorsimeter.types import GRAVITY_M_S2
 
@@ -74,8 +74,9 @@ def test_realistic_unit_is_reproducible_and_noise_matches_the_datasheet_density(
 
 def test_the_simulator_applies_the_errors_and_keeps_truth_exact():
     e = SensorErrors.realistic("mpu6500", 100.0, seed=1)
-    ideal = ShankSim(errors=SensorErrors.none(), seed=2).generate(200)
-    real = ShankSim(errors=e, seed=2).generate(200)  # the stance: still, so timing errors vanish
+    still = ShinEffects.none()  # a still stance, so timing errors vanish
+    ideal = ShankSim(errors=SensorErrors.none(), seed=2, effects=still).generate(200)
+    real = ShankSim(errors=e, seed=2, effects=still).generate(200)
     np.testing.assert_array_equal(real.truth["tibia_angle_deg"], ideal.truth["tibia_angle_deg"])
     bias = real.gyr_rad_s.mean(axis=0) - ideal.gyr_rad_s.mean(axis=0)
     np.testing.assert_allclose(bias, e.gyr_bias_rad_s, atol=3 * e.gyr_noise_rad_s / np.sqrt(200)

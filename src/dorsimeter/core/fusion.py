@@ -121,18 +121,21 @@ class StreamingFusion:
         self.restarts = 0  # fresh starts: after a long gap, or told by ``restart``
 
     def remove_bias(self, bias_rad_s: np.ndarray) -> None:
-        """From the next sample on, the gyro comes with ``bias_rad_s`` already removed.
+        """From the next sample on, the gyro comes with ``bias_rad_s`` already removed: the
+        stance's bias, fitted so that gravity stays still once the gyro de-rotates it
+        (``mounting.stance_gyro_bias``), which a swaying stance does not fool.
 
-        VQF's own estimate shifts by the same amount. A bias beyond what VQF can estimate
-        (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so far, so
-        then VQF starts afresh (orientation from the next accelerometer sample)."""
+        VQF's own estimate is set to zero (its uncertainty kept) rather than shifted: VQF
+        estimates bias at rest, and a "still" stance that sways at 0.05-0.6 Hz passes its rest
+        test, so what it learned there is partly the sway's rate. A bias beyond what VQF can
+        estimate (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so
+        far, so then VQF starts afresh (orientation from the next accelerometer sample)."""
         b = np.asarray(bias_rad_s, dtype=float)
         clip = np.radians(float(self._vqf.params["biasClip"]))
         if np.max(np.abs(b)) > 0.75 * clip:
             self._vqf.resetState()
             return
-        est, _ = self._vqf.getBiasEstimate()
-        self._vqf.setBiasEstimate(np.asarray(est, dtype=float) - b, -1.0)
+        self._vqf.setBiasEstimate(np.zeros(3), -1.0)
 
     def restart(self) -> None:
         """The orientation is unknown from the next sample on (the sensor rebooted, or the link

@@ -25,7 +25,8 @@ class Event:
     """Something the session or UI should know about, at device time ``t_s``."""
 
     kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
-    #            "restart" (the sensor restarted before the sample at t_s)
+    #            "restart" (the sensor restarted before the sample at t_s) |
+    #            "calibration_restarted" (a link gap ended the stance or drives: calibrate again)
     t_s: float
     side: str
     message: str
@@ -140,7 +141,7 @@ class Pipeline:
             acc, gyr = self.sensor_cal.apply(acc, gyr)
         dgyr = self._dgyr.update(gyr, batch.t_s)
         side = self.side
-        done, failure = None, None
+        done, failure, restarted = None, None, []
         if side not in self.calibrations and self.auto_calibrate:
             if self._calibrator is None:
                 # a device's own orientation (WitMotion angles, BNO08x) comes from its own
@@ -148,10 +149,14 @@ class Pipeline:
                 own = batch.quat is None or self.quat_is_ours
                 self._calibrator = MountingCalibrator(
                     side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference)
+            seen = len(self._calibrator.restarts)
             try:
                 done = self._calibrator.add(batch.t_s, gyr, acc)
             except CalibrationError as e:
                 failure = Event("calibration_failed", float(batch.t_s[-1]), side, str(e))
+            # a link gap in the stance or drives: the calibration started again after it
+            restarted = [Event("calibration_restarted", t, side, msg)
+                         for t, msg in self._calibrator.restarts[seen:]]
             if done is not None:
                 self.calibrations[side] = self._calibrator.result
         k = len(batch)  # samples fused without the side's corrections
@@ -189,16 +194,16 @@ class Pipeline:
         self._pending_raw.append(cal is None and (batch.quat is None or not self.quat_is_ours))
         if failure is not None:
             self._reset_calibrator()
-            return Readings(), [failure]
+            return Readings(), [*restarted, failure]
         if done is None:
-            return Readings(), []
+            return Readings(), restarted
         cal = self._calibrator.result
         t = np.concatenate(self._pending_t)
         u = np.concatenate([cal.corrected_up(x) if raw else x
                             for x, raw in zip(self._pending_up, self._pending_raw, strict=True)])
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
-        return self._readings(t, u, side), [event, *self._take_detector_events()]
+        return self._readings(t, u, side), [*restarted, event, *self._take_detector_events()]
 
     _restart_pending = False  # an empty batch said "restarted": the next sample is the first
 
@@ -334,7 +339,9 @@ class Pipeline:
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
             Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
-                  + ("" if rep.valid else " (heel lifted, not scored)"), rep=rep)
+                  + ("" if rep.valid else " (heel lifted, not scored)")
+                  + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
+                  rep=rep)
             for rep in done]
 
     def _take_detector_events(self) -> list[Event]:

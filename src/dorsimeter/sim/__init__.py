@@ -1,5 +1,6 @@
 """The simulated shank: physically consistent IMU data with ground truth."""
 
 from dorsimeter.sim.rig import Mount, SensorErrors, ShankSim
+from dorsimeter.sim.shin import EFFECTS, ShinEffects, ShinParams
 
-__all__ = ["Mount", "SensorErrors", "ShankSim"]
+__all__ = ["EFFECTS", "Mount", "SensorErrors", "ShankSim", "ShinEffects", "ShinParams"]

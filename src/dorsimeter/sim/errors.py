@@ -129,6 +129,27 @@ def from_profile(profile: dict, rate_hz: float, seed: int = 0, **overrides) -> S
     return replace(e, **overrides)
 
 
+def consumer_unit(rate_hz: float, seed: int = 0, model: str = "bmi270",
+                  acc_offset_mg: float = 40.0, acc_scale_pct: float = 1.0,
+                  acc_cross_pct: float = 1.0, gyr_bias_dps: float = 1.0,
+                  gyr_scale_pct: float = 1.0, gyr_cross_pct: float | None = None
+                  ) -> SensorErrors:
+    """An uncalibrated consumer unit at its datasheet limits: the offsets, scale and cross-axis
+    errors drawn uniformly within ± the given maxima (not the 1σ spreads of ``realistic``);
+    noise, bias random walk, range and timing from ``model``'s profile."""
+    base = from_profile(load_profile(model), rate_hz, seed)
+    rng = np.random.default_rng([seed, 6_000_011])
+    mg, dps = 1e-3 * GRAVITY_M_S2, np.pi / 180.0
+
+    def u(limit: float, k: int = 3) -> tuple[float, ...]:
+        return tuple(float(v) for v in rng.uniform(-limit, limit, k))
+
+    cross = acc_cross_pct if gyr_cross_pct is None else gyr_cross_pct
+    return replace(base, acc_offset_m_s2=u(acc_offset_mg * mg), acc_scale=u(acc_scale_pct / 100),
+                   acc_misalign_rad=u(acc_cross_pct / 100, 6), gyr_bias_rad_s=u(gyr_bias_dps * dps),
+                   gyr_scale=u(gyr_scale_pct / 100), gyr_misalign_rad=u(cross / 100, 6))
+
+
 @dataclass
 class ErrorModel:
     """Applies :class:`SensorErrors` to a stream of true signals, batch after batch.

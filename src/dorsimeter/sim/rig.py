@@ -6,6 +6,10 @@ When the heel lifts, the foot pitches about the metatarsal heads and carries the
 tibia's pivot) up and forward; that translation is in the shank accelerometer too. Optional
 extra channels: a foot IMU (on the dorsum of the foot) and a heel-contact switch (FSR).
 Sensor errors are added on top; ground truth comes back with every sample.
+
+What real shins add (``shin.ShinEffects``: postural sway, an oblique ankle axis, tibial rotation,
+soft-tissue wobble of the clip, an uncalibrated consumer sensor) is on by default, drawn per
+athlete from the seed; ``effects=ShinEffects.none()`` is the ideal rig.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dorsimeter.sim.motion import (
     SimRep,
     script_spec,
 )
+from dorsimeter.sim.shin import ShinEffects, chain, default_effects, jolt_times
 from dorsimeter.types import GRAVITY_M_S2, SIDES, ImuBatch
 
 DEFAULT_END_ANGLE_DEG = {"left": 38.0, "right": 33.0}
@@ -82,14 +87,23 @@ class ShankSim:
 
     ``foot_imu`` adds a second IMU on the foot (``ImuBatch.foot_acc_m_s2``/``foot_gyr_rad_s``);
     ``heel_switch`` adds the heel-contact channel (``ImuBatch.heel_contact``: heel load 0..1).
-    Ground truth per sample (``truth``): tibia angle, knee track, heel lift (m and flag), foot
-    pitch, rep index (-1 outside reps) and rep validity; ``reps`` lists every scripted rep.
+    Ground truth per sample (``truth``): tibia angle (the bone's long axis from true vertical in
+    the foot's sagittal plane), its total inclination, knee track (its tilt out of that plane,
+    positive toward the midline), both also as true up projected onto the tibia frame's own
+    planes (``*_tibia_frame_deg``, the earlier definitions), heel lift (m and flag), foot pitch,
+    rep index (-1 outside reps) and rep validity; ``reps`` lists every scripted rep.
+
+    ``effects`` switches what real shins add (all on by default, parameters drawn per ``seed``,
+    see ``sim.shin``; ``DORSIMETER_SIM_EFFECTS`` changes the default); ``shin`` holds the drawn
+    values. ``errors`` None: the athlete's
+    uncalibrated consumer unit when ``effects.consumer_parts`` is on, else the low-error
+    ``SensorErrors()`` of the ideal rig; an explicit ``errors`` is used as given.
     """
 
     rate_hz: float = 100.0
     side: str = "left"
     mount: Mount = field(default_factory=Mount)
-    errors: SensorErrors = field(default_factory=SensorErrors)
+    errors: SensorErrors | None = None
     heading_deg: float = 20.0
     end_angle_deg: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_END_ANGLE_DEG))
     seed: int = 0
@@ -98,10 +112,16 @@ class ShankSim:
     foot_imu: bool = False
     heel_switch: bool = False
     valgus_deg: dict[str, float] | None = None
+    effects: ShinEffects = field(default_factory=default_effects)
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}")
+        #: this athlete's drawn shin parameters (``effects`` switches and ranges, fixed by seed)
+        self.shin = self.effects.draw(self.seed)
+        if self.errors is None:
+            self.errors = (self.effects.sensor_errors(self.rate_hz, self.seed)
+                           if self.effects.consumer_parts else SensorErrors())
         self.spec = script_spec(self.script)
         self._rng = np.random.default_rng(self.seed)
         self._noise_rng = np.random.default_rng(self.seed + 1_000_003)
@@ -160,29 +180,42 @@ class ShankSim:
     def kinematics(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
         """Exact tibia/sensor/foot kinematics at ``t_s`` (world frame z up, ankle at rest = 0).
 
-        The tibia's orientation follows the flexion and valgus profiles; its pivot (the ankle)
-        is carried by the foot, which pitches about the metatarsal heads when the heel lifts.
+        The tibia turns about the talocrural axis (oblique with ``oblique_axis``) by the flexion
+        profile plus sagittal sway, tilts by valgus plus frontal sway, and turns about its long
+        axis with dorsiflexion (``tibial_rotation``); the clip wobbles on it after jolts
+        (``wobble``). Its pivot (the ankle) is carried by the foot, which pitches about the
+        metatarsal heads when the heel lifts. Orientation, rates and accelerations are one
+        analytic chain (``shin.chain``), so gyro and accelerometer agree with the motion exactly.
         """
         t_s = np.asarray(t_s, dtype=float)
         self._extend(float(np.max(t_s)) + 1.0)
-        m = self._motion
+        m, sp = self._motion, self.shin
         th, thd, thdd = m.flexion.evaluate(t_s)
         ph, phd, phdd = m.valgus.evaluate(t_s)
         be, bed, bedd = m.foot.evaluate(t_s)
+        sw, swd, swdd = sp.sway_rad(t_s)  # (2, N): sagittal (about the ankle), frontal
+        th, thd, thdd = th + sw[0], thd + swd[0], thdd + swdd[0]
         # valgus (knee toward the midline, i.e. toward the other leg) is a tilt toward
         # -y for the left leg and +y for the right leg; y points to the athlete's left.
         sign = np.where(self.side_at(t_s) == "left", 1.0, -1.0)
-        chi, chid, chidd = sign * ph, sign * phd, sign * phdd
+        chi, chid, chidd = sign * (ph + sw[1]), sign * (phd + swd[1]), sign * (phdd + swdd[1])
+        # tibial internal rotation with dorsiflexion: anterior face toward the midline
+        k = -sign * sp.rotation_deg_per_deg
         psi = np.radians(self.heading_deg)
         rz = Rotation.from_euler("z", psi)
-        angles = np.column_stack([np.full_like(th, psi), th, chi])
-        tibia = Rotation.from_euler("ZYX", angles)
-        a1 = rz.apply([0.0, 1.0, 0.0])  # flexion axis (world), constant
-        # frontal (valgus) axis in the world: the tibia x axis after heading and flexion
-        a2 = (rz * Rotation.from_euler("y", th[:, None])).apply([1.0, 0.0, 0.0])
-        w1 = thd[:, None] * a1
-        omega = w1 + chid[:, None] * a2
-        alpha = thdd[:, None] * a1 + chidd[:, None] * a2 + chid[:, None] * np.cross(w1, a2)
+        axes = np.where(sign[:, None] > 0, sp.flexion_axis(1.0), sp.flexion_axis(-1.0))
+        ex, ez = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+        tibia, omega, alpha = chain(rz, [(axes, th, thd, thdd), (ex, chi, chid, chidd),
+                                         (ez, k * th, k * thd, k * thdd)])
+        # the clip on the skin: translation d and small rotations after jolts (tibia frame)
+        d, d1, d2, fi, fi1, fi2 = sp.wobble(t_s, jolt_times(m.reps))
+        if sp.wobble_freq_hz:
+            clip_on_skin, omega_s, alpha_s = chain(
+                tibia, [(np.eye(3)[j], fi[:, j], fi1[:, j], fi2[:, j]) for j in range(3)],
+                omega, alpha)
+        else:
+            clip_on_skin, omega_s, alpha_s = tibia, omega, alpha
+        a1 = rz.apply([0.0, 1.0, 0.0])  # foot pitch axis (world), constant
         # the foot pitches about the metatarsal heads (axis a1): heel up for positive pitch
         foot = rz * Rotation.from_euler("y", be[:, None])
         mth = -rz.apply(self.foot.ankle_m)  # metatarsal heads, with the resting ankle at 0
@@ -195,20 +228,30 @@ class ShankSim:
             return mth + r, np.cross(al_f, r) + np.cross(w_f, np.cross(w_f, r))
 
         ankle, ankle_acc = on_foot(self.foot.ankle_m)
-        rel = tibia.apply(self.mount.lever_arm_m)
+        rel = tibia.apply(self.mount.lever_arm_m + d)
         pos = ankle + rel
-        acc_w = ankle_acc + np.cross(alpha, rel) + np.cross(omega, np.cross(omega, rel))
-        sensor = tibia * self.mount.sensor_to_tibia
+        acc_w = (ankle_acc + np.cross(alpha, rel) + np.cross(omega, np.cross(omega, rel))
+                 + 2.0 * np.cross(omega, tibia.apply(d1)) + tibia.apply(d2))
+        sensor = clip_on_skin * self.mount.sensor_to_tibia
         foot_pos, foot_acc = on_foot(np.asarray(self.foot.imu_pos_m, dtype=float))
         foot_sensor = foot * Rotation.from_euler("xyz", self.foot.imu_rotation_deg, degrees=True)
         heel, _ = on_foot(np.array([-self.foot.heel_to_mth_m, 0.0, 0.0]))
+        # truth from the bone's long axis in the foot's frame: inclination from true vertical in
+        # the foot's sagittal plane, the frontal tilt out of it (knee track), and the total
+        long_axis = rz.inv().apply(tibia.apply([0.0, 0.0, 1.0]))
+        lx, ly, lz = long_axis[:, 0], long_axis[:, 1], long_axis[:, 2]
+        # and the earlier definitions: true up projected onto the tibia frame's own sagittal and
+        # frontal planes (what a frame-fixed pitch/roll reads; they differ by second-order terms
+        # with valgus, and by the tibia's axial rotation)
         up_t = tibia.inv().apply([0.0, 0.0, 1.0])
-        knee_track = np.degrees(np.arctan2(-up_t[:, 1], up_t[:, 2])) * -sign
         return {
-            "tibia": tibia, "sensor": sensor, "omega_w": omega, "alpha_w": alpha,
-            "pos_m": pos, "acc_w": acc_w, "ankle_m": ankle,
-            "tibia_angle_deg": np.degrees(np.arctan2(-up_t[:, 0], up_t[:, 2])),
-            "knee_track_deg": knee_track,
+            "tibia": tibia, "sensor": sensor, "omega_w": omega_s, "alpha_w": alpha_s,
+            "tibia_omega_w": omega, "pos_m": pos, "acc_w": acc_w, "ankle_m": ankle,
+            "tibia_angle_deg": np.degrees(np.arctan2(lx, lz)),
+            "knee_track_deg": np.degrees(np.arcsin(np.clip(-ly, -1.0, 1.0))) * sign,
+            "tibia_inclination_total_deg": np.degrees(np.arccos(np.clip(lz, -1.0, 1.0))),
+            "tibia_angle_tibia_frame_deg": np.degrees(np.arctan2(-up_t[:, 0], up_t[:, 2])),
+            "knee_track_tibia_frame_deg": np.degrees(np.arctan2(-up_t[:, 1], up_t[:, 2])) * -sign,
             "foot": foot, "foot_sensor": foot_sensor, "foot_omega_w": w_f,
             "foot_pos_m": foot_pos, "foot_acc_w": foot_acc,
             "foot_pitch_deg": np.degrees(be), "heel_lift_m": heel[:, 2] + self.foot.ankle_height_m,
@@ -259,7 +302,10 @@ class ShankSim:
         side = self.side_at(t)
         truth = {
             "tibia_angle_deg": k["tibia_angle_deg"],
+            "tibia_inclination_total_deg": k["tibia_inclination_total_deg"],
             "knee_track_deg": k["knee_track_deg"],
+            "tibia_angle_tibia_frame_deg": k["tibia_angle_tibia_frame_deg"],
+            "knee_track_tibia_frame_deg": k["knee_track_tibia_frame_deg"],
             "sensor_quat": q,
             "side": side,
         }

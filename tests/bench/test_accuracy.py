@@ -1,0 +1,47 @@
+"""The accuracy table runs at a small size and its figures are the pipelines' real errors."""
+
+import numpy as np
+
+from bench import bench_accuracy as ba
+from dorsimeter.sim import EFFECTS
+
+
+def test_the_table_has_a_row_per_effect_all_together_scripts_rates_and_a_box_calibration():
+    names = [r.name for r in ba.rows()]
+    assert all(f"{e} alone" in names for e in EFFECTS)
+    assert {"all effects (wall)", "all + box calibration", "all: reverse lunges",
+            "all: band mobilisation", "all: 200 Hz", "all: 50 Hz"} <= set(names)
+    by = {r.name: r for r in ba.rows()}
+    assert by["all: 50 Hz"].rate_hz == 50.0 and by["all + box calibration"].box_cal
+    assert by["sway alone"].effects.on == ("sway",)
+
+
+def test_two_athletes_give_every_figure_and_the_targets_are_judged(capsys):
+    res = ba.smoke(2, ("ideal rig (no effect)", "all effects (wall)"))
+    assert [r.n_athletes for r in res] == [2, 2]
+    for r in res:
+        assert r.n_failed == 0
+        for p in ba.PIPELINES:
+            assert len(r.end_deg[p]) >= 2 * 4  # the scored reps of both athletes
+            assert np.all(np.isfinite(r.end_deg[p])) and np.all(r.rmse_deg[p] > 0)
+    ideal, real = res
+    # the ideal rig is easy for every pipeline; real shins are not (for plain VQF either)
+    assert ideal.stat("rmse", "VQF live", "median") < 0.3
+    assert real.stat("end", "VQF live", "max") > ideal.stat("end", "VQF live", "max")
+    checks = ba.targets(res)
+    assert any("live end-range p95 (all effects, wall)" in line for line, _ in checks)
+    d = ba.vqf_deltas(real)
+    assert len(d) == len(ba.VQF_CHECKS) == 8
+    assert d[1] == real.stat("end", "live", "p95") - real.stat("end", "VQF live", "p95")
+    ba.print_table(res)
+    ba.print_targets(res)
+    out = capsys.readouterr().out
+    assert "all effects (wall)" in out and "VQF offline" in out
+    assert "Never worse than plain VQF" in out
+
+
+def test_main_prints_the_table_and_the_targets_and_exits_0(capsys):
+    assert ba.main(["--athletes", "1", "--rows", "sway alone"]) == 0
+    out = capsys.readouterr().out
+    assert "sway alone" in out and "Targets (issue 11" in out
+    assert "Never worse than plain VQF" in out
