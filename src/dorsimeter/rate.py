@@ -54,12 +54,19 @@ def irregular_intervals(t_s: np.ndarray, interval_s: float) -> int:
     """How many steps of ``t_s`` are not a whole number (≥ 1) of ``interval_s`` within
     ``JITTER_TOLERANCE``. Lost samples (steps of 2, 3, … intervals) are regular, and so is any
     step over ``GAP_INTERVALS`` intervals: a link gap, whatever its fraction."""
-    steps = np.diff(np.asarray(t_s, dtype=float)) / interval_s
-    with np.errstate(over="ignore", invalid="ignore"):
-        k = np.maximum(np.round(steps), 1.0)
-        off = np.abs(steps - k) > JITTER_TOLERANCE
-    off &= steps <= GAP_INTERVALS
-    return int(np.count_nonzero(off))
+    return irregular_steps(np.diff(np.asarray(t_s, dtype=float)), interval_s)
+
+
+def irregular_steps(steps_s: np.ndarray, interval_s: float) -> int:
+    """``irregular_intervals`` from the time steps themselves (in blocks: bounded memory)."""
+    bad = 0
+    for i in range(0, len(steps_s), 1 << 20):
+        steps = steps_s[i:i + (1 << 20)] / interval_s
+        with np.errstate(over="ignore", invalid="ignore"):
+            k = np.maximum(np.round(steps), 1.0)
+            off = (np.abs(steps - k) > JITTER_TOLERANCE) & (steps <= GAP_INTERVALS)
+        bad += int(np.count_nonzero(off))
+    return bad
 
 
 def clock_problem(t_s: np.ndarray) -> str | None:
@@ -67,12 +74,17 @@ def clock_problem(t_s: np.ndarray) -> str | None:
     irregular intervals; None when it can."""
     if len(t_s) < 2:
         return None
-    dt = median_interval_s(t_s)
-    problem = rate_problem(round(1.0 / dt, 2))
+    steps = np.diff(np.asarray(t_s, dtype=float))
+    return steps_problem(steps, float(np.median(steps)))
+
+
+def steps_problem(steps_s: np.ndarray, interval_s: float) -> str | None:
+    """``clock_problem`` from the time steps and their median ``interval_s``."""
+    problem = rate_problem(round(1.0 / interval_s, 2))
     if problem is not None:
         return problem
-    bad = irregular_intervals(t_s, dt)
-    if bad > IRREGULAR_FRACTION * (len(t_s) - 1):
-        return (f"irregular clock: {bad} of {len(t_s) - 1} sample intervals are not a whole "
-                f"number of the median interval {dt * 1e3:.4g} ms (device time expected)")
+    bad = irregular_steps(steps_s, interval_s)
+    if bad > IRREGULAR_FRACTION * len(steps_s):
+        return (f"irregular clock: {bad} of {len(steps_s)} sample intervals are not a whole "
+                f"number of the median interval {interval_s * 1e3:.4g} ms (device time expected)")
     return None

@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from dorsimeter.errors import InputError
-from dorsimeter.rate import clock_problem
+from dorsimeter.rate import clock_problem, steps_problem
 from dorsimeter.store.paths import open_private_text
 from dorsimeter.types import SIDES, ImuBatch
 
@@ -240,10 +240,10 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
 
 class RawStream:
     """A raw CSV read chunk by chunk, in memory bounded by ``CHUNK_ROWS`` (plus 12 bytes a
-    sample while checking): a 10 h recording is not held at once.
+    sample while checking, 24 for a moment): a 10 h recording is not held at once.
 
     Opening it checks the whole file as :func:`read_raw_csv` does (the same one-line errors,
-    before any result), keeping only the device times and |acc|. ``batches()`` then reads it
+    before any result), keeping only the time steps and |acc|. ``batches()`` then reads it
     again: the same samples, in chunks, split where the side changes and where the sensor
     restarted. The pipeline is split-independent, so the readings equal read_raw_csv's."""
 
@@ -251,21 +251,25 @@ class RawStream:
         self.path, self.default_side = path, default_side
         name = str(path)
         parser = _RawParser(path)
-        t_parts, norms, fast, n_nan, sides = [], [], [], {}, set()
-        last_t, n, self.restarts = None, 0, 0
+        steps, norms, n_nan, sides = [], [], {}, set()
+        last_t, n, n_fast, fast_max, self.restarts = None, 0, 0, 0.0, 0
         for line, values, side, restart in parser:
             t = values[:, 0]
-            steps = np.diff(t if last_t is None else np.concatenate([[last_t], t]))
-            bad = np.flatnonzero(steps <= 0)
+            step = np.diff(t if last_t is None else np.concatenate([[last_t], t]))
+            bad = np.flatnonzero(step <= 0)
             if len(bad):
                 raise InputError(name, line + int(bad[0]) + (1 if last_t is None else 0), "t_s",
                                  "time does not increase (t_s must be strictly increasing "
                                  "seconds)")
+            if last_t is None:
+                self.t0_s = float(t[0])
             last_t = float(t[-1])
-            t_parts.append(t.copy())
+            steps.append(step)
             with np.errstate(over="ignore"):
                 norms.append(np.linalg.norm(values[:, 1:4], axis=1).astype(np.float32))
-            fast.append(np.abs(values[:, 4:7]).max(axis=1).astype(np.float32))
+            rate = np.abs(values[:, 4:7]).max(axis=1)
+            n_fast += int(np.count_nonzero(rate > 40.0))
+            fast_max = max(fast_max, float(rate.max()))
             if side is not None:
                 bad_side = np.flatnonzero(~np.isin(side, SIDES))
                 if len(bad_side):
@@ -284,14 +288,17 @@ class RawStream:
             raise InputError(name, 2, None, "no data rows after the header")
         if n < 2:
             raise InputError(name, 2, None, "need at least two samples")
-        t = np.concatenate(t_parts)
-        del t_parts
-        _check_units(name, t, None, np.concatenate(fast), np.concatenate(norms))
-        problem = clock_problem(t)
+        step = np.concatenate(steps)
+        del steps
+        dt = float(np.median(step))
+        acc_norm = float(np.median(np.concatenate(norms)))
+        del norms
+        _check_unit_figures(name, dt, acc_norm, n_fast, fast_max, n)
+        problem = steps_problem(step, dt)
         if problem is not None:
             raise InputError(name, None, "t_s", problem)
-        self.rate_hz = round(1.0 / float(np.median(np.diff(t))), 2)
-        self.t0_s, self.t1_s, self.samples = float(t[0]), float(t[-1]), n
+        self.rate_hz = round(1.0 / dt, 2)
+        self.t1_s, self.samples = last_t, n
         self.has_side, self.dropped_tail = parser.has_side, parser.dropped_tail
         self.sides = sides or {default_side}
         self.incomplete_channels = tuple(k for k in parser.channels if n_nan[k])
@@ -363,19 +370,23 @@ def _restart_cells(name: str, first_line: int, cells) -> np.ndarray:
     return flags == "1"
 
 
-def _check_units(name: str, t: np.ndarray, acc: np.ndarray | None, gyr: np.ndarray,
-                 acc_norm: np.ndarray | None = None) -> None:
-    """Catch the common unit mix-ups: g instead of m/s², °/s instead of rad/s, ms instead of s.
+def _check_units(name: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
+    """Catch the common unit mix-ups: g instead of m/s², °/s instead of rad/s, ms instead of s."""
+    with np.errstate(over="ignore"):  # a 1e300 cell: its sample is held later, no warning
+        acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    rate = np.abs(gyr).max(axis=1)
+    fast = rate > 40.0
+    _check_unit_figures(name, float(np.median(np.diff(t))), acc_norm,
+                        int(np.count_nonzero(fast)), float(rate.max()), len(t))
 
-    ``gyr``: (N,3) rates or (N,) largest |rate| per sample; ``acc_norm`` instead of ``acc``."""
-    dt = float(np.median(np.diff(t)))
+
+def _check_unit_figures(name: str, dt: float, acc_norm: float, n_fast: int, gyr_max: float,
+                        n: int) -> None:
+    """The unit checks on a file's figures: median interval ``dt``, median |acc|, how many
+    samples have a rate over 40 rad/s (``n_fast`` of ``n``) and the largest rate."""
     if dt > 0.2:
         raise InputError(name, None, "t_s", f"median sample interval {dt:g}: expected seconds "
                          "(is t_s in milliseconds?)")
-    if acc_norm is None:
-        with np.errstate(over="ignore"):  # a 1e300 cell: its sample is held later, no warning
-            acc_norm = np.linalg.norm(acc, axis=1)
-    acc_norm = float(np.median(acc_norm))
     if 0.5 < acc_norm < 2.0:
         raise InputError(name, None, "acc_x_m_s2", f"typical |acc| is {acc_norm:.2f}: looks like "
                          "g, expected m/s² (multiply by 9.81)")
@@ -384,10 +395,7 @@ def _check_units(name: str, t: np.ndarray, acc: np.ndarray | None, gyr: np.ndarr
                          "expected about 9.8 m/s² (gravity) for a worn sensor")
     # a few samples beyond any sensor's range are glitches, held and counted by the pipeline;
     # a file in °/s has every drive beyond it
-    rate = np.abs(gyr).max(axis=1) if np.ndim(gyr) == 2 else np.asarray(gyr)
-    fast = rate > 40.0
-    if np.count_nonzero(fast) > max(5, 0.005 * len(rate)):
-        gyr_max = float(np.max(rate[fast]))
+    if n_fast > max(5, 0.005 * n):
         raise InputError(name, None, "gyr_x_rad_s", f"angular rate up to {gyr_max:.0f}: beyond "
                          "any sensor's range in rad/s, looks like °/s (multiply by π/180)")
 
