@@ -155,3 +155,20 @@ def test_streaming_analyze_writes_the_whole_file_readings_bit_for_bit(tmp_path, 
     whole = (tmp_path / "whole.csv").read_bytes()
     streamed = (tmp_path / "streamed.csv").read_bytes()
     assert whole.count(b"\n") == 6001 and streamed == whole
+
+
+def test_recover_scores_an_interrupted_session_at_its_own_rate(tmp_path, capsys):
+    """``recover`` scored stored samples as if they were 100 Hz (a 200 Hz hold counted double)."""
+    from dorsimeter.core import Pipeline
+
+    sim = ShankSim(rate_hz=200.0, seed=1)
+    with Store.open(tmp_path / "h") as store:
+        sid = store.start_session("record", sensor="sim")
+        pipe = Pipeline(200.0)
+        for _ in range(0, 8000, 10):  # 40 s; killed before its trials were stored
+            store.add_samples(sid, pipe.push(sim.generate(10))[0])
+    assert main(["recover", "--home", str(tmp_path / "h")]) == 0
+    assert "4 trials scored" in capsys.readouterr().out
+    with Store.open(tmp_path / "h") as store:
+        holds = [t.hold_s for t in store.trials(sid) if t.scored]
+    assert len(holds) == 4 and all(1.9 < h < 2.5 for h in holds), holds
