@@ -121,6 +121,7 @@ class Recovered:
 def recover_session(store, session_id: int) -> Recovered:
     """Score the trials of an interrupted session from its stored samples and mark it ended."""
     from dorsimeter.io.rawcsv import read_raw_csv
+    from dorsimeter.rate import stream_rate_hz
     from dorsimeter.session import SessionResults
     from dorsimeter.store.recorder import trials_from_results
     from dorsimeter.types import Readings
@@ -139,9 +140,11 @@ def recover_session(store, session_id: int) -> Recovered:
                      np.array([v or "none" for v in s.heel_source], dtype=object),
                      np.array([-1 if v is None else int(v) for v in s.rep]),
                      np.array([v is None or bool(v) for v in s.rep_valid]))
-        results = SessionResults()
-        results.add(r)
         sides = np.asarray(r.side)
+        rates = {stream_rate_hz(r.t_s[sides == x]) for x in np.unique(sides)
+                 if np.count_nonzero(sides == x) > 1}
+        results = SessionResults(rate_hz=rates.pop() if len(rates) == 1 else None)
+        results.add(r)
         spans = {str(x): (float(r.t_s[sides == x][0]), float(r.t_s[sides == x][-1]))
                  for x in np.unique(sides)}
         trials = [t for t in trials_from_results(results, spans)

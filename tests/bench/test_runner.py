@@ -7,7 +7,8 @@ from bench.__main__ import main, modules
 
 def test_lists_the_benchmarks_of_the_repo():
     names = modules([])
-    assert {"bench_accuracy", "bench_broad", "bench_speed"} <= set(names)
+    assert {"bench_accuracy", "bench_broad", "bench_speed", "bench_rates",
+            "bench_gaps"} <= set(names)
     assert modules(["speed"]) == ["bench_speed"]
 
 

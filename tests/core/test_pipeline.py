@@ -301,3 +301,91 @@ def test_a_devices_own_orientation_gets_no_accelerometer_offset_fitted():
     assert not any(pipe.calibrations["left"].acc_offset_m_s2)
     stance = r.t_s < 2.0
     assert np.max(np.abs(r.tibia_angle_deg[stance])) < 0.3
+
+
+def _without(batch, t0_s: float, t1_s: float):
+    """``batch`` with the rows at t0_s <= t < t1_s removed (a link drop)."""
+    from dorsimeter.types import ImuBatch
+
+    i = np.flatnonzero(~((batch.t_s >= t0_s - 1e-9) & (batch.t_s < t1_s - 1e-9)))
+    return ImuBatch(batch.t_s[i], batch.acc_m_s2[i], batch.gyr_rad_s[i], side=batch.side,
+                    truth={k: v[i] for k, v in batch.truth.items()})
+
+
+def _worst_rep_error(r, batch, t_from_s: float) -> float:
+    keep = r.t_s > t_from_s
+    a, ta = r.tibia_angle_deg[keep], truth_at(batch, r.t_s[keep])
+    rep = truth_at(batch, r.t_s[keep], "rep")
+    return max(abs(float(a[rep == k].max() - ta[rep == k].max())) for k in np.unique(rep[rep >= 0]))
+
+
+def test_rows_lost_in_the_calibration_drives_restart_it_and_say_so():
+    """Rows t = 5.00-8.10 s removed (a 3.1 s link drop in the drives, the defect report's
+    case: 'sensor 60 cm from the ankle', 2.3° of max tibia angle for 38° drives). The
+    calibration starts again after the gap and the user is told; nothing is calibrated from
+    gyro made up across the gap."""
+    from dorsimeter.sim import Mount, ShankSim
+
+    full = ShankSim(seed=0, mount=Mount(clip_rotation_deg=(10.0, -15.0, 120.0),
+                                        height_m=0.2)).generate(6000)
+    b = _without(full, 5.0, 8.1)
+    pipe = Pipeline(100.0)
+    pushed = [pipe.push(b.slice(i, i + 10)) for i in range(0, len(b), 10)]
+    r = Readings.concat([p[0] for p in pushed])
+    events = [e for p in pushed for e in p[1]]
+    restarted = [e for e in events if e.kind == "calibration_restarted"]
+    assert len(restarted) == 1 and abs(restarted[0].t_s - 8.1) < 0.02
+    assert "link lost during calibration" in restarted[0].message
+    assert "drive" in restarted[0].message
+    cal = pipe.calibrations.get("left")
+    # either no calibration at all, or one within the accuracy target (issue 11: worst ≤ 0.8°)
+    if cal is not None:
+        assert cal.t_defined_s > 8.1
+        assert np.linalg.norm(cal.lever_arm_m) < 0.3
+        assert _worst_rep_error(r, b, cal.t_defined_s) <= 0.8
+
+
+@pytest.mark.parametrize("gap_s", [0.2, 0.5, 1.0, 2.0, 5.0])
+def test_a_gap_anywhere_in_the_stance_or_drives_gives_a_right_number_or_a_refusal(gap_s):
+    """Gaps of 0.2-5 s swept over the stance (0-3 s) and the calibration drives (3-12 s):
+    each run either calibrates and reads every rep within the accuracy target (worst 0.8°,
+    issue 11), with a lever arm a shin can have, or refuses (calibration_failed / never
+    calibrated): never a wrong number."""
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.errors import CalibrationError
+    from dorsimeter.sim import Mount, ShankSim
+
+    full = ShankSim(seed=0, mount=Mount(clip_rotation_deg=(10.0, -15.0, 120.0),
+                                        height_m=0.2)).generate(6000)
+    outcomes = []
+    for start in (0.5, 2.0, 3.5, 5.0, 6.5, 8.0, 9.5):
+        b = _without(full, start, start + gap_s)
+        r, pipe = _run(b, 10)
+        cal = pipe.calibrations.get("left")
+        try:
+            file_cal = calibrate_recording([b], 100.0).get("left")
+        except CalibrationError:
+            file_cal = None
+        if cal is None:
+            outcomes.append("refused")
+            continue
+        assert 0.05 < np.linalg.norm(cal.lever_arm_m) < 0.3, (start, cal.lever_arm_m)
+        worst = _worst_rep_error(r, b, cal.t_defined_s)
+        assert worst <= 0.8, (start, worst)
+        assert r.tibia_angle_deg.max() > 36.0  # the drives reach 38-41°
+        if file_cal is not None:  # `calibrate` on the file finds the live calibration
+            assert file_cal == cal
+        outcomes.append("ok")
+    assert "ok" in outcomes  # gaps after the drives' first 45° are solved without them
+
+
+def test_a_calibration_gap_keeps_every_batch_split_identical():
+    """The gap is found against the carried last sample time: any split, same readings."""
+    from dorsimeter.sim import ShankSim
+
+    b = _without(ShankSim(seed=3).generate(4000), 6.0, 6.4)
+    whole, _ = _run(b, len(b))
+    for step in (1, 7, 10):
+        part, _ = _run(b, step)
+        np.testing.assert_array_equal(part.t_s, whole.t_s)
+        np.testing.assert_array_equal(part.tibia_angle_deg, whole.tibia_angle_deg)

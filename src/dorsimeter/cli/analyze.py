@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from dorsimeter.core.offline import offline_orientation
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.io.rawcsv import RawRecording, read_raw_csv
+from dorsimeter.io.rawcsv import RawRecording, RawStream, read_raw_csv
 from dorsimeter.io.readings import ReadingsCsvWriter
 from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES, Readings
@@ -69,16 +70,11 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.offline and args.clip_axis is None:
+        return run_streaming(args)
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
-    cals = load_calibrations(args.calibration) if args.calibration else None
-    if cals is not None:
-        missing = set(np.unique(rec.side)) - set(cals)
-        if missing:
-            raise DorsimeterError(f"{args.calibration}: no calibration for side "
-                                  f"{', '.join(sorted(missing))} used in {args.raw}")
-    else:
-        cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal)
+    cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
     readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal)
     clip = None if args.clip_axis is None else clip_readings(readings, cals, args.clip_axis)
     if args.out:
@@ -86,11 +82,51 @@ def run(args: argparse.Namespace) -> int:
         with ReadingsCsvWriter(args.out, extra_columns=extra) as w:
             w.write(readings, None if clip is None else {"clip_angle_deg": clip[0]})
         print(f"wrote {len(readings)} readings to {args.out}")
-    results = SessionResults()
+    results = SessionResults(rate_hz=rec.rate_hz)
     results.add(readings)
     print_results(results, cals)
     if clip is not None:
         print_clip_results(readings, clip, results, args.clip_axis, results.settings.best_of)
+    return 0
+
+
+def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: float,
+                  sensor_cal: SensorCalibration | None) -> dict[str, MountingCalibration]:
+    """``--calibration`` (covering every side of the recording), else calibrated from it."""
+    if not args.calibration:
+        return calibrate_recording(batches, rate_hz, sensor_cal=sensor_cal, sides=sides)
+    cals = load_calibrations(args.calibration)
+    missing = sides - set(cals)
+    if missing:
+        raise DorsimeterError(f"{args.calibration}: no calibration for side "
+                              f"{', '.join(sorted(missing))} used in {args.raw}")
+    return cals
+
+
+def run_streaming(args: argparse.Namespace) -> int:
+    """``analyze`` chunk by chunk: raw rows in, readings rows out, in bounded memory (a 10 h
+    file too); the same readings as the whole-file path, which ``--offline`` and
+    ``--clip-axis`` still take."""
+    stream = RawStream(args.raw, default_side=args.side)
+    sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
+    cals = _calibrations(args, stream.sides, stream.batches(), stream.rate_hz, sensor_cal)
+    pipe = Pipeline(stream.rate_hz, cals, sensor_cal=sensor_cal)
+    results = SessionResults(rate_hz=stream.rate_hz)
+    n = 0
+    with contextlib.ExitStack() as files:
+        w = files.enter_context(ReadingsCsvWriter(args.out)) if args.out else None
+        for b in stream.batches():
+            r, events = pipe.push(b)
+            for e in events:
+                if e.kind == "calibration_failed":
+                    raise DorsimeterError(e.message)
+            if w is not None and len(r):
+                w.write(r)
+            results.add(r)
+            n += len(r)
+    if args.out:
+        print(f"wrote {n} readings to {args.out}")
+    print_results(results, cals)
     return 0
 
 

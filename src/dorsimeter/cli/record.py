@@ -144,7 +144,9 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         name = " + ".join(src.name for src in sources.values())
         store, recorder = session_recorder_from_args(
             args, "record", name, cals, [paths[side] for side in sides])  # one per sensor
-        results = SessionResults(athlete=athlete_geometry_from_args(args, store))
+        rates = {src.rate_hz for src in sources.values()}  # else each side's from its clock
+        results = SessionResults(athlete=athlete_geometry_from_args(args, store),
+                                 rate_hz=rates.pop() if len(rates) == 1 else None)
         connecting = asyncio.Lock()
         try:
             await asyncio.gather(*(

@@ -72,16 +72,24 @@ def up_in_sensor(quat_wxyz: np.ndarray) -> np.ndarray:
                             1.0 - 2.0 * (x * x + y * y)])
 
 
-def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
+              max_gap_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gyr, acc, index of the original samples) with lost samples (steps over 1.5 intervals)
-    filled by linear interpolation, so fusion sees a regular stream."""
+    filled by linear interpolation, so fusion sees a regular stream.
+
+    Only gaps up to ``max_gap_s`` (default ``MAX_BRIDGE_S``, as live fusion bridges) are
+    filled; a longer one (the link was down, the clock jumped) is left as it is, so the filled
+    stream is never sized by a time span: memory stays bounded for any timestamp."""
     t = np.asarray(t_s, dtype=float)
     n = len(t)
     if n < 2:
         return gyr_rad_s, acc_m_s2, np.arange(n)
-    missing = np.maximum(np.round(np.diff(t) * rate_hz).astype(int) - 1, 0)
-    missing[np.diff(t) <= 1.5 / rate_hz] = 0
+    limit = (MAX_BRIDGE_S if max_gap_s is None else max_gap_s) * rate_hz
+    steps = np.diff(t) * rate_hz
+    with np.errstate(invalid="ignore"):
+        fill = (steps > 1.5) & (steps - 1.0 <= limit + 0.5)
+    missing = np.zeros(n - 1, dtype=np.int64)
+    missing[fill] = np.maximum(np.round(steps[fill]).astype(np.int64) - 1, 0)
     pos = np.concatenate([[0], np.cumsum(missing + 1)])  # index of each original sample
     if pos[-1] == n - 1:
         return gyr_rad_s, acc_m_s2, np.arange(n)
@@ -113,18 +121,21 @@ class StreamingFusion:
         self.restarts = 0  # fresh starts: after a long gap, or told by ``restart``
 
     def remove_bias(self, bias_rad_s: np.ndarray) -> None:
-        """From the next sample on, the gyro comes with ``bias_rad_s`` already removed.
+        """From the next sample on, the gyro comes with ``bias_rad_s`` already removed: the
+        stance's bias, fitted so that gravity stays still once the gyro de-rotates it
+        (``mounting.stance_gyro_bias``), which a swaying stance does not fool.
 
-        VQF's own estimate shifts by the same amount. A bias beyond what VQF can estimate
-        (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so far, so
-        then VQF starts afresh (orientation from the next accelerometer sample)."""
+        VQF's own estimate is set to zero (its uncertainty kept) rather than shifted: VQF
+        estimates bias at rest, and a "still" stance that sways at 0.05-0.6 Hz passes its rest
+        test, so what it learned there is partly the sway's rate. A bias beyond what VQF can
+        estimate (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so
+        far, so then VQF starts afresh (orientation from the next accelerometer sample)."""
         b = np.asarray(bias_rad_s, dtype=float)
         clip = np.radians(float(self._vqf.params["biasClip"]))
         if np.max(np.abs(b)) > 0.75 * clip:
             self._vqf.resetState()
             return
-        est, _ = self._vqf.getBiasEstimate()
-        self._vqf.setBiasEstimate(np.asarray(est, dtype=float) - b, -1.0)
+        self._vqf.setBiasEstimate(np.zeros(3), -1.0)
 
     def restart(self) -> None:
         """The orientation is unknown from the next sample on (the sensor rebooted, or the link

@@ -13,7 +13,7 @@ floats. All arithmetic is element-wise (no BLAS), which keeps it bit-identical f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.signal import savgol_filter
@@ -138,6 +138,17 @@ class LeverArmFit:
     residual_m_s2: float  # RMS of what rotation about a fixed pivot does not explain
     explained: float  # share of the dynamic acceleration's variance the fit explains (0..1)
     n: int
+    # the offset's covariance (sensor frame, (m/s²)²) from the residuals, counted as the
+    # independent samples they hold (residuals correlated over many samples hold fewer)
+    offset_cov: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    # the offset's squared Mahalanobis length: how many standard errors the fitted offset is
+    # from none (χ² with 2 degrees of freedom when there is no offset)
+    offset_z2: float = 0.0
+
+    @property
+    def offset_sigma_m_s2(self) -> float:
+        """1σ of the offset's size (the larger principal axis of its covariance)."""
+        return float(np.sqrt(max(0.0, float(np.linalg.eigvalsh(self.offset_cov)[-1]))))
 
 
 def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
@@ -201,4 +212,18 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     var = float(np.mean(centred**2))
     resid = float(np.sqrt(np.mean(res**2)))
     explained = 0.0 if var <= 0 else max(0.0, 1.0 - resid**2 / var)
-    return LeverArmFit(r, off, resid, explained, n)
+    # the offset's uncertainty: residual variance over the independent samples (AR(1) count
+    # n (1 − ρ)/(1 + ρ) per axis: what the model does not explain, sway, wobble, a gyro scale
+    # error, lasts many samples), through the normal equations
+    e = res.reshape(n, 3)
+    rho = float(np.clip(np.sum(e[1:] * e[:-1]) / max(np.sum(e * e), 1e-300), 0.0, 0.999))
+    n_eff = max(3.0 * n * (1.0 - rho) / (1.0 + rho), m + 1.0)
+    sigma2 = float(np.sum(res**2)) / max(3.0 * n - m, 1.0)
+    cov_sol = np.linalg.inv(lhs) * sigma2 * (3.0 * n / n_eff)
+    c = cov_sol[k:2 * k, k:2 * k]
+    off_cov = bas.T @ c @ bas
+    try:
+        z2 = float(sol[k:2 * k] @ np.linalg.solve(c, sol[k:2 * k]))
+    except np.linalg.LinAlgError:
+        z2 = 0.0
+    return LeverArmFit(r, off, resid, explained, n, off_cov, z2)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.core.fusion import fill_gaps
+from dorsimeter.core.fusion import MAX_BRIDGE_S, fill_gaps
 from dorsimeter.core.lever_arm import (
     fit_lever_arm_and_offset,
     rotational_acc,
@@ -42,6 +42,32 @@ MAX_GAIN_ERROR = 0.15  # flexion gyro gains further from 1 are not believed
 # offset also carries; nor is any offset from drives spanning under 15° (too little lever on it)
 MAX_ACC_OFFSET_M_S2 = 0.2 * GRAVITY_M_S2
 MIN_OFFSET_SPAN_RAD = math.radians(15.0)
+# a fitted offset is taken out only when noise alone would make one as large less than once in
+# 10 000 calibrations: χ² with 2 degrees of freedom (the sagittal plane) above 18.4 (4σ)
+MIN_OFFSET_Z2 = 18.4
+# an accelerometer offset left in the sagittal plane moves a 40° reading by about 1° per 17 mg
+# (the stance zero takes out what it does at 0°: g·sin over the span)
+OFFSET_MG_PER_DEG = 17.0
+# a stance that sways more than the top of the published range for quiet standing (0.1-0.6°)
+# gives a zero the user should not trust: they are told to hold still
+MAX_QUIET_SWAY_DEG = 0.6
+# The calibration carries gravity from the stance through the drives by integrating the gyro, so
+# a gap is rotation it did not see. Bridging the rate linearly over a gap of T seconds misses
+# about J·T³/12 of rotation, J the angular jerk: a slow drive (25° in 1 s, minimum jerk) has
+# J ≈ 1500 °/s³, so 0.1 s misses up to 0.1° and 0.2 s up to 1° (measured: a 0.2 s gap in the
+# drives adds 0.4° to the worst rep, 0.1 s adds 0.1°). A longer gap ends the phase it falls in.
+MAX_CAL_GAP_S = 0.1
+# the data before such a gap are enough when they hold one full drive forward and back (about
+# 45° of rotation): the offset's angle span and the flexion axis are then already there
+MIN_DRIVE_SHARE = 0.5
+# The clip sits on the shin, so the ankle-to-sensor vector runs up the shin: at least 8 cm up
+# and at most about 6 cm off the tibial axis (crest 2-3 cm in front of it, plus skin and clip)
+# is at most 37° from the long axis, and a shin is under 50 cm long. A fitted lever arm
+# further off means the "stance" was not the athlete standing tall (a held end range taken for
+# it after the link dropped, say): every angle would be read from the wrong zero.
+MAX_LEVER_TILT_DEG = 37.0
+MAX_LEVER_ARM_M = 0.5
+MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,16 @@ class MountingCalibration:
     # (``corrected_up``): otherwise an uncalibrated unit's offset tilts readings away from the
     # stance, by about 1° per 17 mg at 40°
     acc_offset_m_s2: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # how sure the calibration is, 1σ in degrees at a 40° reading: the stance's sway (its mean
+    # posture stands for standing tall within the sway's RMS) and the accelerometer offset's
+    # uncertainty (or, when none was taken out, what the fit saw of it)
+    uncertainty_deg: float = 0.0
+    acc_offset_sigma_mg: float = 0.0  # 1σ of the fitted offset
+
+    @property
+    def unsteady(self) -> bool:
+        """The stance swayed beyond quiet standing: the zero is less sure than it should be."""
+        return self.stance_sway_deg > MAX_QUIET_SWAY_DEG
 
     @property
     def matrix(self) -> np.ndarray:
@@ -106,6 +142,9 @@ class MountingCalibration:
             f"sensor {100 * np.linalg.norm(self.lever_arm):.0f} cm from the ankle"
             + (f", accelerometer offset {self.acc_offset_mg:.0f} mg taken out"
                if any(self.acc_offset_m_s2) else "")
+            + (f", sure to ±{self.uncertainty_deg:.1f}°" if self.uncertainty_deg else "")
+            + (f"; hold still: sway {self.stance_sway_deg:.1f}° (calibrate again standing "
+               "still for a surer zero)" if self.unsteady else "")
         )
 
 
@@ -195,11 +234,18 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
     over the step ending at k (IMU samples are interval averages, as VQF also assumes).
     A world-fixed vector v reads ``R_k.T @ v_0`` at sample k. With the samples' times ``t_s``,
     lost samples (steps over 1.5 intervals) are bridged by the interpolated rate, so a lossy
-    link does not lose the rotation made while its packets were missing."""
+    link does not lose the rotation made while its packets were missing. Only short gaps: a
+    gap longer than the fusion's bridge limit is rotation nobody measured, and interpolating
+    over it would make one up (ValueError; the calibrator ends its phase at such a gap, and in
+    the drives at any gap over ``MAX_CAL_GAP_S``)."""
     g = np.asarray(gyr_rad_s, dtype=float)
     idx = None
     if t_s is not None:
-        g, _, idx = fill_gaps(t_s, g, g, rate_hz)
+        t = np.asarray(t_s, dtype=float)
+        if len(t) > 1 and float(np.max(np.diff(t))) - 1.0 / rate_hz > MAX_BRIDGE_S + 1e-9:
+            raise ValueError(f"a gap of {float(np.max(np.diff(t))):.2f} s cannot be bridged by "
+                             "interpolating the gyro")
+        g, _, idx = fill_gaps(t, g, g, rate_hz)
     n = len(g)
     out = np.empty((n, 3, 3))
     r = np.eye(3)
@@ -214,6 +260,58 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
                 r = r @ (np.eye(3) + np.sin(th) * kk + (1.0 - np.cos(th)) * (kk @ kk))
         out[k] = r
     return out if idx is None else out[idx]
+
+
+def stance_gyro_bias(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, t_s: np.ndarray,
+                     rate_hz: float, iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Gyro bias from a stance that sways: the bias that keeps gravity still once the gyro has
+    de-rotated the accelerometer samples into the stance's first frame.
+
+    A stance of a few seconds holds only part of a sway cycle (0.05-0.6 Hz), so its mean rate
+    is sway, not bias (0.4° of sway at 0.3 Hz averages up to 0.7 °/s over 2 s). Gravity is
+    fixed in the world, so de-rotated by the true rate it stays fixed; with a bias error ``δ``
+    it drifts by ``t (a × δ)``. Starting from the mean rate, ``R_k a_k = g0 − t_k [a_k]× δ`` is
+    solved for ``g0`` and the two components of ``δ`` across gravity (Gauss-Newton). The
+    component along gravity does not turn gravity and cannot be seen that way; sway turns the
+    shin about horizontal axes, so there the mean rate is the bias. Noise: an accelerometer
+    direction noise of about 1 mrad per sample over 2 s gives under 0.01 °/s.
+
+    Returns the bias and the stance's rotations with it removed (``carried_rotations``)."""
+    g = np.asarray(gyr_rad_s, dtype=float)
+    a = np.asarray(acc_m_s2, dtype=float)
+    t = np.asarray(t_s, dtype=float)
+    bias = g.mean(axis=0)
+    if len(g) < 10:
+        return bias, carried_rotations(g - bias, rate_hz, t)
+    up = a.mean(axis=0)
+    up /= np.linalg.norm(up)
+    h1 = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
+    h1 /= np.linalg.norm(h1)
+    h2 = np.cross(up, h1)
+    dt = (t - t[0])[:, None]
+    for _ in range(iterations):
+        rots = carried_rotations(g - bias, rate_hz, t)
+        v = np.einsum("kij,kj->ki", rots, a)
+        cols = [np.broadcast_to(np.eye(3), (len(a), 3, 3))]
+        for h in (h1, h2):
+            cols.append((-dt * np.cross(a, h))[..., None])
+        design = np.concatenate(cols, axis=2).reshape(len(a) * 3, 5)
+        sol = np.linalg.lstsq(design, v.reshape(-1), rcond=None)[0]
+        bias = bias + sol[3] * h1 + sol[4] * h2
+    return bias, carried_rotations(g - bias, rate_hz, t)
+
+
+def sway_deg(rotations: np.ndarray, up: np.ndarray) -> tuple[float, float]:
+    """(peak, RMS) tilt of the shin from its mean during a stance, from the gyro's rotations
+    (``carried_rotations``): sway is rotation, and the gyro sees it without the accelerometer's
+    noise. The component about ``up`` (turning on the spot) does not tilt the shin."""
+    from scipy.spatial.transform import Rotation
+
+    rv = Rotation.from_matrix(rotations).as_rotvec()
+    u = np.asarray(up, dtype=float) / np.linalg.norm(up)
+    tilt = rv - np.outer(rv @ u, u)
+    dev = np.linalg.norm(tilt - tilt.mean(axis=0), axis=1)
+    return float(np.degrees(dev.max())), float(np.degrees(np.sqrt(np.mean(dev**2))))
 
 
 def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
@@ -256,7 +354,7 @@ class MountingCalibrator:
     the accelerometer is the reference: ``estimate_acc_offset`` is off, and the flexion-axis
     gyro gain is fitted to the accelerometer."""
 
-    def __init__(self, side: str, rate_hz: float, still_s: float = 1.5,
+    def __init__(self, side: str, rate_hz: float, still_s: float = 2.0,
                  drive_rotation_deg: float = 90.0, estimate_acc_offset: bool = True) -> None:
         self.side = side
         self.estimate_acc_offset = estimate_acc_offset
@@ -271,38 +369,105 @@ class MountingCalibrator:
         self._anchor = np.zeros(3)
         self._anchor_norm = GRAVITY_M_S2
         self._anchor_gyr = np.zeros(3)
-        self._stance: tuple[np.ndarray, np.ndarray, int] | None = None
+        # (mean up, gyro bias, samples, sway peak °, sway RMS °)
+        self._stance: tuple[np.ndarray, np.ndarray, int, float, float] | None = None
         self._moving_gyr: list[np.ndarray] = []
         self._rot_rad = 0.0
         self._moving: list[np.ndarray] = []
         self._drive: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.result: MountingCalibration | None = None
+        self._last_t: float | None = None  # device time of the last sample seen (for gaps)
+        self.notice = ""  # why the calibration started again (a link gap), for the UI
+        self.restarts: list[tuple[float, str]] = []  # (device time, message) of each restart
+
+    def _reset(self) -> None:
+        """Forget the stance and drives (not the side, settings or notices)."""
+        self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
+        self._stance = None
+        self._moving_gyr, self._moving, self._drive = [], [], []
+        self._rot_rad = 0.0
 
     @property
     def progress(self) -> str:
         """What the athlete should do next, for the UI."""
         if self.result is not None:
             return "calibrated"
+        lead = f"{self.notice}; " if self.notice else ""
         if self._stance is None:
-            return (f"stand tall and still ({self._run_n / self.rate_hz:.1f} s of "
+            return lead + (f"stand tall and still ({self._run_n / self.rate_hz:.1f} s of "
                     f"{self.still_n / self.rate_hz:.1f} s)")
-        return (f"drive the knee forward slowly ({np.degrees(self._rot_rad):.0f}° of "
+        return lead + (f"drive the knee forward slowly ({np.degrees(self._rot_rad):.0f}° of "
                 f"{np.degrees(self.need_rad):.0f}° of movement)")
 
     def add(self, t_s: np.ndarray, gyr: np.ndarray, acc: np.ndarray,
             up: np.ndarray | None = None) -> int | None:
-        """Feed samples; returns the index in this batch that completed calibration, if any.
+        """Feed samples; returns the index in this batch that completed calibration, if any
+        (0 when the samples before a link gap completed it: the gap is before this batch's
+        sample 0 or inside it, and the calibration is defined by the last sample before it).
 
         Needs no fused orientation (``up`` is ignored): the stance gives up from the
         accelerometer and the drives carry it by integrating the bias-corrected gyro, so the
-        pipeline can calibrate before it fuses a batch."""
+        pipeline can calibrate before it fuses a batch.
+
+        A gap in device time longer than ``MAX_CAL_GAP_S`` ends the phase it falls in (gaps are
+        found against the carried last time, so any batch split finds the same ones): drives
+        that already hold ``MIN_DRIVE_SHARE`` of the rotation needed are solved with the data
+        before the gap; otherwise the calibration starts again after it (``notice`` and
+        ``restarts`` say so)."""
+        t = np.asarray(t_s, dtype=float)
+        n = len(t)
+        if n == 0 or self.result is not None:
+            return None
+        prev = self._last_t
+        steps = np.diff(t) if prev is None else np.diff(np.concatenate([[prev], t]))
+        missing_s = steps - 1.0 / self.rate_hz
+        cuts = (np.flatnonzero(missing_s > MAX_CAL_GAP_S) + (1 if prev is None else 0)).tolist()
+        self._last_t = float(t[-1])
+        start = 0
+        for stop in [*cuts, n]:
+            if stop > start:
+                j = self._add_span(t[start:stop], gyr[start:stop], acc[start:stop])
+                if j is not None:
+                    return start + j
+            if stop < n:
+                t_before = float(t[stop - 1]) if stop else float(prev)
+                if self._gap(t_before, float(t[stop])):
+                    return stop
+            start = stop
+        return None
+
+    def _bridgeable(self, gap_s: float) -> bool:
+        """A gap inside a still stance up to the fusion's bridge limit keeps the stance going:
+        the shin is still on both sides of it (the stillness tests go on against the run's
+        first sample), so the bridged rate is the stance's. In the drives nothing longer than
+        ``MAX_CAL_GAP_S`` is bridged."""
+        return self._stance is None and self._run_n > 0 and gap_s <= MAX_BRIDGE_S
+
+    def _gap(self, t_before_s: float, t_after_s: float) -> bool:
+        """A link gap between two samples: solve with what came before it, or start again.
+        True when that completed the calibration."""
+        if self._bridgeable(t_after_s - t_before_s - 1.0 / self.rate_hz):
+            return False
+        if self._stance is not None and self._rot_rad >= MIN_DRIVE_SHARE * self.need_rad:
+            self.result = self._solve(t_before_s)
+            return True
+        if self._stance is not None or self._run_n >= self.still_n:
+            gap = t_after_s - t_before_s
+            self.notice = (f"link lost during calibration ({gap:.1f} s): stand tall and still, "
+                           "then drive the knee forward again")
+            self.restarts.append((t_after_s, self.notice))
+        self._reset()
+        return False
+
+    def _add_span(self, t_s, gyr, acc) -> int | None:
+        """Samples without a long gap between them."""
         i = 0
         n = len(t_s)
         while i < n and self.result is None:
             if self._stance is None:
-                i = self._add_still(t_s, gyr, acc, up, i)
+                i = self._add_still(t_s, gyr, acc, None, i)
             else:
-                j = self._add_drives(t_s, gyr, acc, up, i)
+                j = self._add_drives(t_s, gyr, acc, None, i)
                 if self.result is not None:
                     return j
                 i = n
@@ -350,8 +515,9 @@ class MountingCalibrator:
             keep = len(dirs) - min(int(round(STANCE_TAIL_S * self.rate_hz)), len(dirs) // 4)
             mean_up = dirs[:keep].mean(axis=0)
             mean_up = mean_up / np.linalg.norm(mean_up)
-            sway = float(np.degrees(np.arccos(np.clip((dirs[:keep] @ mean_up).min(), -1, 1))))
-            self._stance = (mean_up, gyrs[:keep].mean(axis=0), self._run_n, sway)
+            t_run = np.concatenate(self._run_t)
+            bias, rots = stance_gyro_bias(gyrs[:keep], accs[:keep], t_run[:keep], self.rate_hz)
+            self._stance = (mean_up, bias, self._run_n, *sway_deg(rots, mean_up))
             self._stance_gyr, self._stance_acc = gyrs, accs[:keep]
             self._stance_t = np.concatenate(self._run_t)
         self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
@@ -377,7 +543,7 @@ class MountingCalibrator:
         return len(gyr)
 
     def _solve(self, t_defined_s: float) -> MountingCalibration:
-        up_mean, bias, still_n, sway = self._stance
+        up_mean, bias, still_n, sway, sway_rms = self._stance
         z = up_mean / np.linalg.norm(up_mean)
         wm = np.concatenate(self._moving_gyr)
         evals, evecs = np.linalg.eigh(wm.T @ wm)
@@ -412,11 +578,26 @@ class MountingCalibrator:
         t_since = t_drive - t_all[0]
         fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]), y,
                                        t_since)
+        self._check_lever_arm(fit.r_m, x, z)
         offset = fit.offset_m_s2
         span = float(np.ptp(np.arctan2(-(u @ x), u @ z)))
+        # applied only where identifiable (the drives' span), plausible (the datasheets) and
+        # explained: the fitted offset must stand out of its own uncertainty (residuals the fit
+        # leaves, counted as independent samples) by the 4σ of ``MIN_OFFSET_Z2``; otherwise no
+        # offset, which is never worse than not fitting
+        offset_sigma_mg = 1000.0 * fit.offset_sigma_m_s2 / GRAVITY_M_S2
         if not self.estimate_acc_offset or span < MIN_OFFSET_SPAN_RAD or \
-                np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2:
+                np.linalg.norm(offset) > MAX_ACC_OFFSET_M_S2 or fit.offset_z2 < MIN_OFFSET_Z2:
+            # what stays unknown is the offset the fit saw (or its noise), left in
+            unknown_mg = max(offset_sigma_mg, 1000.0 * float(np.linalg.norm(offset)) /
+                             GRAVITY_M_S2) if self.estimate_acc_offset else 0.0
             offset = np.zeros(3)
+        else:
+            unknown_mg = offset_sigma_mg
+        # how sure the zero and the scale are (1σ, degrees at a 40° reading): the stance's mean
+        # posture stands for standing tall within the sway's RMS (a few seconds hold part of
+        # a cycle), and an offset's uncertainty tilts a 40° reading by about 1° per 17 mg
+        uncertainty = float(np.hypot(sway_rms, unknown_mg / OFFSET_MG_PER_DEG))
         # the tibia axis and the gravity the drives turn, without the offset
         z = self._stance_acc.mean(axis=0) - offset
         z /= np.linalg.norm(z)
@@ -429,7 +610,18 @@ class MountingCalibrator:
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
             planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
-            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)))
+            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)), uncertainty,
+            offset_sigma_mg if any(offset) else 0.0)
+
+    def _check_lever_arm(self, r_m: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:
+        """Refuse a lever arm no clip on a shin can have (see ``MAX_LEVER_TILT_DEG``)."""
+        norm = float(np.linalg.norm(r_m))
+        tilt = float(np.degrees(np.arctan2(abs(r_m @ x), r_m @ z)))
+        if norm > MAX_LEVER_ARM_M or (norm > MIN_LEVER_ARM_M and tilt > MAX_LEVER_TILT_DEG):
+            raise CalibrationError(
+                f"{self.side}: the stance was not standing tall (the drives put the sensor "
+                f"{100 * norm:.0f} cm from the ankle, {tilt:.0f}° off the shin's long axis); "
+                "stand tall and still, then drive the knee forward")
 
     @staticmethod
     def _sagittal_axes(axis: np.ndarray, z: np.ndarray, up_moving: np.ndarray

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dorsimeter.core.fusion import estimate_orientation, fill_gaps
+from dorsimeter.core.fusion import MAX_BRIDGE_S, estimate_orientation, fill_gaps
 from dorsimeter.core.lever_arm import flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import MountingCalibration
 from dorsimeter.core.sensor_cal import SensorCalibration
@@ -28,8 +28,15 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
 
     ``restart`` (per sample, from the raw CSV): the sensor restarted just before that sample,
     so nothing before it says anything about the orientation after it; each stretch between
-    restarts is fused on its own, as live."""
-    starts = [] if restart is None else np.flatnonzero(np.asarray(restart, dtype=bool)[1:]) + 1
+    restarts is fused on its own, as live. So is each stretch between link gaps longer than
+    the live fusion's bridge limit: gaps are facts, not rotation to interpolate (and a clock
+    jump never becomes a grid of made-up samples)."""
+    cut = np.zeros(len(gyr_rad_s), dtype=bool)
+    if restart is not None:
+        cut[1:] |= np.asarray(restart, dtype=bool)[1:]
+    if t_s is not None and len(t_s) > 1:
+        cut[1:] |= np.diff(np.asarray(t_s, dtype=float)) - 1.0 / rate_hz > MAX_BRIDGE_S
+    starts = np.flatnonzero(cut)
     if len(starts):
         bounds = [0, *starts.tolist(), len(gyr_rad_s)]
         return np.concatenate([offline_orientation(

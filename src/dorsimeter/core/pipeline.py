@@ -25,12 +25,22 @@ class Event:
     """Something the session or UI should know about, at device time ``t_s``."""
 
     kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
-    #            "restart" (the sensor restarted before the sample at t_s)
+    #            "restart" (the sensor restarted before the sample at t_s) |
+    #            "calibration_restarted" (a link gap ended the stance or drives: calibrate again)
     t_s: float
     side: str
     message: str
     calibration: MountingCalibration | None = None
     rep: RepRecord | None = None  # kind "rep": the rep that just ended
+
+
+#: Samples beyond these are no sensor's reading (a corrupt cell, a decoding fault): the largest
+#: full scale of the supported parts (16 g, 2000 °/s: BMI270, LSM6DSO, ICM-42688, MPU-6500,
+#: WitMotion) plus 10 % for their scale and offset errors. They are held like NaNs.
+ACC_LIMIT_M_S2 = 1.1 * 16.0 * GRAVITY_M_S2
+GYR_LIMIT_RAD_S = 1.1 * float(np.radians(2000.0))
+#: a device quaternion further than this from unit norm is corrupt (fixed-point parts: ~1e-3)
+QUAT_NORM_TOL = 0.05
 
 
 class Pipeline:
@@ -131,7 +141,7 @@ class Pipeline:
             acc, gyr = self.sensor_cal.apply(acc, gyr)
         dgyr = self._dgyr.update(gyr, batch.t_s)
         side = self.side
-        done, failure = None, None
+        done, failure, restarted = None, None, []
         if side not in self.calibrations and self.auto_calibrate:
             if self._calibrator is None:
                 # a device's own orientation (WitMotion angles, BNO08x) comes from its own
@@ -139,10 +149,14 @@ class Pipeline:
                 own = batch.quat is None or self.quat_is_ours
                 self._calibrator = MountingCalibrator(
                     side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference)
+            seen = len(self._calibrator.restarts)
             try:
                 done = self._calibrator.add(batch.t_s, gyr, acc)
             except CalibrationError as e:
                 failure = Event("calibration_failed", float(batch.t_s[-1]), side, str(e))
+            # a link gap in the stance or drives: the calibration started again after it
+            restarted = [Event("calibration_restarted", t, side, msg)
+                         for t, msg in self._calibrator.restarts[seen:]]
             if done is not None:
                 self.calibrations[side] = self._calibrator.result
         k = len(batch)  # samples fused without the side's corrections
@@ -180,16 +194,16 @@ class Pipeline:
         self._pending_raw.append(cal is None and (batch.quat is None or not self.quat_is_ours))
         if failure is not None:
             self._reset_calibrator()
-            return Readings(), [failure]
+            return Readings(), [*restarted, failure]
         if done is None:
-            return Readings(), []
+            return Readings(), restarted
         cal = self._calibrator.result
         t = np.concatenate(self._pending_t)
         u = np.concatenate([cal.corrected_up(x) if raw else x
                             for x, raw in zip(self._pending_up, self._pending_raw, strict=True)])
         self._reset_calibrator()
         event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
-        return self._readings(t, u, side), [event, *self._take_detector_events()]
+        return self._readings(t, u, side), [*restarted, event, *self._take_detector_events()]
 
     _restart_pending = False  # an empty batch said "restarted": the next sample is the first
 
@@ -211,17 +225,31 @@ class Pipeline:
 
     restarts = 0  # device restarts seen (``restart`` calls)
     _last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _last_contact = 1.0  # the last plausible heel-switch load (before any: loaded, standing)
     nonfinite_samples = 0  # samples with NaN/inf in acc, gyro or quaternion (held, counted)
+    implausible_samples = 0  # finite samples no sensor can give (held and counted the same)
 
     def _finite(self, batch: ImuBatch) -> ImuBatch:
-        """Non-finite samples (NaN/inf from a faulty sensor or file) replaced by the last good
-        one: a single NaN would otherwise poison VQF's state for good. Split-independent."""
+        """Non-finite samples (NaN/inf from a faulty sensor or file) and implausible ones
+        (beyond every supported part's full scale, ``ACC_LIMIT_M_S2``/``GYR_LIMIT_RAD_S``; a
+        quaternion that is not unit-norm) replaced by the last good one: a single NaN or 1e300
+        would otherwise poison VQF's state for good. A heel-switch load outside 0–1 is held at
+        the last plausible one. Split-independent."""
         q = batch.quat
-        good = np.isfinite(batch.acc_m_s2).all(axis=1) & np.isfinite(batch.gyr_rad_s).all(axis=1)
-        if q is not None:
-            good &= np.isfinite(q).all(axis=1)
+        acc_ok = np.isfinite(batch.acc_m_s2).all(axis=1)
+        gyr_ok = np.isfinite(batch.gyr_rad_s).all(axis=1)
+        finite = acc_ok & gyr_ok
+        with np.errstate(invalid="ignore", over="ignore"):
+            good = finite & (np.abs(batch.acc_m_s2) <= ACC_LIMIT_M_S2).all(axis=1) \
+                & (np.abs(batch.gyr_rad_s) <= GYR_LIMIT_RAD_S).all(axis=1)
+            if q is not None:
+                q_ok = np.isfinite(q).all(axis=1)
+                finite &= q_ok
+                good &= q_ok & (np.abs(np.einsum("ij,ij->i", q, q) - 1.0) <= QUAT_NORM_TOL)
+        batch = self._plausible_contact(batch)
         if not good.all():
-            self.nonfinite_samples += int(np.count_nonzero(~good))
+            self.nonfinite_samples += int(np.count_nonzero(~finite))
+            self.implausible_samples += int(np.count_nonzero(finite & ~good))
             last = self._last_good or (np.array([0.0, 0.0, GRAVITY_M_S2]), np.zeros(3),
                                        np.array([1.0, 0.0, 0.0, 0.0]))
             src = np.maximum.accumulate(np.where(good, np.arange(len(batch)), -1))
@@ -234,6 +262,24 @@ class Pipeline:
         if good.any() or self._last_good is None:
             self._last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
                                np.array([1.0, 0, 0, 0]) if q is None else batch.quat[i].copy())
+        return batch
+
+    def _plausible_contact(self, batch: ImuBatch) -> ImuBatch:
+        """The heel-switch load with NaN and values outside 0–1 held at the last plausible one
+        (counted as implausible)."""
+        c = batch.heel_contact
+        if c is None:
+            return batch
+        c = np.asarray(c, dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = (c >= 0.0) & (c <= 1.0)
+        if not ok.all():
+            self.implausible_samples += int(np.count_nonzero(~ok))
+            src = np.maximum.accumulate(np.where(ok, np.arange(len(c)), -1))
+            c = np.where(src >= 0, c[np.maximum(src, 0)], self._last_contact)
+            batch = replace(batch, heel_contact=c)
+        if len(c):
+            self._last_contact = float(c[-1])
         return batch
 
     def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
@@ -293,7 +339,9 @@ class Pipeline:
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
             Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
-                  + ("" if rep.valid else " (heel lifted, not scored)"), rep=rep)
+                  + ("" if rep.valid else " (heel lifted, not scored)")
+                  + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
+                  rep=rep)
             for rep in done]
 
     def _take_detector_events(self) -> list[Event]:
@@ -303,12 +351,18 @@ class Pipeline:
 
 
 def calibrate_recording(batches: list[ImuBatch], rate_hz: float,
-                        sensor_cal: SensorCalibration | None = None
-                        ) -> dict[str, MountingCalibration]:
-    """Mounting calibration per side of a recording, exactly as the live pipeline finds it."""
+                        sensor_cal: SensorCalibration | None = None,
+                        sides: set[str] | None = None) -> dict[str, MountingCalibration]:
+    """Mounting calibration per side of a recording, exactly as the live pipeline finds it.
+
+    ``sides``: every side the recording has, when known; the batches are then read only until
+    each has its calibration (the first one stays: nothing later changes it)."""
     pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
     seen: set[str] = set()
     for b in batches:
+        if sides is not None and sides <= set(pipe.calibrations):
+            seen |= sides
+            break
         seen.add(b.side or pipe.side)
         _, events = pipe.push(b)
         for e in events:

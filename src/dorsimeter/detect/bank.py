@@ -131,7 +131,10 @@ class Detectors:
             at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.rep_end_deg
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
-        r.heel_source = np.full(len(r), source, dtype=object)
+        r.heel_source = np.full(len(r), source, dtype=object) if isinstance(source, str) \
+            else source  # per sample: the shank detector is blind for a while after a gap
+        if not isinstance(source, str):
+            source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
         if side not in self.reps:
             st = self.settings
             self.reps[side] = RepTracker(self.rate_hz, st.rep_start_deg, st.rep_end_deg,
@@ -142,13 +145,15 @@ class Detectors:
         return done, alerts
 
     def _heel(self, raw: dict[str, np.ndarray], calibration, at_rest: np.ndarray
-              ) -> tuple[np.ndarray, str]:
+              ) -> tuple[np.ndarray, str | np.ndarray]:
+        """Flags and the source that judged them (per sample for the shank detector, which
+        judges nothing for a while after a gap: ``none`` there)."""
         if np.all(np.isfinite(raw["contact"])):
             return self.switch.update(raw["contact"]), HEEL_SWITCH
         if np.all(np.isfinite(raw["facc"])) and np.all(np.isfinite(raw["fgyr"])):
             if self.foot is None:
                 self.foot = FootImuDetector(self.rate_hz, self.settings.heel_to_mth_m)
-            return self.foot.update(raw["facc"], raw["fgyr"]), FOOT_IMU
+            return self.foot.update(raw["facc"], raw["fgyr"], raw["t"]), FOOT_IMU
         lever = lever_arm_of(calibration)
         if lever is None:
             return np.zeros(len(raw["t"]), dtype=bool), NO_SOURCE
@@ -157,4 +162,5 @@ class Detectors:
             self.shank = ShankLiftDetector(self.rate_hz, lever, bias,
                                            v_on_m_s=self.settings.shank_v_on_m_s)
             self._shank_cal = calibration
-        return self.shank.update(raw["gyr"], raw["acc"], raw["up"], at_rest), SHANK_IMU
+        flags = self.shank.update(raw["gyr"], raw["acc"], raw["up"], at_rest, raw["t"])
+        return flags, np.where(self.shank.watching, SHANK_IMU, NO_SOURCE).astype(object)

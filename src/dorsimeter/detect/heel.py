@@ -91,10 +91,13 @@ class FootImuDetector:
         c = np.clip(up @ self.reference_up, -1.0, 1.0)
         return self.heel_to_mth_m * np.sqrt(1.0 - c * c)
 
-    def update(self, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray) -> np.ndarray:
+    def update(self, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
+               t_s: np.ndarray | None = None) -> np.ndarray:
+        """Flags for the next samples; ``t_s`` (device times) lets the foot's fusion bridge
+        lost samples and start afresh after a long gap, as the shank's does."""
         from dorsimeter.core.fusion import up_in_sensor
 
-        up = up_in_sensor(self.fusion.update(gyr_rad_s, acc_m_s2))
+        up = up_in_sensor(self.fusion.update(gyr_rad_s, acc_m_s2, t_s))
         flags = np.zeros(len(up), dtype=bool)
         start = 0
         if self.reference_up is None:
@@ -116,6 +119,37 @@ class FootImuDetector:
         flags[start:], self._lifted = hysteresis(h, self.lift_on_m, self.lift_off_m,
                                                  self._lifted)
         return flags
+
+
+#: VQF's accelerometer time constant (its published default ``tauAcc``): how fast the fused
+#: "up" converges back to the accelerometer's after an error.
+VQF_TAU_ACC_S = 3.0
+#: An error of "up" the residual tolerates while it decays: g·ε²/2 at 2° is 6 mm/s², whose
+#: decay over τ makes a few mm/s, below any lift's velocity.
+UP_ERROR_OK_DEG = 2.0
+
+
+def settle_after_gap_s(lost_s: float, rate_hz: float) -> float:
+    """How long the fused "up" stays wrong after ``lost_s`` of lost samples.
+
+    The fusion bridges a gap up to ``MAX_BRIDGE_S`` by interpolating the gyro, which misses
+    the rotation of a drive by up to α·T²/8 (α the drive's peak angular acceleration); that
+    error decays with VQF's τ. After a longer gap the fusion starts afresh from the
+    accelerometer (no carried error)."""
+    from dorsimeter.core.fusion import MAX_BRIDGE_S  # core imports the detectors
+    from dorsimeter.detect.reps import DRIVE_PEAK_ACC_DEG_S2
+
+    if lost_s > MAX_BRIDGE_S + 0.5 / rate_hz:
+        return 0.0
+    err_deg = DRIVE_PEAK_ACC_DEG_S2 * lost_s ** 2 / 8.0
+    return VQF_TAU_ACC_S * float(np.log(max(1.0, err_deg / UP_ERROR_OK_DEG)))
+
+
+def max_gap_in_rep_s() -> float:
+    """The longest gap a scored rep may contain (``reps.MAX_GAP_IN_REP_S``)."""
+    from dorsimeter.detect.reps import MAX_GAP_IN_REP_S  # reps imports this module
+
+    return MAX_GAP_IN_REP_S
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -174,15 +208,34 @@ class ShankLiftDetector:
         self._quiet_n = 0
         self.refractory_n = int(round(1.0 * rate_hz))
         self.velocity_m_s = np.empty(0)  # last call's vertical velocity, for plots and tuning
+        self._last_t: float | None = None  # device time of the last sample (for gaps)
+        self._blind = False  # after a long gap: no flags, no learning until back at rest
+        self._blind_n = 0  # samples still to wait before rest may end the blind stretch
+        self.watching = np.empty(0, dtype=bool)  # last call: False where the detector was blind
+        self.gaps = 0  # restarts of the signal history (gaps in device time, sensor restarts)
 
-    def restart(self) -> None:
-        """The sensor restarted: the signal history (filters, last ω, lift state) starts
-        again, so the jump in the signals is no lift; the error model, a property of the part
-        and its mounting, is kept (a fresh one mistakes the first drives for lifts)."""
+    def restart(self, blind: bool = True, settle_s: float = 0.0) -> None:
+        """The sensor restarted, or the link was down (a gap in device time): the signal
+        history (filters, last ω, lift state) starts again from the next sample, at the
+        error model's steady state (a zero residual), so the jump across the gap is no lift.
+        The samples of the error model's block under way are dropped (the block spans the gap);
+        the model itself, a property of the part and its mounting, is kept (a fresh one
+        mistakes the first drives for lifts).
+
+        ``blind``: the fused "up" after the gap cannot be trusted yet (the fusion bridged a
+        long gap by interpolating the gyro, off by up to α·T²/8 during a drive, or started
+        afresh from an accelerometer that was moving), and a residual built on it would both
+        raise a lift and teach the error model a wrong one. So nothing is flagged or learnt
+        until the shin is next back at rest (``at_rest``) after ``settle_s`` (the fusion's error
+        decaying, ``settle_after_gap_s``); the signal history starts there."""
+        self._blind = blind
+        self._blind_n = int(round(settle_s * self.rate_hz)) if blind else 0
         self._bp_zi = np.zeros_like(self._bp_zi)
         self._int_zi = np.zeros_like(self._int_zi)
         self._prev_w = None
         self._state, self._lift_n, self._quiet_n = 0, 0, 0
+        self._blk_f, self._blk_y, self._blk_ok = [], [], []
+        self.gaps += 1
 
     def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray) -> np.ndarray:
         """Vertical specific force not explained by rotation about the ankle, minus g."""
@@ -196,18 +249,74 @@ class ShankLiftDetector:
         return a[:, 0] * up[:, 0] + a[:, 1] * up[:, 1] + a[:, 2] * up[:, 2] - GRAVITY_M_S2
 
     def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, up: np.ndarray,
-               at_rest: np.ndarray | None = None) -> np.ndarray:
+               at_rest: np.ndarray | None = None, t_s: np.ndarray | None = None) -> np.ndarray:
         """Heel-lift flags for the next samples (``up``: world up in the sensor frame).
 
         ``at_rest`` (optional, per sample): the shin is back near vertical, so a lift whose
-        rise has settled is over."""
+        rise has settled is over. ``t_s`` (optional): the samples' device times; after a gap
+        (a step of more than 1.5 sample intervals, found against the last sample seen, so the
+        batch split does not matter) the signal history starts again (``restart``): ω̇ across
+        the gap, and the filters' memory of the motion before it, would make a lift of it.
+        After a gap longer than ``MAX_GAP_IN_REP_S`` (one a scored rep may not contain) the
+        detector is also blind until the shin is back at rest (see ``restart``)."""
+        gyr, acc = np.asarray(gyr_rad_s, float), np.asarray(acc_m_s2, float)
+        up = np.asarray(up, float)
+        rest = np.zeros(len(gyr), dtype=bool) if at_rest is None \
+            else np.asarray(at_rest, dtype=bool)
+        if t_s is None or len(t_s) == 0:
+            return self._update(gyr, acc, up, rest)
+        t = np.asarray(t_s, dtype=float)
+        prev = t[0] if self._last_t is None else self._last_t
+        self._last_t = float(t[-1])
+        step = np.diff(np.concatenate([[prev], t]))
+        cuts = np.flatnonzero(step > 1.5 / self.rate_hz)
+        long_gap = step - 1.0 / self.rate_hz > max_gap_in_rep_s()
+        if len(cuts) == 0:
+            return self._update(gyr, acc, up, rest)
+        out, vel, watch = [], [], []
+        for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(t)]]),
+                        strict=True):
+            if a in cuts and b > a:
+                lost = float(step[a]) - 1.0 / self.rate_hz
+                self.restart(blind=bool(long_gap[a]),
+                             settle_s=settle_after_gap_s(lost, self.rate_hz))
+            out.append(self._update(gyr[a:b], acc[a:b], up[a:b], rest[a:b]))
+            vel.append(self.velocity_m_s)
+            watch.append(self.watching)
+        self.velocity_m_s = np.concatenate(vel)
+        self.watching = np.concatenate(watch)
+        return np.concatenate(out)
+
+    def _update(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray, rest: np.ndarray
+                ) -> np.ndarray:
+        n = len(gyr)
+        self.watching = np.ones(n, dtype=bool)
+        if n == 0:
+            self.velocity_m_s = np.empty(0)
+            return np.empty(0, dtype=bool)
+        if self._blind:  # after a long gap: nothing flagged or learnt until settled, at rest
+            wait = min(n, self._blind_n)
+            self._blind_n -= wait
+            later = rest[wait:]
+            k = wait + (int(np.argmax(later)) if later.any() else len(later))
+            self._n += k
+            if k == n:
+                self.velocity_m_s = np.zeros(n)
+                self.watching = np.zeros(n, dtype=bool)
+                return np.zeros(n, dtype=bool)
+            self.restart(blind=False)
+            self.gaps -= 1  # the same gap
+            flags = np.concatenate([np.zeros(k, dtype=bool),
+                                    self._update(gyr[k:], acc[k:], up[k:], rest[k:])])
+            self.velocity_m_s = np.concatenate([np.zeros(k), self.velocity_m_s])
+            self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
+            return flags
         from scipy.signal import lfilter
-        y = self.residual_vertical(np.asarray(gyr_rad_s, float), np.asarray(acc_m_s2, float), up)
+        y = self.residual_vertical(gyr, acc, up)
         f = _quadratic_features(up)
         n = len(y)
         flags = np.empty(n, dtype=bool)
         vel = np.empty(n)
-        rest = np.zeros(n, dtype=bool) if at_rest is None else np.asarray(at_rest, dtype=bool)
         i = 0
         while i < n:  # chunks end on global block boundaries: the fit changes only there
             j = min(n, i + self.block_n - self._n % self.block_n)

@@ -5,7 +5,11 @@ A rep starts when the tibia angle rises above ``start_deg`` and ends when it fal
 angular rate (over ``rate_window_s``) stays below ``hold_rate_deg_s``; the rep's end-range
 angle is the median of its best hold lasting at least ``hold_s`` (the highest such hold). A rep
 with a heel lift is kept but marked invalid; only valid reps with a hold are scored.
-Vectorised: a Python loop runs only over rep and hold boundaries.
+A rep the link dropped out of for longer than ``MAX_GAP_IN_REP_S`` is kept but not scored
+(``gap_s``): the fusion bridges a gap by interpolating the gyro, which during a drive misses
+the rotation by up to α·T²/8 (α the drive's peak angular acceleration), and after a longer gap
+starts afresh from the accelerometer; neither is a measured angle.
+Vectorised: a Python loop runs only over rep, hold and gap boundaries.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.heel import hysteresis
+
+#: Peak angular acceleration of the tibia in a drive: a minimum-jerk 40° drive in 1.5 s peaks
+#: at 5.77·40°/1.5² ≈ 100°/s².
+DRIVE_PEAK_ACC_DEG_S2 = 100.0
+#: What a bridged gap may cost a scored angle: half the live p95 target (0.5°).
+BRIDGE_ERROR_DEG = 0.25
+#: Longest gap a scored rep may contain: α·T²/8 ≤ BRIDGE_ERROR_DEG → T ≈ 0.14 s (a few lost
+#: packets pass; a link drop does not).
+MAX_GAP_IN_REP_S = float(np.sqrt(8.0 * BRIDGE_ERROR_DEG / DRIVE_PEAK_ACC_DEG_S2))
 
 
 @dataclass
@@ -26,6 +39,8 @@ class RepRecord:
     when a guided exercise counts the rep. ``valid``: no heel lift during the rep.
     ``peak_valgus_deg``: largest knee track (toward the midline) in the rep;
     ``knee_drift_deg``: how far the knee moved toward the midline from the rep's start.
+    ``gap_s``: the longest stretch of samples the link lost inside the rep (a rep with more
+    than ``MAX_GAP_IN_REP_S`` is not scored: its angle was not measured throughout).
     """
 
     index: int
@@ -46,6 +61,12 @@ class RepRecord:
     holds: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, median)
     exercise: str | None = None  # set by a protocol runner ("wall_test" when None)
     set_no: int | None = None
+    gap_s: float = 0.0
+
+    @property
+    def link_lost(self) -> bool:
+        """The link dropped out inside the rep for longer than a scored angle allows."""
+        return self.gap_s > MAX_GAP_IN_REP_S
 
     @property
     def held(self) -> bool:
@@ -54,8 +75,8 @@ class RepRecord:
 
     @property
     def scored(self) -> bool:
-        """Counts toward results: held at end range with the heel down."""
-        return self.valid and self.held
+        """Counts toward results: held at end range with the heel down, measured throughout."""
+        return self.valid and self.held and not self.link_lost
 
     @property
     def is_trial(self) -> bool:
@@ -89,6 +110,7 @@ class RepTracker:
         self._run: list[np.ndarray] = []  # angles of the hold under way
         self._run_t0: float | None = None
         self._side: str | None = None
+        self._last_t: float | None = None  # device time of the last sample (for gaps)
 
     @property
     def hold_started_s(self) -> float | None:
@@ -132,15 +154,25 @@ class RepTracker:
         holding = rate < self.hold_rate_deg_s
         in_rep, _ = hysteresis(angle_deg, self.start_deg, self.end_deg,
                                               self._in_rep)
-        # segment boundaries: where in_rep or holding or heel_lift changes
+        # samples lost before each sample (against the last one seen: split-independent)
+        prev_t = t_s[0] if self._last_t is None else self._last_t
+        lost_s = np.diff(np.concatenate([[prev_t], t_s])) - 1.0 / self.rate_hz
+        self._last_t = float(t_s[-1])
+        gap = lost_s > 0.5 / self.rate_hz
+        # segment boundaries: where in_rep or holding or heel_lift changes, and gaps
         change = np.flatnonzero((np.diff(in_rep.astype(int)) != 0)
                                 | (np.diff(holding.astype(int)) != 0)
-                                | (np.diff(heel_lift.astype(int)) != 0)) + 1
+                                | (np.diff(heel_lift.astype(int)) != 0) | gap[1:]) + 1
         bounds = np.concatenate([[0], change, [n]])
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if gap[a] and self.current is not None:  # the link dropped out inside the rep
+                self.current.gap_s = max(self.current.gap_s, float(lost_s[a]))
+                self._close_run(float(t_s[a]))  # a hold is not held across a gap
             if in_rep[a]:
                 if self.current is None:
                     self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
+                    if gap[a]:  # the rep began while the link was down
+                        self.current.gap_s = float(lost_s[a])
                 cur = self.current
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
                 cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))

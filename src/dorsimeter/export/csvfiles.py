@@ -18,7 +18,7 @@ import numpy as np
 
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
-from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.io.rawcsv import RawStream
 from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
 from dorsimeter.store.paths import open_private_text, private_dir
 from dorsimeter.store.summary import summarize
@@ -136,29 +136,68 @@ class PhaseMarker:
 class RawLookup:
     """The raw IMU values (and restart marks) of each stored sample, matched by side and exact
     device time in the session's raw recordings (one per sensor; written with 17 significant
-    digits, so times compare exactly)."""
+    digits, so times compare exactly).
+
+    Streamed: each file is checked first (bounded memory), then read again chunk by chunk
+    alongside the stored samples, one cursor per side, as both come in time order. A stored
+    sample the raw file does not have (or one out of order) gets empty raw cells."""
 
     def __init__(self, raw_paths: str | list[str] | None) -> None:
-        self.rows: dict[tuple[str, float], list[str]] = {}
         self.problem: str | None = None
         paths = [raw_paths] if isinstance(raw_paths, str) else list(raw_paths or [])
         problems = []
+        self._streams: list[RawStream] = []
         for raw_path in paths:
             try:
-                rec = read_raw_csv(raw_path)
+                self._streams.append(RawStream(raw_path))
             except DorsimeterError as e:
                 problems.append(str(e))
-                continue
-            values = np.hstack([rec.acc_m_s2, rec.gyr_rad_s]).tolist()
-            restart = (np.zeros(len(rec.t_s), dtype=bool) if rec.restart is None
-                       else rec.restart).tolist()
-            self.rows.update({(str(s), t): [*(repr(v) for v in row), "1" if r else "0"]
-                              for s, t, row, r in zip(rec.side, rec.t_s.tolist(), values,
-                                                      restart, strict=True)})
         self.problem = "; ".join(problems) or None
+        self._cursors: dict[str, _RawCursor] = {}
 
     def __call__(self, side: str, t_s: float) -> list[str]:
-        return self.rows.get((side, t_s), RAW_EMPTY)
+        cursor = self._cursors.get(side)
+        if cursor is None:
+            cursor = self._cursors[side] = _RawCursor(self._streams, side)
+        return cursor.find(t_s)
+
+
+class _RawCursor:
+    """One side's raw rows, chunk by chunk, from every raw file that has that side."""
+
+    def __init__(self, streams: list[RawStream], side: str) -> None:
+        self._chunks = (c for s in streams if side in s.sides for c in s.chunks())
+        self._side = side
+        self._t = np.empty(0)
+        self._values = np.empty((0, 6))
+        self._restart = np.empty(0, dtype=bool)
+        self._i = 0
+
+    def _next_chunk(self) -> bool:
+        for rec in self._chunks:
+            m = np.asarray(rec.side) == self._side
+            if not m.any():
+                continue
+            self._t = rec.t_s[m]
+            self._values = np.hstack([rec.acc_m_s2[m], rec.gyr_rad_s[m]])
+            self._restart = (np.zeros(len(self._t), dtype=bool) if rec.restart is None
+                             else rec.restart[m])
+            self._i = 0
+            return True
+        return False
+
+    def find(self, t_s: float) -> list[str]:
+        while True:
+            i = self._i + int(np.searchsorted(self._t[self._i:], t_s))
+            if i < len(self._t):
+                break
+            if not self._next_chunk():
+                self._t, self._i = np.empty(0), 0
+                return RAW_EMPTY
+        self._i = i
+        if self._t[i] != t_s:
+            return RAW_EMPTY
+        return [*(repr(v) for v in self._values[i].tolist()), "1" if self._restart[i] else "0"]
 
 
 def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:

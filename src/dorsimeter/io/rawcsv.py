@@ -19,6 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from dorsimeter.errors import InputError
+from dorsimeter.rate import clock_problem, steps_problem
 from dorsimeter.store.paths import open_private_text
 from dorsimeter.types import SIDES, ImuBatch
 
@@ -131,60 +132,77 @@ def _open_text(path: str | Path) -> TextIO:
     return io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
 
 
+class _RawParser:
+    """The rows of a raw CSV as validated numeric chunks of up to ``CHUNK_ROWS`` (iterate it
+    once): ``values`` (t, acc, gyr, then the optional channels in ``channels``), ``side`` and
+    ``restart`` per row (None without those columns), ``line`` of the chunk's first row. After
+    the iteration ``dropped_tail`` says whether a last line cut short was dropped."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path, self.name = path, str(path)
+        self.dropped_tail = False
+
+    def __iter__(self):
+        name = self.name
+        with _open_text(self.path) as f:
+            reader = csv.reader(f)
+            try:
+                yield from self._chunks(name, f, reader)
+            except UnicodeDecodeError:
+                raise InputError(name, None, None, "not UTF-8 text, expected a CSV file") from None
+            except csv.Error as e:
+                raise InputError(name, reader.line_num, None, f"not valid CSV ({e})") from None
+
+    def _chunks(self, name, f, reader):
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise InputError(name, 1, None, "empty file, expected a header: "
+                             + ",".join(RAW_COLUMNS)) from None
+        for col in RAW_COLUMNS:
+            if col not in header:
+                raise InputError(name, 1, col, "missing column (header must contain "
+                                 f"{','.join(RAW_COLUMNS)})")
+        self.channels = channels = {k: cols for k, cols in OPTIONAL_CHANNELS.items()
+                                    if all(c in header for c in cols)}
+        numeric = list(RAW_COLUMNS) + [c for cols in channels.values() for c in cols]
+        idx = [header.index(c) for c in numeric]
+        self.has_side = "side" in header
+        side_idx = header.index("side") if self.has_side else None
+        restart_idx = header.index("restart") if "restart" in header else None
+        width = len(header)
+        line = 2
+        rows: list[list[str]] = []
+        for row in reader:
+            rows.append(row)
+            if len(rows) == CHUNK_ROWS:
+                yield _flush(name, rows, line, width, numeric, idx, side_idx, restart_idx)
+                line += len(rows)
+                rows = []
+        if rows and len(rows[-1]) != width and not _ends_with_newline(f):
+            rows.pop()  # a line cut short by a crash or kill
+            self.dropped_tail = True
+        while rows and not any(c.strip() for c in rows[-1]):
+            rows.pop()
+        if rows:
+            yield _flush(name, rows, line, width, numeric, idx, side_idx, restart_idx)
+
+
 def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
     """Read and validate a raw CSV; any problem is an InputError naming file, line and column.
 
     The file is parsed in chunks (no per-row Python lists of the whole file), so long
     recordings fit in memory. A last line cut short by a crash (no newline, too few fields) is
-    dropped: everything written before it is kept (``RawRecording.dropped_tail``).
+    dropped: everything written before it is kept (``RawRecording.dropped_tail``). For files
+    too long to hold at once, :class:`RawStream` reads them chunk by chunk.
     """
     name = str(path)
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        try:
-            try:
-                header = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise InputError(name, 1, None, "empty file, expected a header: "
-                                 + ",".join(RAW_COLUMNS)) from None
-            for col in RAW_COLUMNS:
-                if col not in header:
-                    raise InputError(name, 1, col, "missing column (header must contain "
-                                     f"{','.join(RAW_COLUMNS)})")
-            channels = {k: cols for k, cols in OPTIONAL_CHANNELS.items()
-                        if all(c in header for c in cols)}
-            numeric = list(RAW_COLUMNS) + [c for cols in channels.values() for c in cols]
-            idx = [header.index(c) for c in numeric]
-            has_side = "side" in header
-            side_idx = header.index("side") if has_side else None
-            restart_idx = header.index("restart") if "restart" in header else None
-            width = len(header)
-            chunks: list[np.ndarray] = []
-            sides: list[np.ndarray] = []
-            restarts: list[np.ndarray] = []
-            dropped_tail = False
-            line = 2
-            rows: list[list[str]] = []
-            for row in reader:
-                rows.append(row)
-                if len(rows) == CHUNK_ROWS:
-                    line = _flush(name, rows, line, width, numeric, idx, side_idx, chunks,
-                                  sides, restart_idx, restarts)
-                    rows = []
-            if rows and len(rows[-1]) != width and not _ends_with_newline(f):
-                rows.pop()  # a line cut short by a crash or kill
-                dropped_tail = True
-            while rows and not any(c.strip() for c in rows[-1]):
-                rows.pop()
-            _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides, restart_idx,
-                   restarts)
-        except UnicodeDecodeError:
-            raise InputError(name, None, None, "not UTF-8 text, expected a CSV file") from None
-        except csv.Error as e:
-            raise InputError(name, reader.line_num, None, f"not valid CSV ({e})") from None
-    if not chunks:
+    parser = _RawParser(path)
+    parts = list(parser)
+    if not parts:
         raise InputError(name, 2, None, "no data rows after the header")
-    values = np.concatenate(chunks)
+    channels, has_side = parser.channels, parser.has_side
+    values = np.concatenate([p[1] for p in parts])
     t = values[:, 0]
     if len(t) < 2:
         raise InputError(name, 2, None, "need at least two samples")
@@ -194,8 +212,11 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
                          "time does not increase (t_s must be strictly increasing seconds)")
     acc, gyr = values[:, 1:4], values[:, 4:7]
     _check_units(name, t, acc, gyr)
+    problem = clock_problem(t)
+    if problem is not None:
+        raise InputError(name, None, "t_s", problem)
     if has_side:
-        side = np.concatenate(sides)
+        side = np.concatenate([p[2] for p in parts])
         bad_side = np.flatnonzero(~np.isin(side, SIDES))
         if len(bad_side):
             i = int(bad_side[0])
@@ -210,10 +231,109 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
             incomplete.append(key)
             continue
         optional[key] = block[:, 0] if len(cols) == 1 else block
-    return RawRecording(t, acc, gyr, optional.get("quat"), side, has_side, dropped_tail,
+    restart = parts[0][3] is not None
+    return RawRecording(t, acc, gyr, optional.get("quat"), side, has_side, parser.dropped_tail,
                         optional.get("heel_contact"), optional.get("foot_acc_m_s2"),
                         optional.get("foot_gyr_rad_s"), tuple(incomplete),
-                        np.concatenate(restarts) if restart_idx is not None else None)
+                        np.concatenate([p[3] for p in parts]) if restart else None)
+
+
+class RawStream:
+    """A raw CSV read chunk by chunk, in memory bounded by ``CHUNK_ROWS`` (plus 12 bytes a
+    sample while checking, 24 for a moment): a 10 h recording is not held at once.
+
+    Opening it checks the whole file as :func:`read_raw_csv` does (the same one-line errors,
+    before any result), keeping only the time steps and |acc|. ``batches()`` then reads it
+    again: the same samples, in chunks, split where the side changes and where the sensor
+    restarted. The pipeline is split-independent, so the readings equal read_raw_csv's."""
+
+    def __init__(self, path: str | Path, default_side: str = "left") -> None:
+        self.path, self.default_side = path, default_side
+        name = str(path)
+        parser = _RawParser(path)
+        steps, norms, n_nan, sides = [], [], {}, set()
+        last_t, n, n_fast, fast_max, self.restarts = None, 0, 0, 0.0, 0
+        for line, values, side, restart in parser:
+            t = values[:, 0]
+            step = np.diff(t if last_t is None else np.concatenate([[last_t], t]))
+            bad = np.flatnonzero(step <= 0)
+            if len(bad):
+                raise InputError(name, line + int(bad[0]) + (1 if last_t is None else 0), "t_s",
+                                 "time does not increase (t_s must be strictly increasing "
+                                 "seconds)")
+            if last_t is None:
+                self.t0_s = float(t[0])
+            last_t = float(t[-1])
+            steps.append(step)
+            with np.errstate(over="ignore"):
+                norms.append(np.linalg.norm(values[:, 1:4], axis=1).astype(np.float32))
+            rate = np.abs(values[:, 4:7]).max(axis=1)
+            n_fast += int(np.count_nonzero(rate > 40.0))
+            fast_max = max(fast_max, float(rate.max()))
+            if side is not None:
+                bad_side = np.flatnonzero(~np.isin(side, SIDES))
+                if len(bad_side):
+                    i = int(bad_side[0])
+                    raise InputError(name, line + i, "side",
+                                     f"'{side[i][:20]}' is not 'left' or 'right'")
+                sides.update(side.tolist())
+            j = len(RAW_COLUMNS)
+            for key, cols in parser.channels.items():
+                n_nan[key] = n_nan.get(key, 0) + int(np.isnan(values[:, j:j + len(cols)]).sum())
+                j += len(cols)
+            if restart is not None:
+                self.restarts += int(np.count_nonzero(restart))
+            n += len(t)
+        if n == 0:
+            raise InputError(name, 2, None, "no data rows after the header")
+        if n < 2:
+            raise InputError(name, 2, None, "need at least two samples")
+        step = np.concatenate(steps)
+        del steps
+        dt = float(np.median(step))
+        acc_norm = float(np.median(np.concatenate(norms)))
+        del norms
+        _check_unit_figures(name, dt, acc_norm, n_fast, fast_max, n)
+        problem = steps_problem(step, dt)
+        if problem is not None:
+            raise InputError(name, None, "t_s", problem)
+        self.rate_hz = round(1.0 / dt, 2)
+        self.t1_s, self.samples = last_t, n
+        self.has_side, self.dropped_tail = parser.has_side, parser.dropped_tail
+        self.sides = sides or {default_side}
+        self.incomplete_channels = tuple(k for k in parser.channels if n_nan[k])
+        self.channels = tuple(k for k in parser.channels if not n_nan[k])
+
+    def chunks(self):
+        """The recording again, as RawRecordings of up to ``CHUNK_ROWS`` samples each (the
+        samples checked when it was opened: rows appended since are not read)."""
+        parser = _RawParser(self.path)
+        left = self.samples
+        for _, values, side, restart in parser:
+            if left <= 0:
+                break
+            if len(values) > left:
+                values, side, restart = (None if x is None else x[:left]
+                                         for x in (values, side, restart))
+            left -= len(values)
+            optional, j = {}, len(RAW_COLUMNS)
+            for key, cols in parser.channels.items():
+                block = values[:, j:j + len(cols)]
+                j += len(cols)
+                if key in self.channels:
+                    optional[key] = block[:, 0] if len(cols) == 1 else block
+            if side is None:
+                side = np.full(len(values), self.default_side, dtype=object)
+            yield RawRecording(values[:, 0], values[:, 1:4], values[:, 4:7],
+                               optional.get("quat"), side, self.has_side, False,
+                               optional.get("heel_contact"), optional.get("foot_acc_m_s2"),
+                               optional.get("foot_gyr_rad_s"), self.incomplete_channels,
+                               restart)
+
+    def batches(self):
+        """ImuBatches of the whole recording, chunk by chunk (see ``RawRecording.batches``)."""
+        for chunk in self.chunks():
+            yield from chunk.batches()
 
 
 def _ends_with_newline(f: TextIO) -> bool:
@@ -225,22 +345,18 @@ def _ends_with_newline(f: TextIO) -> bool:
     return raw.read(1) in (b"\n", b"\r")
 
 
-def _flush(name, rows, line, width, numeric, idx, side_idx, chunks, sides, restart_idx=None,
-           restarts=None) -> int:
-    """Validate and convert one chunk of rows; returns the line number after it."""
-    if not rows:
-        return line
+def _flush(name, rows, line, width, numeric, idx, side_idx, restart_idx=None):
+    """Validate and convert one chunk of rows: (first line, values, sides, restarts)."""
     for i, r in enumerate(rows):
         if len(r) != width:
             raise InputError(name, line + i, None, f"{len(r)} fields, the header has {width}")
     cols = list(zip(*rows, strict=True))
-    chunks.append(np.column_stack([_check_cells(name, line, c, cols[j], k >= len(RAW_COLUMNS))
-                                   for k, (c, j) in enumerate(zip(numeric, idx, strict=True))]))
-    if side_idx is not None:
-        sides.append(np.array([s.strip().lower() for s in cols[side_idx]], dtype=object))
-    if restart_idx is not None:
-        restarts.append(_restart_cells(name, line, cols[restart_idx]))
-    return line + len(rows)
+    values = np.column_stack([_check_cells(name, line, c, cols[j], k >= len(RAW_COLUMNS))
+                              for k, (c, j) in enumerate(zip(numeric, idx, strict=True))])
+    side = None if side_idx is None else np.array(
+        [s.strip().lower() for s in cols[side_idx]], dtype=object)
+    restart = None if restart_idx is None else _restart_cells(name, line, cols[restart_idx])
+    return line, values, side, restart
 
 
 def _restart_cells(name: str, first_line: int, cells) -> np.ndarray:
@@ -256,19 +372,30 @@ def _restart_cells(name: str, first_line: int, cells) -> np.ndarray:
 
 def _check_units(name: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray) -> None:
     """Catch the common unit mix-ups: g instead of m/s², °/s instead of rad/s, ms instead of s."""
-    dt = float(np.median(np.diff(t)))
+    with np.errstate(over="ignore"):  # a 1e300 cell: its sample is held later, no warning
+        acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    rate = np.abs(gyr).max(axis=1)
+    fast = rate > 40.0
+    _check_unit_figures(name, float(np.median(np.diff(t))), acc_norm,
+                        int(np.count_nonzero(fast)), float(rate.max()), len(t))
+
+
+def _check_unit_figures(name: str, dt: float, acc_norm: float, n_fast: int, gyr_max: float,
+                        n: int) -> None:
+    """The unit checks on a file's figures: median interval ``dt``, median |acc|, how many
+    samples have a rate over 40 rad/s (``n_fast`` of ``n``) and the largest rate."""
     if dt > 0.2:
         raise InputError(name, None, "t_s", f"median sample interval {dt:g}: expected seconds "
                          "(is t_s in milliseconds?)")
-    acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
     if 0.5 < acc_norm < 2.0:
         raise InputError(name, None, "acc_x_m_s2", f"typical |acc| is {acc_norm:.2f}: looks like "
                          "g, expected m/s² (multiply by 9.81)")
     if acc_norm < 0.5 or acc_norm > 50:
         raise InputError(name, None, "acc_x_m_s2", f"typical |acc| is {acc_norm:.3g} m/s²: "
                          "expected about 9.8 m/s² (gravity) for a worn sensor")
-    gyr_max = float(np.max(np.abs(gyr)))
-    if gyr_max > 40.0:
+    # a few samples beyond any sensor's range are glitches, held and counted by the pipeline;
+    # a file in °/s has every drive beyond it
+    if n_fast > max(5, 0.005 * n):
         raise InputError(name, None, "gyr_x_rad_s", f"angular rate up to {gyr_max:.0f}: beyond "
                          "any sensor's range in rad/s, looks like °/s (multiply by π/180)")
 

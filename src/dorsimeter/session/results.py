@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.types import SIDES, Readings
+
+#: samples of a side whose median interval gives its rate when none was given (robust to a few
+#: lost samples among them)
+RATE_SAMPLES = 11
 
 
 @dataclass
@@ -98,7 +103,7 @@ class SessionResults:
     last_side: str | None = None
     settings: SessionSettings = field(default_factory=SessionSettings)
     athlete: AthleteGeometry | None = None
-    rate_hz: float = 100.0
+    rate_hz: float | None = None  # the stream's rate; None: each side's from its timestamps
     auto_trials: bool = True
     sides: dict[str, SideResults] = field(
         default_factory=lambda: {s: SideResults(s) for s in SIDES})
@@ -106,6 +111,8 @@ class SessionResults:
 
     def __post_init__(self) -> None:
         self._trackers: dict[str, RepTracker] = {}
+        # readings of a side held until its rate is known (``rate_hz`` None: ``RATE_SAMPLES``)
+        self._early: dict[str, list[tuple[np.ndarray, ...]]] = {}
 
     # -- trials ---------------------------------------------------------------------------------
     def start_trial(self, side: str) -> None:
@@ -124,12 +131,25 @@ class SessionResults:
             self.trial_active = True
 
     # -- data in --------------------------------------------------------------------------------
-    def _tracker(self, side: str) -> RepTracker:
+    def _tracker(self, side: str, cols: tuple[np.ndarray, ...]
+                 ) -> tuple[RepTracker | None, tuple[np.ndarray, ...]]:
+        """The side's rep tracker and the columns to feed it (``cols``: t, angle, track,
+        heel lift). Without ``rate_hz`` the side's rate comes from the median interval of its
+        first ``RATE_SAMPLES`` samples; until then its readings wait (None)."""
         if side not in self._trackers:
+            rate_hz = self.rate_hz
+            if rate_hz is None:
+                early = self._early.setdefault(side, [])
+                early.append(cols)
+                cols = tuple(np.concatenate(c) for c in zip(*early, strict=True))
+                if len(cols[0]) < RATE_SAMPLES:
+                    return None, cols
+                del self._early[side]
+                rate_hz = stream_rate_hz(cols[0])
             s = self.settings
-            self._trackers[side] = RepTracker(self.rate_hz, s.rep_start_deg, s.rep_end_deg,
+            self._trackers[side] = RepTracker(rate_hz, s.rep_start_deg, s.rep_end_deg,
                                               s.hold_s, drift_alert_deg=s.drift_alert_deg)
-        return self._trackers[side]
+        return self._trackers[side], cols
 
     def add(self, r: Readings) -> list[RepRecord]:
         """Take the next readings; returns the reps they completed."""
@@ -143,8 +163,9 @@ class SessionResults:
             m = sides == side
             src = str(r.heel_source[m][-1])
             self.heel_source[side] = src
-            _, _, reps, _ = self._tracker(side).update(
-                r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m], side, src)
+            tracker, cols = self._tracker(
+                side, (r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m]))
+            reps = [] if tracker is None else tracker.update(*cols, side, src)[2]
             if self.trial_active:
                 mx = float(np.max(r.tibia_angle_deg[m]))
                 if side not in self.max_deg or mx > self.max_deg[side]:

@@ -7,6 +7,7 @@ heel lifts), ``replay:FILE`` (a raw CSV), ``serial:PORT[@RATE]`` and ``ble:ADDRE
 from __future__ import annotations
 
 from dorsimeter.errors import DorsimeterError
+from dorsimeter.rate import check_rate_hz, rate_problem
 from dorsimeter.sources.base import Source
 from dorsimeter.sources.replay import ReplaySource
 from dorsimeter.sources.sim import SimSource
@@ -37,6 +38,7 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
             rate_hz = float(rate) if rate else 100.0
         except ValueError:
             raise DorsimeterError(f"--sensor {spec}: '{rate}' is not a rate in Hz") from None
+        check_rate_hz(rate_hz, f"--sensor {spec}")
         from dorsimeter.sources.ble import BleSource
 
         return BleSource(target, side=side, rate_hz=rate_hz, allowed=allowed)
@@ -49,9 +51,16 @@ def open_source(spec: str, side: str = "left", speed: float = 1.0, seed: int = 0
             rate_hz = float(rate) if rate else None
         except ValueError:
             raise DorsimeterError(f"--sensor {spec}: '{rate}' is not a rate in Hz") from None
+        if rate_hz is not None:
+            check_rate_hz(rate_hz, f"--sensor {spec}")
         from dorsimeter.sources.serial import SerialSource
 
-        return SerialSource(port, rate_hz=rate_hz, side=side)
+        source = SerialSource(port, rate_hz=rate_hz, side=side)
+        problem = rate_problem(source.rate_hz)  # the rate the device was found streaming at
+        if problem is not None:
+            source._drop_port()
+            raise DorsimeterError(f"--sensor {spec}: {problem}")
+        return source
     raise DorsimeterError(f"--sensor '{spec}': expected sim, replay:FILE, serial:PORT or "
                           "ble:ADDRESS_OR_NAME")
 

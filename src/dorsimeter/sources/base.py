@@ -64,17 +64,25 @@ class Source:
 class Pacer:
     """Sleeps so that device time advances at ``speed`` × real time (0: as fast as possible)."""
 
+    #: a step of device time longer than this is a gap (link lost, clock jump): played at once,
+    #: not waited for (a clock jump of a day would otherwise stall a replay for a day)
+    JUMP_S = 5.0
+
     def __init__(self, speed: float) -> None:
         self.speed = speed
         self._t0_wall: float | None = None
         self._t0_dev = 0.0
+        self._last_dev: float | None = None
 
     async def wait_until(self, t_dev_s: float) -> None:
         if self.speed <= 0:
             await asyncio.sleep(0)
             return
         now = time.monotonic()
-        if self._t0_wall is None:
+        jumped = self._last_dev is not None and not (
+            0.0 <= t_dev_s - self._last_dev <= self.JUMP_S)
+        self._last_dev = t_dev_s
+        if self._t0_wall is None or jumped:
             self._t0_wall, self._t0_dev = now, t_dev_s
         delay = self._t0_wall + (t_dev_s - self._t0_dev) / self.speed - now
         await asyncio.sleep(max(0.0, delay))

@@ -1,0 +1,152 @@
+"""Link gaps of 0.2–5 s in every phase of a session: a right number or a refusal, never a wrong one.
+
+Simulated wall tests (``ShankSim`` with its realistic shins, a random clip rotation and height
+and a random BMI270 unit per athlete, 100 Hz, 50 ms batches through the real ``Pipeline`` and
+``SessionResults``; heel by the shank sensor alone) lose every sample in ``[t0, t0 + gap)``,
+with ``t0`` in one of four phases: the still stance (1.0 s in), the calibration drives (the
+middle of the second drive), after calibration (a rest, the gap ending 0.3 s before a rep
+starts) and mid-hold (0.5 s into the second rep's end-range hold). The row "none" is the same
+sessions without a gap: what the gaps add is the difference.
+
+Each athlete's session is then one of:
+- **right**: every scripted rep is a trial, every heel-down rep scored within
+  ``TARGET_DEG`` of its scripted end angle (a rep the gap fell into may go unscored instead:
+  that is a refusal of that rep, not a wrong number);
+- **refused**: the session gave no numbers (the calibration was refused, or never completed:
+  "drive again"); nothing wrong was stored;
+- **wrong**: any score off by more than ``TARGET_DEG``, any heel-down rep marked as a heel lift,
+  a scripted rep missing outside the gap, or a trial the script did not make.
+
+``python -m bench gaps``; ``DORSIMETER_GAPS_ATHLETES`` (default 5) athletes per cell. The fixes
+for gaps during calibration and for the detectors after a gap are other branches' (``cal``,
+``heel``): this table shows whatever the code it runs on does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from dorsimeter.core import Pipeline
+from dorsimeter.core.sensor_cal import calibrate_sensor
+from dorsimeter.session import SessionResults
+from dorsimeter.sim import Mount, SensorErrors, ShankSim
+from dorsimeter.sim.errors import still_pose_recording
+from dorsimeter.types import ImuBatch
+
+RATE_HZ = 100.0
+SECONDS = 50.0
+GAPS_S = (0.0, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0)  # 0: the same sessions without a gap
+PHASES = ("stance", "drives", "after calibration", "mid-hold")
+ATHLETES = int(os.environ.get("DORSIMETER_GAPS_ATHLETES", 5))
+#: a score further than this from the truth is a wrong number: below the inclinometer's 1.3°
+#: standard error of measurement, the clinical reference the test is scored against
+TARGET_DEG = 1.0
+MODEL = "bmi270"
+
+
+def _athlete(seed: int) -> ShankSim:
+    rng = np.random.default_rng(9000 + seed)
+    mount = Mount(height_m=float(rng.uniform(0.10, 0.25)),
+                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))
+                  + (float(rng.uniform(0, 360)),))
+    return ShankSim(rate_hz=RATE_HZ, seed=seed, mount=mount,
+                    errors=SensorErrors.realistic(MODEL, RATE_HZ, seed=seed))
+
+
+def gap_start_s(sim: ShankSim, phase: str, gap_s: float) -> float:
+    """Where the gap starts for ``phase`` (from the script's ground truth)."""
+    drives = [r for r in sim.reps if r.index < 0]
+    reps = sim.counted_reps()
+    if phase == "stance":
+        return 1.0
+    if phase == "drives":
+        d = drives[min(1, len(drives) - 1)]
+        return 0.5 * (d.t_start_s + d.t_end_s)
+    if phase == "after calibration":
+        return reps[1].t_start_s - gap_s - 0.3
+    return reps[1].t_hold_s + 0.5
+
+
+def _cut(b: ImuBatch, t0: float, gap_s: float) -> ImuBatch:
+    keep = np.flatnonzero((b.t_s < t0) | (b.t_s >= t0 + gap_s))
+    return ImuBatch(b.t_s[keep], b.acc_m_s2[keep], b.gyr_rad_s[keep], side=b.side,
+                    truth={k: v[keep] for k, v in b.truth.items()})
+
+
+def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
+    """(outcome, why) for one athlete with one gap: ``right``, ``refused`` or ``wrong``."""
+    sim = _athlete(seed)
+    _, pa, pg = still_pose_recording(sim.errors, RATE_HZ, seed + 100, n_random=6)
+    sensor_cal = calibrate_sensor(pa, pg, RATE_HZ, f"{MODEL}-{seed}")
+    full = sim.generate(int(SECONDS * RATE_HZ))
+    t0 = gap_start_s(sim, phase, gap_s)
+    b = _cut(full, t0, gap_s)
+    pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
+    results = SessionResults()
+    told = []
+    for i in range(0, len(b), 5):
+        r, events = pipe.push(b.slice(i, i + 5))
+        told += [e.message for e in events if e.kind == "calibration_failed"]
+        results.add(r)
+    trials = results.trial_records()
+    truth = sim.counted_reps(until_s=SECONDS - 2.0)
+    if "left" not in pipe.calibrations:  # no numbers at all
+        return "refused", told[-1] if told else "the calibration never completed"
+    why = []
+    for t in truth:
+        hit = [f for f in trials if abs(f["t_start_s"] - t.t_start_s) < 1.5]
+        in_gap = t.t_start_s - 1.0 < t0 + gap_s and t0 < t.t_end_s + 1.0
+        if not hit:
+            if not in_gap:
+                why.append(f"rep at {t.t_start_s:.1f} s missing")
+            continue
+        f = hit[0]
+        if t.valid and not f["valid"]:
+            why.append(f"rep at {t.t_start_s:.1f} s marked heel lift")
+        elif f["scored"] and abs(f["angle_deg"] - t.end_angle_deg) > TARGET_DEG:
+            why.append(f"rep at {t.t_start_s:.1f} s: {f['angle_deg']:.1f}° for "
+                       f"{t.end_angle_deg:.1f}°")
+        elif not f["scored"] and not in_gap and t.valid:
+            why.append(f"rep at {t.t_start_s:.1f} s not scored")
+    spurious = [f for f in trials
+                if all(abs(f["t_start_s"] - t.t_start_s) >= 1.5 for t in sim.counted_reps())]
+    why += [f"trial at {f['t_start_s']:.1f} s not scripted" for f in spurious]
+    return ("wrong", "; ".join(why)) if why else ("right", "")
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    print(f"{ATHLETES} athletes per cell ({MODEL} units with box calibration, wall test, "
+          f"{RATE_HZ:.0f} Hz, heel by the shank sensor); a cell: right / refused / wrong; "
+          f"a score off by > {TARGET_DEG}° is wrong")
+    print("| gap | " + " | ".join(PHASES) + " |")
+    print("|" + " --- |" * (len(PHASES) + 1))
+    wrong, control, examples = 0, 0, []
+    for gap_s in GAPS_S:
+        cells = []
+        for phase in PHASES:
+            counts = {"right": 0, "refused": 0, "wrong": 0}
+            for seed in range(ATHLETES):
+                outcome, why = run_case(seed, phase, gap_s)
+                counts[outcome] += 1
+                if outcome == "wrong" and gap_s and len(examples) < 12:
+                    examples.append(f"{gap_s} s {phase}, athlete {seed}: {why}")
+            wrong += counts["wrong"]
+            control += counts["wrong"] if gap_s == 0 else 0
+            cells.append(f"{counts['right']} / {counts['refused']} / {counts['wrong']}")
+        print(f"| {'none' if gap_s == 0 else f'{gap_s} s'} | " + " | ".join(cells) + " |",
+              flush=True)
+    total = ATHLETES * len(GAPS_S) * len(PHASES)
+    print(f"wrong numbers: {wrong} of {total} sessions (target 0), {control} of them in the "
+          "row without a gap (what the gaps add is the difference)")
+    for e in examples:
+        print(f"  e.g. {e}")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""After calibration, a link gap resets what the detectors knew: no false heel lift, the same
+scored reps as without the gap (issue 18)."""
+
+import numpy as np
+import pytest
+
+from dorsimeter.core import Pipeline
+from dorsimeter.core.fusion import MAX_BRIDGE_S
+from dorsimeter.detect.reps import MAX_GAP_IN_REP_S
+from dorsimeter.sim import Mount, ShankSim
+from dorsimeter.types import Readings
+from tests.detect.simrun import rep_events
+
+ROT = (10.0, -15.0, 130.0)
+
+
+def _session(seed: int, drop: tuple[float, float] | None, seconds: float = 60.0,
+             step: int = 10):
+    """Reps of a simulated wall test (heel down throughout) streamed in ``step``-sample
+    batches, with the samples in ``drop`` = (start, length) s never arriving."""
+    sim = ShankSim(script="wall", seed=seed, mount=Mount(clip_rotation_deg=ROT))
+    pipe = Pipeline(100.0)
+    events, flags, parts = [], [], []
+    while sim._n < seconds * sim.rate_hz:
+        b = sim.generate(step)
+        if drop is not None:
+            keep = np.flatnonzero((b.t_s < drop[0]) | (b.t_s >= drop[0] + drop[1]))
+            if len(keep) == 0:
+                continue
+            b = b.slice(int(keep[0]), int(keep[-1]) + 1) if len(keep) == keep[-1] - keep[0] + 1 \
+                else b.slice(int(keep[-1]), int(keep[-1]) + 1)
+        r, e = pipe.push(b)
+        events += e
+        flags.append(r.heel_lift)
+        parts.append(r)
+    cal_t = next(e.t_s for e in events if e.kind == "calibrated")
+    return rep_events(events), np.concatenate(flags), cal_t, Readings.concat(parts)
+
+
+@pytest.mark.parametrize("length_s", [1.0, 3.0])
+def test_a_gap_after_calibration_gives_no_heel_lift_and_the_same_scored_reps(length_s):
+    base, base_flags, cal_t, r0 = _session(3, None)
+    assert not base_flags.any() and all(r.valid for r in base)
+    scored = [r for r in base if r.scored]
+    assert len(scored) >= 6
+    compared = 0
+    # gaps at 2.3 s steps after calibration: in rests, drives, holds and returns
+    for start in np.arange(cal_t + 1.0, cal_t + 30.0, 2.3):
+        reps, flags, _, r = _session(3, (float(start), length_s))
+        where = f"a {length_s} s gap at {start:.1f} s"
+        assert not flags.any() and all(r.valid for r in reps), f"false heel lift after {where}"
+        end = start + length_s
+        for rep in reps:  # a rep the link dropped out of is kept and marked, never scored
+            spans = rep.t_start_s <= end + 0.02 and rep.t_end_s >= start
+            assert rep.link_lost == spans, f"rep at {rep.t_start_s:.1f} s, {where}"
+        # Every other rep is scored as without the gap when the fusion started afresh after
+        # the gap (longer than its bridge limit) or the shin was still through it, and at the
+        # same angle after a fresh start. Bridging a moving shin by interpolating the gyro is
+        # the fusion's own error (degrees after 1 s of a drive, tenths after 1 s at rest),
+        # not the detectors'.
+        during = (r0.t_s >= start) & (r0.t_s < end)
+        still = np.ptp(r0.tibia_angle_deg[during]) < 0.2
+        if length_s > MAX_BRIDGE_S or still:
+            want = [rep for rep in scored if rep.t_end_s < start or rep.t_start_s > end]
+            got = [rep for rep in reps if rep.scored]
+            assert [round(g.t_start_s, 1) for g in got] == \
+                [round(w.t_start_s, 1) for w in want], where
+            compared += 1
+        if length_s > MAX_BRIDGE_S:
+            err = [abs(g.end_range_deg - w.end_range_deg) for g, w in zip(got, want, strict=True)]
+            assert max(err) < 0.1, where
+    assert compared >= 4
+
+
+def test_lost_packets_inside_a_rep_keep_it_scored_and_a_link_drop_does_not():
+    from dorsimeter.detect.reps import RepTracker
+
+    t = np.arange(0, 8.0, 0.01)
+    angle = np.clip(40.0 * np.sin(np.pi * t / 8.0) * 1.5, 0, 35.0)
+    for lost_s, scored in ((0.05, True), (MAX_GAP_IN_REP_S + 0.05, False)):
+        keep = (t < 3.5) | (t >= 3.5 + lost_s)
+        tr = RepTracker(100.0)
+        done = []
+        for i in range(0, keep.sum(), 7):
+            sl = slice(i, i + 7)
+            tt, aa = t[keep][sl], angle[keep][sl]
+            done += tr.update(tt, aa, np.zeros(len(tt)), np.zeros(len(tt), bool), "left")[2]
+        assert len(done) == 1 and done[0].held
+        assert done[0].scored is scored
+        assert done[0].gap_s == pytest.approx(lost_s, abs=0.011)
