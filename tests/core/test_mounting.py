@@ -98,12 +98,13 @@ def _calibrate(batch, estimate_acc_offset: bool = True):
 
 
 def test_flexion_gyro_gain_corrects_a_gyro_scale_error_when_the_accelerometer_is_the_reference():
-    """A gyro reading 6 % high about the flexion axis (clip unrotated: sensor y = tibia y), with
-    a box-calibrated accelerometer (no offset fitted): the gain fits the gyro to it."""
-    errors = SensorErrors().with_(gyr_scale=(0.0, 0.06, 0.0), interval_average=True)
+    """A gyro reading 3 % high about the flexion axis (clip unrotated: sensor y = tibia y; the
+    loosest datasheet tolerance), with a box-calibrated accelerometer (no offset fitted): the
+    gain fits the gyro to it."""
+    errors = SensorErrors().with_(gyr_scale=(0.0, 0.03, 0.0), interval_average=True)
     batch = ShankSim(errors=errors, seed=2).generate(1500)
     cal = _calibrate(batch, estimate_acc_offset=False)
-    assert abs(cal.flexion_gyr_gain - 1 / 1.06) < 0.003 and not any(cal.acc_offset_m_s2)
+    assert abs(cal.flexion_gyr_gain - 1 / 1.03) < 0.003 and not any(cal.acc_offset_m_s2)
 
 
 @pytest.mark.parametrize("seed", [0, 5])
