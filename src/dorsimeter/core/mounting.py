@@ -329,7 +329,7 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
 
     1.0 when the still moments do not span at least 10° of flexion or the slope is implausible
     (beyond ``MAX_GAIN_ERROR``: more than any supported part's datasheet allows; on real shins
-    sway and wobble at the quiet moments can fake 7-12 %)."""
+    sway and wobble at the quiet moments can fake 7-12 %), or not distinguishable from 1."""
     quiet = (np.linalg.norm(gyr_rad_s, axis=1) < QUIET_GYR_RAD_S) & (
         np.linalg.norm(dgyr_rad_s2, axis=1) < QUIET_DGYR_RAD_S2)
     if quiet.sum() < int(0.2 * rate_hz):
@@ -340,8 +340,20 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     if np.ptp(th_g) < np.radians(10.0):
         return 1.0
     design = np.column_stack([th_g, np.ones_like(th_g)])
-    slope = float(np.linalg.lstsq(design, th_a, rcond=None)[0][0])
-    return slope if abs(slope - 1.0) <= MAX_GAIN_ERROR else 1.0
+    (slope, icpt) = np.linalg.lstsq(design, th_a, rcond=None)[0]
+    slope = float(slope)
+    # believed only when the residuals show it explains the data: its distance from 1 beyond
+    # 1.96 standard errors (95 %), the residuals counted as the independent samples they hold
+    # (AR(1): the quiet moments come in runs of correlated samples)
+    e = th_a - (slope * th_g + icpt)
+    n = len(e)
+    rho = float(np.clip(np.sum(e[1:] * e[:-1]) / max(float(np.sum(e * e)), 1e-300), 0.0, 0.999))
+    n_eff = max(n * (1.0 - rho) / (1.0 + rho), 3.0)
+    sxx = float(np.sum((th_g - th_g.mean()) ** 2))
+    se = np.sqrt(float(np.sum(e * e)) / max(n - 2, 1) / sxx * n / n_eff)
+    if abs(slope - 1.0) > MAX_GAIN_ERROR or abs(slope - 1.0) < 1.96 * se:
+        return 1.0
+    return slope
 
 
 class MountingCalibrator:
