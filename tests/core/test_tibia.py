@@ -47,3 +47,31 @@ def test_an_axis_across_the_shin_is_refused():
         with pytest.raises(ValueError, match="90° from the shin's long axis"):
             clip_axis_in_tibia(CLIP_AXES[name], m)
     assert clip_axis_in_tibia(CLIP_AXES["-z"], m)[2] == 1.0  # either way along the shin
+
+
+@pytest.mark.parametrize("frontal_deg", [0.0, 12.0, -15.0])
+def test_the_tibia_angle_is_the_inclination_not_the_rotation_about_an_oblique_axis(frontal_deg):
+    """A drive of 40° about an ankle axis tilted in the frontal plane: the tibia angle is the
+    long axis's inclination in the sagittal plane (what an inclinometer reads), 39.0° at a 12°
+    tilt (issue 11), not the 40° of rotation about the axis; the calibration's y axis is the
+    drive axis made perpendicular to the long axis, as the mounting calibration builds it."""
+    from scipy.spatial.transform import Rotation
+
+    from dorsimeter.core.tibia import tibia_angles_deg
+
+    f = np.radians(frontal_deg)
+    axis = np.array([0.0, np.cos(f), np.sin(f)])  # tibia frame = world at the stance
+    z = np.array([0.0, 0.0, 1.0])
+    y = axis - (axis @ z) * z
+    y /= np.linalg.norm(y)
+    m = np.array([np.cross(y, z), y, z])  # rows: tibia x, y, z (sensor = tibia at the stance)
+    turn = Rotation.from_rotvec(np.radians(40.0) * axis)  # knee forward (x anterior)
+    long_axis = turn.apply(z)
+    truth = np.degrees(np.arctan2(long_axis[0], long_axis[2]))  # foot's sagittal plane
+    up = turn.inv().apply(z)[None]  # world up in the (turned) sensor frame
+    angle, _ = tibia_angles_deg(up, m, "left")
+    assert abs(angle[0] - truth) < 1e-9
+    if frontal_deg == 12.0:
+        assert abs(angle[0] - 39.0) < 0.05
+    if frontal_deg == 0.0:
+        assert abs(angle[0] - 40.0) < 1e-9

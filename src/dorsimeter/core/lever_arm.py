@@ -111,6 +111,27 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
             savgol_filter(w, win, 2, deriv=1, delta=1.0 / rate_hz, axis=0))
 
 
+#: knee drives and lunges move below 2 Hz; a clip on skin wobbles at 12-25 Hz after jolts
+#: (the knee meeting the wall, a landing), 0.3-2 mm and 0.2-1.5°: tens of m/s² and hundreds of
+#: °/s that have nothing to do with rotation about the ankle. Fits over whole recorded
+#: stretches see them through this zero-phase low-pass.
+FIT_LOWPASS_HZ = 4.0
+
+
+def lowpassed(x: np.ndarray, rate_hz: float, cutoff_hz: float = FIT_LOWPASS_HZ) -> np.ndarray:
+    """Zero-phase 2nd-order Butterworth low-pass along axis 0 (a whole stretch at once, for
+    fits; unchanged when too short to filter or the cutoff is above Nyquist)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    x = np.asarray(x, dtype=float)
+    if cutoff_hz >= 0.45 * rate_hz:
+        return x
+    sos = butter(2, cutoff_hz, fs=rate_hz, output="sos")
+    if len(x) <= 3 * (2 * len(sos) + 1):
+        return x
+    return sosfiltfilt(sos, x, axis=0)
+
+
 def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray, gain: float) -> np.ndarray:
     """``gyr`` with its component along the unit ``axis`` multiplied by ``gain`` (element-wise,
     so the same floats for any batch split)."""
@@ -144,6 +165,7 @@ class LeverArmFit:
     # the offset's squared Mahalanobis length: how many standard errors the fitted offset is
     # from none (χ² with 2 degrees of freedom when there is no offset)
     offset_z2: float = 0.0
+    r_cov: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))  # the lever arm's
 
     @property
     def offset_sigma_m_s2(self) -> float:
@@ -156,7 +178,8 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
                              acc_stance_m_s2: np.ndarray, basis: np.ndarray,
                              hinge_axis: np.ndarray | None = None,
                              t_since_stance_s: np.ndarray | None = None,
-                             max_r_m: float = 0.6) -> LeverArmFit:
+                             max_r_m: float = 0.6, rate_hz: float | None = None
+                             ) -> LeverArmFit:
     """Lever arm ``r`` and accelerometer offset ``b`` together, both in the span of ``basis``.
 
     Gravity in the sensor frame is not taken from the accelerometer. It is the stance's mean
@@ -177,7 +200,9 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     The fit trusts the gyro's scale. Over a 40° drive, a gyro scale error looks almost exactly
     like an offset along gravity, so the data cannot split the two. The datasheets decide. A
     1 % gyro sensitivity error costs 0.4° at 40°. A 20 mg offset costs about 0.7° there, and
-    every part we support has sensitivity errors and offsets in about that ratio."""
+    every part we support has sensitivity errors and offsets in about that ratio.
+
+    With ``rate_hz``, both sides are low-passed (``lowpassed``) before the fit."""
     gyr = np.asarray(gyr_rad_s, dtype=float)
     rt = np.transpose(np.asarray(rotations, dtype=float), (0, 2, 1))
     n = len(gyr)
@@ -194,7 +219,12 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
         y = np.broadcast_to(np.asarray(hinge_axis, dtype=float), g_t.shape)
         cols.append((-np.asarray(t_since_stance_s, dtype=float)[:, None]
                      * np.cross(y, g_t))[..., None])
-    design = np.concatenate(cols, axis=2).reshape(n * 3, -1)
+    design = np.concatenate(cols, axis=2)
+    if rate_hz is not None:
+        # the same linear filter on both sides keeps the rigid model's equation exact and
+        # takes out the clip's wobble (``FIT_LOWPASS_HZ``)
+        design, dyn = lowpassed(design, rate_hz), lowpassed(dyn, rate_hz)
+    design = design.reshape(n * 3, -1)
     rhs = dyn.reshape(-1)
     lhs = design.T @ design
     m = lhs.shape[0]
@@ -226,4 +256,5 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
         z2 = float(sol[k:2 * k] @ np.linalg.solve(c, sol[k:2 * k]))
     except np.linalg.LinAlgError:
         z2 = 0.0
-    return LeverArmFit(r, off, resid, explained, n, off_cov, z2)
+    return LeverArmFit(r, off, resid, explained, n, off_cov, z2,
+                       bas.T @ cov_sol[:k, :k] @ bas)

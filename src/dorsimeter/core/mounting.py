@@ -18,6 +18,7 @@ import numpy as np
 from dorsimeter.core.fusion import MAX_BRIDGE_S, fill_gaps
 from dorsimeter.core.lever_arm import (
     fit_lever_arm_and_offset,
+    lowpassed,
     rotational_acc,
     smoothed_rates,
 )
@@ -31,20 +32,26 @@ STILL_GYR_ABS_RAD_S = 0.5
 STILL_ACC_DEV_M_S2 = 0.3  # |acc| steadiness within a still run (against its first sample)
 STILL_ACC_ABS_M_S2 = 2.5  # |acc| this far from g is not a still reading, whatever the sensor
 MOVING_GYR_RAD_S = 0.2
-MAX_STANCE_SWAY_DEG = 1.5  # tilt allowed within the still stance (from its first sample)
+# tilt allowed within the still stance (from its first sample): quiet standing sways up to
+# 0.6° about the ankle and as much sideways (peak to peak 1.7° together), a stance beyond
+# 2.5° is moving
+MAX_STANCE_SWAY_DEG = 2.5
 STANCE_TAIL_S = 0.5  # end of the still run left out of the stance statistics
 MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twisting movement)
 QUIET_GYR_RAD_S = 0.02  # "still" moments inside the drives, for the flexion gyro gain
 QUIET_DGYR_RAD_S2 = 0.1
-MAX_GAIN_ERROR = 0.15  # flexion gyro gains further from 1 are not believed
+# flexion gyro gains further from 1 are not believed: the loosest datasheet sensitivity
+# tolerance we support (MPU-6500, ±3 %) plus 1 % for temperature and clock drift
+MAX_GAIN_ERROR = 0.04
 # offsets beyond 200 mg are not believed: three times the loosest zero-g offset of the parts we
 # support (MPU-6500, 60 mg 1σ) plus the 30 mg its 3 % scale error adds at 1 g, which the fitted
 # offset also carries; nor is any offset from drives spanning under 15° (too little lever on it)
 MAX_ACC_OFFSET_M_S2 = 0.2 * GRAVITY_M_S2
 MIN_OFFSET_SPAN_RAD = math.radians(15.0)
-# a fitted offset is taken out only when noise alone would make one as large less than once in
-# 10 000 calibrations: χ² with 2 degrees of freedom (the sagittal plane) above 18.4 (4σ)
-MIN_OFFSET_Z2 = 18.4
+# a fitted offset is taken out only when the residuals show it explains the data: noise alone
+# would make one as large in under 5 % of calibrations (χ² with 2 degrees of freedom, the
+# sagittal plane, above 5.99)
+MIN_OFFSET_Z2 = 5.99
 # an accelerometer offset left in the sagittal plane moves a 40° reading by about 1° per 17 mg
 # (the stance zero takes out what it does at 0°: g·sin over the span)
 OFFSET_MG_PER_DEG = 17.0
@@ -321,7 +328,8 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     the gyro-carried one over the quasi-static samples of the drives (holds, rests).
 
     1.0 when the still moments do not span at least 10° of flexion or the slope is implausible
-    (beyond ±15 %: three times the loosest datasheet sensitivity tolerance we support)."""
+    (beyond ``MAX_GAIN_ERROR``: more than any supported part's datasheet allows; on real shins
+    sway and wobble at the quiet moments can fake 7-12 %), or not distinguishable from 1."""
     quiet = (np.linalg.norm(gyr_rad_s, axis=1) < QUIET_GYR_RAD_S) & (
         np.linalg.norm(dgyr_rad_s2, axis=1) < QUIET_DGYR_RAD_S2)
     if quiet.sum() < int(0.2 * rate_hz):
@@ -332,8 +340,20 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     if np.ptp(th_g) < np.radians(10.0):
         return 1.0
     design = np.column_stack([th_g, np.ones_like(th_g)])
-    slope = float(np.linalg.lstsq(design, th_a, rcond=None)[0][0])
-    return slope if abs(slope - 1.0) <= MAX_GAIN_ERROR else 1.0
+    (slope, icpt) = np.linalg.lstsq(design, th_a, rcond=None)[0]
+    slope = float(slope)
+    # believed only when the residuals show it explains the data: its distance from 1 beyond
+    # 1.96 standard errors (95 %), the residuals counted as the independent samples they hold
+    # (AR(1): the quiet moments come in runs of correlated samples)
+    e = th_a - (slope * th_g + icpt)
+    n = len(e)
+    rho = float(np.clip(np.sum(e[1:] * e[:-1]) / max(float(np.sum(e * e)), 1e-300), 0.0, 0.999))
+    n_eff = max(n * (1.0 - rho) / (1.0 + rho), 3.0)
+    sxx = float(np.sum((th_g - th_g.mean()) ** 2))
+    se = np.sqrt(float(np.sum(e * e)) / max(n - 2, 1) / sxx * n / n_eff)
+    if abs(slope - 1.0) > MAX_GAIN_ERROR or abs(slope - 1.0) < 1.96 * se:
+        return 1.0
+    return slope
 
 
 class MountingCalibrator:
@@ -545,7 +565,11 @@ class MountingCalibrator:
     def _solve(self, t_defined_s: float) -> MountingCalibration:
         up_mean, bias, still_n, sway, sway_rms = self._stance
         z = up_mean / np.linalg.norm(up_mean)
-        wm = np.concatenate(self._moving_gyr)
+        w, a, t_drive = (np.concatenate(c) for c in zip(*self._drive, strict=True))
+        moving = np.concatenate(self._moving)
+        # the flexion axis from the drives' rotation below the clip's wobble (12-25 Hz about
+        # any axis after a jolt)
+        wm = lowpassed(w, self.rate_hz)[moving]
         evals, evecs = np.linalg.eigh(wm.T @ wm)
         axis = evecs[:, -1]
         planarity = float(1.0 - evals[-2] / evals[-1])
@@ -559,31 +583,40 @@ class MountingCalibrator:
             raise CalibrationError(
                 f"{self.side}: the knee drives turned the shin about its own axis "
                 f"({tilt:.0f}° from a forward hinge); drive the knee straight forward")
-        w, a, t_drive = (np.concatenate(c) for c in zip(*self._drive, strict=True))
         t_all = np.concatenate([self._stance_t, t_drive])
-        rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]), self.rate_hz,
-                                 t_all)
-        ns = len(self._stance_gyr)
-        # the stance's mean reading, carried to the frame of its first sample
-        acc_st = np.einsum("kij,kj->i", rots[:len(self._stance_acc)], self._stance_acc) / len(
-            self._stance_acc)
-        moving = np.concatenate(self._moving)
-        # gravity through the drives (sensor frame): the stance's, turned by the gyro
-        u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
-        x, y = self._sagittal_axes(axis, z, u[moving])
+        ns, nk = len(self._stance_gyr), len(self._stance_acc)
         # the lever arm and the accelerometer offset, both in the sagittal plane; the whole
         # drive phase at once, so a smoothing (non-causal) derivative is fine and gives the same
         # result for any batch split
         w_s, dw_s = smoothed_rates(w, self.rate_hz)
         t_since = t_drive - t_all[0]
-        fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]), y,
-                                       t_since)
+        r_m = np.zeros(3)
+        for second in (False, True):
+            if second:
+                # sway turns the shin about the ankle, so the stance's accelerometer also reads
+                # its rotational acceleration (0.6° at 0.6 Hz, 25 cm up: 4 mg, enough to pass
+                # for 0.2 °/s of bias over 2 s); with the lever arm the drives found, the bias
+                # again without it
+                gs, dgs = smoothed_rates(self._stance_gyr[:nk] - bias, self.rate_hz)
+                bias, _ = stance_gyro_bias(
+                    self._stance_gyr[:nk], self._stance_acc - rotational_acc(gs, dgs, r_m),
+                    self._stance_t[:nk], self.rate_hz)
+            rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]),
+                                     self.rate_hz, t_all)
+            # the stance's mean reading, carried to the frame of its first sample
+            acc_st = np.einsum("kij,kj->i", rots[:nk], self._stance_acc) / nk
+            # gravity through the drives (sensor frame): the stance's, turned by the gyro
+            u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
+            x, y = self._sagittal_axes(axis, z, u[moving])
+            fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]),
+                                           y, t_since, rate_hz=self.rate_hz)
+            r_m = fit.r_m
         self._check_lever_arm(fit.r_m, x, z)
         offset = fit.offset_m_s2
         span = float(np.ptp(np.arctan2(-(u @ x), u @ z)))
         # applied only where identifiable (the drives' span), plausible (the datasheets) and
         # explained: the fitted offset must stand out of its own uncertainty (residuals the fit
-        # leaves, counted as independent samples) by the 4σ of ``MIN_OFFSET_Z2``; otherwise no
+        # leaves, counted as independent samples) at the 95 % level of ``MIN_OFFSET_Z2``; else no
         # offset, which is never worse than not fitting
         offset_sigma_mg = 1000.0 * fit.offset_sigma_m_s2 / GRAVITY_M_S2
         if not self.estimate_acc_offset or span < MIN_OFFSET_SPAN_RAD or \
@@ -605,7 +638,12 @@ class MountingCalibrator:
             acc_st - offset))
         x, y = self._sagittal_axes(axis, z, up_all[moving])
         a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
-        gain = flexion_gyro_gain(up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
+        # the gain is the accelerometer's verdict on the gyro's scale, so only where the
+        # accelerometer is the reference (box-calibrated): uncalibrated, its offset (up to 40 mg,
+        # fitted only when it stands out) bends the accelerometer's angle by as much as a 10 %
+        # gain would, and the datasheets put the gyro's scale within 1-3 %
+        gain = 1.0 if self.estimate_acc_offset else flexion_gyro_gain(
+            up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
             tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),

@@ -193,7 +193,9 @@ class Pipeline:
         self._pending_up.append(up)
         self._pending_raw.append(cal is None and (batch.quat is None or not self.quat_is_ours))
         if failure is not None:
-            self._reset_calibrator()
+            # a refused attempt: the next one starts afresh, and the readings held so far wait
+            # for it (the clip has not moved, so its calibration reads them too)
+            self._calibrator = None
             return Readings(), [*restarted, failure]
         if done is None:
             return Readings(), restarted
