@@ -65,6 +65,12 @@ class SensorNode:
             self._send_status(st, boot=False)
         return st
 
+    def send_status(self, link):
+        """A STATUS frame to ``link`` now (a BLE central that just connected or got trusted)."""
+        for st in self._links:
+            if st.link is link:
+                self._send_status(st, boot=False)
+
     def detach(self, link):
         self._links = [s for s in self._links if s.link is not link]
 
@@ -160,19 +166,27 @@ class SensorNode:
             self._flush(st, enc)
 
     def _flush(self, st, enc):
+        """Send the pending samples, in as many frames as the link's payload needs now (it may
+        have shrunk since they were queued: a reconnect at a smaller MTU)."""
         pend, st.pending = st.pending, []
+        enc = self._encoding_for(st)
+        max_n = wire.max_samples_per_frame(st.link.max_payload, enc)
         dt_us = int(1000000 / self.imu.rate_hz + 0.5)
-        frame = wire.encode_data(st.seq, pend[0][0], [(s[1], s[2], s[3]) for s in pend], enc,
-                                 dt_us, st.pending_heel)
-        st.seq = (st.seq + 1) & 0xFFFF
-        st.sent += 1
-        st.link.send(frame)
+        for i in range(0, len(pend), max_n):
+            part = pend[i:i + max_n]
+            frame = wire.encode_data(st.seq, part[0][0], [(s[1], s[2], s[3]) for s in part],
+                                     enc, dt_us, st.pending_heel)
+            st.seq = (st.seq + 1) & 0xFFFF
+            st.sent += 1
+            st.link.send(frame)
 
     # -- commands
-    def handle_command(self, data, link=None, trusted=True):
-        """Answer every COMMAND frame in ``data`` (whole frames); responses go to ``link`` and are
-        returned. Commands that change the node need ``trusted`` (USB, or a bonded BLE host)."""
-        reader = wire.FrameReader()
+    def handle_command(self, data, link=None, trusted=True, reader=None):
+        """Answer every COMMAND frame in ``data``; responses go to ``link`` and are returned.
+        Commands that change the node need ``trusted`` (USB, or a bonded BLE host). A link whose
+        bytes arrive in pieces passes its own long-lived ``reader`` so that a frame split across
+        two calls is not lost; without one, ``data`` must hold whole frames."""
+        reader = wire.FrameReader() if reader is None else reader
         out = []
         for mtype, seq, _t, payload in reader.feed(data):
             if mtype != wire.T_COMMAND or not payload:
