@@ -8,7 +8,9 @@ Driver interfaces:
 
 * ``imu.read()`` -> list of ``(t_us, acc_m_s2, gyr_rad_s, quat_or_None)`` sampled since the last
   call (``t_us`` device time, wrapping uint32); ``imu.set_rate(hz)`` -> the rate now in use;
-  ``imu.rate_hz``; ``imu.has_quat``; ``imu.kind`` (0 simulated, 1 BNO08x, 2 LSM6DSO, 3 ICM-42688).
+  ``imu.rate_hz`` (nominal); ``imu.odr_hz`` (optional: the part's true output rate, which
+  DT_US carries, e.g. 104 Hz for 100); ``imu.has_quat``; ``imu.kind`` (0 simulated, 1 BNO08x,
+  2 LSM6DSO, 3 ICM-42688).
 * ``heel.load()`` -> 0.0..1.0 (FSR load); the node thresholds it with hysteresis.
 * ``battery.read()`` -> ``(percent, millivolts)``.
 * ``led.blink(seconds)`` (optional).
@@ -171,7 +173,7 @@ class SensorNode:
         pend, st.pending = st.pending, []
         enc = self._encoding_for(st)
         max_n = wire.max_samples_per_frame(st.link.max_payload, enc)
-        dt_us = int(1000000 / self.imu.rate_hz + 0.5)
+        dt_us = int(1000000 / getattr(self.imu, "odr_hz", self.imu.rate_hz) + 0.5)
         for i in range(0, len(pend), max_n):
             part = pend[i:i + max_n]
             frame = wire.encode_data(st.seq, part[0][0], [(s[1], s[2], s[3]) for s in part],

@@ -37,6 +37,7 @@ class Icm42688:
         self.i2c.writeto_mem(self.addr, GYRO_CONFIG0, bytes([FS_GYRO_1000DPS | code]))
         self.i2c.writeto_mem(self.addr, ACCEL_CONFIG0, bytes([FS_ACCEL_4G | code]))
         self.rate_hz = rate_hz
+        self.odr_hz = float(rate_hz)  # this part's rates are exact
         return rate_hz
 
     def read(self):

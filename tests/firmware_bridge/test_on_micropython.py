@@ -34,6 +34,7 @@ ACC = [0.8, -2.1, 9.5]  # m/s², what the IMU model measures throughout
 GYR = [0.12, -0.34, 0.05]  # rad/s
 LSM6DSO = {"106": {"model": "Lsm6dsoModel", "acc_m_s2": ACC, "gyr_rad_s": GYR}}
 ICM42688 = {"104": {"model": "Icm42688Model", "acc_m_s2": ACC, "gyr_rad_s": GYR}}
+LSM6DS3TRC = {"106": dict(LSM6DSO["106"], who=0x6A)}
 BAT_UV = 1_900_000  # 3.8 V cell through the 1:2 divider
 # hosts: identity address (ble_addr_t: type, little-endian address), IRK, a private address
 HOST_A = {"central": "A", "identity": "01a1a2a3a4a5e6", "irk": "a0" * 16,
@@ -105,8 +106,10 @@ def test_every_on_device_file_compiles_for_the_esp32s3(name, tmp_path):
     assert out.read_bytes()[:1] == b"M"  # an .mpy file
 
 
-@pytest.mark.parametrize("imus,kind", [(LSM6DSO, 2), (ICM42688, 3)], ids=["lsm6dso", "icm42688"])
-def test_usb_stream_decodes_to_what_the_imu_measured(imus, kind, tmp_path):
+@pytest.mark.parametrize("imus,kind,odr_hz", [(LSM6DSO, 2, 104.0), (LSM6DS3TRC, 2, 104.0),
+                                              (ICM42688, 3, 100.0)],
+                         ids=["lsm6dso", "lsm6ds3tr-c", "icm42688"])
+def test_usb_stream_decodes_to_what_the_imu_measured(imus, kind, odr_hz, tmp_path):
     r = run_firmware(tmp_path, [ev(10_000, "end")], imus=imus)
     batches, dec = decode([r.usb])
     acc = np.concatenate([b.acc_m_s2 for b in batches])
@@ -120,7 +123,14 @@ def test_usb_stream_decodes_to_what_the_imu_measured(imus, kind, tmp_path):
     st = statuses(dec)
     assert st[0].booted and st[0].imu_kind == kind and st[0].battery_mv == 3800
     assert dec.stats.crc_errors == dec.stats.lost == dec.stats.bytes_skipped == 0
-    assert len(acc) >= 0.98 * 10 * 100  # 10 s at 100 Hz, nothing lost in the loop
+    # every sample the part produced in 10 s, spaced by its true output rate (104 Hz for the ST
+    # parts' "100 Hz"), and the time base that of the device clock
+    t = np.concatenate([b.t_s for b in batches])
+    assert len(t) >= 0.99 * 10 * odr_hz
+    # a frame's first sample is stamped when read: within two 1 ms loop ticks of its true time
+    assert np.allclose(np.diff(t), 1 / odr_hz, atol=2.5e-3)
+    assert np.median(np.diff(t)) == pytest.approx(1 / odr_hz, abs=1e-6)
+    assert (t[-1] - t[0]) * odr_hz == pytest.approx(len(t) - 1, abs=2)
 
 
 def test_usb_commands_split_across_reads_are_all_answered(tmp_path):
@@ -138,7 +148,7 @@ def test_usb_commands_split_across_reads_are_all_answered(tmp_path):
     assert resp[7].data == (50).to_bytes(2, "little")
     assert statuses(dec)[-1].rate_hz == 50
     t = np.concatenate([b.t_s for b in batches])
-    assert np.isclose(np.median(np.diff(t[-50:])), 0.02)
+    assert np.median(np.diff(t[-50:])) == pytest.approx(1 / 52, abs=1e-6)  # "50 Hz" is 52 Hz
 
 
 def _pair_in_window(host, mtu=23):
@@ -228,8 +238,8 @@ def test_strangers_outside_the_pairing_window_cannot_change_anything(tmp_path):
                        for m in dec.messages)
     t, gyr, dec = _usb_after(r, t_out / 1000)
     late = t > t[-1] - 3.0  # after both attacks
-    assert late.sum() >= 290  # still streaming at ~100 Hz: not stopped, not 25 Hz
-    assert np.isclose(np.median(np.diff(t[late])), 0.01)
+    assert late.sum() >= 300  # still streaming at 104 Hz: not stopped, not 26 Hz
+    assert np.median(np.diff(t[late])) == pytest.approx(1 / 104, abs=1e-6)
     assert np.abs(gyr[late] - GYR).max() < 0.002  # the gyro bias was not zeroed
     assert dec.stats.crc_errors == 0
     bonds = json.loads((tmp_path / "bonds.json").read_text())

@@ -45,12 +45,14 @@ class _Model:
 
 
 class Lsm6dsoModel(_Model):
-    """ST LSM6DSO (DS12140): WHO_AM_I 0x6C at 0x0F; CTRL1_XL/CTRL2_G ODR codes 1..10 are
-    12.5 * 2**(code-1) Hz (code 4: 104 Hz); STATUS_REG 0x1E XLDA|GDA; OUTX_L_G 0x22.. gyro x, y, z
-    then accelerometer x, y, z, little-endian; FS_XL 00 ±2, 01 ±16, 10 ±4, 11 ±8 g (0.061, 0.488,
-    0.122, 0.244 mg/LSB); FS_G 00 250, 01 500, 10 1000, 11 2000 dps (8.75..70 mdps/LSB).
+    """ST LSM6DSO (DS12140): WHO_AM_I 0x6C at 0x0F; CTRL1_XL/CTRL2_G ODR codes 1..8 are
+    12.5, 26, 52, 104, 208, 416, 833, 1666 Hz; STATUS_REG 0x1E XLDA|GDA; OUTX_L_G 0x22.. gyro
+    x, y, z then accelerometer x, y, z, little-endian; FS_XL 00 ±2, 01 ±16, 10 ±4, 11 ±8 g
+    (0.061, 0.488, 0.122, 0.244 mg/LSB); FS_G 00 250, 01 500, 10 1000, 11 2000 dps
+    (8.75..70 mdps/LSB).
     ``who`` 0x6C is also what an LSM6DSO32 answers (its FS_XL codes mean ±4/32/8/16 g)."""
 
+    ODR_HZ = {1: 12.5, 2: 26.0, 3: 52.0, 4: 104.0, 5: 208.0, 6: 416.0, 7: 833.0, 8: 1666.0}
     MG_PER_LSB = {0: 0.061, 1: 0.488, 2: 0.122, 3: 0.244}
     MDPS_PER_LSB = {0: 8.75, 1: 17.5, 2: 35.0, 3: 70.0}
 
@@ -58,8 +60,7 @@ class Lsm6dsoModel(_Model):
         super().__init__(world, acc_m_s2, gyr_rad_s, 0x0F, who)
 
     def configure(self):
-        code = self.regs[0x10] >> 4
-        odr = 12.5 * (1 << (code - 1)) if code else 0.0
+        odr = self.ODR_HZ.get(self.regs[0x10] >> 4, 0.0)
         if odr != self.odr_hz:
             self.odr_hz, self.t0_us, self.last_index = odr, self.w.now_us, -1
 
