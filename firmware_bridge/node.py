@@ -8,7 +8,9 @@ Driver interfaces:
 
 * ``imu.read()`` -> list of ``(t_us, acc_m_s2, gyr_rad_s, quat_or_None)`` sampled since the last
   call (``t_us`` device time, wrapping uint32); ``imu.set_rate(hz)`` -> the rate now in use;
-  ``imu.rate_hz``; ``imu.has_quat``; ``imu.kind`` (0 simulated, 1 BNO08x, 2 LSM6DSO, 3 ICM-42688).
+  ``imu.rate_hz`` (nominal); ``imu.odr_hz`` (optional: the part's true output rate, which
+  DT_US carries, e.g. 104 Hz for 100); ``imu.has_quat``; ``imu.kind`` (0 simulated, 1 BNO08x,
+  2 LSM6DSO, 3 ICM-42688).
 * ``heel.load()`` -> 0.0..1.0 (FSR load); the node thresholds it with hysteresis.
 * ``battery.read()`` -> ``(percent, millivolts)``.
 * ``led.blink(seconds)`` (optional).
@@ -64,6 +66,12 @@ class SensorNode:
         if self._booted:
             self._send_status(st, boot=False)
         return st
+
+    def send_status(self, link):
+        """A STATUS frame to ``link`` now (a BLE central that just connected or got trusted)."""
+        for st in self._links:
+            if st.link is link:
+                self._send_status(st, boot=False)
 
     def detach(self, link):
         self._links = [s for s in self._links if s.link is not link]
@@ -160,19 +168,27 @@ class SensorNode:
             self._flush(st, enc)
 
     def _flush(self, st, enc):
+        """Send the pending samples, in as many frames as the link's payload needs now (it may
+        have shrunk since they were queued: a reconnect at a smaller MTU)."""
         pend, st.pending = st.pending, []
-        dt_us = int(1000000 / self.imu.rate_hz + 0.5)
-        frame = wire.encode_data(st.seq, pend[0][0], [(s[1], s[2], s[3]) for s in pend], enc,
-                                 dt_us, st.pending_heel)
-        st.seq = (st.seq + 1) & 0xFFFF
-        st.sent += 1
-        st.link.send(frame)
+        enc = self._encoding_for(st)
+        max_n = wire.max_samples_per_frame(st.link.max_payload, enc)
+        dt_us = int(1000000 / getattr(self.imu, "odr_hz", self.imu.rate_hz) + 0.5)
+        for i in range(0, len(pend), max_n):
+            part = pend[i:i + max_n]
+            frame = wire.encode_data(st.seq, part[0][0], [(s[1], s[2], s[3]) for s in part],
+                                     enc, dt_us, st.pending_heel)
+            st.seq = (st.seq + 1) & 0xFFFF
+            st.sent += 1
+            st.link.send(frame)
 
     # -- commands
-    def handle_command(self, data, link=None, trusted=True):
-        """Answer every COMMAND frame in ``data`` (whole frames); responses go to ``link`` and are
-        returned. Commands that change the node need ``trusted`` (USB, or a bonded BLE host)."""
-        reader = wire.FrameReader()
+    def handle_command(self, data, link=None, trusted=True, reader=None):
+        """Answer every COMMAND frame in ``data``; responses go to ``link`` and are returned.
+        Commands that change the node need ``trusted`` (USB, or a bonded BLE host). A link whose
+        bytes arrive in pieces passes its own long-lived ``reader`` so that a frame split across
+        two calls is not lost; without one, ``data`` must hold whole frames."""
+        reader = wire.FrameReader() if reader is None else reader
         out = []
         for mtype, seq, _t, payload in reader.feed(data):
             if mtype != wire.T_COMMAND or not payload:

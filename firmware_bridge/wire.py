@@ -62,12 +62,16 @@ def max_samples_per_frame(max_payload, encoding):
 
 
 def _q(x, lsb, bits):
-    """Quantise ``x`` to a signed ``bits``-bit integer (saturating; NaN -> 0)."""
+    """``x`` as a signed ``bits``-bit integer (symmetric saturation, ±inf too; NaN -> 0)."""
     if x != x:
         return 0
     lim = (1 << (bits - 1)) - 1
-    v = round(x / lsb)
-    return lim if v > lim else (-lim if v < -lim else int(v))
+    y = x / lsb
+    if y >= lim:  # also +inf, which round() cannot take
+        return lim
+    if y <= -lim:
+        return -lim
+    return int(round(y))
 
 
 def _finish(body):

@@ -13,7 +13,7 @@ INT_STATUS, ACCEL_DATA_X1 = 0x2D, 0x1F
 DATA_RDY = 0x08
 ODR_CODES = {25: 0x0A, 50: 0x09, 100: 0x08, 200: 0x07, 400: 0x0F}  # 400 -> 500 Hz code
 FS_GYRO_1000DPS, FS_ACCEL_4G = 0x1 << 5, 0x2 << 5
-ACC_M_S2_PER_LSB = 9.81 / 8192.0
+ACC_M_S2_PER_LSB = 9.80665 / 8192.0  # g is standard gravity (datasheet)
 GYR_RAD_S_PER_LSB = 3.141592653589793 / 180.0 / 32.8
 
 
@@ -37,6 +37,7 @@ class Icm42688:
         self.i2c.writeto_mem(self.addr, GYRO_CONFIG0, bytes([FS_GYRO_1000DPS | code]))
         self.i2c.writeto_mem(self.addr, ACCEL_CONFIG0, bytes([FS_ACCEL_4G | code]))
         self.rate_hz = rate_hz
+        self.odr_hz = float(rate_hz)  # this part's rates are exact
         return rate_hz
 
     def read(self):

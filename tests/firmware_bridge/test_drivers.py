@@ -46,7 +46,7 @@ def test_lsm6dso_configuration_and_scaling():
     bus.mem[0x22:0x2E] = struct.pack("<6h", 1000, -1000, 0, 0, 0, 8197)
     ((t, acc, gyr, q),) = imu.read()
     assert t == 1234 and q is None
-    assert acc[2] == pytest.approx(8197 * 0.122e-3 * 9.81)  # ≈ 1 g
+    assert acc[2] == pytest.approx(8197 * 0.122e-3 * 9.80665)  # ≈ 1 g (mg: standard gravity)
     assert gyr[0] == pytest.approx(math.radians(35.0)) and gyr[1] == pytest.approx(-gyr[0])
     assert imu.set_rate(123) == 200
 
@@ -58,7 +58,7 @@ def test_icm42688_configuration_big_endian_and_scaling():
     bus.mem[0x2D] = 0x08
     bus.mem[0x1F:0x2B] = struct.pack(">6h", 0, 0, 8192, 328, 0, -328)
     ((_, acc, gyr, _),) = imu.read()
-    assert acc == pytest.approx((0.0, 0.0, 9.81))
+    assert acc == pytest.approx((0.0, 0.0, 9.80665))
     assert gyr == pytest.approx((math.radians(10), 0.0, -math.radians(10)))
     with pytest.raises(OSError, match="WHO_AM_I 0x00"):
         Icm42688(RegisterBus(0x68, {}), Clock())

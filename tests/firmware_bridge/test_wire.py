@@ -54,3 +54,12 @@ def test_messages_agree_and_command_reader():
     r = wire.FrameReader()
     got = r.feed(cmds[:5]) + r.feed(cmds[5:])
     assert [(m[0], m[1], m[3]) for m in got] == [(2, 1, b"\x01\xc8\x00"), (2, 2, b"\x03")]
+
+
+def test_infinities_saturate_symmetrically_instead_of_raising():
+    frame = wire.encode_data(0, 0, [((float("inf"), float("-inf"), float("nan")),
+                                     (1e30, -1e30, 0.0), None)], wire.ENC_I16)
+    ((b,),) = [F.FrameDecoder().feed(frame)]
+    lim_acc, lim_gyr = 32767 * 0.0025, 32767 * 0.001
+    assert b.acc_m_s2[0].tolist() == pytest.approx([lim_acc, -lim_acc, 0.0])
+    assert b.gyr_rad_s[0].tolist() == pytest.approx([lim_gyr, -lim_gyr, 0.0])
