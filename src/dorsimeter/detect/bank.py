@@ -159,8 +159,13 @@ class Detectors:
             return np.zeros(len(raw["t"]), dtype=bool), NO_SOURCE
         if self.shank is None or self._shank_cal is not calibration:
             bias = getattr(calibration, "gyr_bias_rad_s", (0.0, 0.0, 0.0))
+            offset = getattr(calibration, "acc_offset_m_s2", None)  # the fitted one, if any
             self.shank = ShankLiftDetector(self.rate_hz, lever, bias,
-                                           v_on_m_s=self.settings.shank_v_on_m_s)
+                                           v_on_m_s=self.settings.shank_v_on_m_s,
+                                           acc_offset_m_s2=(0.0, 0.0, 0.0) if offset is None
+                                           else offset,
+                                           heel_down_until_s=float(getattr(
+                                               calibration, "t_defined_s", -np.inf)))
             self._shank_cal = calibration
         flags = self.shank.update(raw["gyr"], raw["acc"], raw["up"], at_rest, raw["t"])
         return flags, np.where(self.shank.watching, SHANK_IMU, NO_SOURCE).astype(object)

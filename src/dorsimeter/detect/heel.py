@@ -164,39 +164,83 @@ def _quadratic_features(up: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y, z, x * x, y * y, z * z, x * y, x * z, y * z])
 
 
+#: The bone's motion, and a heel lift's (a rise over 0.25–0.5 s), lie below this; a skin-mounted
+#: clip wobbles at 12–25 Hz after jolts. A 4th-order low-pass here takes that wobble down by
+#: (6/12)⁴ (−24 dB) at its lowest and keeps its rotation rate out of the ω² of the pivot
+#: model, where it would not average out: 1.5° at 20 Hz is |ω|² ≈ 11 (rad/s)², ≈ 2 m/s² of
+#: centripetal term at a 0.19 m lever arm for as long as the wobble lasts.
+BONE_BAND_HZ = 6.0
+#: Per-sample residual noise (m/s²): accelerometer noise (BMI270 160 µg/√Hz over 50 Hz:
+#: 0.011 m/s²) and the gyro's differentiated noise times the lever arm, with room for the
+#: quantisation of consumer parts; it sets how strongly the priors below hold.
+RESIDUAL_NOISE_M_S2 = 0.03
+#: Prior spread of the accelerometer-error coefficients (m/s²): a few tens of mg.
+ACC_ERROR_SIGMA_M_S2 = 0.3
+#: Prior spread of the calibration's lever-arm error (m): its drives are fitted on a clip that
+#: moves on skin, and the offset between the talocrural axis and the pivot of the fit.
+LEVER_ARM_SIGMA_M = 0.03
+N_QUADRATIC = 9
+N_FEATURES = N_QUADRATIC + 3
+
+
+def _lever_features(w: np.ndarray, dw: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """(n,3): d/dr of the vertical pivot acceleration (ω̇ × r + ω × (ω × r))·up, i.e.
+    up × ω̇ + (ω·up) ω − |ω|² up: the residual a lever-arm error δr leaves is this · δr."""
+    wu = (w * up).sum(axis=1)[:, None]
+    ww = (w * w).sum(axis=1)[:, None]
+    return _cross(up, dw) + wu * w - ww * up
+
+
 class ShankLiftDetector:
     """Heel lift from the shank IMU alone: vertical ankle velocity unexplained by rotation.
 
     ``lever_arm_m`` is the ankle-to-sensor vector in the sensor frame (from calibration);
-    ``gyr_bias_rad_s`` the gyro bias at rest. A lift starts when the band-passed, integrated
-    residual (``velocity_m_s``) exceeds ``v_on_m_s``; it ends once the heel has come down
-    again (a downward velocity pulse, then quiet) or after ``max_lift_s``.
+    ``gyr_bias_rad_s`` the gyro bias at rest. The signals are first taken to the bone's band
+    (``BONE_BAND_HZ``: the clip's wobble on the skin is no motion of the ankle). The error
+    model then learns, from heel-down data only, the accelerometer's orientation-dependent
+    error (a quadratic in "up") and the calibration's lever-arm error (the pivot term's
+    derivative, ``_lever_features``), with Gaussian priors (``ACC_ERROR_SIGMA_M_S2``,
+    ``LEVER_ARM_SIGMA_M`` against ``RESIDUAL_NOISE_M_S2``): with the heel down the ankle is a
+    fixed point, so any rotation-correlated residual is a wrong lever arm, not a lift.
+    A lift starts when the band-passed, integrated residual (``velocity_m_s``) exceeds
+    ``v_on_m_s``; it ends once the heel has come down again (a downward velocity pulse, then
+    quiet) or after ``max_lift_s``.
     """
 
     source = SHANK_IMU
 
     def __init__(self, rate_hz: float, lever_arm_m, gyr_bias_rad_s=(0.0, 0.0, 0.0),
-                 v_on_m_s: float = 0.010, band_hz: tuple[float, float] = (0.3, 4.0),
+                 v_on_m_s: float = 0.010, acc_offset_m_s2=(0.0, 0.0, 0.0),
+                 heel_down_until_s: float = -np.inf, band_hz: tuple[float, float] = (0.3, 4.0),
                  leak_s: float = 0.5, forget_s: float = 120.0, block_n: int | None = None,
                  max_lift_s: float = 6.0) -> None:
         self.rate_hz = rate_hz
         self.r = np.asarray(lever_arm_m, dtype=float).reshape(3)
         self.bias = np.asarray(gyr_bias_rad_s, dtype=float).reshape(3)
+        self.acc_offset = np.asarray(acc_offset_m_s2, dtype=float).reshape(3)
+        # samples up to here are heel down by protocol (the calibration's stance and drives,
+        # whose lever-arm fit assumes it): flagged nothing, and learnt from even while the
+        # error model is still empty (otherwise its first drives flag, and flagged blocks are
+        # never learnt from)
+        self.heel_down_until_s = float(heel_down_until_s)
         self.v_on_m_s = v_on_m_s
         self.max_lift_n = int(round(max_lift_s * rate_hz))
         self.block_n = block_n or max(1, int(round(1.0 * rate_hz)))
         from scipy.signal import butter  # imported here: scipy.signal costs ~1 s of CLI start-up
 
         self._bp = butter(2, band_hz, btype="band", fs=rate_hz)
+        self._lp = butter(4, min(BONE_BAND_HZ, 0.4 * rate_hz), fs=rate_hz)
+        self._lp_zi: np.ndarray | None = None  # (order, 7): ω (3), a·up (1), up (3)
         self._bp_zi = np.zeros(max(len(self._bp[0]), len(self._bp[1])) - 1)
         lam = float(np.exp(-1.0 / (rate_hz * leak_s)))
         self._int = (np.array([1.0 / rate_hz]), np.array([1.0, -lam]))
         self._int_zi = np.zeros(1)
         self._decay = float(np.exp(-self.block_n / (rate_hz * forget_s)))
-        self._A = np.zeros((9, 9))
-        self._c = np.zeros(9)
-        self._w = np.zeros(9)
-        self._ridge = 1e-2 * np.eye(9)
+        self._A = np.zeros((N_FEATURES, N_FEATURES))
+        self._c = np.zeros(N_FEATURES)
+        self._w = np.zeros(N_FEATURES)
+        prior = np.r_[np.full(N_QUADRATIC, ACC_ERROR_SIGMA_M_S2), np.full(3, LEVER_ARM_SIGMA_M)]
+        self._ridge = np.diag((RESIDUAL_NOISE_M_S2 / prior) ** 2)
         self._prev_w: np.ndarray | None = None
         self._n = 0  # samples seen (block boundaries are global sample counts)
         self._blk_f: list[np.ndarray] = []
@@ -232,21 +276,29 @@ class ShankLiftDetector:
         self._blind_n = int(round(settle_s * self.rate_hz)) if blind else 0
         self._bp_zi = np.zeros_like(self._bp_zi)
         self._int_zi = np.zeros_like(self._int_zi)
+        self._lp_zi = None
         self._prev_w = None
         self._state, self._lift_n, self._quiet_n = 0, 0, 0
         self._blk_f, self._blk_y, self._blk_ok = [], [], []
         self.gaps += 1
 
-    def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray) -> np.ndarray:
-        """Vertical specific force not explained by rotation about the ankle, minus g."""
-        w = gyr - self.bias
+    def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vertical specific force not explained by rotation about the ankle, minus g, in the
+        bone's band; with the error model's features (quadratic in "up", lever arm)."""
+        from scipy.signal import lfilter, lfilter_zi
+
+        x = np.column_stack([gyr - self.bias, ((acc - self.acc_offset) * up).sum(axis=1), up])
+        if self._lp_zi is None:  # steady state at the first sample: no step into the filters
+            self._lp_zi = lfilter_zi(*self._lp)[:, None] * x[0][None, :]
+        x, self._lp_zi = lfilter(*self._lp, x, axis=0, zi=self._lp_zi)
+        w, au, u = x[:, :3], x[:, 3], x[:, 4:]
         prev = w[:1] if self._prev_w is None else self._prev_w
-        alpha = np.diff(np.vstack([prev, w]), axis=0) * self.rate_hz
+        dw = np.diff(np.vstack([prev, w]), axis=0) * self.rate_hz
         self._prev_w = w[-1:].copy()
-        r = self.r
-        pred = _cross(alpha, r) + _cross(w, _cross(w, r))
-        a = acc - pred
-        return a[:, 0] * up[:, 0] + a[:, 1] * up[:, 1] + a[:, 2] * up[:, 2] - GRAVITY_M_S2
+        lever = _lever_features(w, dw, u)
+        y = au - lever @ self.r - GRAVITY_M_S2
+        return y, np.column_stack([_quadratic_features(u), lever]), w
 
     def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, up: np.ndarray,
                at_rest: np.ndarray | None = None, t_s: np.ndarray | None = None) -> np.ndarray:
@@ -264,15 +316,16 @@ class ShankLiftDetector:
         rest = np.zeros(len(gyr), dtype=bool) if at_rest is None \
             else np.asarray(at_rest, dtype=bool)
         if t_s is None or len(t_s) == 0:
-            return self._update(gyr, acc, up, rest)
+            return self._update(gyr, acc, up, rest, np.zeros(len(gyr), dtype=bool))
         t = np.asarray(t_s, dtype=float)
+        known = t <= self.heel_down_until_s
         prev = t[0] if self._last_t is None else self._last_t
         self._last_t = float(t[-1])
         step = np.diff(np.concatenate([[prev], t]))
         cuts = np.flatnonzero(step > 1.5 / self.rate_hz)
         long_gap = step - 1.0 / self.rate_hz > max_gap_in_rep_s()
         if len(cuts) == 0:
-            return self._update(gyr, acc, up, rest)
+            return self._update(gyr, acc, up, rest, known)
         out, vel, watch = [], [], []
         for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(t)]]),
                         strict=True):
@@ -280,15 +333,15 @@ class ShankLiftDetector:
                 lost = float(step[a]) - 1.0 / self.rate_hz
                 self.restart(blind=bool(long_gap[a]),
                              settle_s=settle_after_gap_s(lost, self.rate_hz))
-            out.append(self._update(gyr[a:b], acc[a:b], up[a:b], rest[a:b]))
+            out.append(self._update(gyr[a:b], acc[a:b], up[a:b], rest[a:b], known[a:b]))
             vel.append(self.velocity_m_s)
             watch.append(self.watching)
         self.velocity_m_s = np.concatenate(vel)
         self.watching = np.concatenate(watch)
         return np.concatenate(out)
 
-    def _update(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray, rest: np.ndarray
-                ) -> np.ndarray:
+    def _update(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray, rest: np.ndarray,
+                known: np.ndarray) -> np.ndarray:
         n = len(gyr)
         self.watching = np.ones(n, dtype=bool)
         if n == 0:
@@ -307,13 +360,13 @@ class ShankLiftDetector:
             self.restart(blind=False)
             self.gaps -= 1  # the same gap
             flags = np.concatenate([np.zeros(k, dtype=bool),
-                                    self._update(gyr[k:], acc[k:], up[k:], rest[k:])])
+                                    self._update(gyr[k:], acc[k:], up[k:], rest[k:],
+                                                 known[k:])])
             self.velocity_m_s = np.concatenate([np.zeros(k), self.velocity_m_s])
             self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
             return flags
         from scipy.signal import lfilter
-        y = self.residual_vertical(gyr, acc, up)
-        f = _quadratic_features(up)
+        y, f, _ = self.residual_vertical(gyr, acc, up)
         n = len(y)
         flags = np.empty(n, dtype=bool)
         vel = np.empty(n)
@@ -321,10 +374,15 @@ class ShankLiftDetector:
         while i < n:  # chunks end on global block boundaries: the fit changes only there
             j = min(n, i + self.block_n - self._n % self.block_n)
             e = y[i:j] - f[i:j] @ self._w
+            if self._n == 0:  # the very first sample: no model yet, start at its residual
+                from scipy.signal import lfilter_zi
+                self._bp_zi = lfilter_zi(*self._bp) * e[0]
             bp, self._bp_zi = lfilter(*self._bp, e, zi=self._bp_zi)
             v, self._int_zi = lfilter(*self._int, bp, zi=self._int_zi)
             vel[i:j] = v
-            flags[i:j] = self._states(v, rest[i:j])
+            flags[i:j] = self._states(v, rest[i:j]) & ~known[i:j]
+            if known[j - 1]:  # heel down by protocol: no lift carried out of it
+                self._state, self._lift_n, self._quiet_n = 0, 0, 0
             self._blk_f.append(f[i:j])
             self._blk_y.append(y[i:j])
             self._blk_ok.append(~flags[i:j])
