@@ -19,16 +19,34 @@ from pathlib import Path
 from dorsimeter.errors import DorsimeterError, InputError
 
 ALLOW_FILE = "sensors.json"
-ADDRESS_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+# macOS (CoreBluetooth) never shows MAC addresses: bleak gives each peripheral a UUID instead
+UUID_RE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+ADDRESS_RE = re.compile(f"{MAC_RE.pattern}|{UUID_RE.pattern}")
 
 
 def normalise_address(address: str) -> str:
-    """``aa-bb-…`` or ``aa:bb:…`` -> ``AA:BB:CC:DD:EE:FF``; DorsimeterError if not one."""
-    a = address.strip().upper().replace("-", ":")
-    if not ADDRESS_RE.match(a):
+    """A MAC address (``aa-bb-…`` or ``aa:bb:…`` -> ``AA:BB:CC:DD:EE:FF``, Linux, Windows) or a
+    CoreBluetooth UUID (upper case, macOS); DorsimeterError if neither."""
+    a = address.strip().upper()
+    if UUID_RE.match(a):
+        return a
+    a = a.replace("-", ":")
+    if not MAC_RE.match(a):
         raise DorsimeterError(f"'{address}' is not a Bluetooth address (expected "
-                              "AA:BB:CC:DD:EE:FF; `dorsimeter scan` lists the sensors in range)")
+                              "AA:BB:CC:DD:EE:FF, or on macOS a UUID such as "
+                              "1F2E3D4C-0000-4000-8000-00805F9B34FB; `dorsimeter scan` lists the "
+                              "sensors in range)")
     return a
+
+
+def is_address(text: str) -> bool:
+    """True for a MAC address or a CoreBluetooth UUID (any case), False for a name."""
+    try:
+        normalise_address(text)
+    except DorsimeterError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,9 @@ class AllowList:
 
     def remove(self, address_or_label: str) -> AllowedSensor:
         key = address_or_label.strip()
+        address = normalise_address(key) if is_address(key) else None
         for s in self.sensors:
-            if s.address == key.upper().replace("-", ":") or (s.label and s.label == key):
+            if s.address == address or (s.label and s.label == key):
                 self.sensors.remove(s)
                 self.save()
                 return s

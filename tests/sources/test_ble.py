@@ -383,3 +383,72 @@ async def test_two_sources_started_at_once_both_find_their_sensor_and_stream():
         a, b = BleSource("dorsi-1a01", rate_hz=100), BleSource("dorsi-1b02", rate_hz=100)
         got_a, got_b = await asyncio.gather(take(a, 100, 30), take(b, 100, 30))
         assert sum(len(x) for x in got_a) >= 100 and sum(len(x) for x in got_b) >= 100
+
+
+MAC_UUID = "5B1D4C8E-2F3A-4E6B-9C1D-0A1B2C3D4E5F"  # how macOS would name the node below
+
+
+@pytest.mark.parametrize("can_pair", [True, False], ids=["pair-call", "no-pair-call (macOS)"])
+async def test_a_sensor_known_by_a_corebluetooth_uuid_connects_through_real_bleak(
+        can_pair, tmp_path, monkeypatch):
+    """The host sees the node under a UUID, as on macOS: the allow-list and the target take it.
+    Without a pair() call (CoreBluetooth has none), the node's encrypted control characteristic
+    makes the stack pair on the first command, and the rate change still reaches the node."""
+    import dorsimeter.sources.ble as ble_mod
+
+    monkeypatch.setattr(ble_mod, "backend_can_pair", lambda: can_pair)
+    async with BleRig(identifiers={"C0:D0:57:00:00:c1": MAC_UUID}) as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00c1", "C0:D0:57:00:00:c1",
+                                            rate_hz=100.0))
+        allowed = AllowList(tmp_path / "sensors.json")
+        allowed.add(MAC_UUID.lower())  # typed in any case
+        assert allowed.sensors[0].address == MAC_UUID
+        source = BleSource(f"{MAC_UUID.lower()}", rate_hz=200, allowed=allowed)
+        batches = await take(source, 400, timeout_s=20)
+        device = rig.bluez.devices[next(iter(rig.bluez.devices))]
+        assert source.status.address == MAC_UUID
+        assert node.imu.rate_hz == 200  # set_rate obeyed: the link was encrypted
+        # with no pair() call, exactly the first command met Insufficient Encryption
+        assert device.insufficient_encryption == (0 if can_pair else 1)
+        t = np.concatenate([b.t_s for b in batches])
+        assert len(t) >= 400 and np.allclose(np.diff(t), 0.005, atol=2e-6)
+        assert source.status.lost_frames == 0
+
+
+async def test_a_name_two_sensors_advertise_is_refused_unless_the_allow_list_picks_one(tmp_path):
+    async with BleRig() as rig:
+        await rig.add(NodePeripheral(rig.link, "dorsi-twin", "C0:D0:57:00:00:d1"))
+        await rig.add(NodePeripheral(rig.link, "dorsi-twin", "C0:D0:57:00:00:d2"))
+        with pytest.raises(DeviceError, match=r"2 BLE sensors advertise the name 'dorsi-twin' "
+                                              r"\(C0:D0:57:00:00:D1, C0:D0:57:00:00:D2\)"):
+            await take(BleSource("dorsi-twin"), 1, timeout_s=15)
+        allowed = AllowList(tmp_path / "sensors.json")
+        allowed.add("C0:D0:57:00:00:D2")
+        source = BleSource("dorsi-twin", allowed=allowed)
+        await take(source, 50, timeout_s=15)
+        assert source.status.address == "C0:D0:57:00:00:D2"
+
+
+async def test_a_set_up_that_fails_after_a_drop_is_retried_and_the_stream_goes_on():
+    """After the drop the node leaves the first set_rate unanswered: that reconnection's set-up
+    ends in a DeviceError, which the reconnect loop retries (with a fresh scan) instead of ending
+    the recording."""
+    async with BleRig() as rig:
+        node = await rig.add(NodePeripheral(rig.link, "dorsi-00e1", "C0:D0:57:00:00:e1"))
+        source = BleSource("C0:D0:57:00:00:E1", rate_hz=100, give_up_s=20)
+        dropped = {}
+
+        async def on_batch(batch):
+            if not dropped and batch.t_s[-1] > 1.0:
+                dropped["writes"] = len(node.counters.writes)
+                node.ignore_commands = 1
+                await node.drop_link()
+
+        batches = await collect_seconds(source, 8.0, timeout_s=40, on_batch=on_batch)
+        assert dropped and source.status.reconnects == 1 and len(source.gaps) == 1
+        assert node.ignore_commands == 0 and node.counters.connections >= 3
+        # the unanswered set_rate, then the set_rate (and battery) of the connection that worked
+        later = node.counters.writes[dropped["writes"]:]
+        assert sum(w[9] == 0x01 for w in later if len(w) > 9) >= 2
+        t = np.concatenate([b.t_s for b in batches])
+        assert t[-1] > source.gaps[0].t_after_s + 1.0  # streaming well after the failed set-up

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
+import sys
 import time
 import weakref
 from collections import deque
@@ -34,13 +34,14 @@ from bleak_retry_connector import establish_connection
 from dorsimeter.errors import DeviceError, DorsimeterError
 from dorsimeter.protocol import frames, gatt, witmotion
 from dorsimeter.protocol.frames import FrameDecoder
+from dorsimeter.security import is_address, normalise_address
 from dorsimeter.sources.base import Gap, Source
 from dorsimeter.types import ImuBatch
 
 log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
-ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+NAME_SETTLE_S = 1.0  # after a name matched, how long to listen for another sensor with it
 # The node's firmware registers the standard Battery Service 0x180F / Battery Level 0x2A19
 # (Bluetooth base UUID …-00805f9b34fb; WitMotion's own UUIDs use …-00805f9a34fb).
 BATTERY_SERVICE_DATA_UUID = gatt.BATTERY_SERVICE_UUID
@@ -249,35 +250,69 @@ def _scan_lock() -> asyncio.Lock:
     return lock
 
 
-async def find_sensor(target: str, timeout_s: float = 10.0) -> tuple[BLEDevice, AdvertisementData]:
-    """The device with address or advertised name ``target``; DeviceError if not seen.
+async def find_sensor(target: str, timeout_s: float = 10.0,
+                      permits: Callable[[str], bool] | None = None,
+                      ) -> tuple[BLEDevice, AdvertisementData]:
+    """The device with address (a MAC address, or a CoreBluetooth UUID on macOS) or advertised
+    name ``target``; DeviceError if not seen, or if a name is ambiguous.
 
-    Scans take turns (``_scan_lock``), so two sources started at once both find theirs."""
-    is_address = bool(ADDRESS_RE.match(target))
+    A name matches only when it picks one sensor: after the first match the scan listens
+    ``NAME_SETTLE_S`` longer, and if several devices advertise the name, the one ``permits``
+    (the allow-list) accepts is taken, else it is an error naming their addresses. Scans take
+    turns (``_scan_lock``), so two sources started at once both find theirs."""
+    by_address = is_address(target)
+    address = normalise_address(target) if by_address else ""
 
     def match(dev: BLEDevice, adv: AdvertisementData) -> bool:
-        if is_address:
-            return dev.address.upper() == target.upper()
+        if by_address:
+            return dev.address.upper() == address
         return target in (adv.local_name, dev.name)
 
-    seen: dict[str, AdvertisementData] = {}
+    seen: dict[str, tuple[BLEDevice, AdvertisementData]] = {}
+    first = asyncio.Event()
 
-    def keep(dev: BLEDevice, adv: AdvertisementData) -> bool:
-        ok = match(dev, adv)
-        if ok:
-            seen[dev.address] = adv
-        return ok
+    def on_advert(dev: BLEDevice, adv: AdvertisementData) -> None:
+        if match(dev, adv):
+            seen[dev.address] = (dev, adv)
+            first.set()
 
     try:
-        async with _scan_lock():
-            dev = await BleakScanner.find_device_by_filter(keep, timeout=timeout_s)
+        async with _scan_lock(), BleakScanner(detection_callback=on_advert):
+            try:
+                await asyncio.wait_for(first.wait(), timeout_s)
+            except TimeoutError:
+                pass
+            else:
+                if not by_address:
+                    await asyncio.sleep(NAME_SETTLE_S)
     except (BleakError, OSError) as e:
         raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
-    if dev is None:
-        what = "address" if is_address else "name"
+    if not seen:
+        what = "address" if by_address else "name"
         raise DeviceError(f"no BLE sensor with {what} '{target}' seen in {timeout_s:g} s "
                           "(is it switched on and in range? try `dorsimeter scan`)")
-    return dev, seen[dev.address]
+    found = list(seen.values())
+    if len(found) > 1 and permits is not None:
+        found = [f for f in found if permits(f[0].address)] or found[:1]
+    if len(found) > 1:
+        addresses = ", ".join(sorted(d.address for d, _ in found))
+        raise DeviceError(f"{len(found)} BLE sensors advertise the name '{target}' "
+                          f"({addresses}): name one by its address, e.g. "
+                          f"--sensor ble:{found[0][0].address}")
+    return found[0]
+
+
+def backend_can_pair() -> bool:
+    """bleak's CoreBluetooth backend (macOS) has no ``pair()``: there the node's encrypted
+    control characteristic makes the OS pair on the first write."""
+    return sys.platform != "darwin"
+
+
+async def _pair(client: BleakClient) -> None:
+    try:
+        await client.pair()
+    except NotImplementedError:  # a backend without pairing: the encrypted write pairs
+        log.info("this Bluetooth backend cannot pair on request; the OS pairs on the first write")
 
 
 # --------------------------------------------------------------------------- the source
@@ -348,6 +383,7 @@ class BleSource(Source):
         self._pending_gap: Gap | None = None
         self._down_since: float | None = None
         self._last_t_s: float | None = None
+        self._last_error: Exception | None = None
         self._arrivals: deque[tuple[float, int]] = deque()
 
     def set_side(self, side: str) -> None:
@@ -372,18 +408,19 @@ class BleSource(Source):
         self._generation += 1
         gen = self._generation
         self.status.state = "connecting" if gen == 1 else "reconnecting"
-        pair = self._kind is not None and self._kind.needs_bonding
+        pair = self._kind is not None and self._kind.needs_bonding and backend_can_pair()
         client = await establish_connection(
             BleakClient, self._device, self.target,
-            disconnected_callback=self._on_disconnect(gen), max_attempts=3, pair=pair)
+            disconnected_callback=self._on_disconnect(gen), max_attempts=3, pair=pair,
+            ble_device_callback=lambda: self._device)
         try:
             if self._kind is None:
                 self._kind = kind_from_uuids(s.uuid for s in client.services)
                 if self._kind is None:
                     raise DeviceError(f"BLE device '{self.target}' offers neither the dorsimeter "
                                       "node service nor the WitMotion service (ffe5)")
-                if self._kind.needs_bonding:
-                    await client.pair()
+                if self._kind.needs_bonding and backend_can_pair():
+                    await _pair(client)
             self.status.kind = self._kind.name
             self.name = f"{self._kind.name} '{self.target}' (BLE)"
             responses: asyncio.Queue[bytes] = asyncio.Queue()  # this connection's only
@@ -436,31 +473,44 @@ class BleSource(Source):
                 await old.disconnect()
             except (BleakError, OSError) as e:
                 log.debug("disconnect after drop: %s", e)
+        self._last_error = None
         try:
             async with asyncio.timeout(self.give_up_s):
                 await self._reconnect_with_backoff()
         except TimeoutError as e:
             self.status.state = "lost"
+            why = f" (last: {self._last_error})" if self._last_error else ""
             raise DeviceError(f"BLE sensor '{self.target}' lost: no reconnection in "
-                              f"{self.give_up_s:g} s") from e
+                              f"{self.give_up_s:g} s{why}") from e
         self._pending_gap.down_s = time.monotonic() - self._down_since
 
     async def _reconnect_with_backoff(self) -> None:
+        """Any failure of a connection or of its set-up (a refused or unanswered command is a
+        DeviceError) is retried with exponential backoff; after a failure the device is looked
+        up afresh (a new BLEDevice: BlueZ may have dropped its object, CoreBluetooth its
+        peripheral), which ``establish_connection`` also asks for between its own attempts."""
         delay_s = 0.05
         while True:
             try:
                 await self._connect()
                 return
-            except (BleakError, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - every set-up failure is retried until give_up_s
+                self._last_error = e
                 log.info("reconnect to %s failed (%s); retrying in %.2f s", self.target, e,
                          delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(2.0, delay_s * 2)
+            await asyncio.sleep(delay_s)
+            delay_s = min(2.0, delay_s * 2)
+            try:
+                self._device, _ = await find_sensor(self._device.address,
+                                                    min(self.scan_timeout_s, 5.0))
+            except DeviceError as e:  # not advertising yet: try the old one again
+                log.debug("rescan for %s: %s", self.target, e)
 
     # --- streaming
     async def stream(self) -> AsyncIterator[ImuBatch]:
         self.status.state = "scanning"
-        self._device, adv = await find_sensor(self.target, self.scan_timeout_s)
+        permits = self.allowed.permits if self.allowed is not None else None
+        self._device, adv = await find_sensor(self.target, self.scan_timeout_s, permits)
         if self.allowed is not None and not self.allowed.permits(self._device.address):
             self.status.state = "closed"  # seen advertising; never connected to
             raise DeviceError(self.allowed.refusal(self._device.address, adv.local_name))

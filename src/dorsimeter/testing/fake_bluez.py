@@ -23,6 +23,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bumble.att import (
+    ATT_INSUFFICIENT_AUTHENTICATION_ERROR,
+    ATT_INSUFFICIENT_ENCRYPTION_ERROR,
+    ATT_Error,
+)
 from bumble.controller import Controller
 from bumble.device import Device, Peer
 from bumble.gatt import Characteristic as BumbleCharacteristic
@@ -193,6 +198,7 @@ class Device1(ServiceInterface):
         self._lock = asyncio.Lock()
         self.connection = None
         self.gatt: list[tuple[str, ServiceInterface]] = []
+        self.insufficient_encryption = 0  # writes the peripheral refused until paired
 
     @method()
     async def Connect(self):
@@ -281,7 +287,7 @@ class Device1(ServiceInterface):
             self._export(spath, GattService1(full_uuid(svc.uuid), self.path))
             for ch in svc.characteristics:
                 cpath = f"{spath}/char{ch.handle:04x}"
-                self._export(cpath, GattCharacteristic1(peer, ch, spath, mtu))
+                self._export(cpath, GattCharacteristic1(peer, ch, spath, mtu, self))
                 for d in ch.descriptors:
                     self._export(f"{cpath}/desc{d.handle:04x}", GattDescriptor1(peer, d, cpath))
 
@@ -312,7 +318,10 @@ class Device1(ServiceInterface):
 
     @dbus_property(access=R)
     def Address(self) -> "s":
-        return str(self.address).split("/")[0]
+        """The MAC address, or the CoreBluetooth-style UUID the fake was told to show for it
+        (``FakeBlueZ.identifiers``: how macOS names a peripheral)."""
+        mac = str(self.address).split("/")[0]
+        return self.fake.identifiers.get(mac.upper(), mac)
 
     @dbus_property(access=R)
     def AddressType(self) -> "s":
@@ -403,12 +412,17 @@ class GattService1(ServiceInterface):
         return []
 
 
+_NEEDS_PAIRING = (ATT_INSUFFICIENT_ENCRYPTION_ERROR, ATT_INSUFFICIENT_AUTHENTICATION_ERROR)
+
+
 class GattCharacteristic1(ServiceInterface):
     """``org.bluez.GattCharacteristic1``; notifications become ``PropertiesChanged("Value")``."""
 
-    def __init__(self, peer: Peer, proxy, service_path: str, mtu: int) -> None:
+    def __init__(self, peer: Peer, proxy, service_path: str, mtu: int,
+                 device: Device1 | None = None) -> None:
         super().__init__("org.bluez.GattCharacteristic1")
         self.peer, self.proxy, self._svc, self._mtu = peer, proxy, service_path, mtu
+        self.device = device
         self._value = b""
         self._notifying = False
         self.alive = True
@@ -433,7 +447,18 @@ class GattCharacteristic1(ServiceInterface):
     async def WriteValue(self, value: "ay", options: "a{sv}"):
         self._check()
         kind = options.get("type", Variant("s", "request")).value
-        await self.peer.write_value(self.proxy, bytes(value), with_response=(kind != "command"))
+        try:
+            await self.peer.write_value(self.proxy, bytes(value),
+                                        with_response=(kind != "command"))
+        except ATT_Error as e:
+            if e.error_code not in _NEEDS_PAIRING or self.device is None:
+                raise DBusError("org.bluez.Error.Failed", f"Operation failed: {e}") from e
+            # what BlueZ (and CoreBluetooth, WinRT) do on Insufficient Encryption/Authentication:
+            # pair, then write again
+            self.device.insufficient_encryption += 1
+            await self.device._connect(pair=True)
+            await self.peer.write_value(self.proxy, bytes(value),
+                                        with_response=(kind != "command"))
 
     @method()
     async def StartNotify(self):
@@ -514,12 +539,15 @@ class FakeBlueZ:
     ``mtu`` is the ATT MTU the central asks for on connect (23 = no exchange beyond the default).
     """
 
-    def __init__(self, link: LocalLink, mtu: int = 247, connect_timeout_s: float = 2.0) -> None:
+    def __init__(self, link: LocalLink, mtu: int = 247, connect_timeout_s: float = 2.0,
+                 identifiers: dict[str, str] | None = None) -> None:
         ctrl = Controller("fake-hci0", link=link, public_address=ADAPTER_ADDRESS)
         self.central = Device(name="fake-hci0", address=Address(ADAPTER_ADDRESS),
                               host=Host(ctrl, AsyncPipeSink(ctrl)))
         self.mtu = mtu
         self.connect_timeout_s = connect_timeout_s
+        # MAC -> UUID: devices shown under a UUID, as macOS's CoreBluetooth shows every one
+        self.identifiers = {k.upper(): v.upper() for k, v in (identifiers or {}).items()}
         self.devices: dict[str, Device1] = {}
         self.rssi: dict[str, int] = {}
         self.bus: MessageBus | None = None

@@ -83,16 +83,21 @@ class NodePeripheral(Peripheral):
         self.sent_frames: list[bytes] = []  # DATA frames that went onto the link
         self._t0: float | None = None
         self.wait_for_host = wait_for_host
+        self.ignore_commands = 0  # commands to leave unanswered from now on
 
     def services(self) -> list[Service]:
         self.data = Characteristic(gatt.NODE_DATA_UUID, NOTIFY, Characteristic.READABLE, b"")
 
         def on_control(conn, value: bytes) -> None:
             self.counters.writes.append(bytes(value))
+            if self.ignore_commands > 0:  # a node too busy to answer (the host's set-up fails)
+                self.ignore_commands -= 1
+                return
             self.node.handle_command(bytes(value), self.gatt_link, trusted=self.gatt_link.trusted)
 
+        # as the firmware: writing a command needs an encrypted link (the host's stack pairs)
         self.control = Characteristic(gatt.NODE_CONTROL_UUID, WRITE | NOTIFY,
-                                      Characteristic.WRITEABLE,
+                                      Characteristic.WRITE_REQUIRES_ENCRYPTION,
                                       CharacteristicValue(write=on_control))
         battery = Characteristic(
             BATTERY_LEVEL_16, READ | NOTIFY, Characteristic.READABLE,

@@ -19,9 +19,10 @@ P = TypeVar("P", bound=Peripheral)
 class BleRig:
     """``async with BleRig() as rig: node = await rig.add(NodePeripheral(rig.link, ...))``."""
 
-    def __init__(self, mtu: int = 247) -> None:
+    def __init__(self, mtu: int = 247, identifiers: dict[str, str] | None = None) -> None:
+        """``identifiers``: MAC -> UUID for devices the host sees by a UUID (as on macOS)."""
         self.link = LocalLink()
-        self.bluez = FakeBlueZ(self.link, mtu=mtu)
+        self.bluez = FakeBlueZ(self.link, mtu=mtu, identifiers=identifiers)
         self.peripherals: list[Peripheral] = []
 
     async def __aenter__(self) -> BleRig:
