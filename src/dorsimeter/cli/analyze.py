@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
-from dorsimeter.cli.common import add_home_option, add_sensor_cal_option, print_results
+from dorsimeter.cli.common import (
+    add_home_option,
+    add_sensor_cal_option,
+    guard_outputs,
+    print_results,
+)
 from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
@@ -16,6 +22,7 @@ from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.io.rawcsv import RawRecording, read_raw_csv
 from dorsimeter.io.readings import ReadingsCsvWriter
+from dorsimeter.security import add_force_option
 from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES, Readings
 
@@ -25,6 +32,7 @@ def register(sub) -> None:
     p.add_argument("raw", help="raw CSV")
     p.add_argument("--calibration", help="calibration JSON (default: calibrate from the file)")
     p.add_argument("--out", help="readings CSV to write")
+    add_force_option(p)
     p.add_argument("--offline", action="store_true",
                    help="non-causal fusion over the whole recording (re-analysis only)")
     p.add_argument("--side", choices=SIDES, default="left",
@@ -69,6 +77,8 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
 
 def run(args: argparse.Namespace) -> int:
+    guard_outputs(args, {"--out": ([args.out], False)},
+                  inputs=[args.raw, args.calibration, args.sensor_cal])
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = load_calibrations(args.calibration) if args.calibration else None
@@ -77,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise DorsimeterError(f"{args.calibration}: no calibration for side "
                                   f"{', '.join(sorted(missing))} used in {args.raw}")
+        warn_mount(cals, rec, args.calibration)
     else:
         cals = calibrate_recording(rec.batches(), rec.rate_hz, sensor_cal=sensor_cal)
     readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal)
@@ -92,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
     if clip is not None:
         print_clip_results(readings, clip, results, args.clip_axis, results.settings.best_of)
     return 0
+
+
+def warn_mount(cals: dict[str, MountingCalibration], rec: RawRecording, source: str) -> None:
+    """A warning line per side whose calibration file does not fit this recording's mount."""
+    from dorsimeter.io.caljson import mount_warning
+
+    side_acc = {str(s): rec.acc_m_s2[rec.side == s] for s in np.unique(rec.side)}
+    for line in mount_warning(cals, side_acc, rec.rate_hz, source):
+        print(line, file=sys.stderr)
 
 
 def clip_readings(readings: Readings, cals: dict[str, MountingCalibration], axis_name: str
