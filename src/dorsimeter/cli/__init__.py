@@ -21,12 +21,11 @@ COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "exp
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with the values it quotes in its errors made terminal-safe (they are the
-    user's, or a script's)."""
+    """argparse, with its errors on one line (the usage is one ``--help`` away) and the values
+    it quotes made terminal-safe (they are the user's, or a script's)."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {terminal_safe(message)}\n")
+        self.exit(2, f"{self.prog}: error: {terminal_safe(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = _parse(argv)
+    except SystemExit as e:  # argparse: --help (0) or its one-line error (2), already printed
+        return e.code if isinstance(e.code, int) else 2
     except DorsimeterError as e:
         if debug:
             raise

@@ -25,7 +25,11 @@ def number_arg(lo: float, hi: float, what: str, integer: bool = False,
                above_lo: bool = False):
     """An argparse type: a finite number in [lo, hi] (``above_lo``: lo itself excluded), with
     a message in plain words (``what``: e.g. "seconds of device time")."""
-    rng = f"{'over' if above_lo else 'from'} {lo:g} {'and at most' if above_lo else 'to'} {hi:g}"
+    def fmt(v: float) -> str:
+        return str(int(v)) if integer else f"{v:g}"
+
+    rng = (f"{'over' if above_lo else 'from'} {fmt(lo)} {'and at most' if above_lo else 'to'} "
+           f"{fmt(hi)}")
 
     def parse(text: str):
         try:

@@ -234,10 +234,10 @@ class MonitorApp(App):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # terminal closed (SIGHUP) or asked to stop (SIGTERM): quit as `q` does, so the caller
-        # closes the raw CSV and marks the session ended
+        # terminal closed (SIGHUP), asked to stop (SIGTERM) or interrupted (SIGINT, 130 as
+        # `record`): quit as `q` does, so the caller closes the raw CSV and ends the session
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, functools.partial(self._stop_on_signal, sig))
         if self.bilateral:
