@@ -132,9 +132,10 @@ def guard_output(path: str | os.PathLike | None, option: str, *, inputs=(), home
     """Refuse to write ``path`` where that would destroy something recorded.
 
     Never the history database (or its WAL/SHM, the allow-list, the config), even with
-    ``--force``; without ``--force`` not one of the command's own ``inputs`` and not an
-    existing raw recording (``raw``: the output is a raw CSV itself, so any existing file is
-    refused: each session's raw file is its own). Returns the resolved path (None for None)."""
+    ``--force``; without ``--force`` not one of the command's own ``inputs``, not an existing
+    raw recording and no existing file in the data directory (a stored sensor calibration)
+    (``raw``: the output is a raw CSV itself, so any existing file is refused: each session's
+    raw file is its own). Returns the resolved path (None for None)."""
     from dorsimeter.errors import DorsimeterError
     from dorsimeter.store.paths import DB_NAME, data_dir
 
@@ -158,8 +159,10 @@ def guard_output(path: str | os.PathLike | None, option: str, *, inputs=(), home
         if q is not None and str(q) and _resolved(q) == p:
             raise DorsimeterError(f"{option} {path}: is also this command's input {q}; writing "
                                   "it would destroy it (choose another file, or --force)")
-    if p.is_file() and (raw or _is_raw_csv(p)):  # a regular file (not /dev/null, a fifo)
-        what = "a raw recording" if _is_raw_csv(p) else "an existing file"
+    inside_home = home_dir in p.parents
+    if p.is_file() and (raw or inside_home or _is_raw_csv(p)):  # not /dev/null, a fifo
+        what = ("a raw recording" if _is_raw_csv(p) else
+                "a file in dorsimeter's data directory" if inside_home else "an existing file")
         raise DorsimeterError(f"{option} {path}: is {what}; dorsimeter never overwrites a "
                               "recording (choose a new file name, or --force)")
     return p

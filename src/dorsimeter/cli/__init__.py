@@ -42,23 +42,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PARSER: list[argparse.ArgumentParser] = []  # built once per process, never given defaults
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """Parse twice: the command and --home first, then with settings from the environment and
-    the config file as defaults (options still win)."""
-    from dorsimeter.cli.settings import apply_settings
+    the config file as defaults (options still win; a fresh parser takes them, so the shared
+    one stays as built)."""
+    from dorsimeter.cli.settings import settings_defaults
 
-    parser = build_parser()
+    if not _PARSER:
+        _PARSER.append(build_parser())
+    parser = _PARSER[0]
     args = parser.parse_args(argv)
     if args.command == "demo":
         from dorsimeter.cli.demo import monitor_argv
 
         argv = monitor_argv(args)
         args = parser.parse_args(argv)
-    commands = next(a for a in parser._actions
-                    if isinstance(a, argparse._SubParsersAction)).choices
-    if apply_settings(commands[args.command], args.command, commands,
-                      getattr(args, "home", None)):
-        args = parser.parse_args(argv)
+    commands = _commands(parser)
+    defaults = settings_defaults(commands[args.command], args.command, commands,
+                                 getattr(args, "home", None))
+    if defaults:
+        fresh = build_parser()
+        _commands(fresh)[args.command].set_defaults(**defaults)
+        args = fresh.parse_args(argv)
     return args
 
 
@@ -83,7 +95,8 @@ def plain_output() -> None:
     ascii, a latin-1 locale): it is shown in plain words or as "?" instead."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+        if reconfigure is not None and getattr(stream, "errors", None) in ("strict",
+                                                                       "backslashreplace"):
             with contextlib.suppress(ValueError, OSError):
                 reconfigure(errors="dorsimeter-plain")
 

@@ -98,6 +98,15 @@ def _convert(action: argparse.Action, value, where: str, key: str):
 def apply_settings(parser: argparse.ArgumentParser, command: str, commands: dict,
                    home: str | None) -> bool:
     """Set ``parser``'s defaults from the environment and the config file; True if any was."""
+    defaults = settings_defaults(parser, command, commands, home)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return bool(defaults)
+
+
+def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: dict,
+                      home: str | None) -> dict:
+    """The option defaults the environment and the config file give ``command``."""
     options = settable(parser)
     path, config = load_config(home)
     if not isinstance(config, dict):
@@ -125,6 +134,4 @@ def apply_settings(parser: argparse.ArgumentParser, command: str, commands: dict
             defaults[dest] = _convert(action, table[dest], f"{path} [{command}]", dest)
         elif dest in config and not isinstance(config[dest], dict):
             defaults[dest] = _convert(action, config[dest], str(path), dest)
-    if defaults:
-        parser.set_defaults(**defaults)
-    return bool(defaults)
+    return defaults
