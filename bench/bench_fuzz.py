@@ -5,7 +5,14 @@ hypothesis draws corruption (flipped bytes, truncated frames, inserted junk) and
 for each decoder; then numpy draws any bytes at all, fed to all three decoders in random
 splits. Every case checks: no exception, well-formed finite batches, counters that only grow,
 every intact frame decoded and every destroyed one counted. ``DORSIMETER_FUZZ_CASES`` scales
-the total (default 100,000). Run: ``python -m bench.bench_fuzz``.
+the total (default 100,000).
+
+Then the hostile command-line property (``tests/reliability/hostile.py``: every command,
+option, environment variable, config key and calibration JSON field with hostile values; no
+traceback, exit 0/2 (1 for a runtime failure), one error line, nothing recorded changed) on
+``DORSIMETER_CLI_FUZZ_CASES`` cases (default 100,000; each runs ``main`` in-process, a few
+tens a second, so this part takes an hour or more), printing cases/s and failures. Run:
+``python -m bench.bench_fuzz``.
 """
 
 from __future__ import annotations
@@ -55,6 +62,42 @@ def _random_bytes_run(n: int, seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
+def _cli_run(n: int) -> tuple[int, int, float, dict]:
+    """The hostile command-line property (``tests/reliability/hostile.py``) on ``n`` generated
+    cases: (cases run, failures, seconds, exit codes seen). A failing case is printed and
+    counted, and the run goes on (hypothesis would stop at the first one)."""
+    import tempfile
+    from pathlib import Path
+
+    from hypothesis import strategies as st
+
+    from tests.reliability import hostile as h
+
+    root = Path(tempfile.mkdtemp(prefix="dorsimeter-fuzz-cli-"))
+    template = h.make_template(root)
+    case = st.tuples(h.commands, h.env, h.config, h.cal_damage, h.scal_damage)
+    failures, codes = 0, {}
+    cfg = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
+                   suppress_health_check=list(HealthCheck))
+
+    @cfg
+    @given(case)
+    def one(c):
+        nonlocal failures
+        try:
+            rc, _ = h.check(template, *c)
+            codes[rc] = codes.get(rc, 0) + 1
+        except Exception as e:  # noqa: BLE001 - count it, show it, go on
+            failures += 1
+            if failures <= 20:
+                print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}", flush=True)
+
+    before = h.CALLS["cli"]
+    t0 = time.perf_counter()
+    one()
+    return h.CALLS["cli"] - before, failures, time.perf_counter() - t0, codes
+
+
 def run(total: int = DEFAULT_CASES) -> list[str]:
     props = [("node frames (hypothesis)", "node", fz.check_node, 0.05),
              ("WitMotion BLE (hypothesis)", "wit_ble", fz.check_wit_ble, 0.10),
@@ -76,11 +119,26 @@ def run(total: int = DEFAULT_CASES) -> list[str]:
     return lines
 
 
+def cli_lines(total: int) -> tuple[list[str], int]:
+    """The command-line property's table, and its failure count."""
+    n, failures, dt, codes = _cli_run(total)
+    rate = n / dt if dt else 0.0
+    exits = ", ".join(f"exit {k}: {v}" for k, v in sorted(codes.items()))
+    return [f"{'property':30s} {'cases run':>10s} {'s':>7s} {'cases/s':>8s} {'failures':>8s}",
+            f"{'hostile CLI (in-process)':30s} {n:10d} {dt:7.1f} {rate:8.1f} {failures:8d}",
+            f"cli fuzz: {n} cases ({exits}); {failures} failed the property "
+            "(traceback, other exit, two error lines, or recorded data changed)"], failures
+
+
 def main() -> int:
     total = int(os.environ.get("DORSIMETER_FUZZ_CASES", DEFAULT_CASES))
     for line in run(total):
         print(line, flush=True)
-    return 0
+    cli_total = int(os.environ.get("DORSIMETER_CLI_FUZZ_CASES", DEFAULT_CASES))
+    lines, failures = cli_lines(cli_total)
+    for line in lines:
+        print(line, flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

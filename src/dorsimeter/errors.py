@@ -10,12 +10,15 @@ class DorsimeterError(Exception):
 class InputError(DorsimeterError):
     """Bad input data: names the file, line and field."""
 
-    def __init__(self, path: str, line: int | None, field: str | None, problem: str) -> None:
+    def __init__(self, path: str, line: int | None, field: str | None, problem: str,
+                 kind: str | None = None) -> None:
         where = str(path)
+        if kind is None:  # a CSV column, a JSON field, a TOML key
+            kind = {".json": "field", ".toml": "key"}.get(str(path).lower()[-5:], "column")
         if line is not None:
             where += f", line {line}"
         if field is not None:
-            where += f", column '{field}'"
+            where += f", {kind} '{field}'"
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.field = path, line, field
 

@@ -116,6 +116,30 @@ class Recovered:
     raw_path: str | None
     raw_rows: int | None  # rows readable in the raw CSV (None: no raw file)
     raw_problem: str | None = None
+    reanalysed: int = 0  # readings re-analysed from the raw CSV (none had reached the store)
+    reanalysis_problem: str | None = None  # why the raw CSV could not be re-analysed
+
+
+def reanalyse_raw(store, session_id: int, raw_paths: list[str]) -> tuple[int, str | None]:
+    """Run the session's raw CSVs through the live pipeline and store the readings, for a
+    session whose readings never reached the store (killed while the pipeline held them for
+    its calibration). Returns (readings stored, why not)."""
+    from dorsimeter.cli.analyze import analyze
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.io.rawcsv import read_raw_csv
+
+    n = 0
+    for raw_path in raw_paths:
+        try:
+            rec = read_raw_csv(raw_path)
+            cals = calibrate_recording(rec.batches(), rec.rate_hz)
+            readings = analyze(rec, cals)
+        except DorsimeterError as e:
+            return n, str(e)
+        for side, cal in sorted(cals.items()):
+            store.add_calibration(session_id, side, cal, origin="live")
+        n += store.add_samples(session_id, readings)
+    return n, None
 
 
 def recover_session(store, session_id: int) -> Recovered:
@@ -133,6 +157,10 @@ def recover_session(store, session_id: int) -> Recovered:
         raise DorsimeterError(f"session {session_id} is still recording")
     added = 0
     n = store.count_samples(session_id)
+    reanalysed, why = 0, None
+    if n == 0 and info.raw_paths:
+        reanalysed, why = reanalyse_raw(store, session_id, info.raw_paths)
+        n = store.count_samples(session_id)
     if not store.trials(session_id) and n:
         s = store.samples(session_id)
         r = Readings(s.t_s, s.tibia_angle_deg, s.knee_track_deg, np.array(s.side, dtype=object),
@@ -161,4 +189,5 @@ def recover_session(store, session_id: int) -> Recovered:
         store.db.execute("UPDATE sessions SET notes = trim(coalesce(notes, '') || ' ' || ?) "
                          "WHERE id = ?", (f"[{RECOVERED_NOTE}]", session_id))
     store.end_session(session_id)
-    return Recovered(session_id, n, added, ", ".join(info.raw_paths) or None, rows, problem)
+    return Recovered(session_id, n, added, ", ".join(info.raw_paths) or None, rows, problem,
+                     reanalysed, why)

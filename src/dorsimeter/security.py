@@ -126,3 +126,69 @@ class AllowList:
         return (f"BLE sensor {who} is not one of your sensors, so dorsimeter will not connect "
                 f"to it; add it with `dorsimeter sensors add {address}` (allow-list: "
                 f"{self.path})")
+
+
+# ------------------------------------------------------------------ nothing recorded overwritten
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+
+
+def _is_raw_csv(path: Path) -> bool:
+    """The file's header is a raw recording's (every raw column there)."""
+    from dorsimeter.io.rawcsv import RAW_COLUMNS
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
+    except OSError:
+        return False
+    first = {c.strip() for c in head.split("\n", 1)[0].split(",")}
+    return set(RAW_COLUMNS) <= first
+
+
+def guard_output(path: str | os.PathLike | None, option: str, *, inputs=(), home=None,
+                 force: bool = False, raw: bool = False) -> Path | None:
+    """Refuse to write ``path`` where that would destroy something recorded.
+
+    Never the history database (or its WAL/SHM, the allow-list, the config), even with
+    ``--force``; without ``--force`` not one of the command's own ``inputs``, not an existing
+    raw recording and no existing file in the data directory (a stored sensor calibration)
+    (``raw``: the output is a raw CSV itself, so any existing file is refused: each session's
+    raw file is its own). Returns the resolved path (None for None)."""
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.store.paths import DB_NAME, data_dir
+
+    if path is None:
+        return None
+    if not str(path).strip():
+        raise DorsimeterError(f"{option} '': expected a file path")
+    p = _resolved(path)
+    home_dir = _resolved(data_dir(home, create=False))
+    protected = {home_dir / n for n in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm",
+                                        f"{DB_NAME}-journal", ALLOW_FILE, "config.toml")}
+    if p in protected or (p.exists() and any(p.exists() and q.exists() and p.samefile(q)
+                                             for q in protected)):
+        raise DorsimeterError(f"{option} {path}: that is dorsimeter's own {p.name} in the data "
+                              "directory; it is never overwritten (choose another file)")
+    if p.is_dir():
+        raise DorsimeterError(f"{option} {path}: is a directory (expected a file path)")
+    if force:
+        return p
+    for q in inputs:
+        if q is not None and str(q) and _resolved(q) == p:
+            raise DorsimeterError(f"{option} {path}: is also this command's input {q}; writing "
+                                  "it would destroy it (choose another file, or --force)")
+    inside_home = home_dir in p.parents
+    if p.is_file() and (raw or inside_home or _is_raw_csv(p)):  # not /dev/null, a fifo
+        what = ("a raw recording" if _is_raw_csv(p) else
+                "a file in dorsimeter's data directory" if inside_home else "an existing file")
+        raise DorsimeterError(f"{option} {path}: is {what}; dorsimeter never overwrites a "
+                              "recording (choose a new file name, or --force)")
+    return p
+
+
+def add_force_option(p) -> None:
+    """``--force``: overwrite an existing output file (never the history database)."""
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing output file, even a raw recording or an input "
+                        "(never the history database)")

@@ -8,7 +8,7 @@ from dorsimeter.store import Store
 
 
 def _record(tmp_path, capsys, *extra):
-    out = tmp_path / "r.csv"
+    out = tmp_path / f"r{len(list(tmp_path.glob('r*.csv')))}.csv"  # each session its own file
     code = main(["record", "--speed", "0", "--duration", "20", "--out", str(out), *extra])
     return code, capsys.readouterr(), out
 
@@ -37,9 +37,10 @@ def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys,
     home.mkdir()
     cfg = home / "config.toml"
     for text, expect in [
-        ('sidee = "left"\n', r"config\.toml, column 'sidee': no command has an option --sidee"),
-        ('[record]\nspeed = "fast"\n', r"config\.toml \[record\]: 'speed' = 'fast'"),
-        ('side = "middle"\n', r"'side' = 'middle': expected one of left, right"),
+        ('sidee = "left"\n', r"config\.toml, key 'sidee': no command has an option --sidee"),
+        ('[record]\nspeed = "fast"\n',
+         r"config\.toml \[record\], key 'speed' = 'fast': expected a number"),
+        ('side = "middle"\n', r"key 'side' = 'middle': expected one of left, right"),
         ("side = \n", r"config\.toml, line 1: not valid TOML"),
         ('[recordd]\nside = "left"\n', r"no command called 'recordd'"),
     ]:
@@ -50,7 +51,7 @@ def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys,
     cfg.unlink()
     monkeypatch.setenv("DORSIMETER_SPEED", "quick")
     code, got, _ = _record(tmp_path, capsys)
-    assert code == 2 and "DORSIMETER_SPEED: 'speed' = 'quick'" in got.err
+    assert code == 2 and "variable DORSIMETER_SPEED='quick': expected a number" in got.err
 
 
 def test_demo_is_one_leg_unless_both_whatever_the_right_sensor_setting(monkeypatch):

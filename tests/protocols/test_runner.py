@@ -131,7 +131,7 @@ def test_bad_protocol_files_name_the_field(tmp_path):
                     "hold_s = 2\n")
     from dorsimeter.protocols import load_protocol
 
-    with pytest.raises(InputError, match=r"p\.toml, column 'reps': expected \[min, max\]"):
+    with pytest.raises(InputError, match=r"p\.toml, key 'reps': expected \[min, max\]"):
         load_protocol(good)
     with pytest.raises(InputError, match="column 'hold_s'"):
         parse_protocol('name = "x"\ntitle = "X"\ntracked = true\nsets = [1, 1]\nreps = [1, 1]\n'

@@ -96,7 +96,7 @@ def test_every_command_refuses_every_bad_file_in_one_line(tmp_path, command):
 @pytest.mark.parametrize("content, expect", [
     (b"\x00\x01garbage", r"line 1: not a calibration file"),
     (b"", r"not a calibration file"),
-    (b'{"left": {"x": 1}}', r"column 'format': expected 'dorsimeter-mounting-calibration'"),
+    (b'{"left": {"x": 1}}', r"field 'format': expected 'dorsimeter-mounting-calibration'"),
     (b"[1, 2, 3]", r"calibration"),
 ])
 def test_bad_calibration_json_is_one_line(tmp_path, content, expect):

@@ -90,7 +90,7 @@ def test_sigkill_loses_nothing_flushed_and_the_next_start_offers_recovery(tmp_pa
     assert "dorsimeter recover" in err
     assert main(["recover", "--home", str(home)]) == 0
     got = capsys.readouterr()
-    assert f"recovered session 1: {stored} samples" in got.out, got
+    assert f"recovered session 1: {stored} readings" in got.out, got
     assert f"{len(rec.t_s)} rows readable" in got.out and got.err == ""
     with Store.open(home) as store:
         info = store.session(1)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 
 import numpy as np
 
-from dorsimeter.cli.common import add_home_option, add_sensor_cal_option, print_results
+from dorsimeter.cli.common import (
+    add_home_option,
+    add_sensor_cal_option,
+    guard_outputs,
+    print_results,
+)
 from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
 from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, load_calibrations
@@ -17,6 +23,7 @@ from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.io.rawcsv import RawRecording, RawStream, read_raw_csv
 from dorsimeter.io.readings import ReadingsCsvWriter
+from dorsimeter.security import add_force_option
 from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES, Readings
 
@@ -26,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("raw", help="raw CSV")
     p.add_argument("--calibration", help="calibration JSON (default: calibrate from the file)")
     p.add_argument("--out", help="readings CSV to write")
+    add_force_option(p)
     p.add_argument("--offline", action="store_true",
                    help="non-causal fusion over the whole recording (re-analysis only)")
     p.add_argument("--side", choices=SIDES, default="left",
@@ -70,6 +78,8 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
 
 def run(args: argparse.Namespace) -> int:
+    guard_outputs(args, {"--out": ([args.out], False)},
+                  inputs=[args.raw, args.calibration, args.sensor_cal])
     if not args.offline and args.clip_axis is None:
         return run_streaming(args)
     rec = read_raw_csv(args.raw, default_side=args.side)
@@ -100,6 +110,7 @@ def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: f
     if missing:
         raise DorsimeterError(f"{args.calibration}: no calibration for side "
                               f"{', '.join(sorted(missing))} used in {args.raw}")
+    warn_mount(cals, batches, rate_hz, args.calibration)
     return cals
 
 
@@ -128,6 +139,25 @@ def run_streaming(args: argparse.Namespace) -> int:
         print(f"wrote {n} readings to {args.out}")
     print_results(results, cals)
     return 0
+
+
+def warn_mount(cals: dict[str, MountingCalibration], batches, rate_hz: float,
+               source: str) -> None:
+    """A warning line per side whose calibration file does not fit this recording's mount
+    (judged on each side's first second, ``io.caljson.mount_warning``)."""
+    from dorsimeter.io.caljson import mount_warning
+
+    n = max(1, int(round(rate_hz)))
+    side_acc: dict[str, list[np.ndarray]] = {}
+    for b in batches:  # batches carry one side each
+        have = side_acc.setdefault(b.side or "left", [])
+        if sum(len(a) for a in have) < n:
+            have.append(b.acc_m_s2)
+        if len(side_acc) >= len(cals) and all(sum(map(len, v)) >= n for v in side_acc.values()):
+            break
+    acc = {s: np.concatenate(v)[:n] for s, v in side_acc.items()}
+    for line in mount_warning(cals, acc, rate_hz, source):
+        print(line, file=sys.stderr)
 
 
 def clip_readings(readings: Readings, cals: dict[str, MountingCalibration], axis_name: str

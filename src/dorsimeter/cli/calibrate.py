@@ -6,8 +6,11 @@ import argparse
 import asyncio
 
 from dorsimeter.cli.common import (
+    MAX_DURATION_S,
     add_home_option,
     add_source_options,
+    guard_outputs,
+    number_arg,
     open_source_from_args,
     sensor_cal_for,
 )
@@ -16,6 +19,7 @@ from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.core.mounting import MountingCalibration, save_calibrations
 from dorsimeter.errors import CalibrationError, DorsimeterError
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
+from dorsimeter.security import add_force_option
 
 
 def register(sub) -> None:
@@ -25,8 +29,10 @@ def register(sub) -> None:
                "times; the progress is printed and the calibration written once defined.")
     p.add_argument("raw", nargs="?", help="raw CSV: still stance, then 2-3 slow knee drives")
     p.add_argument("--out", required=True, help="calibration JSON to write")
+    add_force_option(p)
     add_source_options(p, sensor_default=None, with_calibration=False)
-    p.add_argument("--timeout", type=float, default=60.0,
+    p.add_argument("--timeout", type=number_arg(0, MAX_DURATION_S, "seconds", above_lo=True),
+                   default=60.0,
                    help="live: give up after this many seconds of device time (default 60)")
     p.add_argument("--record", metavar="RAW_CSV", help="live: also write the raw stream here")
     add_home_option(p)
@@ -69,6 +75,8 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 def run(args: argparse.Namespace) -> int:
     if args.raw is None and args.sensor is None:
         raise DorsimeterError("calibrate needs a raw CSV or --sensor")
+    guard_outputs(args, {"--out": ([args.out], False), "--record": ([args.record], True)},
+                  inputs=[args.raw, args.sensor_cal])
     if args.raw is None:  # a file given wins over a sensor from the settings
         cal = asyncio.run(calibrate_live(args))
         cals = {cal.side: cal}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from dorsimeter.session import SessionResults
+from dorsimeter.text import terminal_safe
 from dorsimeter.types import SIDES
 
 
@@ -13,9 +15,58 @@ def rotation_arg(text: str) -> tuple[float, float, float]:
         vals = tuple(float(v) for v in text.split(","))
     except ValueError:
         vals = ()
-    if len(vals) != 3:
-        raise argparse.ArgumentTypeError("expected three angles in degrees, e.g. 0,0,120")
+    if len(vals) != 3 or not all(math.isfinite(v) and abs(v) <= 360.0 for v in vals):
+        raise argparse.ArgumentTypeError(f"'{terminal_safe(text)}': expected three angles in "
+                                         "degrees (-360 to 360), e.g. 0,0,120")
     return vals  # type: ignore[return-value]
+
+
+def number_arg(lo: float, hi: float, what: str, integer: bool = False,
+               above_lo: bool = False):
+    """An argparse type: a finite number in [lo, hi] (``above_lo``: lo itself excluded), with
+    a message in plain words (``what``: e.g. "seconds of device time")."""
+    def fmt(v: float) -> str:
+        return str(int(v)) if integer else f"{v:g}"
+
+    rng = (f"{'over' if above_lo else 'from'} {fmt(lo)} {'and at most' if above_lo else 'to'} "
+           f"{fmt(hi)}")
+
+    def parse(text: str):
+        try:
+            v = int(text, 10) if integer else float(text)
+        except (TypeError, ValueError):
+            v = None
+        if v is None or not math.isfinite(v) or v < lo or v > hi or (above_lo and v == lo):
+            kind = "a whole number" if integer else "a number"
+            raise argparse.ArgumentTypeError(f"'{terminal_safe(text)[:40]}': expected {kind} "
+                                             f"{rng} ({what})")
+        return v
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+def text_arg(max_chars: int = 200):
+    """An argparse type: text we store or show, valid Unicode (no unpaired surrogate from
+    undecodable bytes) and not absurdly long."""
+
+    def parse(text: str) -> str:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise argparse.ArgumentTypeError(f"'{terminal_safe(text)[:40]}': not valid text "
+                                             "(undecodable bytes; use UTF-8)") from None
+        if len(text) > max_chars:
+            raise argparse.ArgumentTypeError(f"{len(text)} characters: expected at most "
+                                             f"{max_chars}")
+        return text
+
+    parse.__name__ = "text"
+    return parse
+
+
+MAX_DURATION_S = 7 * 24 * 3600.0  # a week of device time: beyond any session
+SEED_ARG = number_arg(0, 2**32 - 1, "the simulator's random seed", integer=True)
 
 
 def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = "sim",
@@ -26,9 +77,9 @@ def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = 
                    "ble:ADDRESS_OR_NAME[@RATE]"
                    + (f" (default: {sensor_default})" if sensor_default else ""))
     p.add_argument("--side", choices=SIDES, default="left", help="leg the sensor is on")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=number_arg(0, 1000, "pace: 1 = real time"), default=1.0,
                    help="sim/replay pace: 1 = real time, 0 = as fast as possible")
-    p.add_argument("--seed", type=int, default=0, help="simulator random seed")
+    p.add_argument("--seed", type=SEED_ARG, default=0, help="simulator random seed")
     p.add_argument("--clip-rotation", type=rotation_arg, default=(0.0, 0.0, 0.0),
                    metavar="X,Y,Z", help="simulated clip rotation on the shin, degrees")
     if with_calibration:
@@ -73,6 +124,33 @@ def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
     return None
 
 
+def guard_outputs(args: argparse.Namespace, outputs: dict[str, tuple[list, bool]],
+                  inputs=()) -> None:
+    """Check every output path of a command before anything is opened (``security.
+    guard_output``): ``outputs`` maps an option to (its paths, whether they are raw CSVs). Two
+    outputs of one command may not be the same file either."""
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.security import guard_output
+
+    force, home = bool(getattr(args, "force", False)), getattr(args, "home", None)
+    seen: dict = {}
+    for option, (paths, raw) in outputs.items():
+        for path in paths:
+            if path is not None and raw:
+                try:
+                    str(path).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DorsimeterError(f"{option} {terminal_safe(path)}: the file name is not "
+                                          "valid UTF-8 (the history stores it as text)") from None
+            resolved = guard_output(path, option, inputs=inputs, home=home, force=force,
+                                    raw=raw)
+            if resolved is None:
+                continue
+            if resolved in seen:
+                raise DorsimeterError(f"{option} {path}: the same file as {seen[resolved]}")
+            seen[resolved] = f"{option} {path}"
+
+
 def open_source_from_args(args: argparse.Namespace):
     from dorsimeter.sources import open_source
 
@@ -101,14 +179,22 @@ def add_home_option(p: argparse.ArgumentParser) -> None:
 def add_store_options(p: argparse.ArgumentParser) -> None:
     """``--home`` and the athlete the stored session belongs to."""
     add_home_option(p)
-    p.add_argument("--athlete", metavar="NAME", help="athlete name or pseudonymous id")
-    p.add_argument("--tibia-length-cm", type=float, metavar="CM",
+    from dorsimeter.store.db import FOOT_RANGE_M, TIBIA_RANGE_M
+
+    p.add_argument("--athlete", metavar="NAME", type=text_arg(),
+                   help="athlete name or pseudonymous id")
+    p.add_argument("--tibia-length-cm", metavar="CM",
+                   type=number_arg(100 * TIBIA_RANGE_M[0], 100 * TIBIA_RANGE_M[1],
+                                   "a tibia in cm"),
                    help="athlete's tibia length (ankle to knee joint line), stored with them")
-    p.add_argument("--foot-length-cm", type=float, metavar="CM",
+    p.add_argument("--foot-length-cm", metavar="CM",
+                   type=number_arg(100 * FOOT_RANGE_M[0], 100 * FOOT_RANGE_M[1],
+                                   "toe to ankle in cm"),
                    help="athlete's toe-to-ankle length, stored with them")
     p.add_argument("--pseudonymous", action="store_true",
                    help="mark --athlete as a pseudonymous id (no real name stored)")
-    p.add_argument("--notes", help="free-text notes stored with the session")
+    p.add_argument("--notes", type=text_arg(2000),
+                   help="free-text notes stored with the session")
 
 
 def athlete_geometry_from_args(args: argparse.Namespace, store):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, text_arg
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.store import Store
@@ -27,7 +27,8 @@ def register(sub) -> None:
                    help="csv (default): samples + trials; bids: a BIDS-Motion dataset in DIR; "
                         "opensim: OpenSense orientation .sto + calibration pose; parquet; xlsx")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write into")
-    p.add_argument("--athlete", metavar="NAME", help="with 'all': only this athlete's sessions")
+    p.add_argument("--athlete", metavar="NAME", type=text_arg(),
+                   help="with 'all': only this athlete's sessions")
     add_home_option(p)
     p.set_defaults(handler=run)
 
@@ -37,7 +38,9 @@ def _refs(store: Store, args: argparse.Namespace) -> list[int | str]:
     for ref in args.sessions:
         if ref.strip().lower() == "all":
             if args.athlete is not None and store.find_athlete(args.athlete) is None:
-                raise DorsimeterError(f"{store.path}: no athlete '{args.athlete}'")
+                from dorsimeter.cli.history import no_such_athlete
+
+                raise DorsimeterError(no_such_athlete(store, args.athlete))
             refs += [s.id for s in store.sessions(args.athlete)]
         else:
             refs.append(store.session(ref).id)  # checked before anything is written
@@ -68,7 +71,9 @@ def _one(store: Store, ref: int | str, fmt: str, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store.open(args.home) as store:
+    if not args.out.strip():
+        raise DorsimeterError("--out '': expected a directory to write into")
+    with Store.open_for_reading(args.home) as store:
         refs = _refs(store, args)
         if not refs:
             raise DorsimeterError(f"{store.path}: no sessions to export")

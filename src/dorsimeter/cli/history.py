@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, text_arg
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.history import format_history, history, series
 from dorsimeter.export.norms import load_norms
 from dorsimeter.store import Store
+from dorsimeter.text import terminal_safe
 
 
 def register(sub) -> None:
     p = sub.add_parser("history", help="per-side trend over the stored sessions")
-    p.add_argument("athlete", nargs="?", help="athlete name or id (default: everyone)")
+    p.add_argument("athlete", nargs="?", type=text_arg(),
+                   help="athlete name or id (default: everyone)")
     add_home_option(p)
     p.set_defaults(handler=run)
 
@@ -26,13 +29,11 @@ def norm_lines(points) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store.open(args.home) as store:
+    with Store.open_for_reading(args.home) as store:
         if args.athlete is not None:
             a = store.find_athlete(args.athlete)
             if a is None:
-                known = ", ".join(x.name for x in store.athletes()) or "none yet"
-                raise DorsimeterError(f"{store.path}: no athlete '{args.athlete}' "
-                                      f"(known: {known})")
+                raise DorsimeterError(no_such_athlete(store, args.athlete))
             groups = [(a.name, (a.tibia_length_m, a.foot_length_m))]
         else:
             groups = [(a.name, (a.tibia_length_m, a.foot_length_m)) for a in store.athletes()]
@@ -44,8 +45,22 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if printed:
                 print()
-            print("\n".join(format_history(name, points, lengths) + norm_lines(points)))
+            for line in format_history(name, points, lengths) + norm_lines(points):
+                print(terminal_safe(line))  # names are user text
             printed += 1
         if not printed:
             print(f"no sessions stored yet in {store.path}")
     return 0
+
+
+def no_such_athlete(store: Store, name: str) -> str:
+    """One line: no such athlete, how many there are, and at most three close names."""
+    names = [x.name for x in store.athletes()]
+    if len(names) <= 5:  # a few: name them all
+        known = f"known: {', '.join(terminal_safe(n)[:40] for n in names) or 'none yet'}"
+    else:
+        close = difflib.get_close_matches(name.strip(), names, n=3, cutoff=0.6)
+        known = f"{len(names)} athletes stored" + (
+            f"; did you mean {', '.join(repr(terminal_safe(c)[:40]) for c in close)}?"
+            if close else "")
+    return f"{store.path}: no athlete '{terminal_safe(name)[:80]}' ({known})"

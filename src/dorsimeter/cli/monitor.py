@@ -11,11 +11,14 @@ import threading
 from dorsimeter.cli.common import (
     add_source_options,
     add_store_options,
+    guard_outputs,
+    number_arg,
     print_results,
 )
 from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
 from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.io.rawcsv import RawCsvWriter
+from dorsimeter.security import add_force_option
 
 
 def register(sub) -> None:
@@ -25,9 +28,12 @@ def register(sub) -> None:
                    help="a second sensor on the right shin: both legs live side by side, "
                    "--sensor is then the left one (and --record RAW gives RAW-left.csv and "
                    "RAW-right.csv)")
-    p.add_argument("--record", metavar="RAW_CSV", help="also write the raw stream here")
+    p.add_argument("--record", metavar="RAW_CSV", help="also write the raw stream here (a new "
+                   "file: an existing one is refused, each session keeps its own)")
+    add_force_option(p)
     add_store_options(p)
-    p.add_argument("--target-deg", type=float, metavar="DEG",
+    p.add_argument("--target-deg", type=number_arg(0, 90, "a tibia angle in degrees"),
+                   metavar="DEG",
                    help="target tibia angle shown on the gauge (default: the hand-width wall "
                         "angle from the athlete's lengths, else 35°)")
     p.set_defaults(handler=run)
@@ -38,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from dorsimeter.tui.services import StoreClient
 
     two = bool(getattr(args, "right_sensor", None))
+    if args.record is not None:
+        guard_outputs(args, {"--record": (list(raw_paths(args.record, args.side, two).values()),
+                                          True)}, inputs=[args.calibration, args.sensor_cal])
     sources = open_sources(args)  # one sensor on --side, or one per shin
     cals = load_calibrations(args.calibration) if args.calibration else None
     pipelines = live_pipelines(args, sources, cals)

@@ -9,10 +9,15 @@ import signal
 import sys
 from dataclasses import dataclass
 
+import numpy as np
+
 from dorsimeter.cli.common import (
+    MAX_DURATION_S,
     add_source_options,
     add_store_options,
     athlete_geometry_from_args,
+    guard_outputs,
+    number_arg,
     open_source_from_args,
     print_results,
     sensor_cal_for,
@@ -21,6 +26,7 @@ from dorsimeter.cli.common import (
 from dorsimeter.core import Pipeline
 from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.io.rawcsv import RawCsvWriter
+from dorsimeter.security import add_force_option
 from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES
 
@@ -38,8 +44,11 @@ def register(sub) -> None:
     p.add_argument("--right-sensor", metavar="SENSOR",
                    help="a second sensor on the right shin, live at the same time: --sensor is "
                    "then the left one, and OUT becomes OUT-left.csv and OUT-right.csv")
-    p.add_argument("--duration", type=float, required=True, help="seconds of device time")
-    p.add_argument("--out", required=True, help="raw CSV to write")
+    p.add_argument("--duration", required=True, help="seconds of device time",
+                   type=number_arg(0, MAX_DURATION_S, "seconds of device time", above_lo=True))
+    p.add_argument("--out", required=True, help="raw CSV to write (a new file: an existing "
+                   "one is refused, each session keeps its own)")
+    add_force_option(p)
     add_store_options(p)
     p.set_defaults(handler=run)
 
@@ -95,12 +104,14 @@ def open_sources(args: argparse.Namespace) -> dict:
 
 
 async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
-                  n_max: int, state: _Run, side: str | None, connecting: asyncio.Lock) -> None:
-    """One sensor's samples: raw CSV, pipeline, store and results, until ``n_max`` samples.
+                  duration_s: float, state: _Run, side: str | None,
+                  connecting: asyncio.Lock) -> None:
+    """One sensor's samples: raw CSV, pipeline, store and results, for ``duration_s`` of
+    device time from its first sample (lost samples do not lengthen the session).
 
     ``connecting`` is held until the first batch: two sensors connect one after the other
     (two BLE scans or connects at once on one adapter can miss the second sensor)."""
-    n = 0
+    t_end = None
     await connecting.acquire()
     holding = True
     try:
@@ -108,16 +119,22 @@ async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, re
             if holding:
                 connecting.release()
                 holding = False
-            batch = batch.slice(0, n_max - n)
+            if len(batch) == 0:
+                continue
+            t_end = float(batch.t_s[0]) + duration_s if t_end is None else t_end
+            keep = int(np.searchsorted(batch.t_s, t_end, side="left"))
+            done = keep < len(batch)
+            batch = batch.slice(0, keep)
+            if len(batch) == 0:
+                break
             if side is not None:
                 batch.side = side  # a sensor bound to a shin stays there
             writer.write(batch, batch.side or pipeline.side)
             readings, events = pipeline.push(batch)
             recorder.add(readings, events)
             results.add(readings)
-            n += len(batch)
             state.n += len(batch)
-            if n >= n_max:
+            if done:
                 break
     finally:
         if holding:
@@ -151,7 +168,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         try:
             await asyncio.gather(*(
                 _stream(sources[side], pipelines[side], writers[side], recorder, results,
-                        int(round(args.duration * sources[side].rate_hz)), state,
+                        args.duration, state,
                         side if args.right_sensor else None, connecting)
                 for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
@@ -164,6 +181,8 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
 
 
 def run(args: argparse.Namespace) -> int:
+    guard_outputs(args, {"--out": (list(out_paths(args).values()), True)},
+                  inputs=[args.calibration, args.sensor_cal])
     state = _Run()
     try:
         results, calibrations = asyncio.run(_record(args, state))

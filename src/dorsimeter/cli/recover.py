@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, number_arg
 from dorsimeter.recovery import interrupted_ids, recover_session
 from dorsimeter.store import Store
+from dorsimeter.store.summary import summarize
+from dorsimeter.text import terminal_safe
 
 
 def register(sub) -> None:
     p = sub.add_parser("recover", help="recover sessions interrupted by a crash or kill")
-    p.add_argument("session", nargs="*", type=int, help="session ids (default: all interrupted)")
+    p.add_argument("session", nargs="*", type=number_arg(1, 2**63 - 1, "a session id",
+                                                         integer=True),
+                   help="session ids (default: all interrupted)")
     p.add_argument("--list", action="store_true", help="only list the interrupted sessions")
     add_home_option(p)
     p.set_defaults(handler=run, no_recovery_notice=True)
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         if args.list:
             for sid, kind, start in found:
                 print(f"session {sid}: {kind} started {start}, {store.count_samples(sid)} "
-                      "samples stored")
+                      f"readings stored, {_trials(store, sid)}")
             return 0
         for sid in args.session or [sid for sid, _, _ in found]:
             r = recover_session(store, sid)
@@ -38,6 +42,19 @@ def run(args: argparse.Namespace) -> int:
             if r.raw_path:
                 raw = (f"; raw CSV {r.raw_path}: {r.raw_rows} rows readable" if r.raw_problem
                        is None else f"; raw CSV unreadable: {r.raw_problem}")
-            print(f"recovered session {r.session_id}: {r.samples} samples, "
-                  f"{r.trials_added} trials scored from them{raw}")
+            if r.reanalysed:
+                raw += f"; re-analysed {r.reanalysed} readings from the raw CSV"
+            elif r.reanalysis_problem:
+                raw += f"; the raw CSV could not be re-analysed: {r.reanalysis_problem}"
+            # the same counts `history` shows for it (scored/trials per side)
+            print(terminal_safe(f"recovered session {r.session_id}: {r.samples} readings, "
+                                f"{_trials(store, sid)} ({r.trials_added} trials added now "
+                                f"from the readings){raw}"))
     return 0
+
+
+def _trials(store: Store, session_id: int) -> str:
+    """``scored/trials L, R`` as ``history`` prints them."""
+    s = summarize(store.trials(session_id))
+    return (f"scored/trials left {s['left'].n_scored}/{s['left'].n_trials}, "
+            f"right {s['right'].n_scored}/{s['right'].n_trials}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, guard_outputs
 from dorsimeter.export.report import write_report
 from dorsimeter.store import Store
 
@@ -18,7 +18,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store.open(args.home) as store:
+    guard_outputs(args, {"--out": ([args.out], False)})
+    with Store.open_for_reading(args.home) as store:
         path = write_report(store, args.session, args.out)
     print(f"wrote report to {path}")
     return 0

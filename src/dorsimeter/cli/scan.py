@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, number_arg
 
 
 def register(sub) -> None:
     p = sub.add_parser("scan", help="list nearby BLE sensors (dorsimeter node, WitMotion)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (default 5)")
+    p.add_argument("--timeout", type=number_arg(0, 600, "seconds to listen", above_lo=True),
+                   default=5.0, help="seconds to listen (default 5)")
     add_home_option(p)
     p.set_defaults(handler=run)
 
@@ -19,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from dorsimeter.errors import DorsimeterError
     from dorsimeter.security import AllowList
     from dorsimeter.sources.ble import scan_sensors
+    from dorsimeter.text import terminal_safe
 
     if args.timeout <= 0:
         raise DorsimeterError(f"--timeout {args.timeout:g}: expected a positive number of seconds")
@@ -28,15 +30,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     allowed = AllowList.load(getattr(args, "home", None))
     print(f"{'address':<17}  {'name':<20}  {'kind':<20}  {'RSSI':>8}  {'battery':>7}  allowed")
-    for s in found:
+    for s in found:  # names come from the air: nothing in them reaches the terminal as a command
         battery = f"{s.battery_pct} %" if s.battery_pct is not None else "-"
         ok = "yes" if allowed.permits(s.address) else "no"
-        print(f"{s.address:<17}  {s.name:<20}  {s.kind:<20}  {s.rssi_dbm:>4} dBm  {battery:>7}  "
-              f"{ok}")
+        print(f"{terminal_safe(s.address):<17}  {terminal_safe(s.name):<20}  {s.kind:<20}  "
+              f"{s.rssi_dbm:>4} dBm  {battery:>7}  {ok}")
     first = found[0]
     if allowed.permits(first.address):
-        print(f"use one with: --sensor ble:{first.name}")
+        print(f"use one with: --sensor ble:{terminal_safe(first.name)}")
     else:
-        print(f"allow one first: dorsimeter sensors add {first.address}; then --sensor "
-              f"ble:{first.name}")
+        print(f"allow one first: dorsimeter sensors add {terminal_safe(first.address)}; then "
+              f"--sensor ble:{terminal_safe(first.name)}")
     return 0

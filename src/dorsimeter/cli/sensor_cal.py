@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dorsimeter.cli.common import add_home_option
+from dorsimeter.cli.common import add_home_option, guard_outputs
 from dorsimeter.core.sensor_cal import (
     SensorCalibration,
     calibrate_sensor,
@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    guard_outputs(args, {"--out": ([args.out], False)}, inputs=[args.raw])
     rec = read_raw_csv(args.raw)
     cal = calibrate_sensor(rec.acc_m_s2, rec.gyr_rad_s, rec.rate_hz, args.sensor_id)
     path = save_sensor_calibration(cal, home=args.home, path=args.out)

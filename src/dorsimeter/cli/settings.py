@@ -22,17 +22,20 @@ import tomllib
 from pathlib import Path
 
 from dorsimeter.errors import DorsimeterError, InputError
+from dorsimeter.text import terminal_safe
 
 CONFIG_NAME = "config.toml"
 ENV_PREFIX = "DORSIMETER_"
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# never from settings: a config line must not make every command overwrite files
+NOT_SETTABLE = ("force", "debug")
 
 
 def settable(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """The options of a command that settings may give: named, optional, not --help."""
     return {a.dest: a for a in parser._actions
             if a.option_strings and not a.required and a.dest not in ("help", "home")
-            and not isinstance(a, argparse._HelpAction)}
+            and a.dest not in NOT_SETTABLE and not isinstance(a, argparse._HelpAction)}
 
 
 def load_config(home: str | None) -> tuple[Path, dict]:
@@ -52,35 +55,62 @@ def load_config(home: str | None) -> tuple[Path, dict]:
         m = re.search(r"at line (\d+)", str(e))
         line = getattr(e, "lineno", None) or (int(m.group(1)) if m else None)
         raise InputError(str(path), line, None, f"not valid TOML ({e})") from None
+    except RecursionError:  # tomllib recurses on nested arrays and inline tables
+        raise InputError(str(path), None, None, "nested too deeply: not a dorsimeter config "
+                         "(top-level keys and one [command] table level)") from None
 
 
 def _convert(action: argparse.Action, value, where: str, key: str):
-    """``value`` (a TOML value or an environment string) as the option would parse it."""
+    """``value`` (a TOML value or an environment string) as the option would parse it; a bad
+    one is one line naming the file (or variable), the key and what was expected."""
+    def bad(problem: str) -> DorsimeterError:
+        shown = terminal_safe(repr(value))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        if where.startswith(ENV_PREFIX):
+            return DorsimeterError(f"environment variable {where}={shown}: {problem}")
+        return DorsimeterError(f"{where}, key '{key}' = {shown}: {problem}")
+
     if isinstance(action, argparse._StoreTrueAction):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
         if text in TRUE | FALSE:
             return text in TRUE
-        raise DorsimeterError(f"{where}: '{key}' = {value!r}: expected true or false")
+        raise bad("expected true or false")
     if isinstance(value, (dict, list)):
-        raise DorsimeterError(f"{where}: '{key}': expected a single value")
+        raise bad("expected a single value, not a table or a list")
+    kind = getattr(action.type, "__name__", "text")
+    if kind in ("text", "str") or action.type is None:
+        if not isinstance(value, str):  # athlete = 12: quote it
+            raise bad(f'expected text in quotes, e.g. {key} = "{value}"')
+    elif isinstance(value, bool):
+        raise bad("expected a number, not true/false")
     try:
-        out = action.type(str(value)) if action.type is not None else (
-            value if not isinstance(value, str) else value)
+        out = action.type(str(value)) if action.type is not None else value
     except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
-        raise DorsimeterError(f"{where}: '{key}' = {value!r}: {e}") from None
+        msg, quoted = str(e), f"'{terminal_safe(str(value))[:40]}': "
+        raise bad(msg[len(quoted):] if msg.startswith(quoted) else msg) from None
     if action.choices is not None and out not in action.choices:
-        raise DorsimeterError(f"{where}: '{key}' = {value!r}: expected one of "
-                              f"{', '.join(map(str, action.choices))}")
+        raise bad(f"expected one of {', '.join(map(str, action.choices))}")
     return out
 
 
 def apply_settings(parser: argparse.ArgumentParser, command: str, commands: dict,
                    home: str | None) -> bool:
     """Set ``parser``'s defaults from the environment and the config file; True if any was."""
+    defaults = settings_defaults(parser, command, commands, home)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return bool(defaults)
+
+
+def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: dict,
+                      home: str | None) -> dict:
+    """The option defaults the environment and the config file give ``command``."""
     options = settable(parser)
     path, config = load_config(home)
+    if not isinstance(config, dict):
+        config = {}
     known = {dest for p in commands.values() for dest in settable(p)}
     for key, value in config.items():
         if isinstance(value, dict):
@@ -104,6 +134,4 @@ def apply_settings(parser: argparse.ArgumentParser, command: str, commands: dict
             defaults[dest] = _convert(action, table[dest], f"{path} [{command}]", dest)
         elif dest in config and not isinstance(config[dest], dict):
             defaults[dest] = _convert(action, config[dest], str(path), dest)
-    if defaults:
-        parser.set_defaults(**defaults)
-    return bool(defaults)
+    return defaults

@@ -158,18 +158,16 @@ class MountingCalibration:
 def save_calibrations(cals: dict[str, MountingCalibration], path: str | Path) -> None:
     doc = {"format": "dorsimeter-mounting-calibration", "version": 1,
            "sides": {s: asdict(c) for s, c in cals.items()}}
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n")
+    from dorsimeter.store.paths import atomic_private_text
+
+    with atomic_private_text(path) as f:  # owner-only, never half a file
+        f.write(json.dumps(doc, indent=2) + "\n")
 
 
 def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(str(path), None, None, "no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(str(path), getattr(e, "lineno", None), None,
-                         "not a calibration file (expected JSON written by `dorsimeter calibrate`)"
-                         ) from None
+    from dorsimeter.io.caljson import read_json
+
+    doc = read_json(path, "a calibration file (JSON written by `dorsimeter calibrate`)")
     if not isinstance(doc, dict) or doc.get("format") != "dorsimeter-mounting-calibration":
         raise InputError(str(path), None, "format",
                          "expected 'dorsimeter-mounting-calibration'")
@@ -184,7 +182,7 @@ _VECTOR_FIELDS = ("x_axis", "y_axis", "z_axis", "gyr_bias_rad_s", "lever_arm_m",
 
 
 def _number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
 def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
@@ -223,8 +221,9 @@ def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
     # sensor a metre from the ankle or a gain far from 1 is a damaged file, not a calibration)
     if np.max(np.abs(cal.gyr_bias_rad_s)) > np.radians(20.0):
         raise InputError(path, None, f"{where}.gyr_bias_rad_s", "more than 20 °/s of gyro bias")
-    if np.max(np.abs(cal.lever_arm_m)) > 1.0:
-        raise InputError(path, None, f"{where}.lever_arm_m", "sensor more than 1 m from the ankle")
+    from dorsimeter.io.caljson import check_mounting_physics
+
+    check_mounting_physics(path, where, m, cal.lever_arm)  # det +1, lever arm < 0.5 m
     if np.linalg.norm(cal.acc_offset_m_s2) > MAX_ACC_OFFSET_M_S2:
         raise InputError(path, None, f"{where}.acc_offset_m_s2",
                          f"expected at most {MAX_ACC_OFFSET_M_S2:.2f} m/s² of accelerometer offset")

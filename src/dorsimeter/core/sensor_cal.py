@@ -182,17 +182,16 @@ def save_sensor_calibration(cal: SensorCalibration, home: str | os.PathLike | No
                             path: str | os.PathLike | None = None) -> Path:
     """Write ``cal`` as JSON (to ``path``, else ``sensors/<sensor_id>.json`` in the data dir)."""
     if path is None:
-        from dorsimeter.store.paths import private_dir
+        from dorsimeter.store.paths import data_dir, private_dir
 
+        data_dir(home or None)  # created (or tightened) 0700 before sensors/ in it
         d = private_dir(sensor_dir(home))
         path = d / f"{_safe_id(cal.sensor_id)}.json"
-    from dorsimeter.store.paths import open_private_text
+    from dorsimeter.store.paths import atomic_private_text
 
     doc = {"format": FORMAT, "version": 1, **asdict(cal)}
-    tmp = Path(f"{path}.tmp")
-    with open_private_text(tmp) as f:  # owner-only, as all the user's data
+    with atomic_private_text(path) as f:  # owner-only, as all the user's data
         f.write(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
     return Path(path)
 
 
@@ -212,13 +211,9 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
         if sensor_id is None:
             raise ValueError("give a sensor_id or a path")
         path = sensor_dir(home) / f"{_safe_id(sensor_id)}.json"
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(str(path), None, None, "no such sensor calibration") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(str(path), getattr(e, "lineno", None), None,
-                         f"not a sensor calibration (expected {FORMAT} JSON)") from None
+    from dorsimeter.io.caljson import read_json
+
+    doc = read_json(path, f"a sensor calibration ({FORMAT} JSON)")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(str(path), None, "format", f"expected {FORMAT!r}")
     try:
@@ -240,4 +235,8 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
         if a.shape != shape or not np.all(np.isfinite(a)):
             raise InputError(str(path), None, name, f"expected {' × '.join(map(str, shape))} "
                              "finite numbers")
+    from dorsimeter.io.caljson import check_sensor_physics
+
+    check_sensor_physics(str(path), cal.acc_offset_m_s2, cal.acc_matrix, cal.gyr_bias_rad_s,
+                         cal.residual_m_s2)  # a real unit's tolerances, not the athlete's fault
     return cal

@@ -20,7 +20,7 @@ from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.io.rawcsv import RawStream
 from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
-from dorsimeter.store.paths import open_private_text, private_dir
+from dorsimeter.store.paths import atomic_private_text, private_dir
 from dorsimeter.store.summary import summarize
 from dorsimeter.text import inert_cell
 
@@ -79,7 +79,8 @@ def _num(v) -> str:
 
 
 def _text(v) -> str:
-    """Text cell; one a spreadsheet would run as a formula is made inert (``inert_cell``)."""
+    """A text cell: user text (athlete, sensor name) can never run as a spreadsheet formula
+    (``inert_cell``)."""
     return "" if v is None else str(inert_cell(str(v)))
 
 
@@ -208,7 +209,7 @@ def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:
 def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Trial]) -> int:
     clock = UtcClock(info)
     best = {id(s.best_trial) for s in summarize(trials).values() if s.best_trial is not None}
-    with open_private_text(path, ENCODING) as f:
+    with atomic_private_text(path, ENCODING) as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(TRIAL_COLUMNS)
         for t in trials:
@@ -227,15 +228,17 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo,
     terminal bar: the monitor shows it)."""
     clock = UtcClock(info)
     phase = None
-    raw = RawLookup(info.raw_paths)
-    if raw.problem:
-        print(f"dorsimeter: note: raw columns left empty: {raw.problem}", file=sys.stderr)
+    raw_paths, replaced = store.verified_raw_paths(info)  # never another session's IMU data
+    raw = RawLookup(raw_paths)
+    problem = "; ".join([*replaced, *([raw.problem] if raw.problem else [])])
+    if problem:
+        print(f"dorsimeter: note: raw columns left empty: {problem}", file=sys.stderr)
     sensor = _text(info.sensor)
     n = 0
     total = store.count_samples(info.id)
     if progress is not None:
         progress(0, total)
-    with open_private_text(path, ENCODING) as f, \
+    with atomic_private_text(path, ENCODING) as f, \
             progress_bar(f"exporting session {info.id}", total,
                          None if progress is None else total + 1) as advance:
         w = csv.writer(f, lineterminator="\n")

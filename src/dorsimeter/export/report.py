@@ -18,7 +18,7 @@ from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.store.db import SessionInfo, Store, Trial
-from dorsimeter.store.paths import open_private_text
+from dorsimeter.store.paths import atomic_private_text
 from dorsimeter.store.summary import (
     DEG_PER_CM_RULE,
     Asymmetry,
@@ -426,6 +426,6 @@ def write_report(store: Store, ref: int | str, out: str | os.PathLike,
                  progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the report of session ``ref`` to ``out`` (owner-only)."""
     html = render_report(store, ref, progress)
-    with open_private_text(out) as f:
+    with atomic_private_text(out) as f:  # owner-only, never half a report
         f.write(html)
     return Path(out)

@@ -36,6 +36,7 @@ from dorsimeter.protocol import frames, gatt, witmotion
 from dorsimeter.protocol.frames import FrameDecoder
 from dorsimeter.security import is_address, normalise_address
 from dorsimeter.sources.base import Gap, Source
+from dorsimeter.text import device_name
 from dorsimeter.types import ImuBatch
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,9 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
         battery = _advertised_battery(adv)
         if battery is None and read_battery and kind.has_battery_service:
             battery = await read_battery_level(dev)
-        out.append(FoundSensor(dev.address, adv.local_name or dev.name or dev.address,
-                               kind.name, adv.rssi, battery, dev))
+        # the name is whatever the air said: capped, control characters out, at the source
+        name = device_name(adv.local_name) or device_name(dev.name) or dev.address
+        out.append(FoundSensor(dev.address, name, kind.name, adv.rssi, battery, dev))
     return sorted(out, key=lambda f: -f.rssi_dbm)
 
 
@@ -513,7 +515,8 @@ class BleSource(Source):
         self._device, adv = await find_sensor(self.target, self.scan_timeout_s, permits)
         if self.allowed is not None and not self.allowed.permits(self._device.address):
             self.status.state = "closed"  # seen advertising; never connected to
-            raise DeviceError(self.allowed.refusal(self._device.address, adv.local_name))
+            raise DeviceError(self.allowed.refusal(self._device.address,
+                                                   device_name(adv.local_name)))
         self.status.address = self._device.address
         self._kind = kind_from_uuids(adv.service_uuids, adv.local_name)
         self.status.battery_pct = _advertised_battery(adv)

@@ -8,6 +8,7 @@ only; every write commits before it returns, so a crash loses nothing already ha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,10 +23,14 @@ import numpy as np
 
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.store import schema
-from dorsimeter.store.paths import FILE_MODE, db_path, touch_private
+from dorsimeter.store.paths import DB_NAME, FILE_MODE, data_dir, db_path, touch_private
 from dorsimeter.types import SIDES, Readings
 
 BUSY_TIMEOUT_MS = 10_000
+# Human limb lengths we store (metres): tibia (ankle to knee joint line) from a small child's
+# ~15 cm to beyond the tallest adults' ~55 cm; toe to ankle from ~5 cm to ~40 cm.
+TIBIA_RANGE_M = (0.15, 0.70)
+FOOT_RANGE_M = (0.05, 0.40)
 SAMPLE_FIELDS = ("side", "t_s", "tibia_angle_deg", "knee_track_deg", "heel_lift", "heel_source",
                  "rep", "rep_valid", "phase")
 
@@ -174,6 +179,18 @@ def _column(r: Readings, name: str, n: int, kind: type) -> list:
     return out
 
 
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a file's bytes (hex), or None if it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
 def _side(side: str) -> str:
     if side not in SIDES:
         raise DorsimeterError(f"side '{side}': expected 'left' or 'right'")
@@ -183,9 +200,13 @@ def _side(side: str) -> str:
 class Store:
     """One connection to the history database; open with ``Store.open(home)``."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
         self.path = Path(path)
         self._running: dict[int, object] = {}  # session id -> liveness lock (dorsimeter.recovery)
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only()
+            return
         touch_private(self.path)
         if self.path.stat().st_uid == os.getuid():
             os.chmod(self.path, FILE_MODE)
@@ -208,6 +229,40 @@ class Store:
     def open(cls, home: str | os.PathLike | None = None) -> Store:
         """The store in the data directory (``--home`` > ``$DORSIMETER_HOME`` > platform)."""
         return cls(db_path(home))
+
+    @classmethod
+    def open_for_reading(cls, home: str | os.PathLike | None = None) -> Store:
+        """The store for a command that only reads (history, export, report): as ``open``
+        when the data directory is writable, else read-only (a read-only directory, a backup
+        on a read-only mount can still be looked at)."""
+        d = data_dir(home, create=False)
+        path = d / DB_NAME
+        if path.is_file() and not (os.access(d, os.W_OK) and os.access(path, os.W_OK)):
+            return cls(path, read_only=True)
+        return cls.open(home)
+
+    def _open_read_only(self) -> None:
+        """Connect without writing anything: ``mode=ro`` (a WAL reader needs its -shm file,
+        which a read-only directory cannot get: then ``immutable``, safe there since no one
+        can write the file either)."""
+        uri = self.path.resolve().as_uri()
+        last: Exception | None = None
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                self.db = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None,
+                                          timeout=BUSY_TIMEOUT_MS / 1000,
+                                          check_same_thread=False)
+                v = schema.version(self.db)
+            except sqlite3.DatabaseError as e:
+                last = e
+                continue
+            if v != schema.LATEST:
+                self.db.close()
+                raise DorsimeterError(f"{self.path}: schema version {v}, this dorsimeter reads "
+                                      f"{schema.LATEST}; it cannot be upgraded in a read-only "
+                                      "directory (open it once where it is writable)")
+            return
+        raise DorsimeterError(f"{self.path}: cannot read the history read-only ({last})")
 
     def close(self) -> None:
         for lock in self._running.values():
@@ -244,6 +299,11 @@ class Store:
         name = name.strip()
         if not name:
             raise DorsimeterError("athlete name is empty")
+        for what, val, (lo, hi) in (("tibia length", tibia_length_m, TIBIA_RANGE_M),
+                                    ("toe-to-ankle length", foot_length_m, FOOT_RANGE_M)):
+            if val is not None and not (math.isfinite(val) and lo <= val <= hi):
+                raise DorsimeterError(f"{what} {100 * val:g} cm: expected {100 * lo:g} to "
+                                      f"{100 * hi:g} cm (a human limb)")
         with self._tx():
             self.db.execute(
                 "INSERT INTO athletes (name, pseudonymous, created_utc) VALUES (?, ?, ?)"
@@ -397,10 +457,12 @@ class Store:
         self.add_trials(session_id, trials, replace=True)
 
     def end_session(self, session_id: int, end_utc: str | None = None) -> None:
-        """Mark the session finished."""
+        """Mark the session finished, with the identity of its raw CSVs as they are now."""
+        ident = json.dumps({p: h for p in self.session(session_id).raw_paths
+                            if (h := file_sha256(p)) is not None}) or None
         with self._tx():
-            self.db.execute("UPDATE sessions SET ended = 1, end_utc = ? WHERE id = ?",
-                            (end_utc or utc_iso(), session_id))
+            self.db.execute("UPDATE sessions SET ended = 1, end_utc = ?, raw_sha256 = ? "
+                            "WHERE id = ?", (end_utc or utc_iso(), ident, session_id))
         lock = self._running.pop(session_id, None)
         if lock is not None:
             lock.release()
@@ -427,8 +489,10 @@ class Store:
         try:
             sid = int(ref)
         except ValueError:
-            raise DorsimeterError(f"session '{ref}': expected a session id or 'latest'"
-                                  ) from None
+            raise DorsimeterError(f"session '{str(ref)[:40]}': expected a session id or "
+                                  "'latest'") from None
+        if not 0 < sid < 2**63:  # beyond SQLite's integers: no such session either
+            raise DorsimeterError(f"{self.path}: no session {str(sid)[:40]}")
         row = self.db.execute(self._SESSION_SQL + " WHERE s.id = ?", (sid,)).fetchone()
         if row is None:
             raise DorsimeterError(f"{self.path}: no session {sid}")
@@ -450,6 +514,31 @@ class Store:
             " WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
         return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
                       None if r[10] is None else bool(r[10]), *r[11:]) for r in rows]
+
+    def raw_identity(self, session_id: int) -> dict[str, str]:
+        """SHA-256 per raw CSV as the session ended ({} for a session not ended yet)."""
+        row = self.db.execute("SELECT raw_sha256 FROM sessions WHERE id = ?",
+                              (session_id,)).fetchone()
+        try:
+            ident = json.loads(row[0]) if row and row[0] else {}
+        except ValueError:
+            return {}
+        return ident if isinstance(ident, dict) else {}
+
+    def verified_raw_paths(self, info: SessionInfo) -> tuple[list[str], list[str]]:
+        """The session's raw CSVs that are still the files it recorded, and a problem line for
+        each one that is not (replaced since: its hash differs), so an export leaves those
+        columns empty instead of joining another session's data."""
+        ident = self.raw_identity(info.id)
+        ok, problems = [], []
+        for p in info.raw_paths:
+            expected = ident.get(p)
+            if expected is not None and file_sha256(p) not in (expected, None):
+                problems.append(f"{p} is no longer the file session {info.id} recorded "
+                                "(it was replaced since: its SHA-256 differs)")
+            else:
+                ok.append(p)
+        return ok, problems
 
     def count_samples(self, session_id: int) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM samples WHERE session_id = ?",

@@ -107,8 +107,14 @@ def _v3_hold_interval(db: sqlite3.Connection) -> None:
     """)
 
 
+def _raw_identity(db: sqlite3.Connection) -> None:
+    """The raw CSVs' identity (SHA-256 per path, JSON), stored when the session ends, so an
+    export never joins another session's IMU data to this one's angles."""
+    db.execute("ALTER TABLE sessions ADD COLUMN raw_sha256 TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
-                                                          _v3_hold_interval]
+                                                          _v3_hold_interval, _raw_identity]
 LATEST = len(MIGRATIONS)
 
 

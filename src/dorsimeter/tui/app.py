@@ -35,6 +35,7 @@ from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.session import SessionResults
 from dorsimeter.sources import Source
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
     MDC_DEG,
     LiveModel,
@@ -233,10 +234,10 @@ class MonitorApp(App):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # terminal closed (SIGHUP) or asked to stop (SIGTERM): quit as `q` does, so the caller
-        # closes the raw CSV and marks the session ended
+        # terminal closed (SIGHUP), asked to stop (SIGTERM) or interrupted (SIGINT, 130 as
+        # `record`): quit as `q` does, so the caller closes the raw CSV and ends the session
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, functools.partial(self._stop_on_signal, sig))
         if self.bilateral:
@@ -579,7 +580,7 @@ class MonitorApp(App):
         trial = "trial running" if self.session.trial_active else "trial stopped"
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
         q("#status", Static).update(
-            f"[b]{who}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
+            f"[b]{markup_safe(who)}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
             render_sides(side_rows(self.session), side, self.mdc_deg, self.session))
@@ -589,7 +590,7 @@ class MonitorApp(App):
         if alerts:
             heel_alert = alerts.get("heel_lift")
             a = heel_alert or next(iter(alerts.values()))
-            banner.update(f"⚠  {a.text}  ⚠")
+            banner.update(f"⚠  {markup_safe(a.text)}  ⚠")
             banner.set_class(heel_alert is None, "warn")
             banner.add_class("on")
         else:
@@ -601,7 +602,7 @@ class MonitorApp(App):
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")
         proto.set_class(self.protocol is not None, "on")
-        q("#message", Static).update(self.message)
+        q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
     def _draw_both(self, q) -> None:
         """Both legs: per leg its angle, gauge, calibration, alert and trace; then the table."""
@@ -625,7 +626,7 @@ class MonitorApp(App):
             mark = "▶ " if side == chosen else ""
             q(f"#label-{side}", Static).update(
                 f"[b]{mark}{side.upper()}[/b] "
-                + (f"[green]{cal}[/]" if step == "done" else f"[yellow]{cal}[/]"))
+                + (f"[green]{cal}[/]" if step == "done" else f"[yellow]{markup_safe(cal)}[/]"))
             text, kind = render_leg_alert(leg.model.alerts, rows.get(side), leg.error)
             alert = q(f"#alert-{side}", Static)
             alert.update(text)
@@ -643,7 +644,8 @@ class MonitorApp(App):
                                 if leg.model.heel_source)
         heel = f" · heel: {', '.join(sources)}" if sources else ""
         q("#status", Static).update(
-            f"[b]{who}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · {trial}{heel}")
+            f"[b]{markup_safe(who)}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · "
+            f"{trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
             render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
@@ -651,7 +653,7 @@ class MonitorApp(App):
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")
         proto.set_class(self.protocol is not None, "on")
-        q("#message", Static).update(self.message)
+        q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
     # -- actions --------------------------------------------------------------------------------
 

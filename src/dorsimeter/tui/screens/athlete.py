@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.services import wall_target_deg
 
 
@@ -78,11 +79,12 @@ class AthleteScreen(Screen):
             try:
                 self.athletes = await store.call(lambda s: s.athletes())
             except Exception as e:
-                status.update(f"history store: {e}")
+                status.update(markup_safe(f"history store: {e}"))
                 self.athletes = []
         ol = self.query_one("#ath-list", OptionList)
         ol.clear_options()
-        ol.add_options([Option(describe(a), id=str(i)) for i, a in enumerate(self.athletes)])
+        ol.add_options([Option(markup_safe(describe(a)), id=str(i))  # names are user text
+                        for i, a in enumerate(self.athletes)])
         if not self.athletes:
             self.query_one("#ath-name", Input).focus()
 
@@ -100,13 +102,13 @@ class AthleteScreen(Screen):
             tibia = parse_cm(self.query_one("#ath-tibia", Input).value, "tibia")
             foot = parse_cm(self.query_one("#ath-foot", Input).value, "toe–ankle")
         except ValueError as e:
-            status.update(str(e))
+            status.update(markup_safe(e))
             return
         if self.app.store is not None:
             try:
                 athlete = await self.app.store.call(lambda s: s.athlete(name, tibia, foot))
             except Exception as e:
-                status.update(f"history store: {e}")
+                status.update(markup_safe(f"history store: {e}"))
                 return
         else:
             from dorsimeter.store.db import Athlete

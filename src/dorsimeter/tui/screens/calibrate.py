@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import calibration_progress
 
 STEPS = (
@@ -112,10 +113,10 @@ class CalibrateScreen(Screen):
         detail = self.query_one("#cal-detail", Static)
         if self.result == "ok":
             res.update("✓  CALIBRATED — enter to measure")
-            detail.update(self.detail)
+            detail.update(markup_safe(self.detail))
         elif self.result == "refused":
             res.update("✗  NOT CALIBRATED — press c to start again")
-            detail.update(self.detail)
+            detail.update(markup_safe(self.detail))
         else:
             res.update("")
             detail.update("")

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.services import (
     FoundSensor,
     ble_sensors,
@@ -39,7 +40,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="confirm-text")
+            yield Static(markup_safe(self.question), id="confirm-text")
             yield Static("[b]y[/b] yes · [b]n[/b] / esc no")
 
     def action_answer(self, yes: bool) -> None:
@@ -107,8 +108,9 @@ class ConnectScreen(Screen):
                 return ""
             return "  ✓ yours" if self.allowed.permits(f.address) else "  (+ to add)"
 
-        ol.add_options([Option(f"{f.name:<20} {f.spec:<26} {f.detail}{mark(f)}", id=str(i))
-                        for i, f in enumerate(self.found)])
+        # names and details come from the air or the allow-list: never markup
+        ol.add_options([Option(markup_safe(f"{f.name:<20} {f.spec:<26} {f.detail}{mark(f)}"),
+                               id=str(i)) for i, f in enumerate(self.found)])
 
     def action_scan(self) -> None:
         if not self.scanning:
@@ -130,15 +132,15 @@ class ConnectScreen(Screen):
         self.allowed = allowed
         self.scanned = list(SIMULATED) + ports + ble
         self.show()
-        status.update(f"{len(ports)} serial port(s), {len(ble)} BLE sensor(s)"
-                      + (f" — {note}" if note else ""))
+        status.update(markup_safe(f"{len(ports)} serial port(s), {len(ble)} BLE sensor(s)"
+                                  + (f" — {note}" if note else "")))
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         found = self.found[int(event.option.id)]
         if found.address is not None and self.allowed is not None and not self.allowed.permits(
                 found.address):
-            self.query_one("#con-status", Label).update(
-                f"{found.name} is not one of your sensors: press + to add it, then enter")
+            self.query_one("#con-status", Label).update(markup_safe(
+                f"{found.name} is not one of your sensors: press + to add it, then enter"))
             return
         await self.connect(found.spec, found.name)
 
@@ -153,7 +155,8 @@ class ConnectScreen(Screen):
         await asyncio.to_thread(self.allowed.add, found.address, found.name)
         self.show()
         ol.highlighted = self.found.index(found)
-        self.query_one("#con-status", Label).update(f"{found.name} added to your sensors")
+        self.query_one("#con-status", Label).update(
+            markup_safe(f"{found.name} added to your sensors"))
 
     def action_forget(self) -> None:
         """Remove the highlighted sensor from the user's allow-list (``dorsimeter sensors
@@ -164,19 +167,21 @@ class ConnectScreen(Screen):
             return
         found = self.found[ol.highlighted]
         if found.address is None or not self.allowed.permits(found.address):
-            status.update(f"{found.name} is not one of your sensors: nothing to remove")
+            status.update(markup_safe(f"{found.name} is not one of your sensors: nothing to "
+                                      "remove"))
             return
 
         async def answered(yes: bool | None) -> None:
             if not yes:
-                status.update(f"{found.name} kept — {describe_allow_list(self.allowed)}")
+                status.update(markup_safe(
+                    f"{found.name} kept — {describe_allow_list(self.allowed)}"))
                 return
             from dorsimeter.errors import DorsimeterError
 
             try:
                 await asyncio.to_thread(self.allowed.remove, found.address)
             except (DorsimeterError, OSError) as e:  # read-only data directory, say so
-                status.update(f"cannot remove {found.name}: {e}")
+                status.update(markup_safe(f"cannot remove {found.name}: {e}"))
                 try:
                     self.allowed = await asyncio.to_thread(load_allow_list, self.app.home)
                 except DorsimeterError:
@@ -186,7 +191,8 @@ class ConnectScreen(Screen):
             self.show()
             if found in self.found:
                 ol.highlighted = self.found.index(found)
-            status.update(f"{found.name} removed — {describe_allow_list(self.allowed)}")
+            status.update(markup_safe(
+                f"{found.name} removed — {describe_allow_list(self.allowed)}"))
 
         self.app.push_screen(ConfirmScreen(
             f"Remove {found.name} ({found.address}) from your sensors?\n"
@@ -209,22 +215,23 @@ class ConnectScreen(Screen):
             source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed,
                                  allowed=allowed)
         except (DorsimeterError, OSError) as e:
-            status.update(f"cannot connect: {e}")
+            status.update(markup_safe(f"cannot connect: {e}"))
             return
         try:
             sensor_cal = await asyncio.to_thread(box_calibration_for, spec, self.app.home,
                                                  (name,) if name else ())
         except (DorsimeterError, OSError) as e:  # a damaged calibration: measure nothing wrong
             await source.close()
-            status.update(f"cannot connect: box calibration: {e}")
+            status.update(markup_safe(f"cannot connect: box calibration: {e}"))
             return
         await self.app.switch_source(source, sensor_cal=sensor_cal)
         box = ("" if sensor_cal is None
                else f" — box calibration {sensor_cal.sensor_id} in use")
         self.app.message = f"connected: {source.name}{box} — calibrate with c"
         if sensor_cal is not None:
-            self.app.notify(f"{source.name}: box calibration {sensor_cal.sensor_id} in use "
-                            f"({sensor_cal.n_poses} poses)", title="Sensor")
+            self.app.notify(markup_safe(f"{source.name}: box calibration "
+                                        f"{sensor_cal.sensor_id} in use "
+                                        f"({sensor_cal.n_poses} poses)"), title="Sensor")
         self.app.pop_screen()
 
     def action_back(self) -> None:

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import asymmetry
 from dorsimeter.tui.services import athlete_geometry
 from dorsimeter.types import SIDES
@@ -103,7 +104,8 @@ class HistoryScreen(Screen):
     def on_mount(self) -> None:
         who = getattr(self.app.athlete, "name", None)
         self.query_one("#his-title", Static).update(
-            f"History — {who or 'sessions without an athlete'} (↑↓ session, e export it)")
+            f"History — {markup_safe(who or 'sessions without an athlete')} (↑↓ session, e "
+            "export it)")
         table = self.query_one("#his-table", DataTable)
         table.add_columns("id", "date (UTC)", "kind", "left", "right", "L−R", "scored L R")
         self.run_worker(self.load(who), exclusive=True, group="history")
@@ -116,7 +118,7 @@ class HistoryScreen(Screen):
         try:
             self.rows = await self.app.store.call(session_bests, who)
         except Exception as e:
-            status.update(f"history store: {e}")
+            status.update(markup_safe(f"history store: {e}"))
             return
         table = self.query_one("#his-table", DataTable)
         for r in reversed(self.rows):  # newest first
@@ -131,7 +133,8 @@ class HistoryScreen(Screen):
                 cells.append("—")
             cells.append(" ".join(f"{k}/{n}" for k, n in r["counts"].values()))
             kind = r["kind"] if r["ended"] else f"{r['kind']} (open)"  # live, or crashed
-            table.add_row(str(r["id"]), r["date"], kind, *cells, key=str(r["id"]))
+            table.add_row(str(r["id"]), markup_safe(r["date"]), markup_safe(kind), *cells,
+                          key=str(r["id"]))
         trend = self.query_one("#his-trend", Trend)
         trend.rows = self.rows
         trend.refresh()

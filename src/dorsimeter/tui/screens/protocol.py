@@ -8,6 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dorsimeter.text import markup_safe
 from dorsimeter.tui.services import optional
 
 
@@ -46,7 +47,8 @@ class ProtocolScreen(Screen):
     def on_mount(self) -> None:
         self.protocols = available_protocols()
         ol = self.query_one("#pro-list", OptionList)
-        ol.add_options([Option(describe(p), id=str(i)) for i, p in enumerate(self.protocols)])
+        ol.add_options([Option(markup_safe(describe(p)), id=str(i))  # titles come from files
+                        for i, p in enumerate(self.protocols)])
         if not self.protocols:
             self.query_one("#pro-status", Label).update(
                 "no guided protocols in this version yet")
