@@ -44,8 +44,10 @@ class RepRecord:
     knee_drift_deg: float = 0.0
     knee_drift_alert: bool = False
     holds: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, median)
-    exercise: str | None = None  # set by a protocol runner ("wall_test" when None)
-    set_no: int | None = None
+    exercise: str | None = None  # set by the session ("wall_test" when None)
+    set_no: int | None = None  # the session's set (a guided set, or the wall-test trial)
+    rep_no: int | None = None  # the session's 1-based number per leg and exercise (None: not
+    #                            a rep the session counted, e.g. a quick movement)
 
     @property
     def held(self) -> bool:
