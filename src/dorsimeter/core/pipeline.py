@@ -298,7 +298,7 @@ class Pipeline:
                                                reps_from=calibrating)
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
-            Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
+            Event("rep", rep.t_end_s, side, f"rep ended at {rep.end_range_deg:.1f}°"
                   + ("" if rep.valid else " (heel lifted, not scored)"), rep=rep)
             for rep in done]
 

@@ -158,7 +158,7 @@ class RepTracker:
                 if heel_lift[a] and cur.valid:
                     cur.valid, cur.lift_t_s = False, float(t_s[a])
                     alerts.append(("heel_lift", float(t_s[a]),
-                                   f"heel lifted ({heel_source}): rep {cur.index + 1} not scored"))
+                                   f"heel lifted ({heel_source}): this rep is not scored"))
                 if holding[a]:
                     if self._run_t0 is None:
                         self._run_t0 = float(seg_t[0])

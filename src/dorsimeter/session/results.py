@@ -222,13 +222,20 @@ class SessionResults:
         record.side = side
         return record
 
-    def rep_label(self, side: str, index: int, current: bool = False) -> int | None:
-        """The number the session gives the pipeline's rep ``index`` on ``side``: its rep number
-        once counted; for the rep under way (``current``) the number it will get if it
+    def rep_label(self, side: str, index: int, current: bool = False,
+                  t_start_s: float | None = None) -> int | None:
+        """The number the session gives the pipeline's rep ``index`` on ``side`` (starting at
+        ``t_start_s``): its rep number once counted (a guided rep: the one the runner counted
+        that started then); for the rep under way (``current``) the number it will get if it
         counts; None for a movement the session does not count."""
         n = self._numbered.get((side, index))
-        if n is not None or not current or self.guided:
+        if n is None and t_start_s is not None:
+            n = next((r.rep_no for r in reversed(self.sides[side].counted)
+                      if abs(r.t_start_s - t_start_s) < 1e-6), None) if side in self.sides else None
+        if n is not None or not current:
             return n
+        if self.guided:
+            return self._next_rep.get((side, self.exercise), 1)
         if self.exercise == WALL_TEST and not self._counts_now(side):
             return None
         return self._next_rep.get((side, self.exercise), 1)

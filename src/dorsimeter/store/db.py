@@ -418,6 +418,13 @@ class Store:
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
 
+    def set_session_athlete(self, session_id: int, athlete: str) -> None:
+        """The session belongs to ``athlete`` (chosen after it started)."""
+        athlete_id = self.athlete(athlete).id
+        with self._tx():
+            self.db.execute("UPDATE sessions SET athlete_id = ? WHERE id = ?",
+                            (athlete_id, session_id))
+
     def add_leg(self, session_id: int, side: str, sensor: str | None = None,
                 sensor_kind: str | None = None, raw_path: str | os.PathLike | None = None,
                 own_clock: bool = False) -> None:
