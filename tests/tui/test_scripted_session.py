@@ -83,7 +83,6 @@ async def test_a_scripted_demo_session_is_stored_and_exported_as_it_happened(tmp
         assert wizard.result == "ok"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CalibrateScreen))
-        t_band = sim.t_s
         await start_protocol(pilot, app, "Band ankle mobilisation")
         band = app.protocol
         assert session.exercise == "band_mobilisation" and session.guided
@@ -161,8 +160,8 @@ async def test_a_scripted_demo_session_is_stored_and_exported_as_it_happened(tmp
     samples = pd.read_csv(out / f"dorsimeter-session-{sid}-samples.csv")
     assert samples["t_s"].max() <= t_end
     counted = samples.dropna(subset=["rep_number"])
-    assert set(zip(counted["exercise"], counted["side"], counted["rep_number"].astype(int))) <= {
-        (e, s, int(r)) for e, s, _, r in got}
+    assert set(zip(counted["exercise"], counted["side"], counted["rep_number"].astype(int),
+                   strict=True)) <= {(e, s, int(r)) for e, s, _, r in got}
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
