@@ -38,6 +38,18 @@ from dorsimeter.session.exercise import WALL_TEST, exercise_title
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.types import SIDES, Readings
 
+BEST_OF = 3  # "mean of the best three"
+
+
+def score(scores_deg: list[float], best_of: int = BEST_OF) -> tuple[float | None, float | None]:
+    """The wall test's figures from its scored angles (held, heel down): the best, and the mean
+    of the best ``best_of`` (of all there are, when fewer). The one scoring rule: the session,
+    the store's summary (history, report, export) and the monitor all use it."""
+    best = sorted(scores_deg, reverse=True)
+    if not best:
+        return None, None
+    return float(best[0]), float(np.mean(best[:best_of]))
+
 
 @dataclass
 class SessionSettings:
@@ -45,7 +57,7 @@ class SessionSettings:
 
     hold_s: float = 1.0  # end-range hold that scores a drive
     mdc_deg: float = MDC_DEG  # asymmetry beyond this is flagged
-    best_of: int = 3  # "mean of the best three"
+    best_of: int = BEST_OF  # "mean of the best three"
     wall_m: float = HAND_WIDTH_M  # the wall in front of the toes (a hand width)
     rep_start_deg: float = 8.0
     rep_end_deg: float = 4.0
@@ -90,13 +102,11 @@ class SideResults:
 
     @property
     def best_valid_deg(self) -> float | None:
-        s = self.scores_deg
-        return max(s) if s else None
+        return score(self.scores_deg)[0]
 
-    def mean_best_deg(self, n: int = 3) -> float | None:
+    def mean_best_deg(self, n: int = BEST_OF) -> float | None:
         """Mean of the best ``n`` scores (of all there are, when fewer)."""
-        s = sorted(self.scores_deg, reverse=True)[:n]
-        return float(np.mean(s)) if s else None
+        return score(self.scores_deg, n)[1]
 
     @property
     def peak_valgus_deg(self) -> float | None:
