@@ -537,8 +537,11 @@ class MonitorApp(App):
             name = " + ".join(leg.source.name for leg in self.legs.values())
             cals = {s: c for leg in self.legs.values()
                     for s, c in leg.pipeline.calibrations.items()}
+            legs = {side: (leg.source.name, None if leg.recorder is None
+                           else str(leg.recorder.path)) for side, leg in self.legs.items()}
             self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
-                                       info.get("sensor_kind"), cals, None, info.get("notes"))
+                                       info.get("sensor_kind"), cals, None, info.get("notes"),
+                                       legs=legs)
             return
         self.store.start_recording("monitor", getattr(self.athlete, "name", None),
                                    self.source.name, info.get("sensor_kind"),
