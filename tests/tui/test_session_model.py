@@ -5,8 +5,11 @@ Every wait polls a condition (counted reps, samples), never the wall clock."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
+from dorsimeter.cli.monitor import print_sessions
 from dorsimeter.core import Pipeline
 from dorsimeter.sources.sim import SimSource
 from dorsimeter.store import Store
@@ -133,7 +136,14 @@ async def test_changing_the_athlete_asks_first_and_numbers_reps_from_one_again(t
         assert results is first and who == "Ana"
         ana_id = future.result(timeout=30)
         ben_id = app.finish_session().result()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):  # what q prints: every session stored
+            print_sessions(app, ben_id)
     store.close()
+    said = out.getvalue()
+    assert f"stored session {ana_id} (Ana):" in said and f"stored session {ben_id} (Ben):" in said
+    assert said.rstrip().endswith(f"stored sessions {ana_id}, {ben_id}")
+    assert said.count("wall test, trials 1 ") == 2  # each numbered from 1
     with Store.open(tmp_path) as db:
         assert [(s.id, s.athlete, s.ended) for s in db.sessions()] == [
             (ana_id, "Ana", True), (ben_id, "Ben", True)]
