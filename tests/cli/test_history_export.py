@@ -78,7 +78,7 @@ def test_history_prints_the_stored_trend_per_side(sessions, home, capsys):
     with Store.open(home) as store:
         best = {s: summarize(store.trials(s)) for s in sessions}
     rows = {int(m[0]): m for m in re.findall(
-        r"^\s+(\d+) \s+\S+ \S+\s+record\s+(\S+)\s+(\S+)\s+", out, re.M)}
+        r"^\s+(\d+) \s+\S+ \S+\s+wall test\s+(\S+)\s+(\S+)\s+", out, re.M)}  # what was done
     assert set(sessions) <= set(rows)
     for s in sessions:
         for side, shown in zip(("left", "right"), rows[s][1:], strict=True):

@@ -48,6 +48,11 @@ def test_monitor_with_two_sensors_stores_both_legs_like_record(tmp_path):
         assert info.kind == "monitor" and info.ended
         assert "replay of" in info.sensor and " + " in info.sensor  # both sensors named
         got, got_trials = store.samples(info.id), store.trials(info.id)
+        legs = store.legs(info.id)  # each leg with its own sensor, raw CSV and clock
+        assert set(legs) == {"left", "right"}
+        for side, leg in legs.items():
+            assert "replay of" in leg.sensor and " + " not in leg.sensor and leg.own_clock
+            assert leg.raw_path == str((tmp_path / f"mon-{side}.csv").resolve())
     # each leg through its own live pipeline gives record's numbers, side by side
     for side in ("left", "right"):
         g, w = np.asarray(got.side) == side, np.asarray(want.side) == side

@@ -13,18 +13,20 @@ def stored_session(store: Store, seconds: float = 40.0, athlete: str = "Zoë Ød
     """A simulated two-sided session stored the way `record` stores it."""
     rec = SessionRecorder(store, "record", athlete=athlete, sensor="sim ☃",
                           sensor_kind="sim", notes="ünïcode, commas, \"quotes\"")
+    results = SessionResults()
     for side, seed in zip(("left", "right"), seeds, strict=True):
         pipe = Pipeline(100.0, side=side)
         batch = simulate(seconds, side=side, seed=seed)
         batch.t_s = batch.t_s + (0.0 if side == "left" else seconds + 5.0)
-        push = rec.tap(pipe.push)
+        push = rec.tap(pipe.push, results)
         for i in range(0, len(batch), 25):
             push(batch.slice(i, i + 25))
     # a trial from a heel-switch rep that lifted, and one with nothing known but the angle
     rec.store.add_trial(rec.session_id, "right", 36.5, False, "heel_switch", 90.0, 93.5, rep=99,
                         hold_s=1.25, scored=False, peak_deg=37.0)
     rec.store.add_trial(rec.session_id, "left", 1 / 3, None, None, None, None)
-    return rec.finish(SessionResults())
+    rec.kept = rec.store.trials(rec.session_id)[-2:]  # kept beside what the session counted
+    return rec.finish(results)
 
 
 HOSTILE_NAME = '=HYPERLINK("http://x","y")'
@@ -47,15 +49,16 @@ def two_leg_session(store: Store, raw_dir, athlete: str = HOSTILE_NAME, seconds:
     paths = [raw_dir / f"{side}.csv" for side in ("left", "right")]
     rec = SessionRecorder(store, "record", athlete=athlete, sensor="sim ☃", sensor_kind="sim",
                           notes=HOSTILE_NOTE, raw_path=[str(p) for p in paths])
+    results = SessionResults()
     for k, (side, path) in enumerate(zip(("left", "right"), paths, strict=True)):
         spec = ShankSim(script="wall").spec.with_(lifts_m=(0.0, 0.02))
         sim = ShankSim(script=spec, side=side, seed=seed + k, heel_switch=True)
         batch = sim.generate(int(seconds * 100))
         batch.t_s = batch.t_s + 0.004 * k  # the two sensors' clocks are not in step
         pipe = Pipeline(100.0, side=side)
-        push = rec.tap(pipe.push)
+        push = rec.tap(pipe.push, results)
         with RawCsvWriter(path) as w:
             for i in range(0, len(batch), 25):
                 w.write(batch.slice(i, i + 25), side)
                 push(batch.slice(i, i + 25))
-    return rec.finish(SessionResults())
+    return rec.finish(results)

@@ -39,8 +39,21 @@ def test_samples_round_trip_through_pandas_exactly(exported):
     assert df["side"].tolist() == s.side
     assert set(df["sensor"]) == {"sim ☃"}
     assert df["heel_source"].where(df["heel_source"].notna(), None).tolist() == s.heel_source
+    # a sample's rep number is the session's (the stored trial it lies in), never the
+    # pipeline's own index; samples of movements the session did not count have none
     as_int = [None if pd.isna(v) else int(v) for v in df["rep_number"]]
-    assert as_int == s.rep and any(v is not None for v in as_int) and None in as_int
+    assert any(v is not None for v in as_int) and None in as_int
+    trials = store.trials(sid)
+    for side, t, rep, number, ex, set_no in zip(df["side"], df["t_s"], s.rep, as_int,
+                                                df["exercise"], df["set_number"], strict=True):
+        if rep is None:
+            assert number is None
+        elif number is not None:
+            [trial] = [x for x in trials if (x.side, x.rep) == (side, number)
+                       and x.t_start_s <= t < x.t_end_s]
+            assert (ex, int(set_no)) == (trial.exercise, trial.set_no)
+    counted = {(x.side, x.rep) for x in trials if x.t_start_s is not None}
+    assert {(sd, v) for sd, v in zip(df["side"], as_int, strict=True) if v is not None} <= counted
     assert [None if pd.isna(v) else int(v) for v in df["heel_lift_bool"]] == s.heel_lift
     assert [None if pd.isna(v) else int(v) for v in df["rep_valid_bool"]] == s.rep_valid
     # UTC: the session's anchor plus device time, to the microsecond
@@ -117,7 +130,10 @@ def test_a_long_export_shows_a_progress_bar_on_stderr(tmp_path, monkeypatch, cap
 def test_each_sample_carries_its_rep_phase(exported):
     store, sid, (samples_path, _, _, _) = exported
     df = pd.read_csv(samples_path)
-    assert set(df.loc[df["rep_number"].isna(), "phase"]) == {"rest"}
+    moving = np.array([r is not None for r in store.samples(sid).rep])
+    assert set(df.loc[~moving, "phase"]) == {"rest"}
+    # a movement the session did not count (no trial): no rep number, no phase
+    assert df.loc[moving & df["rep_number"].isna().to_numpy(), "phase"].isna().all()
     trials = {(t.side, t.rep): t for t in store.trials(sid) if t.rep is not None}
     for (side, rep), g in df.dropna(subset=["rep_number"]).groupby(["side", "rep_number"]):
         t = trials.get((side, int(rep)))

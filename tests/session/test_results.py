@@ -17,20 +17,31 @@ from dorsimeter.sim import ShankSim
 from tests.detect.simrun import run
 
 
-def _both_sides(seed=2, lift_prob=0.3, ends=None):
+def _both_sides(seed=2, lift_prob=0.3, ends=None, with_events=False):
     spec = ShankSim().spec.with_(lift_prob=lift_prob, reps=(8, 8))
     sim = ShankSim(script=spec, seed=seed, heel_switch=True,
                    end_angle_deg=ends or {"left": 38.0, "right": 31.0})
-    r, _, _ = run(sim, 190.0, side_changes=(90.0,))
-    return sim, r
+    r, events, _ = run(sim, 190.0, side_changes=(90.0,))
+    return (sim, r, events) if with_events else (sim, r)
+
+
+def _in_pieces(res, r, events, step=25):
+    """Readings in pieces, each with the pipeline's events up to its last sample."""
+    pending = sorted(events, key=lambda e: e.t_s)
+    for i in range(0, len(r), step):
+        piece = _cut(r, i, i + step)
+        t_last = piece.t_s[-1]
+        now = [e for e in pending if e.t_s <= t_last]
+        pending = pending[len(now):]
+        res.add(piece, now)
+    res.add(_cut(r, 0, 0), pending)
 
 
 @pytest.fixture(scope="module")
 def session():
-    sim, r = _both_sides()
+    sim, r, events = _both_sides(with_events=True)
     res = SessionResults(athlete=AthleteGeometry(0.45, 0.19))
-    for i in range(0, len(r), 25):  # readings arrive in pieces
-        res.add(_cut(r, i, i + 25))
+    _in_pieces(res, r, events)
     return sim, r, res
 
 
@@ -58,7 +69,23 @@ def test_best_valid_angle_and_mean_of_best_three_per_side(session):
         if lifted_best > valid[0] + 0.6:
             assert res.best_valid_deg[side] < lifted_best - 0.1
         assert len(v.trials) == len(truth)  # attempts: the scripted drives
-        assert res.trials[side] == len(v.reps) == len(truth) + 3  # and the calibration drives
+        # the calibration drives are no trials, no reps: trials are numbered 1.. per leg, each
+        # its own (automatic trials), all of them after the calibration
+        assert res.trials[side] == len(v.reps) == len(truth)
+        assert [t.rep_no for t in v.trials] == list(range(1, len(truth) + 1))
+        assert [t.set_no for t in v.trials] == list(range(1, len(truth) + 1))
+        assert all(abs(t.t_start_s - s.t_start_s) < 1.5 for t, s in zip(v.trials, truth,
+                                                                       strict=True))
+
+
+def test_without_events_the_session_segments_the_readings_itself(session):
+    sim, r, res = session
+    alone = SessionResults()
+    for i in range(0, len(r), 25):
+        alone.add(_cut(r, i, i + 25))
+    for side in ("left", "right"):
+        assert ([(t.rep_no, round(t.end_range_deg, 6)) for t in alone.sides[side].trials]
+                == [(t.rep_no, round(t.end_range_deg, 6)) for t in res.sides[side].trials])
 
 
 def test_asymmetry_degrees_percent_cm_and_flags(session):
@@ -120,17 +147,61 @@ def test_manual_trials_override_the_automatic_ones():
     res = SessionResults(settings=SessionSettings(hold_s=1.5))
     half = np.searchsorted(r.t_s, 60.0)
     res.add(_cut(r, 0, half))
-    auto_reps = len(res.sides["left"].reps)
     auto_trials = len(res.sides["left"].trials)
-    assert auto_trials == auto_reps - 3  # the calibration drives are not trials
-    res.start_trial("left")
-    assert res.trials["left"] == auto_reps + 1 and not res.auto_trials
+    assert auto_trials == res.trials["left"] >= 3
+    assert res.start_trial("left") == auto_trials + 1
+    assert res.trials["left"] == auto_trials + 1 and not res.auto_trials
     res.stop_trial()
     res.add(_cut(r, half, len(r)))
-    assert len(res.sides["left"].reps) == auto_reps  # nothing counted with the trial stopped
+    assert len(res.sides["left"].trials) == auto_trials  # nothing counted with the trial stopped
     assert "right" not in res.best_valid_deg
     res.set_auto_trials(True)
     assert res.trial_active
+
+
+def test_a_manual_trial_groups_the_reps_inside_it():
+    """``t`` opens trial N+1 on a leg: the trials ending while it is open are its reps (their
+    set), numbered on from the automatic ones; closing it stops the counting."""
+    sim, r = _both_sides(seed=3, lift_prob=0.0)
+    res = SessionResults()
+    cut1, cut2 = np.searchsorted(r.t_s, 40.0), np.searchsorted(r.t_s, 75.0)
+    res.add(_cut(r, 0, cut1))
+    auto = res.trials["left"]
+    truth = sim.counted_reps(until_s=r.t_s[cut2 - 1], side="left")
+    inside = [t for t in truth if 40.0 <= t.t_end_s < 75.0]  # they end inside the trial
+    assert auto >= 2 and len(inside) >= 2
+    assert res.start_trial("left") == auto + 1
+    res.add(_cut(r, cut1, cut2))
+    assert res.stop_trial("left") == auto + 1
+    res.add(_cut(r, cut2, len(r)))
+    trials = res.sides["left"].trials
+    assert res.trials == {"left": auto + 1, "right": 0}
+    grouped = [t for t in trials if t.set_no == auto + 1]
+    assert len(grouped) == len(inside)
+    assert [t.rep_no for t in trials] == list(range(1, len(trials) + 1))
+    assert not res.sides["right"].trials  # the right leg came after the trial closed
+
+
+def test_rep_numbers_restart_per_exercise_and_leg():
+    sim, r, events = _both_sides(seed=4, lift_prob=0.0, with_events=True)
+    res = SessionResults()
+    half = np.searchsorted(r.t_s, 50.0)
+    first = [e for e in events if e.t_s <= r.t_s[half - 1]]
+    res.add(_cut(r, 0, half), first)
+    res.set_exercise("reverse_lunge")
+    res.add(_cut(r, half, len(r)), events[len(first):])
+    left = res.sides["left"]
+    walls, lunges = left.trials, left.exercise_reps("reverse_lunge")
+    assert walls and lunges and len(walls) + len(lunges) == len(left.counted)
+    assert [t.rep_no for t in walls] == list(range(1, len(walls) + 1))
+    assert [t.rep_no for t in lunges] == list(range(1, len(lunges) + 1))
+    assert {t.set_no for t in lunges} == {1}
+    right = res.sides["right"].exercise_reps("reverse_lunge")
+    assert [t.rep_no for t in right] == list(range(1, len(right) + 1)) and right
+    assert not res.sides["right"].trials and "right" not in res.best_valid_deg
+    lines = res.summary_lines()
+    assert any(ln.startswith(" left: reverse lunge, ") for ln in lines)
+    assert res.exercises == ["wall_test", "reverse_lunge"]
 
 
 def test_records_for_store_and_export(session):

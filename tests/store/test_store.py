@@ -86,7 +86,7 @@ def test_migration_from_version_1_keeps_the_data_and_adds_samples(tmp_path):
     path = tmp_path / "history.sqlite3"
     _v1_database(path)
     with Store(path) as store:
-        assert schema.version(store.db) == schema.LATEST == 4
+        assert schema.version(store.db) == schema.LATEST == 5
         [s] = store.sessions("Ana")
         assert (s.id, s.kind, s.raw_path, s.ended, s.t0_s) == (1, "record", "/data/raw.csv",
                                                                True, None)
@@ -168,12 +168,11 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
         rec = SessionRecorder(store, "record", athlete="Cy", sensor="sim", sensor_kind="sim")
         info = store.session(rec.session_id)
         assert info.ended is False and info.athlete == "Cy"  # the row exists before any sample
-        push = rec.tap(pipe.push)
-        all_readings, reps = [], []
         results = SessionResults()
+        push = rec.tap(pipe.push, results)
+        all_readings, reps = [], []
         for i in range(0, len(batch), 7):  # small batches, as a BLE source delivers them
             r, events = push(batch.slice(i, i + 7))
-            results.add(r)
             all_readings.append(r)
             reps += [e.rep for e in events if e.kind == "rep" and e.rep.is_trial]
         readings = Readings.concat(all_readings)
@@ -194,7 +193,8 @@ def test_recorder_stores_every_reading_and_each_rep_as_the_pipeline_reports_it(t
         assert np.array_equal(np.array([x for x in s.rep if x is not None]),
                               readings.rep[in_rep] + 1)  # stored 1-based, as trials number them
         trials = store.trials(sid)
-        assert [t.rep for t in trials] == [r.index + 1 for r in reps]
+        assert [t.rep for t in trials] == [r.rep_no for r in reps] == list(
+            range(1, len(reps) + 1))  # the session's numbers: 1-based, calibration excluded
         assert [t.angle_deg for t in trials] == [
             r.end_range_deg if r.end_range_deg is not None else r.peak_deg for r in reps]
         assert [t.scored for t in trials] == [r.scored for r in reps]
@@ -262,3 +262,61 @@ def test_a_full_disk_is_a_one_line_store_error_and_loses_nothing_committed(tmp_p
         assert e.value.exit_code == 1 and "\n" not in str(e.value)
         assert store.count_samples(sid) == 100  # the failed batch rolled back, the rest is kept
         assert not store.db.in_transaction
+
+
+def test_version_3_gains_the_session_legs_each_with_its_sensor_and_clock(tmp_path):
+    """Migration 4: what each leg of a session was measured with. A version-3 file keeps its
+    sessions (no legs known); new samples give each leg its own clock anchor."""
+    path = tmp_path / "history.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(db, target=3)
+    db.execute("INSERT INTO sessions (kind, start_utc, ended) "
+               "VALUES ('record', '2026-01-02T03:04:05.000000Z', 1)")
+    db.close()
+    with Store(path) as store:
+        assert schema.version(store.db) >= 4
+        assert store.legs(1) == {}
+        store.add_leg(1, "left", "ble:AA:BB:CC:DD:EE:01", "ble")
+        store.add_samples(1, Readings(np.array([5.0, 5.01]), np.ones(2), np.zeros(2),
+                                      np.array(["left", "left"], dtype=object)),
+                          arrived_utc="2026-01-02T03:10:00.010000Z")
+        store.add_samples(1, Readings(np.array([0.5, 0.51]), np.ones(2), np.zeros(2),
+                                      np.array(["right", "right"], dtype=object)),
+                          arrived_utc="2026-01-02T03:20:00.010000Z")
+        legs = store.legs(1)
+        assert legs["left"].sensor == "ble:AA:BB:CC:DD:EE:01" and legs["right"].sensor is None
+        assert (legs["left"].t0_s, legs["left"].t0_utc) == (5.0, "2026-01-02T03:10:00.000000Z")
+        assert (legs["right"].t0_s, legs["right"].t0_utc) == (0.5,
+                                                              "2026-01-02T03:20:00.000000Z")
+
+
+def test_a_session_continued_for_the_other_leg_keeps_the_first_legs_trials(tmp_path):
+    from dorsimeter.store import SessionRecorder
+    from dorsimeter.store.recorder import trials_from_results
+
+    home = tmp_path / "h"
+    with Store.open(home) as store:
+        first = SessionRecorder(store, "record", athlete="Ana", sensor="sim",
+                                legs={"left": ("sim", None)})
+        store.add_trial(first.session_id, "left", 38.0, True, "shank_imu", 1.0, 4.0, rep=1,
+                        scored=True)
+        first.kept = store.trials(first.session_id)  # as if recorded
+        sid = first.finish(type("R", (), {"max_deg": {}})())
+        assert [t.side for t in store.trials(sid)] == ["left"]
+        again = SessionRecorder(store, "record", athlete="Ana", sensor="sim:2",
+                                session_id=sid, raw_path=str(tmp_path / "right.csv"),
+                                legs={"right": ("sim:2", str(tmp_path / "right.csv"))})
+        assert not store.session(sid).ended
+        right = [{"side": "right", "angle_deg": 33.0, "valid": True, "heel_source": "shank_imu",
+                  "t_start_s": 1.0, "t_end_s": 4.0, "rep": 1, "scored": True}]
+        results = type("R", (), {"trial_records": lambda self: right})()
+        assert len(trials_from_results(results, {})) == 1
+        assert again.finish(results) == sid
+        info = store.session(sid)
+        assert info.ended and info.raw_paths == [str((tmp_path / "right.csv").resolve())]
+        assert sorted((t.side, t.angle_deg) for t in store.trials(sid)) == [
+            ("left", 38.0), ("right", 33.0)]
+        legs = store.legs(sid)
+        assert {s: (leg.sensor, leg.own_clock) for s, leg in legs.items()} == {
+            "left": ("sim", False), "right": ("sim:2", True)}
+        assert len(store.sessions("Ana")) == 1

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 from dorsimeter.core import Pipeline
+from dorsimeter.detect.reps import RepRecord
 from dorsimeter.types import Readings
 from tests.tui.rig import sim_batches
 
@@ -65,9 +67,7 @@ def record(name: str) -> None:
         entry = {"n": len(r), **{k: v for k, v in now.items() if last.get(k) != v}}
         last = now
         events = [{"kind": e.kind, "t_s": e.t_s, "side": e.side, "message": e.message,
-                   "rep": None if getattr(e, "rep", None) is None else {
-                       "index": e.rep.index, "side": e.rep.side, "t_start_s": e.rep.t_start_s,
-                       "valid": bool(e.rep.valid)}}
+                   "rep": None if getattr(e, "rep", None) is None else _rep_fields(e.rep)}
                   for e in events]
         if events:
             entry["events"] = events
@@ -81,6 +81,26 @@ def record(name: str) -> None:
     arrays["heel_source"] = arrays["heel_source"].astype(str)
     np.savez_compressed(DATA / f"{name}.npz", **arrays)
     (DATA / f"{name}.json").write_text(json.dumps(per_batch, separators=(",", ":")) + "\n")
+
+
+def _rep_fields(rep: RepRecord) -> dict:
+    """A rep as JSON: every field the session reads (infinite peaks as None)."""
+    out = {}
+    for f in fields(RepRecord):
+        v = getattr(rep, f.name)
+        if isinstance(v, float) and not np.isfinite(v):
+            v = None
+        elif isinstance(v, np.bool_ | bool):
+            v = bool(v)
+        out[f.name] = v
+    return out
+
+
+def _rep_of(d: dict) -> RepRecord:
+    d = {k: (-np.inf if v is None and k in ("peak_deg", "peak_valgus_deg") else v)
+         for k, v in d.items()}
+    d["holds"] = [tuple(h) for h in d.get("holds") or []]
+    return RepRecord(**d)
 
 
 class RecordedPipeline:
@@ -113,7 +133,7 @@ class RecordedPipeline:
             self.calibrations = {s: SimpleNamespace(summary=lambda m=m: m)
                                  for s, m in rec["calibrated"].items()}
         events = [SimpleNamespace(**{**e, "rep": None if e["rep"] is None
-                                     else SimpleNamespace(**e["rep"])})
+                                     else _rep_of(e["rep"])})
                   for e in rec.get("events", [])]
         return r, events
 

@@ -50,8 +50,10 @@ def register(sub) -> None:
 
 
 def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | None = None,
-            offline: bool = False, sensor_cal: SensorCalibration | None = None) -> Readings:
-    """Readings for a whole raw recording through the same Pipeline the live monitor uses.
+            offline: bool = False, sensor_cal: SensorCalibration | None = None,
+            events: list | None = None) -> Readings:
+    """Readings for a whole raw recording through the same Pipeline the live monitor uses
+    (its events appended to ``events`` when given: the session takes its reps from them).
 
     ``offline``: non-causal fusion of the whole file, lever arm removed with the mounting of
     each side (calibrated from the file first when not given), see ``core.offline``."""
@@ -69,10 +71,12 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
                     quat_is_ours=offline and rec.quat is None)
     out = []
     for b in batches:
-        r, events = pipe.push(b)
-        for e in events:
+        r, found = pipe.push(b)
+        for e in found:
             if e.kind == "calibration_failed":
                 raise DorsimeterError(e.message)
+        if events is not None:
+            events += found
         out.append(r)
     return Readings.concat(out)
 
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
-    readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal)
+    events: list = []
+    readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal, events=events)
     clip = None if args.clip_axis is None else clip_readings(readings, cals, args.clip_axis)
     if args.out:
         extra = () if clip is None else ("clip_angle_deg",)
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             w.write(readings, None if clip is None else {"clip_angle_deg": clip[0]})
         print(f"wrote {len(readings)} readings to {args.out}")
     results = SessionResults(rate_hz=rec.rate_hz)
-    results.add(readings)
+    results.add(readings, events)
     print_results(results, cals)
     if clip is not None:
         print_clip_results(readings, clip, results, args.clip_axis, results.settings.best_of)
@@ -133,7 +138,7 @@ def run_streaming(args: argparse.Namespace) -> int:
                     raise DorsimeterError(e.message)
             if w is not None and len(r):
                 w.write(r)
-            results.add(r)
+            results.add(r, events)  # the session takes its reps from the pipeline's events
             n += len(r)
     if args.out:
         print(f"wrote {n} readings to {args.out}")

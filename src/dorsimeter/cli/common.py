@@ -210,8 +210,11 @@ def athlete_geometry_from_args(args: argparse.Namespace, store):
 
 
 def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name: str,
-                               calibrations=None, raw_path=None):
-    """The store (data directory from ``--home``) and a recorder for this session."""
+                               calibrations=None, raw_path=None, session_id: int | None = None,
+                               legs: dict | None = None):
+    """The store (data directory from ``--home``) and a recorder for this session (or for
+    stored session ``session_id``, continued with another leg); ``legs``: side → (sensor
+    name, raw CSV)."""
     from dorsimeter.store import SessionRecorder, Store
 
     store = Store.open(getattr(args, "home", None))
@@ -224,5 +227,6 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name:
     kind_of_sensor = str(getattr(args, "sensor", "") or "").partition(":")[0] or None
     recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=sensor_name,
                                sensor_kind=kind_of_sensor, raw_path=raw_path,
-                               notes=args.notes, calibrations=calibrations)
+                               notes=args.notes, calibrations=calibrations,
+                               session_id=session_id, legs=legs)
     return store, recorder

@@ -105,10 +105,9 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
     finally:
         session_id = finish()
     try:
-        print_results(app.session, app.calibrations)
+        print_sessions(app, session_id)
         if writers:
             print(f"raw CSV: {', '.join(str(w.path) for w in writers.values())}")
-        print(f"stored session {session_id}")
         if app.error is not None:  # a sensor failed for good (lost, refused)
             print(f"dorsimeter: error: {app.error}", file=sys.stderr)
     except OSError:  # the terminal is gone (window closed): the session is stored all the same
@@ -116,3 +115,24 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
     if app.error is not None:  # a runtime failure
         return 1
     return app.return_code or 0  # 129 / 143 when a hang-up or SIGTERM ended it, as `record`
+
+
+def print_sessions(app, session_id: int | None) -> None:
+    """What quitting reports: every session the monitor stored (an athlete or sensor change
+    ends one), each with its results, then the ids."""
+    for future, results, who in app.finished:  # sessions ended by an athlete/sensor change
+        try:
+            earlier = future.result(timeout=30)
+        except Exception as e:  # the store failed for that one: say so, go on
+            earlier = f"not stored ({e})"
+        print(f"stored session {earlier} ({who or 'no athlete'}):")
+        for line in results.summary_lines():
+            print(line)
+    if app.finished:
+        print(f"stored session {session_id} "
+              f"({getattr(app.athlete, 'name', None) or 'no athlete'}):")
+    print_results(app.session, app.calibrations)
+    ids = [i for i in (f.result() for f, _, _ in app.finished
+                       if f.done() and not f.exception()) if i is not None]
+    print(f"stored session{'s' if ids else ''} "
+          f"{', '.join(str(i) for i in [*ids, session_id])}")

@@ -25,9 +25,11 @@ from dorsimeter.cli.common import (
 )
 from dorsimeter.core import Pipeline
 from dorsimeter.core.mounting import load_calibrations
+from dorsimeter.errors import DorsimeterError
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.security import add_force_option
 from dorsimeter.session import SessionResults
+from dorsimeter.session.exercise import EXERCISES, exercise_of_sensor
 from dorsimeter.types import SIDES
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
@@ -49,6 +51,12 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="raw CSV to write (a new file: an existing "
                    "one is refused, each session keeps its own)")
     add_force_option(p)
+    p.add_argument("--exercise", choices=sorted(EXERCISES), metavar="EXERCISE",
+                   help="what is done: " + ", ".join(EXERCISES) + " (default: the simulator "
+                   "script's, sim:lunge is reverse_lunge; else wall_test)")
+    p.add_argument("--session", type=int, metavar="N",
+                   help="add this leg to stored session N (both legs tested one after the "
+                   "other, so the asymmetry is within one session)")
     add_store_options(p)
     p.set_defaults(handler=run)
 
@@ -58,6 +66,33 @@ class _Run:
     n: int = 0
     session_id: int | None = None
     signal: int | None = None  # the signal that stopped the recording
+
+
+class _Storage:
+    """The raw CSVs, the store and the session row, made at the first sample: a sensor that
+    never connects leaves no file and no session."""
+
+    def __init__(self, args: argparse.Namespace, paths: dict[str, str], names: dict[str, str],
+                 cals, results: SessionResults, files: contextlib.ExitStack) -> None:
+        self.args, self.paths, self.names, self.cals = args, paths, names, cals
+        self.results, self.files = results, files
+        self.writers: dict[str, RawCsvWriter] = {}
+        self.store = self.recorder = None
+
+    def writer(self, side: str) -> RawCsvWriter:
+        if side not in self.writers:
+            self.writers[side] = self.files.enter_context(RawCsvWriter(self.paths[side]))
+        return self.writer_started(side)
+
+    def writer_started(self, side: str) -> RawCsvWriter:
+        if self.recorder is None:
+            args = self.args
+            legs = {s: (self.names[s], self.paths[s]) for s in self.paths}
+            self.store, self.recorder = session_recorder_from_args(
+                args, "record", " + ".join(self.names.values()), self.cals,
+                list(self.paths.values()), session_id=args.session, legs=legs)
+            self.results.athlete = athlete_geometry_from_args(args, self.store)
+        return self.writers[side]
 
 
 def raw_paths(out: str, side: str, two_sensors: bool) -> dict[str, str]:
@@ -103,7 +138,7 @@ def open_sources(args: argparse.Namespace) -> dict:
                 "seed": args.seed + 1}))}
 
 
-async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
+async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
                   duration_s: float, state: _Run, side: str | None,
                   connecting: asyncio.Lock) -> None:
     """One sensor's samples: raw CSV, pipeline, store and results, for ``duration_s`` of
@@ -129,10 +164,10 @@ async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, re
                 break
             if side is not None:
                 batch.side = side  # a sensor bound to a shin stays there
-            writer.write(batch, batch.side or pipeline.side)
+            storage.writer(side or pipeline.side).write(batch, batch.side or pipeline.side)
             readings, events = pipeline.push(batch)
-            recorder.add(readings, events)
-            results.add(readings)
+            results.add(readings, events)  # numbers the reps it counts, then they are stored
+            storage.recorder.add(readings, events)
             state.n += len(batch)
             if done:
                 break
@@ -153,31 +188,49 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         loop.add_signal_handler(sig, stop)
     paths = out_paths(args)
     sides = list(paths)
+    if args.session is not None:
+        check_session_for_leg(args, sides)
     sources = open_sources(args)
     cals = load_calibrations(args.calibration) if args.calibration else None
     pipelines = live_pipelines(args, sources, cals)
     with contextlib.ExitStack() as files:
-        writers = {side: files.enter_context(RawCsvWriter(paths[side])) for side in sides}
-        name = " + ".join(src.name for src in sources.values())
-        store, recorder = session_recorder_from_args(
-            args, "record", name, cals, [paths[side] for side in sides])  # one per sensor
         rates = {src.rate_hz for src in sources.values()}  # else each side's from its clock
-        results = SessionResults(athlete=athlete_geometry_from_args(args, store),
-                                 rate_hz=rates.pop() if len(rates) == 1 else None)
+        results = SessionResults(rate_hz=rates.pop() if len(rates) == 1 else None)
+        results.set_exercise(args.exercise or exercise_of_sensor(args.sensor))
+        storage = _Storage(args, paths, {side: sources[side].name for side in sides}, cals,
+                           results, files)
         connecting = asyncio.Lock()
         try:
             await asyncio.gather(*(
-                _stream(sources[side], pipelines[side], writers[side], recorder, results,
-                        args.duration, state,
+                _stream(sources[side], pipelines[side], storage, results, args.duration, state,
                         side if args.right_sensor else None, connecting)
                 for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
-            try:
-                state.session_id = recorder.finish(results)
-            finally:
-                store.close()
+            if storage.recorder is not None:  # nothing came: nothing to store
+                try:
+                    state.session_id = storage.recorder.finish(results)
+                finally:
+                    storage.store.close()
     calibrations = {s: c for p in pipelines.values() for s, c in p.calibrations.items()}
     return results, calibrations
+
+
+def check_session_for_leg(args: argparse.Namespace, sides: list[str]) -> None:
+    """``--session N`` adds a leg not yet in session N, of the same athlete."""
+    from dorsimeter.store import Store
+
+    with Store.open(getattr(args, "home", None)) as store:
+        info = store.session(args.session)
+        have = {t.side for t in store.trials(info.id)} | set(store.legs(info.id))
+        twice = [s for s in sides if s in have]
+        if twice:
+            raise DorsimeterError(f"--session {info.id}: it already holds the {twice[0]} leg; "
+                                  "record the other leg into it, or start a new session")
+        if args.athlete and info.athlete and args.athlete.strip() != info.athlete:
+            raise DorsimeterError(f"--session {info.id} is {info.athlete}'s, not "
+                                  f"{args.athlete}'s")
+        if not args.athlete:
+            args.athlete = info.athlete
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,5 +247,21 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CODES.get(sig, 128 + int(sig))
     print(f"wrote {state.n} samples to {', '.join(out_paths(args).values())}")
     print_results(results, calibrations)
+    if args.session is not None and state.session_id is not None:
+        print_session_asymmetry(args, state.session_id)
     print(f"stored session {state.session_id}")
     return 0
+
+
+def print_session_asymmetry(args: argparse.Namespace, session_id: int) -> None:
+    """Both legs now in one session: their asymmetry, from the stored wall tests."""
+    from dorsimeter.store import Store
+    from dorsimeter.store.summary import asymmetry, geometry, summarize
+
+    with Store.open(getattr(args, "home", None)) as store:
+        info = store.session(session_id)
+        a = store.find_athlete(info.athlete) if info.athlete else None
+        geo = None if a is None else geometry(a.tibia_length_m, a.foot_length_m)
+        asym = asymmetry(summarize(store.trials(session_id)), athlete=geo)
+    if asym is not None:
+        print(f"session {session_id}, both legs: {asym.line()}")

@@ -330,17 +330,23 @@ class Pipeline:
         return flexion_scaled(g, cal.y_axis, cal.flexion_gyr_gain)
 
     def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
-        angle, track = tibia_angles_deg(up, self.calibrations[side].matrix, side)
+        """Readings of ``side``. The samples up to the calibration's defining one
+        (``t_defined_s``: its stance and drives, as for the fusion's activation) are the
+        calibration's own: annotated for the heel, never part of a rep, so calibration drives
+        are never numbered, marked or counted as trials or heel-lift attempts."""
+        cal = self.calibrations[side]
+        angle, track = tibia_angles_deg(up, cal.matrix, side)
         r = Readings(t_s, angle, track, np.full(len(t_s), side, dtype=object))
-        self._detect(r, side)
+        self._detect(r, side, int(np.searchsorted(t_s, cal.t_defined_s, side="right")))
         return r
 
-    def _detect(self, r: Readings, side: str) -> None:
+    def _detect(self, r: Readings, side: str, calibrating: int = 0) -> None:
         """Heel lift, reps and knee drift for these readings (fills their columns)."""
-        done, alerts = self.detectors.annotate(r, self.calibrations.get(side))
+        done, alerts = self.detectors.annotate(r, self.calibrations.get(side),
+                                               reps_from=calibrating)
         self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
         self._detector_events += [
-            Event("rep", rep.t_end_s, side, f"rep {rep.index + 1}: {rep.end_range_deg:.1f}°"
+            Event("rep", rep.t_end_s, side, f"rep ended at {rep.end_range_deg:.1f}°"
                   + ("" if rep.valid else " (heel lifted, not scored)")
                   + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
                   rep=rep)

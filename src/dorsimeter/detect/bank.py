@@ -116,9 +116,12 @@ class Detectors:
         return {k: v[start:stop] for k, v in cols.items()}
 
     # -- readings out -----------------------------------------------------------------------
-    def annotate(self, r: Readings, calibration=None
+    def annotate(self, r: Readings, calibration=None, reps_from: int = 0
                  ) -> tuple[list[RepRecord], list[tuple[str, float, str]]]:
-        """Fill ``r.heel_lift``, ``heel_source``, ``rep``, ``rep_valid``; finished reps, alerts."""
+        """Fill ``r.heel_lift``, ``heel_source``, ``rep``, ``rep_valid``; finished reps, alerts.
+
+        The samples before ``reps_from`` (the calibration's stance and drives) get their heel
+        columns but belong to no rep: the rep tracker starts after them."""
         if len(r) == 0:
             return [], []
         side = str(r.side[-1])
@@ -139,8 +142,10 @@ class Detectors:
             st = self.settings
             self.reps[side] = RepTracker(self.rate_hz, st.rep_start_deg, st.rep_end_deg,
                                          st.hold_s, drift_alert_deg=st.drift_alert_deg)
-        rep, valid, done, alerts = self.reps[side].update(
-            r.t_s, r.tibia_angle_deg, r.knee_track_deg, lift, side, source)
+        k = min(max(0, reps_from), len(r))
+        rep, valid = np.full(len(r), -1, dtype=int), np.ones(len(r), dtype=bool)
+        rep[k:], valid[k:], done, alerts = self.reps[side].update(
+            r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], side, source)
         r.rep, r.rep_valid = rep, valid
         return done, alerts
 

@@ -59,8 +59,10 @@ class RepRecord:
     knee_drift_deg: float = 0.0
     knee_drift_alert: bool = False
     holds: list[tuple[float, float, float]] = field(default_factory=list)  # (t0, t1, median)
-    exercise: str | None = None  # set by a protocol runner ("wall_test" when None)
-    set_no: int | None = None
+    exercise: str | None = None  # set by the session ("wall_test" when None)
+    set_no: int | None = None  # the session's set (a guided set, or the wall-test trial)
+    rep_no: int | None = None  # the session's 1-based number per leg and exercise (None: not
+    #                            a rep the session counted, e.g. a quick movement)
     gap_s: float = 0.0
 
     @property
@@ -188,7 +190,7 @@ class RepTracker:
                 if heel_lift[a] and cur.valid:
                     cur.valid, cur.lift_t_s = False, float(t_s[a])
                     alerts.append(("heel_lift", float(t_s[a]),
-                                   f"heel lifted ({heel_source}): rep {cur.index + 1} not scored"))
+                                   f"heel lifted ({heel_source}): this rep is not scored"))
                 if holding[a]:
                     if self._run_t0 is None:
                         self._run_t0 = float(seg_t[0])

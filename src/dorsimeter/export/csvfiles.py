@@ -7,6 +7,7 @@ stored numbers bit for bit), booleans as 1/0, unknown values empty. Created owne
 
 from __future__ import annotations
 
+import bisect
 import csv
 import os
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.io.rawcsv import RawStream
-from dorsimeter.store.db import SessionInfo, Store, Trial, parse_utc, utc_iso
+from dorsimeter.store.db import SessionInfo, SessionLeg, Store, Trial, parse_utc, utc_iso
 from dorsimeter.store.paths import atomic_private_text, private_dir
 from dorsimeter.store.summary import summarize
 from dorsimeter.text import inert_cell
@@ -30,12 +31,14 @@ SAMPLE_COLUMNS = (
     "time_utc_iso8601",   # host UTC clock at the session's first sample + device time elapsed
     "t_s",                # device time, seconds
     "side",               # left | right
-    "sensor",             # the sensor's name
+    "sensor",             # the name of the sensor that measured this row's leg
     "tibia_angle_deg",    # tibia inclination from vertical, knee forward +
     "knee_track_deg",     # frontal-plane tibia deviation, toward the midline (valgus) +
     "heel_lift_bool",     # 1 heel up, 0 heel down, empty: not checked
     "heel_source",        # switch | foot_imu | shank, empty: none
-    "rep_number",         # rep the sample belongs to, empty: none
+    "exercise",           # the counted rep's exercise (wall_test, reverse_lunge, …), empty: none
+    "set_number",         # its set (wall test: its trial), empty: none
+    "rep_number",         # its 1-based rep number per leg and exercise, empty: in no counted rep
     "rep_valid_bool",     # 1 the rep counts, 0 it does not (heel lift), empty: unknown
     "phase",              # rest | drive | hold | return (see ``PhaseMarker``), empty: unknown
     # the raw IMU sample, from the session's raw recording (empty when it has none or it moved)
@@ -48,10 +51,12 @@ RAW_EMPTY = [""] * 7
 TRIAL_COLUMNS = (
     "session_id",
     "athlete",
-    "exercise",                 # wall_test, or the guided exercise
+    "exercise",                 # wall_test, band_mobilisation, clamshell_wall, reverse_lunge,
+                                # single_leg_squat, short_skinny_foot
     "side",
-    "set_number",
-    "rep_number",
+    "set_number",               # the set (wall test: the trial; every automatic one its own,
+                                # the reps inside a manual trial share its number)
+    "rep_number",               # 1-based, per session, leg and exercise
     "angle_deg",                # end-range (held) tibia angle, else the rep's peak
     "peak_deg",                 # highest tibia angle in the rep, empty: not known
     "valid_bool",               # 1 heel down, 0 heel lifted (not scored), empty: not checked
@@ -87,9 +92,11 @@ def _text(v) -> str:
 class UtcClock:
     """Device time → ISO-8601 UTC through the session's anchor (first sample, host clock)."""
 
-    def __init__(self, info: SessionInfo) -> None:
-        self.t0_s = info.t0_s
-        self.t0 = None if info.t0_utc is None else parse_utc(info.t0_utc)
+    def __init__(self, info: SessionInfo, leg: SessionLeg | None = None) -> None:
+        """``leg``: that leg's own anchor (a leg recorded later, or by another sensor)."""
+        anchor = leg if leg is not None and leg.own_clock and leg.t0_s is not None else info
+        self.t0_s = anchor.t0_s
+        self.t0 = None if anchor.t0_utc is None else parse_utc(anchor.t0_utc)
 
     def __call__(self, t_s: float | None) -> str:
         if t_s is None or self.t0 is None or self.t0_s is None:
@@ -97,36 +104,61 @@ class UtcClock:
         return utc_iso(self.t0 + timedelta(seconds=t_s - self.t0_s))
 
 
+class RepOfSample:
+    """The stored trial (counted rep) each sample belongs to, found by leg and time: the
+    samples keep the pipeline's own rep index, the trials the session's numbers. A sample of a
+    movement the session did not count (no trial) belongs to none."""
+
+    def __init__(self, trials: list[Trial]) -> None:
+        self.by_side: dict[str, list[Trial]] = {}
+        for t in sorted((t for t in trials if t.t_start_s is not None),
+                        key=lambda t: t.t_start_s):
+            self.by_side.setdefault(t.side, []).append(t)
+        self.starts = {s: [t.t_start_s for t in ts] for s, ts in self.by_side.items()}
+        self._found: dict[tuple[str, int], Trial | None] = {}
+
+    def __call__(self, side: str, rep: int | None, t_s: float) -> Trial | None:
+        if rep is None:
+            return None
+        key = (side, rep)
+        if key not in self._found:
+            i = bisect.bisect_right(self.starts.get(side, []), t_s + 1e-9) - 1
+            t = self.by_side[side][i] if i >= 0 else None
+            self._found[key] = t if t is not None and (
+                t.t_end_s is None or t_s < t.t_end_s) else None
+        return self._found[key]
+
+
 class PhaseMarker:
-    """Each sample's phase, from its rep and that rep's stored trial.
+    """Each sample's phase, from its rep's stored trial (``RepOfSample``).
 
     ``rest`` outside reps; inside a rep ``drive`` until the scored hold starts, ``hold`` during
     it, ``return`` after it. A rep that never held turns from ``drive`` to ``return`` at its peak
     (the first sample at the stored peak angle). A phase stored with the sample wins; a rep
-    without a stored trial (the session stopped mid-rep) has no phase. The hold's end is its
-    start plus its duration (samples × nominal interval), so a sample counts as held when it
-    comes more than half an interval before that end.
+    without a stored trial (not counted, or the session stopped mid-rep) has no phase. The
+    hold's end is its start plus its duration (samples × nominal interval), so a sample counts
+    as held when it comes more than half an interval before that end.
     """
 
     def __init__(self, trials: list[Trial], interval_s: float = 0.0) -> None:
-        self.trials = {(t.side, t.rep): t for t in trials if t.rep is not None}
-        self.past_peak: set[tuple[str, int]] = set()
+        self.rep_of = RepOfSample(trials)
+        self.past_peak: set[int] = set()
         self.half_interval_s = interval_s / 2
 
     def __call__(self, side: str, rep: int | None, t_s: float, angle_deg: float,
-                 stored: str | None) -> str:
+                 stored: str | None, trial: Trial | None = None) -> str:
         if stored:
             return stored
         if rep is None:
             return "rest"
-        trial = self.trials.get((side, rep))
+        trial = trial or self.rep_of(side, rep, t_s)
         if trial is None:
             return ""
         if trial.hold_start_s is not None and trial.hold_end_s is not None:
             if t_s < trial.hold_start_s:
                 return "drive"
             return "hold" if t_s < trial.hold_end_s - self.half_interval_s else "return"
-        key = (side, rep)
+        key = id(trial)
         if key in self.past_peak:
             return "return"
         if angle_deg == trial.peak_deg:
@@ -206,8 +238,11 @@ def export_paths(out_dir: Path, session_id: int) -> tuple[Path, Path]:
     return out_dir / f"{stem}-samples.csv", out_dir / f"{stem}-trials.csv"
 
 
-def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Trial]) -> int:
-    clock = UtcClock(info)
+def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Trial],
+                     legs: dict[str, SessionLeg] | None = None) -> int:
+    """One row per stored trial (counted rep); ``legs``: each leg's own clock anchor."""
+    base = UtcClock(info)
+    clocks = {side: UtcClock(info, leg) for side, leg in (legs or {}).items()}
     best = {id(s.best_trial) for s in summarize(trials).values() if s.best_trial is not None}
     with atomic_private_text(path, ENCODING) as f:
         w = csv.writer(f, lineterminator="\n")
@@ -217,7 +252,8 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
                 _num(info.id), _text(info.athlete), _text(t.exercise), t.side, _num(t.set_no),
                 _num(t.rep), _num(t.angle_deg), _num(t.peak_deg), _num(t.valid),
                 _num(t.counts), _text(t.heel_source),
-                _num(t.t_start_s), _num(t.t_end_s), clock(t.t_start_s), clock(t.t_end_s),
+                _num(t.t_start_s), _num(t.t_end_s), clocks.get(t.side, base)(t.t_start_s),
+                clocks.get(t.side, base)(t.t_end_s),
                 _num(t.hold_s), _num(t.hold_start_s), _num(t.hold_end_s), _num(id(t) in best)])
     return len(trials)
 
@@ -233,6 +269,10 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo,
     problem = "; ".join([*replaced, *([raw.problem] if raw.problem else [])])
     if problem:
         print(f"dorsimeter: note: raw columns left empty: {problem}", file=sys.stderr)
+    legs = store.legs(info.id)
+    sensors = {side: _text(leg.sensor if leg.sensor is not None else info.sensor)
+               for side, leg in legs.items()}
+    clocks = {side: UtcClock(info, leg) for side, leg in legs.items() if leg.t0_s is not None}
     sensor = _text(info.sensor)
     n = 0
     total = store.count_samples(info.id)
@@ -249,8 +289,8 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo,
                 phase = PhaseMarker(store.trials(info.id),
                                     float(np.median(dt)) if len(dt) else 0.0)
             w.writerows(
-                [clock(t), repr(t), side, sensor, repr(a), repr(k), _num(hl), _text(hs),
-                 _num(rep), _num(rv), phase(side, rep, t, a, ph), *raw(side, t)]
+                _sample_row(t, side, a, k, hl, hs, rep, rv, ph, clocks.get(side, clock),
+                            sensors.get(side, sensor), phase, raw)
                 for t, side, a, k, hl, hs, rep, rv, ph in zip(
                     chunk.t_s.tolist(), chunk.side, chunk.tibia_angle_deg.tolist(),
                     chunk.knee_track_deg.tolist(), chunk.heel_lift, chunk.heel_source,
@@ -262,6 +302,15 @@ def write_samples_csv(path: str | os.PathLike, store: Store, info: SessionInfo,
     return n
 
 
+def _sample_row(t, side, a, k, hl, hs, rep, rv, ph, clock, sensor, phase, raw) -> list:
+    trial = phase.rep_of(side, rep, t)
+    return [clock(t), repr(t), side, sensor, repr(a), repr(k), _num(hl), _text(hs),
+            "" if trial is None else trial.exercise,
+            "" if trial is None else _num(trial.set_no),
+            "" if trial is None else _num(trial.rep), _num(rv),
+            phase(side, rep, t, a, ph, trial), *raw(side, t)]
+
+
 def export_session_csv(store: Store, ref: int | str, out_dir: str | os.PathLike,
                        progress: Callable[[int, int], None] | None = None
                        ) -> tuple[Path, Path, int, int]:
@@ -271,5 +320,5 @@ def export_session_csv(store: Store, ref: int | str, out_dir: str | os.PathLike,
     out = private_dir(Path(out_dir))
     samples_path, trials_path = export_paths(out, info.id)
     n_samples = write_samples_csv(samples_path, store, info, progress)
-    n_trials = write_trials_csv(trials_path, info, store.trials(info.id))
+    n_trials = write_trials_csv(trials_path, info, store.trials(info.id), store.legs(info.id))
     return samples_path, trials_path, n_samples, n_trials

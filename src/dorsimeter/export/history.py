@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
-from dorsimeter.store.db import SessionInfo, Store
-from dorsimeter.store.summary import Asymmetry, SideSummary, asymmetry, geometry, summarize
+from dorsimeter.session.exercise import exercise_title
+from dorsimeter.store.db import SessionInfo, Store, Trial
+from dorsimeter.store.summary import (
+    SCORED_EXERCISE,
+    Asymmetry,
+    SideSummary,
+    asymmetry,
+    geometry,
+    summarize,
+)
 from dorsimeter.types import SIDES
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -15,8 +23,15 @@ SPARK = "▁▂▃▄▅▆▇█"
 @dataclass(frozen=True)
 class HistoryPoint:
     session: SessionInfo
-    sides: dict[str, SideSummary]
+    sides: dict[str, SideSummary]  # the wall tests'
     asymmetry: Asymmetry | None
+    exercises: dict[str, dict[str, list[Trial]]] = field(default_factory=dict)  # the others'
+    done: tuple[str, ...] = ()  # the exercises stored, in the order first done
+
+    @property
+    def what(self) -> str:
+        """What was done, in words (the command's name when nothing was counted)."""
+        return " + ".join(exercise_title(e) for e in self.done) or self.session.kind
 
 
 def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
@@ -28,9 +43,36 @@ def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
         for s in store.sessions(athlete):
             if s.athlete != athlete:
                 continue
-            sides = summarize(store.trials(s.id))
-            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo)))
+            trials = store.trials(s.id)
+            sides = summarize(trials)
+            others: dict[str, dict[str, list[Trial]]] = {}
+            for t in trials:
+                if t.exercise not in (SCORED_EXERCISE, "session_max"):
+                    others.setdefault(t.exercise, {}).setdefault(t.side, []).append(t)
+            done = tuple(dict.fromkeys(t.exercise for t in trials if t.exercise != "session_max"))
+            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo), others, done))
     return out
+
+
+def exercise_lines(points: list[HistoryPoint]) -> list[str]:
+    """The exercises other than the wall test, apart, with their own figures per session and
+    leg: reps done (per set), holds reached, end range per rep."""
+    lines = []
+    for p in points:
+        for ex, per_side in p.exercises.items():
+            for side in SIDES:
+                reps = per_side.get(side)
+                if not reps:
+                    continue
+                sets = dict.fromkeys(t.set_no for t in reps if t.set_no is not None)
+                held = sum(t.hold_s is not None and t.counts for t in reps)
+                ends = " ".join(f"{t.angle_deg:.1f}" for t in reps)
+                lines.append(f"  {p.session.id:>6}  {exercise_title(ex):<18} {side:<5} "
+                             f"{len(reps)} reps" + (f" in {len(sets)} set"
+                                                    f"{'s' if len(sets) != 1 else ''}"
+                                                    if sets else "")
+                             + f", holds reached {held}, end range per rep {ends}°")
+    return lines
 
 
 def series(points: list[HistoryPoint], side: str) -> list[tuple[HistoryPoint, float]]:
@@ -61,8 +103,9 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
                       (("tibia", tibia_m), ("toe–ankle", foot_m)) if v is not None)
     lines = [f"athlete {who}" + (f" ({extra})" if extra else "")
              + f": {len(points)} session{'s' if len(points) != 1 else ''}"]
-    lines.append(f"  {'session':>7}  {'started (UTC)':<16}  {'kind':<8}  {'left best':>9}  "
-                 f"{'right best':>10}  {'L − R':>8}  scored/trials L, R")
+    kind_w = max([8, *(len(p.what) for p in points)])
+    lines.append(f"  {'session':>7}  {'started (UTC)':<16}  {'kind':<{kind_w}}  {'left best':>9}"
+                 f"  {'right best':>10}  {'L − R':>8}  wall tests scored/trials L, R")
     unfinished = False
     for p in points:
         s = p.session
@@ -70,14 +113,14 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
         unfinished |= not s.ended
         asym = "—" if p.asymmetry is None else f"{p.asymmetry.diff_deg:+.2f}°"
         lines.append(
-            f"  {s.id:>6}{mark}  {s.start_utc[:16].replace('T', ' '):<16}  {s.kind:<8}  "
+            f"  {s.id:>6}{mark}  {s.start_utc[:16].replace('T', ' '):<16}  {p.what:<{kind_w}}  "
             f"{_deg(p.sides['left'].best_valid_deg, 8)}  {_deg(p.sides['right'].best_valid_deg, 9)}"
             f"  {asym:>8}  {p.sides['left'].n_scored}/{p.sides['left'].n_trials}, "
             f"{p.sides['right'].n_scored}/{p.sides['right'].n_trials}")
     for side in SIDES:
         ser = series(points, side)
         if not ser:
-            lines.append(f"  trend {side:<5}: no scored trials")
+            lines.append(f"  trend {side:<5}: no scored wall tests")
             continue
         first, last = ser[0][1], ser[-1][1]
         lines.append(f"  trend {side:<5}: {sparkline([v for _, v in ser])}  {first:.2f}° → "
@@ -88,6 +131,10 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
         (pl, left), (pr, right) = latest["left"], latest["right"]
         a = session_asymmetry(left, right, athlete=geometry(tibia_m, foot_m))
         lines.append(f"  latest (sessions {pl.session.id}, {pr.session.id}): {a.line()}")
+    other = exercise_lines(points)
+    if other:
+        lines.append("  other exercises (not in the wall-test trend):")
+        lines += other
     if unfinished:
         lines.append("  * not ended: the program stopped before the session finished "
                      "(crash, or still running)")

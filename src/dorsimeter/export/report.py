@@ -16,11 +16,13 @@ import numpy as np
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar
+from dorsimeter.session.exercise import exercise_title
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.store.db import SessionInfo, Store, Trial
 from dorsimeter.store.paths import atomic_private_text
 from dorsimeter.store.summary import (
     DEG_PER_CM_RULE,
+    SCORED_EXERCISE,
     Asymmetry,
     SideSummary,
     asymmetry,
@@ -128,6 +130,34 @@ def envelope(t_s: np.ndarray, angle_deg: np.ndarray, max_points: int = MAX_POINT
     return t_s[idx], angle_deg[idx]
 
 
+def trial_label(t: Trial, i: int) -> str:
+    """``#3`` for a wall-test trial; ``reverse lunge 2·3`` (set 2, rep 3) for an exercise rep."""
+    n = t.rep if t.rep is not None else i
+    if t.exercise in (SCORED_EXERCISE, "session_max"):
+        return f"#{n}"
+    return f"{exercise_title(t.exercise)} {t.set_no}·{n}" if t.set_no is not None else (
+        f"{exercise_title(t.exercise)} #{n}")
+
+
+def exercises_table(trials: list[Trial]) -> str:
+    """What was done: per exercise, leg and set, its reps (1-based) with their end range."""
+    groups: dict[tuple, list[Trial]] = {}
+    for t in trials:
+        if t.exercise != "session_max":
+            groups.setdefault((t.exercise, t.side, t.set_no), []).append(t)
+    if not groups:
+        return '<p class="note" id="exercises">no reps counted</p>'
+    rows = "".join(
+        f'<tr data-exercise="{escape(ex)}" data-side="{side}"><td>{escape(exercise_title(ex))}'
+        f"</td><td>{side}</td><td>{'' if set_no is None else set_no}</td><td>{len(ts)}</td>"
+        f"<td>{sum(t.counts for t in ts)}</td><td>"
+        + escape(", ".join(f"{t.rep}: {t.angle_deg:.1f}°" for t in ts)) + "</td></tr>"
+        for (ex, side, set_no), ts in groups.items())
+    return ('<table id="exercises"><tr><th>exercise</th><th>side</th><th>set (wall test: '
+            "trial)</th><th>reps</th><th>held, heel down</th><th>rep: end range</th></tr>"
+            + rows + "</table>")
+
+
 def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[Trial],
                best: Trial | None) -> str:
     """Tibia angle over time for one side, trials shaded, each scored angle marked."""
@@ -160,7 +190,7 @@ def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[T
         if x_t is None:
             continue
         x, y = float(ax.x(x_t)), float(ax.y(t.angle_deg))
-        label = f"#{t.rep if t.rep is not None else i}" + (
+        label = trial_label(t, i) + (
             " heel lift" if t.valid is False else ("" if t.counts else " no hold"))
         star = t is best
         parts.append(
@@ -413,6 +443,8 @@ def render_report(store: Store, ref: int | str,
         + "</section>"
         + '<section id="sec-norms"><h2>Against published norms</h2>'
         + _norms_block(both, asym, norms) + "</section>"
+        + '<section id="sec-exercises"><h2>Exercises, sets and reps</h2>'
+        + exercises_table(trials) + "</section>"
         + "".join(plots)
         + f'<section id="sec-history"><h2>History ({len(points)} session'
         + f"{'s' if len(points) != 1 else ''})</h2>"

@@ -37,7 +37,7 @@ class BilateralPipelines:
             raise ValueError(f"side must be one of {SIDES}")
         batch.side = side  # a sensor bound to a shin stays there
         r, events = self.pipelines[side].push(batch)
-        self.session.add(r)
+        self.session.add(r, events)
         return r, events
 
     @property

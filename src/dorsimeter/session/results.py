@@ -1,17 +1,29 @@
-"""Per-side results of a session: reps and holds, best valid angle, asymmetry, the wall.
+"""Per-side results of a session: what was done (exercise, set, rep, leg), best valid angle,
+asymmetry, the wall.
 
-:class:`SessionResults` takes the pipeline's readings (``add``) and segments them into reps
-per side with the same :class:`~dorsimeter.detect.RepTracker` the pipeline uses (so a session
-built from a recorded readings file gives the same reps). A rep is *scored* when it held its end
-range for ``hold_s`` with the heel down; a rep with a heel lift is kept but invalid.
+Reps come from the pipeline's own rep tracker: ``add(readings, events)`` takes its ``rep``
+events (one tracker, one rep shape: :class:`~dorsimeter.detect.RepRecord`). Given readings
+alone (no events: a readings file), the session segments them with the same
+:class:`~dorsimeter.detect.RepTracker` itself. The pipeline's readings of a calibration (stance
+and drives) belong to no rep, so calibration drives are never trials.
 
-Trials: by default every rep (drive) is a trial on its own (``auto_trials``; the ``trials``
-count includes quick movements without a hold, such as the calibration drives).
-``SideResults.trials`` and ``trial_records()`` list only the real attempts: reps that held their
-end range or lifted the heel. ``start_trial``
-switches to manual trials (the override): reps count only between ``start_trial`` and
-``stop_trial``; ``set_auto_trials(True)`` goes back. ``max_deg`` is the running maximum of the
-tibia angle while a trial is active, as before.
+The session numbers what it counts, 1-based, per leg and per exercise, restarting with every
+session (``rep_no``), and gives each rep its set (``set_no``):
+
+- the knee-to-wall test (``exercise`` ``wall_test``, the default): a rep is a *trial* when it held
+  its end range for ``hold_s`` or lifted the heel (a quick movement without a hold is not); it is
+  *scored* when it held with the heel down. Automatic trials (the default): every trial is its
+  own, its set is its trial number. ``start_trial(side)`` (the monitor's ``t``) switches to
+  manual trials: the next trial number opens on that leg and the trials ending while it is open
+  share it as their set; ``stop_trial`` closes it; outside an open manual trial nothing counts.
+  ``set_auto_trials(True)`` goes back;
+- a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides what
+  counts and hands each counted rep over (``add_counted``) with its set; the pipeline's reps
+  are not wall-test trials meanwhile;
+- an exercise without a runner (``record --exercise reverse_lunge``, ``sim:lunge``): the
+  pipeline's held reps, set 1.
+
+``max_deg`` is the running maximum of the tibia angle while trials count, as before.
 """
 
 from __future__ import annotations
@@ -23,12 +35,25 @@ import numpy as np
 from dorsimeter.detect.reps import RepRecord, RepTracker
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
+from dorsimeter.session.exercise import WALL_TEST, exercise_title
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.types import SIDES, Readings
 
 #: samples of a side whose median interval gives its rate when none was given (robust to a few
 #: lost samples among them)
 RATE_SAMPLES = 11
+
+BEST_OF = 3  # "mean of the best three"
+
+
+def score(scores_deg: list[float], best_of: int = BEST_OF) -> tuple[float | None, float | None]:
+    """The wall test's figures from its scored angles (held, heel down): the best, and the mean
+    of the best ``best_of`` (of all there are, when fewer). The one scoring rule: the session,
+    the store's summary (history, report, export) and the monitor all use it."""
+    best = sorted(scores_deg, reverse=True)
+    if not best:
+        return None, None
+    return float(best[0]), float(np.mean(best[:best_of]))
 
 
 @dataclass
@@ -37,7 +62,7 @@ class SessionSettings:
 
     hold_s: float = 1.0  # end-range hold that scores a drive
     mdc_deg: float = MDC_DEG  # asymmetry beyond this is flagged
-    best_of: int = 3  # "mean of the best three"
+    best_of: int = BEST_OF  # "mean of the best three"
     wall_m: float = HAND_WIDTH_M  # the wall in front of the toes (a hand width)
     rep_start_deg: float = 8.0
     rep_end_deg: float = 4.0
@@ -52,20 +77,29 @@ class SideResults:
     reps: list[RepRecord] = field(default_factory=list)
 
     @property
+    def counted(self) -> list[RepRecord]:
+        """Every rep the session numbered, all exercises, in the order they ended."""
+        return [r for r in self.reps if r.rep_no is not None]
+
+    @property
     def trials(self) -> list[RepRecord]:
-        """Reps that were test attempts: held at end range, or invalidated by a heel lift.
-        (Quick movements without a hold — the calibration drives — are not trials.)"""
-        return [r for r in self.reps if r.is_trial]
+        """The knee-to-wall attempts: held at end range, or invalidated by a heel lift.
+        (Quick movements without a hold are not trials; calibration drives are no reps.)"""
+        return [r for r in self.counted if (r.exercise or WALL_TEST) == WALL_TEST]
+
+    def exercise_reps(self, exercise: str) -> list[RepRecord]:
+        """The counted reps of one exercise."""
+        return [r for r in self.counted if (r.exercise or WALL_TEST) == exercise]
 
     @property
     def scored(self) -> list[RepRecord]:
-        """Reps held at end range with the heel down."""
-        return [r for r in self.reps if r.scored]
+        """Wall-test trials held at end range with the heel down."""
+        return [r for r in self.trials if r.scored]
 
     @property
     def invalid(self) -> list[RepRecord]:
-        """Reps with a heel lift (kept, not scored)."""
-        return [r for r in self.reps if not r.valid]
+        """Wall-test trials with a heel lift (kept, not scored)."""
+        return [r for r in self.trials if not r.valid]
 
     @property
     def scores_deg(self) -> list[float]:
@@ -73,32 +107,29 @@ class SideResults:
 
     @property
     def best_valid_deg(self) -> float | None:
-        s = self.scores_deg
-        return max(s) if s else None
+        return score(self.scores_deg)[0]
 
-    def mean_best_deg(self, n: int = 3) -> float | None:
+    def mean_best_deg(self, n: int = BEST_OF) -> float | None:
         """Mean of the best ``n`` scores (of all there are, when fewer)."""
-        s = sorted(self.scores_deg, reverse=True)[:n]
-        return float(np.mean(s)) if s else None
+        return score(self.scores_deg, n)[1]
 
     @property
     def peak_valgus_deg(self) -> float | None:
         """Largest knee track toward the midline over all reps (the squat screen's figure)."""
-        v = [r.peak_valgus_deg for r in self.reps if np.isfinite(r.peak_valgus_deg)]
+        v = [r.peak_valgus_deg for r in self.counted if np.isfinite(r.peak_valgus_deg)]
         return max(v) if v else None
 
     @property
     def drift_alerts(self) -> int:
-        return sum(r.knee_drift_alert for r in self.reps)
+        return sum(r.knee_drift_alert for r in self.counted)
 
 
 @dataclass
 class SessionResults:
     """Collects readings into per-side reps and results (see the module docstring)."""
 
-    trial_active: bool = True
+    trial_active: bool = True  # trials count now (automatic, or a manual trial is open)
     max_deg: dict[str, float] = field(default_factory=dict)
-    trials: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
     last_angle_deg: float | None = None
     last_side: str | None = None
     settings: SessionSettings = field(default_factory=SessionSettings)
@@ -108,27 +139,123 @@ class SessionResults:
     sides: dict[str, SideResults] = field(
         default_factory=lambda: {s: SideResults(s) for s in SIDES})
     heel_source: dict[str, str] = field(default_factory=dict)  # last source used per side
+    exercise: str = WALL_TEST  # what the reps ending now are
+    guided: bool = False  # a protocol runner hands the reps over (``add_counted``)
 
     def __post_init__(self) -> None:
         self._trackers: dict[str, RepTracker] = {}
         # readings of a side held until its rate is known (``rate_hz`` None: ``RATE_SAMPLES``)
         self._early: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        self._next_rep: dict[tuple[str, str], int] = {}  # (side, exercise) → next rep number
+        self._trial_no: dict[str, int] = {}  # side → the last wall-test trial number given
+        self._open: dict[str, int] = {}  # side → the manual trial open on it
+        self._numbered: dict[tuple[str, int], int] = {}  # (side, pipeline rep index) → rep_no
+
+    # -- what is being done ---------------------------------------------------------------------
+    def set_exercise(self, exercise: str | None, guided: bool = False) -> None:
+        """The reps that end from now on are ``exercise`` (None: the wall test); ``guided``: a
+        protocol runner decides which count (``add_counted``)."""
+        self.exercise = exercise or WALL_TEST
+        self.guided = bool(guided) and self.exercise != WALL_TEST
+
+    @property
+    def exercises(self) -> list[str]:
+        """The exercises done in this session, in the order they were first counted."""
+        reps = sorted((r for v in self.sides.values() for r in v.counted),
+                      key=lambda r: r.t_end_s if r.t_end_s is not None else r.t_start_s)
+        return list(dict.fromkeys(r.exercise or WALL_TEST for r in reps))
 
     # -- trials ---------------------------------------------------------------------------------
-    def start_trial(self, side: str) -> None:
-        """Manual override: a trial starts now; reps count only inside manual trials."""
-        self.auto_trials = False
-        self.trial_active = True
-        self.trials[side] = self.trials.get(side, 0) + 1
+    @property
+    def trials(self) -> dict[str, int]:
+        """Wall-test trials per side: the automatic ones (one per attempt) and the manual ones
+        started by hand (open or closed, with or without reps yet)."""
+        return {s: self._trial_no.get(s, 0) for s in SIDES}
 
-    def stop_trial(self) -> None:
-        self.trial_active = False
+    def start_trial(self, side: str) -> int:
+        """Manual override: the next wall-test trial opens on ``side``; the trials ending while
+        it is open are its reps (their set). Returns its number."""
+        self.auto_trials = False
+        n = self._trial_no[side] = self._trial_no.get(side, 0) + 1
+        self._open[side] = n
+        self.trial_active = True
+        return n
+
+    def stop_trial(self, side: str | None = None) -> int | None:
+        """Close the manual trial open on ``side`` (None: every one); returns its number."""
+        n = None
+        for s in [side] if side is not None else list(self._open):
+            n = self._open.pop(s, n)
+        self.trial_active = self.auto_trials or bool(self._open)
+        return n
+
+    def open_trial(self, side: str) -> int | None:
+        """The manual trial open on ``side``, if any."""
+        return self._open.get(side)
 
     def set_auto_trials(self, on: bool = True) -> None:
         """Every rep is a trial of its own (the default); ``False`` keeps manual trials."""
         self.auto_trials = on
         if on:
-            self.trial_active = True
+            self._open.clear()
+        self.trial_active = on or bool(self._open)
+
+    def _counts_now(self, side: str) -> bool:
+        return self.auto_trials or side in self._open
+
+    # -- numbering ------------------------------------------------------------------------------
+    def _number(self, rep: RepRecord, exercise: str, set_no: int | None) -> None:
+        key = (rep.side, exercise)
+        rep.exercise, rep.set_no = exercise, set_no
+        rep.rep_no = self._next_rep.get(key, 1)
+        self._next_rep[key] = rep.rep_no + 1
+        self.sides.setdefault(rep.side, SideResults(rep.side)).reps.append(rep)
+
+    def _take(self, rep: RepRecord) -> bool:
+        """A rep the pipeline ended: numbered (and kept) when the session counts it."""
+        side = rep.side
+        if self.guided:  # the protocol runner decides, with its own hold
+            return False
+        if self.exercise != WALL_TEST:
+            if rep.held:
+                self._number(rep, self.exercise, 1)
+                self._numbered[(side, rep.index)] = rep.rep_no
+                return True
+            return False
+        if not rep.is_trial or not self._counts_now(side):
+            return False
+        if self.auto_trials:  # a trial of its own
+            set_no = self._trial_no[side] = self._trial_no.get(side, 0) + 1
+        else:
+            set_no = self._open[side]
+        self._number(rep, WALL_TEST, set_no)
+        self._numbered[(side, rep.index)] = rep.rep_no
+        return True
+
+    def add_counted(self, side: str, set_no: int, record: RepRecord) -> RepRecord:
+        """A rep a guided exercise's runner counted (its hold reached, heel down) in ``set_no``;
+        numbered now, its angle filled in as the rep ends."""
+        self._number(record, self.exercise, set_no)
+        record.side = side
+        return record
+
+    def rep_label(self, side: str, index: int, current: bool = False,
+                  t_start_s: float | None = None) -> int | None:
+        """The number the session gives the pipeline's rep ``index`` on ``side`` (starting at
+        ``t_start_s``): its rep number once counted (a guided rep: the one the runner counted
+        that started then); for the rep under way (``current``) the number it will get if it
+        counts; None for a movement the session does not count."""
+        n = self._numbered.get((side, index))
+        if n is None and t_start_s is not None:
+            n = next((r.rep_no for r in reversed(self.sides[side].counted)
+                      if abs(r.t_start_s - t_start_s) < 1e-6), None) if side in self.sides else None
+        if n is not None or not current:
+            return n
+        if self.guided:
+            return self._next_rep.get((side, self.exercise), 1)
+        if self.exercise == WALL_TEST and not self._counts_now(side):
+            return None
+        return self._next_rep.get((side, self.exercise), 1)
 
     # -- data in --------------------------------------------------------------------------------
     def _tracker(self, side: str, cols: tuple[np.ndarray, ...]
@@ -151,32 +278,33 @@ class SessionResults:
                                               s.hold_s, drift_alert_deg=s.drift_alert_deg)
         return self._trackers[side], cols
 
-    def add(self, r: Readings) -> list[RepRecord]:
-        """Take the next readings; returns the reps they completed."""
+    def add(self, r: Readings, events: list | None = None) -> list[RepRecord]:
+        """Take the next readings and the pipeline's events for them; returns the reps the
+        session counted. Without ``events`` the readings are segmented here."""
+        done: list[RepRecord] = []
+        if events is not None:
+            for e in events:
+                rep = getattr(e, "rep", None)
+                if getattr(e, "kind", None) == "rep" and rep is not None and self._take(rep):
+                    done.append(rep)
         if len(r) == 0:
-            return []
+            return done
         self.last_angle_deg = float(r.tibia_angle_deg[-1])
         self.last_side = str(r.side[-1])
-        done: list[RepRecord] = []
         sides = np.asarray(r.side)
         for side in dict.fromkeys(sides.tolist()):
             m = sides == side
             src = str(r.heel_source[m][-1])
             self.heel_source[side] = src
-            tracker, cols = self._tracker(
-                side, (r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m]))
-            reps = [] if tracker is None else tracker.update(*cols, side, src)[2]
             if self.trial_active:
                 mx = float(np.max(r.tibia_angle_deg[m]))
                 if side not in self.max_deg or mx > self.max_deg[side]:
                     self.max_deg[side] = mx
-                if self.trials.get(side, 0) == 0 and not self.auto_trials:
-                    self.trials[side] = 1
-                for rep in reps:
-                    self.sides.setdefault(side, SideResults(side)).reps.append(rep)
-                    if self.auto_trials:  # every movement counts (the UI shows this)
-                        self.trials[side] = self.trials.get(side, 0) + 1
-                done += reps
+            if events is None:
+                tracker, cols = self._tracker(
+                    side, (r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m]))
+                reps = [] if tracker is None else tracker.update(*cols, side, src)[2]
+                done += [rep for rep in reps if self._take(rep)]
         return done
 
     # -- results --------------------------------------------------------------------------------
@@ -220,13 +348,23 @@ class SessionResults:
                 "angle_to_reach_deg": a.angle_to_reach_deg(w)}
 
     def trial_records(self) -> list[dict]:
-        """Every trial (held or heel-lift rep) as a plain record (for the store and exports)."""
-        return [{"side": r.side, "angle_deg": r.end_range_deg, "valid": r.valid,
-                 "heel_source": r.heel_source, "t_start_s": r.t_start_s, "t_end_s": r.t_end_s,
-                 "rep": r.index + 1, "exercise": r.exercise or "wall_test", "set_no": r.set_no,
-                 "hold_s": r.hold_s, "scored": r.scored, "peak_deg": r.peak_deg,
-                 "peak_valgus_deg": r.peak_valgus_deg}
-                for s in SIDES for r in self.sides[s].trials]
+        """Every counted rep (wall-test trials and exercise reps) as a plain record, with its
+        exercise, set and 1-based rep number (for the store and exports)."""
+        out = []
+        for s in SIDES:
+            for r in self.sides[s].counted:
+                angle = r.end_range_deg if r.end_range_deg is not None else (
+                    r.peak_deg if np.isfinite(r.peak_deg) else None)
+                out.append({"side": r.side, "angle_deg": angle, "valid": r.valid,
+                            "heel_source": r.heel_source, "t_start_s": r.t_start_s,
+                            "t_end_s": r.t_end_s, "rep": r.rep_no,
+                            "exercise": r.exercise or WALL_TEST, "set_no": r.set_no,
+                            "hold_s": r.hold_s,
+                            "scored": r.scored,
+                            "peak_deg": r.peak_deg, "peak_valgus_deg": r.peak_valgus_deg,
+                            "hold_start_s": (scored_hold(r) or (None, None))[0],
+                            "hold_end_s": (scored_hold(r) or (None, None))[1]})
+        return out
 
     def summary_lines(self) -> list[str]:
         """Lines for the terminal: per side maximum, best valid, mean of best three, reps;
@@ -236,7 +374,7 @@ class SessionResults:
             m = self.max_deg.get(side)
             line = f"{side:>5}: max tibia angle " + ("—" if m is None else f"{m:.2f}°")
             v = self.sides[side]
-            if v.reps:
+            if v.trials:
                 best, mean3 = v.best_valid_deg, v.mean_best_deg(self.settings.best_of)
                 line += (f", best valid {'—' if best is None else f'{best:.1f}°'}"
                          f", mean of best {self.settings.best_of} "
@@ -245,6 +383,11 @@ class SessionResults:
                          f"{len(v.invalid)} heel lift)"
                          f", heel by {self.heel_source.get(side, 'none')}")
             out.append(line)
+            if v.trials:
+                out.append(f"{side:>5}: wall test, trials " + rep_list(v.trials))
+            for ex in self.exercises:
+                if ex != WALL_TEST and v.exercise_reps(ex):
+                    out.append(f"{side:>5}: " + exercise_line(ex, v.exercise_reps(ex)))
         asym = self.asymmetry
         if asym is not None:
             out.append(asym.line())
@@ -258,3 +401,28 @@ class SessionResults:
                            f"{w['wall_cm']:.0f} cm wall (toe to wall {w['toe_to_wall_cm']:.1f} "
                            "cm)")
         return out
+
+
+def scored_hold(rep: RepRecord) -> tuple[float, float] | None:
+    """The (start, end) device times of the hold whose median is the rep's end-range angle."""
+    for t0, t1, median in rep.holds or []:
+        if median == rep.end_range_deg and abs((t1 - t0) - rep.hold_s) < 1e-9:
+            return float(t0), float(t1)
+    return None
+
+
+def rep_list(reps: list[RepRecord]) -> str:
+    """``1 37.3° · 2 37.6°✗`` (✗: heel lifted, not scored; ~: never held)."""
+    return " · ".join(
+        f"{r.rep_no} {r.end_range_deg:.1f}°" + ("✗" if not r.valid else "" if r.held else "~")
+        for r in reps if r.end_range_deg is not None)
+
+
+def exercise_line(exercise: str, reps: list[RepRecord]) -> str:
+    """One exercise's own figures: reps done (per set), holds reached, end range per rep."""
+    sets = dict.fromkeys(r.set_no for r in reps)
+    per_set = ", ".join(f"set {s}: {sum(r.set_no == s for r in reps)}" for s in sets
+                        if s is not None)
+    held = sum(r.held and r.valid for r in reps)
+    return (f"{exercise_title(exercise)}, {len(reps)} reps" + (f" ({per_set})" if per_set else "")
+            + f", holds reached {held}, end range per rep " + rep_list(reps))

@@ -96,6 +96,18 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class SessionLeg:
+    """One leg of a session: the sensor it was measured with, its raw CSV, its clock anchor."""
+
+    side: str
+    sensor: str | None
+    raw_path: str | None
+    t0_s: float | None
+    t0_utc: str | None
+    own_clock: bool = False  # its times have their own anchor (another sensor, or later)
+
+
+@dataclass(frozen=True)
 class Trial:
     """One trial (wall-test attempt) or exercise rep, as stored."""
 
@@ -412,9 +424,19 @@ class Store:
         # t_first) earlier (calibration hands over its readings in one go)
         arrived = datetime.now(UTC) if arrived_utc is None else parse_utc(arrived_utc)
         t0_utc = utc_iso(arrived - timedelta(seconds=max(0.0, max(cols[1]) - cols[1][0])))
+        first: dict[str, float] = {}
+        for side, t in zip(cols[0], cols[1], strict=True):
+            first.setdefault(side, t)
         with self._tx():
             self.db.execute("UPDATE sessions SET t0_s = ?, t0_utc = ? "
                             "WHERE id = ? AND t0_s IS NULL", (cols[1][0], t0_utc, session_id))
+            for side, t in first.items():  # each leg's own anchor (another sensor, later)
+                leg_utc = utc_iso(arrived - timedelta(seconds=max(0.0, max(cols[1]) - t)))
+                self.db.execute(
+                    "INSERT INTO session_legs (session_id, side, t0_s, t0_utc) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(session_id, side) DO UPDATE SET t0_s = excluded.t0_s,"
+                    " t0_utc = excluded.t0_utc WHERE session_legs.t0_s IS NULL",
+                    (session_id, _side(side), t, leg_utc))
             self.db.executemany(
                 "INSERT INTO samples (session_id, side, t_s, tibia_angle_deg, knee_track_deg,"
                 " heel_lift, heel_source, rep, rep_valid, phase)"
@@ -455,6 +477,56 @@ class Store:
 
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
+
+    def set_session_athlete(self, session_id: int, athlete: str) -> None:
+        """The session belongs to ``athlete`` (chosen after it started)."""
+        athlete_id = self.athlete(athlete).id
+        with self._tx():
+            self.db.execute("UPDATE sessions SET athlete_id = ? WHERE id = ?",
+                            (athlete_id, session_id))
+
+    def add_leg(self, session_id: int, side: str, sensor: str | None = None,
+                sensor_kind: str | None = None, raw_path: str | os.PathLike | None = None,
+                own_clock: bool = False) -> None:
+        """Say which sensor (and raw CSV) measures ``side`` in the session; ``own_clock``: its
+        device times have an anchor of their own (a second sensor, a leg recorded later)."""
+        sensor_id = None if sensor is None else self.sensor(sensor, sensor_kind)
+        raw = None if raw_path is None else str(Path(raw_path).resolve())
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO session_legs (session_id, side, sensor_id, raw_path, own_clock)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id, side) DO UPDATE SET"
+                " sensor_id = coalesce(excluded.sensor_id, sensor_id),"
+                " raw_path = coalesce(excluded.raw_path, raw_path),"
+                " own_clock = max(own_clock, excluded.own_clock)",
+                (session_id, _side(side), sensor_id, raw, int(own_clock)))
+
+    def legs(self, session_id: int) -> dict[str, SessionLeg]:
+        """The session's legs by side (sessions stored before legs were recorded: none)."""
+        rows = self.db.execute(
+            "SELECT l.side, n.name, l.raw_path, l.t0_s, l.t0_utc, l.own_clock FROM session_legs l"
+            " LEFT JOIN sensors n ON n.id = l.sensor_id WHERE l.session_id = ? ORDER BY l.side",
+            (session_id,)).fetchall()
+        return {r[0]: SessionLeg(*r[:5], bool(r[5])) for r in rows}
+
+    def reopen_session(self, session_id: int, raw_path: str | os.PathLike | None = None
+                       ) -> SessionInfo:
+        """Continue a stored session (another leg tested after the first): not ended again
+        until this recording finishes; ``raw_path`` joins its raw CSVs."""
+        from dorsimeter.recovery import hold_session_lock, is_running
+
+        info = self.session(session_id)
+        if is_running(self.path.parent, session_id):
+            raise DorsimeterError(f"session {session_id} is being recorded now; wait for it "
+                                  "to finish")
+        paths = info.raw_paths + ([] if raw_path is None else [str(Path(raw_path).resolve())])
+        with self._tx():
+            self.db.execute("UPDATE sessions SET ended = 0, end_utc = NULL, raw_path = ?"
+                            " WHERE id = ?", (encode_raw_paths(paths), session_id))
+        lock = hold_session_lock(self.path.parent, session_id)
+        if lock is not None:
+            self._running[session_id] = lock
+        return self.session(session_id)
 
     def end_session(self, session_id: int, end_utc: str | None = None) -> None:
         """Mark the session finished, with the identity of its raw CSVs as they are now."""

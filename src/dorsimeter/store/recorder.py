@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from dorsimeter.session.results import scored_hold
 from dorsimeter.store.db import Store, Trial
 from dorsimeter.types import ImuBatch, Readings
 
@@ -23,7 +24,8 @@ def trial_from_rep(rep) -> Trial:
     """A finished rep of the session logic (``RepRecord``) as a stored trial.
 
     The angle is the held end-range angle, or the peak when the rep never held; ``scored`` says
-    whether it counts (held with the heel down). Rep numbers are 1-based, as the UI shows them.
+    whether it counts (held with the heel down). Exercise, set and the 1-based rep number are
+    the session's (``SessionResults`` numbers the reps it counts, per leg and exercise).
     """
     source = getattr(rep, "heel_source", None)
     source = None if source in (None, "", NO_SOURCE) else str(source)
@@ -34,19 +36,12 @@ def trial_from_rep(rep) -> Trial:
         side=str(rep.side), angle_deg=float(angle),
         valid=None if source is None else bool(rep.valid), heel_source=source,
         t_start_s=float(rep.t_start_s), t_end_s=None if rep.t_end_s is None else float(rep.t_end_s),
-        rep=int(rep.index) + 1, exercise=getattr(rep, "exercise", None) or "wall_test",
+        rep=rep.rep_no if rep.rep_no is not None else int(rep.index) + 1,
+        exercise=getattr(rep, "exercise", None) or "wall_test",
         set_no=getattr(rep, "set_no", None), hold_s=float(rep.hold_s),
         scored=bool(rep.scored), peak_deg=peak,
         hold_start_s=None if hold is None else hold[0],
         hold_end_s=None if hold is None else hold[1])
-
-
-def scored_hold(rep) -> tuple[float, float] | None:
-    """The (start, end) device times of the hold whose median is the rep's end-range angle."""
-    for t0, t1, median in getattr(rep, "holds", None) or []:
-        if median == rep.end_range_deg and abs((t1 - t0) - rep.hold_s) < 1e-9:
-            return float(t0), float(t1)
-    return None
 
 
 def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
@@ -77,7 +72,7 @@ def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[
             t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
             exercise=get("exercise") or "wall_test", set_no=get("set_no"),
             hold_s=get("hold_s"), scored=None if scored is None else bool(scored),
-            peak_deg=peak))
+            peak_deg=peak, hold_start_s=get("hold_start_s"), hold_end_s=get("hold_end_s")))
     if out:
         return out
     for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):
@@ -93,10 +88,31 @@ class SessionRecorder:
     def __init__(self, store: Store, kind: str, athlete: str | None = None,
                  sensor: str | None = None, sensor_kind: str | None = None,
                  raw_path: str | os.PathLike | None = None, notes: str | None = None,
-                 calibrations: dict | None = None) -> None:
+                 calibrations: dict | None = None, session_id: int | None = None,
+                 legs: dict[str, tuple[str | None, str | None]] | None = None) -> None:
+        """``legs``: side → (sensor name, raw CSV) where they are known per leg (two sensors,
+        or one leg); a side first seen in the readings is otherwise measured by ``sensor``.
+        ``session_id``: continue that stored session (another leg, one after the other): its
+        trials are kept and this recording's added to them."""
         self.store = store
         self.sensor = sensor
-        self.session_id = store.start_session(kind, athlete, sensor, sensor_kind, raw_path, notes)
+        self.sensor_kind = sensor_kind
+        self.legs = dict(legs or {})
+        self.kept: list[Trial] = []
+        if session_id is None:
+            self.session_id = store.start_session(kind, athlete, sensor, sensor_kind, raw_path,
+                                                  notes)
+        else:
+            store.reopen_session(session_id, raw_path if not isinstance(raw_path, list | tuple)
+                                 else (raw_path[0] if raw_path else None))
+            self.session_id = session_id
+            self.kept = store.trials(session_id)
+        self._seen_legs: set[str] = set()
+        for side, (name, raw) in sorted(self.legs.items()):
+            # a second sensor, or a leg added later, keeps its own clock
+            own = session_id is not None or (len(self.legs) > 1 and name != sensor)
+            store.add_leg(self.session_id, side, name, sensor_kind, raw, own_clock=own)
+            self._seen_legs.add(side)
         self.spans: dict[str, tuple[float, float]] = {}
         self.samples = 0
         self.reps = 0
@@ -111,14 +127,19 @@ class SessionRecorder:
                 self.store.add_calibration(self.session_id, e.side, e.calibration, "live",
                                            self.sensor)
             elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None \
-                    and e.rep.is_trial:  # the same trials the session's results will list
+                    and e.rep.rep_no is not None:  # a rep the session counted (it numbered it)
                 t = trial_from_rep(e.rep)
-                self._holds[(t.side, t.rep)] = (t.hold_start_s, t.hold_end_s)
+                self._holds[(t.side, t.exercise, t.rep)] = (t.hold_start_s, t.hold_end_s)
                 self._store_trial(t)
                 self.reps += 1
         n = len(readings)
         if n == 0:
             return
+        for side in dict.fromkeys(np.asarray(readings.side).tolist()):
+            if side not in self._seen_legs:  # the sensor moved to this leg
+                self._seen_legs.add(side)
+                self.store.add_leg(self.session_id, str(side), self.sensor, self.sensor_kind,
+                                   own_clock=bool(self.kept))
         self.store.add_samples(self.session_id, readings)
         self.samples += n
         sides = np.asarray(readings.side)
@@ -127,12 +148,15 @@ class SessionRecorder:
             t0, _ = self.spans.get(str(side), (float(t[0]), 0.0))
             self.spans[str(side)] = (t0, float(t[-1]))
 
-    def tap(self, push: Callable[[ImuBatch], tuple[Readings, list]]
+    def tap(self, push: Callable[[ImuBatch], tuple[Readings, list]], results=None
             ) -> Callable[[ImuBatch], tuple[Readings, list]]:
-        """Wrap a pipeline's ``push`` so everything it returns is stored too."""
+        """Wrap a pipeline's ``push`` so everything it returns goes to the session ``results``
+        (which numbers the reps it counts) and then into the store."""
 
         def stored_push(batch: ImuBatch) -> tuple[Readings, list]:
             readings, events = push(batch)
+            if results is not None:
+                results.add(readings, events)
             self.add(readings, events)
             return readings, events
 
@@ -147,11 +171,12 @@ class SessionRecorder:
         The reps stored as they ended are replaced by the results' own list when it has one
         (it is what the coach saw, e.g. with manual trials), in one transaction.
         """
-        trials = [t if t.hold_start_s is not None or (t.side, t.rep) not in self._holds else
-                  replace(t, hold_start_s=self._holds[(t.side, t.rep)][0],
-                          hold_end_s=self._holds[(t.side, t.rep)][1])
-                  for t in trials_from_results(results, self.spans)]
+        trials = [
+            t if t.hold_start_s is not None or (t.side, t.exercise, t.rep) not in self._holds
+            else replace(t, hold_start_s=self._holds[(t.side, t.exercise, t.rep)][0],
+                         hold_end_s=self._holds[(t.side, t.exercise, t.rep)][1])
+            for t in trials_from_results(results, self.spans)]
         if any(t.exercise != "session_max" for t in trials) or self.reps == 0:
-            self.store.replace_trials(self.session_id, trials)
+            self.store.replace_trials(self.session_id, [*self.kept, *trials])
         self.store.end_session(self.session_id)
         return self.session_id

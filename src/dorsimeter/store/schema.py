@@ -107,14 +107,35 @@ def _v3_hold_interval(db: sqlite3.Connection) -> None:
     """)
 
 
+def _v4_session_legs(db: sqlite3.Connection) -> None:
+    """What each leg of a session was measured with: one session holds both legs, tested at once
+    (a sensor per shin) or one after the other (``record --session N``, the monitor's leg
+    switch), each leg with its own sensor, raw CSV and clock anchor (device clocks differ)."""
+    _script(db, """
+        CREATE TABLE session_legs (
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+            sensor_id INTEGER REFERENCES sensors(id),
+            raw_path TEXT,                      -- this leg's raw CSV, if any
+            t0_s REAL,                          -- device time of the leg's first sample
+            t0_utc TEXT,                        -- host UTC when it arrived
+            own_clock INTEGER NOT NULL DEFAULT 0,  -- 1: times from its own anchor (another
+                                                   -- sensor, or recorded later), 0: the session's
+            PRIMARY KEY (session_id, side)
+        )
+    """)
+
+
 def _raw_identity(db: sqlite3.Connection) -> None:
     """The raw CSVs' identity (SHA-256 per path, JSON), stored when the session ends, so an
     export never joins another session's IMU data to this one's angles."""
     db.execute("ALTER TABLE sessions ADD COLUMN raw_sha256 TEXT")
 
 
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
-                                                          _v3_hold_interval, _raw_identity]
+                                                          _v3_hold_interval, _v4_session_legs,
+                                                          _raw_identity]
 LATEST = len(MIGRATIONS)
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry
 from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
+from dorsimeter.session.exercise import WALL_TEST
+from dorsimeter.session.results import BEST_OF, score
 from dorsimeter.session.wall import DEG_PER_CM_RULE, AthleteGeometry
 from dorsimeter.store.db import Trial
 from dorsimeter.types import SIDES
 
-SCORED_EXERCISE = "wall_test"
+SCORED_EXERCISE = WALL_TEST
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,16 @@ class SideSummary:
     best_trial: Trial | None
 
 
-def summarize(trials: list[Trial]) -> dict[str, SideSummary]:
-    """Per side: best scored angle, mean of the best three, counts."""
+def summarize(trials: list[Trial], best_of: int = BEST_OF) -> dict[str, SideSummary]:
+    """Per side (wall tests only): best scored angle, mean of the best three, counts."""
     out = {}
     for side in SIDES:
         mine = [t for t in trials if t.side == side and t.exercise == SCORED_EXERCISE]
         scored = sorted((t for t in mine if t.counts),
                         key=lambda t: t.angle_deg, reverse=True)
-        best3 = [t.angle_deg for t in scored[:3]]
+        best, mean_best = score([t.angle_deg for t in scored], best_of)  # the session's rule
         out[side] = SideSummary(
-            side, scored[0].angle_deg if scored else None,
-            float(np.mean(best3)) if best3 else None,  # as SessionResults computes it
+            side, best, mean_best,
             len(mine), len(scored), sum(t.valid is True for t in mine),
             sum(t.valid is False for t in mine),
             scored[0] if scored else None)

@@ -172,6 +172,9 @@ class MonitorApp(App):
         self.model = (self.legs["left"].model if self.legs
                       else LiveModel(source.rate_hz, TRACE_S))
         self.protocol = None  # a running protocol (dorsimeter.protocols), when one is chosen
+        # sessions finished while the monitor ran (athlete or sensor change): (stored id, the
+        # session's results, the athlete's name), reported on quit beside the last one
+        self.finished: list[tuple] = []
         self.shown_t_s: float | None = None
         self.shown_angle_deg: float | None = None
         self.last_t_s: float | None = None
@@ -187,6 +190,26 @@ class MonitorApp(App):
         # two sensors connect one after the other: two BLE scans or connects at once on one
         # adapter can miss the second sensor; each leg holds this until its first batch
         self._connecting = asyncio.Lock()
+
+    @property
+    def protocol(self):
+        """The guided exercise running (a ``ProtocolRunner``), or None."""
+        return self._protocol
+
+    @protocol.setter
+    def protocol(self, runner) -> None:
+        """Starting a protocol makes its reps the session's (its exercise, sets and reps);
+        stopping it goes back to wall tests."""
+        self._protocol = runner
+        self._protocol_counted = 0
+        self._protocol_pending: list = []
+        session = getattr(self, "session", None)
+        if session is None:
+            return
+        p = getattr(runner, "protocol", None)
+        session.set_exercise(None if p is None else p.name, guided=p is not None)
+
+    _protocol = None
 
     @property
     def bilateral(self) -> bool:
@@ -292,13 +315,14 @@ class MonitorApp(App):
             self._start_leg(leg)
             return
         self.workers.cancel_group(self, "source")
-        if self.store is not None and self.record_session:
-            self.store.finish_recording(self.session)  # a new sensor starts a new session
+        if self.store is not None and self.record_session:  # a new sensor: a new session
+            self.finished.append((self.store.finish_recording(self.session), self.session,
+                                  getattr(self.athlete, "name", None)))
         self.source = source
         self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side,
                                              sensor_cal=sensor_cal)
         self.model = LiveModel(source.rate_hz, TRACE_S)
-        self.session = self._new_session()
+        self._next_session()
         self._latest = None
         self._last_rx_wall = None
         self.shown_t_s = self.shown_angle_deg = None
@@ -374,26 +398,47 @@ class MonitorApp(App):
         for e in events:
             if e.kind == "calibrated":
                 self.message = "Calibrated " + e.message
-                manual = not hasattr(self.session, "auto_trials")  # the skeleton's session
-                if manual and self.session.trials.get(e.side, 0) == 0:
-                    self.session.start_trial(e.side)
             elif e.kind == "calibration_failed":
                 self.message = "Calibration refused: " + e.message
             elif e.kind == "calibration_restarted":  # a link gap in the stance or drives
                 self.message = e.message
-        self.session.add(readings)
+        self.session.add(readings, events)  # numbers the reps it counts before they are stored
         model.add(readings, events)
+        # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
+        if self.protocol is not None and hasattr(self.protocol, "add") and (
+                not self.bilateral or model is self.model):
+            self.protocol.add(readings, events)
+            events = [*events, *self._protocol_reps()]
         if self.store is not None and self.record_session:
             self.store.record(readings, events)
             err = getattr(self.store, "error", None)
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
                 self.error = self.message = f"history not saved: {err}"
-        # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
-        if self.protocol is not None and hasattr(self.protocol, "add") and (
-                not self.bilateral or model is self.model):
-            self.protocol.add(readings, events)
         return readings
+
+    def _protocol_reps(self) -> list:
+        """The guided reps the runner counted since last time go to the session (numbered
+        there, with the runner's set); each becomes a ``rep`` event for the store when its rep
+        has ended (its end-range angle known)."""
+        from dorsimeter.core.pipeline import Event
+        from dorsimeter.detect.reps import RepRecord
+
+        counted = self.protocol.counted
+        for c in counted[self._protocol_counted:]:
+            rec = c.record
+            if rec is None:  # a timer-only hold: the hold is the rep
+                hold_s = self.protocol.protocol.hold_s
+                rec = RepRecord(-1, c.side, c.t_s - hold_s, c.t_s, hold_s=hold_s,
+                                hold_reached_s=c.t_s, holds=[(c.t_s - hold_s, c.t_s, 0.0)])
+                rec.end_range_deg = rec.peak_deg = 0.0
+            self.session.add_counted(c.side, c.set_no, rec)
+            self._protocol_pending.append(rec)
+        self._protocol_counted = len(counted)
+        ended = [r for r in self._protocol_pending if r.t_end_s is not None]
+        self._protocol_pending = [r for r in self._protocol_pending if r.t_end_s is None]
+        return [Event("rep", r.t_end_s, r.side, f"{r.exercise} rep {r.rep_no}", rep=r)
+                for r in ended]
 
     _store_error: str | None = None
 
@@ -418,16 +463,65 @@ class MonitorApp(App):
     def target(self) -> tuple[float, str]:
         return default_target(self.target_option_deg, wall_target_deg(self.athlete))
 
+    def change_athlete(self, athlete, then: Callable[[], None] | None = None) -> None:
+        """Choose ``athlete``; when that ends a session with something in it, ask first
+        (y/n). ``then`` runs once the athlete is set."""
+        def done(yes: bool | None = True) -> None:
+            if yes:
+                self.set_athlete(athlete)
+                if then is not None:
+                    then()
+
+        current = getattr(self.athlete, "name", None)
+        if athlete is self.athlete or getattr(athlete, "name", None) == current:
+            done()
+            return
+        if not self.samples:
+            done()
+            return
+        if self.athlete is None:  # the session so far is this athlete's: name it, go on
+            self.athlete = athlete
+            self.session.athlete = athlete_geometry(athlete)
+            if self.store is not None and self.record_session:
+                client = self.store
+
+                def name_it(store, name=athlete.name) -> None:
+                    if client.session_id is not None:
+                        store.set_session_athlete(client.session_id, name)
+
+                client.run(name_it)
+            self.message = f"athlete: {athlete.name} (this session is theirs)"
+            if then is not None:
+                then()
+            return
+        from dorsimeter.tui.screens.connect import ConfirmScreen
+
+        n = sum(len(v.counted) for v in self.session.sides.values())
+        who = current or "no athlete"
+        self.push_screen(ConfirmScreen(
+            f"End this session ({who}, {n} rep{'s' if n != 1 else ''} counted) and store it, "
+            f"then start a new one for {athlete.name}?"), done)
+
     def set_athlete(self, athlete) -> None:
-        """A new athlete starts a new session (stored as its own when there is a store)."""
+        """A new athlete starts a new session (stored as its own when there is a store); its
+        reps are numbered from 1 again."""
         if athlete is self.athlete:
             return
+        old, old_name = self.session, getattr(self.athlete, "name", None)
         self.athlete = athlete
         if self.store is not None and self.record_session:
-            self.store.finish_recording(self.session)
+            self.finished.append((self.store.finish_recording(old), old, old_name))
             self._start_recording()  # queued after the finish, on the same store thread
+        self._next_session()
+        self.message = f"athlete: {athlete.name} (a new session)"
+
+    def _next_session(self) -> None:
+        """A fresh session: numbering, trials and rep markers start again; a guided exercise
+        under way goes on in it."""
         self.session = self._new_session()
-        self.message = f"athlete: {athlete.name}"
+        for model in ([leg.model for leg in self.legs.values()] if self.legs else [self.model]):
+            model.reps.clear()
+        self.protocol = self.protocol
 
     def _new_session(self) -> SessionResults:
         """Session results for the athlete (their lengths give the wall verdicts)."""
@@ -446,8 +540,11 @@ class MonitorApp(App):
             name = " + ".join(leg.source.name for leg in self.legs.values())
             cals = {s: c for leg in self.legs.values()
                     for s, c in leg.pipeline.calibrations.items()}
+            legs = {side: (leg.source.name, None if leg.recorder is None
+                           else str(leg.recorder.path)) for side, leg in self.legs.items()}
             self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
-                                       info.get("sensor_kind"), cals, None, info.get("notes"))
+                                       info.get("sensor_kind"), cals, None, info.get("notes"),
+                                       legs=legs)
             return
         self.store.start_recording("monitor", getattr(self.athlete, "name", None),
                                    self.source.name, info.get("sensor_kind"),
@@ -577,14 +674,14 @@ class MonitorApp(App):
                                             target_deg, target_label)
         side = self.pipeline.side
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = "trial running" if self.session.trial_active else "trial stopped"
+        trial = self._trial_words(side)
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
         q("#status", Static).update(
             f"[b]{markup_safe(who)}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
             render_sides(side_rows(self.session), side, self.mdc_deg, self.session))
-        q("#trace", Trace).set(self.model.trace(), self.model.reps, target_deg)
+        q("#trace", Trace).set(self.model.trace(), self.rep_markers(self.model), target_deg)
         banner = q("#banner", Banner)
         alerts = self.model.alerts
         if alerts:
@@ -603,6 +700,30 @@ class MonitorApp(App):
         proto.update(render_protocol(state) if self.protocol is not None else "")
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
+
+    def _trial_words(self, side: str) -> str:
+        """What counts now, for the top line."""
+        s = self.session
+        if s.guided:
+            return "guided exercise"
+        if s.auto_trials:
+            return "every held drive a trial"
+        n = s.open_trial(side)
+        return f"trial {n} running" if n is not None else "trial stopped (t starts one)"
+
+    def rep_markers(self, model: LiveModel) -> list:
+        """The trace's rep markers numbered as the session numbers its reps (per leg and
+        exercise, from 1); a movement the session did not count has no marker once ended."""
+        out = []
+        last = model.reps[-1] if model.reps else None
+        for m in model.reps:
+            current = m is last and model.in_rep
+            n = self.session.rep_label(m.side, m.index, current, m.t_s)
+            if n is None and not current:
+                continue
+            m.rep = n
+            out.append(m)
+        return out
 
     def _draw_both(self, q) -> None:
         """Both legs: per leg its angle, gauge, calibration, alert and trace; then the table."""
@@ -632,14 +753,15 @@ class MonitorApp(App):
             alert.update(text)
             alert.set_class(kind == "on", "on")
             alert.set_class(kind == "warn", "warn")
-            q(f"#trace-{side}", Trace).set(leg.model.trace(), leg.model.reps, target_deg)
+            q(f"#trace-{side}", Trace).set(leg.model.trace(), self.rep_markers(leg.model),
+                                           target_deg)
             if leg.model.take_bell():
                 self.bells += 1
                 self.bell()
         left = self.legs["left"]
         self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = "trial running" if self.session.trial_active else "trial stopped"
+        trial = self._trial_words(chosen)
         sources = dict.fromkeys(leg.model.heel_source for leg in self.legs.values()
                                 if leg.model.heel_source)
         heel = f" · heel: {', '.join(sources)}" if sources else ""
@@ -681,12 +803,17 @@ class MonitorApp(App):
         self.message = f"{side} leg: " + self.pipeline.status
 
     def action_trial(self) -> None:
-        if self.session.trial_active:
-            self.session.stop_trial()
-            self.message = "trial stopped"
+        """``t``: open a manual trial on the leg the keys act on (the reps ending inside it are
+        its reps), or close the one open there."""
+        side = self.pipeline.side
+        if self.session.open_trial(side) is not None:
+            n = self.session.stop_trial(side)
+            k = sum(r.set_no == n for r in self.session.sides[side].trials)
+            self.message = (f"{side} trial {n} stopped: {k} rep{'s' if k != 1 else ''} in it "
+                            "(t starts the next)")
         else:
-            self.session.start_trial(self.pipeline.side)
-            self.message = f"trial {self.session.trials[self.pipeline.side]} started"
+            n = self.session.start_trial(side)
+            self.message = f"{side} trial {n} started: the reps now are its reps (t stops it)"
 
     def action_recalibrate(self) -> None:
         self.pipeline.recalibrate()

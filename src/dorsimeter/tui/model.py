@@ -30,12 +30,16 @@ ALERT_HOLD_S = 2.0  # an alert stays on screen this long (device time) after its
 
 @dataclass
 class RepMarker:
-    """A rep seen in the readings: where it started, its number and whether it counts."""
+    """A rep seen in the readings: where it started, its number and whether it counts.
+
+    ``index`` is the pipeline's own rep index; ``rep`` the number shown (the session's, once
+    the app numbers it: ``MonitorApp.rep_markers``; None: no number yet)."""
 
     t_s: float
-    rep: int
+    rep: int | None
     side: str
     valid: bool | None = None
+    index: int = -1
 
 
 @dataclass
@@ -202,7 +206,7 @@ class LiveModel:
             if kind == "rep" and rec is not None:  # a RepRecord: the rep that just ended
                 self._mark_rep(float(getattr(rec, "t_start_s", t)), int(rec.index) + 1,
                                str(getattr(rec, "side", getattr(e, "side", ""))),
-                               getattr(rec, "valid", None))
+                               getattr(rec, "valid", None), int(rec.index))
         n = len(r)
         if n == 0:
             return
@@ -238,7 +242,7 @@ class LiveModel:
             if self._rep is not None and k != self._rep and self.reps:
                 self.reps[-1].valid = self._rep_valid  # the rep ended: its verdict is final
             if k is not None and k != self._rep:
-                self._mark_rep(float(t[i]), k + 1, str(r.side[i]), None)
+                self._mark_rep(float(t[i]), k + 1, str(r.side[i]), None, k)
                 self._rep_valid = True
             if k is not None and valid is not None:
                 self._rep_valid = bool(valid[i])
@@ -246,13 +250,20 @@ class LiveModel:
                     self.reps[-1].valid = False
             self._rep = k
 
-    def _mark_rep(self, t_s: float, rep: int, side: str, valid: bool | None) -> None:
+    def _mark_rep(self, t_s: float, rep: int, side: str, valid: bool | None,
+                  index: int | None = None) -> None:
+        index = rep - 1 if index is None else index
         for m in reversed(self.reps):
-            if m.rep == rep and m.side == side:
+            if m.index == index and m.side == side:
                 if valid is not None:
                     m.valid = valid
                 return
-        self.reps.append(RepMarker(t_s, rep, side, valid))
+        self.reps.append(RepMarker(t_s, rep, side, valid, index))
+
+    @property
+    def in_rep(self) -> bool:
+        """The last readings were inside a rep (the last marker's rep is under way)."""
+        return self._rep is not None
 
     def _raise(self, kind: str, text: str, t0: float, t1: float) -> None:
         a = self.alerts.get(kind)

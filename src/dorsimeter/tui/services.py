@@ -123,13 +123,15 @@ class StoreClient:
 
     def start_recording(self, kind: str, athlete: str | None, sensor: str | None,
                         sensor_kind: str | None = None, calibrations: dict | None = None,
-                        raw_path=None, notes: str | None = None) -> Future:
+                        raw_path=None, notes: str | None = None, legs: dict | None = None
+                        ) -> Future:
+        """``legs``: side → (sensor name, raw CSV) with a sensor per shin."""
         def start(store):
             from dorsimeter.store import SessionRecorder
 
             self.recorder = SessionRecorder(store, kind, athlete=athlete, sensor=sensor,
                                             sensor_kind=sensor_kind, raw_path=raw_path,
-                                            notes=notes, calibrations=calibrations)
+                                            notes=notes, calibrations=calibrations, legs=legs)
             self.session_id = self.recorder.session_id
             return self.session_id
 

@@ -197,7 +197,8 @@ def render_trace(t_s: np.ndarray, angle_deg: np.ndarray, heel: np.ndarray,
     for m in reps:
         if t_start <= m.t_s <= t_end:
             c = int(np.clip((m.t_s - t_start) / window_s * plot_w, 0, plot_w - 1))
-            label = f"▲{m.rep}" + ("" if m.valid is None else ("✓" if m.valid else "✗"))
+            label = (f"▲{'' if m.rep is None else m.rep}"
+                     + ("" if m.valid is None else ("✓" if m.valid else "✗")))
             for k, ch in enumerate(label):
                 if c + k < plot_w:
                     slots[c + k] = ch

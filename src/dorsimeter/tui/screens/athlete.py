@@ -117,8 +117,8 @@ class AthleteScreen(Screen):
         self.choose(athlete)
 
     def choose(self, athlete) -> None:
-        self.app.set_athlete(athlete)
-        self.app.pop_screen()
+        """Take the athlete; when that ends a session with data, the app asks first."""
+        self.app.change_athlete(athlete, then=self.app.pop_screen)
 
     def action_back(self) -> None:
         self.app.pop_screen()

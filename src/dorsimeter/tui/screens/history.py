@@ -31,7 +31,7 @@ def session_bests(store, athlete: str | None) -> list[dict]:
         best = {side: p.sides[side].best_valid_deg for side in SIDES
                 if p.sides[side].best_valid_deg is not None}
         counts = {side: (p.sides[side].n_scored, p.sides[side].n_trials) for side in SIDES}
-        out.append({"id": s.id, "date": s.start_utc[:16].replace("T", " "), "kind": s.kind,
+        out.append({"id": s.id, "date": s.start_utc[:16].replace("T", " "), "kind": p.what,
                     "athlete": s.athlete or "—", "ended": s.ended, "best": best,
                     "counts": counts})
     return out
