@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,6 +24,122 @@ def simulate(seconds: float, rate_hz: float = 100.0, side: str = "left", seed: i
                    mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)),
                    errors=errors if errors is not None else SensorErrors())
     return sim.generate(int(round(seconds * rate_hz)))
+
+
+# --- every process and tmux server the suite starts is ended, even on interruption -----------
+
+TMUX = shutil.which("tmux")
+_TMUX_SOCKETS: set[str] = set()
+
+
+def tmux_socket(tag: str) -> str:
+    """A private tmux socket name for one test, remembered so the session's end (or an
+    interrupted run's exit) kills its server if the test's own ``finally`` did not."""
+    name = f"dorsimeter-test-{tag}-{os.getpid()}"
+    _TMUX_SOCKETS.add(name)
+    return name
+
+
+def end_tmux_server(socket: str) -> None:
+    """Kill the server on ``socket`` and the process group of every pane it ran (a pane's
+    program may ignore the hang-up tmux sends, or have children of its own)."""
+    if TMUX is None:
+        return
+    try:
+        panes = subprocess.run([TMUX, "-L", socket, "list-panes", "-a", "-F", "#{pane_pid}"],
+                               capture_output=True, text=True, timeout=10).stdout.split()
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        panes = []
+    for pid in (int(p) for p in panes if p.isdigit()):
+        _kill_group(pid)
+    _TMUX_SOCKETS.discard(socket)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGTERM the process group led by ``pid``, SIGKILL whatever is left after 2 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (from /proc; Linux), deepest last."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _end_everything_started() -> None:
+    """Backstop: the tmux servers on this run's sockets, then every child process still
+    running (a subprocess a test leaked, or one an interrupted test had no time to end)."""
+    for socket in list(_TMUX_SOCKETS):
+        end_tmux_server(socket)
+    if not Path("/proc").is_dir():
+        return
+    left = _descendants(os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 2.0
+        while left and time.monotonic() < deadline:
+            left = [p for p in left if _alive(p)]
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _sigterm_interrupts(signum, frame):
+    """A CI cancel sends SIGTERM: unwind like Ctrl-C, so ``finally`` blocks, fixture teardown
+    and the session-finish backstop still run (Python's default would exit without them)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _arm_sigterm() -> None:
+    """(Re)install the SIGTERM handler: an asyncio loop closing resets it to the default."""
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _sigterm_interrupts)
+
+
+def pytest_configure(config):
+    _arm_sigterm()
+    atexit.register(_end_everything_started)
+
+
+def pytest_runtest_setup(item):
+    _arm_sigterm()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    _arm_sigterm()
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' own teardown
+def pytest_sessionfinish(session, exitstatus):
+    _end_everything_started()
 
 
 @pytest.fixture(autouse=True)
