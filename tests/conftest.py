@@ -53,6 +53,8 @@ def end_tmux_server(socket: str) -> None:
         panes = []
     for pid in (int(p) for p in panes if p.isdigit()):
         _kill_group(pid)
+    tmpdir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+    (tmpdir / socket).unlink(missing_ok=True)  # a killed server can leave its socket file
     _TMUX_SOCKETS.discard(socket)
 
 

@@ -30,21 +30,24 @@ from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 async def test_help_lists_every_key_and_the_footer_shows_them_at_80_columns():
     source = ScriptedSource(sim_batches(1)[0])
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    want = {b.key_display or b.key for b in app.BINDINGS if b.show}
+
+    def footer_keys():
+        return [k for k in app.screen.query("FooterKey") if k.display]
+
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
-        keys = [k for k in app.screen.query("FooterKey") if k.display]
-        shown = {k.key_display or k.key for k in keys}
-        for b in app.BINDINGS:
-            if b.show:
-                assert (b.key_display or b.key) in shown
+        # the footer is composed and laid out (on a loaded machine that takes a while)
+        await wait_for(pilot, lambda: want <= {k.key_display or k.key for k in footer_keys()}
+                       and all(k.region.width > 0 for k in footer_keys()))
+        keys = footer_keys()
         assert all(k.region.right <= 80 and k.region.y == 23 for k in keys)  # one line, fits
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = str(app.screen.query_one("#help-text").render())
         for b in app.BINDINGS:
             assert f"{b.key_display or b.key}" in text and b.description in text
         await pilot.press("escape")
-        assert not isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
 
 async def test_calibration_wizard_guides_through_stance_and_drives():
@@ -291,24 +294,28 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
 
 
 async def test_a_slow_store_does_not_stall_the_monitor(tmp_path):
-    import time
+    import threading
 
     _fill_history(tmp_path)
-    batches, _ = sim_batches(12.0)
+    batches, _ = sim_batches(20.0)  # 400 batches, 5 s of wall time at 4×: plenty after startup
     source = ScriptedSource(batches, speed=4.0)
     store = StoreClient(tmp_path)
     app = MonitorApp(source, Pipeline(100.0), store=store, record_session=False,
                      clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         app.set_athlete(await store.call(lambda s: s.find_athlete("Ben")))
-        store.run(lambda s: time.sleep(2.0))  # the disk is slow: the store thread is busy
-        await pilot.press("h")
-        screen = app.screen
-        n0, b0 = app.redraws, app.batches
-        await pilot.pause(1.0)
-        assert not screen.rows  # the history is still waiting for the store …
-        assert app.redraws - n0 >= 5  # … while the monitor keeps drawing at 10 Hz
-        assert app.batches - b0 >= 40  # and the sensor keeps streaming (4 × 20 batches/s)
+        disk = threading.Event()  # the disk is slow: the store thread is busy until it is set
+        store.run(lambda s: disk.wait(120))
+        try:
+            await pilot.press("h")
+            screen = app.screen
+            n0, b0 = app.redraws, app.batches
+            # while the store is stuck the monitor keeps drawing and the sensor keeps
+            # streaming (counted events, however slow the machine is) …
+            await wait_for(pilot, lambda: app.redraws - n0 >= 5 and app.batches - b0 >= 40)
+            assert not screen.rows  # … and the history is still waiting for the store
+        finally:
+            disk.set()
         await wait_for(pilot, lambda: len(screen.rows) == 3)
     store.close()
 
