@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -73,12 +74,12 @@ def _kill_group(pid: int) -> None:
 def _descendants(root: int) -> list[int]:
     """Every live process below ``root`` (from /proc; Linux), deepest last."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc_stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        children.setdefault(int(fields[1]), []).append(int(proc_stat.parent.name))
     out, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -133,6 +134,24 @@ def pytest_configure(config):
 
 def pytest_runtest_setup(item):
     _arm_sigterm()
+
+
+def _dev_null_is_a_device() -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    except OSError:
+        return False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Fail the test that replaces /dev/null (an atomic write or a rename onto it, run as
+    root): it breaks tmux, subprocess.DEVNULL and every other test on the machine after it."""
+    before = _dev_null_is_a_device()
+    yield
+    if before and not _dev_null_is_a_device():
+        pytest.fail(f"{item.nodeid} replaced {os.devnull} with a regular file "
+                    "(restore: rm /dev/null && mknod -m 666 /dev/null c 1 3)", pytrace=False)
 
 
 def pytest_runtest_teardown(item, nextitem):
