@@ -143,15 +143,17 @@ def _dev_null_is_a_device() -> bool:
         return False
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """Fail the test that replaces /dev/null (an atomic write or a rename onto it, run as
-    root): it breaks tmux, subprocess.DEVNULL and every other test on the machine after it."""
+    """Fail the test during which /dev/null became a regular file (an atomic write or a rename
+    onto it, run as root): it breaks tmux, subprocess.DEVNULL and every test after it."""
     before = _dev_null_is_a_device()
-    yield
+    result = yield
     if before and not _dev_null_is_a_device():
-        pytest.fail(f"{item.nodeid} replaced {os.devnull} with a regular file "
-                    "(restore: rm /dev/null && mknod -m 666 /dev/null c 1 3)", pytrace=False)
+        pytest.fail(f"{os.devnull} was replaced by a regular file while this test ran (by it, or "
+                    "by another process on this machine); restore it with "
+                    "`rm /dev/null && mknod -m 666 /dev/null c 1 3`", pytrace=False)
+    return result
 
 
 def pytest_runtest_teardown(item, nextitem):
