@@ -8,6 +8,7 @@ import csv
 import math
 
 import numpy as np
+import pytest
 
 from dorsimeter.core import Pipeline
 from dorsimeter.io.rawcsv import RawCsvWriter
@@ -84,6 +85,7 @@ async def test_calibration_wizard_guides_through_stance_and_drives():
         assert abs(app.shown_angle_deg - truth) < 1.0
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_athlete_screen_creates_the_athlete_in_the_store_and_sets_the_wall_target(
         tmp_path):
     batches, _ = sim_batches(14)
@@ -189,6 +191,7 @@ async def test_history_lists_sessions_with_best_valid_and_exports_one(tmp_path):
     store.close()
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
     batches, sim = sim_batches(14, seed=5)
     raw = tmp_path / "take.csv"
@@ -232,6 +235,7 @@ def held_drives(angle_deg: np.ndarray, rate_hz: float = 100.0, hold_s: float = 1
     return n
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_protocol_mode_counts_held_reps_and_shows_set_rep_hold():
     batches, sim = sim_batches(31.0)
     gate = asyncio.Event()
@@ -320,6 +324,7 @@ async def test_a_slow_store_does_not_stall_the_monitor(tmp_path):
     store.close()
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_timer_protocol_counts_down_the_hold_in_device_time():
     batches, _ = sim_batches(15.0)
     gate = asyncio.Event()

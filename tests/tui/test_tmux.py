@@ -78,6 +78,7 @@ def decode_big(rows: list[str], glyphs: dict) -> str | None:
     return out or None
 
 
+@pytest.mark.slow  # the real console script in a terminal, ~25 s each
 @pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
 def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path, socket):
     assert SCRIPT.exists(), f"console script missing: {SCRIPT}"
@@ -124,6 +125,7 @@ def both_angles_on_screen(screen: str) -> dict[str, str | None]:
             "right": angle_on_screen("\n".join(ln[cut:] for ln in lines))}
 
 
+@pytest.mark.slow  # the real console script in a terminal, ~25 s each
 @pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
 def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path, socket):
     env_home = tmp_path / "home"
