@@ -51,11 +51,37 @@ async def test_help_lists_every_key_and_the_footer_shows_them_at_80_columns():
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
 
+class WizardPacedSource(ScriptedSource):
+    """Starts once the calibration wizard is up, then streams 0.25 s of data per wizard update
+    until its result: the wizard (which follows the pipeline on a 0.1 s timer) sees every
+    stage of the calibration however slow the machine is; after the result, free streaming."""
+
+    def __init__(self, batches, app_of, per_update: int = 5) -> None:
+        super().__init__(batches)
+        self.app_of, self.per_update = app_of, per_update
+
+    def _wizard(self):
+        screen = self.app_of().screen
+        return screen if isinstance(screen, CalibrateScreen) else None
+
+    async def stream(self):
+        while self._wizard() is None:
+            await asyncio.sleep(0.01)
+        for i, b in enumerate(self.batches):
+            wizard = self._wizard()
+            if wizard is not None and wizard.result is None and i % self.per_update == 0:
+                shown = len(wizard.seen)
+                while wizard.result is None and len(wizard.seen) == shown and i:
+                    await asyncio.sleep(0.01)
+            self.sent += 1
+            yield b
+        await asyncio.Event().wait()
+
+
 async def test_calibration_wizard_guides_through_stance_and_drives():
     batches, sim = sim_batches(16)
-    # 2× real time: the 3 s stance lasts 1.5 s on the wall clock, so the wizard (which follows
-    # the pipeline every 0.1 s) sees it fill up even on a loaded machine
-    source = ScriptedSource(batches, speed=2.0)
+    app = None
+    source = WizardPacedSource(batches, lambda: app)
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
