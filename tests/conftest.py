@@ -194,6 +194,29 @@ SLOW: dict[str, set[str]] = {
         "test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_the_trial",
         "test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss",
     },
+    "tests/reliability/test_crash.py": {
+        "test_interrupt_or_hangup_flushes_closes_and_ends_the_session",
+        "test_closing_the_terminal_of_the_monitor_ends_its_session",
+        "test_sigkill_loses_nothing_flushed_and_the_next_start_offers_recovery",
+    },
+    "tests/reliability/test_security.py": {
+        "test_recordings_exports_and_history_are_owner_only_and_nothing_leaves_the_machine",
+        "test_cli_refuses_a_sensor_not_added_in_one_line",
+    },
+    "tests/reliability/test_decoder_faults.py": {
+        "test_device_clock_100ppm_fast_for_an_hour",
+        "test_duplicated_and_reordered_notifications_deliver_each_sample_once_in_order",
+        "test_bursty_loss_of_10_percent_is_counted_exactly_and_readings_continue",
+    },
+    "tests/reliability/test_fuzz.py": {"test_node_frame_decoder_resyncs_and_counts"},
+    "tests/reliability/test_fuzz_files.py": {"test_calibration_file_loaders_on_anything"},
+    "tests/reliability/test_links.py": {
+        "test_power_cycle_over_ble_while_the_link_is_down",
+        "test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on",
+    },
+    "tests/reliability/test_disk.py": {
+        "test_record_on_a_full_disk_is_one_line_exit_1_and_keeps_every_whole_line",
+    },
 }
 
 
