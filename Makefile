@@ -24,6 +24,12 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
+# quick loop for development: lint and every test not marked slow (`make test` runs them all)
+.PHONY: check
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench firmware_bridge
+	$(BIN)/python -m pytest -m "not slow"
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

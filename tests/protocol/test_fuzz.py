@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dorsimeter.protocol import frames as F
 from dorsimeter.protocol import witmotion as W
+from dorsimeter.types import GRAVITY_M_S2
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,11 +88,25 @@ def test_garbage_between_frames_loses_nothing(seed, junks):
 @given(st.binary(max_size=300), st.integers(0, 2**31))
 def test_witmotion_decoders_survive_noise_around_packets(junk, seed):
     rng = np.random.default_rng(seed % 1000)
-    ble = W.encode_ble_packet(rng.uniform(-2, 2, (5, 3)), rng.uniform(-300, 300, (5, 3)),
-                              rng.uniform(-180, 180, (5, 3)))
-    uart = b"".join(W.encode_uart_sample(rng.uniform(-2, 2, 3), rng.uniform(-300, 300, 3),
-                                         rng.uniform(-180, 180, 3)) for _ in range(5))
+    acc_g, gyr_dps = rng.uniform(-2, 2, (5, 3)), rng.uniform(-300, 300, (5, 3))
+    angle_deg = rng.uniform(-179, 179, (5, 3))
+    ble = W.encode_ble_packet(acc_g, gyr_dps, angle_deg)
+    uart = b"".join(W.encode_uart_sample(a, g, e) for a, g, e in zip(acc_g, gyr_dps, angle_deg,
+                                                                      strict=True))
     half = len(junk) // 2
+    # noise may hold 0x55 headers that swallow a packet: no raise, finite output
     for dec, pkts in ((W.WitBleDecoder(50), ble), (W.WitUartDecoder(50), uart)):
-        got = dec.feed(junk[:half] + pkts + junk[half:])
+        _check_batches(dec.feed(junk[:half] + pkts + junk[half:]))
+    # noise without a header byte: the five samples come out, each equal to what was sent
+    clean = junk.replace(bytes([W.HEADER]), b"\x00")
+    for dec, pkts in ((W.WitBleDecoder(50), ble), (W.WitUartDecoder(50), uart)):
+        got = dec.feed(clean[:half] + pkts + clean[half:])
         _check_batches(got)
+        assert sum(len(b) for b in got) == 5 and dec.stats.samples == 5
+        acc = np.concatenate([b.acc_m_s2 for b in got]) / GRAVITY_M_S2
+        gyr = np.degrees(np.concatenate([b.gyr_rad_s for b in got]))
+        quat = np.concatenate([b.quat for b in got])
+        assert np.allclose(acc, acc_g, atol=W.ACC_G_PER_LSB / 2 + 1e-9)  # within half an LSB
+        assert np.allclose(gyr, gyr_dps, atol=W.GYR_DPS_PER_LSB / 2 + 1e-9)
+        dot = np.abs(np.sum(quat * W.angles_to_quat(angle_deg), axis=1))
+        assert np.all(dot > 1 - 1e-6)  # the same orientation (angle LSB ≈ 0.0055°)

@@ -24,6 +24,7 @@ from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.recovery import interrupted_ids, startup_notice
 from dorsimeter.sim import ShankSim
 from dorsimeter.store import Store
+from tests.conftest import end_tmux_server, tmux_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 DORSIMETER = [sys.executable, "-m", "dorsimeter.cli"]
@@ -132,7 +133,7 @@ def test_interrupt_or_hangup_flushes_closes_and_ends_the_session(tmp_path, sig, 
 def test_closing_the_terminal_of_the_monitor_ends_its_session(tmp_path):
     """The real ``dorsimeter monitor`` in a tmux pane; killing the pane hangs up its terminal."""
     home, raw, pidfile = tmp_path / "home", tmp_path / "raw.csv", tmp_path / "pid"
-    sock = f"dorsimeter-rel-{os.getpid()}"
+    sock = tmux_socket("rel")
     cmd = (f"echo $$ > {pidfile}; exec {sys.executable} -m dorsimeter.cli monitor --sensor sim "
            f"--speed 5 --record {raw} --home {home}")
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s", "m", "-x", "100", "-y", "30",
@@ -149,7 +150,7 @@ def test_closing_the_terminal_of_the_monitor_ends_its_session(tmp_path):
             assert time.monotonic() - t0 < 30, "the monitor did not exit after the hang-up"
             time.sleep(0.1)
     finally:
-        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=30)
+        end_tmux_server(sock)  # and the pane's process group, if the hang-up did not end it
     assert raw.read_bytes().endswith(b"\n")  # closed on a whole line
     rec = read_raw_csv(raw)
     assert not rec.dropped_tail and len(rec.t_s) > 1500

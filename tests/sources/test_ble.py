@@ -226,7 +226,13 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
             assert source.status.reconnects == 1
             manager._device_watchers[path].update(old_watchers)  # the stale registration
             second = await wit.stream_for(100, 0.5)
-            await asyncio.sleep(0.3)
+
+            async def delivered():  # every sample sent, and every stale callback, has arrived
+                while (sum(len(b) for b in got) < wit.counters.sent
+                       or source.stale_notifications < second):
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(delivered(), 30)
             n = sum(len(b) for b in got)
             assert n == first + second == wit.counters.sent      # each sample exactly once
             assert source.stale_notifications == second          # the old callback did fire

@@ -79,10 +79,11 @@ async def test_read_write_notify_and_peripheral_drop_reach_bleak():
             await client.start_notify(DATA, lambda c, d: got.append(bytes(d)))
             await client.write_gatt_char(CMD, b"abc", response=True)
             await client.write_gatt_char(CMD, b"0123456789", response=True)
-            for _ in range(100):
-                if len(got) == 2:
-                    break
-                await asyncio.sleep(0.01)
+            async def echoed():
+                while len(got) < 2:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(echoed(), 30)
             assert got == [b"cba", b"9876543210"]
             assert echo.counters.writes == [b"abc", b"0123456789"]
             await echo.drop_link()
@@ -101,7 +102,12 @@ async def test_injected_loss_is_seeded_and_counted():
             await echo.subscribed.wait()
             for i in range(400):
                 await echo.notify(echo.data, i.to_bytes(2, "little"))
-            await asyncio.sleep(0.3)
+
+            async def delivered():  # every notification the link kept has arrived
+                while len(got) < echo.counters.sent:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(delivered(), 30)
         assert echo.counters.sent + echo.counters.dropped == 400
         assert 60 < echo.counters.dropped < 140
         assert len(got) == echo.counters.sent

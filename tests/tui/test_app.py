@@ -57,8 +57,5 @@ async def test_sigterm_quits_the_monitor_as_q_does_with_exit_code_143():
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.2)
         os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if app.return_code is not None:
-                break
+        await _wait(pilot, app, lambda: app.return_code is not None)
     assert app.return_code == 143

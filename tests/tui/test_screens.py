@@ -8,6 +8,7 @@ import csv
 import math
 
 import numpy as np
+import pytest
 
 from dorsimeter.core import Pipeline
 from dorsimeter.io.rawcsv import RawCsvWriter
@@ -30,28 +31,57 @@ from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 async def test_help_lists_every_key_and_the_footer_shows_them_at_80_columns():
     source = ScriptedSource(sim_batches(1)[0])
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    want = {b.key_display or b.key for b in app.BINDINGS if b.show}
+
+    def footer_keys():
+        return [k for k in app.screen.query("FooterKey") if k.display]
+
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
-        keys = [k for k in app.screen.query("FooterKey") if k.display]
-        shown = {k.key_display or k.key for k in keys}
-        for b in app.BINDINGS:
-            if b.show:
-                assert (b.key_display or b.key) in shown
+        # the footer is composed and laid out (on a loaded machine that takes a while)
+        await wait_for(pilot, lambda: want <= {k.key_display or k.key for k in footer_keys()}
+                       and all(k.region.width > 0 for k in footer_keys()))
+        keys = footer_keys()
         assert all(k.region.right <= 80 and k.region.y == 23 for k in keys)  # one line, fits
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = str(app.screen.query_one("#help-text").render())
         for b in app.BINDINGS:
             assert f"{b.key_display or b.key}" in text and b.description in text
         await pilot.press("escape")
-        assert not isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+class WizardPacedSource(ScriptedSource):
+    """Starts once the calibration wizard is up, then streams 0.25 s of data per wizard update
+    until its result: the wizard (which follows the pipeline on a 0.1 s timer) sees every
+    stage of the calibration however slow the machine is; after the result, free streaming."""
+
+    def __init__(self, batches, app_of, per_update: int = 5) -> None:
+        super().__init__(batches)
+        self.app_of, self.per_update = app_of, per_update
+
+    def _wizard(self):
+        screen = self.app_of().screen
+        return screen if isinstance(screen, CalibrateScreen) else None
+
+    async def stream(self):
+        while self._wizard() is None:
+            await asyncio.sleep(0.01)
+        for i, b in enumerate(self.batches):
+            wizard = self._wizard()
+            if wizard is not None and wizard.result is None and i % self.per_update == 0:
+                shown = len(wizard.seen)
+                while wizard.result is None and len(wizard.seen) == shown and i:
+                    await asyncio.sleep(0.01)
+            self.sent += 1
+            yield b
+        await asyncio.Event().wait()
 
 
 async def test_calibration_wizard_guides_through_stance_and_drives():
     batches, sim = sim_batches(16)
-    # 2× real time: the 3 s stance lasts 1.5 s on the wall clock, so the wizard (which follows
-    # the pipeline every 0.1 s) sees it fill up even on a loaded machine
-    source = ScriptedSource(batches, speed=2.0)
+    app = None
+    source = WizardPacedSource(batches, lambda: app)
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
@@ -81,6 +111,7 @@ async def test_calibration_wizard_guides_through_stance_and_drives():
         assert abs(app.shown_angle_deg - truth) < 1.0
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_athlete_screen_creates_the_athlete_in_the_store_and_sets_the_wall_target(
         tmp_path):
     batches, _ = sim_batches(14)
@@ -187,6 +218,7 @@ async def test_history_lists_sessions_with_best_valid_and_exports_one(tmp_path):
     store.close()
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_connect_screen_switches_to_a_recorded_sensor(tmp_path):
     batches, sim = sim_batches(14, seed=5)
     raw = tmp_path / "take.csv"
@@ -230,6 +262,7 @@ def held_drives(angle_deg: np.ndarray, rate_hz: float = 100.0, hold_s: float = 1
     return n
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_protocol_mode_counts_held_reps_and_shows_set_rep_hold():
     batches, sim = sim_batches(31.0)
     gate = asyncio.Event()
@@ -292,28 +325,33 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
 
 
 async def test_a_slow_store_does_not_stall_the_monitor(tmp_path):
-    import time
+    import threading
 
     _fill_history(tmp_path)
-    batches, _ = sim_batches(12.0)
+    batches, _ = sim_batches(20.0)  # 400 batches, 5 s of wall time at 4×: plenty after startup
     source = ScriptedSource(batches, speed=4.0)
     store = StoreClient(tmp_path)
     app = MonitorApp(source, Pipeline(100.0), store=store, record_session=False,
                      clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         app.set_athlete(await store.call(lambda s: s.find_athlete("Ben")))
-        store.run(lambda s: time.sleep(2.0))  # the disk is slow: the store thread is busy
-        await pilot.press("h")
-        screen = app.screen
-        n0, b0 = app.redraws, app.batches
-        await pilot.pause(1.0)
-        assert not screen.rows  # the history is still waiting for the store …
-        assert app.redraws - n0 >= 5  # … while the monitor keeps drawing at 10 Hz
-        assert app.batches - b0 >= 40  # and the sensor keeps streaming (4 × 20 batches/s)
+        disk = threading.Event()  # the disk is slow: the store thread is busy until it is set
+        store.run(lambda s: disk.wait(120))
+        try:
+            await pilot.press("h")
+            screen = app.screen
+            n0, b0 = app.redraws, app.batches
+            # while the store is stuck the monitor keeps drawing and the sensor keeps
+            # streaming (counted events, however slow the machine is) …
+            await wait_for(pilot, lambda: app.redraws - n0 >= 5 and app.batches - b0 >= 40)
+            assert not screen.rows  # … and the history is still waiting for the store
+        finally:
+            disk.set()
         await wait_for(pilot, lambda: len(screen.rows) == 3)
     store.close()
 
 
+@pytest.mark.slow  # >= 10 s on the loaded 2-core machine
 async def test_timer_protocol_counts_down_the_hold_in_device_time():
     batches, _ = sim_batches(15.0)
     gate = asyncio.Event()

@@ -4,7 +4,6 @@ session is stored."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dorsimeter.store import Store
+from tests.conftest import end_tmux_server, tmux_socket
 
 TMUX = shutil.which("tmux")
 SCRIPT = Path(sys.executable).with_name("dorsimeter")
@@ -23,6 +23,25 @@ SCRIPT = Path(sys.executable).with_name("dorsimeter")
 def tmux(*args: str, socket: str) -> str:
     return subprocess.run([TMUX, "-L", socket, *args], check=True, capture_output=True,
                           text=True, timeout=20).stdout
+
+
+@pytest.fixture
+def socket(request):
+    """A private tmux server for one test, killed with its panes' process groups afterwards
+    (also when the test fails or is interrupted; tests/conftest.py is the backstop)."""
+    name = tmux_socket(request.node.name[:40])
+    yield name
+    end_tmux_server(name)
+
+
+def poll(cond, timeout_s: float, step_s: float = 0.25) -> bool:
+    """Whether ``cond()`` came true before the deadline (checked once more at it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step_s)
+    return bool(cond())
 
 
 def angle_on_screen(screen: str) -> str | None:
@@ -59,10 +78,10 @@ def decode_big(rows: list[str], glyphs: dict) -> str | None:
     return out or None
 
 
+@pytest.mark.slow  # the real console script in a terminal, ~25 s each
 @pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
-def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
+def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path, socket):
     assert SCRIPT.exists(), f"console script missing: {SCRIPT}"
-    socket = f"dorsimeter-test-{os.getpid()}"
     env_home = tmp_path / "home"
     done = tmp_path / "exit-code"
     cmd = (f"cd {tmp_path} && DORSIMETER_HOME={env_home} {SCRIPT} demo; "
@@ -70,7 +89,7 @@ def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
     tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd, socket=socket)
     try:
         seen: list[str] = []
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 90  # a deadline, not a count: the machine may be busy
         while time.monotonic() < deadline:
             screen = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
             angle = angle_on_screen(screen)
@@ -84,18 +103,15 @@ def test_demo_in_tmux_shows_a_moving_angle_and_quits(tmp_path):
         values = [float(a.rstrip("°")) for a in seen]
         assert all(-5 < v < 50 for v in values) and max(values) - min(values) > 1.0
         tmux("send-keys", "-t", "demo", "q", socket=socket)
-        for _ in range(120):  # quitting stores the session first
-            if done.exists():
-                break
-            time.sleep(0.25)
-        assert done.exists(), tmux("capture-pane", "-p", "-t", "demo", socket=socket)
+        # quitting stores the session first
+        assert poll(done.exists, 60), tmux("capture-pane", "-p", "-t", "demo", socket=socket)
         out = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
         assert done.read_text().strip() == "0", out
         sid = int(re.search(r"stored session (\d+)", out).group(1))
         with Store.open(env_home) as db:
             assert db.session(sid).ended and db.count_samples(sid) > 0
     finally:
-        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=20)
+        end_tmux_server(socket)
 
 
 def both_angles_on_screen(screen: str) -> dict[str, str | None]:
@@ -109,9 +125,9 @@ def both_angles_on_screen(screen: str) -> dict[str, str | None]:
             "right": angle_on_screen("\n".join(ln[cut:] for ln in lines))}
 
 
+@pytest.mark.slow  # the real console script in a terminal, ~25 s each
 @pytest.mark.skipif(TMUX is None, reason="tmux not installed (make system-deps)")
-def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path):
-    socket = f"dorsimeter-test-both-{os.getpid()}"
+def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path, socket):
     env_home = tmp_path / "home"
     done = tmp_path / "exit-code"
     cmd = (f"cd {tmp_path} && DORSIMETER_HOME={env_home} {SCRIPT} demo --both; "
@@ -119,7 +135,7 @@ def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path
     tmux("new-session", "-d", "-s", "demo", "-x", "100", "-y", "30", cmd, socket=socket)
     try:
         seen: dict[str, list[str]] = {"left": [], "right": []}
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 90  # a deadline, not a count: the machine may be busy
         while time.monotonic() < deadline:
             screen = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
             for side, angle in both_angles_on_screen(screen).items():
@@ -135,10 +151,7 @@ def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path
             deg = [float(a.rstrip("°")) for a in values]
             assert all(-5 < v < 50 for v in deg) and max(deg) - min(deg) > 1.0, (side, seen)
         tmux("send-keys", "-t", "demo", "q", socket=socket)
-        for _ in range(120):
-            if done.exists():
-                break
-            time.sleep(0.25)
+        poll(done.exists, 60)
         out = tmux("capture-pane", "-p", "-t", "demo", socket=socket)
         assert done.exists() and done.read_text().strip() == "0", out
         sid = int(re.search(r"stored session (\d+)", out).group(1))
@@ -146,4 +159,4 @@ def test_demo_both_in_tmux_shows_two_moving_angles_and_stores_both_legs(tmp_path
             assert db.session(sid).ended
             assert set(db.samples(sid).side) == {"left", "right"}
     finally:
-        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True, timeout=20)
+        end_tmux_server(socket)
