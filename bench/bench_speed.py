@@ -7,12 +7,23 @@ detectors) in 10,000-sample batches, as ``analyze`` reads a file in chunks; besi
 ``updateBatch`` alone on the same data. Live latency: ``push`` of 10-sample batches (a BLE
 notification's worth at 200 Hz) after calibration. Best of 3 runs for throughput.
 Targets: re-analysis ≥ 1,000,000 samples/s; push p99 ≤ 2 ms.
+
+Start-up: ``dorsimeter --help`` and ``dorsimeter history`` (an empty data directory) as new
+processes, beside ``python -c pass`` and ``python -c "import numpy"`` (every command needs
+numpy); wall time best and median of 7, and the CPU time of the best (user + system: what a
+loaded machine cannot inflate). Target: under 0.5 s. ``python -m bench.bench_speed startup``
+runs this part alone (seconds, not minutes).
 """
 
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from vqf import VQF
@@ -93,7 +104,48 @@ def push_latency_ms(rec: ImuBatch, n_batches: int = 5000) -> tuple[np.ndarray, n
     return out, core
 
 
+def startup_s(argv: list[str], runs: int = 7, env: dict | None = None
+              ) -> tuple[float, float, float]:
+    """(best wall s, median wall s, CPU s of the best run) of starting ``argv`` afresh."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                       env=env)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    best = int(np.argmin(walls))
+    return walls[best], float(np.median(walls)), cpus[best]
+
+
+def startup_table() -> bool:
+    """Print the start-up rows; True when both commands start within 0.5 s (best wall)."""
+    py = sys.executable
+    cli = str(Path(py).with_name("dorsimeter"))
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "DORSIMETER_HOME": home}
+        rows = [("python -c pass", [py, "-c", "pass"]),
+                ('python -c "import numpy"', [py, "-c", "import numpy"]),
+                ("dorsimeter --help", [cli, "--help"]),
+                ("dorsimeter history (empty data directory)", [cli, "history"])]
+        got = [(label, startup_s(argv, env=env)) for label, argv in rows]
+    print(f"start-up (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"{'':44s}{'best':>9s}{'median':>9s}{'CPU':>9s}")
+    for label, (best, med, cpu) in got:
+        print(f"{label:44s}{best:8.3f}s{med:8.3f}s{cpu:8.3f}s")
+    ok = all(best < 0.5 for _, (best, _, _) in got[2:])
+    print(f"target: --help and history start in under 0.5 s: {'met' if ok else 'NOT met'}")
+    return ok
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["startup"]:
+        startup_table()
+        return 0
+    startup_table()
+    print()
     rec = hour_recording()
     runs = [reanalysis_rate(rec) for _ in range(3)]
     ours, core = max(r[0] for r in runs), max(r[1] for r in runs)

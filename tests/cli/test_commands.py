@@ -178,7 +178,8 @@ def test_analyze_gives_the_inclinometer_equivalent_clip_reading(tmp_path, capsys
     tib = re.search(r"left: max tibia angle [\d.]+°, best valid ([\d.]+)°", text)
     clip = re.search(r"left: max clip angle [\d.]+°, best valid ([\d.]+)°", text)
     assert abs(float(clip.group(1)) - float(tib.group(1)) - lean) < 0.15
-    # an axis across the shin is one line naming the option
+    # an axis across the shin is one line naming the option and the axis that does run up it
     assert main(["analyze", str(raw), "--clip-axis", "+y"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--clip-axis +y (left)" in err and "° from the shin" in err
+    assert err.count("\n") == 1 and "--clip-axis +y: left leg: +y runs across the shin" in err
+    assert "the axis up the shin is +z" in err

@@ -338,3 +338,63 @@ async def test_timer_protocol_counts_down_the_hold_in_device_time():
         assert (state.rep, state.set) == (0, 1)
         panel = str(app.query_one("#protocol").render())
         assert f"HOLD {state.hold_remaining_s:4.1f} s" in panel and "set 1/" in panel
+
+
+async def test_band_mobilisation_counts_reps_after_the_wizard_in_the_demo():
+    """Issue 12 item 3: in the demo (wall drives with heel lifts) press `c` mid-script, finish the
+    wizard, then start the band mobilisation: its held reps count. The simulated athlete follows
+    the wizard (stands tall, then drives); before, it went on with its drives and the calibrator
+    took an end-range hold for the stance: standing then read far from 0° and no hold reached
+    2 s."""
+    from dorsimeter.sources.sim import SimSource
+
+    source = SimSource(speed=4.0, seed=0, script="wall+lifts")
+    app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=10)
+
+    def at_end_range() -> bool:  # the athlete is holding a drive when `c` is pressed
+        t = app.last_t_s or 0.0
+        return t > 20.0 and source.sim.kinematics(np.array([t]))["tibia_angle_deg"][0] > 30.0
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, at_end_range, timeout_s=60, step_s=0.02)
+        first = app.pipeline.calibrations["left"]
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CalibrateScreen)
+        await wait_for(pilot, lambda: screen.result is not None, timeout_s=60)
+        assert screen.result == "ok"
+        cal = app.pipeline.calibrations["left"]
+        assert cal is not first
+        # the clip did not move: the new long axis is the first one's, so standing reads 0°
+        # (before: 38° off, an end-range hold taken for the stance), and as good a hinge
+        z_off_deg = np.degrees(np.arccos(np.clip(np.dot(cal.z_axis, first.z_axis), -1, 1)))
+        assert z_off_deg < 1.0 and cal.axis_tilt_deg < 1.0
+        await pilot.press("enter")
+        await pilot.press("p")
+        pro = app.screen
+        titles = [p.title for p in pro.protocols]
+        pro.query_one("#pro-list").highlighted = titles.index("Band ankle mobilisation")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.protocol.state.counted >= 2, timeout_s=90)
+        await pilot.press("q")
+
+
+async def test_top_line_says_calibrating_until_the_leg_is_calibrated():
+    """Issue 12 item 11: not "trial running" while the athlete stands still for calibration."""
+    batches, _ = sim_batches(16)
+    source = ScriptedSource(batches, speed=2.0)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    seen = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        def top() -> str:
+            app.refresh_view()
+            return str(app.query_one("#status").render())
+
+        seen.append(top())
+        await wait_for(pilot, lambda: app.samples > 0)
+        seen.append(top())
+        await wait_for(pilot, lambda: "left" in app.pipeline.calibrations)
+        seen.append(top())
+    assert "waiting for the sensor" in seen[0] or "calibrating" in seen[0]
+    assert "calibrating" in seen[1] and "trial running" not in seen[1]
+    assert "trial running" in seen[2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import (
     add_home_option,
@@ -11,11 +12,10 @@ from dorsimeter.cli.common import (
     open_source_from_args,
     sensor_cal_for,
 )
-from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
-from dorsimeter.core import Pipeline, calibrate_recording
-from dorsimeter.core.mounting import MountingCalibration, save_calibrations
 from dorsimeter.errors import CalibrationError, DorsimeterError
-from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
+
+if TYPE_CHECKING:
+    from dorsimeter.core.mounting import MountingCalibration
 
 
 def register(sub) -> None:
@@ -35,6 +35,9 @@ def register(sub) -> None:
 
 async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     """Stream the sensor through the live pipeline until its side's mounting is defined."""
+    from dorsimeter.core import Pipeline
+    from dorsimeter.io.rawcsv import RawCsvWriter
+
     source = open_source_from_args(args)
     pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
         args.sensor, args.sensor_cal, getattr(args, "home", None)))
@@ -67,6 +70,11 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.core.mounting import save_calibrations
+    from dorsimeter.io.rawcsv import read_raw_csv
+
     if args.raw is None and args.sensor is None:
         raise DorsimeterError("calibrate needs a raw CSV or --sensor")
     if args.raw is None:  # a file given wins over a sensor from the settings

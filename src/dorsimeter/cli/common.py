@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:  # the session (and scipy behind it) is imported by the commands that run
+    from dorsimeter.session import SessionResults
 
 
 def rotation_arg(text: str) -> tuple[float, float, float]:

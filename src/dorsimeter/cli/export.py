@@ -6,9 +6,6 @@ import argparse
 
 from dorsimeter.cli.common import add_home_option
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export import export_session_csv
-from dorsimeter.export.progress import progress_bar
-from dorsimeter.store import Store
 
 
 def register(sub) -> None:
@@ -22,7 +19,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _refs(store: Store, args: argparse.Namespace) -> list[int | str]:
+def _refs(store, args: argparse.Namespace) -> list[int | str]:
     refs: list[int | str] = []
     for ref in args.sessions:
         if ref.strip().lower() == "all":
@@ -35,6 +32,10 @@ def _refs(store: Store, args: argparse.Namespace) -> list[int | str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export import export_session_csv
+    from dorsimeter.export.progress import progress_bar
+    from dorsimeter.store import Store
+
     with Store.open(args.home) as store:
         refs = _refs(store, args)
         if not refs:

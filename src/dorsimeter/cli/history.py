@@ -6,8 +6,6 @@ import argparse
 
 from dorsimeter.cli.common import add_home_option
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.history import format_history, history
-from dorsimeter.store import Store
 
 
 def register(sub) -> None:
@@ -18,6 +16,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export.history import format_history, history
+    from dorsimeter.store import Store
+
     with Store.open(args.home) as store:
         if args.athlete is not None:
             a = store.find_athlete(args.athlete)

@@ -13,9 +13,6 @@ from dorsimeter.cli.common import (
     add_store_options,
     print_results,
 )
-from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
-from dorsimeter.core.mounting import load_calibrations
-from dorsimeter.io.rawcsv import RawCsvWriter
 
 
 def register(sub) -> None:
@@ -34,6 +31,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.tui.app import MonitorApp
     from dorsimeter.tui.services import StoreClient
 

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import (
     add_source_options,
@@ -18,11 +19,12 @@ from dorsimeter.cli.common import (
     sensor_cal_for,
     session_recorder_from_args,
 )
-from dorsimeter.core import Pipeline
-from dorsimeter.core.mounting import load_calibrations
-from dorsimeter.io.rawcsv import RawCsvWriter
-from dorsimeter.session import SessionResults
 from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of start-up
+    from dorsimeter.core import Pipeline
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.session import SessionResults
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
 
@@ -69,6 +71,8 @@ def live_pipelines(args: argparse.Namespace, sources: dict, cals) -> dict[str, P
     """A pipeline per sensor, each with its own box calibration (``sensor_cal_for``: the right
     sensor's is found by its BLE address or name; ``--sensor-cal`` is the first sensor's).
     Shared with ``monitor``."""
+    from dorsimeter.core import Pipeline
+
     home = getattr(args, "home", None)
     two = bool(getattr(args, "right_sensor", None))
     out = {}
@@ -126,6 +130,10 @@ async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, re
 
 
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.session import SessionResults
+
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as Ctrl-C does: cancel, clean up
 

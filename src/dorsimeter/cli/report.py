@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from dorsimeter.cli.common import add_home_option
-from dorsimeter.export.report import write_report
-from dorsimeter.store import Store
 
 
 def register(sub) -> None:
@@ -18,6 +16,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export.report import write_report
+    from dorsimeter.store import Store
+
     with Store.open(args.home) as store:
         path = write_report(store, args.session, args.out)
     print(f"wrote report to {path}")

@@ -34,6 +34,9 @@ class SimSource(Source):
     def set_side(self, side: str) -> None:
         self.sim.set_side(side)
 
+    def calibration_started(self) -> None:
+        self.sim.restart()
+
     async def stream(self) -> AsyncIterator[ImuBatch]:
         while True:
             batch = self.sim.generate(self.batch_n)

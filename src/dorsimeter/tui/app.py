@@ -52,6 +52,7 @@ from dorsimeter.tui.widgets import (
     render_protocol,
     render_sensors,
     render_sides,
+    trial_phrase,
 )
 from dorsimeter.types import SIDES
 
@@ -574,7 +575,8 @@ class MonitorApp(App):
                                             target_deg, target_label)
         side = self.pipeline.side
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = "trial running" if self.session.trial_active else "trial stopped"
+        trial = trial_phrase(self.session.trial_active, side in self.pipeline.calibrations,
+                             self.samples > 0, self.source_ended and self.error is not None)
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
         q("#status", Static).update(
             f"[b]{who}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
@@ -636,7 +638,9 @@ class MonitorApp(App):
         left = self.legs["left"]
         self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = "trial running" if self.session.trial_active else "trial stopped"
+        leg = self.legs[chosen]
+        trial = trial_phrase(self.session.trial_active, chosen in leg.pipeline.calibrations,
+                             leg.latest is not None, leg.error is not None)
         sources = dict.fromkeys(leg.model.heel_source for leg in self.legs.values()
                                 if leg.model.heel_source)
         heel = f" · heel: {', '.join(sources)}" if sources else ""

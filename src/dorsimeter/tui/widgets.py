@@ -231,6 +231,18 @@ class Trace(Widget):
                             self.window_s, self.target_deg)
 
 
+def trial_phrase(trial_active: bool, calibrated: bool, has_data: bool, stopped: bool) -> str:
+    """The top line's state of the measurement: a trial runs only while a sensor streams into a
+    calibrated leg, so a missing sensor or a calibration under way never reads "trial running"."""
+    if stopped:
+        return "sensor stopped"
+    if not has_data:
+        return "waiting for the sensor"
+    if not calibrated:
+        return "calibrating"
+    return "trial running" if trial_active else "trial stopped"
+
+
 def fmt_pct(x) -> str:
     return "—" if x is None else f"{100 * x:.0f} %"
 

@@ -69,6 +69,9 @@ class CalibrateScreen(Screen):
 
     def action_again(self) -> None:
         self.app.pipeline.recalibrate()
+        # the athlete follows the wizard (the simulated one too: without this it went on with
+        # its drives and the calibrator took an end-range hold for the stance, issue 12 item 3)
+        self.app.source.calibration_started()
         self.result = None
         self._mark()
         self.follow()
