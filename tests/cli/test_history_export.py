@@ -90,8 +90,11 @@ def test_history_prints_the_stored_trend_per_side(sessions, home, capsys):
     # left and right were recorded in separate sessions: the latest of each are compared
     right = best[sessions[1]]["right"].best_valid_deg
     a = asymmetry(last, right)
-    latest = f"latest (sessions {sessions[2]}, {sessions[1]}): left − right: "
+    latest = (f"latest (left from session {sessions[2]}, right from session {sessions[1]}): "
+              "left − right: ")
     assert f"{latest}{a.diff_deg:+.1f}°" in out
+    # the percent as the report gives it (9.6 % read "10 %, band <10 %" before)
+    assert f"({a.percent:.1f} % of the better side, band {a.band};" in out
     assert ("beyond the MDC" in out) == a.beyond_mdc
 
 

@@ -142,10 +142,10 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
     text, cls = render_leg_alert({}, row)
     assert (str(text), cls) == ("best 31.2°  n 4 · 1✗", "")
     drift = Alert("knee_drift", "KNEE DRIFT — knee drifting in", 1.0, 1.2)
-    lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shank IMU)", 1.1, 1.3)
+    lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shin sensor)", 1.1, 1.3)
     assert render_leg_alert({"knee_drift": drift}, row)[1] == "warn"
     text, cls = render_leg_alert({"knee_drift": drift, "heel_lift": lift}, row)
-    assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shank IMU)"
+    assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shin sensor)"
     text, cls = render_leg_alert({"heel_lift": lift}, row, error="lost")
     assert (str(text), cls) == ("✗ SENSOR LOST", "on")
     assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == "best —  n 4"

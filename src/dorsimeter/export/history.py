@@ -87,7 +87,9 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
     if len(latest) == len(SIDES):  # sides often come from separate sessions: compare the latest
         (pl, left), (pr, right) = latest["left"], latest["right"]
         a = session_asymmetry(left, right, athlete=geometry(tibia_m, foot_m))
-        lines.append(f"  latest (sessions {pl.session.id}, {pr.session.id}): {a.line()}")
+        when = (f"session {pl.session.id}" if pl.session.id == pr.session.id else
+                f"left from session {pl.session.id}, right from session {pr.session.id}")
+        lines.append(f"  latest ({when}): {a.line()}")
     if unfinished:
         lines.append("  * not ended: the program stopped before the session finished "
                      "(crash, or still running)")

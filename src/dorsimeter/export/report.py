@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dorsimeter.detect.heel import SPOKEN
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
@@ -219,7 +220,7 @@ def _side_table(sides: dict[str, SideSummary], trials: list[Trial],
             f'<td class="mean3">{_v(x.mean_best3_deg)}</td>'
             f'<td class="scored">{x.n_scored}</td><td class="trials">{x.n_trials}</td>'
             f'<td class="invalid">{x.n_invalid}</td>'
-            f'<td>{escape(", ".join(sources)) or "not checked"}</td>'
+            f'<td>{escape(", ".join(SPOKEN.get(x, x) for x in sources)) or "not checked"}</td>'
             + _wall_cell(x.best_valid_deg, geo) + "</tr>")
     return ("<table id=\"sides\"><tr><th>side</th><th>best valid angle</th>"
             "<th>mean of best three</th><th>scored</th><th>trials</th><th>heel lifted</th>"

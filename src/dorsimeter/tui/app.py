@@ -44,6 +44,7 @@ from dorsimeter.tui.model import (
 )
 from dorsimeter.tui.services import StoreClient, athlete_geometry, wall_target_deg
 from dorsimeter.tui.widgets import (
+    SIDES_FULL_WIDTH,
     Banner,
     BigAngle,
     Gauge,
@@ -97,6 +98,7 @@ class MonitorApp(App):
     #angle { color: $accent; text-style: bold; }
     #angle.reached { color: $success; }
     #sides { width: 36; border: round $primary; padding: 0 1; }
+    #sides.wide { width: 48; }
     #trace { border: round $primary; border-title-color: $text-muted; }
     #protocol { height: 2; padding: 0 1; background: $boost; display: none; }
     #protocol.on { display: block; }
@@ -207,7 +209,7 @@ class MonitorApp(App):
                 yield Static("tibia angle (°, knee forward +)", id="angle-label")
                 yield BigAngle("--.-", id="angle")
                 yield Gauge(id="gauge")
-            yield Static(id="sides")
+            yield Static(id="sides", classes="wide")  # every heading in full (44 columns)
         yield Trace(TRACE_S, id="trace")
         yield Static(id="protocol")
         yield Static(id="message")
@@ -582,7 +584,8 @@ class MonitorApp(App):
             f"[b]{who}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg, self.session))
+            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
+                         width=SIDES_FULL_WIDTH))
         q("#trace", Trace).set(self.model.trace(), self.model.reps, target_deg)
         banner = q("#banner", Banner)
         alerts = self.model.alerts
@@ -648,7 +651,7 @@ class MonitorApp(App):
             f"[b]{who}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
+            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session, width=32))
         proto = q("#protocol", Static)
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")

@@ -280,52 +280,71 @@ def render_sensors(sensors: list[dict]) -> Text:
     return Text("\n").join(out) if out else Text("no sensor", style="red")
 
 
-def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None) -> Text:
-    """The per-side table, 32 columns wide: best valid angle, trials (n✗: heel lifted), the
-    hand-width wall verdict, the mean of the best three; below it the asymmetry with its
-    traffic-light band and the MDC flag."""
+#: the table's inner width with every heading in full (the one-sensor monitor gives it this)
+SIDES_FULL_WIDTH = 44
+
+
+def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None,
+                 width: int = SIDES_FULL_WIDTH) -> Text:
+    """The per-side table: per leg the best valid angle, trials, heel lifts and the hand-width
+    wall verdict; the mean of the best three; the asymmetry in °, % (traffic-light band) and
+    knee-to-wall cm with the MDC flag. Headings in full words from ``SIDES_FULL_WIDTH``
+    columns; narrower (two legs side by side: 32), short headings and a legend line. No line
+    is wider than ``width``, so none wraps."""
     kind = rows[0]["kind"] if rows else "best"
     walls = [r.get("wall") for r in rows if r.get("wall")]
-    t = Text()
-    head = f"  side   {kind:>6} {'n':>3}"
+    full = width >= SIDES_FULL_WIDTH
+    trials_w, lifts_w = (7, 11) if full else (4, 4)
+    t = Text(no_wrap=True, overflow="ellipsis")
+    head = (f"  {'leg':<6}{kind:>6}{'trials' if full else 'n':>{trials_w}}"
+            f"{'heel lifts' if full else 'lift':>{lifts_w}}")
     if walls:
-        head += f"  wall {walls[0]['wall_cm']:.0f} cm"
+        head += f"  {walls[0]['wall_cm']:.0f} cm wall" if full else " wall"
     t.append(head + "\n", style="bold")
     for r in rows:
         mark = "▶ " if r["side"] == current_side else "  "
-        best = "   —  " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
-        t.append(f"{mark}{r['side']:<6} {best} {r['trials']:>3}",
+        best = "—" if r["best_deg"] is None else f"{r['best_deg']:.1f}°"
+        t.append(f"{mark}{r['side']:<6}{best:>6}{r['trials']:>{trials_w}}",
                  style="bold" if r["side"] == current_side else "")
-        if r.get("invalid"):
-            t.append(f" {r['invalid']}✗", style="bold red")
-        w = r.get("wall")
+        lifts = r.get("invalid")
+        t.append(f"{'' if lifts is None else lifts:>{lifts_w}}",
+                 style="bold red" if lifts else "")
+        w, gap = r.get("wall"), "  " if full else " "
         if w:
             if w["reaches"]:
-                t.append("  ✓ reaches", style="bold green")
+                t.append(f"{gap}✓ reaches", style="bold green")
             else:
-                t.append(f"  ✗ {w['knee_to_wall_cm']:.1f} cm", style="bold red")
+                t.append(f"{gap}✗ {w['knee_to_wall_cm']:.1f} cm", style="bold red")
         elif r["best_deg"] is None and r.get("max_deg") is not None and kind == "best":
-            t.append(f"  (max {r['max_deg']:.0f}°)", style="grey62")
+            t.append(f"{gap}(max {r['max_deg']:.0f}°)", style="grey62")
         t.append("\n")
     means = [r.get("mean3_deg") for r in rows]
     if any(m is not None for m in means):
-        t.append("  top-3  " + " · ".join("—" if m is None else f"{m:.1f}°" for m in means)
-                 + "\n", style="grey62")
+        shown = [("—" if m is None else f"{m:.1f}°") for m in means]
+        t.append("  mean of best 3: " + (", ".join(f"{r['side']} {v}" for r, v in
+                                                  zip(rows, shown, strict=True))
+                                        if full else " · ".join(shown)) + "\n", style="grey62")
     vals = {r["side"]: r["best_deg"] for r in rows}
     if vals.get("left") is not None and vals.get("right") is not None:
         found = getattr(session, "asymmetry", None) if session is not None else None
         a = asymmetry(vals["left"], vals["right"], mdc_deg,
                       found=found if hasattr(found, "diff_deg") else None)
-        t.append(f"  L−R {a.diff_deg:+5.1f}° {a.pct:3.0f} % ", style="bold")
-        t.append(f"● {a.band}", style=f"bold {a.colour}")
-        how = "geom." if a.cm_method == "geometry" else "rule"
-        t.append(f"\n  ≈ {a.cm:.1f} cm {how}  ")
-        if a.beyond_mdc:
-            t.append(f"> MDC {a.mdc_deg:.1f}°", style="bold red")
-        else:
-            t.append(f"< MDC {a.mdc_deg:.1f}°", style="grey62")
+        t.append(f"  left − right {a.diff_deg:+.1f}° {a.pct:.1f} %", style="bold")
+        if full:
+            t.append(" ")
+            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"\n  {a.cm:.1f} cm at the wall · ")
+        else:  # the band opens the next line
+            t.append("\n  ")
+            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"  {a.cm:.1f} cm  ")
+        flag = "beyond MDC" if a.beyond_mdc else "within MDC"
+        t.append(f"{flag} {a.mdc_deg:.1f}°" if full else flag,
+                 style="bold red" if a.beyond_mdc else "grey62")
     else:
         t.append("  asymmetry: test both legs", style="grey62")
+    if not full:
+        t.append("\n  n trials · lift: heel lifted", style="grey62")
     return t
 
 
