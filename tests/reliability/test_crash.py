@@ -98,6 +98,9 @@ def test_sigkill_loses_nothing_flushed_and_the_next_start_offers_recovery(tmp_pa
         assert store.count_samples(1) == stored  # nothing lost by recovering
         trials = store.trials(1)
         assert trials and all(np.isfinite(t.angle_deg) for t in trials)
+    # the trials stored while recording are counted as history counts them (it said "0 trials
+    # scored" where history showed 3/3)
+    assert f"{sum(t.counts for t in trials)}/{len(trials)} trials scored" in got.out, got.out
     assert startup_notice(home) is None  # offered once, then done
 
 

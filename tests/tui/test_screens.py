@@ -398,3 +398,21 @@ async def test_top_line_says_calibrating_until_the_leg_is_calibrated():
     assert "waiting for the sensor" in seen[0] or "calibrating" in seen[0]
     assert "calibrating" in seen[1] and "trial running" not in seen[1]
     assert "trial running" in seen[2]
+
+
+async def test_a_fast_typist_s_tab_on_the_athlete_screen_is_not_lost():
+    """Issue 12 item 11: a terminal delivers `Zed` Tab `40` Tab `13` as one burst (all queued
+    before the focus moves); it read as the name `Zed4013`."""
+    from textual import events
+
+    source = ScriptedSource(sim_batches(1)[0])
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        await pilot.click("#ath-name")
+        for ch in "Zed\t40\t13":
+            app.post_message(events.Key("tab" if ch == "\t" else ch, ch))
+        await wait_for(pilot, lambda: screen.query_one("#ath-foot").value == "13")
+        assert screen.query_one("#ath-name").value == "Zed"
+        assert screen.query_one("#ath-tibia").value == "40"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import (
@@ -72,7 +73,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 def run(args: argparse.Namespace) -> int:
     from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
     from dorsimeter.core import calibrate_recording
-    from dorsimeter.core.mounting import save_calibrations
+    from dorsimeter.core.mounting import load_calibrations, save_calibrations
     from dorsimeter.io.rawcsv import read_raw_csv
 
     if args.raw is None and args.sensor is None:
@@ -84,8 +85,13 @@ def run(args: argparse.Namespace) -> int:
         rec = read_raw_csv(args.raw, default_side=args.side)
         cals = calibrate_recording(rec.batches(), rec.rate_hz,
                                    sensor_cal=resolve_sensor_cal(args.sensor_cal, args.home))
-    save_calibrations(cals, args.out)
+    kept = {}
+    if Path(args.out).exists():  # a file of the other side too: keep what this run did not do
+        kept = {s: c for s, c in load_calibrations(args.out).items() if s not in cals}
+    save_calibrations({**kept, **cals}, args.out)
     for cal in cals.values():
         print(f"calibration {cal.summary()}")
+    if kept:
+        print(f"kept the {' and '.join(sorted(kept))} side's calibration already in {args.out}")
     print(f"wrote {args.out}")
     return 0

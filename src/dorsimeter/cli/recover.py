@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
             if r.raw_path:
                 raw = (f"; raw CSV {r.raw_path}: {r.raw_rows} rows readable" if r.raw_problem
                        is None else f"; raw CSV unreadable: {r.raw_problem}")
-            print(f"recovered session {r.session_id}: {r.samples} samples, "
-                  f"{r.trials_added} trials scored from them{raw}")
+            trials = store.trials(r.session_id)  # stored while recording, and any just scored
+            scored = sum(t.counts for t in trials)
+            how = (f"{r.trials_added} scored now from the samples" if r.trials_added else
+                   "stored while recording")
+            print(f"recovered session {r.session_id}: {r.samples} samples, {scored}/"
+                  f"{len(trials)} trials scored ({how}){raw}")
     return 0
