@@ -11,8 +11,9 @@ Targets: re-analysis ≥ 1,000,000 samples/s; push p99 ≤ 2 ms.
 Start-up: ``dorsimeter --help`` and ``dorsimeter history`` (an empty data directory) as new
 processes, beside ``python -c pass`` and ``python -c "import numpy"`` (every command needs
 numpy); wall time best and median of 7, and the CPU time of the best (user + system: what a
-loaded machine cannot inflate). Target: under 0.5 s. ``python -m bench.bench_speed startup``
-runs this part alone (seconds, not minutes).
+loaded machine cannot inflate). Target: under 0.5 s. And ``record --sensor sim --speed 0`` over
+300 s of device time, as × real time (target ≥ 50×). ``python -m bench.bench_speed startup``
+runs these rows alone (seconds, not minutes).
 """
 
 from __future__ import annotations
@@ -135,16 +136,41 @@ def startup_table() -> bool:
     print(f"{'':44s}{'best':>9s}{'median':>9s}{'CPU':>9s}")
     for label, (best, med, cpu) in got:
         print(f"{label:44s}{best:8.3f}s{med:8.3f}s{cpu:8.3f}s")
-    ok = all(best < 0.5 for _, (best, _, _) in got[2:])
-    print(f"target: --help and history start in under 0.5 s: {'met' if ok else 'NOT met'}")
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)  # other jobs stretch every wall time
+    ok = all((cpu if busy else best) < 0.5 for _, (best, _, cpu) in got[2:])
+    print(f"target: --help and history start in under 0.5 s "
+          f"({'CPU time: the machine is busy' if busy else 'best wall time'}): "
+          f"{'met' if ok else 'NOT met'}")
     return ok
+
+
+def sim_speed0(duration_s: float = 300.0) -> tuple[float, float]:
+    """(× real time by wall clock, × real time by CPU time) of ``dorsimeter record --sensor sim
+    --speed 0`` over ``duration_s`` of device time: simulator, pipeline, raw CSV and history."""
+    cli = str(Path(sys.executable).with_name("dorsimeter"))
+    with tempfile.TemporaryDirectory() as home:
+        argv = [cli, "record", "--sensor", "sim", "--speed", "0", "--duration", f"{duration_s:g}",
+                "--out", str(Path(home) / "raw.csv"), "--home", home]
+        wall, _, cpu = startup_s(argv, runs=1)
+    return duration_s / wall, duration_s / cpu
+
+
+def fast_rows() -> None:
+    """The rows that take seconds: start-up and the simulator at --speed 0."""
+    startup_table()
+    wall_x, cpu_x = sim_speed0()
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    got = cpu_x if busy else wall_x
+    print(f"record --sensor sim --speed 0, 300 s: {wall_x:.0f}x real time by the wall clock, "
+          f"{cpu_x:.0f}x by CPU time (target ≥ 50x by {'CPU time: busy' if busy else 'wall'}: "
+          f"{'met' if got >= 50 else 'NOT met'})")
 
 
 def main() -> int:
     if sys.argv[1:2] == ["startup"]:
-        startup_table()
+        fast_rows()
         return 0
-    startup_table()
+    fast_rows()
     print()
     rec = hour_recording()
     runs = [reanalysis_rate(rec) for _ in range(3)]
