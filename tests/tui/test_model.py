@@ -149,3 +149,17 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
     text, cls = render_leg_alert({"heel_lift": lift}, row, error="lost")
     assert (str(text), cls) == ("✗ SENSOR LOST", "on")
     assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == "best —  n 4"
+
+
+def test_the_stance_count_stops_at_what_it_needs():
+    """Issue 12 item 11: the wizard counted "3.0 s of 1.5 s" while the athlete stood on."""
+    from dorsimeter.tui.model import shown_status, stance_need_s
+
+    assert shown_status("stand tall and still (3.0 s of 1.5 s)") == \
+        "stand tall and still (1.5 s of 1.5 s)"
+    assert shown_status("stand tall and still (0.4 s of 1.5 s)") == \
+        "stand tall and still (0.4 s of 1.5 s)"
+    assert shown_status("drive the knee forward slowly (35° of 90° of movement)") == \
+        "drive the knee forward slowly (35° of 90° of movement)"
+    assert stance_need_s("stand tall and still (3.0 s of 2.0 s)") == 2.0
+    assert stance_need_s("calibrated") is None

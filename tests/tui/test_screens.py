@@ -51,13 +51,20 @@ async def test_calibration_wizard_guides_through_stance_and_drives():
     batches, sim = sim_batches(16)
     # 2× real time: the 3 s stance lasts 1.5 s on the wall clock, so the wizard (which follows
     # the pipeline every 0.1 s) sees it fill up even on a loaded machine
-    source = ScriptedSource(batches, speed=2.0)
+    gate = asyncio.Event()  # the athlete stands up once strapped: the stream starts on enter
+    source = ScriptedSource(batches, speed=2.0, gate=gate)
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
         screen = app.screen
         assert isinstance(screen, CalibrateScreen)
         assert "Calibrating the LEFT leg" in str(screen.query_one("#cal-title").render())
+        # it starts with where and how to strap the sensor (hardware_docs/mounting.md)
+        steps = str(screen.query_one("#cal-steps").render())
+        assert "▶ Strap the sensor on" in steps and "15 cm below the tibial tuberosity" in steps
+        assert "USB-C port down" in steps and "live:" not in steps
+        await pilot.press("enter")  # strapped: the stance and drives follow
+        gate.set()
         await wait_for(pilot, lambda: screen.result is not None)
         assert screen.result == "ok"
         steps = [s for s, _ in screen.seen]
@@ -67,6 +74,7 @@ async def test_calibration_wizard_guides_through_stance_and_drives():
         assert steps.index("drives") > len(steps) - 1 - steps[::-1].index("still")
         assert max(still) > 0.3 and max(drives) > 0.3
         assert all(b >= a for a, b in zip(drives, drives[1:], strict=False))
+        assert "✓ Strap the sensor on (15 cm" in str(screen.query_one("#cal-steps").render())
         cal = app.pipeline.calibrations["left"]
         assert screen.detail == cal.summary()
         assert "CALIBRATED" in str(screen.query_one("#cal-result").render())
@@ -275,6 +283,8 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
         screen = app.screen
+        assert screen.step == "strap"
+        await pilot.press("enter")
         screen.follow()
         assert screen.result is None and screen.step == "still" and screen.frac == 0.0
         why = ("left: the knee drives turned the shin about its own axis (60° from a forward "
@@ -358,7 +368,7 @@ async def test_band_mobilisation_counts_reps_after_the_wizard_in_the_demo():
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, at_end_range, timeout_s=60, step_s=0.02)
         first = app.pipeline.calibrations["left"]
-        await pilot.press("c")
+        await pilot.press("c", "enter")
         screen = app.screen
         assert isinstance(screen, CalibrateScreen)
         await wait_for(pilot, lambda: screen.result is not None, timeout_s=60)

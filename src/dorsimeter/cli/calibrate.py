@@ -38,6 +38,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     """Stream the sensor through the live pipeline until its side's mounting is defined."""
     from dorsimeter.core import Pipeline
     from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.tui.model import shown_status
 
     source = open_source_from_args(args)
     pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
@@ -58,7 +59,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
             phase = pipeline.status.split(" (")[0]
             if phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
                 shown, t_shown = phase, float(batch.t_s[-1])
-                print(f"  {pipeline.status}", flush=True)
+                print(f"  {shown_status(pipeline.status)}", flush=True)
             if float(batch.t_s[-1]) - t0 > args.timeout:
                 raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
                                        f"{pipeline.status}")

@@ -46,6 +46,54 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+class StatusLine:
+    """One line on the terminal while `record` runs: per leg its calibration progress or live
+    angle, and the time left; redrawn at most 10 times a second (rich), gone at the end.
+    Nothing when stdout is not a terminal (a pipe or a file gets only the results)."""
+
+    def __init__(self, duration_s: float, sides: list[str]) -> None:
+        import time
+
+        from rich.console import Console
+        from rich.live import Live
+
+        self.duration_s = duration_s
+        self.parts: dict[str, str] = dict.fromkeys(sides, "connecting")
+        self.elapsed_s: dict[str, float] = dict.fromkeys(sides, 0.0)
+        self._clock = time.monotonic
+        self._shown = 0.0
+        self.lines = 0  # lines drawn (for tests)
+        self._live = Live(console=Console(), auto_refresh=False, transient=True)
+        self._live.start()
+
+    def update(self, side: str, pipeline, readings, elapsed_s: float) -> None:
+        if pipeline.status == "calibrated" and len(readings):
+            self.parts[side] = f"{readings.tibia_angle_deg[-1]:5.1f}°"
+        else:
+            from dorsimeter.tui.model import shown_status
+
+            self.parts[side] = f"calibrating: {shown_status(pipeline.status)}"
+        self.elapsed_s[side] = elapsed_s
+        now = self._clock()
+        if now - self._shown >= 0.1:
+            self._shown = now
+            self.draw()
+
+    def text(self) -> str:
+        left = max(0.0, self.duration_s - min(self.elapsed_s.values()))
+        legs = " · ".join(f"{s} {p}" for s, p in self.parts.items())
+        return f"recording: {legs} · {left:.0f} s left"
+
+    def draw(self) -> None:
+        from rich.text import Text
+
+        self._live.update(Text(self.text(), no_wrap=True, overflow="ellipsis"), refresh=True)
+        self.lines += 1
+
+    def close(self) -> None:
+        self._live.stop()
+
+
 @dataclass
 class _Run:
     n: int = 0
@@ -99,7 +147,8 @@ def open_sources(args: argparse.Namespace) -> dict:
 
 
 async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, results,
-                  n_max: int, state: _Run, side: str | None, connecting: asyncio.Lock) -> None:
+                  n_max: int, state: _Run, side: str | None, connecting: asyncio.Lock,
+                  status: StatusLine | None = None) -> None:
     """One sensor's samples: raw CSV, pipeline, store and results, until ``n_max`` samples.
 
     ``connecting`` is held until the first batch: two sensors connect one after the other
@@ -121,6 +170,8 @@ async def _stream(source, pipeline: Pipeline, writer: RawCsvWriter, recorder, re
             results.add(readings)
             n += len(batch)
             state.n += len(batch)
+            if status is not None:
+                status.update(side or pipeline.side, pipeline, readings, n / source.rate_hz)
             if n >= n_max:
                 break
     finally:
@@ -154,13 +205,16 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
             args, "record", name, cals, [paths[side] for side in sides])  # one per sensor
         results = SessionResults(athlete=athlete_geometry_from_args(args, store))
         connecting = asyncio.Lock()
+        status = StatusLine(args.duration, sides) if sys.stdout.isatty() else None
         try:
             await asyncio.gather(*(
                 _stream(sources[side], pipelines[side], writers[side], recorder, results,
                         int(round(args.duration * sources[side].rate_hz)), state,
-                        side if args.right_sensor else None, connecting)
+                        side if args.right_sensor else None, connecting, status)
                 for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
+            if status is not None:
+                status.close()
             try:
                 state.session_id = recorder.finish(results)
             finally:

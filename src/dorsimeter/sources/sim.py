@@ -10,7 +10,6 @@ from dorsimeter.sim.motion import SCRIPTS, script_spec
 from dorsimeter.sources.base import Pacer, Source
 from dorsimeter.types import ImuBatch
 
-
 #: device seconds per batch when running as fast as possible (``speed`` 0): the rig and the
 #: pipeline cost milliseconds a call whatever its length, so 5-sample batches held ``--speed 0``
 #: near 10× real time (the pipeline's results do not depend on how the stream is cut)

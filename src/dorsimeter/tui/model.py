@@ -109,6 +109,23 @@ def calibration_progress(status: str) -> tuple[str, float]:
     return "?", 0.0
 
 
+def shown_status(status: str) -> str:
+    """``Pipeline.status`` as the athlete should read it: the stance's seconds stop at what it
+    needs ("1.5 s of 1.5 s", not "3.0 s of 1.5 s": the calibrator takes the stance when the
+    drives begin, so standing longer is fine but not more progress)."""
+    def cap(m: re.Match) -> str:
+        need = float(m.group(2))
+        return f"({min(float(m.group(1)), need):.1f} s of {need:.1f} s)"
+
+    return re.sub(r"\(([\d.]+) s of ([\d.]+) s\)", cap, status)
+
+
+def stance_need_s(status: str) -> float | None:
+    """The seconds of still stance the calibrator needs, read from its status."""
+    m = re.search(r"\(([\d.]+) s of ([\d.]+) s\)", status)
+    return float(m.group(2)) if m else None
+
+
 BAND_COLOURS = ("green", "yellow", "red")  # < 10 %, 10–25 %, > 25 %
 
 
