@@ -114,6 +114,42 @@ def envelope(t_s: np.ndarray, angle_deg: np.ndarray, max_points: int = MAX_POINT
     return t_s[idx], angle_deg[idx]
 
 
+#: label geometry for the plots' 11 px text: a generous width per character (system-ui digits
+#: are about 6 px), the line height, and how many lines above a mark a label may climb
+LABEL_CHAR_PX, LABEL_LINE_PX, LABEL_ROWS = 6.6, 13.0, 4
+
+
+def place_labels(marks: list[tuple[float, float, str, str]]
+                 ) -> list[tuple[float, float, str] | None]:
+    """(x, y, text) of each mark's label so that no two overlap (beyond ten trials they did):
+    the full label on the first free line above its mark, else its short form ("#12"), else
+    none (the mark and its ``data-value`` stay). ``marks``: (x, y, long, short)."""
+    taken: list[tuple[float, float, float]] = []  # (x0, x1, baseline y) of labels placed
+    out: list[tuple[float, float, str] | None] = []
+
+    def free(x0: float, x1: float, yb: float) -> bool:
+        return all(x1 + 2 <= a or x0 >= b + 2 or abs(yb - c) >= LABEL_LINE_PX
+                   for a, b, c in taken)
+
+    for x, y, long, short in marks:
+        spot = None
+        for text in (long, short):
+            w = LABEL_CHAR_PX * len(text)
+            cx = min(max(x, PAD_L + w / 2), PLOT_W - PAD_R - w / 2)
+            for k in range(LABEL_ROWS):
+                yb = y - 8 - k * LABEL_LINE_PX
+                if yb < PAD_T + 10:  # above the plot: below the mark instead
+                    yb = y + 16 + (k - 1) * LABEL_LINE_PX
+                if free(cx - w / 2, cx + w / 2, yb):
+                    spot = (cx, yb, text)
+                    taken.append((cx - w / 2, cx + w / 2, yb))
+                    break
+            if spot is not None:
+                break
+        out.append(spot)
+    return out
+
+
 def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[Trial],
                best: Trial | None) -> str:
     """Tibia angle over time for one side, trials shaded, each scored angle marked."""
@@ -140,6 +176,7 @@ def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[T
     pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(ax.x(tt), ax.y(aa), strict=True))
     parts.append(f'<polyline class="angle-trace" points="{pts}" fill="none" '
                  f'stroke="{SIDE_COLOUR[side]}" stroke-width="1.2"/>')
+    marks = []
     for i, t in enumerate(trials, 1):
         x_t = t.t_end_s if t.t_start_s is None else (
             t.t_start_s if t.t_end_s is None else (t.t_start_s + t.t_end_s) / 2)
@@ -148,13 +185,17 @@ def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[T
         x, y = float(ax.x(x_t)), float(ax.y(t.angle_deg))
         label = f"#{t.rep if t.rep is not None else i}" + (
             " heel lift" if t.valid is False else ("" if t.counts else " no hold"))
+        marks.append((t, x, y, f"{label} {t.angle_deg:.1f}°", f"#{label[1:].split()[0]}"))
+    placed = place_labels([(x, y, long, short) for _, x, y, long, short in marks])
+    for (t, x, y, _, _), spot in zip(marks, placed, strict=True):
         star = t is best
+        text = "" if spot is None else (
+            f'<text x="{spot[0]:.1f}" y="{spot[1]:.1f}" text-anchor="middle">'
+            f"{escape(spot[2])}</text>")
         parts.append(
             f'<g class="rep-mark" data-side="{side}" data-value="{t.angle_deg!r}">'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if star else 3.5}" '
-            f'fill="{"#111" if star else "#fff"}" stroke="#111"/>'
-            f'<text x="{x:.1f}" y="{max(y - 8, PAD_T + 10):.1f}" text-anchor="middle">'
-            f"{escape(label)} {t.angle_deg:.1f}°</text></g>")
+            f'fill="{"#111" if star else "#fff"}" stroke="#111"/>{text}</g>')
     return (f'<svg id="plot-{side}" xmlns="http://www.w3.org/2000/svg" width="{PLOT_W}" '
             f'height="{PLOT_H}" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
             f'aria-label="{side} tibia angle over time">' + "".join(parts) + "</svg>")
