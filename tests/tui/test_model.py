@@ -140,7 +140,7 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
 
     row = {"best_deg": 31.24, "kind": "best", "trials": 4, "invalid": 1}
     text, cls = render_leg_alert({}, row)
-    assert (str(text), cls) == ("best 31.2°  n 4 · 1✗", "")
+    assert (str(text), cls) == ("best 31.2° · 4 trials · 1 heel lift", "")  # in words
     drift = Alert("knee_drift", "KNEE DRIFT — knee drifting in", 1.0, 1.2)
     lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shin sensor)", 1.1, 1.3)
     assert render_leg_alert({"knee_drift": drift}, row)[1] == "warn"
@@ -148,7 +148,8 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
     assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shin sensor)"
     text, cls = render_leg_alert({"heel_lift": lift}, row, error="lost")
     assert (str(text), cls) == ("✗ SENSOR LOST", "on")
-    assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == "best —  n 4"
+    assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == \
+        "best — · 4 trials"
 
 
 def test_the_stance_count_stops_at_what_it_needs():

@@ -426,3 +426,27 @@ async def test_a_fast_typist_s_tab_on_the_athlete_screen_is_not_lost():
         await wait_for(pilot, lambda: screen.query_one("#ath-foot").value == "13")
         assert screen.query_one("#ath-name").value == "Zed"
         assert screen.query_one("#ath-tibia").value == "40"
+
+
+async def test_the_sensor_screen_takes_the_placement_and_stores_it(tmp_path):
+    """The sensor screen holds the placement (cm below the tibial tuberosity): stored with the
+    session, and the wizard's strapping step says it."""
+    batches, _ = sim_batches(2)
+    store = StoreClient(tmp_path)
+    app = MonitorApp(ScriptedSource(batches), Pipeline(100.0), store=store, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        assert isinstance(app.screen, ConnectScreen)
+        await pilot.click("#con-placement")
+        await pilot.press(*"18", "enter")
+        assert "18 cm below the tibial tuberosity, stored" in str(
+            app.screen.query_one("#con-status").render())
+        await pilot.press("escape")
+        await pilot.press("c")
+        assert "18 cm below the tibial tuberosity" in str(
+            app.screen.query_one("#cal-steps").render())
+        await pilot.press("escape")
+    session_id = app.finish_session().result()
+    store.close()
+    with Store.open(tmp_path) as db:
+        assert db.session(session_id).placement_cm == 18.0

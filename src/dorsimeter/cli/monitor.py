@@ -59,7 +59,7 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
     kind = str(args.sensor or "").partition(":")[0] or None
     raw = [str(w.path) for w in writers.values()] if two else args.record  # one per sensor
     recording = {"sensor_kind": kind, "raw_path": raw or None,
-                 "notes": args.notes}
+                 "notes": args.notes, "placement_cm": args.placement_cm}
     if two:
         app = MonitorApp(sources["left"], pipelines["left"], writers.get("left"),
                          target_deg=args.target_deg, athlete=athlete, store=store,

@@ -318,7 +318,12 @@ def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
             ("date (UTC)", escape(info.start_utc.replace("T", " ").replace("Z", "")[:19])),
             ("session", f'<span id="session-id">{info.id}</span> ({escape(info.kind)}, '
              + ("ended" if info.ended else '<span class="flag">not ended</span>') + ")"),
-            ("sensor", escape(info.sensor or "—"))]
+            ("sensor", escape(info.sensor or "—")),
+            ("placement", '<span id="placement">' + (
+                "not given (the standard: anteromedial tibia, 15 cm below the tibial "
+                "tuberosity)" if info.placement_cm is None else
+                f'<span data-value="{info.placement_cm!r}">{info.placement_cm:g} cm</span> '
+                "below the tibial tuberosity, anteromedial tibia") + "</span>")]
     if tibia_m is not None or foot_m is not None:
         rows.append(("lengths", ", ".join(
             f"{label} {v * 100:.1f} cm" for label, v in (("tibia", tibia_m),

@@ -83,6 +83,7 @@ class SessionInfo:
     sensor: str | None
     t0_s: float | None
     t0_utc: str | None
+    placement_cm: float | None = None  # clip centre below the tibial tuberosity (mounting.md)
 
     @property
     def raw_paths(self) -> list[str]:
@@ -396,6 +397,13 @@ class Store:
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
 
+    def set_placement(self, session_id: int, placement_cm: float | None) -> None:
+        """Where the sensor sat in this session: the clip's centre, cm below the tibial
+        tuberosity (None: not given, the standard 15 cm of mounting.md presumed)."""
+        with self._tx():
+            self.db.execute("UPDATE sessions SET placement_cm = ? WHERE id = ?",
+                            (placement_cm, session_id))
+
     def end_session(self, session_id: int, end_utc: str | None = None) -> None:
         """Mark the session finished."""
         with self._tx():
@@ -408,14 +416,14 @@ class Store:
     # reading ---------------------------------------------------------------------------------
 
     _SESSION_SQL = ("SELECT s.id, s.kind, s.start_utc, s.end_utc, s.ended, s.raw_path, s.notes,"
-                    " a.name, n.name, s.t0_s, s.t0_utc FROM sessions s"
+                    " a.name, n.name, s.t0_s, s.t0_utc, s.placement_cm FROM sessions s"
                     " LEFT JOIN athletes a ON a.id = s.athlete_id"
                     " LEFT JOIN sensors n ON n.id = s.sensor_id")
 
     @staticmethod
     def _session_row(r) -> SessionInfo:
         return SessionInfo(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9],
-                           r[10])
+                           r[10], r[11])
 
     def session(self, ref: int | str) -> SessionInfo:
         """Session by id, or ``latest`` (the most recently started)."""

@@ -107,8 +107,14 @@ def _v3_hold_interval(db: sqlite3.Connection) -> None:
     """)
 
 
+def _v4_placement(db: sqlite3.Connection) -> None:
+    """Where the sensor sat (hardware_docs/mounting.md: the clip's centre this many cm below the
+    tibial tuberosity), per session: the inclinometer-equivalent reading depends on it."""
+    _script(db, "ALTER TABLE sessions ADD COLUMN placement_cm REAL")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
-                                                          _v3_hold_interval]
+                                                          _v3_hold_interval, _v4_placement]
 LATEST = len(MIGRATIONS)
 
 

@@ -169,6 +169,8 @@ class MonitorApp(App):
         self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
         self.record_session = record_session
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
+        # the clip's centre below the tibial tuberosity (sensor screen, --placement-cm)
+        self.placement_cm: float | None = self.recording.get("placement_cm")
         self.mdc_deg = mdc_deg
         self.clock = clock
         self.model = (self.legs["left"].model if self.legs
@@ -206,7 +208,7 @@ class MonitorApp(App):
         yield Banner(id="banner")
         with Horizontal(id="main"):
             with Vertical(id="angle-box"):
-                yield Static("tibia angle (°, knee forward +)", id="angle-label")
+                yield Static("tibia angle, knee forward +", id="angle-label")
                 yield BigAngle("--.-", id="angle")
                 yield Gauge(id="gauge")
             yield Static(id="sides", classes="wide")  # every heading in full (44 columns)
@@ -453,6 +455,15 @@ class MonitorApp(App):
                                    self.source.name, info.get("sensor_kind"),
                                    dict(self.pipeline.calibrations), info.get("raw_path"),
                                    info.get("notes"))
+        self.store_placement()
+
+    def store_placement(self) -> None:
+        """The sensor's placement with the session being recorded (queued after its start)."""
+        if self.store is None or not self.record_session or self.placement_cm is None:
+            return
+        client, cm = self.store, self.placement_cm
+        client.run(lambda s: client.session_id is not None
+                   and s.set_placement(client.session_id, cm))
 
     @property
     def calibrations(self) -> dict:

@@ -294,7 +294,7 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
     kind = rows[0]["kind"] if rows else "best"
     walls = [r.get("wall") for r in rows if r.get("wall")]
     full = width >= SIDES_FULL_WIDTH
-    trials_w, lifts_w = (7, 11) if full else (4, 4)
+    trials_w, lifts_w = (7, 11) if full else (3, 5)
     t = Text(no_wrap=True, overflow="ellipsis")
     head = (f"  {'leg':<6}{kind:>6}{'trials' if full else 'n':>{trials_w}}"
             f"{'heel lifts' if full else 'lift':>{lifts_w}}")
@@ -361,9 +361,12 @@ def render_leg_alert(alerts: dict, row: dict | None, error: str | None = None
     if row is None:
         return Text(""), ""
     best = "—" if row["best_deg"] is None else f"{row['best_deg']:.1f}°"
-    t = Text(f"{row['kind']} {best}  n {row['trials']}", no_wrap=True, overflow="ellipsis")
+    n = row["trials"]
+    t = Text(f"{row['kind']} {best} · {n} trial{'' if n == 1 else 's'}", no_wrap=True,
+             overflow="ellipsis")
     if row.get("invalid"):
-        t.append(f" · {row['invalid']}✗", style="bold red")
+        k = row["invalid"]
+        t.append(f" · {k} heel lift{'' if k == 1 else 's'}", style="bold red")
     return t, ""
 
 
