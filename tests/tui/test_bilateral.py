@@ -186,6 +186,7 @@ async def test_calibration_wizard_calibrates_the_chosen_leg_only():
         screen = app.screen
         assert isinstance(screen, CalibrateScreen)
         assert "RIGHT" in text_of(screen, "#cal-title")
+        await pilot.press("enter")  # strapped: stance and drives follow
         gate.set()
         await wait_for(pilot, lambda: screen.result == "ok")
         steps = [s for s, _ in screen.seen]

@@ -17,6 +17,7 @@ class HistoryPoint:
     session: SessionInfo
     sides: dict[str, SideSummary]
     asymmetry: Asymmetry | None
+    trials: tuple = ()  # the session's stored trials (the exercises' own figures)
 
 
 def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
@@ -28,8 +29,9 @@ def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
         for s in store.sessions(athlete):
             if s.athlete != athlete:
                 continue
-            sides = summarize(store.trials(s.id))
-            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo)))
+            trials = store.trials(s.id)
+            sides = summarize(trials)
+            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo), tuple(trials)))
     return out
 
 
@@ -90,6 +92,14 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
         when = (f"session {pl.session.id}" if pl.session.id == pr.session.id else
                 f"left from session {pl.session.id}, right from session {pr.session.id}")
         lines.append(f"  latest ({when}): {a.line()}")
+    for p in points:  # the single-leg squat screen: its figure is the knee track, not the angle
+        squat = [t for t in p.trials if t.exercise == "single_leg_squat"
+                 and t.peak_valgus_deg is not None]
+        if squat:
+            lines.append(f"  single-leg squat, session {p.session.id}: peak valgus " + ", ".join(
+                f"{s} {max(t.peak_valgus_deg for t in squat if t.side == s):.1f}° (largest of "
+                f"{sum(t.side == s for t in squat)} reps)"
+                for s in SIDES if any(t.side == s for t in squat)))
     if unfinished:
         lines.append("  * not ended: the program stopped before the session finished "
                      "(crash, or still running)")

@@ -269,6 +269,30 @@ def _side_table(sides: dict[str, SideSummary], trials: list[Trial],
             + "".join(rows) + "</table>")
 
 
+SQUAT = "single_leg_squat"
+
+
+def _squat_block(trials: list[Trial]) -> str:
+    """The single-leg squat screen: each rep's peak valgus (knee track toward the midline), per
+    side, with the largest; empty when the session has no squat."""
+    squats = [t for t in trials if t.exercise == SQUAT and t.peak_valgus_deg is not None]
+    if not squats:
+        return ""
+    rows = []
+    for s in SIDES:
+        mine = [t for t in squats if t.side == s]
+        if not mine:
+            continue
+        cells = ", ".join(f'rep {t.rep}: <span data-value="{t.peak_valgus_deg!r}">'
+                          f"{t.peak_valgus_deg:.1f}°</span>" for t in mine)
+        most = max(t.peak_valgus_deg for t in mine)
+        rows.append(f'<tr id="squat-{s}"><td>{s}</td><td class="most">'
+                    f'<span data-value="{most!r}">{most:.1f}°</span></td><td>{cells}</td></tr>')
+    return ('<h2>Single-leg squat: peak valgus (knee track toward the midline)</h2>'
+            '<table id="squat"><tr><th>side</th><th>largest</th><th>per rep</th></tr>'
+            + "".join(rows) + "</table>")
+
+
 def _asymmetry_block(a: Asymmetry | None, other: str = "") -> str:
     """The asymmetry table; ``other`` says where a side from an earlier session came from."""
     if a is None:
@@ -380,6 +404,7 @@ def render_report(store: Store, ref: int | str,
         + '<p class="note">Tibia angle: inclination of the shin from vertical, knee forward '
           "positive. A trial whose heel lifted is kept but not scored.</p>"
         + "<h2>Asymmetry</h2>" + _asymmetry_block(asym, other)
+        + _squat_block(trials)
         + "<h2>Tibia angle over time</h2>"
         + ("".join(plots) or '<p class="note">no samples stored</p>')
         + '<p class="note">Shaded: trials (green scored, grey not held long enough, red heel '

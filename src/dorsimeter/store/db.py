@@ -110,6 +110,7 @@ class Trial:
     hold_start_s: float | None = None  # the hold that gave ``angle_deg`` (device time)
     hold_end_s: float | None = None
     id: int | None = None
+    peak_valgus_deg: float | None = None  # largest knee track toward the midline (squat screen)
 
     @property
     def counts(self) -> bool:
@@ -389,10 +390,12 @@ class Store:
             self.db.executemany(
                 "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
                 " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg, hold_start_s,"
-                " hold_end_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hold_end_s, peak_valgus_deg)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(session_id, t.side, t.exercise, t.set_no, t.rep, float(t.angle_deg),
                   _tri(t.valid), t.heel_source, t.t_start_s, t.t_end_s, t.hold_s, _tri(t.scored),
-                  t.peak_deg, t.hold_start_s, t.hold_end_s) for t in trials])
+                  t.peak_deg, t.hold_start_s, t.hold_end_s, t.peak_valgus_deg)
+                 for t in trials])
 
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
@@ -454,7 +457,8 @@ class Store:
     def trials(self, session_id: int) -> list[Trial]:
         rows = self.db.execute(
             "SELECT side, angle_deg, valid, heel_source, t_start_s, t_end_s, rep, exercise,"
-            " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id FROM trials"
+            " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id, peak_valgus_deg"
+            " FROM trials"
             " WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
         return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
                       None if r[10] is None else bool(r[10]), *r[11:]) for r in rows]

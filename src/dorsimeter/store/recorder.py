@@ -49,6 +49,10 @@ def scored_hold(rep) -> tuple[float, float] | None:
     return None
 
 
+def _finite(v) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
 def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
     """What a session-results object scored, as plain trials.
 
@@ -77,7 +81,7 @@ def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[
             t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
             exercise=get("exercise") or "wall_test", set_no=get("set_no"),
             hold_s=get("hold_s"), scored=None if scored is None else bool(scored),
-            peak_deg=peak))
+            peak_deg=peak, peak_valgus_deg=_finite(get("peak_valgus_deg"))))
     if out:
         return out
     for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):

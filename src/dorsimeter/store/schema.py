@@ -109,8 +109,12 @@ def _v3_hold_interval(db: sqlite3.Connection) -> None:
 
 def _v4_placement(db: sqlite3.Connection) -> None:
     """Where the sensor sat (hardware_docs/mounting.md: the clip's centre this many cm below the
-    tibial tuberosity), per session: the inclinometer-equivalent reading depends on it."""
-    _script(db, "ALTER TABLE sessions ADD COLUMN placement_cm REAL")
+    tibial tuberosity), per session: the inclinometer-equivalent reading depends on it; and
+    each trial's peak valgus (knee track toward the midline: the single-leg squat's figure)."""
+    _script(db, """
+        ALTER TABLE sessions ADD COLUMN placement_cm REAL;
+        ALTER TABLE trials ADD COLUMN peak_valgus_deg REAL
+    """)
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,

@@ -393,6 +393,12 @@ def render_protocol(p) -> Text:
         t.append(f"  missed {g('missed')}", style="red")
     if g("done"):
         t.append("  ✓ DONE", style="bold green")
+    valgus = g("valgus") or ()
+    if g("name") == "single_leg_squat" and valgus:  # the squat screen: knee track per rep
+        side, rep, deg = valgus[-1]
+        worst = {s: max(v for s2, _, v in valgus if s2 == s) for s, _, _ in valgus}
+        t.append(f"  peak valgus rep {rep} {deg:.1f}° (most: "
+                 + ", ".join(f"{s} {v:.1f}°" for s, v in worst.items()) + ")", style="bold")
     cue = g("cue")
     t.append("\n" + (cue or ""), style="italic")
     return t
