@@ -123,8 +123,8 @@ class MonitorApp(App):
                 tooltip="the sensor is on the right leg"),
         Binding("t", "trial", "Trial", tooltip="start/stop a trial by hand (default: every "
                 "drive is a trial)"),
-        Binding("c", "calibrate", "Calib", tooltip="calibration wizard: stand still, then "
-                "drive the knee forward three times"),
+        Binding("c", "calibrate", "Calib", tooltip="calibration wizard: strap the sensor on, "
+                "stand still, then drive the knee forward three times"),
         Binding("a", "athlete", "Athlete", tooltip="choose or create the athlete (lengths give "
                 "the hand-width wall target)"),
         Binding("s", "connect", "Sensor", tooltip="connect a sensor: scan BLE, serial ports, "
