@@ -378,7 +378,7 @@ async def test_band_mobilisation_counts_reps_after_the_wizard_in_the_demo():
         # the clip did not move: the new long axis is the first one's, so standing reads 0°
         # (before: 38° off, an end-range hold taken for the stance), and as good a hinge
         z_off_deg = np.degrees(np.arccos(np.clip(np.dot(cal.z_axis, first.z_axis), -1, 1)))
-        assert z_off_deg < 1.0 and cal.axis_tilt_deg < 1.0
+        assert z_off_deg < 1.0 and cal.axis_tilt_deg < 1.0 and screen.warning == ""
         await pilot.press("enter")
         await pilot.press("p")
         pro = app.screen
@@ -450,3 +450,30 @@ async def test_the_sensor_screen_takes_the_placement_and_stores_it(tmp_path):
     store.close()
     with Store.open(tmp_path) as db:
         assert db.session(session_id).placement_cm == 18.0
+
+
+async def test_the_wizard_warns_when_the_stance_was_an_end_range_hold():
+    """A real athlete holding a drive when `c` and enter are pressed (the scripted source does
+    not stand up as the simulated athlete now does): the calibrator takes the hold for the
+    stance; the wizard says so instead of a plain CALIBRATED."""
+    batches, sim = sim_batches(60)
+    source = ScriptedSource(batches, speed=4.0)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+
+    def at_end_range() -> bool:
+        t = app.last_t_s or 0.0
+        return t > 20.0 and sim.kinematics(np.array([t]))["tibia_angle_deg"][0] > 30.0
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, at_end_range, timeout_s=60, step_s=0.02)
+        await pilot.press("c", "enter")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.result is not None, timeout_s=60)
+        assert screen.result == "ok"
+        detail = str(screen.query_one("#cal-detail").render())
+        assert "the athlete was not standing tall" in detail and "Press c to start again" in detail
+        # a tall stance after a tall stance: no warning
+        from dorsimeter.tui.screens.calibrate import stance_moved
+
+        first = screen.before
+        assert stance_moved(first, first) == ""

@@ -17,6 +17,11 @@ from textual.widgets import Footer, Static
 
 from dorsimeter.tui.model import calibration_progress, shown_status, stance_need_s
 
+#: a new stance whose long axis is this far from the last calibration's, with the clip where it
+#: was, was not a stance: two tall stances of one athlete differ by a few degrees, a held drive
+#: (the usual mistake: `c` pressed at end range) by 20° and more
+STANCE_MOVED_DEG = 10.0
+
 #: the standard placement (hardware_docs/mounting.md): centre of the clip this far below the
 #: tibial tuberosity, unless the sensor screen was given another
 DEFAULT_PLACEMENT_CM = 15.0
@@ -40,6 +45,20 @@ def strapping(side: str, placement_cm: float) -> str:
 def bar(frac: float, width: int = 24) -> str:
     n = int(round(max(0.0, min(1.0, frac)) * width))
     return "█" * n + "░" * (width - n)
+
+
+def stance_moved(before, after) -> str:
+    """A warning when the new stance's long axis is :data:`STANCE_MOVED_DEG` or more from the
+    previous calibration's of this leg (empty otherwise, or with nothing to compare)."""
+    if before is None or after is None:
+        return ""
+    import numpy as np
+
+    off = float(np.degrees(np.arccos(np.clip(np.dot(before.z_axis, after.z_axis), -1.0, 1.0))))
+    if off < STANCE_MOVED_DEG:
+        return ""
+    return (f"The stance leans {off:.0f}° from the last calibration's: unless the clip was "
+            "moved, the athlete was not standing tall. Press c to start again.")
 
 
 class CalibrateScreen(Screen):
@@ -68,6 +87,8 @@ class CalibrateScreen(Screen):
         self.step = "strap" if restart else "still"
         self.frac = 0.0
         self.seen: list[tuple[str, float]] = []  # (step, fraction) as shown, for the record
+        self.before = None  # the leg's calibration before this one (to check the new stance)
+        self.warning = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="cal-title")
@@ -91,6 +112,8 @@ class CalibrateScreen(Screen):
         self._seen = len(self.app.model.events)
 
     def action_again(self) -> None:
+        self.before = self.app.pipeline.calibrations.get(self.app.pipeline.side)
+        self.warning = ""
         self.app.pipeline.recalibrate()
         # the athlete follows the wizard (the simulated one too: without this it went on with
         # its drives and the calibrator took an end-range hold for the stance, issue 12 item 3)
@@ -111,6 +134,7 @@ class CalibrateScreen(Screen):
                 continue
             if e.kind == "calibrated":
                 self.result, self.detail = "ok", e.message
+                self.warning = stance_moved(self.before, getattr(e, "calibration", None))
             elif e.kind == "calibration_failed":
                 self.result, self.detail = "refused", e.message
         self._seen = len(app.model.events)
@@ -153,7 +177,8 @@ class CalibrateScreen(Screen):
         detail = self.query_one("#cal-detail", Static)
         if self.result == "ok":
             res.update("✓  CALIBRATED — enter to measure")
-            detail.update(self.detail)
+            detail.update(Text(self.detail) + (Text("\n" + self.warning, style="bold yellow")
+                                               if self.warning else Text("")))
         elif self.result == "refused":
             res.update("✗  NOT CALIBRATED — press c to start again")
             detail.update(self.detail)
