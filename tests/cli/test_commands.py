@@ -178,7 +178,30 @@ def test_analyze_gives_the_inclinometer_equivalent_clip_reading(tmp_path, capsys
     tib = re.search(r"left: max tibia angle [\d.]+°, best valid ([\d.]+)°", text)
     clip = re.search(r"left: max clip angle [\d.]+°, best valid ([\d.]+)°", text)
     assert abs(float(clip.group(1)) - float(tib.group(1)) - lean) < 0.15
-    # an axis across the shin is one line naming the option
+    # an axis across the shin is one line naming the option and the axis that does run up it
     assert main(["analyze", str(raw), "--clip-axis", "+y"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--clip-axis +y (left)" in err and "° from the shin" in err
+    assert err.count("\n") == 1 and "--clip-axis +y: left leg: +y runs across the shin" in err
+    assert "the axis up the shin is +z" in err
+
+
+def test_calibrate_out_onto_a_file_of_the_other_side_keeps_it(tmp_path, capsys):
+    """Issue 12 item 11: calibrating the right leg into cal.json dropped its left side."""
+    from dorsimeter.core.mounting import load_calibrations
+
+    cal = tmp_path / "cal.json"
+    for side, seed in (("left", "1"), ("right", "2")):
+        assert main(["calibrate", "--sensor", "sim", "--speed", "0", "--side", side, "--seed",
+                     seed, "--out", str(cal)]) == 0
+    out = capsys.readouterr().out
+    assert f"kept the left side's calibration already in {cal}" in out
+    both = load_calibrations(cal)
+    assert set(both) == {"left", "right"}
+    left_alone = tmp_path / "left.json"
+    assert main(["calibrate", "--sensor", "sim", "--speed", "0", "--side", "left", "--seed", "1",
+                 "--out", str(left_alone)]) == 0
+    assert both["left"] == load_calibrations(left_alone)["left"]  # the very calibration kept
+    (tmp_path / "notes.json").write_text("my notes\n")
+    assert main(["calibrate", "--sensor", "sim", "--speed", "0", "--out",
+                 str(tmp_path / "notes.json")]) == 2  # not a calibration file: not overwritten
+    assert (tmp_path / "notes.json").read_text() == "my notes\n"

@@ -90,8 +90,11 @@ def test_history_prints_the_stored_trend_per_side(sessions, home, capsys):
     # left and right were recorded in separate sessions: the latest of each are compared
     right = best[sessions[1]]["right"].best_valid_deg
     a = asymmetry(last, right)
-    latest = f"latest (sessions {sessions[2]}, {sessions[1]}): left − right: "
+    latest = (f"latest (left from session {sessions[2]}, right from session {sessions[1]}): "
+              "left − right: ")
     assert f"{latest}{a.diff_deg:+.1f}°" in out
+    # the percent as the report gives it (9.6 % read "10 %, band <10 %" before)
+    assert f"({a.percent:.1f} % of the better side, band {a.band};" in out
     assert ("beyond the MDC" in out) == a.beyond_mdc
 
 
@@ -220,3 +223,26 @@ def test_a_two_sensor_session_exports_each_legs_raw_values(tmp_path, capsys):
         assert len(mine) == len(raw.t_s) > 1000
         assert np.array_equal(mine[["acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2"]].to_numpy(),
                               raw.acc_m_s2)
+
+
+def test_the_placement_is_stored_and_shown_in_the_export_and_report(tmp_path, capsys):
+    """mounting.md's placement setting: given once, stored with the session, in the trials
+    export and the report (the inclinometer-equivalent reading depends on it)."""
+    import csv
+
+    home = str(tmp_path / "home")
+    assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "30", "--out",
+                 str(tmp_path / "r.csv"), "--home", home, "--placement-cm", "12.5"]) == 0
+    assert main(["export", "latest", "--out", str(tmp_path / "x"), "--home", home]) == 0
+    (trials,) = (tmp_path / "x").glob("*-trials.csv")
+    rows = list(csv.DictReader(trials.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows and {r["placement_cm"] for r in rows} == {"12.5"}
+    assert main(["report", "latest", "--out", str(tmp_path / "r.html"), "--home", home]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'data-value="12.5">12.5 cm</span> below the tibial tuberosity' in page
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # a usage error: one line, exit 2
+        main(["record", "--sensor", "sim", "--duration", "1", "--out", str(tmp_path / "q.csv"),
+              "--home", home, "--placement-cm", "55"])
+    assert stop.value.code == 2
+    assert "expected 0–40 cm below the tibial tuberosity" in capsys.readouterr().err

@@ -83,11 +83,11 @@ def test_monitor_target_and_export_and_recover_ids_are_one_line(rig):
 
 
 @pytest.mark.parametrize("text, expect", [
-    ("athlete = 12\n", r"config\.toml, key 'athlete' = 12: expected text in quotes"),
+    ("athlete = 12\n", r"config\.toml, line 1, key 'athlete' = 12: expected text in quotes"),
     ("seed = -5\n", r"key 'seed' = -5: expected a whole number from 0"),
     ("duration = 5\n", r"no command has an option --duration|key 'duration'"),
     ("seed = true\n", r"key 'seed' = True: expected a number"),
-    ("[record]\nclip_rotation = \"nan,0,0\"\n", r"key 'clip_rotation'.*three angles"),
+    ("[record]\nclip_rotation = \"nan,0,0\"\n", r"key 'record\.clip_rotation'.*three angles"),
     ("a = " + "[" * 50_000 + "]" * 50_000 + "\n", r"config\.toml: (nested too deeply|not valid)"),
     ("force = true\n", r"no command has an option --force"),
 ])

@@ -37,9 +37,14 @@ def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys,
     home.mkdir()
     cfg = home / "config.toml"
     for text, expect in [
-        ('sidee = "left"\n', r"config\.toml, key 'sidee': no command has an option --sidee"),
+        ('sidee = "left"\n',
+         r"config\.toml, line 1, key 'sidee': no command has an option --sidee"),
+        # the file, the key and what is expected, in our words (not Python's "could not
+        # convert string to float", nor a "column")
         ('[record]\nspeed = "fast"\n',
-         r"config\.toml \[record\], key 'speed' = 'fast': expected a number"),
+         r"config\.toml, line 2, key 'record\.speed' = 'fast': expected a number"),
+        ('[monitor]\nbogus = 1\n',
+         r"config\.toml, line 2, key 'monitor\.bogus': the monitor command has no option"),
         ('side = "middle"\n', r"key 'side' = 'middle': expected one of left, right"),
         ("side = \n", r"config\.toml, line 1: not valid TOML"),
         ('[recordd]\nside = "left"\n', r"no command called 'recordd'"),
@@ -52,6 +57,7 @@ def test_bad_settings_are_one_line_naming_the_file_or_variable(tmp_path, capsys,
     monkeypatch.setenv("DORSIMETER_SPEED", "quick")
     code, got, _ = _record(tmp_path, capsys)
     assert code == 2 and "variable DORSIMETER_SPEED='quick': expected a number" in got.err
+    assert "could not convert" not in got.err
 
 
 def test_demo_is_one_leg_unless_both_whatever_the_right_sensor_setting(monkeypatch):

@@ -99,7 +99,7 @@ def test_export_files_are_owner_only_utf8_with_units_in_the_names(exported):
     quantities = [c for c in SAMPLE_COLUMNS + TRIAL_COLUMNS
                   if c not in ("side", "sensor", "heel_source", "phase", "athlete", "exercise",
                                "session_id")]
-    assert all(c.endswith(("_deg", "_s", "_m_s2", "_bool", "_number", "_iso8601"))
+    assert all(c.endswith(("_deg", "_s", "_m_s2", "_cm", "_bool", "_number", "_iso8601"))
                for c in quantities)
 
 

@@ -25,7 +25,7 @@ def _feed(runner, r, step=20):
 def test_the_shipped_protocols():
     got = {p.name: p for p in list_protocols()}
     assert list(got) == ["short_skinny_foot", "band_mobilisation", "clamshell_wall",
-                         "reverse_lunge"]
+                         "reverse_lunge", "single_leg_squat"]
     assert (got["short_skinny_foot"].sets, got["short_skinny_foot"].reps) == ((1, 2), (3, 5))
     assert not got["short_skinny_foot"].tracked and got["short_skinny_foot"].hold_s == 10
     assert (got["band_mobilisation"].sets, got["band_mobilisation"].reps) == ((1, 1), (10, 10))

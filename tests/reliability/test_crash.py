@@ -24,6 +24,7 @@ from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.recovery import interrupted_ids, startup_notice
 from dorsimeter.sim import ShankSim
 from dorsimeter.store import Store
+from dorsimeter.store.summary import summarize
 from tests.conftest import end_tmux_server, tmux_socket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,11 @@ def test_sigkill_loses_nothing_flushed_and_the_next_start_offers_recovery(tmp_pa
         assert store.count_samples(1) == stored  # nothing lost by recovering
         trials = store.trials(1)
         assert trials and all(np.isfinite(t.angle_deg) for t in trials)
+    # the trials stored while recording are counted as history counts them (it said "0 trials
+    # scored" where history showed 3/3)
+    s = summarize(trials)
+    assert (f"scored/trials left {s['left'].n_scored}/{s['left'].n_trials}, right "
+            f"{s['right'].n_scored}/{s['right'].n_trials}") in got.out, got.out
     assert startup_notice(home) is None  # offered once, then done
 
 

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 READ_ONLY_DIR = "/sys/fs"
 
 
-def _sim_reference(n: int, batch_n: int = 5) -> np.ndarray:
+def _sim_reference(n: int, batch_n: int = 100) -> np.ndarray:
+    """What the rig streamed: at --speed 0 it runs 1 s (100 samples) per call (SimSource)."""
     sim = ShankSim(rate_hz=100.0, seed=0)
     return np.concatenate([sim.generate(batch_n).acc_m_s2
                            for _ in range((n + batch_n - 1) // batch_n)])[:n]
@@ -89,7 +90,7 @@ async def test_monitor_keeps_running_when_the_disk_fills_and_keeps_what_was_writ
             store.close()
     rec = read_raw_csv(raw)  # every whole line written before the disk filled
     assert len(rec.t_s) >= 1000 and raw.stat().st_size <= n_at_stop * 200
-    np.testing.assert_array_equal(rec.acc_m_s2, _sim_reference(len(rec.t_s), 50))
+    np.testing.assert_array_equal(rec.acc_m_s2, _sim_reference(len(rec.t_s)))
     if with_history:  # space again: the session is ended with what it stored
         with Store.open(home) as s:
             assert s.session(sid).ended and s.count_samples(sid) > 0

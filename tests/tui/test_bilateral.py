@@ -75,7 +75,7 @@ async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
         await pilot.pause(0.1)
         app.refresh_view()
         sides = text_of(app, "#sides")
-        assert "asymmetry: test both legs" in sides and "L−R" not in sides
+        assert "asymmetry: test both legs" in sides and "left − right" not in sides
         assert "RIGHT" in text_of(app, "#label-right") and app.legs["right"].latest is None
         assert app.query_one("#angle-right").value == "--.-"
         gate.set()
@@ -103,13 +103,16 @@ async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
             assert f"best {best:.1f}°" in text_of(app, f"#alert-{side}")
         want = asymmetry(true_best["left"], true_best["right"])  # from the truth
         assert 12 < want.pct < 23 and want.diff_deg > 5.6  # clear of band edges and the MDC
-        diff = float(re.search(r"L−R\s+([+-]\d+\.\d)°", sides).group(1))
+        diff = float(re.search(r"left − right\s+([+-]\d+\.\d)°", sides).group(1))
         assert abs(diff - want.diff_deg) < 1.0
-        pct = float(re.search(r"L−R\s+[+-]\d+\.\d°\s+(\d+) %", sides).group(1))
+        pct = float(re.search(r"left − right\s+[+-]\d+\.\d°\s+(\d+\.\d) %", sides).group(1))
         assert abs(pct - want.pct) < 3.0 and f"● {want.band}" in sides
-        cm = float(re.search(r"≈ (\d+\.\d) cm rule", sides).group(1))
+        cm = float(re.search(r"● [^ ]+ %\s+(\d+\.\d) cm", sides).group(1))
         assert abs(cm - abs(want.diff_deg) / DEG_PER_CM) < 0.3  # 3.6°/cm, no lengths known
-        assert want.beyond_mdc and "> MDC 4.6°" in sides
+        assert want.beyond_mdc and "beyond MDC" in sides
+        # two legs side by side: 32 columns, short headings explained by a legend line
+        assert max(len(line) for line in sides.split("\n")) <= 32
+        assert "n trials · lift: heel lifted" in sides
         lines = text_of(app, "#sensors").split("\n")
         assert len(lines) == 2
         assert "dorsi-0a01" in lines[0] and "LEFT" in lines[0] and "calibrated" in lines[0]
@@ -183,6 +186,7 @@ async def test_calibration_wizard_calibrates_the_chosen_leg_only():
         screen = app.screen
         assert isinstance(screen, CalibrateScreen)
         assert "RIGHT" in text_of(screen, "#cal-title")
+        await pilot.press("enter")  # strapped: stance and drives follow
         gate.set()
         await wait_for(pilot, lambda: screen.result == "ok")
         steps = [s for s, _ in screen.seen]

@@ -140,12 +140,27 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
 
     row = {"best_deg": 31.24, "kind": "best", "trials": 4, "invalid": 1}
     text, cls = render_leg_alert({}, row)
-    assert (str(text), cls) == ("best 31.2°  n 4 · 1✗", "")
+    assert (str(text), cls) == ("best 31.2° · 4 trials · 1 heel lift", "")  # in words
     drift = Alert("knee_drift", "KNEE DRIFT — knee drifting in", 1.0, 1.2)
-    lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shank IMU)", 1.1, 1.3)
+    lift = Alert("heel_lift", "HEEL LIFT — heel lifted (shin sensor)", 1.1, 1.3)
     assert render_leg_alert({"knee_drift": drift}, row)[1] == "warn"
     text, cls = render_leg_alert({"knee_drift": drift, "heel_lift": lift}, row)
-    assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shank IMU)"
+    assert cls == "on" and str(text) == "⚠ HEEL LIFT — heel lifted (shin sensor)"
     text, cls = render_leg_alert({"heel_lift": lift}, row, error="lost")
     assert (str(text), cls) == ("✗ SENSOR LOST", "on")
-    assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == "best —  n 4"
+    assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == \
+        "best — · 4 trials"
+
+
+def test_the_stance_count_stops_at_what_it_needs():
+    """Issue 12 item 11: the wizard counted "3.0 s of 1.5 s" while the athlete stood on."""
+    from dorsimeter.tui.model import shown_status, stance_need_s
+
+    assert shown_status("stand tall and still (3.0 s of 1.5 s)") == \
+        "stand tall and still (1.5 s of 1.5 s)"
+    assert shown_status("stand tall and still (0.4 s of 1.5 s)") == \
+        "stand tall and still (0.4 s of 1.5 s)"
+    assert shown_status("drive the knee forward slowly (35° of 90° of movement)") == \
+        "drive the knee forward slowly (35° of 90° of movement)"
+    assert stance_need_s("stand tall and still (3.0 s of 2.0 s)") == 2.0
+    assert stance_need_s("calibrated") is None

@@ -62,10 +62,10 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
         want = asymmetry(true_best["left"], true_best["right"])
         # the truth is clear of the band edges (10 %, 25 %) and of the MDC (4.6°)
         assert 12 < want.pct < 23 and want.diff_deg > 5.6
-        diff = float(re.search(r"L−R\s+([+-]\d+\.\d)°", text).group(1))
+        diff = float(re.search(r"left − right\s+([+-]\d+\.\d)°", text).group(1))
         assert abs(diff - want.diff_deg) < 1.0
         assert f"● {want.band}" in text and want.band == "10–25 %" and want.colour == "yellow"
-        assert "> MDC 4.6°" in text
+        assert "beyond MDC 4.6°" in text
         # trials: one per completed drive of the simulated script, per side
         for s in ("left", "right"):
             drives = completed_drives(a[side == s])
@@ -73,7 +73,7 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
             assert int(row.group(1)) == drives, (s, text)
         # centimetres and the hand-width wall by the athlete's geometry (knee = L·sin θ ahead)
         knee_cm = {s: 42.0 * math.sin(math.radians(true_best[s])) for s in true_best}
-        cm = float(re.search(r"≈ (\d+\.\d) cm geom\.", text).group(1))
+        cm = float(re.search(r"(\d+\.\d) cm at the wall", text).group(1))
         assert abs(cm - (knee_cm["left"] - knee_cm["right"])) < 0.8
         assert knee_cm["left"] - (14 + 9) > 2.0 and "✓ reaches" in text
         gap = float(re.search(r"✗ (\d+\.\d) cm", text).group(1))
@@ -214,4 +214,23 @@ async def test_knee_drift_banner_is_amber_and_heel_lift_takes_precedence():
         app.model.add(Readings(), [lift])
         app.refresh_view()
         assert not banner.has_class("warn") and app.bells == 2
-        assert "HEEL LIFT — heel lifted (shank IMU)" in str(banner.render())
+        assert "HEEL LIFT — heel lifted (shin sensor)" in str(banner.render())
+
+
+def test_the_per_side_table_never_wraps_and_reads_in_full():
+    """Issue 12 items 11 and 13: rows with heel lifts and a wall verdict wrapped at 80 and 120
+    columns; the headings were `n` and `top-3`. Every line fits the width it is drawn in."""
+    from dorsimeter.tui.widgets import SIDES_FULL_WIDTH, render_sides
+
+    wall = {"reaches": False, "knee_to_wall_cm": 12.3, "wall_cm": 9.0}
+    rows = [{"side": s, "kind": "best", "best_deg": b, "trials": 12, "invalid": 11,
+             "wall": wall, "max_deg": b, "mean3_deg": b - 0.4}
+            for s, b in (("left", -12.5), ("right", 38.2))]
+    for width in (SIDES_FULL_WIDTH, 32):
+        text = str(render_sides(rows, "right", 4.6, None, width=width))
+        lines = text.split("\n")
+        assert max(len(line) for line in lines) <= width, (width, lines)
+        assert "top-3" not in text and "≈" not in text
+    full = str(render_sides(rows, "right", 4.6, None, width=SIDES_FULL_WIDTH))
+    assert "trials" in full and "heel lifts" in full and "9 cm wall" in full
+    assert "mean of best 3: left -12.9°, right 37.8°" in full

@@ -56,9 +56,10 @@ class WizardPacedSource(ScriptedSource):
     until its result: the wizard (which follows the pipeline on a 0.1 s timer) sees every
     stage of the calibration however slow the machine is; after the result, free streaming."""
 
-    def __init__(self, batches, app_of, per_update: int = 5) -> None:
+    def __init__(self, batches, app_of, per_update: int = 5,
+                 gate: asyncio.Event | None = None) -> None:
         super().__init__(batches)
-        self.app_of, self.per_update = app_of, per_update
+        self.app_of, self.per_update, self.start_gate = app_of, per_update, gate
 
     def _wizard(self):
         screen = self.app_of().screen
@@ -67,6 +68,8 @@ class WizardPacedSource(ScriptedSource):
     async def stream(self):
         while self._wizard() is None:
             await asyncio.sleep(0.01)
+        if self.start_gate is not None:  # e.g. the wizard's strapping step is done
+            await self.start_gate.wait()
         for i, b in enumerate(self.batches):
             wizard = self._wizard()
             if wizard is not None and wizard.result is None and i % self.per_update == 0:
@@ -81,13 +84,20 @@ class WizardPacedSource(ScriptedSource):
 async def test_calibration_wizard_guides_through_stance_and_drives():
     batches, sim = sim_batches(16)
     app = None
-    source = WizardPacedSource(batches, lambda: app)
+    gate = asyncio.Event()  # the athlete stands up once strapped: the stream starts on enter
+    source = WizardPacedSource(batches, lambda: app, gate=gate)
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
         screen = app.screen
         assert isinstance(screen, CalibrateScreen)
         assert "Calibrating the LEFT leg" in str(screen.query_one("#cal-title").render())
+        # it starts with where and how to strap the sensor (hardware_docs/mounting.md)
+        steps = str(screen.query_one("#cal-steps").render())
+        assert "▶ Strap the sensor on" in steps and "15 cm below the tibial tuberosity" in steps
+        assert "USB-C port down" in steps and "live:" not in steps
+        await pilot.press("enter")  # strapped: the stance and drives follow
+        gate.set()
         await wait_for(pilot, lambda: screen.result is not None)
         assert screen.result == "ok"
         steps = [s for s, _ in screen.seen]
@@ -97,6 +107,7 @@ async def test_calibration_wizard_guides_through_stance_and_drives():
         assert steps.index("drives") > len(steps) - 1 - steps[::-1].index("still")
         assert max(still) > 0.3 and max(drives) > 0.3
         assert all(b >= a for a, b in zip(drives, drives[1:], strict=False))
+        assert "✓ Strap the sensor on (15 cm" in str(screen.query_one("#cal-steps").render())
         cal = app.pipeline.calibrations["left"]
         assert screen.detail == cal.summary()
         assert "CALIBRATED" in str(screen.query_one("#cal-result").render())
@@ -309,6 +320,8 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
         screen = app.screen
+        assert screen.step == "strap"
+        await pilot.press("enter")
         screen.follow()
         assert screen.result is None and screen.step == "still" and screen.frac == 0.0
         why = ("left: the knee drives turned the shin about its own axis (60° from a forward "
@@ -377,3 +390,132 @@ async def test_timer_protocol_counts_down_the_hold_in_device_time():
         assert (state.rep, state.set) == (0, 1)
         panel = str(app.query_one("#protocol").render())
         assert f"HOLD {state.hold_remaining_s:4.1f} s" in panel and "set 1/" in panel
+
+
+async def test_band_mobilisation_counts_reps_after_the_wizard_in_the_demo():
+    """Issue 12 item 3: in the demo (wall drives with heel lifts) press `c` mid-script, finish the
+    wizard, then start the band mobilisation: its held reps count. The simulated athlete follows
+    the wizard (stands tall, then drives); before, it went on with its drives and the calibrator
+    took an end-range hold for the stance: standing then read far from 0° and no hold reached
+    2 s."""
+    from dorsimeter.sources.sim import SimSource
+
+    source = SimSource(speed=4.0, seed=0, script="wall+lifts")
+    app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=10)
+
+    def at_end_range() -> bool:  # the athlete is holding a drive when `c` is pressed
+        t = app.last_t_s or 0.0
+        return t > 20.0 and source.sim.kinematics(np.array([t]))["tibia_angle_deg"][0] > 30.0
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, at_end_range, timeout_s=60, step_s=0.02)
+        first = app.pipeline.calibrations["left"]
+        await pilot.press("c", "enter")
+        screen = app.screen
+        assert isinstance(screen, CalibrateScreen)
+        await wait_for(pilot, lambda: screen.result is not None, timeout_s=60)
+        assert screen.result == "ok"
+        cal = app.pipeline.calibrations["left"]
+        assert cal is not first
+        # the clip did not move: the new long axis is the first one's, so standing reads 0°
+        # (before: 38° off, an end-range hold taken for the stance), and as good a hinge
+        z_off_deg = np.degrees(np.arccos(np.clip(np.dot(cal.z_axis, first.z_axis), -1, 1)))
+        assert z_off_deg < 1.0 and cal.axis_tilt_deg < 1.0 and screen.warning == ""
+        await pilot.press("enter")
+        await pilot.press("p")
+        pro = app.screen
+        titles = [p.title for p in pro.protocols]
+        pro.query_one("#pro-list").highlighted = titles.index("Band ankle mobilisation")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.protocol.state.counted >= 2, timeout_s=90)
+        await pilot.press("q")
+
+
+async def test_top_line_says_calibrating_until_the_leg_is_calibrated():
+    """Issue 12 item 11: not "trial running" while the athlete stands still for calibration."""
+    batches, _ = sim_batches(16)
+    source = ScriptedSource(batches, speed=2.0)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    seen = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        def top() -> str:
+            app.refresh_view()
+            return str(app.query_one("#status").render())
+
+        seen.append(top())
+        await wait_for(pilot, lambda: app.samples > 0)
+        seen.append(top())
+        await wait_for(pilot, lambda: "left" in app.pipeline.calibrations)
+        seen.append(top())
+    assert "waiting for the sensor" in seen[0] or "calibrating" in seen[0]
+    assert "calibrating" in seen[1] and "trial running" not in seen[1]
+    assert "trial running" in seen[2]
+
+
+async def test_a_fast_typist_s_tab_on_the_athlete_screen_is_not_lost():
+    """Issue 12 item 11: a terminal delivers `Zed` Tab `40` Tab `13` as one burst (all queued
+    before the focus moves); it read as the name `Zed4013`."""
+    from textual import events
+
+    source = ScriptedSource(sim_batches(1)[0])
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        await pilot.click("#ath-name")
+        for ch in "Zed\t40\t13":
+            app.post_message(events.Key("tab" if ch == "\t" else ch, ch))
+        await wait_for(pilot, lambda: screen.query_one("#ath-foot").value == "13")
+        assert screen.query_one("#ath-name").value == "Zed"
+        assert screen.query_one("#ath-tibia").value == "40"
+
+
+async def test_the_sensor_screen_takes_the_placement_and_stores_it(tmp_path):
+    """The sensor screen holds the placement (cm below the tibial tuberosity): stored with the
+    session, and the wizard's strapping step says it."""
+    batches, _ = sim_batches(2)
+    store = StoreClient(tmp_path)
+    app = MonitorApp(ScriptedSource(batches), Pipeline(100.0), store=store, clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        assert isinstance(app.screen, ConnectScreen)
+        await pilot.click("#con-placement")
+        await pilot.press(*"18", "enter")
+        assert "18 cm below the tibial tuberosity, stored" in str(
+            app.screen.query_one("#con-status").render())
+        await pilot.press("escape")
+        await pilot.press("c")
+        assert "18 cm below the tibial tuberosity" in str(
+            app.screen.query_one("#cal-steps").render())
+        await pilot.press("escape")
+    session_id = app.finish_session().result()
+    store.close()
+    with Store.open(tmp_path) as db:
+        assert db.session(session_id).placement_cm == 18.0
+
+
+async def test_the_wizard_warns_when_the_stance_was_an_end_range_hold():
+    """A real athlete holding a drive when `c` and enter are pressed (the scripted source does
+    not stand up as the simulated athlete now does): the calibrator takes the hold for the
+    stance; the wizard says so instead of a plain CALIBRATED."""
+    batches, sim = sim_batches(60)
+    source = ScriptedSource(batches, speed=4.0)
+    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
+
+    def at_end_range() -> bool:
+        t = app.last_t_s or 0.0
+        return t > 20.0 and sim.kinematics(np.array([t]))["tibia_angle_deg"][0] > 30.0
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, at_end_range, timeout_s=60, step_s=0.02)
+        await pilot.press("c", "enter")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.result is not None, timeout_s=60)
+        assert screen.result == "ok"
+        detail = str(screen.query_one("#cal-detail").render())
+        assert "the athlete was not standing tall" in detail and "Press c to start again" in detail
+        # a tall stance after a tall stance: no warning
+        from dorsimeter.tui.screens.calibrate import stance_moved
+
+        first = screen.before
+        assert stance_moved(first, first) == ""

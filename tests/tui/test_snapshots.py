@@ -76,7 +76,7 @@ def test_calibration_wizard_result_80x24(snap_compare):
     app, source = recorded_app("calibration", gate=gate)
 
     async def run_before(pilot) -> None:
-        await pilot.press("c")
+        await pilot.press("c", "enter")  # strapped: stance and drives follow
         screen = pilot.app.screen
         assert isinstance(screen, CalibrateScreen)
         gate.set()

@@ -49,12 +49,34 @@ def _commands(parser: argparse.ArgumentParser) -> dict:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
+#: options whose value may start with "-" (``--clip-axis -z``): argparse would take it for an option
+DASH_VALUE_OPTIONS = ("--clip-axis",)
+
+
+def join_dash_values(argv: list[str]) -> list[str]:
+    """``--clip-axis -z`` as ``--clip-axis=-z``, so a sensor axis is accepted as typed."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a in DASH_VALUE_OPTIONS and nxt is not None and len(nxt) == 2 and nxt[0] == "-" \
+                and nxt[1].lower() in "xyz":
+            out.append(f"{a}={nxt}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """Parse twice: the command and --home first, then with settings from the environment and
     the config file as defaults (options still win; a fresh parser takes them, so the shared
     one stays as built)."""
     from dorsimeter.cli.settings import settings_defaults
 
+    argv = join_dash_values(list(sys.argv[1:] if argv is None else argv))
     if not _PARSER:
         _PARSER.append(build_parser())
     parser = _PARSER[0]

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from dorsimeter.cli.common import (
-    add_home_option,
-    add_sensor_cal_option,
-    guard_outputs,
-    print_results,
-)
-from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
-from dorsimeter.core import Pipeline, calibrate_recording
-from dorsimeter.core.mounting import MountingCalibration, load_calibrations
-from dorsimeter.core.offline import offline_orientation
-from dorsimeter.core.sensor_cal import SensorCalibration
-from dorsimeter.core.tibia import CLIP_AXES, clip_angles_deg, clip_axis_in_tibia
-from dorsimeter.errors import DorsimeterError
-from dorsimeter.io.rawcsv import RawRecording, RawStream, read_raw_csv
-from dorsimeter.io.readings import ReadingsCsvWriter
+from dorsimeter.cli.common import add_home_option, add_sensor_cal_option, guard_outputs
 from dorsimeter.security import add_force_option
-from dorsimeter.session import SessionResults
-from dorsimeter.types import SIDES, Readings
+from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:  # the core (scipy) is imported when the command runs: start-up stays short
+    from dorsimeter.core.mounting import MountingCalibration
+    from dorsimeter.core.sensor_cal import SensorCalibration
+    from dorsimeter.io.rawcsv import RawRecording
+    from dorsimeter.types import Readings
+
+
+def clip_axis_arg(text: str) -> str:
+    """``--clip-axis``: auto or a signed sensor axis (argparse's type)."""
+    from dorsimeter.core.clip_axis import parse_clip_axis
+
+    try:
+        return parse_clip_axis(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def register(sub) -> None:
@@ -39,12 +38,14 @@ def register(sub) -> None:
     p.add_argument("--side", choices=SIDES, default="left",
                    help="side for files without a side column")
     add_sensor_cal_option(p)
-    p.add_argument("--clip-axis", choices=sorted(CLIP_AXES), metavar="AXIS",
+    p.add_argument("--clip-axis", type=clip_axis_arg, nargs="?", const="auto", metavar="AXIS",
                    help="also give the inclinometer-equivalent reading: the inclination of the "
-                        "clip's own long axis (the sensor axis along it: +x, -x, +y, -y, +z, "
-                        "-z; our node: +x) as an inclinometer laid on the clip would read it; "
-                        "adds a clip_angle_deg column. It is absolute, so give --sensor-cal: "
-                        "an accelerometer offset of 17 mg tilts it by 1°")
+                        "clip's own long axis as an inclinometer laid on the clip would read it; "
+                        "AXIS is the sensor axis pointing up the shin along the clip (+x, -x, "
+                        "+y, -y, +z, -z; our node mounted as in wiring.md: +x), or auto (the "
+                        "default: the axis nearest the shin, within 45°); adds a clip_angle_deg "
+                        "column. It is absolute, so give --sensor-cal: an accelerometer offset "
+                        "of 17 mg tilts it by 1°")
     add_home_option(p)  # where --sensor-cal ids are looked up
     p.set_defaults(handler=run)
 
@@ -57,6 +58,11 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
     ``offline``: non-causal fusion of the whole file, lever arm removed with the mounting of
     each side (calibrated from the file first when not given), see ``core.offline``."""
+    from dorsimeter.core import Pipeline, calibrate_recording
+    from dorsimeter.core.offline import offline_orientation
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.types import Readings
+
     batches = rec.batches()
     if offline and rec.quat is None:
         if calibrations is None:
@@ -82,6 +88,16 @@ def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | No
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dorsimeter.cli.common import print_results
+    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
+    from dorsimeter.core.clip_axis import clip_readings
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.rawcsv import read_raw_csv
+    from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.session import SessionResults
+
     guard_outputs(args, {"--out": ([args.out], False)},
                   inputs=[args.raw, args.calibration, args.sensor_cal])
     if not args.offline and args.clip_axis is None:
@@ -91,23 +107,34 @@ def run(args: argparse.Namespace) -> int:
     cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
     events: list = []
     readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal, events=events)
-    clip = None if args.clip_axis is None else clip_readings(readings, cals, args.clip_axis)
+    clip = None
+    if args.clip_axis is not None:
+        try:
+            clip = clip_readings(readings, {s: c.matrix for s, c in cals.items()},
+                                 args.clip_axis)
+        except ValueError as e:
+            raise DorsimeterError(f"{args.raw}: --clip-axis {args.clip_axis}: {e}") from None
     if args.out:
         extra = () if clip is None else ("clip_angle_deg",)
         with ReadingsCsvWriter(args.out, extra_columns=extra) as w:
-            w.write(readings, None if clip is None else {"clip_angle_deg": clip[0]})
+            w.write(readings, None if clip is None else {"clip_angle_deg": clip.angle_deg})
         print(f"wrote {len(readings)} readings to {args.out}")
     results = SessionResults(rate_hz=rec.rate_hz)
     results.add(readings, events)
     print_results(results, cals)
     if clip is not None:
-        print_clip_results(readings, clip, results, args.clip_axis, results.settings.best_of)
+        print_clip_results(readings, clip, results, results.settings.best_of)
     return 0
 
 
 def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: float,
                   sensor_cal: SensorCalibration | None) -> dict[str, MountingCalibration]:
-    """``--calibration`` (covering every side of the recording), else calibrated from it."""
+    """``--calibration`` (covering every side of the recording, warned about when it was made
+    for another mount), else calibrated from the recording."""
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.errors import DorsimeterError
+
     if not args.calibration:
         return calibrate_recording(batches, rate_hz, sensor_cal=sensor_cal, sides=sides)
     cals = load_calibrations(args.calibration)
@@ -123,6 +150,16 @@ def run_streaming(args: argparse.Namespace) -> int:
     """``analyze`` chunk by chunk: raw rows in, readings rows out, in bounded memory (a 10 h
     file too); the same readings as the whole-file path, which ``--offline`` and
     ``--clip-axis`` still take."""
+    import contextlib
+
+    from dorsimeter.cli.common import print_results
+    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
+    from dorsimeter.core import Pipeline
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.rawcsv import RawStream
+    from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.session import SessionResults
+
     stream = RawStream(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, stream.sides, stream.batches(), stream.rate_hz, sensor_cal)
@@ -150,6 +187,8 @@ def warn_mount(cals: dict[str, MountingCalibration], batches, rate_hz: float,
                source: str) -> None:
     """A warning line per side whose calibration file does not fit this recording's mount
     (judged on each side's first second, ``io.caljson.mount_warning``)."""
+    import numpy as np
+
     from dorsimeter.io.caljson import mount_warning
 
     n = max(1, int(round(rate_hz)))
@@ -165,52 +204,22 @@ def warn_mount(cals: dict[str, MountingCalibration], batches, rate_hz: float,
         print(line, file=sys.stderr)
 
 
-def clip_readings(readings: Readings, cals: dict[str, MountingCalibration], axis_name: str
-                  ) -> tuple[np.ndarray, dict[str, float]]:
-    """Per-sample inclinometer-equivalent angles, and per side the clip's lean from the tibia's
-    long axis at stance (the difference between the two readings)."""
-    out = np.full(len(readings), np.nan)
-    lean: dict[str, float] = {}
-    for side in np.unique(readings.side):
-        try:
-            axis = clip_axis_in_tibia(CLIP_AXES[axis_name], cals[side].matrix)
-        except ValueError as e:
-            raise DorsimeterError(f"--clip-axis {axis_name} ({side}): {e}") from None
-        sel = readings.side == side
-        out[sel] = clip_angles_deg(readings.tibia_angle_deg[sel], readings.knee_track_deg[sel],
-                                   side, axis)
-        lean[side] = float(np.degrees(np.arctan2(axis[0], axis[2])))
-    return out, lean
+def print_clip_results(readings: Readings, clip, results, best_of: int = 3) -> None:
+    """The scores again on the inclinometer-equivalent reading (``core.clip_axis``), saying
+    which reading it is and which sensor axis it follows."""
+    import numpy as np
 
+    from dorsimeter.core.clip_axis import clip_scores_deg
 
-def clip_scores_deg(readings: Readings, clip_deg: np.ndarray, results: SessionResults,
-                    side: str) -> list[float]:
-    """The scored reps of ``side`` on the clip reading: the same reps and the same hold windows
-    as their tibia-angle scores (the clip reading's offset would upset rep detection)."""
-    sel = readings.side == side
-    t, a = readings.t_s[sel], clip_deg[sel]
-    out = []
-    for rep in results.sides[side].scored if side in results.sides else []:
-        hold = next((h for h in rep.holds if h[2] == rep.end_range_deg), None)
-        if hold is None:  # scored on its peak: the clip reading at the rep's highest sample
-            w = (t >= rep.t_start_s) & (t <= (rep.t_end_s if rep.t_end_s is not None else t[-1]))
-            out.append(float(a[w][np.argmax(readings.tibia_angle_deg[sel][w])]))
-        else:
-            out.append(float(np.median(a[(t >= hold[0]) & (t <= hold[1])])))
-    return out
-
-
-def print_clip_results(readings: Readings, clip: tuple[np.ndarray, dict[str, float]],
-                       results: SessionResults, axis_name: str, best_of: int = 3) -> None:
-    """The scores again on the inclinometer-equivalent reading, saying which reading it is."""
-    angles, lean = clip
-    print(f"inclinometer-equivalent (clip axis {axis_name}; the clip leans "
-          + ", ".join(f"{lean[s]:+.1f}° on the {s}" for s in sorted(lean))
+    sides = sorted(clip.axis)
+    print("inclinometer-equivalent (clip axis "
+          + ", ".join(f"{clip.axis[s]} on the {s}" for s in sides) + "; the clip leans "
+          + ", ".join(f"{clip.lean_deg[s]:+.1f}° on the {s}" for s in sides)
           + " from the tibia's long axis):")
-    for side in sorted(lean):
-        scores = sorted(clip_scores_deg(readings, angles, results, side), reverse=True)
-        line = f"{side:>5}: max clip angle {np.max(angles[readings.side == side]):.2f}°"
+    for side in sorted(clip.axis):
+        scores = sorted(clip_scores_deg(readings, clip.angle_deg, results, side), reverse=True)
+        line = f"{side:>5}: max clip angle {np.max(clip.angle_deg[readings.side == side]):.2f}°"
         if scores:
-            line += (f", best valid {scores[0]:.1f}°, mean of best {best_of} "
-                     f"{np.mean(scores[:best_of]):.1f}°")
+            line += (f", best valid {scores[0]:.1f}°, mean of the best {min(best_of, len(scores))}"
+                     f" {np.mean(scores[:best_of]):.1f}°")
         print("  " + line)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import (
     MAX_DURATION_S,
@@ -14,12 +16,11 @@ from dorsimeter.cli.common import (
     open_source_from_args,
     sensor_cal_for,
 )
-from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
-from dorsimeter.core import Pipeline, calibrate_recording
-from dorsimeter.core.mounting import MountingCalibration, save_calibrations
 from dorsimeter.errors import CalibrationError, DorsimeterError
-from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
 from dorsimeter.security import add_force_option
+
+if TYPE_CHECKING:
+    from dorsimeter.core.mounting import MountingCalibration
 
 
 def register(sub) -> None:
@@ -41,6 +42,10 @@ def register(sub) -> None:
 
 async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     """Stream the sensor through the live pipeline until its side's mounting is defined."""
+    from dorsimeter.core import Pipeline
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.tui.model import shown_status
+
     source = open_source_from_args(args)
     pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
         args.sensor, args.sensor_cal, getattr(args, "home", None)))
@@ -60,7 +65,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
             phase = pipeline.status.split(" (")[0]
             if phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
                 shown, t_shown = phase, float(batch.t_s[-1])
-                print(f"  {pipeline.status}", flush=True)
+                print(f"  {shown_status(pipeline.status)}", flush=True)
             if float(batch.t_s[-1]) - t0 > args.timeout:
                 raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
                                        f"{pipeline.status}")
@@ -73,6 +78,11 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
+    from dorsimeter.core import calibrate_recording
+    from dorsimeter.core.mounting import load_calibrations, save_calibrations
+    from dorsimeter.io.rawcsv import read_raw_csv
+
     if args.raw is None and args.sensor is None:
         raise DorsimeterError("calibrate needs a raw CSV or --sensor")
     guard_outputs(args, {"--out": ([args.out], False), "--record": ([args.record], True)},
@@ -84,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
         rec = read_raw_csv(args.raw, default_side=args.side)
         cals = calibrate_recording(rec.batches(), rec.rate_hz,
                                    sensor_cal=resolve_sensor_cal(args.sensor_cal, args.home))
-    save_calibrations(cals, args.out)
+    kept = {}
+    if Path(args.out).exists():  # a file of the other side too: keep what this run did not do
+        kept = {s: c for s, c in load_calibrations(args.out).items() if s not in cals}
+    save_calibrations({**kept, **cals}, args.out)
     for cal in cals.values():
         print(f"calibration {cal.summary()}")
+    if kept:
+        print(f"kept the {' and '.join(sorted(kept))} side's calibration already in {args.out}")
     print(f"wrote {args.out}")
     return 0

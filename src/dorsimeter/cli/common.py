@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
-from dorsimeter.session import SessionResults
 from dorsimeter.text import terminal_safe
 from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:  # the session (and scipy behind it) is imported by the commands that run
+    from dorsimeter.session import SessionResults
 
 
 def rotation_arg(text: str) -> tuple[float, float, float]:
@@ -195,6 +198,24 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
                    help="mark --athlete as a pseudonymous id (no real name stored)")
     p.add_argument("--notes", type=text_arg(2000),
                    help="free-text notes stored with the session")
+    p.add_argument("--placement-cm", type=placement_arg, metavar="CM",
+                   help="where the sensor sits: the clip's centre this many cm below the "
+                        "tibial tuberosity (hardware_docs/mounting.md; standard 15), stored "
+                        "with the session")
+
+
+def placement_arg(text: str) -> float:
+    """``--placement-cm``: the clip's centre below the tibial tuberosity, 0–40 cm."""
+    try:
+        v = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{terminal_safe(text)}': expected centimetres below the tibial tuberosity, "
+            "e.g. 15") from None
+    if not 0.0 <= v <= 40.0:
+        raise argparse.ArgumentTypeError(f"{v:g} cm: expected 0–40 cm below the tibial "
+                                         "tuberosity (the shin is not longer)")
+    return v
 
 
 def athlete_geometry_from_args(args: argparse.Namespace, store):
@@ -229,4 +250,6 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name:
                                sensor_kind=kind_of_sensor, raw_path=raw_path,
                                notes=args.notes, calibrations=calibrations,
                                session_id=session_id, legs=legs)
+    if getattr(args, "placement_cm", None) is not None:
+        store.set_placement(recorder.session_id, args.placement_cm)
     return store, recorder

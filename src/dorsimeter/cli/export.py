@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, text_arg
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.progress import progress_bar
-from dorsimeter.store import Store
+
+if TYPE_CHECKING:
+    from dorsimeter.store import Store
 
 FORMATS = ("csv", "bids", "opensim", "parquet", "xlsx")
 
@@ -33,7 +35,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _refs(store: Store, args: argparse.Namespace) -> list[int | str]:
+def _refs(store, args: argparse.Namespace) -> list[int | str]:
     refs: list[int | str] = []
     for ref in args.sessions:
         if ref.strip().lower() == "all":
@@ -71,6 +73,9 @@ def _one(store: Store, ref: int | str, fmt: str, out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export.progress import progress_bar
+    from dorsimeter.store import Store
+
     if not args.out.strip():
         raise DorsimeterError("--out '': expected a directory to write into")
     with Store.open_for_reading(args.home) as store:

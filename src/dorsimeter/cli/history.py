@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, text_arg
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.history import format_history, history, series
-from dorsimeter.export.norms import load_norms
-from dorsimeter.store import Store
 from dorsimeter.text import terminal_safe
+
+if TYPE_CHECKING:
+    from dorsimeter.store import Store
 
 
 def register(sub) -> None:
@@ -23,12 +24,18 @@ def register(sub) -> None:
 
 def norm_lines(points) -> list[str]:
     """Each side's latest best against the published healthy range, with its source."""
+    from dorsimeter.export.history import series
+    from dorsimeter.export.norms import load_norms
+
     norms = load_norms()
     latest = [(side, ser[-1][1]) for side in ("left", "right") if (ser := series(points, side))]
     return [f"  latest vs healthy adults: {norms.angle_line(side, v)}" for side, v in latest]
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export.history import format_history, history
+    from dorsimeter.store import Store
+
     with Store.open_for_reading(args.home) as store:
         if args.athlete is not None:
             a = store.find_athlete(args.athlete)

@@ -15,9 +15,6 @@ from dorsimeter.cli.common import (
     number_arg,
     print_results,
 )
-from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
-from dorsimeter.core.mounting import load_calibrations
-from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.security import add_force_option
 
 
@@ -40,6 +37,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.tui.app import MonitorApp
     from dorsimeter.tui.services import StoreClient
 
@@ -68,7 +68,7 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
     kind = str(args.sensor or "").partition(":")[0] or None
     raw = [str(w.path) for w in writers.values()] if two else args.record  # one per sensor
     recording = {"sensor_kind": kind, "raw_path": raw or None,
-                 "notes": args.notes}
+                 "notes": args.notes, "placement_cm": args.placement_cm}
     if two:
         app = MonitorApp(sources["left"], pipelines["left"], writers.get("left"),
                          target_deg=args.target_deg, athlete=athlete, store=store,

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,14 +24,15 @@ from dorsimeter.cli.common import (
     sensor_cal_for,
     session_recorder_from_args,
 )
-from dorsimeter.core import Pipeline
-from dorsimeter.core.mounting import load_calibrations
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.security import add_force_option
-from dorsimeter.session import SessionResults
 from dorsimeter.session.exercise import EXERCISES, exercise_of_sensor
 from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of start-up
+    from dorsimeter.core import Pipeline
+    from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.session import SessionResults
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
 
@@ -61,6 +63,54 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
+class StatusLine:
+    """One line on the terminal while `record` runs: per leg its calibration progress or live
+    angle, and the time left; redrawn at most 10 times a second (rich), gone at the end.
+    Nothing when stdout is not a terminal (a pipe or a file gets only the results)."""
+
+    def __init__(self, duration_s: float, sides: list[str]) -> None:
+        import time
+
+        from rich.console import Console
+        from rich.live import Live
+
+        self.duration_s = duration_s
+        self.parts: dict[str, str] = dict.fromkeys(sides, "connecting")
+        self.elapsed_s: dict[str, float] = dict.fromkeys(sides, 0.0)
+        self._clock = time.monotonic
+        self._shown = 0.0
+        self.lines = 0  # lines drawn (for tests)
+        self._live = Live(console=Console(), auto_refresh=False, transient=True)
+        self._live.start()
+
+    def update(self, side: str, pipeline, readings, elapsed_s: float) -> None:
+        if pipeline.status == "calibrated" and len(readings):
+            self.parts[side] = f"{readings.tibia_angle_deg[-1]:5.1f}°"
+        else:
+            from dorsimeter.tui.model import shown_status
+
+            self.parts[side] = f"calibrating: {shown_status(pipeline.status)}"
+        self.elapsed_s[side] = elapsed_s
+        now = self._clock()
+        if now - self._shown >= 0.1:
+            self._shown = now
+            self.draw()
+
+    def text(self) -> str:
+        left = max(0.0, self.duration_s - min(self.elapsed_s.values()))
+        legs = " · ".join(f"{s} {p}" for s, p in self.parts.items())
+        return f"recording: {legs} · {left:.0f} s left"
+
+    def draw(self) -> None:
+        from rich.text import Text
+
+        self._live.update(Text(self.text(), no_wrap=True, overflow="ellipsis"), refresh=True)
+        self.lines += 1
+
+    def close(self) -> None:
+        self._live.stop()
+
+
 @dataclass
 class _Run:
     n: int = 0
@@ -80,6 +130,8 @@ class _Storage:
         self.store = self.recorder = None
 
     def writer(self, side: str) -> RawCsvWriter:
+        from dorsimeter.io.rawcsv import RawCsvWriter
+
         if side not in self.writers:
             self.writers[side] = self.files.enter_context(RawCsvWriter(self.paths[side]))
         return self.writer_started(side)
@@ -113,6 +165,8 @@ def live_pipelines(args: argparse.Namespace, sources: dict, cals) -> dict[str, P
     """A pipeline per sensor, each with its own box calibration (``sensor_cal_for``: the right
     sensor's is found by its BLE address or name; ``--sensor-cal`` is the first sensor's).
     Shared with ``monitor``."""
+    from dorsimeter.core import Pipeline
+
     home = getattr(args, "home", None)
     two = bool(getattr(args, "right_sensor", None))
     out = {}
@@ -140,7 +194,7 @@ def open_sources(args: argparse.Namespace) -> dict:
 
 async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
                   duration_s: float, state: _Run, side: str | None,
-                  connecting: asyncio.Lock) -> None:
+                  connecting: asyncio.Lock, status: StatusLine | None = None) -> None:
     """One sensor's samples: raw CSV, pipeline, store and results, for ``duration_s`` of
     device time from its first sample (lost samples do not lengthen the session).
 
@@ -169,6 +223,9 @@ async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
             results.add(readings, events)  # numbers the reps it counts, then they are stored
             storage.recorder.add(readings, events)
             state.n += len(batch)
+            if status is not None:
+                status.update(side or pipeline.side, pipeline, readings,
+                              float(batch.t_s[-1]) - (t_end - duration_s))
             if done:
                 break
     finally:
@@ -178,6 +235,9 @@ async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
 
 
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
+    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.session import SessionResults
+
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as Ctrl-C does: cancel, clean up
 
@@ -200,12 +260,15 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         storage = _Storage(args, paths, {side: sources[side].name for side in sides}, cals,
                            results, files)
         connecting = asyncio.Lock()
+        status = StatusLine(args.duration, sides) if sys.stdout.isatty() else None
         try:
             await asyncio.gather(*(
                 _stream(sources[side], pipelines[side], storage, results, args.duration, state,
-                        side if args.right_sensor else None, connecting)
+                        side if args.right_sensor else None, connecting, status)
                 for side in sides))
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
+            if status is not None:
+                status.close()
             if storage.recorder is not None:  # nothing came: nothing to store
                 try:
                     state.session_id = storage.recorder.finish(results)

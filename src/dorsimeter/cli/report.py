@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from dorsimeter.cli.common import add_home_option, guard_outputs
-from dorsimeter.export.report import write_report
-from dorsimeter.store import Store
 
 
 def register(sub) -> None:
@@ -18,6 +16,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.export.report import write_report
+    from dorsimeter.store import Store
+
     guard_outputs(args, {"--out": ([args.out], False)})
     with Store.open_for_reading(args.home) as store:
         path = write_report(store, args.session, args.out)

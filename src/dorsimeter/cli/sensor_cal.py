@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, guard_outputs
-from dorsimeter.core.sensor_cal import (
-    SensorCalibration,
-    calibrate_sensor,
-    load_sensor_calibration,
-    save_sensor_calibration,
-)
-from dorsimeter.io.rawcsv import read_raw_csv
+
+if TYPE_CHECKING:  # scipy.optimize is imported by the commands that calibrate
+    from dorsimeter.core.sensor_cal import SensorCalibration
 
 
 def register(sub) -> None:
@@ -33,6 +30,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.core.sensor_cal import calibrate_sensor, save_sensor_calibration
+    from dorsimeter.io.rawcsv import read_raw_csv
+
     guard_outputs(args, {"--out": ([args.out], False)}, inputs=[args.raw])
     rec = read_raw_csv(args.raw)
     cal = calibrate_sensor(rec.acc_m_s2, rec.gyr_rad_s, rec.rate_hz, args.sensor_id)
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve(spec: str | None, home: str | None = None) -> SensorCalibration | None:
     """``--sensor-cal``: a calibration file path, else a sensor id in the data directory."""
+    from dorsimeter.core.sensor_cal import load_sensor_calibration
+
     if not spec:
         return None
     if Path(spec).is_file():

@@ -60,6 +60,34 @@ def load_config(home: str | None) -> tuple[Path, dict]:
                          "(top-level keys and one [command] table level)") from None
 
 
+def _key_at(path: Path, key: str) -> str:
+    """``FILE, line N, key 'K'`` for a config key (``table.key`` for a key in a table): where
+    the user looks, in the file's own words (a TOML key, not a "column")."""
+    table, _, name = key.rpartition(".")
+    line = None
+    try:
+        current = ""
+        for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            s = text.strip()
+            if s.startswith("[") and s.endswith("]"):
+                current = s.strip("[] ")
+            elif current == table and re.match(rf"{re.escape(name)}\s*=", s):
+                line = i
+                break
+    except (OSError, UnicodeDecodeError):
+        pass
+    return f"{path}" + (f", line {line}" if line else "") + f", key '{key}'"
+
+
+def _expected(action: argparse.Action) -> str:
+    """What an option takes, in our words."""
+    if action.type is float:
+        return "expected a number, e.g. 38"
+    if action.type is int:
+        return "expected a whole number, e.g. 3"
+    return "expected " + (action.metavar or "a value like the option's").lower()
+
+
 def _convert(action: argparse.Action, value, where: str, key: str):
     """``value`` (a TOML value or an environment string) as the option would parse it; a bad
     one is one line naming the file (or variable), the key and what was expected."""
@@ -68,7 +96,7 @@ def _convert(action: argparse.Action, value, where: str, key: str):
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         if where.startswith(ENV_PREFIX):
             return DorsimeterError(f"environment variable {where}={shown}: {problem}")
-        return DorsimeterError(f"{where}, key '{key}' = {shown}: {problem}")
+        return DorsimeterError(f"{where} = {shown}: {problem}")  # where: FILE, line N, key 'K'
 
     if isinstance(action, argparse._StoreTrueAction):
         if isinstance(value, bool):
@@ -87,9 +115,11 @@ def _convert(action: argparse.Action, value, where: str, key: str):
         raise bad("expected a number, not true/false")
     try:
         out = action.type(str(value)) if action.type is not None else value
-    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+    except argparse.ArgumentTypeError as e:  # our own words already
         msg, quoted = str(e), f"'{terminal_safe(str(value))[:40]}': "
         raise bad(msg[len(quoted):] if msg.startswith(quoted) else msg) from None
+    except (TypeError, ValueError):  # Python's ("could not convert string to float") are not
+        raise bad(_expected(action)) from None
     if action.choices is not None and out not in action.choices:
         raise bad(f"expected one of {', '.join(map(str, action.choices))}")
     return out
@@ -115,15 +145,16 @@ def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: d
     for key, value in config.items():
         if isinstance(value, dict):
             if key.replace("-", "_") not in {c.replace("-", "_") for c in commands}:
-                raise InputError(str(path), None, key, f"no command called '{key}'")
+                raise DorsimeterError(f"{path}: [{key}]: no command called '{key}' (expected "
+                                      f"one of {', '.join(sorted(commands))})")
             sub = commands.get(key) or commands.get(key.replace("_", "-"))
             for k in value:
                 if k not in settable(sub):
-                    raise InputError(str(path), None, f"{key}.{k}",
-                                     f"'{key}' has no option --{k.replace('_', '-')}")
+                    raise DorsimeterError(f"{_key_at(path, f'{key}.{k}')}: the {key} command "
+                                          f"has no option --{k.replace('_', '-')}")
         elif key not in known:
-            raise InputError(str(path), None, key,
-                             f"no command has an option --{key.replace('_', '-')}")
+            raise DorsimeterError(f"{_key_at(path, key)}: no command has an option "
+                                  f"--{key.replace('_', '-')}")
     table = config.get(command) or config.get(command.replace("-", "_")) or {}
     defaults = {}
     for dest, action in options.items():
@@ -131,7 +162,8 @@ def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: d
         if env is not None:
             defaults[dest] = _convert(action, env, ENV_PREFIX + dest.upper(), dest)
         elif dest in table:
-            defaults[dest] = _convert(action, table[dest], f"{path} [{command}]", dest)
+            defaults[dest] = _convert(action, table[dest], _key_at(path, f"{command}.{dest}"),
+                                      dest)
         elif dest in config and not isinstance(config[dest], dict):
-            defaults[dest] = _convert(action, config[dest], str(path), dest)
+            defaults[dest] = _convert(action, config[dest], _key_at(path, dest), dest)
     return defaults

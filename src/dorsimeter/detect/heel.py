@@ -30,6 +30,9 @@ SHANK_IMU = "shank_imu"
 NO_SOURCE = "none"
 #: Heel-lift sources, best first: the monitor uses the best one the data offer.
 SOURCES = (HEEL_SWITCH, FOOT_IMU, SHANK_IMU)
+#: the sources as a person says them (the monitor, summaries, the report); files keep the codes
+SPOKEN = {HEEL_SWITCH: "heel switch", FOOT_IMU: "foot sensor", SHANK_IMU: "shin sensor",
+          NO_SOURCE: "not checked"}
 
 
 def hysteresis(x: np.ndarray, on: float, off: float, state: bool) -> tuple[np.ndarray, bool]:

@@ -70,6 +70,8 @@ TRIAL_COLUMNS = (
     "hold_start_s",             # device time the scored hold began, empty: no hold
     "hold_end_s",
     "best_of_side_bool",        # 1 on the trial that is the side's best scored angle
+    "peak_valgus_deg",          # largest knee track toward the midline in the rep (knee track)
+    "placement_cm",             # the session's clip centre below the tibial tuberosity
 )
 
 
@@ -254,7 +256,8 @@ def write_trials_csv(path: str | os.PathLike, info: SessionInfo, trials: list[Tr
                 _num(t.counts), _text(t.heel_source),
                 _num(t.t_start_s), _num(t.t_end_s), clocks.get(t.side, base)(t.t_start_s),
                 clocks.get(t.side, base)(t.t_end_s),
-                _num(t.hold_s), _num(t.hold_start_s), _num(t.hold_end_s), _num(id(t) in best)])
+                _num(t.hold_s), _num(t.hold_start_s), _num(t.hold_end_s), _num(id(t) in best),
+                _num(t.peak_valgus_deg), _num(info.placement_cm)])
     return len(trials)
 
 

@@ -27,6 +27,7 @@ class HistoryPoint:
     asymmetry: Asymmetry | None
     exercises: dict[str, dict[str, list[Trial]]] = field(default_factory=dict)  # the others'
     done: tuple[str, ...] = ()  # the exercises stored, in the order first done
+    trials: tuple = ()  # the session's stored trials (the exercises' own figures)
 
     @property
     def what(self) -> str:
@@ -50,7 +51,8 @@ def history(store: Store, athlete: str | None) -> list[HistoryPoint]:
                 if t.exercise not in (SCORED_EXERCISE, "session_max"):
                     others.setdefault(t.exercise, {}).setdefault(t.side, []).append(t)
             done = tuple(dict.fromkeys(t.exercise for t in trials if t.exercise != "session_max"))
-            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo), others, done))
+            out.append(HistoryPoint(s, sides, asymmetry(sides, athlete=geo), others, done,
+                                    tuple(trials)))
     return out
 
 
@@ -130,11 +132,21 @@ def format_history(athlete: str | None, points: list[HistoryPoint],
     if len(latest) == len(SIDES):  # sides often come from separate sessions: compare the latest
         (pl, left), (pr, right) = latest["left"], latest["right"]
         a = session_asymmetry(left, right, athlete=geometry(tibia_m, foot_m))
-        lines.append(f"  latest (sessions {pl.session.id}, {pr.session.id}): {a.line()}")
+        when = (f"session {pl.session.id}" if pl.session.id == pr.session.id else
+                f"left from session {pl.session.id}, right from session {pr.session.id}")
+        lines.append(f"  latest ({when}): {a.line()}")
     other = exercise_lines(points)
     if other:
         lines.append("  other exercises (not in the wall-test trend):")
         lines += other
+    for p in points:  # the single-leg squat screen: its figure is the knee track, not the angle
+        squat = [t for t in p.trials if t.exercise == "single_leg_squat"
+                 and t.peak_valgus_deg is not None]
+        if squat:
+            lines.append(f"  single-leg squat, session {p.session.id}: peak valgus " + ", ".join(
+                f"{s} {max(t.peak_valgus_deg for t in squat if t.side == s):.1f}° (largest of "
+                f"{sum(t.side == s for t in squat)} reps)"
+                for s in SIDES if any(t.side == s for t in squat)))
     if unfinished:
         lines.append("  * not ended: the program stopped before the session finished "
                      "(crash, or still running)")

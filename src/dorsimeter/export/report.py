@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dorsimeter.detect.heel import SPOKEN
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar
@@ -158,6 +159,42 @@ def exercises_table(trials: list[Trial]) -> str:
             + rows + "</table>")
 
 
+#: label geometry for the plots' 11 px text: a generous width per character (system-ui digits
+#: are about 6 px), the line height, and how many lines above a mark a label may climb
+LABEL_CHAR_PX, LABEL_LINE_PX, LABEL_ROWS = 6.6, 13.0, 4
+
+
+def place_labels(marks: list[tuple[float, float, str, str]]
+                 ) -> list[tuple[float, float, str] | None]:
+    """(x, y, text) of each mark's label so that no two overlap (beyond ten trials they did):
+    the full label on the first free line above its mark, else its short form ("#12"), else
+    none (the mark and its ``data-value`` stay). ``marks``: (x, y, long, short)."""
+    taken: list[tuple[float, float, float]] = []  # (x0, x1, baseline y) of labels placed
+    out: list[tuple[float, float, str] | None] = []
+
+    def free(x0: float, x1: float, yb: float) -> bool:
+        return all(x1 + 2 <= a or x0 >= b + 2 or abs(yb - c) >= LABEL_LINE_PX
+                   for a, b, c in taken)
+
+    for x, y, long, short in marks:
+        spot = None
+        for text in (long, short):
+            w = LABEL_CHAR_PX * len(text)
+            cx = min(max(x, PAD_L + w / 2), PLOT_W - PAD_R - w / 2)
+            for k in range(LABEL_ROWS):
+                yb = y - 8 - k * LABEL_LINE_PX
+                if yb < PAD_T + 10:  # above the plot: below the mark instead
+                    yb = y + 16 + (k - 1) * LABEL_LINE_PX
+                if free(cx - w / 2, cx + w / 2, yb):
+                    spot = (cx, yb, text)
+                    taken.append((cx - w / 2, cx + w / 2, yb))
+                    break
+            if spot is not None:
+                break
+        out.append(spot)
+    return out
+
+
 def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[Trial],
                best: Trial | None) -> str:
     """Tibia angle over time for one side, trials shaded, each scored angle marked."""
@@ -184,21 +221,26 @@ def angle_plot(side: str, t_s: np.ndarray, angle_deg: np.ndarray, trials: list[T
     pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(ax.x(tt), ax.y(aa), strict=True))
     parts.append(f'<polyline class="angle-trace" points="{pts}" fill="none" '
                  f'stroke="{SIDE_COLOUR[side]}" stroke-width="1.2"/>')
+    marks = []
     for i, t in enumerate(trials, 1):
         x_t = t.t_end_s if t.t_start_s is None else (
             t.t_start_s if t.t_end_s is None else (t.t_start_s + t.t_end_s) / 2)
         if x_t is None:
             continue
         x, y = float(ax.x(x_t)), float(ax.y(t.angle_deg))
-        label = trial_label(t, i) + (
-            " heel lift" if t.valid is False else ("" if t.counts else " no hold"))
+        name = trial_label(t, i)
+        label = name + (" heel lift" if t.valid is False else ("" if t.counts else " no hold"))
+        marks.append((t, x, y, f"{label} {t.angle_deg:.1f}°", name.split()[-1]))  # short: #3, 2·3
+    placed = place_labels([(x, y, long, short) for _, x, y, long, short in marks])
+    for (t, x, y, _, _), spot in zip(marks, placed, strict=True):
         star = t is best
+        text = "" if spot is None else (
+            f'<text x="{spot[0]:.1f}" y="{spot[1]:.1f}" text-anchor="middle">'
+            f"{escape(spot[2])}</text>")
         parts.append(
             f'<g class="rep-mark" data-side="{side}" data-value="{t.angle_deg!r}">'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{5 if star else 3.5}" '
-            f'fill="{"#111" if star else "#fff"}" stroke="#111"/>'
-            f'<text x="{x:.1f}" y="{max(y - 8, PAD_T + 10):.1f}" text-anchor="middle">'
-            f"{escape(label)} {t.angle_deg:.1f}°</text></g>")
+            f'fill="{"#111" if star else "#fff"}" stroke="#111"/>{text}</g>')
     return (f'<svg id="plot-{side}" xmlns="http://www.w3.org/2000/svg" width="{PLOT_W}" '
             f'height="{PLOT_H}" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" '
             f'aria-label="{side} tibia angle over time">' + "".join(parts) + "</svg>")
@@ -264,12 +306,37 @@ def _side_table(sides: dict[str, SideSummary], trials: list[Trial],
             f'<td class="mean3">{_v(x.mean_best3_deg)}</td>'
             f'<td class="scored">{x.n_scored}</td><td class="trials">{x.n_trials}</td>'
             f'<td class="invalid">{x.n_invalid}</td>'
-            f'<td>{escape(", ".join(sources)) or "not checked"}</td>'
+            f'<td>{escape(", ".join(SPOKEN.get(x, x) for x in sources)) or "not checked"}</td>'
             + _wall_cell(x.best_valid_deg, geo) + "</tr>")
     return ("<table id=\"sides\"><tr><th>side</th><th>best valid angle</th>"
             "<th>mean of best three</th><th>scored</th><th>trials</th><th>heel lifted</th>"
             f"<th>heel-lift source</th><th>{HAND_WIDTH_M * 100:.0f} cm wall</th></tr>"
             + "".join(rows) + "</table>")
+
+
+SQUAT = "single_leg_squat"
+
+
+def _squat_block(trials: list[Trial]) -> str:
+    """The single-leg squat screen: each rep's peak valgus (knee track toward the midline), per
+    side, with the largest; empty when the session has no squat."""
+    squats = [t for t in trials if t.exercise == SQUAT and t.peak_valgus_deg is not None]
+    if not squats:
+        return ""
+    rows = []
+    for s in SIDES:
+        mine = [t for t in squats if t.side == s]
+        if not mine:
+            continue
+        cells = ", ".join(f'rep {t.rep}: <span data-value="{t.peak_valgus_deg!r}">'
+                          f"{t.peak_valgus_deg:.1f}°</span>" for t in mine)
+        most = max(t.peak_valgus_deg for t in mine)
+        rows.append(f'<tr id="squat-{s}"><td>{s}</td><td class="most">'
+                    f'<span data-value="{most!r}">{most:.1f}°</span></td><td>{cells}</td></tr>')
+    return ('<section id="sec-squat">'
+            '<h2>Single-leg squat: peak valgus (knee track toward the midline)</h2>'
+            '<table id="squat"><tr><th>side</th><th>largest</th><th>per rep</th></tr>'
+            + "".join(rows) + "</table></section>")
 
 
 def _asymmetry_block(a: Asymmetry | None, other: str = "") -> str:
@@ -321,7 +388,12 @@ def _meta(info: SessionInfo, cals: list[tuple[str, str, dict]], lengths) -> str:
             ("date (UTC)", escape(info.start_utc.replace("T", " ").replace("Z", "")[:19])),
             ("session", f'<span id="session-id">{info.id}</span> ({escape(info.kind)}, '
              + ("ended" if info.ended else '<span class="flag">not ended</span>') + ")"),
-            ("sensor", escape(info.sensor or "—"))]
+            ("sensor", escape(info.sensor or "—")),
+            ("placement", '<span id="placement">' + (
+                "not given (the standard: anteromedial tibia, 15 cm below the tibial "
+                "tuberosity)" if info.placement_cm is None else
+                f'<span data-value="{info.placement_cm!r}">{info.placement_cm:g} cm</span> '
+                "below the tibial tuberosity, anteromedial tibia") + "</span>")]
     if tibia_m is not None or foot_m is not None:
         rows.append(("lengths", ", ".join(
             f"{label} {v * 100:.1f} cm" for label, v in (("tibia", tibia_m),
@@ -443,6 +515,7 @@ def render_report(store: Store, ref: int | str,
         + "</section>"
         + '<section id="sec-norms"><h2>Against published norms</h2>'
         + _norms_block(both, asym, norms) + "</section>"
+        + _squat_block(trials)
         + '<section id="sec-exercises"><h2>Exercises, sets and reps</h2>'
         + exercises_table(trials) + "</section>"
         + "".join(plots)

@@ -89,7 +89,8 @@ def list_protocols() -> list[Protocol]:
     files = resources.files("dorsimeter.protocols") / "data"
     out = [parse_protocol(f.read_text(encoding="utf-8"), f.name)
            for f in sorted(files.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")]
-    order = ("short_skinny_foot", "band_mobilisation", "clamshell_wall", "reverse_lunge")
+    order = ("short_skinny_foot", "band_mobilisation", "clamshell_wall", "reverse_lunge",
+             "single_leg_squat")
     return sorted(out, key=lambda p: order.index(p.name) if p.name in order else len(order))
 
 

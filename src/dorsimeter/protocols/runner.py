@@ -49,6 +49,8 @@ class ProtocolState:
     done: bool
     counted: int  # all reps counted, all sides
     missed: int
+    #: (side, rep number, peak valgus °) of every counted rep, for the squat screen
+    valgus: tuple[tuple[str, int, float], ...] = ()
 
 
 @dataclass
@@ -105,7 +107,13 @@ class ProtocolRunner:
         return ProtocolState(self.protocol.name, self.protocol.title, self.side,
                              min(pr.set_no, self.sets), self.sets, pr.in_set, self.reps,
                              self.hold_remaining_s, self.cue, self.done, len(self.counted),
-                             len(self.missed))
+                             len(self.missed), self.peak_valgus())
+
+    def peak_valgus(self) -> tuple[tuple[str, int, float], ...]:
+        """(side, rep number, peak valgus °) of the counted reps so far (a rep under way
+        carries its largest knee track yet)."""
+        return tuple((c.side, c.rep_no, float(c.record.peak_valgus_deg)) for c in self.counted
+                     if c.record is not None and np.isfinite(c.record.peak_valgus_deg))
 
     def _count(self, side: str, t_s: float, rep: RepRecord | None) -> CountedRep | None:
         pr = self._prog(side)

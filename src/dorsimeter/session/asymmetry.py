@@ -48,8 +48,9 @@ class Asymmetry:
     def line(self) -> str:
         flag = (f"beyond the MDC of {self.mdc_deg:.1f}°" if self.beyond_mdc
                 else f"within the MDC of {self.mdc_deg:.1f}°")
-        return (f"left − right: {self.diff_deg:+.1f}° ({self.percent:.0f} %, band {self.band}, "
-                f"≈ {self.cm:.1f} cm by {self.cm_method}), {flag}")
+        how = "by the athlete's lengths" if self.cm_method == "geometry" else "at 3.6° per cm"
+        return (f"left − right: {self.diff_deg:+.1f}° ({self.percent:.1f} % of the better side, "
+                f"band {self.band}; {self.cm:.1f} cm at the wall {how}), {flag}")
 
 
 def asymmetry(left_deg: float, right_deg: float, mdc_deg: float = MDC_DEG,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dorsimeter.detect.heel import SPOKEN
 from dorsimeter.detect.reps import RepRecord, RepTracker
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
@@ -381,7 +382,7 @@ class SessionResults:
                          f"{'—' if mean3 is None else f'{mean3:.1f}°'}"
                          f", attempts {len(v.trials)} ({len(v.scored)} scored, "
                          f"{len(v.invalid)} heel lift)"
-                         f", heel by {self.heel_source.get(side, 'none')}")
+                         f", heel: {SPOKEN.get(self.heel_source.get(side, 'none'), 'none')}")
             out.append(line)
             if v.trials:
                 out.append(f"{side:>5}: wall test, trials " + rep_list(v.trials))

@@ -169,6 +169,15 @@ class ShankSim:
         self._side_changes.append((now + 1.0, side))
         self._start_script()
 
+    def restart(self) -> None:
+        """The athlete straightens up (heel down, over 1 s) and the script starts again with its
+        still stance and calibration drives: what the calibration wizard asks for. Without it a
+        recalibration mid-script takes an end-range hold for the stance."""
+        self._motion.cut(self.t_s)
+        for p in self._motion.profiles:
+            p.move(0.0, 1.0)
+        self._start_script()
+
     def _extend(self, until_s: float) -> None:
         self._runner.extend(until_s)
 

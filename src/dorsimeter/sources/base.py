@@ -40,6 +40,10 @@ class Source:
     def set_side(self, side: str) -> None:
         """Told when the user says the sensor is now on ``side`` (the simulator moves its clip)."""
 
+    def calibration_started(self) -> None:
+        """Told when the calibration wizard asks the athlete to stand tall, then drive the knee
+        (the simulated athlete does so); a real sensor has nothing to do."""
+
     def __aiter__(self) -> AsyncIterator[ImuBatch]:
         return self.stream()
 

@@ -214,6 +214,28 @@ async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0) -> int |
         return None
 
 
+NO_BLE_HELP = ("use a USB sensor (--sensor serial:PORT) or the simulator (--sensor sim) "
+               "meanwhile")
+
+
+def scan_error(e: BaseException) -> str:
+    """Why a BLE scan failed, in words a user can act on: bleak reports a computer without
+    Bluetooth as the system D-Bus socket missing ("[Errno 2] No such file or directory"), BlueZ
+    absent from the bus, or no adapter."""
+    text = str(e)
+    if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+        return ("no Bluetooth on this computer: BlueZ (Linux's Bluetooth service) and its "
+                "system D-Bus are not running; install and start them (Debian/Ubuntu: `sudo apt "
+                "install bluez`, then `sudo systemctl start bluetooth`), or " + NO_BLE_HELP)
+    if "org.bluez" in text or "ServiceUnknown" in text:
+        return ("no Bluetooth service: BlueZ is not running; start it (`sudo systemctl start "
+                "bluetooth`, or install the `bluez` package), or " + NO_BLE_HELP)
+    if "adapter" in text.lower():
+        return ("no Bluetooth adapter found: plug one in or switch it on (`rfkill unblock "
+                "bluetooth`, `bluetoothctl power on`), or " + NO_BLE_HELP)
+    return f"cannot scan for BLE sensors: {e}"
+
+
 async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> list[FoundSensor]:
     """Supported sensors nearby, strongest first.
 
@@ -224,7 +246,7 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
     try:  # no UUID filter: some WitMotion units advertise only their name
         found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
     except (BleakError, OSError) as e:
-        raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
+        raise DeviceError(scan_error(e)) from e
     out = []
     for dev, adv in found.values():
         kind = kind_from_uuids(adv.service_uuids, adv.local_name)
@@ -288,7 +310,7 @@ async def find_sensor(target: str, timeout_s: float = 10.0,
                 if not by_address:
                     await asyncio.sleep(NAME_SETTLE_S)
     except (BleakError, OSError) as e:
-        raise DeviceError(f"cannot scan for BLE sensors: {e}") from e
+        raise DeviceError(scan_error(e)) from e
     if not seen:
         what = "address" if by_address else "name"
         raise DeviceError(f"no BLE sensor with {what} '{target}' seen in {timeout_s:g} s "

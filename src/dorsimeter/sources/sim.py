@@ -10,9 +10,18 @@ from dorsimeter.sim.motion import SCRIPTS, script_spec
 from dorsimeter.sources.base import Pacer, Source
 from dorsimeter.types import ImuBatch
 
+#: device seconds per batch when running as fast as possible (``speed`` 0): the rig and the
+#: pipeline cost milliseconds a call whatever its length, so 5-sample batches held ``--speed 0``
+#: near 10× real time (the pipeline's results do not depend on how the stream is cut)
+FAST_CHUNK_S = 1.0
+
 
 class SimSource(Source):
-    """Streams ShankSim in batches of ``batch_n`` samples; ``set_side`` moves the simulated clip."""
+    """Streams ShankSim in batches of ``batch_n`` samples; ``set_side`` moves the simulated clip.
+
+    At ``speed`` 0 the batches are a second long (:data:`FAST_CHUNK_S`), so a side change or a
+    calibration restart takes effect up to that much device time later, and the simulator draws
+    its noise per second (another realisation of the same error model as ``batch_n`` draws)."""
 
     def __init__(self, side: str = "left", speed: float = 1.0, seed: int = 0,
                  rate_hz: float = 100.0, batch_n: int = 5,
@@ -34,8 +43,14 @@ class SimSource(Source):
     def set_side(self, side: str) -> None:
         self.sim.set_side(side)
 
+    def calibration_started(self) -> None:
+        self.sim.restart()
+
     async def stream(self) -> AsyncIterator[ImuBatch]:
+        n = self.batch_n
+        if self.pacer.speed <= 0:
+            n = max(n, int(round(FAST_CHUNK_S * self.rate_hz)))
         while True:
-            batch = self.sim.generate(self.batch_n)
+            batch = self.sim.generate(n)
             await self.pacer.wait_until(float(batch.t_s[-1]))
             yield batch

@@ -88,6 +88,7 @@ class SessionInfo:
     sensor: str | None
     t0_s: float | None
     t0_utc: str | None
+    placement_cm: float | None = None  # clip centre below the tibial tuberosity (mounting.md)
 
     @property
     def raw_paths(self) -> list[str]:
@@ -126,6 +127,7 @@ class Trial:
     hold_start_s: float | None = None  # the hold that gave ``angle_deg`` (device time)
     hold_end_s: float | None = None
     id: int | None = None
+    peak_valgus_deg: float | None = None  # largest knee track toward the midline (squat screen)
 
     @property
     def counts(self) -> bool:
@@ -470,13 +472,22 @@ class Store:
             self.db.executemany(
                 "INSERT INTO trials (session_id, side, exercise, set_no, rep, angle_deg, valid,"
                 " heel_source, t_start_s, t_end_s, hold_s, scored, peak_deg, hold_start_s,"
-                " hold_end_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hold_end_s, peak_valgus_deg)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(session_id, t.side, t.exercise, t.set_no, t.rep, float(t.angle_deg),
                   _tri(t.valid), t.heel_source, t.t_start_s, t.t_end_s, t.hold_s, _tri(t.scored),
-                  t.peak_deg, t.hold_start_s, t.hold_end_s) for t in trials])
+                  t.peak_deg, t.hold_start_s, t.hold_end_s, t.peak_valgus_deg)
+                 for t in trials])
 
     def replace_trials(self, session_id: int, trials: Sequence[Trial]) -> None:
         self.add_trials(session_id, trials, replace=True)
+
+    def set_placement(self, session_id: int, placement_cm: float | None) -> None:
+        """Where the sensor sat in this session: the clip's centre, cm below the tibial
+        tuberosity (None: not given, the standard 15 cm of mounting.md presumed)."""
+        with self._tx():
+            self.db.execute("UPDATE sessions SET placement_cm = ? WHERE id = ?",
+                            (placement_cm, session_id))
 
     def set_session_athlete(self, session_id: int, athlete: str) -> None:
         """The session belongs to ``athlete`` (chosen after it started)."""
@@ -542,14 +553,14 @@ class Store:
     # reading ---------------------------------------------------------------------------------
 
     _SESSION_SQL = ("SELECT s.id, s.kind, s.start_utc, s.end_utc, s.ended, s.raw_path, s.notes,"
-                    " a.name, n.name, s.t0_s, s.t0_utc FROM sessions s"
+                    " a.name, n.name, s.t0_s, s.t0_utc, s.placement_cm FROM sessions s"
                     " LEFT JOIN athletes a ON a.id = s.athlete_id"
                     " LEFT JOIN sensors n ON n.id = s.sensor_id")
 
     @staticmethod
     def _session_row(r) -> SessionInfo:
         return SessionInfo(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], r[9],
-                           r[10])
+                           r[10], r[11])
 
     def session(self, ref: int | str) -> SessionInfo:
         """Session by id, or ``latest`` (the most recently started)."""
@@ -582,7 +593,8 @@ class Store:
     def trials(self, session_id: int) -> list[Trial]:
         rows = self.db.execute(
             "SELECT side, angle_deg, valid, heel_source, t_start_s, t_end_s, rep, exercise,"
-            " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id FROM trials"
+            " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id, peak_valgus_deg"
+            " FROM trials"
             " WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
         return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
                       None if r[10] is None else bool(r[10]), *r[11:]) for r in rows]

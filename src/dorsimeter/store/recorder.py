@@ -41,7 +41,12 @@ def trial_from_rep(rep) -> Trial:
         set_no=getattr(rep, "set_no", None), hold_s=float(rep.hold_s),
         scored=bool(rep.scored), peak_deg=peak,
         hold_start_s=None if hold is None else hold[0],
-        hold_end_s=None if hold is None else hold[1])
+        hold_end_s=None if hold is None else hold[1],
+        peak_valgus_deg=_finite(getattr(rep, "peak_valgus_deg", None)))
+
+
+def _finite(v) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
 
 
 def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
@@ -72,7 +77,8 @@ def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[
             t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
             exercise=get("exercise") or "wall_test", set_no=get("set_no"),
             hold_s=get("hold_s"), scored=None if scored is None else bool(scored),
-            peak_deg=peak, hold_start_s=get("hold_start_s"), hold_end_s=get("hold_end_s")))
+            peak_deg=peak, hold_start_s=get("hold_start_s"), hold_end_s=get("hold_end_s"),
+            peak_valgus_deg=_finite(get("peak_valgus_deg"))))
     if out:
         return out
     for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):

@@ -132,10 +132,20 @@ def _raw_identity(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sessions ADD COLUMN raw_sha256 TEXT")
 
 
+def _placement(db: sqlite3.Connection) -> None:
+    """Where the sensor sat (hardware_docs/mounting.md: the clip's centre this many cm below the
+    tibial tuberosity), per session: the inclinometer-equivalent reading depends on it; and
+    each trial's peak valgus (knee track toward the midline: the single-leg squat's figure)."""
+    _script(db, """
+        ALTER TABLE sessions ADD COLUMN placement_cm REAL;
+        ALTER TABLE trials ADD COLUMN peak_valgus_deg REAL
+    """)
+
+
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
                                                           _v3_hold_interval, _v4_session_legs,
-                                                          _raw_identity]
+                                                          _raw_identity, _placement]
 LATEST = len(MIGRATIONS)
 
 

@@ -45,6 +45,7 @@ from dorsimeter.tui.model import (
 )
 from dorsimeter.tui.services import StoreClient, athlete_geometry, wall_target_deg
 from dorsimeter.tui.widgets import (
+    SIDES_FULL_WIDTH,
     Banner,
     BigAngle,
     Gauge,
@@ -53,6 +54,7 @@ from dorsimeter.tui.widgets import (
     render_protocol,
     render_sensors,
     render_sides,
+    trial_phrase,
 )
 from dorsimeter.types import SIDES
 
@@ -97,6 +99,7 @@ class MonitorApp(App):
     #angle { color: $accent; text-style: bold; }
     #angle.reached { color: $success; }
     #sides { width: 36; border: round $primary; padding: 0 1; }
+    #sides.wide { width: 48; }
     #trace { border: round $primary; border-title-color: $text-muted; }
     #protocol { height: 2; padding: 0 1; background: $boost; display: none; }
     #protocol.on { display: block; }
@@ -121,8 +124,8 @@ class MonitorApp(App):
                 tooltip="the sensor is on the right leg"),
         Binding("t", "trial", "Trial", tooltip="start/stop a trial by hand (default: every "
                 "drive is a trial)"),
-        Binding("c", "calibrate", "Calib", tooltip="calibration wizard: stand still, then "
-                "drive the knee forward three times"),
+        Binding("c", "calibrate", "Calib", tooltip="calibration wizard: strap the sensor on, "
+                "stand still, then drive the knee forward three times"),
         Binding("a", "athlete", "Athlete", tooltip="choose or create the athlete (lengths give "
                 "the hand-width wall target)"),
         Binding("s", "connect", "Sensor", tooltip="connect a sensor: scan BLE, serial ports, "
@@ -167,6 +170,8 @@ class MonitorApp(App):
         self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
         self.record_session = record_session
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
+        # the clip's centre below the tibial tuberosity (sensor screen, --placement-cm)
+        self.placement_cm: float | None = self.recording.get("placement_cm")
         self.mdc_deg = mdc_deg
         self.clock = clock
         self.model = (self.legs["left"].model if self.legs
@@ -227,10 +232,10 @@ class MonitorApp(App):
         yield Banner(id="banner")
         with Horizontal(id="main"):
             with Vertical(id="angle-box"):
-                yield Static("tibia angle (°, knee forward +)", id="angle-label")
+                yield Static("tibia angle, knee forward +", id="angle-label")
                 yield BigAngle("--.-", id="angle")
                 yield Gauge(id="gauge")
-            yield Static(id="sides")
+            yield Static(id="sides", classes="wide")  # every heading in full (44 columns)
         yield Trace(TRACE_S, id="trace")
         yield Static(id="protocol")
         yield Static(id="message")
@@ -550,6 +555,15 @@ class MonitorApp(App):
                                    self.source.name, info.get("sensor_kind"),
                                    dict(self.pipeline.calibrations), info.get("raw_path"),
                                    info.get("notes"))
+        self.store_placement()
+
+    def store_placement(self) -> None:
+        """The sensor's placement with the session being recorded (queued after its start)."""
+        if self.store is None or not self.record_session or self.placement_cm is None:
+            return
+        client, cm = self.store, self.placement_cm
+        client.run(lambda s: client.session_id is not None
+                   and s.set_placement(client.session_id, cm))
 
     @property
     def calibrations(self) -> dict:
@@ -674,13 +688,15 @@ class MonitorApp(App):
                                             target_deg, target_label)
         side = self.pipeline.side
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = self._trial_words(side)
+        trial = self._trial_words(side, side in self.pipeline.calibrations, self.samples > 0,
+                                  self.source_ended and self.error is not None)
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
         q("#status", Static).update(
             f"[b]{markup_safe(who)}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg, self.session))
+            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
+                         width=SIDES_FULL_WIDTH))
         q("#trace", Trace).set(self.model.trace(), self.rep_markers(self.model), target_deg)
         banner = q("#banner", Banner)
         alerts = self.model.alerts
@@ -701,13 +717,17 @@ class MonitorApp(App):
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
-    def _trial_words(self, side: str) -> str:
-        """What counts now, for the top line."""
+    def _trial_words(self, side: str, calibrated: bool, has_data: bool, stopped: bool) -> str:
+        """What counts now, for the top line: no trial while the sensor is missing or the leg
+        calibrates (``trial_phrase``), else what the session counts."""
+        state = trial_phrase(True, calibrated, has_data, stopped)
+        if state != "trial running":
+            return state
         s = self.session
         if s.guided:
             return "guided exercise"
         if s.auto_trials:
-            return "every held drive a trial"
+            return "trial running: every held drive counts"
         n = s.open_trial(side)
         return f"trial {n} running" if n is not None else "trial stopped (t starts one)"
 
@@ -761,7 +781,9 @@ class MonitorApp(App):
         left = self.legs["left"]
         self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
         who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = self._trial_words(chosen)
+        leg = self.legs[chosen]
+        trial = self._trial_words(chosen, chosen in leg.pipeline.calibrations,
+                                  leg.latest is not None, leg.error is not None)
         sources = dict.fromkeys(leg.model.heel_source for leg in self.legs.values()
                                 if leg.model.heel_source)
         heel = f" · heel: {', '.join(sources)}" if sources else ""
@@ -770,7 +792,7 @@ class MonitorApp(App):
             f"{trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session))
+            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session, width=32))
         proto = q("#protocol", Static)
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")

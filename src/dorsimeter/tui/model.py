@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dorsimeter.detect.heel import SOURCES, SPOKEN
 from dorsimeter.types import SIDES, ImuBatch, Readings
 
 TRACE_S = 10.0
-HEEL_SOURCE_NAMES = {"heel_switch": "heel switch", "foot_imu": "foot IMU",
-                     "shank_imu": "shank IMU"}
+HEEL_SOURCE_NAMES = SPOKEN  # "shank_imu" → "shin sensor"
 ALERT_TITLES = {"heel_lift": "HEEL LIFT", "knee_drift": "KNEE DRIFT"}
 MDC_DEG = 4.6  # minimal detectable change of the tibia angle (DESIGN.md)
 DEG_PER_CM = 3.6  # Bennell 1998 rule of thumb, knee-to-wall distance vs tibia angle
@@ -113,6 +113,23 @@ def calibration_progress(status: str) -> tuple[str, float]:
     return "?", 0.0
 
 
+def shown_status(status: str) -> str:
+    """``Pipeline.status`` as the athlete should read it: the stance's seconds stop at what it
+    needs ("1.5 s of 1.5 s", not "3.0 s of 1.5 s": the calibrator takes the stance when the
+    drives begin, so standing longer is fine but not more progress)."""
+    def cap(m: re.Match) -> str:
+        need = float(m.group(2))
+        return f"({min(float(m.group(1)), need):.1f} s of {need:.1f} s)"
+
+    return re.sub(r"\(([\d.]+) s of ([\d.]+) s\)", cap, status)
+
+
+def stance_need_s(status: str) -> float | None:
+    """The seconds of still stance the calibrator needs, read from its status."""
+    m = re.search(r"\(([\d.]+) s of ([\d.]+) s\)", status)
+    return float(m.group(2)) if m else None
+
+
 BAND_COLOURS = ("green", "yellow", "red")  # < 10 %, 10–25 %, > 25 %
 
 
@@ -198,8 +215,8 @@ class LiveModel:
             t = float(getattr(e, "t_s", self.latest_t_s or 0.0))
             if kind in ALERT_TITLES:
                 msg = getattr(e, "message", "") or ""
-                for code, name in HEEL_SOURCE_NAMES.items():  # "heel_switch" → "heel switch"
-                    msg = msg.replace(code, name)
+                for code in SOURCES:  # "shank_imu" → "shin sensor"
+                    msg = msg.replace(code, HEEL_SOURCE_NAMES[code])
                 self._raise(kind, f"{ALERT_TITLES[kind]} — {msg}" if msg else ALERT_TITLES[kind],
                             t, t)
             rec = getattr(e, "rep", None)

@@ -232,6 +232,18 @@ class Trace(Widget):
                             self.window_s, self.target_deg)
 
 
+def trial_phrase(trial_active: bool, calibrated: bool, has_data: bool, stopped: bool) -> str:
+    """The top line's state of the measurement: a trial runs only while a sensor streams into a
+    calibrated leg, so a missing sensor or a calibration under way never reads "trial running"."""
+    if stopped:
+        return "sensor stopped"
+    if not has_data:
+        return "waiting for the sensor"
+    if not calibrated:
+        return "calibrating"
+    return "trial running" if trial_active else "trial stopped"
+
+
 def fmt_pct(x) -> str:
     return "—" if x is None else f"{100 * x:.0f} %"
 
@@ -269,37 +281,50 @@ def render_sensors(sensors: list[dict]) -> Text:
     return Text("\n").join(out) if out else Text("no sensor", style="red")
 
 
-def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None) -> Text:
-    """The per-side table, 32 columns wide: best valid angle, trials (n✗: heel lifted), the
-    hand-width wall verdict, the mean of the best three; below it the asymmetry with its
-    traffic-light band and the MDC flag."""
+#: the table's inner width with every heading in full (the one-sensor monitor gives it this)
+SIDES_FULL_WIDTH = 44
+
+
+def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None,
+                 width: int = SIDES_FULL_WIDTH) -> Text:
+    """The per-side table: per leg the best valid angle, trials, heel lifts and the hand-width
+    wall verdict; the mean of the best three; the asymmetry in °, % (traffic-light band) and
+    knee-to-wall cm with the MDC flag. Headings in full words from ``SIDES_FULL_WIDTH``
+    columns; narrower (two legs side by side: 32), short headings and a legend line. No line
+    is wider than ``width``, so none wraps."""
     kind = rows[0]["kind"] if rows else "best"
     walls = [r.get("wall") for r in rows if r.get("wall")]
-    t = Text()
-    head = f"  side   {kind:>6} {'n':>3}"
+    full = width >= SIDES_FULL_WIDTH
+    trials_w, lifts_w = (7, 11) if full else (3, 5)
+    t = Text(no_wrap=True, overflow="ellipsis")
+    head = (f"  {'leg':<6}{kind:>6}{'trials' if full else 'n':>{trials_w}}"
+            f"{'heel lifts' if full else 'lift':>{lifts_w}}")
     if walls:
-        head += f"  wall {walls[0]['wall_cm']:.0f} cm"
+        head += f"  {walls[0]['wall_cm']:.0f} cm wall" if full else " wall"
     t.append(head + "\n", style="bold")
     for r in rows:
         mark = "▶ " if r["side"] == current_side else "  "
-        best = "   —  " if r["best_deg"] is None else f"{r['best_deg']:5.1f}°"
-        t.append(f"{mark}{r['side']:<6} {best} {r['trials']:>3}",
+        best = "—" if r["best_deg"] is None else f"{r['best_deg']:.1f}°"
+        t.append(f"{mark}{r['side']:<6}{best:>6}{r['trials']:>{trials_w}}",
                  style="bold" if r["side"] == current_side else "")
-        if r.get("invalid"):
-            t.append(f" {r['invalid']}✗", style="bold red")
-        w = r.get("wall")
+        lifts = r.get("invalid")
+        t.append(f"{'' if lifts is None else lifts:>{lifts_w}}",
+                 style="bold red" if lifts else "")
+        w, gap = r.get("wall"), "  " if full else " "
         if w:
             if w["reaches"]:
-                t.append("  ✓ reaches", style="bold green")
+                t.append(f"{gap}✓ reaches", style="bold green")
             else:
-                t.append(f"  ✗ {w['knee_to_wall_cm']:.1f} cm", style="bold red")
+                t.append(f"{gap}✗ {w['knee_to_wall_cm']:.1f} cm", style="bold red")
         elif r["best_deg"] is None and r.get("max_deg") is not None and kind == "best":
-            t.append(f"  (max {r['max_deg']:.0f}°)", style="grey62")
+            t.append(f"{gap}(max {r['max_deg']:.0f}°)", style="grey62")
         t.append("\n")
     means = [r.get("mean3_deg") for r in rows]
     if any(m is not None for m in means):
-        t.append("  top-3  " + " · ".join("—" if m is None else f"{m:.1f}°" for m in means)
-                 + "\n", style="grey62")
+        shown = [("—" if m is None else f"{m:.1f}°") for m in means]
+        t.append("  mean of best 3: " + (", ".join(f"{r['side']} {v}" for r, v in
+                                                  zip(rows, shown, strict=True))
+                                        if full else " · ".join(shown)) + "\n", style="grey62")
     if kind == "best" and any(r["best_deg"] is not None for r in rows):
         from dorsimeter.export.norms import load_norms  # the published norm, with its source
 
@@ -317,16 +342,22 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
         found = getattr(session, "asymmetry", None) if session is not None else None
         a = asymmetry(vals["left"], vals["right"], mdc_deg,
                       found=found if hasattr(found, "diff_deg") else None)
-        t.append(f"  L−R {a.diff_deg:+5.1f}° {a.pct:3.0f} % ", style="bold")
-        t.append(f"● {a.band}", style=f"bold {a.colour}")
-        how = "geom." if a.cm_method == "geometry" else "rule"
-        t.append(f"\n  ≈ {a.cm:.1f} cm {how}  ")
-        if a.beyond_mdc:
-            t.append(f"> MDC {a.mdc_deg:.1f}°", style="bold red")
-        else:
-            t.append(f"< MDC {a.mdc_deg:.1f}°", style="grey62")
+        t.append(f"  left − right {a.diff_deg:+.1f}° {a.pct:.1f} %", style="bold")
+        if full:
+            t.append(" ")
+            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"\n  {a.cm:.1f} cm at the wall · ")
+        else:  # the band opens the next line
+            t.append("\n  ")
+            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"  {a.cm:.1f} cm  ")
+        flag = "beyond MDC" if a.beyond_mdc else "within MDC"
+        t.append(f"{flag} {a.mdc_deg:.1f}°" if full else flag,
+                 style="bold red" if a.beyond_mdc else "grey62")
     else:
         t.append("  asymmetry: test both legs", style="grey62")
+    if not full:
+        t.append("\n  n trials · lift: heel lifted", style="grey62")
     return t
 
 
@@ -343,9 +374,12 @@ def render_leg_alert(alerts: dict, row: dict | None, error: str | None = None
     if row is None:
         return Text(""), ""
     best = "—" if row["best_deg"] is None else f"{row['best_deg']:.1f}°"
-    t = Text(f"{row['kind']} {best}  n {row['trials']}", no_wrap=True, overflow="ellipsis")
+    n = row["trials"]
+    t = Text(f"{row['kind']} {best} · {n} trial{'' if n == 1 else 's'}", no_wrap=True,
+             overflow="ellipsis")
     if row.get("invalid"):
-        t.append(f" · {row['invalid']}✗", style="bold red")
+        k = row["invalid"]
+        t.append(f" · {k} heel lift{'' if k == 1 else 's'}", style="bold red")
     return t, ""
 
 
@@ -372,6 +406,12 @@ def render_protocol(p) -> Text:
         t.append(f"  missed {g('missed')}", style="red")
     if g("done"):
         t.append("  ✓ DONE", style="bold green")
+    valgus = g("valgus") or ()
+    if g("name") == "single_leg_squat" and valgus:  # the squat screen: knee track per rep
+        side, rep, deg = valgus[-1]
+        worst = {s: max(v for s2, _, v in valgus if s2 == s) for s, _, _ in valgus}
+        t.append(f"  peak valgus rep {rep} {deg:.1f}° (most: "
+                 + ", ".join(f"{s} {v:.1f}°" for s, v in worst.items()) + ")", style="bold")
     cue = g("cue")
     t.append("\n" + (cue or ""), style="italic")
     return t

@@ -9,9 +9,9 @@ from dorsimeter.tui.screens.history import ExportScreen, HistoryScreen
 from dorsimeter.tui.screens.protocol import ProtocolScreen
 
 SCREEN_KEYS = {
-    "Calibrate": [("enter", "done"), ("c", "start again"), ("esc", "back")],
+    "Calibrate": [("enter", "strapped: start / done"), ("c", "start again"), ("esc", "back")],
     "Athlete": [("enter", "choose / create"), ("tab", "next field"), ("esc", "back")],
-    "Sensor": [("enter", "connect"), ("+", "add to my sensors"),
+    "Sensor": [("enter", "connect (in the placement field: keep it)"), ("+", "add to my sensors"),
                ("-", "remove from my sensors"), ("f5", "scan again"),
                ("esc", "back")],
     "Protocol": [("enter", "start"), ("x", "stop protocol"), ("esc", "back")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -38,6 +39,27 @@ def parse_cm(text: str, field: str) -> float | None:
     return v / 100.0
 
 
+class FormInput(Input):
+    """A form field that keeps up with a fast typist: a terminal delivers ``Zed`` Tab ``40`` as one
+    burst, all queued for the field that had the focus, so Tab moves the focus at once here and
+    keys that reach this field after it lost the focus go on to the field that has it (the name
+    read ``Zed40`` before)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            self.screen.focus_next() if event.key == "tab" else self.screen.focus_previous()
+            return
+        focused = self.screen.focused
+        if focused is not self and isinstance(focused, FormInput) and event.is_printable:
+            event.stop()
+            event.prevent_default()
+            focused.insert_text_at_cursor(event.character)  # now: in the order typed
+            return
+        await super()._on_key(event)
+
+
 class AthleteScreen(Screen):
     """The athletes in the history; pick one with enter, or type a new one and press enter."""
 
@@ -60,9 +82,9 @@ class AthleteScreen(Screen):
         yield Static("Athlete — choose with ↑↓ enter, or type a new one below", id="ath-title")
         yield OptionList(id="ath-list")
         with Horizontal(id="ath-form"):
-            yield Input(placeholder="new athlete: name or id", id="ath-name")
-            yield Input(placeholder="tibia cm", id="ath-tibia")
-            yield Input(placeholder="toe–ankle cm", id="ath-foot")
+            yield FormInput(placeholder="new athlete: name or id", id="ath-name")
+            yield FormInput(placeholder="tibia cm", id="ath-tibia")
+            yield FormInput(placeholder="toe–ankle cm", id="ath-foot")
         yield Label("", id="ath-status")
         yield Footer()
 

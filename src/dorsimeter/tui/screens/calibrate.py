@@ -1,7 +1,10 @@
-"""The calibration wizard: stand still, drive the knee forward three times, see the result.
+"""The calibration wizard: strap the sensor on, stand still, drive the knee forward three times,
+see the result.
 
-It restarts the mounting calibration of the current leg and follows ``Pipeline.status`` live;
-the pipeline's ``calibrated`` / ``calibration_failed`` event gives the result.
+It opens on where and how to strap the sensor (``hardware_docs/mounting.md``, at the placement
+the sensor screen holds); enter restarts the mounting calibration of the current leg, and the
+wizard follows ``Pipeline.status`` live; the pipeline's ``calibrated`` / ``calibration_failed``
+event gives the result.
 """
 
 from __future__ import annotations
@@ -13,17 +16,50 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from dorsimeter.text import markup_safe
-from dorsimeter.tui.model import calibration_progress
+from dorsimeter.tui.model import calibration_progress, shown_status, stance_need_s
+
+#: a new stance whose long axis is this far from the last calibration's, with the clip where it
+#: was, was not a stance: two tall stances of one athlete differ by a few degrees, a held drive
+#: (the usual mistake: `c` pressed at end range) by 20° and more
+STANCE_MOVED_DEG = 10.0
+
+#: the standard placement (hardware_docs/mounting.md): centre of the clip this far below the
+#: tibial tuberosity, unless the sensor screen was given another
+DEFAULT_PLACEMENT_CM = 15.0
 
 STEPS = (
+    ("strap", "Strap the sensor on"),
     ("still", "Stand tall and still, weight on both feet"),
     ("drives", "Now drive the knee forward slowly, three times, heel down"),
 )
 
 
+def strapping(side: str, placement_cm: float) -> str:
+    """Where and how to strap the sensor, in the words of hardware_docs/mounting.md."""
+    return (f"On the {side} shin: the flat inner face of the shin bone, just inside its front "
+            f"edge, with the centre of the clip {placement_cm:g} cm below the tibial tuberosity "
+            "(the bump below the kneecap). Long side along the shin, USB-C port down. Strap it "
+            "snug round the calf (two fingers slide under it at the back), on bare skin or thin "
+            "tights. Enter when it is on.")
+
+
 def bar(frac: float, width: int = 24) -> str:
     n = int(round(max(0.0, min(1.0, frac)) * width))
     return "█" * n + "░" * (width - n)
+
+
+def stance_moved(before, after) -> str:
+    """A warning when the new stance's long axis is :data:`STANCE_MOVED_DEG` or more from the
+    previous calibration's of this leg (empty otherwise, or with nothing to compare)."""
+    if before is None or after is None:
+        return ""
+    import numpy as np
+
+    off = float(np.degrees(np.arccos(np.clip(np.dot(before.z_axis, after.z_axis), -1.0, 1.0))))
+    if off < STANCE_MOVED_DEG:
+        return ""
+    return (f"The stance leans {off:.0f}° from the last calibration's: unless the clip was "
+            "moved, the athlete was not standing tall. Press c to start again.")
 
 
 class CalibrateScreen(Screen):
@@ -40,7 +76,7 @@ class CalibrateScreen(Screen):
     #cal-detail { height: auto; padding: 0 2; color: $text-muted; }
     """
     BINDINGS = [
-        Binding("enter", "done", "Done"),
+        Binding("enter", "enter", "Strapped / done"),
         Binding("c", "again", "Start again"),
         Binding("escape", "done", "Back"),
     ]
@@ -49,9 +85,11 @@ class CalibrateScreen(Screen):
         super().__init__()
         self.restart = restart
         self.result: str | None = None  # "ok" | "refused"
-        self.step = "still"
+        self.step = "strap" if restart else "still"
         self.frac = 0.0
         self.seen: list[tuple[str, float]] = []  # (step, fraction) as shown, for the record
+        self.before = None  # the leg's calibration before this one (to check the new stance)
+        self.warning = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="cal-title")
@@ -61,16 +99,28 @@ class CalibrateScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.action_again() if self.restart else self._mark()
+        self._mark()  # the strapping step first: enter starts the calibration
         self.set_interval(0.1, self.follow)
         self.follow()
+
+    def action_enter(self) -> None:
+        if self.step == "strap":
+            self.action_again()
+        else:
+            self.action_done()
 
     def _mark(self) -> None:
         self._seen = len(self.app.model.events)
 
     def action_again(self) -> None:
+        self.before = self.app.pipeline.calibrations.get(self.app.pipeline.side)
+        self.warning = ""
         self.app.pipeline.recalibrate()
+        # the athlete follows the wizard (the simulated one too: without this it went on with
+        # its drives and the calibrator took an end-range hold for the stance, issue 12 item 3)
+        self.app.source.calibration_started()
         self.result = None
+        self.step, self.frac = "still", 0.0
         self._mark()
         self.follow()
 
@@ -81,22 +131,36 @@ class CalibrateScreen(Screen):
         app = self.app
         side = app.pipeline.side
         for e in app.model.events[self._seen:]:
-            if e.side != side:
+            if e.side != side or self.step == "strap":  # not started yet: not its result
                 continue
             if e.kind == "calibrated":
                 self.result, self.detail = "ok", e.message
+                self.warning = stance_moved(self.before, getattr(e, "calibration", None))
             elif e.kind == "calibration_failed":
                 self.result, self.detail = "refused", e.message
         self._seen = len(app.model.events)
-        if self.result is None:
+        if self.result is None and self.step != "strap":
             self.step, self.frac = calibration_progress(app.pipeline.status)
         self.seen.append((self.step if self.result is None else self.result, self.frac))
         self.query_one("#cal-title", Static).update(f"Calibrating the {side.upper()} leg")
         steps = Text()
+        placement = getattr(app, "placement_cm", None) or DEFAULT_PLACEMENT_CM
+        strapped = self.step != "strap"
         done_still = self.result == "ok" or self.step in ("drives", "done")
+        need = stance_need_s(app.pipeline.status)
         for i, (key, text) in enumerate(STEPS, 1):
+            if key == "strap":
+                mark = "✓" if strapped else "▶"
+                steps.append(f"{i}  {mark} {text}" + (f" ({placement:g} cm below the tibial "
+                             "tuberosity)\n\n" if strapped else "\n"),
+                             style="bold green" if strapped else "bold")
+                if not strapped:
+                    steps.append(f"      {strapping(side, placement)}\n\n", style="bold cyan")
+                continue
             if key == "still":
                 frac, done = (1.0 if done_still else self.frac), done_still
+                if need is not None:
+                    text += f", {need:g} s"
             else:
                 frac = 1.0 if self.result == "ok" else (self.frac if self.step == "drives" else 0)
                 done = self.result == "ok"
@@ -105,7 +169,8 @@ class CalibrateScreen(Screen):
             steps.append(f"{i}  {'✓' if done else ('▶' if active else ' ')} {text}\n", style=style)
             steps.append(f"      {bar(frac)} {100 * frac:3.0f} %\n\n",
                          style="green" if done else ("cyan" if active else "grey50"))
-        steps.append(f"live: {app.pipeline.status}", style="italic")
+        if strapped:
+            steps.append(f"live: {shown_status(app.pipeline.status)}", style="italic")
         self.query_one("#cal-steps", Static).update(steps)
         res = self.query_one("#cal-result", Static)
         res.set_class(self.result == "ok", "ok")
@@ -113,7 +178,8 @@ class CalibrateScreen(Screen):
         detail = self.query_one("#cal-detail", Static)
         if self.result == "ok":
             res.update("✓  CALIBRATED — enter to measure")
-            detail.update(markup_safe(self.detail))
+            detail.update(Text(self.detail) + (Text("\n" + self.warning, style="bold yellow")
+                                               if self.warning else Text("")))
         elif self.result == "refused":
             res.update("✗  NOT CALIBRATED — press c to start again")
             detail.update(markup_safe(self.detail))

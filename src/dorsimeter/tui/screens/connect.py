@@ -85,6 +85,10 @@ class ConnectScreen(Screen):
         yield OptionList(id="con-list")
         yield Input(placeholder="or type: serial:/dev/ttyACM0 · ble:AA:BB:… · replay:FILE.csv",
                     id="con-spec")
+        placed = getattr(self.app, "placement_cm", None)
+        yield Input(value="" if placed is None else f"{placed:g}", id="con-placement",
+                    placeholder="placement: the clip's centre, cm below the tibial tuberosity "
+                                "(standard 15) — enter to keep")
         yield Label("", id="con-status")
         yield Footer()
 
@@ -199,8 +203,29 @@ class ConnectScreen(Screen):
             "dorsimeter will no longer connect to it until you add it again."), answered)
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
+        if event.input.id == "con-placement":
+            self.set_placement(event.value)
+        elif event.value.strip():
             await self.connect(event.value.strip())
+
+    def set_placement(self, text: str) -> None:
+        """The placement (mounting.md's setting): kept by the monitor, stored with the session,
+        shown in the export and the report; the wizard's strapping step uses it."""
+        import argparse
+
+        from dorsimeter.cli.common import placement_arg
+
+        status = self.query_one("#con-status", Label)
+        try:
+            cm = placement_arg(text) if text.strip() else None
+        except argparse.ArgumentTypeError as e:
+            status.update(f"placement: {e}")
+            return
+        self.app.placement_cm = cm
+        self.app.store_placement()
+        status.update("placement: " + ("standard (15 cm below the tibial tuberosity)"
+                                       if cm is None else
+                                       f"{cm:g} cm below the tibial tuberosity, stored"))
 
     async def connect(self, spec: str, name: str | None = None) -> None:
         """Connect ``spec`` (with the BLE sensor's stored box calibration, when it has one)."""

@@ -10,13 +10,16 @@ from textual.widgets import Footer, Static
 
 PANELS = """\
 [b]Panels[/b]
-  top line     athlete · leg the sensor is on · trial running/stopped · heel-lift source
+  top line     athlete · leg the sensor is on · waiting for the sensor / calibrating /
+               trial running / trial stopped / sensor stopped · what checks the heel
   sensor line  ● state, name, side, sample rate, packet loss, battery, calibration
   big number   tibia angle from vertical, degrees, knee forward positive; green at target
   gauge        0–60°, the yellow ┃ is the target (--target-deg, the athlete's goal, else 35°)
   trace        the last 10 s; ▲n marks rep n (green ✓ valid, red ✗ heel lifted); red = heel up
-  per side     best (valid) angle and trials per leg; L−R asymmetry in °, %, ≈ cm (3.6°/cm),
-               band green < 10 % · amber 10–25 % · red > 25 %; flagged beyond the MDC
+  per side     per leg the best valid angle, trials, heel lifts and the 9 cm wall; the mean
+               of the best 3; left − right in °, % and cm at the wall (3.6° per cm, or the
+               athlete's lengths), band green < 10 % · amber 10–25 % · red > 25 %; beyond or
+               within the MDC (minimal detectable change); two legs: n trials, lift heel lifts
   banner       HEEL LIFT (red, with the bell) or KNEE DRIFTING IN (amber)
 """
 
