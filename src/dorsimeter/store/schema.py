@@ -107,7 +107,7 @@ def _v3_hold_interval(db: sqlite3.Connection) -> None:
     """)
 
 
-def _v4_session_legs(db: sqlite3.Connection) -> None:
+def _session_legs(db: sqlite3.Connection) -> None:
     """What each leg of a session was measured with: one session holds both legs, tested at once
     (a sensor per shin) or one after the other (``record --session N``, the monitor's leg
     switch), each leg with its own sensor, raw CSV and clock anchor (device clocks differ)."""
@@ -144,7 +144,7 @@ def _placement(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
-                                                          _v3_hold_interval, _v4_session_legs,
+                                                          _v3_hold_interval, _session_legs,
                                                           _raw_identity, _placement]
 LATEST = len(MIGRATIONS)
 
