@@ -378,6 +378,8 @@ class MonitorApp(App):
                     self.session.start_trial(e.side)
             elif e.kind == "calibration_failed":
                 self.message = "Calibration refused: " + e.message
+            elif e.kind == "clip_slip":  # the strap moved: every later angle carries it
+                self.message = f"⚠ {e.side} {e.message}"
         self.session.add(readings)
         model.add(readings, events)
         if self.store is not None and self.record_session:
