@@ -1,6 +1,6 @@
 """Heel-lift detection from the shank IMU alone, on realistic shins.
 
-Every simulated athlete (``--athletes``, default 24: a third each of knee-to-wall drives,
+Every simulated athlete (``--athletes``, default 21: a third each of knee-to-wall drives,
 reverse lunges and band mobilisation) has every effect of ``sim.shin`` on, drawn from its seed:
 postural sway in every still phase, an oblique talocrural axis, tibial rotation with
 dorsiflexion, the clip's soft-tissue wobble after jolts, and an uncalibrated consumer unit
@@ -104,9 +104,9 @@ def _score_lifts(sim: ShankSim, r: Readings, t_truth, lift_truth, t_cal: float):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench heel", description=__doc__.split("\n")[0])
-    ap.add_argument("--athletes", type=int, default=24, help="simulated athletes (24)")
-    ap.add_argument("--seconds", type=float, default=200.0,
-                    help="length of each session, s (200)")
+    ap.add_argument("--athletes", type=int, default=21, help="simulated athletes (21)")
+    ap.add_argument("--seconds", type=float, default=150.0,
+                    help="length of each session, s (150)")
     args = ap.parse_args([] if argv is None else argv)
     t0 = time.perf_counter()
     lifts, quiet = [], []
