@@ -69,6 +69,8 @@ class Readings:
     ``none``), ``rep`` (index of the rep the sample belongs to, -1 between reps) and
     ``rep_valid`` (False from the first heel lift of that rep on: the rep's last sample carries
     its verdict). Left empty by a producer, they are filled with "no lift, no rep" defaults.
+    ``clip_moved_deg``: how far the clip has moved on the shin since calibration, judged at the
+    last standing rest (NaN until one was judged; see ``detect.clipslip``).
     """
 
     t_s: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -79,6 +81,7 @@ class Readings:
     heel_source: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     rep: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     rep_valid: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    clip_moved_deg: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def __post_init__(self) -> None:
         n = len(self.t_s)
@@ -90,6 +93,8 @@ class Readings:
             self.rep = np.full(n, -1, dtype=int)
         if n and len(self.rep_valid) != n:
             self.rep_valid = np.ones(n, dtype=bool)
+        if n and len(self.clip_moved_deg) != n:
+            self.clip_moved_deg = np.full(n, np.nan)
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -101,4 +106,5 @@ class Readings:
             return Readings()
         return Readings(*(np.concatenate([getattr(p, f) for p in parts])
                           for f in ("t_s", "tibia_angle_deg", "knee_track_deg", "side",
-                                    "heel_lift", "heel_source", "rep", "rep_valid")))
+                                    "heel_lift", "heel_source", "rep", "rep_valid",
+                                    "clip_moved_deg")))

@@ -25,6 +25,7 @@ class Event:
     """Something the session or UI should know about, at device time ``t_s``."""
 
     kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
+    #            "clip_slip" (standing rests no longer read the calibration's stance) |
     #            "restart" (the sensor restarted before the sample at t_s) |
     #            "calibration_restarted" (a link gap ended the stance or drives: calibrate again)
     t_s: float

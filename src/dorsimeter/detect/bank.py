@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dorsimeter.detect.clipslip import ClipSlipCheck
 from dorsimeter.detect.heel import (
     FOOT_IMU,
     HEEL_SWITCH,
@@ -57,6 +58,7 @@ class Detectors:
         self.rate_hz = rate_hz
         self.settings = settings or DetectorSettings()
         self.reps: dict[str, RepTracker] = {}  # per side: each leg numbers its own reps
+        self.clip: dict[str, tuple[object, ClipSlipCheck]] = {}  # per side: (calibration, check)
         self._buf: dict[str, list[np.ndarray]] = {}
         self._side: str | None = None
         self._reset_heel()
@@ -118,7 +120,8 @@ class Detectors:
     # -- readings out -----------------------------------------------------------------------
     def annotate(self, r: Readings, calibration=None, reps_from: int = 0
                  ) -> tuple[list[RepRecord], list[tuple[str, float, str]]]:
-        """Fill ``r.heel_lift``, ``heel_source``, ``rep``, ``rep_valid``; finished reps, alerts.
+        """Fill ``r.heel_lift``, ``heel_source``, ``rep``, ``rep_valid``, ``clip_moved_deg``;
+        finished reps, alerts (``heel_lift``, ``knee_drift``, ``clip_slip``).
 
         The samples before ``reps_from`` (the calibration's stance and drives) get their heel
         columns but belong to no rep: the rep tracker starts after them."""
@@ -147,7 +150,12 @@ class Detectors:
         rep[k:], valid[k:], done, alerts = self.reps[side].update(
             r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], side, source)
         r.rep, r.rep_valid = rep, valid
-        return done, alerts
+        if side not in self.clip or self.clip[side][0] is not calibration:  # a new stance
+            self.clip[side] = (calibration, ClipSlipCheck(self.rate_hz, stance_deg=self.settings
+                                                          .rep_end_deg))
+        r.clip_moved_deg, slip = self.clip[side][1].update(
+            r.t_s, r.tibia_angle_deg, r.knee_track_deg, rep)
+        return done, alerts + slip
 
     def _heel(self, raw: dict[str, np.ndarray], calibration, at_rest: np.ndarray
               ) -> tuple[np.ndarray, str | np.ndarray]:

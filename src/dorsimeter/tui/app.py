@@ -407,6 +407,8 @@ class MonitorApp(App):
                 self.message = "Calibration refused: " + e.message
             elif e.kind == "calibration_restarted":  # a link gap in the stance or drives
                 self.message = e.message
+            elif e.kind == "clip_slip":  # the strap moved: every later angle carries it
+                self.message = f"⚠ {e.side} {e.message}"
         self.session.add(readings, events)  # numbers the reps it counts before they are stored
         model.add(readings, events)
         # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
