@@ -35,6 +35,9 @@ GYR = [0.12, -0.34, 0.05]  # rad/s
 LSM6DSO = {"106": {"model": "Lsm6dsoModel", "acc_m_s2": ACC, "gyr_rad_s": GYR}}
 ICM42688 = {"104": {"model": "Icm42688Model", "acc_m_s2": ACC, "gyr_rad_s": GYR}}
 LSM6DS3TRC = {"106": dict(LSM6DSO["106"], who=0x6A)}
+QUAT = [0.9, 0.1, -0.2, 0.3] / np.linalg.norm([0.9, 0.1, -0.2, 0.3])  # w, x, y, z
+BNO085 = {"74": {"model": "Bno08xModel", "acc_m_s2": ACC, "gyr_rad_s": GYR,
+                 "quat_wxyz": QUAT.tolist()}}
 BAT_UV = 1_900_000  # 3.8 V cell through the 1:2 divider
 # hosts: identity address (ble_addr_t: type, little-endian address), IRK, a private address
 HOST_A = {"central": "A", "identity": "01a1a2a3a4a5e6", "irk": "a0" * 16,
@@ -107,19 +110,24 @@ def test_every_on_device_file_compiles_for_the_esp32s3(name, tmp_path):
 
 
 @pytest.mark.parametrize("imus,kind,odr_hz", [(LSM6DSO, 2, 104.0), (LSM6DS3TRC, 2, 104.0),
-                                              (ICM42688, 3, 100.0)],
-                         ids=["lsm6dso", "lsm6ds3tr-c", "icm42688"])
+                                              (ICM42688, 3, 100.0), (BNO085, 1, 100.0)],
+                         ids=["lsm6dso", "lsm6ds3tr-c", "icm42688", "bno085"])
 def test_usb_stream_decodes_to_what_the_imu_measured(imus, kind, odr_hz, tmp_path):
     r = run_firmware(tmp_path, [ev(10_000, "end")], imus=imus)
     batches, dec = decode([r.usb])
     acc = np.concatenate([b.acc_m_s2 for b in batches])
     gyr = np.concatenate([b.gyr_rad_s for b in batches])
     model = next(iter(imus.values()))["model"]
-    # one LSB of the part at the configured full scale, plus half a wire step (I16 on USB)
-    acc_tol = (0.122e-3 * G if model == "Lsm6dsoModel" else G / 8192) / 2 + 0.0025 / 2
-    gyr_tol = (0.035 if model == "Lsm6dsoModel" else 1 / 32.8) * np.pi / 180 / 2 + 0.001 / 2
+    # half an LSB of the part at the configured full scale, plus half a wire step (I16 on USB)
+    acc_lsb, gyr_lsb = {"Lsm6dsoModel": (0.122e-3 * G, 0.035 * np.pi / 180),
+                        "Icm42688Model": (G / 8192, np.pi / 180 / 32.8),
+                        "Bno08xModel": (1 / 256, 1 / 512)}[model]
+    acc_tol, gyr_tol = acc_lsb / 2 + 0.0025 / 2, gyr_lsb / 2 + 0.001 / 2
     assert np.abs(acc - ACC).max() <= acc_tol + 1e-9
     assert np.abs(gyr - GYR).max() <= gyr_tol + 1e-9
+    if model == "Bno08xModel":  # the game rotation vector passes through (Q14 both ends)
+        quat = np.concatenate([b.quat for b in batches])
+        assert np.abs(quat - QUAT).max() <= 1 / 16384 + 1e-9
     st = statuses(dec)
     assert st[0].booted and st[0].imu_kind == kind and st[0].battery_mv == 3800
     assert dec.stats.crc_errors == dec.stats.lost == dec.stats.bytes_skipped == 0

@@ -112,3 +112,55 @@ class Icm42688Model(_Model):
             g = [_clip16(v / DEG * g_lsb) for v in self.gyr]
             return struct.pack(">6h", a[0], a[1], a[2], g[0], g[1], g[2])[:n]
         return bytes(self.regs[reg:reg + n])
+
+
+class Bno08xModel:
+    """CEVA BNO08x over I2C (SH-2 / SHTP, 1000-3927 and 1000-3625): every read starts with the
+    4-byte SHTP header (length LE, bit 15 continuation; channel; sequence); a read of the header
+    alone does not consume the packet. Set Feature (0xFD, report id, flags, sensitivity u16,
+    interval u32 at offset 5) on channel 2 enables a report; with accelerometer (0x01, Q8 m/s²),
+    gyroscope (0x02, Q9 rad/s) and game rotation vector (0x08, Q14 i, j, k, real) enabled, one
+    channel-3 packet per interval: base timestamp (0xFB) then the three reports."""
+
+    def __init__(self, world, acc_m_s2, gyr_rad_s, quat_wxyz):
+        self.w = world
+        self.acc, self.gyr, self.quat = acc_m_s2, gyr_rad_s, quat_wxyz
+        self.interval_us = {}
+        self.t0_us = 0
+        self.last_index = -1
+        self.seq = 0
+        self.writes = []
+
+    def writeto(self, buf):
+        buf = bytes(buf)
+        self.writes.append(buf)
+        n = (buf[0] | (buf[1] << 8)) & 0x7FFF
+        assert n == len(buf), "SHTP length must cover header and payload"
+        if buf[2] == 2 and buf[4] == 0xFD:
+            self.interval_us[buf[5]] = struct.unpack_from("<I", buf, 4 + 5)[0]
+            self.t0_us, self.last_index = self.w.now_us, -1
+
+    def _packet(self):
+        if not all(r in self.interval_us for r in (0x01, 0x02, 0x08)):
+            return None
+        index = (self.w.now_us - self.t0_us) // self.interval_us[0x08]
+        if index <= self.last_index:
+            return None
+        a = [_clip16(v * 256) for v in self.acc]
+        g = [_clip16(v * 512) for v in self.gyr]
+        w, x, y, z = (_clip16(v * 16384) for v in self.quat)
+        payload = (bytes((0xFB, 0, 0, 0, 0)) + struct.pack("<BBBB3h", 0x01, 0, 3, 0, *a)
+                   + struct.pack("<BBBB3h", 0x02, 0, 3, 0, *g)
+                   + struct.pack("<BBBB5h", 0x08, 0, 3, 0, x, y, z, w, 0)[:12])
+        n = len(payload) + 4
+        return index, bytes((n & 0xFF, n >> 8, 3, self.seq)) + payload
+
+    def readfrom(self, n):
+        p = self._packet()
+        if p is None:
+            return bytes(n)  # length 0: nothing to read
+        index, packet = p
+        if n > 4:
+            self.last_index = index
+            self.seq = (self.seq + 1) & 0xFF
+        return packet[:n] + bytes(max(0, n - len(packet)))

@@ -46,6 +46,13 @@ class I2C:
     def writeto_mem(self, addr, reg, buf):
         self._dev(addr).write(reg, buf)
 
+    def readfrom(self, addr, n):
+        return self._dev(addr).readfrom(n)
+
+    def writeto(self, addr, buf):
+        self._dev(addr).writeto(buf)
+        return len(buf)
+
 
 def unique_id():
     return b"\x34\x85\x18\x01\xab\xcd"
