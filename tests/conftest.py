@@ -217,6 +217,29 @@ SLOW: dict[str, set[str]] = {
     "tests/reliability/test_disk.py": {
         "test_record_on_a_full_disk_is_one_line_exit_1_and_keeps_every_whole_line",
     },
+    "tests/cli/test_monitor_both.py": {
+        "test_monitor_with_two_sensors_stores_both_legs_like_record",
+    },
+    "tests/cli/test_commands.py": {
+        "test_record_with_the_athletes_lengths_says_whether_the_knee_reaches_the_wall",
+        "test_two_sensors_live_one_per_shin_give_both_sides_and_their_asymmetry",
+        "test_calibrate_and_analyze_reproduce_the_live_maxima",
+        "test_bad_input_from_the_installed_command_has_no_traceback",
+        "test_sim_scripts_are_named_on_the_sensor_spec",
+    },
+    "tests/cli/test_settings.py": {"test_config_file_then_environment_then_options"},
+    "tests/cli/test_sensor_cal.py": {"test_live_commands_apply_the_sensors_box_calibration"},
+    "tests/cli/test_history_export.py": {
+        "test_the_real_monitor_stores_its_session_like_record",
+        "test_a_moved_raw_recording_leaves_the_raw_columns_empty_with_a_note",
+        "test_a_two_sensor_session_exports_each_legs_raw_values",
+    },
+    "tests/store/test_concurrency.py": {
+        "test_a_killed_record_leaves_a_visible_unfinished_session_with_its_samples",
+    },
+    "tests/core/test_accuracy.py": {
+        "test_without_a_box_calibration_the_drives_take_out_the_accelerometer_offset",
+    },
 }
 
 
