@@ -129,6 +129,11 @@ def _arm_sigterm() -> None:
 
 def pytest_configure(config):
     _arm_sigterm()
+    # a shell starting the run in the background (`cmd &`, nohup) ignores SIGINT, and children
+    # inherit an ignored signal across exec: then `dorsimeter record` could not be stopped by
+    # Ctrl-C in tests/reliability/test_crash.py. Handled here, so children get the default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit.register(_end_everything_started)
 
 
