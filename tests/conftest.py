@@ -245,6 +245,15 @@ SLOW: dict[str, set[str]] = {
     "tests/core/test_accuracy.py": {
         "test_without_a_box_calibration_the_drives_take_out_the_accelerometer_offset",
     },
+    "tests/detect/test_heel.py": {
+        "test_shank_imu_alone_with_a_realistic_sensor_and_its_calibration",
+        "test_alert_event_comes_soon_after_the_lift_and_names_the_source",
+    },
+    "tests/detect/test_reps.py": {
+        "test_knee_drifting_toward_the_midline_raises_an_alert_on_those_drives_only",
+        "test_single_leg_squat_peak_valgus_per_side",
+        "test_rep_counts_are_exact_and_held_angles_within_half_a_degree",
+    },
 }
 
 
