@@ -129,6 +129,11 @@ def _arm_sigterm() -> None:
 
 def pytest_configure(config):
     _arm_sigterm()
+    # a shell starting the run in the background (`cmd &`, nohup) ignores SIGINT, and children
+    # inherit an ignored signal across exec: then `dorsimeter record` could not be stopped by
+    # Ctrl-C in tests/reliability/test_crash.py. Handled here, so children get the default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit.register(_end_everything_started)
 
 
@@ -216,6 +221,38 @@ SLOW: dict[str, set[str]] = {
     },
     "tests/reliability/test_disk.py": {
         "test_record_on_a_full_disk_is_one_line_exit_1_and_keeps_every_whole_line",
+    },
+    "tests/cli/test_monitor_both.py": {
+        "test_monitor_with_two_sensors_stores_both_legs_like_record",
+    },
+    "tests/cli/test_commands.py": {
+        "test_record_with_the_athletes_lengths_says_whether_the_knee_reaches_the_wall",
+        "test_two_sensors_live_one_per_shin_give_both_sides_and_their_asymmetry",
+        "test_calibrate_and_analyze_reproduce_the_live_maxima",
+        "test_bad_input_from_the_installed_command_has_no_traceback",
+        "test_sim_scripts_are_named_on_the_sensor_spec",
+    },
+    "tests/cli/test_settings.py": {"test_config_file_then_environment_then_options"},
+    "tests/cli/test_sensor_cal.py": {"test_live_commands_apply_the_sensors_box_calibration"},
+    "tests/cli/test_history_export.py": {
+        "test_the_real_monitor_stores_its_session_like_record",
+        "test_a_moved_raw_recording_leaves_the_raw_columns_empty_with_a_note",
+        "test_a_two_sensor_session_exports_each_legs_raw_values",
+    },
+    "tests/store/test_concurrency.py": {
+        "test_a_killed_record_leaves_a_visible_unfinished_session_with_its_samples",
+    },
+    "tests/core/test_accuracy.py": {
+        "test_without_a_box_calibration_the_drives_take_out_the_accelerometer_offset",
+    },
+    "tests/detect/test_heel.py": {
+        "test_shank_imu_alone_with_a_realistic_sensor_and_its_calibration",
+        "test_alert_event_comes_soon_after_the_lift_and_names_the_source",
+    },
+    "tests/detect/test_reps.py": {
+        "test_knee_drifting_toward_the_midline_raises_an_alert_on_those_drives_only",
+        "test_single_leg_squat_peak_valgus_per_side",
+        "test_rep_counts_are_exact_and_held_angles_within_half_a_degree",
     },
 }
 
