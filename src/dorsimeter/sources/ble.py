@@ -124,8 +124,9 @@ class NodeKind(DeviceKind):
             resp = await self._command(client, responses, 1,
                                        frames.encode_set_rate(1, int(round(rate_hz))))
             if resp.status == frames.ST_NOT_ALLOWED:
-                raise DeviceError("the sensor node refused to change its rate: the link is not "
-                                  "bonded (pair the node with this computer)")
+                raise DeviceError("the sensor node refused to change its rate: this computer is "
+                                  "not bonded with it (pair within its pairing window: switch "
+                                  "it on, or hold its button 3 s; hardware_docs/pairing.md)")
             if resp.status != frames.ST_OK:
                 raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
             return await self.battery(client, responses, 2)
