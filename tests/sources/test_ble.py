@@ -62,6 +62,8 @@ async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
         assert wit.counters.writes[:3] == [witmotion.UNLOCK, bytes.fromhex("ffaa030800"),
                                            witmotion.SAVE]
         assert wit.rate_changes == [50.0]
+        # paced as the vendor's SDK does: 100 ms from one command to the next
+        assert np.all(np.diff(wit.counters.write_times_s[:3]) >= 0.1)
         acc = np.concatenate([b.acc_m_s2 for b in batches])
         gyr = np.concatenate([b.gyr_rad_s for b in batches])
         quat = np.concatenate([b.quat for b in batches])

@@ -42,6 +42,8 @@ from dorsimeter.types import ImuBatch
 log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
+# the vendor's SDK (WitBluetooth_BWT901BLE5_0) waits 100 ms between unlock, write and save
+WITMOTION_COMMAND_GAP_S = 0.1
 NAME_SETTLE_S = 1.0  # after a name matched, how long to listen for another sensor with it
 # The node's firmware registers the standard Battery Service 0x180F / Battery Level 0x2A19
 # (Bluetooth base UUID …-00805f9b34fb; WitMotion's own UUIDs use …-00805f9a34fb).
@@ -125,8 +127,9 @@ class NodeKind(DeviceKind):
             resp = await self._command(client, responses, 1,
                                        frames.encode_set_rate(1, int(round(rate_hz))))
             if resp.status == frames.ST_NOT_ALLOWED:
-                raise DeviceError("the sensor node refused to change its rate: the link is not "
-                                  "bonded (pair the node with this computer)")
+                raise DeviceError("the sensor node refused to change its rate: this computer is "
+                                  "not bonded with it (pair within its pairing window: switch "
+                                  "it on, or hold its button 3 s; hardware_docs/pairing.md)")
             if resp.status != frames.ST_OK:
                 raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
             return await self.battery(client, responses, 2)
@@ -159,7 +162,9 @@ class WitMotionKind(DeviceKind):
             raise DeviceError(str(e)) from e
         char = client.services.get_characteristic(self.write_uuid)
         response = char is not None and "write" in char.properties
-        for cmd in commands:  # unlock, rate, save: one at a time
+        for k, cmd in enumerate(commands):  # unlock, rate, save: one at a time, paced
+            if k:
+                await asyncio.sleep(WITMOTION_COMMAND_GAP_S)
             await client.write_gatt_char(self.write_uuid, cmd, response=response)
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class LinkCounters:
     connections: int = 0
     drops: int = 0
     writes: list[bytes] = field(default_factory=list)
+    write_times_s: list[float] = field(default_factory=list)  # time.monotonic() at each write
 
 
 def advertising_data(*structures: tuple[int, bytes]) -> bytes:
@@ -91,6 +93,7 @@ class Peripheral:
 
         def write(conn, value: bytes) -> None:
             self.counters.writes.append(bytes(value))
+            self.counters.write_times_s.append(time.monotonic())
             self.last_write_encrypted = bool(conn.is_encrypted)
             on_write(bytes(value))
 
