@@ -40,7 +40,7 @@ async def test_monitor_follows_the_simulated_truth():
         assert abs(shown_max - true_max) < 1.0
         assert checked == 40
         await pilot.press("r")  # the clip moves to the right leg: new calibration
-        assert app.pipeline.side == "right"
+        await _wait(pilot, app, lambda: app.pipeline.side == "right")  # a busy loop: not at once
         await _wait(pilot, app, lambda: "right" in app.pipeline.calibrations)
         await _wait(pilot, app, lambda: app.session.max_deg.get("right", 0) > 25)
         footer = app.screen.query_one("Footer")
