@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 import dorsimeter
-from dorsimeter.export.tables import SessionTables, SideSamples, private_atomic, session_tables
+from dorsimeter.export.tables import SessionTables, SideSamples, session_tables
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import private_dir
+from dorsimeter.store.paths import atomic_private, private_dir
 
 BIDS_VERSION = "1.10.0"
 MISSING = "n/a"
@@ -185,7 +185,7 @@ def _text_cell(v: str | None) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    with private_atomic(path, "w") as f:
+    with atomic_private(path, "w") as f:
         f.write(text)
 
 

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.export.tables import SideSamples, private_atomic, session_tables
+from dorsimeter.export.tables import SideSamples, session_tables
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import private_dir
+from dorsimeter.store.paths import atomic_private, private_dir
 
 IMU_COLUMN = {"left": "tibia_l_imu", "right": "tibia_r_imu"}
 OPENSIM_VERSION = "4.5"
@@ -120,12 +120,12 @@ def export_opensim(store: Store, ref: int | str, out_dir: str | os.PathLike) -> 
     rate = max(s.nominal_rate_hz for s in sides.values())
     columns = {IMU_COLUMN[k]: _on_grid(s, grid) for k, s in sides.items()}
     paths = [Path(f"{stem}-orientations.sto"), Path(f"{stem}-calibration.sto")]
-    with private_atomic(paths[0], "w") as f:
+    with atomic_private(paths[0], "w") as f:
         f.write(sto_text(grid, columns, rate))
     defined = {side: cal.get("t_defined_s") for side, _, cal in store.calibrations(tables.info.id)}
     pose_idx = {k: _pose_index(s, defined.get(k)) for k, s in sides.items()}
     pose_t = min(float(sides[k].t_s[i]) for k, i in pose_idx.items())
     pose = {IMU_COLUMN[k]: to_opensim(s.quat_wxyz[[pose_idx[k]]]) for k, s in sides.items()}
-    with private_atomic(paths[1], "w") as f:
+    with atomic_private(paths[1], "w") as f:
         f.write(sto_text(np.array([pose_t]), pose, rate))
     return paths

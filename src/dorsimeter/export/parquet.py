@@ -16,13 +16,12 @@ from pathlib import Path
 from dorsimeter.export.tables import (
     UNITS,
     SessionTables,
-    private_atomic,
     sample_columns,
     session_tables,
     trial_columns,
 )
 from dorsimeter.store.db import Store, parse_utc
-from dorsimeter.store.paths import private_dir
+from dorsimeter.store.paths import atomic_private, private_dir
 
 INT_COLUMNS = {"rep_number", "set_number", "session_id"}
 TEXT_COLUMNS = {"side", "sensor", "heel_source", "phase", "athlete", "exercise"}
@@ -78,7 +77,7 @@ def export_parquet(store: Store, ref: int | str, out_dir: str | os.PathLike) -> 
     paths = []
     for what, cols in (("samples", sample_columns(tables)), ("trials", trial_columns(tables))):
         path = out / f"{stem}-{what}.parquet"
-        with private_atomic(path) as f:
+        with atomic_private(path, "wb") as f:
             pq.write_table(to_table(cols, tables, what), f, compression="zstd")
         paths.append(path)
     return paths

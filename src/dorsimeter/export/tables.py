@@ -8,12 +8,8 @@ tibia's orientation as a quaternion built from the stored angles (see :func:`tib
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +17,6 @@ from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.csvfiles import SAMPLE_COLUMNS, TRIAL_COLUMNS, PhaseMarker, UtcClock
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store.db import SessionInfo, Store, Trial
-from dorsimeter.store.paths import FILE_MODE
 from dorsimeter.store.summary import summarize
 from dorsimeter.types import SIDES
 
@@ -180,26 +175,6 @@ def tibia_angles_from_quaternion(quat_wxyz, side: str) -> tuple[np.ndarray, np.n
     angle = np.degrees(np.arctan2(-up[:, 0], up[:, 2]))
     lateral = np.degrees(np.arctan2(-up[:, 1], up[:, 2]))
     return angle, (lateral if side == "right" else -lateral)
-
-
-@contextmanager
-def private_atomic(path: str | os.PathLike, mode: str = "wb") -> Iterator:
-    """A file object writing ``path`` owner-only (0600) and atomically: a temporary file in the
-    same directory, renamed over ``path`` only when the writing finished."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8",
-                                                            "newline": ""})) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 #: the samples' columns in the Parquet and XLSX exports: the CSV's, then the tibia orientation

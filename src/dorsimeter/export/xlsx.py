@@ -20,13 +20,12 @@ from dorsimeter.export.progress import progress_bar
 from dorsimeter.export.tables import (
     UNITS,
     SessionTables,
-    private_atomic,
     sample_columns,
     session_tables,
     trial_columns,
 )
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import private_dir
+from dorsimeter.store.paths import atomic_private, private_dir
 from dorsimeter.store.summary import asymmetry, geometry, summarize
 from dorsimeter.text import inert_cell
 from dorsimeter.types import SIDES
@@ -176,6 +175,6 @@ def export_xlsx(store: Store, ref: int | str, out_dir: str | os.PathLike) -> Pat
         _results(wb, t, store)
         _table(wb, "Trials", trial_columns(t))
         _table(wb, "Samples", sample_columns(t))
-        with private_atomic(path) as f:
+        with atomic_private(path, "wb") as f:
             wb.save(f)
     return path

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -67,28 +69,52 @@ def touch_private(path: Path) -> None:
     os.close(fd)
 
 
-@contextlib.contextmanager
-def atomic_private_text(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[TextIO]:
-    """Write text to ``path`` all at once: a 0600 temporary file beside it, fsynced and renamed
-    over ``path`` when the block ends without error (a crash or a full disk leaves the old file,
-    never half a new one); the temporary file is removed on error."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    f = open_private_text(tmp, encoding)
+def is_special_file(path: str | os.PathLike) -> bool:
+    """``path`` exists and is not a regular file (``/dev/null``, a fifo, a terminal): written
+    through as it is, never replaced by a rename nor given our file mode."""
     try:
-        with f:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_private(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator:
+    """A file object writing ``path`` owner-only (0600) and all at once: a temporary file beside
+    it, fsynced and renamed over ``path`` when the block ends without error (a crash or a full
+    disk leaves the old file, never half a new one; the temporary file is removed on error).
+    ``mode`` "w" (text, no newline translation) or "wb". A special file such as ``/dev/null`` is
+    written through instead: renaming over it as root would replace the device for everyone."""
+    path = Path(path)
+    binary = "b" in mode
+    kw = {} if binary else {"encoding": encoding, "newline": ""}
+    if is_special_file(path):
+        with open(path, "wb" if binary else "w", **kw) as f:
+            yield f
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb" if binary else "w", **kw) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
 
 
+def atomic_private_text(path: str | os.PathLike, encoding: str = "utf-8"):
+    """``atomic_private`` for text."""
+    return atomic_private(path, "w", encoding)
+
+
 def open_private_text(path: str | os.PathLike, encoding: str = "utf-8") -> TextIO:
-    """Open ``path`` for writing text, created or truncated, owner-only (0600)."""
+    """Open ``path`` for writing text, created or truncated, owner-only (0600); a special file
+    (``/dev/null``) keeps its own mode."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, FILE_MODE)
     return os.fdopen(fd, "w", encoding=encoding, newline="")
