@@ -104,7 +104,7 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
     Differentiating gyro noise makes ω̇ noisy, and noise in a regressor shrinks a least-squares
     fit toward zero; smoothing over ``window_s`` (quadratic) removes that bias."""
     w = np.asarray(gyr_rad_s, dtype=float)
-    win = max(5, int(round(window_s * rate_hz)) | 1)
+    win = max(3, int(round(window_s * rate_hz)) | 1)
     if len(w) < win:
         return w, np.zeros_like(w)
     return (savgol_filter(w, win, 2, axis=0),
