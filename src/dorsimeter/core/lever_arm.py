@@ -104,7 +104,7 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
     Differentiating gyro noise makes ω̇ noisy, and noise in a regressor shrinks a least-squares
     fit toward zero; smoothing over ``window_s`` (quadratic) removes that bias."""
     w = np.asarray(gyr_rad_s, dtype=float)
-    win = max(5, int(round(window_s * rate_hz)) | 1)
+    win = max(3, int(round(window_s * rate_hz)) | 1)
     if len(w) < win:
         return w, np.zeros_like(w)
     return (savgol_filter(w, win, 2, axis=0),
@@ -116,6 +116,14 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
 #: °/s that have nothing to do with rotation about the ankle. Fits over whole recorded
 #: stretches see them through this zero-phase low-pass.
 FIT_LOWPASS_HZ = 4.0
+#: Below 50 Hz that wobble is above Nyquist: the chip's interval average passes about a tenth
+#: of it, aliased to 0-5 Hz where no low-pass can tell it from the drives (at 10 Hz it made a
+#: 21 cm lever arm 28-31 cm and added 60 mg to the offset). It comes in episodes after jolts,
+#: so the fit is made robust: Huber weights on each sample's residual (3-vector) norm, full
+#: weight within ``HUBER_K`` times the residuals' median (about 3σ for Gaussian residuals, whose
+#: norm has a median of 1.54σ: noise alone keeps full weight) and less beyond.
+ROBUST_ITERATIONS = 3
+HUBER_K = 2.0
 
 
 def lowpassed(x: np.ndarray, rate_hz: float, cutoff_hz: float = FIT_LOWPASS_HZ) -> np.ndarray:
@@ -202,7 +210,9 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     1 % gyro sensitivity error costs 0.4° at 40°. A 20 mg offset costs about 0.7° there, and
     every part we support has sensitivity errors and offsets in about that ratio.
 
-    With ``rate_hz``, both sides are low-passed (``lowpassed``) before the fit."""
+    With ``rate_hz``, both sides are low-passed (``lowpassed``) before the fit. The fit is
+    iteratively reweighted (``ROBUST_ITERATIONS``, ``HUBER_K``): samples the rigid model leaves
+    far more than the rest (the clip's wobble after a jolt) count less."""
     gyr = np.asarray(gyr_rad_s, dtype=float)
     rt = np.transpose(np.asarray(rotations, dtype=float), (0, 2, 1))
     n = len(gyr)
@@ -224,15 +234,24 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
         # the same linear filter on both sides keeps the rigid model's equation exact and
         # takes out the clip's wobble (``FIT_LOWPASS_HZ``)
         design, dyn = lowpassed(design, rate_hz), lowpassed(dyn, rate_hz)
-    design = design.reshape(n * 3, -1)
-    rhs = dyn.reshape(-1)
-    lhs = design.T @ design
-    m = lhs.shape[0]
-    for lo, hi in ((0, k), (k, 2 * k), (2 * k, m)):  # a light ridge per block
-        if hi > lo:
-            lhs[lo:hi, lo:hi] += (1e-6 * np.trace(lhs[lo:hi, lo:hi]) / (hi - lo) + 1e-12) * \
-                np.eye(hi - lo)
-    sol = np.linalg.solve(lhs, design.T @ rhs)
+    design0 = design.reshape(n * 3, -1)
+    rhs0 = dyn.reshape(-1)
+    wts = np.ones(n)
+    sol = np.zeros(design0.shape[1])
+    for it in range(ROBUST_ITERATIONS + 1):
+        if it:
+            e = np.sqrt(np.sum((rhs0 - design0 @ sol).reshape(n, 3) ** 2, axis=1))
+            scale = float(np.median(e))
+            wts = np.minimum(1.0, HUBER_K * scale / np.maximum(e, 1e-300))
+        sw = np.repeat(np.sqrt(wts), 3)
+        design, rhs = design0 * sw[:, None], rhs0 * sw
+        lhs = design.T @ design
+        m = lhs.shape[0]
+        for lo, hi in ((0, k), (k, 2 * k), (2 * k, m)):  # a light ridge per block
+            if hi > lo:
+                lhs[lo:hi, lo:hi] += (1e-6 * np.trace(lhs[lo:hi, lo:hi]) / (hi - lo) + 1e-12) * \
+                    np.eye(hi - lo)
+        sol = np.linalg.solve(lhs, design.T @ rhs)
     r, off = sol[:k] @ bas, sol[k:2 * k] @ bas
     norm = float(np.linalg.norm(r))
     if norm > max_r_m:

@@ -32,6 +32,13 @@ STILL_GYR_ABS_RAD_S = 0.5
 STILL_ACC_DEV_M_S2 = 0.3  # |acc| steadiness within a still run (against its first sample)
 STILL_ACC_ABS_M_S2 = 2.5  # |acc| this far from g is not a still reading, whatever the sensor
 MOVING_GYR_RAD_S = 0.2
+# the stillness tests above judge the signal averaged over its last 20 ms, not single samples:
+# white noise of density d through the chip's filter (bandwidth ODR/2) is d·√(rate/2) per
+# sample, 22 times the 10 Hz figure at 1 kHz, whereas a 20 ms mean holds d·√(1/(2·0.02 s)) = 5 d
+# at any rate from 50 Hz up (less below). The loosest part we support (MPU-6500: 300 µg/√Hz,
+# 0.01 °/s/√Hz, calibration/sensors) then has 1.5 mg and 0.05 °/s of noise there, 20 and 170
+# times under STILL_ACC_DEV_M_S2 and STILL_GYR_RAD_S, and movement (below 25 Hz) passes through
+STILL_WINDOW_S = 0.02
 # tilt allowed within the still stance (from its first sample): quiet standing sways up to
 # 0.6° about the ankle and as much sideways (peak to peak 1.7° together), a stance beyond
 # 2.5° is moving
@@ -236,14 +243,24 @@ def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
 def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | None = None
                       ) -> np.ndarray:
     """(N,3,3) rotations R_k taking sensor-frame vectors at sample k to the frame of the first
-    sample, from the (bias-free) gyro: exact per-step rotation (Rodrigues) by sample k's rate
-    over the step ending at k (IMU samples are interval averages, as VQF also assumes).
-    A world-fixed vector v reads ``R_k.T @ v_0`` at sample k. With the samples' times ``t_s``,
-    lost samples (steps over 1.5 intervals) are bridged by the interpolated rate, so a lossy
-    link does not lose the rotation made while its packets were missing. Only short gaps: a
-    gap longer than the fusion's bridge limit is rotation nobody measured, and interpolating
-    over it would make one up (ValueError; the calibrator ends its phase at such a gap, and in
-    the drives at any gap over ``MAX_CAL_GAP_S``)."""
+    sample, from the (bias-free) gyro. A world-fixed vector v reads ``R_k.T @ v_0`` at sample k.
+
+    The rotations are aligned with the accelerometer samples they carry gravity to: gyro and
+    accelerometer sample the same instants (point samples) or average over the same interval
+    (a chip's decimation filter: then both stand, to second order, for the interval's
+    midpoint), so in either case the rotation between samples k−1 and k is the trapezoid of
+    their rates, ``(ω_{k−1} + ω_k)·Δt/2``, composed exactly (rotation vectors,
+    ``scipy.spatial.transform.Rotation``). Taking sample k's rate over the whole step ending at
+    k instead puts the carried gravity half a sample ahead of the accelerometer's: at 10 Hz
+    and 1 rad/s of drive that is 0.05 rad, 50 mg passed off as an accelerometer offset.
+
+    With the samples' times ``t_s``, lost samples (steps over 1.5 intervals) are bridged by the
+    interpolated rate, so a lossy link does not lose the rotation made while its packets were
+    missing. Only short gaps: a gap longer than the fusion's bridge limit is rotation nobody
+    measured, and interpolating over it would make one up (ValueError; the calibrator ends its
+    phase at such a gap, and in the drives at any gap over ``MAX_CAL_GAP_S``)."""
+    from scipy.spatial.transform import Rotation
+
     g = np.asarray(gyr_rad_s, dtype=float)
     idx = None
     if t_s is not None:
@@ -254,16 +271,13 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
         g, _, idx = fill_gaps(t, g, g, rate_hz)
     n = len(g)
     out = np.empty((n, 3, 3))
+    if n == 0:
+        return out if idx is None else out[idx]
+    steps = Rotation.from_rotvec(0.5 * (g[:-1] + g[1:]) / rate_hz).as_matrix()
     r = np.eye(3)
-    dt = 1.0 / rate_hz
-    for k in range(n):
-        if k:
-            rv = g[k] * dt
-            th = float(np.sqrt(rv @ rv))
-            if th > 0.0:
-                kx = rv / th
-                kk = np.array([[0.0, -kx[2], kx[1]], [kx[2], 0.0, -kx[0]], [-kx[1], kx[0], 0.0]])
-                r = r @ (np.eye(3) + np.sin(th) * kk + (1.0 - np.cos(th)) * (kk @ kk))
+    out[0] = r
+    for k in range(1, n):
+        r = r @ steps[k - 1]
         out[k] = r
     return out if idx is None else out[idx]
 
@@ -385,6 +399,9 @@ class MountingCalibrator:
         self._run_t: list[np.ndarray] = []
         self._run_n = 0
         self._longest_n = 0
+        self._window_n = max(1, int(round(STILL_WINDOW_S * rate_hz)))
+        # the last window_n − 1 raw samples (gyro, acc) seen, for the stillness tests' means
+        self._hist: tuple[np.ndarray, np.ndarray] | None = None
         self._anchor = np.zeros(3)
         self._anchor_norm = GRAVITY_M_S2
         self._anchor_gyr = np.zeros(3)
@@ -442,10 +459,12 @@ class MountingCalibrator:
         missing_s = steps - 1.0 / self.rate_hz
         cuts = (np.flatnonzero(missing_s > MAX_CAL_GAP_S) + (1 if prev is None else 0)).tolist()
         self._last_t = float(t[-1])
+        steady = self._window_means(np.asarray(gyr, dtype=float), np.asarray(acc, dtype=float))
         start = 0
         for stop in [*cuts, n]:
             if stop > start:
-                j = self._add_span(t[start:stop], gyr[start:stop], acc[start:stop])
+                j = self._add_span(t[start:stop], gyr[start:stop], acc[start:stop],
+                                   steady[0][start:stop], steady[1][start:stop])
                 if j is not None:
                     return start + j
             if stop < n:
@@ -478,13 +497,34 @@ class MountingCalibrator:
         self._reset()
         return False
 
-    def _add_span(self, t_s, gyr, acc) -> int | None:
-        """Samples without a long gap between them."""
+    def _window_means(self, gyr: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(gyro, acc) averaged over the ``STILL_WINDOW_S`` ending at each sample, for the
+        stillness tests (the stream's first sample stands in before it; the previous batch's
+        samples are carried, and the sums run in a fixed order: the same floats for any batch
+        split). A window may span a link gap: the calibrator ends its phase at a long one."""
+        w = self._window_n
+        if w == 1:
+            return gyr, acc
+        if self._hist is None:
+            self._hist = (np.repeat(gyr[:1], w - 1, axis=0), np.repeat(acc[:1], w - 1, axis=0))
+        out = []
+        for prev, x in zip(self._hist, (gyr, acc), strict=True):
+            full = np.concatenate([prev, x])
+            total = full[:len(x)].copy()
+            for m in range(1, w):
+                total += full[m:m + len(x)]
+            out.append(total / w)
+        self._hist = (np.concatenate([self._hist[0], gyr])[-(w - 1):],
+                      np.concatenate([self._hist[1], acc])[-(w - 1):])
+        return out[0], out[1]
+
+    def _add_span(self, t_s, gyr, acc, gyr_mean, acc_mean) -> int | None:
+        """Samples without a long gap between them (``*_mean``: their ``_window_means``)."""
         i = 0
         n = len(t_s)
         while i < n and self.result is None:
             if self._stance is None:
-                i = self._add_still(t_s, gyr, acc, None, i)
+                i = self._add_still(t_s, gyr, acc, gyr_mean, acc_mean, i)
             else:
                 j = self._add_drives(t_s, gyr, acc, None, i)
                 if self.result is not None:
@@ -492,30 +532,32 @@ class MountingCalibrator:
                 i = n
         return None
 
-    def _add_still(self, t_s, gyr, acc, up, i: int) -> int:
+    def _add_still(self, t_s, gyr, acc, gm, am, i: int) -> int:
         """Grow the current still run from sample ``i``; returns where to continue.
 
-        A sample is still when the gyro and |acc| are quiet and the accelerometer's direction
+        The tests judge the 20 ms means ``gm``, ``am`` (``STILL_WINDOW_S``: the same noise at
+        any rate); the run keeps the raw samples. A sample is still when the gyro and |acc| are
+        quiet and the accelerometer's direction
         stays within ``MAX_STANCE_SWAY_DEG`` of the run's first sample: slow swaying, which the
         gyro threshold alone lets through, starts a new run instead of spoiling the stance."""
         n = len(gyr)
-        still = (np.linalg.norm(gyr[i:], axis=1) < STILL_GYR_ABS_RAD_S) & (
-            np.abs(np.linalg.norm(acc[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_ABS_M_S2)
+        still = (np.linalg.norm(gm[i:], axis=1) < STILL_GYR_ABS_RAD_S) & (
+            np.abs(np.linalg.norm(am[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_ABS_M_S2)
         if self._run_n == 0:
             first = np.flatnonzero(still)
             if len(first) == 0:
                 return n
             i += int(first[0])
             still = still[first[0]:]
-            self._anchor_norm = float(np.linalg.norm(acc[i]))
-            self._anchor = acc[i] / self._anchor_norm
-            self._anchor_gyr = gyr[i].copy()
+            self._anchor_norm = float(np.linalg.norm(am[i]))
+            self._anchor = am[i] / self._anchor_norm
+            self._anchor_gyr = gm[i].copy()
         a = acc[i:]
-        norm = np.linalg.norm(a, axis=1)
-        cos = (a @ self._anchor) / norm
+        norm = np.linalg.norm(am[i:], axis=1)
+        cos = (am[i:] @ self._anchor) / norm
         ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG))) & (
             np.abs(norm - self._anchor_norm) < STILL_ACC_DEV_M_S2) & (
-            np.linalg.norm(gyr[i:] - self._anchor_gyr, axis=1) < STILL_GYR_RAD_S)
+            np.linalg.norm(gm[i:] - self._anchor_gyr, axis=1) < STILL_GYR_RAD_S)
         breaks = np.flatnonzero(~ok)
         end = len(ok) if len(breaks) == 0 else int(breaks[0])
         self._run_acc.append(a[:end])
