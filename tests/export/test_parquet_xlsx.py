@@ -76,7 +76,12 @@ def test_parquet_is_typed_with_units_and_round_trips_exactly(exported):
     assert d["tibia_angle_deg"] == s.tibia_angle_deg[order].tolist()  # bit for bit
     assert d["knee_track_deg"] == s.knee_track_deg[order].tolist()
     assert d["side"] == [s.side[i] for i in order]
-    assert d["rep_number"] == [s.rep[i] for i in order]
+    # the session's 1-based numbers of the counted reps, exactly as the CSV export has them
+    with open(out / f"dorsimeter-session-{sid}-samples.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert d["rep_number"] == [int(r["rep_number"]) if r["rep_number"] else None for r in rows]
+    assert d["exercise"] == [r["exercise"] or None for r in rows]
+    assert any(v is not None for v in d["rep_number"])
     assert d["heel_lift_bool"] == [None if s.heel_lift[i] is None else bool(s.heel_lift[i])
                                    for i in order]
     assert sum(1 for v in d["heel_lift_bool"] if v) > 100

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.export.csvfiles import SAMPLE_COLUMNS, TRIAL_COLUMNS, PhaseMarker, UtcClock
+from dorsimeter.export.csvfiles import (
+    SAMPLE_COLUMNS,
+    TRIAL_COLUMNS,
+    PhaseMarker,
+    RepOfSample,
+    UtcClock,
+)
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.store.db import SessionInfo, Store, Trial
 from dorsimeter.store.summary import summarize
@@ -187,7 +193,7 @@ UNITS = {
     # trials
     "angle_deg": "deg", "peak_deg": "deg", "t_start_s": "s", "t_end_s": "s", "hold_s": "s",
     "hold_start_s": "s", "hold_end_s": "s", "time_start_utc_iso8601": "UTC",
-    "time_end_utc_iso8601": "UTC",
+    "time_end_utc_iso8601": "UTC", "peak_valgus_deg": "deg", "placement_cm": "cm",
 }
 
 
@@ -203,6 +209,7 @@ def sample_columns(t: SessionTables) -> dict[str, list]:
     """Every sample, side by side (left, then right), as typed Python columns: floats, ints,
     bools, str and None for unknown; ``time_utc_iso8601`` as the CSV's ISO text."""
     cols: dict[str, list] = {c: [] for c in (*SAMPLE_COLUMNS, *QUAT_COLUMNS)}
+    rep_of = RepOfSample(t.trials)  # the counted rep (stored trial) each sample lies in
     for side, s in t.sides.items():
         n = len(s)
         cols["time_utc_iso8601"] += [t.clock(v) or None for v in s.t_s.tolist()]
@@ -213,7 +220,10 @@ def sample_columns(t: SessionTables) -> dict[str, list]:
         cols["knee_track_deg"] += s.knee_track_deg.tolist()
         cols["heel_lift_bool"] += [_bool(v) for v in s.heel_lift]
         cols["heel_source"] += list(s.heel_source)
-        cols["rep_number"] += list(s.rep)
+        trials = [rep_of(side, r, ti) for r, ti in zip(s.rep, s.t_s.tolist(), strict=True)]
+        cols["exercise"] += [None if x is None else x.exercise for x in trials]
+        cols["set_number"] += [None if x is None else x.set_no for x in trials]
+        cols["rep_number"] += [None if x is None else x.rep for x in trials]  # as the CSV
         cols["rep_valid_bool"] += [_bool(v) for v in s.rep_valid]
         cols["phase"] += [p or None for p in s.phase]
         for j, axis in enumerate("xyz"):
@@ -234,5 +244,6 @@ def trial_columns(t: SessionTables) -> dict[str, list]:
     rows = [(t.info.id, t.info.athlete, x.exercise, x.side, x.set_no, x.rep, x.angle_deg,
              x.peak_deg, x.valid, x.counts, x.heel_source, x.t_start_s, x.t_end_s,
              t.clock(x.t_start_s) or None, t.clock(x.t_end_s) or None, x.hold_s,
-             x.hold_start_s, x.hold_end_s, id(x) in best) for x in t.trials]
+             x.hold_start_s, x.hold_end_s, id(x) in best, x.peak_valgus_deg,
+             t.info.placement_cm) for x in t.trials]
     return {c: [r[i] for r in rows] for i, c in enumerate(TRIAL_COLUMNS)}
