@@ -68,10 +68,13 @@ def test_the_monitors_per_side_table_shows_the_norm_and_its_source():
 
     rows = [{"kind": "best", "side": "left", "best_deg": 33.1, "trials": 3},
             {"kind": "best", "side": "right", "best_deg": 40.2, "trials": 3}]
-    text = render_sides(rows, "left", 4.6).plain
-    line = next(ln for ln in text.splitlines() if "Bennell 1998" in ln)
-    assert line.strip() == "35–45° Bennell 1998: L↓ R✓"
-    assert max(len(ln) for ln in text.splitlines()) <= 32  # the panel's width
+    from dorsimeter.tui.widgets import SIDES_FULL_WIDTH
+
+    for width in (SIDES_FULL_WIDTH, 32):  # one leg's full table; two legs' 32-column panel
+        text = render_sides(rows, "left", 4.6, width=width).plain
+        line = next(ln for ln in text.splitlines() if "Bennell 1998" in ln)
+        assert line.strip() == "35–45° Bennell 1998: L↓ R✓"
+        assert max(len(ln) for ln in text.splitlines()) <= width  # no line wraps
     none = render_sides([{**r, "best_deg": None} for r in rows], "left", 4.6).plain
     assert "Bennell" not in none  # no result, no verdict
 

@@ -85,7 +85,11 @@ async def test_record_with_a_ble_sensor_on_each_shin(system_bus, tmp_path):
             "ble:dorsi-0b02", "--duration", "2", "--out", str(tmp_path / "s.csv"),
             "--home", str(home), timeout_s=60)
     assert code == 0, err
-    assert "wrote 400 samples" in out
-    for side in ("left", "right"):
+    total = 0
+    for side in ("left", "right"):  # --duration is 2 s of each sensor's own device time
         rec = read_raw_csv(tmp_path / f"s-{side}.csv")
-        assert len(rec.t_s) == 200 and set(rec.side) == {side}
+        n = len(rec.t_s)
+        assert set(rec.side) == {side} and rec.t_s[-1] - rec.t_s[0] < 2.0
+        assert abs(n - round(2.0 * rec.rate_hz)) <= 1, (n, rec.rate_hz)  # nothing lost
+        total += n
+    assert f"wrote {total} samples" in out
