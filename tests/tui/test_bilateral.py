@@ -255,8 +255,12 @@ async def test_an_outage_of_one_sensor_is_a_marked_gap_and_the_other_streams_thr
                     int((outage[1] - 0.2 - (t_end - 10)) / 10 * w)]
         assert hole.strip() == "" and len(hole) >= 4, plot
         assert "█" in text_of(app, "#trace-left").split("\n")[-2]
-        # both legs still end up calibrated and scored
-        assert all(app.session.sides[s].scored for s in ("left", "right"))
+        # both legs still end up calibrated; the left rep is scored; the right one, which the
+        # 2 s outage fell into, is kept but not scored (its held angle was not seen: issue 18)
+        assert all(s in app.legs[s].pipeline.calibrations for s in ("left", "right"))
+        assert app.session.sides["left"].scored
+        right = app.session.sides["right"].trials
+        assert right and all(r.link_lost and not r.scored for r in right)
 
 
 class StagedSource(ScriptedSource):

@@ -78,6 +78,7 @@ async def test_a_scripted_demo_session_is_stored_and_exported_as_it_happened(tmp
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CalibrateScreen))
         wizard = app.screen
+        await pilot.press("enter")  # strapped (the wizard's first step): stance and drives
         await wait_for(pilot, lambda: wizard.result is not None, LONG_S)
         t_wizard = sim.t_s
         assert wizard.result == "ok"
