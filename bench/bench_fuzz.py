@@ -75,6 +75,10 @@ def _cli_run(n: int) -> tuple[int, int, float, dict]:
 
     root = Path(tempfile.mkdtemp(prefix="dorsimeter-fuzz-cli-"))
     template = h.make_template(root)
+    scratch = root / "cwd"  # relative hostile paths land here, never in the working directory
+    scratch.mkdir()
+    cwd = os.getcwd()
+    os.chdir(scratch)
     case = st.tuples(h.commands, h.env, h.config, h.cal_damage, h.scal_damage)
     failures, codes = 0, {}
     cfg = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
@@ -94,7 +98,10 @@ def _cli_run(n: int) -> tuple[int, int, float, dict]:
 
     before = h.CALLS["cli"]
     t0 = time.perf_counter()
-    one()
+    try:
+        one()
+    finally:
+        os.chdir(cwd)
     return h.CALLS["cli"] - before, failures, time.perf_counter() - t0, codes
 
 

@@ -26,7 +26,9 @@ def template(tmp_path_factory):
     return h.make_template(tmp_path_factory.mktemp("hostile"))
 
 
-def test_every_command_survives_hostile_options_env_config_and_json(template):
+def test_every_command_survives_hostile_options_env_config_and_json(template, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative hostile paths land here, never in the repository
     @settings(max_examples=CASES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(h.commands, h.env, h.config, h.cal_damage, h.scal_damage)
