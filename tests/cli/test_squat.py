@@ -5,6 +5,7 @@ against the simulator's squat script (valgus scripted per rep)."""
 import csv
 
 import numpy as np
+import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.sim import ShankSim
@@ -67,6 +68,17 @@ async def test_the_squat_screen_in_the_monitor_gives_each_rep_s_peak_valgus():
             assert abs(rec.peak_valgus_deg - truth) < 2.0
         side, rep, deg = state.valgus[-1]
         assert f"peak valgus rep {rep} {deg:.1f}°" in panel and side == "left"
+        # the session counts the squat reps as what they are, and stores each peak valgus
+        from dorsimeter.store.recorder import trial_from_rep
+
+        squats = [r for r in app.session.sides["left"].counted
+                  if r.exercise == "single_leg_squat"]
+        assert len(squats) >= 2
+        stored = [trial_from_rep(r) for r in squats]
+        assert [t.rep for t in stored] == list(range(1, len(stored) + 1))
+        for t, c in zip(stored, app.protocol.counted, strict=False):
+            assert t.exercise == "single_leg_squat"
+            assert t.peak_valgus_deg == pytest.approx(float(c.record.peak_valgus_deg))
         await pilot.press("q")
 
 
