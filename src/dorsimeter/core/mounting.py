@@ -387,7 +387,11 @@ class MountingCalibrator:
     the accelerometer is the reference: ``estimate_acc_offset`` is off, and the flexion-axis
     gyro gain is fitted to the accelerometer."""
 
-    def __init__(self, side: str, rate_hz: float, still_s: float = 2.0,
+    # The user is told to stand still for 2 s; 1.5 s is accepted, the margin for their count
+    # and for a node reboot or link restart that eats part of the stance (reboot 1.2 s into a
+    # 3 s stance leaves 1.8 s). A 2 s held end range taken for a stance is refused by the lever
+    # arm (``MAX_LEVER_TILT_DEG``), and a rest between reps is standing tall: a right zero.
+    def __init__(self, side: str, rate_hz: float, still_s: float = 1.5,
                  drive_rotation_deg: float = 90.0, estimate_acc_offset: bool = True) -> None:
         self.side = side
         self.estimate_acc_offset = estimate_acc_offset
