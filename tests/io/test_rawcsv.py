@@ -35,6 +35,23 @@ def test_a_line_cut_by_a_crash_is_dropped_and_the_rest_kept(tmp_path):
     np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2[:-1])
 
 
+def test_a_line_cut_inside_its_side_cell_is_dropped_too(tmp_path):
+    """A full disk (or a kill) can cut the last line after its last comma: every field is
+    there but ``side`` reads ``le``; it is dropped like any line cut short."""
+    from dorsimeter.io.rawcsv import RawCsvWriter
+
+    b = simulate(3.0, seed=1)
+    path = tmp_path / "r.csv"
+    with RawCsvWriter(path) as w:
+        w.write(b, "left")
+    data = path.read_bytes()
+    assert data.endswith(b",left\n")
+    path.write_bytes(data[:-3])  # "...,le"
+    rec = read_raw_csv(path)
+    assert rec.dropped_tail and len(rec.t_s) == len(b) - 1
+    np.testing.assert_array_equal(rec.acc_m_s2, b.acc_m_s2[:-1])
+
+
 def test_extra_columns_and_any_order_are_accepted(tmp_path):
     b = simulate(2.0)
     cols = ["note", *reversed(RAW_COLUMNS)]

@@ -179,8 +179,10 @@ class _RawParser:
                 yield _flush(name, rows, line, width, numeric, idx, side_idx, restart_idx)
                 line += len(rows)
                 rows = []
-        if rows and len(rows[-1]) != width and not _ends_with_newline(f):
-            rows.pop()  # a line cut short by a crash or kill
+        if rows and not _ends_with_newline(f) and (
+                len(rows[-1]) != width
+                or (side_idx is not None and rows[-1][side_idx].strip() not in SIDES)):
+            rows.pop()  # a line cut short by a crash, a kill or a full disk (in its side cell)
             self.dropped_tail = True
         while rows and not any(c.strip() for c in rows[-1]):
             rows.pop()
