@@ -43,6 +43,8 @@ STILL_WINDOW_S = 0.02
 # 0.6° about the ankle and as much sideways (peak to peak 1.7° together), a stance beyond
 # 2.5° is moving
 MAX_STANCE_SWAY_DEG = 2.5
+STILL_S = 2.0  # the stance the user is asked for
+RESUMED_STILL_S = 1.5  # after the calibration started again mid-protocol (see MountingCalibrator)
 STANCE_TAIL_S = 0.5  # end of the still run left out of the stance statistics
 MIN_PLANARITY = 0.6  # below this the drives were not a hinge (random or twisting movement)
 QUIET_GYR_RAD_S = 0.02  # "still" moments inside the drives, for the flexion gyro gain
@@ -387,11 +389,13 @@ class MountingCalibrator:
     the accelerometer is the reference: ``estimate_acc_offset`` is off, and the flexion-axis
     gyro gain is fitted to the accelerometer."""
 
-    # The user is told to stand still for 2 s; 1.5 s is accepted, the margin for their count
-    # and for a node reboot or link restart that eats part of the stance (reboot 1.2 s into a
-    # 3 s stance leaves 1.8 s). A 2 s held end range taken for a stance is refused by the lever
-    # arm (``MAX_LEVER_TILT_DEG``), and a rest between reps is standing tall: a right zero.
-    def __init__(self, side: str, rate_hz: float, still_s: float = 1.5,
+    # The user stands still for 2 s: a 1.5 s rest between reps is not a stance. After the
+    # calibration had to start again mid-protocol (a link gap here, a sensor reboot in the
+    # pipeline) the athlete is already drilling, and part of the stance may be gone (a reboot
+    # 1.2 s into a 3 s stance leaves 1.8 s): ``RESUMED_STILL_S`` is accepted then. A rest between
+    # reps is standing tall (a right zero); a held end range is refused by the lever arm
+    # (``MAX_LEVER_TILT_DEG``).
+    def __init__(self, side: str, rate_hz: float, still_s: float = STILL_S,
                  drive_rotation_deg: float = 90.0, estimate_acc_offset: bool = True) -> None:
         self.side = side
         self.estimate_acc_offset = estimate_acc_offset
@@ -498,6 +502,7 @@ class MountingCalibrator:
             self.notice = (f"link lost during calibration ({gap:.1f} s): stand tall and still, "
                            "then drive the knee forward again")
             self.restarts.append((t_after_s, self.notice))
+            self.still_n = min(self.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
         self._reset()
         return False
 

@@ -12,7 +12,12 @@ import numpy as np
 
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotational_acc
-from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
+from dorsimeter.core.mounting import (
+    RESUMED_STILL_S,
+    STILL_S,
+    MountingCalibration,
+    MountingCalibrator,
+)
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.detect import Detectors, DetectorSettings, RepRecord
@@ -149,7 +154,9 @@ class Pipeline:
                 # accelerometer processing, which we cannot see: no offset fitted for it
                 own = batch.quat is None or self.quat_is_ours
                 self._calibrator = MountingCalibrator(
-                    side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference)
+                    side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference,
+                    still_s=RESUMED_STILL_S if self._resumed else STILL_S)
+                self._resumed = False
             seen = len(self._calibrator.restarts)
             try:
                 done = self._calibrator.add(batch.t_s, gyr, acc)
@@ -221,12 +228,14 @@ class Pipeline:
         reps and the session go on."""
         if self._calibrator is not None:
             self._reset_calibrator()
+            self._resumed = True  # the athlete was mid-calibration: part of the stance is gone
         self.fusion.restart()
         self._dgyr = AngularAcceleration(self.rate_hz)
         self.detectors.restart()
         self.restarts += 1
 
     restarts = 0  # device restarts seen (``restart`` calls)
+    _resumed = False  # the next calibration resumes one a restart cut (``RESUMED_STILL_S``)
     _last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     _last_contact = 1.0  # the last plausible heel-switch load (before any: loaded, standing)
     nonfinite_samples = 0  # samples with NaN/inf in acc, gyro or quaternion (held, counted)
