@@ -5,8 +5,8 @@ real pyserial reads it through SerialSource, and the pipeline's tibia angles mat
 from __future__ import annotations
 
 import asyncio
-import re
 import os
+import re
 import subprocess
 import sys
 import time
