@@ -23,6 +23,7 @@ from dorsimeter.core.lever_arm import (
     smoothed_rates,
 )
 from dorsimeter.errors import CalibrationError, InputError
+from dorsimeter.io.caljson import MAX_LEVER_ARM_M  # one bound for fits and files
 from dorsimeter.types import GRAVITY_M_S2, SIDES
 
 STILL_GYR_RAD_S = 0.15  # gyro steadiness within a still run (against its first sample)
@@ -82,7 +83,6 @@ MIN_DRIVE_SHARE = 0.5
 # further off means the "stance" was not the athlete standing tall (a held end range taken for
 # it after the link dropped, say): every angle would be read from the wrong zero.
 MAX_LEVER_TILT_DEG = 37.0
-MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
 
 
