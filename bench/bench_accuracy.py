@@ -39,11 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 from vqf import VQF, offlineVQF
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.fusion import up_in_sensor
-from dorsimeter.core.offline import offline_orientation
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.core.tibia import tibia_angles_deg
+from dorsimeter.pipeline import Pipeline
+from dorsimeter.pipeline.offline import offline_orientation
 from dorsimeter.sim import EFFECTS, Mount, SensorErrors, ShankSim, ShinEffects
 from dorsimeter.sim.errors import still_pose_recording
 from dorsimeter.sim.motion import script_spec

@@ -23,10 +23,10 @@ from bleak import BleakClient, BleakScanner
 from bumble.gatt import Characteristic, Service
 
 from dorsimeter.sources.ble import BleSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.peripheral import NOTIFY, Peripheral, Ticker
-from dorsimeter.testing.rig import BleRig
-from dorsimeter.testing.witmotion import WitMotionPeripheral
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.peripheral import NOTIFY, Peripheral, Ticker
+from tests.emulators.rig import BleRig
+from tests.emulators.witmotion import WitMotionPeripheral
 
 SVC = "6e400001-0000-4000-8000-0000000be4c0"
 DATA = "6e400002-0000-4000-8000-0000000be4c0"

@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.sensor_cal import calibrate_sensor
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.errors import still_pose_recording

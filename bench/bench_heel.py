@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.sim.shin import ShinEffects
 from dorsimeter.types import Readings

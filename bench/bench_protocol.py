@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from dorsimeter.protocol import frames as F
-from dorsimeter.protocol import witmotion as W
+from dorsimeter.wire import frames as F
+from dorsimeter.wire import witmotion as W
 from firmware_bridge import wire
 
 GOAL_SAMPLES_S = 1_000_000

@@ -29,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.cli.analyze import analyze
-from dorsimeter.core import Pipeline, calibrate_recording
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
-from dorsimeter.protocol import frames as F
+from dorsimeter.pipeline import Pipeline, analyze, calibrate_recording
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import Readings
+from dorsimeter.wire import frames as F
 
 RATE_HZ = 200.0
 HOUR_S = float(os.environ.get("DORSIMETER_SOAK_S", 3600.0))

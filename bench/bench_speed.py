@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from vqf import VQF
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.sensor_cal import SensorCalibration
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import SensorErrors, ShankSim
 from dorsimeter.types import ImuBatch
 

@@ -133,7 +133,7 @@ class WitUartEmitter:
         self.imu, self.link = imu, link
 
     def step(self) -> int:
-        from dorsimeter.protocol.witmotion import encode_uart_sample
+        from dorsimeter.wire.witmotion import encode_uart_sample
 
         samples = self.imu.read()
         b = self.imu.last_batch

@@ -1,6 +1,6 @@
 """The node's frame encoder and a small command-frame reader, in plain (Micro)Python.
 
-Byte-for-byte the protocol of ``dorsimeter.protocol.frames`` (specified in
+Byte-for-byte the protocol of ``dorsimeter.wire.frames`` (specified in
 ``hardware_docs/protocol.md``), without numpy: this module runs on the ESP32-S3. A test checks
 that it and the host's numpy encoder produce identical bytes.
 """

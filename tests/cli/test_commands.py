@@ -148,7 +148,8 @@ def test_analyze_gives_the_inclinometer_equivalent_clip_reading(tmp_path, capsys
     """A clip tilted on the shin (and turned about it), a unit with realistic BMI270 errors and
     its sensor calibration: the clip reading is the simulator's tibia angle plus the clip's true
     sagittal lean, sample by sample and in the scores."""
-    from dorsimeter.core.sensor_cal import calibrate_sensor, save_sensor_calibration
+    from dorsimeter.core.sensor_cal import calibrate_sensor
+    from dorsimeter.io.calfiles import save_sensor_calibration
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.sim import Mount, SensorErrors, ShankSim
     from dorsimeter.sim.errors import still_pose_recording
@@ -187,8 +188,7 @@ def test_analyze_gives_the_inclinometer_equivalent_clip_reading(tmp_path, capsys
 
 def test_calibrate_out_onto_a_file_of_the_other_side_keeps_it(tmp_path, capsys):
     """Issue 12 item 11: calibrating the right leg into cal.json dropped its left side."""
-    from dorsimeter.core.mounting import load_calibrations
-
+    from dorsimeter.io.calfiles import load_calibrations
     cal = tmp_path / "cal.json"
     for side, seed in (("left", "1"), ("right", "2")):
         assert main(["calibrate", "--sensor", "sim", "--speed", "0", "--side", side, "--seed",

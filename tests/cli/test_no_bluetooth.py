@@ -5,10 +5,10 @@ the monitor's top line never says a trial is running."""
 import subprocess
 from pathlib import Path
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource, scan_error
-from dorsimeter.testing.dbus import ENV_VAR, private_system_bus
 from dorsimeter.tui.app import MonitorApp
+from tests.emulators.dbus import ENV_VAR, private_system_bus
 from tests.tui.rig import wait_for
 
 CLI = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dorsimeter")

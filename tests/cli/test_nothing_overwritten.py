@@ -125,7 +125,7 @@ def test_calibration_and_exports_are_atomic_and_owner_only(rig):
 
 
 def test_a_failed_calibration_write_leaves_the_old_file_whole(rig, monkeypatch):
-    from dorsimeter.store import paths
+    from dorsimeter import paths
 
     _, tmp, raw, _ = rig
     cal = tmp / "keep.json"

@@ -131,10 +131,9 @@ def test_streaming_analyze_writes_the_whole_file_readings_bit_for_bit(tmp_path, 
                                                                       monkeypatch):
     """``analyze`` reads and writes chunk by chunk (bounded memory); chunks of 700 rows, with
     a side change and a restart inside them, give the same bytes as the whole file at once."""
-    from dorsimeter.cli.analyze import analyze
-    from dorsimeter.core import calibrate_recording
     from dorsimeter.io import rawcsv
     from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.pipeline import analyze, calibrate_recording
 
     sim = ShankSim(seed=2)
     raw = tmp_path / "r.csv"
@@ -160,7 +159,7 @@ def test_streaming_analyze_writes_the_whole_file_readings_bit_for_bit(tmp_path, 
 
 def test_recover_scores_an_interrupted_session_at_its_own_rate(tmp_path, capsys):
     """``recover`` scored stored samples as if they were 100 Hz (a 200 Hz hold counted double)."""
-    from dorsimeter.core import Pipeline
+    from dorsimeter.pipeline import Pipeline
 
     sim = ShankSim(rate_hz=200.0, seed=1)
     with Store.open(tmp_path / "h") as store:

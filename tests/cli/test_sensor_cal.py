@@ -46,9 +46,8 @@ def test_live_commands_apply_the_sensors_box_calibration(tmp_path, capsys):
     """`record --sensor-cal` applies a box calibration live: the accelerometer is then the
     reference (no offset fitted in the mounting calibration, as `analyze --sensor-cal` does),
     and a BLE sensor's stored calibration is found by its address or name."""
-    from dorsimeter.cli.common import sensor_cal_for
-    from dorsimeter.core.sensor_cal import SensorCalibration, save_sensor_calibration
-
+    from dorsimeter.core.sensor_cal import SensorCalibration
+    from dorsimeter.io.calfiles import save_sensor_calibration, sensor_cal_for
     home = tmp_path / "home"
     unit = save_sensor_calibration(SensorCalibration("unit-1", n_poses=6), path=tmp_path / "u.json")
     assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "20",

@@ -38,7 +38,7 @@ def test_every_trial_carries_its_peak_valgus_in_the_export(tmp_path):
 
 
 async def test_the_squat_screen_in_the_monitor_gives_each_rep_s_peak_valgus():
-    from dorsimeter.core import Pipeline
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.sources.sim import SimSource
     from dorsimeter.tui.app import MonitorApp
     from tests.tui.rig import wait_for

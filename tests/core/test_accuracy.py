@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from vqf import VQF
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.fusion import up_in_sensor
-from dorsimeter.core.offline import offline_orientation
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.core.tibia import tibia_angles_deg
+from dorsimeter.pipeline import Pipeline
+from dorsimeter.pipeline.offline import offline_orientation
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.errors import still_pose_recording
 from dorsimeter.types import Readings

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dorsimeter.cli.analyze import analyze
-from dorsimeter.core import calibrate_recording
 from dorsimeter.core.clip_axis import (
     LIMIT_DEG,
     clip_axis_tibia,
@@ -20,6 +18,7 @@ from dorsimeter.core.clip_axis import (
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.core.tibia import CLIP_AXES
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.pipeline import analyze, calibrate_recording
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 
 REC = Path(__file__).resolve().parents[2] / "calibration" / "recordings"
@@ -90,7 +89,7 @@ def test_clip_reading_on_the_simulator_matches_the_true_clip_inclination(rotatio
                    errors=SensorErrors.none())
     b = sim.generate(5000)
     cals = calibrate_recording([b], 100.0)
-    from dorsimeter.core import Pipeline
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.types import Readings
 
     pipe = Pipeline(100.0, cals)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dorsimeter.core import calibrate_recording
 from dorsimeter.core.lever_arm import AngularAcceleration, cross, rotational_acc
+from dorsimeter.pipeline import calibrate_recording
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 
 

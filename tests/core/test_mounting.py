@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from dorsimeter.core import calibrate_recording
-from dorsimeter.core.mounting import MountingCalibrator, load_calibrations, save_calibrations
+from dorsimeter.core.mounting import MountingCalibrator
 from dorsimeter.errors import CalibrationError, InputError
+from dorsimeter.io.calfiles import load_calibrations, save_calibrations
+from dorsimeter.pipeline import calibrate_recording
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.types import ImuBatch
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim, ShinEffects
 from dorsimeter.types import Readings
 
@@ -81,7 +81,7 @@ def test_the_loosest_part_finds_its_stance_at_1_khz(seed):
     """MPU-6500 (300 µg/√Hz): at 1 kHz its per-sample |acc| noise is 0.066 m/s², which broke
     per-sample stillness tests against the run's first sample (seed 2 found no 2 s still
     stretch); the 20 ms means hold 1.5 mg. The lever arm is the simulator's true one."""
-    from dorsimeter.core.pipeline import calibrate_recording
+    from dorsimeter.pipeline.pipeline import calibrate_recording
 
     mount = Mount(height_m=0.2, clip_rotation_deg=(10.0, -15.0, 120.0))
     sim = ShankSim(rate_hz=1000.0, seed=seed, effects=ShinEffects(sensor_model="mpu6500"),

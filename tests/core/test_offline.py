@@ -3,7 +3,7 @@
 import numpy as np
 
 from dorsimeter.core.fusion import up_in_sensor
-from dorsimeter.core.offline import offline_orientation
+from dorsimeter.pipeline.offline import offline_orientation
 from dorsimeter.sim import ShankSim
 
 

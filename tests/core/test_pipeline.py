@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.types import Readings
 from tests.conftest import simulate, truth_at
 
@@ -129,7 +129,7 @@ def test_after_a_long_link_drop_the_filter_restarts_from_the_accelerometer():
 def test_reanalysis_with_the_saved_calibration_equals_the_live_readings(tmp_path):
     """Live (calibrating itself) and re-analysis with the calibration file it wrote: every
     reading bit-identical, because the corrections start at the same sample in both."""
-    from dorsimeter.core.mounting import load_calibrations, save_calibrations
+    from dorsimeter.io.calfiles import load_calibrations, save_calibrations
     from dorsimeter.sim import Mount, SensorErrors, ShankSim
 
     batch = ShankSim(seed=8, errors=SensorErrors.realistic("mpu6500", 100.0, 8),
@@ -351,8 +351,8 @@ def test_a_gap_anywhere_in_the_stance_or_drives_gives_a_right_number_or_a_refusa
     each run either calibrates and reads every rep within the accuracy target (worst 0.8°,
     issue 11), with a lever arm a shin can have, or refuses (calibration_failed / never
     calibrated): never a wrong number."""
-    from dorsimeter.core import calibrate_recording
     from dorsimeter.errors import CalibrationError
+    from dorsimeter.pipeline import calibrate_recording
     from dorsimeter.sim import Mount, ShankSim
 
     full = ShankSim(seed=0, mount=Mount(clip_rotation_deg=(10.0, -15.0, 120.0),

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dorsimeter.cli.analyze import analyze
-from dorsimeter.core import calibrate_recording
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.pipeline import analyze, calibrate_recording
 
 REC = Path(__file__).resolve().parents[2] / "calibration" / "recordings"
 

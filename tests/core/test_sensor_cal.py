@@ -6,10 +6,9 @@ import pytest
 from dorsimeter.core.sensor_cal import (
     SensorCalibration,
     calibrate_sensor,
-    load_sensor_calibration,
-    save_sensor_calibration,
 )
 from dorsimeter.errors import CalibrationError, InputError
+from dorsimeter.io.calfiles import load_sensor_calibration, save_sensor_calibration
 from dorsimeter.sim.errors import SensorErrors, still_pose_recording
 from dorsimeter.types import GRAVITY_M_S2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import Readings
 

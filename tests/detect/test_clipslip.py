@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.sim.shin import ShinEffects
 

@@ -4,9 +4,9 @@ scored reps as without the gap (issue 18)."""
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.fusion import MAX_BRIDGE_S
 from dorsimeter.detect.reps import MAX_GAP_IN_REP_S
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.types import Readings
 from tests.detect.simrun import rep_events

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.sim.motion import ScriptSpec
 from tests.detect.simrun import held, paired, rep_events, run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.store import SessionRecorder, Store
 from tests.conftest import simulate

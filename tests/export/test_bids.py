@@ -194,8 +194,8 @@ def test_a_session_without_samples_is_left_out_with_a_note(tmp_path, capsys):
 
 
 def test_a_guided_exercise_is_its_own_task_with_the_protocols_words():
+    from dorsimeter.exercises.protocol import get_protocol
     from dorsimeter.export.bids import task_label, task_text
-    from dorsimeter.protocols.protocol import get_protocol
     from dorsimeter.store.db import Trial
 
     lunge = [Trial("left", 30.0, True, None, 1.0, 2.0, exercise="reverse_lunge")] * 3

@@ -169,8 +169,8 @@ def test_exporting_many_long_sessions_nests_the_bars(tmp_path, monkeypatch, caps
 def test_a_sensor_restart_is_marked_on_its_exported_sample(tmp_path):
     """A power cycle mid-session (the raw CSV's ``restart`` column) shows in the export as
     ``sensor_restart_bool`` = 1 on the first sample after it, 0 on every other."""
-    from dorsimeter.core import Pipeline
     from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.session import SessionResults
     from dorsimeter.sim import ShankSim
     from dorsimeter.store import SessionRecorder

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dorsimeter.core import Pipeline
 from dorsimeter.export.csvfiles import export_session_csv
 from dorsimeter.io import rawcsv
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.sim import ShankSim
 from dorsimeter.store import SessionRecorder, Store

@@ -155,7 +155,7 @@ def test_with_the_athletes_lengths_the_wall_and_centimetres_use_the_geometry(tmp
 
 
 def test_a_one_sided_session_is_compared_with_the_other_sides_latest(tmp_path):
-    from dorsimeter.core import Pipeline
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.session import SessionResults
     from dorsimeter.session import asymmetry as session_asymmetry
     from dorsimeter.store import SessionRecorder

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 
 PATH = Path(__file__).resolve().parents[2] / "hardware_docs" / "conformance_vectors.json"
 

@@ -11,7 +11,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 from tests.firmware_bridge import test_on_micropython as T
 
 

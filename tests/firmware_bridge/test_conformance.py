@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 from firmware_bridge import wire
 from tests.firmware_bridge import conformance as C
 from tests.firmware_bridge.test_on_micropython import MICROPYTHON, ROOT, WORLD

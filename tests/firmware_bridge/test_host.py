@@ -12,7 +12,7 @@ from pathlib import Path
 
 import serial
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 
 ROOT = Path(__file__).resolve().parents[2]
 

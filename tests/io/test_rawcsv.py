@@ -141,8 +141,7 @@ def test_a_channel_missing_from_later_batches_leaves_empty_cells_and_is_left_out
 def test_a_sensor_restart_round_trips_and_reanalysis_equals_live(tmp_path):
     """The ``restart`` column carries the marker: the file gives back the batch boundaries where
     the sensor restarted, and `dorsimeter analyze` gives bit-identical readings to live."""
-    from dorsimeter.cli.analyze import analyze
-    from dorsimeter.core import Pipeline
+    from dorsimeter.pipeline import Pipeline, analyze
     from dorsimeter.sim import ShankSim
     from dorsimeter.types import Readings
 
@@ -198,8 +197,7 @@ def test_offline_reanalysis_fuses_each_stretch_between_restarts_on_its_own(tmp_p
     """`analyze --offline` of a recording with a reboot while the shin moved: the stretch after
     the restart is fused on its own, so it matches the truth from its first seconds (fused
     across the join, the smoother drags the old orientation over it)."""
-    from dorsimeter.cli.analyze import analyze
-    from dorsimeter.core import calibrate_recording
+    from dorsimeter.pipeline import analyze, calibrate_recording
     from dorsimeter.sim import ShankSim
 
     sim = ShankSim(seed=9)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from dorsimeter.protocol import frames as F
-from dorsimeter.protocol import witmotion as W
+from dorsimeter.wire import frames as F
+from dorsimeter.wire import witmotion as W
 
 CALLS = {"node": 0, "wit_ble": 0, "wit_uart": 0, "random": 0}  # cases run, for the bench
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dorsimeter.protocol import frames as F
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import ImuBatch
+from dorsimeter.wire import frames as F
 
 
 @dataclass

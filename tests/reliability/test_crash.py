@@ -21,9 +21,9 @@ import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.io.rawcsv import read_raw_csv
-from dorsimeter.recovery import interrupted_ids, startup_notice
 from dorsimeter.sim import ShankSim
 from dorsimeter.store import Store
+from dorsimeter.store.locks import interrupted_ids, startup_notice
 from dorsimeter.store.summary import summarize
 from tests.conftest import end_tmux_server, tmux_socket
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
-from dorsimeter.protocol import frames as F
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import Readings
+from dorsimeter.wire import frames as F
 from tests.reliability.streams import cat, decode, gilbert_elliott, node_stream
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from dorsimeter.cli import main
-from dorsimeter.core import Pipeline
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import ShankSim
 from dorsimeter.sources.sim import SimSource
 from dorsimeter.store import Store

@@ -81,9 +81,7 @@ JSON_ISH = st.one_of(st.binary(max_size=400), st.recursive(
 @PROFILE
 @given(data=JSON_ISH)
 def test_calibration_file_loaders_on_anything(tmp_path, data):
-    from dorsimeter.core.mounting import load_calibrations
-    from dorsimeter.core.sensor_cal import load_sensor_calibration
-
+    from dorsimeter.io.calfiles import load_calibrations, load_sensor_calibration
     p = tmp_path / "cal.json"
     p.write_bytes(data)
     for load in (lambda: load_calibrations(p), lambda: load_sensor_calibration(path=p)):
@@ -96,8 +94,8 @@ def test_calibration_file_loaders_on_anything(tmp_path, data):
 def _real_calibration_doc() -> dict:
     import json
 
-    from dorsimeter.core import calibrate_recording
-    from dorsimeter.core.mounting import save_calibrations
+    from dorsimeter.io.calfiles import save_calibrations
+    from dorsimeter.pipeline import calibrate_recording
     from tests.conftest import simulate
 
     cals = calibrate_recording([simulate(20.0, seed=5)], 100.0)
@@ -121,8 +119,8 @@ def test_a_mutated_calibration_file_is_refused_or_usable(tmp_path, changes, side
     import copy
     import json
 
-    from dorsimeter.core import Pipeline
-    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.calfiles import load_calibrations
+    from dorsimeter.pipeline import Pipeline
     from tests.conftest import simulate
 
     doc = copy.deepcopy(REAL_CAL)
@@ -157,8 +155,8 @@ SENSOR_CAL = {"format": "dorsimeter-sensor-calibration", "version": 1, "sensor_i
 def test_a_mutated_sensor_calibration_is_refused_or_usable(tmp_path, changes):
     import json
 
-    from dorsimeter.core.sensor_cal import FORMAT, load_sensor_calibration
-
+    from dorsimeter.core.sensor_cal import FORMAT
+    from dorsimeter.io.calfiles import load_sensor_calibration
     doc = dict(SENSOR_CAL, format=FORMAT)
     for k, v in changes:
         doc[k] = v

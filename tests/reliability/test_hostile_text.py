@@ -18,15 +18,15 @@ import sys
 import pytest
 
 from dorsimeter.cli import main
-from dorsimeter.core import Pipeline
-from dorsimeter.security import AllowList
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.store import Store
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.rig import BleRig
+from dorsimeter.store.security import AllowList
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import ConnectScreen
 from dorsimeter.tui.services import StoreClient
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.rig import BleRig
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
 OSC_TITLE = "\x1b]0;owned\x07"  # an xterm "set window title" sequence

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from dorsimeter.cli import main
-from dorsimeter.core import Pipeline
-from dorsimeter.core.pipeline import ACC_LIMIT_M_S2, GYR_LIMIT_RAD_S
+from dorsimeter.pipeline import Pipeline
+from dorsimeter.pipeline.pipeline import ACC_LIMIT_M_S2, GYR_LIMIT_RAD_S
 from dorsimeter.sim import ShankSim
 from dorsimeter.sim.motion import script_spec
 from dorsimeter.types import ImuBatch, Readings

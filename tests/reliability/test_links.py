@@ -21,17 +21,17 @@ import time
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
-from dorsimeter.protocol.frames import FrameDecoder
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.sources.serial import SerialSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.rig import BleRig
 from dorsimeter.types import Readings
+from dorsimeter.wire.frames import FrameDecoder
 from firmware_bridge.host import HostRunner
 from firmware_bridge.node import SensorNode
 from firmware_bridge.sim_drivers import SimBattery
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.rig import BleRig
 
 
 def _fit_after_join(r_all: Readings, t_join: float, truth_t: np.ndarray, truth_a: np.ndarray,

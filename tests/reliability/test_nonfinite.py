@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings
 from tests.conftest import simulate, truth_at
 

@@ -20,11 +20,11 @@ import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.errors import DeviceError
-from dorsimeter.security import AllowList
 from dorsimeter.sources.ble import BleSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.rig import BleRig
+from dorsimeter.store.security import AllowList
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.rig import BleRig
 
 
 def mode(path) -> int:

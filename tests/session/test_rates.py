@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.sim import ShankSim
 

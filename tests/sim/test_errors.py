@@ -84,7 +84,8 @@ def test_the_simulator_applies_the_errors_and_keeps_truth_exact():
 
 
 def test_mount_presets_give_simulator_mounts():
-    from dorsimeter.sim.errors import mount_presets, preset_mount
+    from dorsimeter.sim.errors import mount_presets
+    from dorsimeter.sim.rig import preset_mount
 
     names = mount_presets()
     assert {"distal", "mid", "tuberosity"} <= set(names)

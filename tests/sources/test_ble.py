@@ -12,20 +12,20 @@ import sys
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
-from dorsimeter.protocol import witmotion
-from dorsimeter.protocol.frames import FrameDecoder
-from dorsimeter.security import AllowList
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.peripheral import Impairments, Peripheral
-from dorsimeter.testing.rig import BleRig
-from dorsimeter.testing.witmotion import WitMotionPeripheral
+from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2, Readings
+from dorsimeter.wire import witmotion
+from dorsimeter.wire.frames import FrameDecoder
 from firmware_bridge.sim_drivers import SimBattery
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.peripheral import Impairments, Peripheral
+from tests.emulators.rig import BleRig
+from tests.emulators.witmotion import WitMotionPeripheral
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -373,8 +373,8 @@ def test_sensor_spec_errors_are_one_line_and_name_the_problem():
 
 
 def test_sensor_kind_from_advertised_uuids_or_a_witmotion_name():
-    from dorsimeter.protocol import gatt
     from dorsimeter.sources.ble import kind_from_uuids
+    from dorsimeter.wire import gatt
 
     assert kind_from_uuids([gatt.NODE_SERVICE_UUID.upper()]).name == "dorsimeter node"
     assert kind_from_uuids([gatt.WITMOTION_SERVICE_UUID]).name == "WitMotion BWT901BLE"

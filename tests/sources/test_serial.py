@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import SensorErrors, ShankSim
 from dorsimeter.sources import open_source
 from dorsimeter.sources.serial import SerialSource, detect_protocol
@@ -147,8 +147,8 @@ def test_witmotion_uart_detected_and_decoded_to_si(runner_factory):
 
 
 def test_detect_protocol_from_bytes():
-    from dorsimeter.protocol import frames as F
-    from dorsimeter.protocol import witmotion as W
+    from dorsimeter.wire import frames as F
+    from dorsimeter.wire import witmotion as W
 
     node = b"".join(F.encode_data(i, i * 10_000, [[0, 0, 9.81]], [[0, 0, 0]]) for i in range(4))
     wit = b"".join(W.encode_uart_sample([0, 0, 1], [0, 0, 0], [0, 0, 0]) for _ in range(4))

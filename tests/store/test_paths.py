@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from dorsimeter.store.paths import atomic_private, atomic_private_text, open_private_text
+from dorsimeter.paths import atomic_private, atomic_private_text, open_private_text
 
 
 def test_an_atomic_write_is_owner_only_and_leaves_no_temporary_file(tmp_path):

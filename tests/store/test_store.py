@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
 from dorsimeter.errors import DorsimeterError
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.store import SessionRecorder, Store, data_dir, db_path, schema
 from dorsimeter.store.summary import summarize
@@ -53,7 +53,7 @@ def test_database_directory_and_wal_files_are_owner_only(tmp_path, loose_umask):
         assert files == ["history.sqlite3", "history.sqlite3-shm", "history.sqlite3-wal"]
         assert {p.name: mode(p) for p in home.iterdir() if p.is_file()} == dict.fromkeys(
             files, 0o600)
-        # the running session's liveness lock (dorsimeter.recovery): owner-only too
+        # the running session's liveness lock (dorsimeter.store.recovery): owner-only too
         assert [p.name for p in home.iterdir() if p.is_dir()] == ["running"]
         assert mode(home / "running") == 0o700
         assert mode(home / "running" / f"session-{sid}.lock") == 0o600

@@ -21,8 +21,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
 from dorsimeter.detect.reps import RepRecord
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.types import Readings
 from tests.tui.rig import sim_batches
 

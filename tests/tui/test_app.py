@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.sim import SimSource
 from dorsimeter.tui.app import MonitorApp
 

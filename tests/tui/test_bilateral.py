@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
 from dorsimeter.errors import DeviceError
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.model import DEG_PER_CM, asymmetry
 from dorsimeter.tui.screens import CalibrateScreen

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.rig import BleRig
 from dorsimeter.tui.app import MonitorApp
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.rig import BleRig
 from tests.tui.rig import frozen_clock, wait_for
 
 
@@ -71,7 +71,7 @@ async def test_record_with_a_ble_sensor_on_each_shin(system_bus, tmp_path):
     """``record --right-sensor`` connects the sensors one after the other too (both at once, the
     second scan missed its sensor on this stack and the recording never started)."""
     from dorsimeter.io.rawcsv import read_raw_csv
-    from dorsimeter.security import AllowList
+    from dorsimeter.store.security import AllowList
     from tests.sources.test_ble import run_cli
 
     home = tmp_path / "home"

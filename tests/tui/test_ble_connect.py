@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import pytest
 
-from dorsimeter.core import Pipeline
-from dorsimeter.core.sensor_cal import SensorCalibration, save_sensor_calibration
-from dorsimeter.security import AllowList
+from dorsimeter.core.sensor_cal import SensorCalibration
+from dorsimeter.io.calfiles import save_sensor_calibration
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.node import NodePeripheral
-from dorsimeter.testing.peripheral import Impairments
-from dorsimeter.testing.rig import BleRig
+from dorsimeter.store.security import AllowList
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import ConnectScreen
 from dorsimeter.tui.services import StoreClient
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.node import NodePeripheral
+from tests.emulators.peripheral import Impairments
+from tests.emulators.rig import BleRig
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
 

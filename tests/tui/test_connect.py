@@ -10,10 +10,11 @@ import json
 
 import pytest
 
-from dorsimeter.core import Pipeline
-from dorsimeter.core.sensor_cal import SensorCalibration, save_sensor_calibration
+from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.security import AllowList
+from dorsimeter.io.calfiles import save_sensor_calibration
+from dorsimeter.pipeline import Pipeline
+from dorsimeter.store.security import AllowList
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import ConnectScreen
 from dorsimeter.tui.screens.connect import NOT_IN_RANGE, ConfirmScreen

@@ -8,7 +8,7 @@ import csv
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.store import Store
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import ExportScreen

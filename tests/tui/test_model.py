@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dorsimeter.core.pipeline import Event
+from dorsimeter.pipeline.pipeline import Event
 from dorsimeter.tui.model import (
     LinkFigures,
     LiveModel,

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.store.db import Athlete
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.model import asymmetry
@@ -195,7 +195,7 @@ async def test_one_line_per_sensor_when_the_source_has_two():
 
 
 async def test_knee_drift_banner_is_amber_and_heel_lift_takes_precedence():
-    from dorsimeter.core.pipeline import Event
+    from dorsimeter.pipeline.pipeline import Event
     from dorsimeter.types import Readings
 
     batches, _ = sim_batches(1)

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from dorsimeter.core import Pipeline
 from dorsimeter.io.rawcsv import RawCsvWriter
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.replay import ReplaySource
 from dorsimeter.store import Store
 from dorsimeter.tui.app import MonitorApp
@@ -311,7 +311,7 @@ async def test_protocol_mode_counts_held_reps_and_shows_set_rep_hold():
 
 
 async def test_calibration_wizard_shows_a_refusal_and_starts_again():
-    from dorsimeter.core.pipeline import Event
+    from dorsimeter.pipeline.pipeline import Event
     from dorsimeter.types import Readings
 
     gate = asyncio.Event()  # no data: the wizard waits at the stance

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from dorsimeter.cli import main
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.sim import SimSource
 from dorsimeter.store import Store
 from dorsimeter.tui.app import MonitorApp

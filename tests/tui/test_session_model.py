@@ -10,7 +10,7 @@ import io
 import re
 
 from dorsimeter.cli.monitor import print_sessions
-from dorsimeter.core import Pipeline
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.sim import SimSource
 from dorsimeter.store import Store
 from dorsimeter.tui.app import MonitorApp

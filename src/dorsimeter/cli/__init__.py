@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(e)
         return e.exit_code
     if not getattr(args, "no_recovery_notice", False):
-        from dorsimeter.recovery import startup_notice
+        from dorsimeter.store.locks import startup_notice
 
         notice = startup_notice(getattr(args, "home", None))  # after a crash: one line
         if notice:

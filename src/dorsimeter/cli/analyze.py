@@ -7,13 +7,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, add_sensor_cal_option, guard_outputs
-from dorsimeter.security import add_force_option
+from dorsimeter.store.security import add_force_option
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # the core (scipy) is imported when the command runs: start-up stays short
     from dorsimeter.core.mounting import MountingCalibration
     from dorsimeter.core.sensor_cal import SensorCalibration
-    from dorsimeter.io.rawcsv import RawRecording
     from dorsimeter.types import Readings
 
 
@@ -50,50 +49,13 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def analyze(rec: RawRecording, calibrations: dict[str, MountingCalibration] | None = None,
-            offline: bool = False, sensor_cal: SensorCalibration | None = None,
-            events: list | None = None) -> Readings:
-    """Readings for a whole raw recording through the same Pipeline the live monitor uses
-    (its events appended to ``events`` when given: the session takes its reps from them).
-
-    ``offline``: non-causal fusion of the whole file, lever arm removed with the mounting of
-    each side (calibrated from the file first when not given), see ``core.offline``."""
-    from dorsimeter.core import Pipeline, calibrate_recording
-    from dorsimeter.core.offline import offline_orientation
-    from dorsimeter.errors import DorsimeterError
-    from dorsimeter.types import Readings
-
-    batches = rec.batches()
-    if offline and rec.quat is None:
-        if calibrations is None:
-            calibrations = calibrate_recording(batches, rec.rate_hz, sensor_cal=sensor_cal)
-        quat = offline_orientation(rec.gyr_rad_s, rec.acc_m_s2, rec.rate_hz, rec.side,
-                                   calibrations, sensor_cal, t_s=rec.t_s, restart=rec.restart)
-        i = 0
-        for b in batches:
-            b.quat = quat[i:i + len(b)]
-            i += len(b)
-    pipe = Pipeline(rec.rate_hz, calibrations, sensor_cal=sensor_cal,
-                    quat_is_ours=offline and rec.quat is None)
-    out = []
-    for b in batches:
-        r, found = pipe.push(b)
-        for e in found:
-            if e.kind == "calibration_failed":
-                raise DorsimeterError(e.message)
-        if events is not None:
-            events += found
-        out.append(r)
-    return Readings.concat(out)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from dorsimeter.cli.common import print_results
-    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
     from dorsimeter.core.clip_axis import clip_readings
     from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import read_raw_csv
     from dorsimeter.io.readings import ReadingsCsvWriter
     from dorsimeter.session import SessionResults
@@ -106,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
     events: list = []
+    from dorsimeter.pipeline import analyze
+
     readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal, events=events)
     clip = None
     if args.clip_axis is not None:
@@ -131,9 +95,9 @@ def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: f
                   sensor_cal: SensorCalibration | None) -> dict[str, MountingCalibration]:
     """``--calibration`` (covering every side of the recording, warned about when it was made
     for another mount), else calibrated from the recording."""
-    from dorsimeter.core import calibrate_recording
-    from dorsimeter.core.mounting import load_calibrations
     from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.calfiles import load_calibrations
+    from dorsimeter.pipeline import calibrate_recording
 
     if not args.calibration:
         return calibrate_recording(batches, rate_hz, sensor_cal=sensor_cal, sides=sides)
@@ -153,11 +117,11 @@ def run_streaming(args: argparse.Namespace) -> int:
     import contextlib
 
     from dorsimeter.cli.common import print_results
-    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
-    from dorsimeter.core import Pipeline
     from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import RawStream
     from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.session import SessionResults
 
     stream = RawStream(args.raw, default_side=args.side)

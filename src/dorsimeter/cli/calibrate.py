@@ -14,10 +14,9 @@ from dorsimeter.cli.common import (
     guard_outputs,
     number_arg,
     open_source_from_args,
-    sensor_cal_for,
 )
 from dorsimeter.errors import CalibrationError, DorsimeterError
-from dorsimeter.security import add_force_option
+from dorsimeter.store.security import add_force_option
 
 if TYPE_CHECKING:
     from dorsimeter.core.mounting import MountingCalibration
@@ -42,8 +41,9 @@ def register(sub) -> None:
 
 async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     """Stream the sensor through the live pipeline until its side's mounting is defined."""
-    from dorsimeter.core import Pipeline
+    from dorsimeter.io.calfiles import sensor_cal_for
     from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.tui.model import shown_status
 
     source = open_source_from_args(args)
@@ -78,10 +78,10 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dorsimeter.cli.sensor_cal import resolve as resolve_sensor_cal
-    from dorsimeter.core import calibrate_recording
-    from dorsimeter.core.mounting import load_calibrations, save_calibrations
+    from dorsimeter.io.calfiles import load_calibrations, save_calibrations
+    from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import read_raw_csv
+    from dorsimeter.pipeline import calibrate_recording
 
     if args.raw is None and args.sensor is None:
         raise DorsimeterError("calibrate needs a raw CSV or --sensor")

@@ -99,41 +99,13 @@ def add_sensor_cal_option(p: argparse.ArgumentParser) -> None:
                         "address or name")
 
 
-def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
-    """The box calibration for a live sensor: ``--sensor-cal`` when given, else the one stored
-    under the BLE sensor's address or name (``dorsimeter sensor-cal --id``; an address also as
-    AA:BB:…, however it was typed), else None.
-
-    Sim, replay and serial sources have no stable id; give them ``--sensor-cal``."""
-    from dorsimeter.cli.sensor_cal import resolve
-    from dorsimeter.core.sensor_cal import stored_sensor_calibration
-    from dorsimeter.errors import DorsimeterError
-    from dorsimeter.security import normalise_address
-
-    if explicit:
-        return resolve(explicit, home)
-    if not (sensor and str(sensor).startswith("ble:")):
-        return None
-    ident = str(sensor)[4:].partition("@")[0]
-    keys = [ident]
-    try:
-        keys.append(normalise_address(ident))
-    except DorsimeterError:  # a name, not an address
-        pass
-    for key in dict.fromkeys(keys):
-        cal = stored_sensor_calibration(key, home)
-        if cal is not None:
-            return cal
-    return None
-
-
 def guard_outputs(args: argparse.Namespace, outputs: dict[str, tuple[list, bool]],
                   inputs=()) -> None:
     """Check every output path of a command before anything is opened (``security.
     guard_output``): ``outputs`` maps an option to (its paths, whether they are raw CSVs). Two
     outputs of one command may not be the same file either."""
     from dorsimeter.errors import DorsimeterError
-    from dorsimeter.security import guard_output
+    from dorsimeter.store.security import guard_output
 
     force, home = bool(getattr(args, "force", False)), getattr(args, "home", None)
     seen: dict = {}
@@ -159,7 +131,7 @@ def open_source_from_args(args: argparse.Namespace):
 
     allowed = None
     if str(args.sensor).startswith("ble:"):  # the radio: only the sensors the user has added
-        from dorsimeter.security import AllowList
+        from dorsimeter.store.security import AllowList
 
         allowed = AllowList.load(getattr(args, "home", None))
     return open_source(args.sensor, side=args.side, speed=args.speed, seed=args.seed,
@@ -206,16 +178,12 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
 
 def placement_arg(text: str) -> float:
     """``--placement-cm``: the clip's centre below the tibial tuberosity, 0–40 cm."""
+    from dorsimeter.core.mounting import parse_placement_cm
+
     try:
-        v = float(text.strip().replace(",", "."))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{terminal_safe(text)}': expected centimetres below the tibial tuberosity, "
-            "e.g. 15") from None
-    if not 0.0 <= v <= 40.0:
-        raise argparse.ArgumentTypeError(f"{v:g} cm: expected 0–40 cm below the tibial "
-                                         "tuberosity (the shin is not longer)")
-    return v
+        return parse_placement_cm(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def athlete_geometry_from_args(args: argparse.Namespace, store):

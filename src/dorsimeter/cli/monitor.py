@@ -15,7 +15,7 @@ from dorsimeter.cli.common import (
     number_arg,
     print_results,
 )
-from dorsimeter.security import add_force_option
+from dorsimeter.store.security import add_force_option
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dorsimeter.cli.record import live_pipelines, open_sources, raw_paths
-    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.calfiles import load_calibrations
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.tui.app import MonitorApp
     from dorsimeter.tui.services import StoreClient

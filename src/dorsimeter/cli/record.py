@@ -21,17 +21,16 @@ from dorsimeter.cli.common import (
     number_arg,
     open_source_from_args,
     print_results,
-    sensor_cal_for,
     session_recorder_from_args,
 )
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.security import add_force_option
 from dorsimeter.session.exercise import EXERCISES, exercise_of_sensor
+from dorsimeter.store.security import add_force_option
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of start-up
-    from dorsimeter.core import Pipeline
     from dorsimeter.io.rawcsv import RawCsvWriter
+    from dorsimeter.pipeline import Pipeline
     from dorsimeter.session import SessionResults
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
@@ -165,7 +164,8 @@ def live_pipelines(args: argparse.Namespace, sources: dict, cals) -> dict[str, P
     """A pipeline per sensor, each with its own box calibration (``sensor_cal_for``: the right
     sensor's is found by its BLE address or name; ``--sensor-cal`` is the first sensor's).
     Shared with ``monitor``."""
-    from dorsimeter.core import Pipeline
+    from dorsimeter.io.calfiles import sensor_cal_for
+    from dorsimeter.pipeline import Pipeline
 
     home = getattr(args, "home", None)
     two = bool(getattr(args, "right_sensor", None))
@@ -235,7 +235,7 @@ async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
 
 
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
-    from dorsimeter.core.mounting import load_calibrations
+    from dorsimeter.io.calfiles import load_calibrations
     from dorsimeter.session import SessionResults
 
     loop, task = asyncio.get_running_loop(), asyncio.current_task()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 
 from dorsimeter.cli.common import add_home_option, number_arg
-from dorsimeter.recovery import interrupted_ids, recover_session
 from dorsimeter.store import Store
+from dorsimeter.store.locks import interrupted_ids
+from dorsimeter.store.recovery import recover_session
 from dorsimeter.store.summary import summarize
 from dorsimeter.text import terminal_safe
 

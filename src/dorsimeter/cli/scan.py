@@ -18,8 +18,8 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dorsimeter.errors import DorsimeterError
-    from dorsimeter.security import AllowList
     from dorsimeter.sources.ble import scan_sensors
+    from dorsimeter.store.security import AllowList
     from dorsimeter.text import terminal_safe
 
     if args.timeout <= 0:

@@ -9,13 +9,12 @@ the gyro bias, and stores them per sensor in the data directory (``sensors/<id>.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, guard_outputs
 
 if TYPE_CHECKING:  # scipy.optimize is imported by the commands that calibrate
-    from dorsimeter.core.sensor_cal import SensorCalibration
+    pass
 
 
 def register(sub) -> None:
@@ -30,7 +29,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dorsimeter.core.sensor_cal import calibrate_sensor, save_sensor_calibration
+    from dorsimeter.core.sensor_cal import calibrate_sensor
+    from dorsimeter.io.calfiles import save_sensor_calibration
     from dorsimeter.io.rawcsv import read_raw_csv
 
     guard_outputs(args, {"--out": ([args.out], False)}, inputs=[args.raw])
@@ -40,14 +40,3 @@ def run(args: argparse.Namespace) -> int:
     print(cal.summary())
     print(f"wrote {path}")
     return 0
-
-
-def resolve(spec: str | None, home: str | None = None) -> SensorCalibration | None:
-    """``--sensor-cal``: a calibration file path, else a sensor id in the data directory."""
-    from dorsimeter.core.sensor_cal import load_sensor_calibration
-
-    if not spec:
-        return None
-    if Path(spec).is_file():
-        return load_sensor_calibration(path=spec)
-    return load_sensor_calibration(spec, home=home)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dorsimeter.cli.common import add_home_option, text_arg
-from dorsimeter.security import AllowList
+from dorsimeter.store.security import AllowList
 from dorsimeter.text import terminal_safe
 
 

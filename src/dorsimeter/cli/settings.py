@@ -40,7 +40,7 @@ def settable(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def load_config(home: str | None) -> tuple[Path, dict]:
     """The config file's path and its table ({} when there is none)."""
-    from dorsimeter.store.paths import data_dir
+    from dorsimeter.paths import data_dir
 
     path = data_dir(home, create=False) / CONFIG_NAME
     try:

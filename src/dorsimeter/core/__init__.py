@@ -1,8 +1,8 @@
-"""The filtering core: fusion, mounting calibration, tibia angle, and the Pipeline joining them."""
+"""The filtering core: fusion, mounting calibration and the tibia angle (pure numerics, no I/O).
+
+The ``Pipeline`` joining them with the detectors lives one floor up, in ``dorsimeter.pipeline``."""
 
 from dorsimeter.core.mounting import MountingCalibration, MountingCalibrator
-from dorsimeter.core.pipeline import Event, Pipeline, calibrate_recording
 from dorsimeter.core.sensor_cal import SensorCalibration
 
-__all__ = ["Event", "MountingCalibration", "MountingCalibrator", "Pipeline", "SensorCalibration",
-           "calibrate_recording"]
+__all__ = ["MountingCalibration", "MountingCalibrator", "SensorCalibration"]

@@ -8,10 +8,8 @@ counts only, so live monitoring and re-analysis of the recorded file find the sa
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,9 +20,8 @@ from dorsimeter.core.lever_arm import (
     rotational_acc,
     smoothed_rates,
 )
-from dorsimeter.errors import CalibrationError, InputError
-from dorsimeter.io.caljson import MAX_LEVER_ARM_M  # one bound for fits and files
-from dorsimeter.types import GRAVITY_M_S2, SIDES
+from dorsimeter.errors import CalibrationError
+from dorsimeter.types import GRAVITY_M_S2
 
 STILL_GYR_RAD_S = 0.15  # gyro steadiness within a still run (against its first sample)
 # |gyro| this large is movement whatever the bias: an uncalibrated MPU-6500 (±5 °/s 1σ zero-rate
@@ -83,6 +80,9 @@ MIN_DRIVE_SHARE = 0.5
 # further off means the "stance" was not the athlete standing tall (a held end range taken for
 # it after the link dropped, say): every angle would be read from the wrong zero.
 MAX_LEVER_TILT_DEG = 37.0
+# The sensor sits on the shin: the ankle-to-sensor vector is shorter than the tibia (the
+# longest adult tibiae are ~0.5 m); 1.7 m is a damaged or foreign file.
+MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
 
 
@@ -162,84 +162,6 @@ class MountingCalibration:
             + (f"; hold still: sway {self.stance_sway_deg:.1f}° (calibrate again standing "
                "still for a surer zero)" if self.unsteady else "")
         )
-
-
-def save_calibrations(cals: dict[str, MountingCalibration], path: str | Path) -> None:
-    doc = {"format": "dorsimeter-mounting-calibration", "version": 1,
-           "sides": {s: asdict(c) for s, c in cals.items()}}
-    from dorsimeter.store.paths import atomic_private_text
-
-    with atomic_private_text(path) as f:  # owner-only, never half a file
-        f.write(json.dumps(doc, indent=2) + "\n")
-
-
-def load_calibrations(path: str | Path) -> dict[str, MountingCalibration]:
-    from dorsimeter.io.caljson import read_json
-
-    doc = read_json(path, "a calibration file (JSON written by `dorsimeter calibrate`)")
-    if not isinstance(doc, dict) or doc.get("format") != "dorsimeter-mounting-calibration":
-        raise InputError(str(path), None, "format",
-                         "expected 'dorsimeter-mounting-calibration'")
-    sides = doc.get("sides", {})
-    if not isinstance(sides, dict):
-        raise InputError(str(path), None, "sides", "expected an object of sides")
-    return {side: _checked_calibration(str(path), side, entry) for side, entry in sides.items()}
-
-
-_VECTOR_FIELDS = ("x_axis", "y_axis", "z_axis", "gyr_bias_rad_s", "lever_arm_m",
-                  "acc_offset_m_s2")
-
-
-def _number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-def _checked_calibration(path: str, side: str, entry) -> MountingCalibration:
-    """One side of a calibration file, every field checked (a hand-edited or damaged file is
-    a one-line error here, not a crash or nonsense later in the pipeline)."""
-    where = f"sides.{side}"
-    if side not in SIDES:
-        raise InputError(path, None, "sides", f"'{side}' is not 'left' or 'right'")
-    if not isinstance(entry, dict):
-        raise InputError(path, None, where, "expected an object of calibration fields")
-    known = {f.name for f in fields(MountingCalibration)}
-    values: dict = {}
-    for k, v in entry.items():
-        if k not in known:
-            raise InputError(path, None, f"{where}.{k}", "unknown calibration field")
-        if k == "side":
-            if v != side:
-                raise InputError(path, None, f"{where}.side", f"{v!r} under side '{side}'")
-            values[k] = v
-        elif k in _VECTOR_FIELDS:
-            if not (isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v)):
-                raise InputError(path, None, f"{where}.{k}", "expected 3 finite numbers")
-            values[k] = tuple(float(x) for x in v)
-        elif _number(v):
-            values[k] = float(v)
-        else:
-            raise InputError(path, None, f"{where}.{k}", f"expected a finite number, not {v!r}")
-    try:
-        cal = MountingCalibration(**values)
-    except TypeError as e:
-        raise InputError(path, None, where, f"bad calibration entry ({e})") from None
-    m = cal.matrix
-    if not np.allclose(m @ m.T, np.eye(3), atol=1e-3):
-        raise InputError(path, None, f"{where}.x_axis", "the tibia axes are not orthonormal")
-    # the values the fusion uses must be physically possible (a gyro bias beyond 20 °/s, a
-    # sensor a metre from the ankle or a gain far from 1 is a damaged file, not a calibration)
-    if np.max(np.abs(cal.gyr_bias_rad_s)) > np.radians(20.0):
-        raise InputError(path, None, f"{where}.gyr_bias_rad_s", "more than 20 °/s of gyro bias")
-    from dorsimeter.io.caljson import check_mounting_physics
-
-    check_mounting_physics(path, where, m, cal.lever_arm)  # det +1, lever arm < 0.5 m
-    if np.linalg.norm(cal.acc_offset_m_s2) > MAX_ACC_OFFSET_M_S2:
-        raise InputError(path, None, f"{where}.acc_offset_m_s2",
-                         f"expected at most {MAX_ACC_OFFSET_M_S2:.2f} m/s² of accelerometer offset")
-    if abs(cal.flexion_gyr_gain - 1.0) > MAX_GAIN_ERROR:
-        raise InputError(path, None, f"{where}.flexion_gyr_gain",
-                         f"expected 1 ± {MAX_GAIN_ERROR:.2f}")
-    return cal
 
 
 def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | None = None

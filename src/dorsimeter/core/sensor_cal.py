@@ -13,16 +13,12 @@ before fusion with element-wise arithmetic, so readings stay identical for any b
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from dorsimeter.errors import CalibrationError, InputError
+from dorsimeter.errors import CalibrationError
 from dorsimeter.types import GRAVITY_M_S2
 
 FORMAT = "dorsimeter-sensor-calibration"
@@ -165,78 +161,3 @@ def calibrate_sensor(acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray, rate_hz: float
     bias = np.mean([g for _, g in still_poses(acc_m_s2, gyr_rad_s, rate_hz)], axis=0)
     return SensorCalibration(sensor_id, tuple(map(float, bias)), tuple(map(float, o)),
                              tuple(tuple(map(float, row)) for row in c), len(poses), res)
-
-
-def sensor_dir(home: str | os.PathLike | None = None) -> Path:
-    """``sensors/`` in the data directory (``home`` > ``$DORSIMETER_HOME`` > platformdirs)."""
-    from dorsimeter.store.paths import data_dir
-
-    return data_dir(home or None, create=False) / "sensors"
-
-
-def _safe_id(sensor_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", sensor_id).strip("._") or "sensor"
-
-
-def save_sensor_calibration(cal: SensorCalibration, home: str | os.PathLike | None = None,
-                            path: str | os.PathLike | None = None) -> Path:
-    """Write ``cal`` as JSON (to ``path``, else ``sensors/<sensor_id>.json`` in the data dir)."""
-    if path is None:
-        from dorsimeter.store.paths import data_dir, private_dir
-
-        data_dir(home or None)  # created (or tightened) 0700 before sensors/ in it
-        d = private_dir(sensor_dir(home))
-        path = d / f"{_safe_id(cal.sensor_id)}.json"
-    from dorsimeter.store.paths import atomic_private_text
-
-    doc = {"format": FORMAT, "version": 1, **asdict(cal)}
-    with atomic_private_text(path) as f:  # owner-only, as all the user's data
-        f.write(json.dumps(doc, indent=2) + "\n")
-    return Path(path)
-
-
-def stored_sensor_calibration(sensor_id: str, home: str | os.PathLike | None = None
-                              ) -> SensorCalibration | None:
-    """The calibration stored for ``sensor_id`` in the data directory, or None if there is none
-    (a damaged file is still an error)."""
-    if not (sensor_dir(home) / f"{_safe_id(sensor_id)}.json").is_file():
-        return None
-    return load_sensor_calibration(sensor_id, home=home)
-
-
-def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLike | None = None,
-                            path: str | os.PathLike | None = None) -> SensorCalibration:
-    """Read a stored calibration by sensor id (data dir) or from ``path``."""
-    if path is None:
-        if sensor_id is None:
-            raise ValueError("give a sensor_id or a path")
-        path = sensor_dir(home) / f"{_safe_id(sensor_id)}.json"
-    from dorsimeter.io.caljson import read_json
-
-    doc = read_json(path, f"a sensor calibration ({FORMAT} JSON)")
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(str(path), None, "format", f"expected {FORMAT!r}")
-    try:
-        cal = SensorCalibration(
-            str(doc["sensor_id"]), tuple(map(float, doc["gyr_bias_rad_s"])),
-            tuple(map(float, doc["acc_offset_m_s2"])),
-            tuple(tuple(map(float, r)) for r in doc["acc_matrix"]), int(doc["n_poses"]),
-            float(doc["residual_m_s2"]))
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
-        raise InputError(str(path), None, str(e).strip("'"), "missing or malformed field"
-                         ) from None
-    for name, value, shape in (("gyr_bias_rad_s", cal.gyr_bias_rad_s, (3,)),
-                               ("acc_offset_m_s2", cal.acc_offset_m_s2, (3,)),
-                               ("acc_matrix", cal.acc_matrix, (3, 3))):
-        try:
-            a = np.array(value, dtype=float)
-        except ValueError:
-            a = np.empty(0)
-        if a.shape != shape or not np.all(np.isfinite(a)):
-            raise InputError(str(path), None, name, f"expected {' × '.join(map(str, shape))} "
-                             "finite numbers")
-    from dorsimeter.io.caljson import check_sensor_physics
-
-    check_sensor_physics(str(path), cal.acc_offset_m_s2, cal.acc_matrix, cal.gyr_bias_rad_s,
-                         cal.residual_m_s2)  # a real unit's tolerances, not the athlete's fault
-    return cal

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dorsimeter.core.fusion import MAX_BRIDGE_S, StreamingFusion, up_in_sensor
+from dorsimeter.detect.hysteresis import hysteresis
+from dorsimeter.detect.reps import DRIVE_PEAK_ACC_DEG_S2, MAX_GAP_IN_REP_S
 from dorsimeter.types import GRAVITY_M_S2
 
 HEEL_SWITCH = "heel_switch"
@@ -33,22 +36,6 @@ SOURCES = (HEEL_SWITCH, FOOT_IMU, SHANK_IMU)
 #: the sources as a person says them (the monitor, summaries, the report); files keep the codes
 SPOKEN = {HEEL_SWITCH: "heel switch", FOOT_IMU: "foot sensor", SHANK_IMU: "shin sensor",
           NO_SOURCE: "not checked"}
-
-
-def hysteresis(x: np.ndarray, on: float, off: float, state: bool) -> tuple[np.ndarray, bool]:
-    """Flags that turn on when ``x > on`` and off when ``x < off`` (``off <= on``)."""
-    out = np.empty(len(x), dtype=bool)
-    i, n = 0, len(x)
-    while i < n:
-        cond = (x[i:] < off) if state else (x[i:] > on)
-        j = i + int(np.argmax(cond)) if cond.any() else n
-        out[i:j] = state
-        if j < n:
-            state = not state
-            out[j] = state
-            j += 1
-        i = j
-    return out, state
 
 
 class HeelSwitchDetector:
@@ -78,7 +65,6 @@ class FootImuDetector:
 
     def __init__(self, rate_hz: float, heel_to_mth_m: float = 0.19, lift_on_m: float = 0.006,
                  lift_off_m: float = 0.004, still_s: float = 1.0) -> None:
-        from dorsimeter.core.fusion import StreamingFusion  # here: core imports the detectors
 
         self.rate_hz = rate_hz
         self.heel_to_mth_m = heel_to_mth_m
@@ -98,8 +84,6 @@ class FootImuDetector:
                t_s: np.ndarray | None = None) -> np.ndarray:
         """Flags for the next samples; ``t_s`` (device times) lets the foot's fusion bridge
         lost samples and start afresh after a long gap, as the shank's does."""
-        from dorsimeter.core.fusion import up_in_sensor
-
         up = up_in_sensor(self.fusion.update(gyr_rad_s, acc_m_s2, t_s))
         flags = np.zeros(len(up), dtype=bool)
         start = 0
@@ -139,8 +123,6 @@ def settle_after_gap_s(lost_s: float, rate_hz: float) -> float:
     the rotation of a drive by up to α·T²/8 (α the drive's peak angular acceleration); that
     error decays with VQF's τ. After a longer gap the fusion starts afresh from the
     accelerometer (no carried error)."""
-    from dorsimeter.core.fusion import MAX_BRIDGE_S  # core imports the detectors
-    from dorsimeter.detect.reps import DRIVE_PEAK_ACC_DEG_S2
 
     if lost_s > MAX_BRIDGE_S + 0.5 / rate_hz:
         return 0.0
@@ -150,7 +132,6 @@ def settle_after_gap_s(lost_s: float, rate_hz: float) -> float:
 
 def max_gap_in_rep_s() -> float:
     """The longest gap a scored rep may contain (``reps.MAX_GAP_IN_REP_S``)."""
-    from dorsimeter.detect.reps import MAX_GAP_IN_REP_S  # reps imports this module
 
     return MAX_GAP_IN_REP_S
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dorsimeter.detect.heel import hysteresis
+from dorsimeter.detect.hysteresis import hysteresis
 
 #: Peak angular acceleration of the tibia in a drive: a minimum-jerk 40° drive in 1.5 s peaks
 #: at 5.77·40°/1.5² ≈ 100°/s².

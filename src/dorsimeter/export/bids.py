@@ -31,9 +31,11 @@ from pathlib import Path
 import numpy as np
 
 import dorsimeter
+from dorsimeter.errors import DorsimeterError
+from dorsimeter.exercises.protocol import get_protocol
 from dorsimeter.export.tables import SessionTables, SideSamples, session_tables
+from dorsimeter.paths import atomic_private, private_dir
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import atomic_private, private_dir
 
 BIDS_VERSION = "1.10.0"
 MISSING = "n/a"
@@ -147,9 +149,6 @@ def task_text(exercise: str) -> tuple[str, str]:
     """(TaskDescription, Instructions): the wall test's, or a shipped protocol's title and cues."""
     if exercise == "wall_test":
         return TASK_DESCRIPTION["wbltest"], INSTRUCTIONS
-    from dorsimeter.errors import DorsimeterError
-    from dorsimeter.protocols.protocol import get_protocol
-
     try:
         p = get_protocol(exercise)
     except DorsimeterError:

@@ -20,8 +20,8 @@ import numpy as np
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.export.progress import progress_bar
 from dorsimeter.io.rawcsv import RawStream
+from dorsimeter.paths import atomic_private_text, private_dir
 from dorsimeter.store.db import SessionInfo, SessionLeg, Store, Trial, parse_utc, utc_iso
-from dorsimeter.store.paths import atomic_private_text, private_dir
 from dorsimeter.store.summary import summarize
 from dorsimeter.text import inert_cell
 

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.export.tables import SideSamples, session_tables
+from dorsimeter.paths import atomic_private, private_dir
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import atomic_private, private_dir
 
 IMU_COLUMN = {"left": "tibia_l_imu", "right": "tibia_r_imu"}
 OPENSIM_VERSION = "4.5"

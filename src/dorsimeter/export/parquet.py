@@ -20,8 +20,8 @@ from dorsimeter.export.tables import (
     session_tables,
     trial_columns,
 )
+from dorsimeter.paths import atomic_private, private_dir
 from dorsimeter.store.db import Store, parse_utc
-from dorsimeter.store.paths import atomic_private, private_dir
 
 INT_COLUMNS = {"rep_number", "set_number", "session_id"}
 TEXT_COLUMNS = {"side", "sensor", "heel_source", "phase", "athlete", "exercise"}

@@ -17,10 +17,10 @@ from dorsimeter.detect.heel import SPOKEN
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar
+from dorsimeter.paths import atomic_private_text
 from dorsimeter.session.exercise import exercise_title
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.store.db import SessionInfo, Store, Trial
-from dorsimeter.store.paths import atomic_private_text
 from dorsimeter.store.summary import (
     DEG_PER_CM_RULE,
     SCORED_EXERCISE,

@@ -24,8 +24,8 @@ from dorsimeter.export.tables import (
     session_tables,
     trial_columns,
 )
+from dorsimeter.paths import atomic_private, private_dir
 from dorsimeter.store.db import Store
-from dorsimeter.store.paths import atomic_private, private_dir
 from dorsimeter.store.summary import asymmetry, geometry, summarize
 from dorsimeter.text import inert_cell
 from dorsimeter.types import SIDES

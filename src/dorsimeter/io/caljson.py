@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dorsimeter.core.mounting import MAX_LEVER_ARM_M  # one bound for fits and files
 from dorsimeter.errors import InputError
 from dorsimeter.types import GRAVITY_M_S2
 
 MAX_JSON_BYTES = 1_000_000  # a calibration file is ~2 kB; a megabyte is not one
 MAX_JSON_DEPTH = 20  # ours nest 4 deep
 MAX_INT_DIGITS = 20  # beyond any count or id we write
-# The sensor sits on the shin: the ankle-to-sensor vector is shorter than the tibia (the
-# longest adult tibiae are ~0.5 m); 1.7 m is a damaged or foreign file.
-MAX_LEVER_ARM_M = 0.5
 # Datasheet tolerances of the parts we support (MPU-6500 / BMI270 / WitMotion's MPU-6050):
 # sensitivity ±3 %, cross-axis ±2 %, zero-g offset ±60 mg (1σ, MPU-6500), gyro zero-rate offset
 # ±5 °/s (1σ). A fit beyond five times these describes no real unit: refuse it.

@@ -19,8 +19,8 @@ from typing import TextIO
 import numpy as np
 
 from dorsimeter.errors import InputError
+from dorsimeter.paths import open_private_text
 from dorsimeter.rate import clock_problem, steps_problem
-from dorsimeter.store.paths import open_private_text
 from dorsimeter.types import SIDES, ImuBatch
 
 RAW_COLUMNS = ("t_s", "acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.errors import InputError
-from dorsimeter.store.paths import open_private_text
+from dorsimeter.paths import open_private_text
 from dorsimeter.types import SIDES, Readings
 
 READINGS_COLUMNS = ("t_s", "side", "tibia_angle_deg", "knee_track_deg", "heel_lift",

@@ -7,8 +7,8 @@ keeps reps per side, so asymmetry is available as soon as both sides have a scor
 
 from __future__ import annotations
 
-from dorsimeter.core.pipeline import Event, Pipeline
 from dorsimeter.detect.bank import DetectorSettings
+from dorsimeter.pipeline.pipeline import Event, Pipeline
 from dorsimeter.session.results import SessionResults
 from dorsimeter.types import SIDES, ImuBatch, Readings
 

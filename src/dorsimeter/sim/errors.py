@@ -271,15 +271,3 @@ def still_pose_recording(errors: SensorErrors, rate_hz: float = 100.0, seed: int
 def mount_presets() -> dict[str, dict]:
     """The clip placements in ``calibration/mounts.json`` (height and anterior offset, m)."""
     return json.loads((CALIBRATION_DIR / "mounts.json").read_text())["presets"]
-
-
-def preset_mount(name: str, clip_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)):
-    """A simulator :class:`~dorsimeter.sim.rig.Mount` at a named placement."""
-    from dorsimeter.sim.rig import Mount
-
-    presets = mount_presets()
-    if name not in presets:
-        raise ValueError(f"no mount preset {name!r}; known: {', '.join(sorted(presets))}")
-    p = presets[name]
-    return Mount(height_m=p["height_m"], anterior_m=p["anterior_m"],
-                 clip_rotation_deg=clip_rotation_deg)

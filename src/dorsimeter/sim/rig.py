@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dorsimeter.sim.errors import ErrorModel, SensorErrors
+from dorsimeter.sim.errors import ErrorModel, SensorErrors, mount_presets
 from dorsimeter.sim.motion import (
     LIFT_INVALID_M,
     Motion,
@@ -340,3 +340,13 @@ class ShankSim:
             b.foot_gyr_rad_s = fgyr + self._foot_rng.normal(0.0, 1.0, (n, 3)) * e.gyr_noise_rad_s
             b.truth["foot_quat"] = k["foot_sensor"].as_quat()[:, [3, 0, 1, 2]]
         return b
+
+
+def preset_mount(name: str, clip_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+    """A simulator :class:`~dorsimeter.sim.rig.Mount` at a named placement."""
+    presets = mount_presets()
+    if name not in presets:
+        raise ValueError(f"no mount preset {name!r}; known: {', '.join(sorted(presets))}")
+    p = presets[name]
+    return Mount(height_m=p["height_m"], anterior_m=p["anterior_m"],
+                 clip_rotation_deg=clip_rotation_deg)

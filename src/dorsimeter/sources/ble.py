@@ -32,12 +32,12 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from dorsimeter.errors import DeviceError, DorsimeterError
-from dorsimeter.protocol import frames, gatt, witmotion
-from dorsimeter.protocol.frames import FrameDecoder
-from dorsimeter.security import is_address, normalise_address
 from dorsimeter.sources.base import Gap, Source
 from dorsimeter.text import device_name
 from dorsimeter.types import ImuBatch
+from dorsimeter.wire import frames, gatt, witmotion
+from dorsimeter.wire.address import is_address, normalise_address
+from dorsimeter.wire.frames import FrameDecoder
 
 log = logging.getLogger(__name__)
 

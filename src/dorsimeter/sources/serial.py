@@ -25,11 +25,11 @@ import numpy as np
 import serial
 
 from dorsimeter.errors import DeviceError
-from dorsimeter.protocol import frames, witmotion
-from dorsimeter.protocol.frames import FrameDecoder
-from dorsimeter.protocol.witmotion import WitUartDecoder
 from dorsimeter.sources.base import Gap, Source
 from dorsimeter.types import ImuBatch
+from dorsimeter.wire import frames, witmotion
+from dorsimeter.wire.frames import FrameDecoder
+from dorsimeter.wire.witmotion import WitUartDecoder
 
 NODE_RATES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0)
 PROTOCOLS = ("node", "witmotion-uart")

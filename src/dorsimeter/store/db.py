@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.errors import DorsimeterError
+from dorsimeter.paths import DB_NAME, FILE_MODE, data_dir, db_path, touch_private
 from dorsimeter.store import schema
-from dorsimeter.store.paths import DB_NAME, FILE_MODE, data_dir, db_path, touch_private
+from dorsimeter.store.locks import hold_session_lock, is_running
 from dorsimeter.types import SIDES, Readings
 
 BUSY_TIMEOUT_MS = 10_000
@@ -216,7 +217,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._running: dict[int, object] = {}  # session id -> liveness lock (dorsimeter.recovery)
+        self._running: dict[int, object] = {}   # session id -> liveness lock (store.recovery)
         self.read_only = read_only
         if read_only:
             self._open_read_only()
@@ -389,8 +390,6 @@ class Store:
                 "INSERT INTO sessions (athlete_id, sensor_id, kind, start_utc, ended, raw_path,"
                 " notes) VALUES (?, ?, ?, ?, 0, ?, ?)",
                 (athlete_id, sensor_id, kind, start_utc or utc_iso(), raw, notes))
-        from dorsimeter.recovery import hold_session_lock
-
         lock = hold_session_lock(self.path.parent, int(cur.lastrowid))  # released by death too
         if lock is not None:
             self._running[int(cur.lastrowid)] = lock
@@ -524,8 +523,6 @@ class Store:
                        ) -> SessionInfo:
         """Continue a stored session (another leg tested after the first): not ended again
         until this recording finishes; ``raw_path`` joins its raw CSVs."""
-        from dorsimeter.recovery import hold_session_lock, is_running
-
         info = self.session(session_id)
         if is_running(self.path.parent, session_id):
             raise DorsimeterError(f"session {session_id} is being recorded now; wait for it "

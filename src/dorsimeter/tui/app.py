@@ -30,9 +30,9 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
-from dorsimeter.core import Pipeline
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.session import SessionResults
 from dorsimeter.sources import Source
 from dorsimeter.text import markup_safe
@@ -176,7 +176,7 @@ class MonitorApp(App):
         self.clock = clock
         self.model = (self.legs["left"].model if self.legs
                       else LiveModel(source.rate_hz, TRACE_S))
-        self.protocol = None  # a running protocol (dorsimeter.protocols), when one is chosen
+        self.protocol = None  # a running protocol (dorsimeter.exercises), when one is chosen
         # sessions finished while the monitor ran (athlete or sensor change): (stored id, the
         # session's results, the athlete's name), reported on quit beside the last one
         self.finished: list[tuple] = []
@@ -428,8 +428,8 @@ class MonitorApp(App):
         """The guided reps the runner counted since last time go to the session (numbered
         there, with the runner's set); each becomes a ``rep`` event for the store when its rep
         has ended (its end-range angle known)."""
-        from dorsimeter.core.pipeline import Event
         from dorsimeter.detect.reps import RepRecord
+        from dorsimeter.pipeline.pipeline import Event
 
         counted = self.protocol.counted
         for c in counted[self._protocol_counted:]:

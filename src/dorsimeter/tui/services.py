@@ -49,7 +49,7 @@ def serial_ports() -> list[FoundSensor]:
 
 def load_allow_list(home=None):
     """The user's BLE sensor allow-list (blocking: run in a thread), or None without one."""
-    allow_list = optional("dorsimeter.security", "AllowList")
+    allow_list = optional("dorsimeter.store.security", "AllowList")
     return None if allow_list is None else allow_list.load(home)
 
 
@@ -59,7 +59,7 @@ def box_calibration_for(spec: str, home=None, names: tuple[str, ...] = ()):
     else under one of ``names`` (the name the scan saw); None for other sources or when none is
     stored. Blocking: run in a thread. A damaged calibration file is an error
     (DorsimeterError), as on the command line."""
-    from dorsimeter.cli.common import sensor_cal_for
+    from dorsimeter.io.calfiles import sensor_cal_for
 
     if not spec.startswith("ble:"):
         return None

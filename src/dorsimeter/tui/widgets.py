@@ -386,7 +386,7 @@ def render_leg_alert(alerts: dict, row: dict | None, error: str | None = None
 def render_protocol(p) -> Text:
     """Protocol mode, two lines: exercise, leg, set, rep and the hold countdown; then the cue.
 
-    ``p`` is the runner's state (``dorsimeter.protocols.ProtocolState``)."""
+    ``p`` is the runner's state (``dorsimeter.exercises.ProtocolState``)."""
     if p is None:
         return Text("")
     g = lambda name, default=None: getattr(p, name, default)  # noqa: E731

@@ -78,7 +78,7 @@ class ConnectScreen(Screen):
         self.found: list[FoundSensor] = list(SIMULATED)
         self.scanned: list[FoundSensor] = list(SIMULATED)  # what the last scan found
         self.scanning = False
-        self.allowed = None  # the user's BLE allow-list (dorsimeter.security), once loaded
+        self.allowed = None  # the user's BLE allow-list (dorsimeter.store.security), once loaded
 
     def compose(self) -> ComposeResult:
         yield Static("Connect a sensor — ↑↓ enter to connect, f5 to scan again", id="con-title")
@@ -211,14 +211,12 @@ class ConnectScreen(Screen):
     def set_placement(self, text: str) -> None:
         """The placement (mounting.md's setting): kept by the monitor, stored with the session,
         shown in the export and the report; the wizard's strapping step uses it."""
-        import argparse
-
-        from dorsimeter.cli.common import placement_arg
+        from dorsimeter.core.mounting import parse_placement_cm
 
         status = self.query_one("#con-status", Label)
         try:
-            cm = placement_arg(text) if text.strip() else None
-        except argparse.ArgumentTypeError as e:
+            cm = parse_placement_cm(text) if text.strip() else None
+        except ValueError as e:
             status.update(f"placement: {e}")
             return
         self.app.placement_cm = cm

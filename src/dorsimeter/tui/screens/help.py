@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from dorsimeter.tui.screens.keys import SCREEN_KEYS
+
 PANELS = """\
 [b]Panels[/b]
   top line     athlete · leg the sensor is on · waiting for the sensor / calibrating /
@@ -44,8 +46,6 @@ class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", key_display="esc")]
 
     def compose(self) -> ComposeResult:
-        from dorsimeter.tui.screens import SCREEN_KEYS
-
         lines = ["[b]Keys on the monitor[/b]"]
         for b in self.app.BINDINGS:
             key = b.key_display or b.key

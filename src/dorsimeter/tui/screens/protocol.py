@@ -13,8 +13,8 @@ from dorsimeter.tui.services import optional
 
 
 def available_protocols() -> list:
-    """The guided protocols this version ships (``dorsimeter.protocols``), if any."""
-    mod = optional("dorsimeter.protocols")
+    """The guided protocols this version ships (``dorsimeter.exercises``), if any."""
+    mod = optional("dorsimeter.exercises")
     lister = getattr(mod, "list_protocols", None) if mod else None
     return list(lister()) if lister else []
 
@@ -54,7 +54,7 @@ class ProtocolScreen(Screen):
                 "no guided protocols in this version yet")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        from dorsimeter.protocols import ProtocolRunner
+        from dorsimeter.exercises import ProtocolRunner
 
         p = self.protocols[int(event.option.id)]
         self.app.protocol = ProtocolRunner(p, rate_hz=self.app.source.rate_hz)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dorsimeter.protocol.chain import greedy_chain
 from dorsimeter.types import GRAVITY_M_S2, ImuBatch
+from dorsimeter.wire.chain import greedy_chain
 
 HEADER = 0x55
 BLE_DATA = 0x61  # 20-byte notification: acc, gyro, angle

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.reps import RepRecord, RepTracker
-from dorsimeter.protocols.protocol import Protocol, get_protocol
+from dorsimeter.exercises.protocol import Protocol, get_protocol
 from dorsimeter.types import SIDES, Readings
 
 

@@ -12,43 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dorsimeter.errors import DorsimeterError, InputError
+from dorsimeter.paths import DB_NAME, FILE_MODE, data_dir, private_dir
+from dorsimeter.wire.address import is_address, normalise_address
 
 ALLOW_FILE = "sensors.json"
-MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
-# macOS (CoreBluetooth) never shows MAC addresses: bleak gives each peripheral a UUID instead
-UUID_RE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
-ADDRESS_RE = re.compile(f"{MAC_RE.pattern}|{UUID_RE.pattern}")
-
-
-def normalise_address(address: str) -> str:
-    """A MAC address (``aa-bb-…`` or ``aa:bb:…`` -> ``AA:BB:CC:DD:EE:FF``, Linux, Windows) or a
-    CoreBluetooth UUID (upper case, macOS); DorsimeterError if neither."""
-    a = address.strip().upper()
-    if UUID_RE.match(a):
-        return a
-    a = a.replace("-", ":")
-    if not MAC_RE.match(a):
-        raise DorsimeterError(f"'{address}' is not a Bluetooth address (expected "
-                              "AA:BB:CC:DD:EE:FF, or on macOS a UUID such as "
-                              "1F2E3D4C-0000-4000-8000-00805F9B34FB; `dorsimeter scan` lists the "
-                              "sensors in range)")
-    return a
-
-
-def is_address(text: str) -> bool:
-    """True for a MAC address or a CoreBluetooth UUID (any case), False for a name."""
-    try:
-        normalise_address(text)
-    except DorsimeterError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class AllowedSensor:
     address: str
@@ -65,8 +36,6 @@ class AllowList:
     @classmethod
     def load(cls, home=None) -> AllowList:
         """The list in the data directory (``--home`` > ``$DORSIMETER_HOME`` > default)."""
-        from dorsimeter.store.paths import data_dir
-
         path = data_dir(home, create=False) / ALLOW_FILE
         if not path.exists():
             return cls(path)
@@ -107,8 +76,6 @@ class AllowList:
 
     def save(self) -> None:
         """Write atomically (temp file, rename), owner-only."""
-        from dorsimeter.store.paths import FILE_MODE, private_dir
-
         private_dir(self.path.parent)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -135,7 +102,7 @@ def _resolved(path: str | os.PathLike) -> Path:
 
 def _is_raw_csv(path: Path) -> bool:
     """The file's header is a raw recording's (every raw column there)."""
-    from dorsimeter.io.rawcsv import RAW_COLUMNS
+    from dorsimeter.io.rawcsv import RAW_COLUMNS  # numpy: not at every command's start-up
 
     try:
         with open(path, "rb") as f:
@@ -155,9 +122,6 @@ def guard_output(path: str | os.PathLike | None, option: str, *, inputs=(), home
     raw recording and no existing file in the data directory (a stored sensor calibration)
     (``raw``: the output is a raw CSV itself, so any existing file is refused: each session's
     raw file is its own). Returns the resolved path (None for None)."""
-    from dorsimeter.errors import DorsimeterError
-    from dorsimeter.store.paths import DB_NAME, data_dir
-
     if path is None:
         return None
     if not str(path).strip():

@@ -19,9 +19,11 @@ from bumble.core import AdvertisingData
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.link import LocalLink
 
-from dorsimeter.protocol import frames, gatt
 from dorsimeter.sim import ShankSim
-from dorsimeter.testing.peripheral import (
+from dorsimeter.wire import frames, gatt
+from firmware_bridge.node import SensorNode
+from firmware_bridge.sim_drivers import SimBattery, SimClock, SimImu
+from tests.emulators.peripheral import (
     NOTIFY,
     READ,
     WRITE,
@@ -29,8 +31,6 @@ from dorsimeter.testing.peripheral import (
     Peripheral,
     advertising_data,
 )
-from firmware_bridge.node import SensorNode
-from firmware_bridge.sim_drivers import SimBattery, SimClock, SimImu
 
 # the firmware's Battery Service uses the Bluetooth SIG UUIDs 0x180F / 0x2A19
 BATTERY_SERVICE_16 = "180F"

@@ -1,13 +1,13 @@
 """Guided exercises: protocols as data files and a runner with counters, hold timers and cues."""
 
-from dorsimeter.protocols.protocol import (
+from dorsimeter.exercises.protocol import (
     Protocol,
     get_protocol,
     list_protocols,
     load_protocol,
     parse_protocol,
 )
-from dorsimeter.protocols.runner import CountedRep, ProtocolRunner, ProtocolState
+from dorsimeter.exercises.runner import CountedRep, ProtocolRunner, ProtocolState
 
 __all__ = ["CountedRep", "Protocol", "ProtocolRunner", "ProtocolState", "get_protocol",
            "list_protocols", "load_protocol", "parse_protocol"]

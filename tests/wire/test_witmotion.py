@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dorsimeter.protocol import witmotion as W
 from dorsimeter.types import GRAVITY_M_S2
+from dorsimeter.wire import witmotion as W
 
 
 def test_ble_packet_byte_exact_and_decoded_values():

@@ -1,4 +1,4 @@
-"""Emulated BLE sensors to try dorsimeter without hardware: ``python -m dorsimeter.testing``.
+"""Emulated BLE sensors to try dorsimeter without hardware: ``python -m tests.emulators``.
 
 Starts a private D-Bus system bus, the fake ``org.bluez`` and two sensors (our node and a
 WitMotion BWT901BLE) on a Bumble LocalLink, prints the ``DBUS_SYSTEM_BUS_ADDRESS`` to export in
@@ -14,11 +14,11 @@ import contextlib
 import signal
 import sys
 
-from dorsimeter.testing.dbus import ENV_VAR, private_system_bus
+from tests.emulators.dbus import ENV_VAR, private_system_bus
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dorsimeter.testing",
+    p = argparse.ArgumentParser(prog="python -m tests.emulators",
                                 description="emulated BLE sensors on a private D-Bus bus")
     p.add_argument("--node-name", default="dorsi-0001", help="the node's advertised name")
     p.add_argument("--wit-name", default="WT901BLE68", help="the WitMotion's advertised name")
@@ -33,10 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace, address: str) -> None:
-    from dorsimeter.testing.node import NodePeripheral
-    from dorsimeter.testing.peripheral import Impairments
-    from dorsimeter.testing.rig import BleRig
-    from dorsimeter.testing.witmotion import WitMotionPeripheral
+    from tests.emulators.node import NodePeripheral
+    from tests.emulators.peripheral import Impairments
+    from tests.emulators.rig import BleRig
+    from tests.emulators.witmotion import WitMotionPeripheral
 
     async with BleRig() as rig:
         node = await rig.add(NodePeripheral(rig.link, args.node_name, "C0:D0:57:00:00:01",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dorsimeter.errors import InputError
-from dorsimeter.protocols import ProtocolRunner, get_protocol, list_protocols, parse_protocol
+from dorsimeter.exercises import ProtocolRunner, get_protocol, list_protocols, parse_protocol
 from dorsimeter.sim import ShankSim
 from dorsimeter.sim.motion import ScriptSpec
 from tests.detect.simrun import run
@@ -129,7 +129,7 @@ def test_bad_protocol_files_name_the_field(tmp_path):
     good = (tmp_path / "p.toml")
     good.write_text('name = "x"\ntitle = "X"\ntracked = true\nsets = [1, 2]\nreps = [3, 1]\n'
                     "hold_s = 2\n")
-    from dorsimeter.protocols import load_protocol
+    from dorsimeter.exercises import load_protocol
 
     with pytest.raises(InputError, match=r"p\.toml, key 'reps': expected \[min, max\]"):
         load_protocol(good)

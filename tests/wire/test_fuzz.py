@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dorsimeter.protocol import frames as F
-from dorsimeter.protocol import witmotion as W
 from dorsimeter.types import GRAVITY_M_S2
+from dorsimeter.wire import frames as F
+from dorsimeter.wire import witmotion as W
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

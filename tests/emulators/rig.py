@@ -1,7 +1,7 @@
 """The emulated BLE world in one object: a LocalLink, the fake BlueZ and some peripherals.
 
 Needs ``DBUS_SYSTEM_BUS_ADDRESS`` pointing at a bus where ``org.bluez`` is free (see
-:func:`dorsimeter.testing.dbus.private_system_bus`).
+:func:`tests.emulators.dbus.private_system_bus`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from bumble.link import LocalLink
 
-from dorsimeter.testing.fake_bluez import FakeBlueZ
-from dorsimeter.testing.peripheral import Peripheral
+from tests.emulators.fake_bluez import FakeBlueZ
+from tests.emulators.peripheral import Peripheral
 
 P = TypeVar("P", bound=Peripheral)
 

@@ -86,7 +86,7 @@ def load_protocol(path: str | Path) -> Protocol:
 
 def list_protocols() -> list[Protocol]:
     """The protocols this version ships, in a fixed order."""
-    files = resources.files("dorsimeter.protocols") / "data"
+    files = resources.files("dorsimeter.exercises") / "data"
     out = [parse_protocol(f.read_text(encoding="utf-8"), f.name)
            for f in sorted(files.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")]
     order = ("short_skinny_foot", "band_mobilisation", "clamshell_wall", "reverse_lunge",

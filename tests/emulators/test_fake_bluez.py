@@ -10,15 +10,15 @@ from bleak import BleakClient, BleakScanner
 from bumble.core import AdvertisingData
 from bumble.gatt import Characteristic, Service
 
-from dorsimeter.testing.dbus import private_system_bus
-from dorsimeter.testing.peripheral import (
+from tests.emulators.dbus import private_system_bus
+from tests.emulators.peripheral import (
     NOTIFY,
     READ,
     Impairments,
     Peripheral,
     advertising_data,
 )
-from dorsimeter.testing.rig import BleRig
+from tests.emulators.rig import BleRig
 
 SVC = "6e400001-0000-4000-8000-00000000d0c5"
 DATA = "6e400002-0000-4000-8000-00000000d0c5"

@@ -5,7 +5,7 @@ whoever has subscribed; the output-rate register (``FF AA 03 rr 00``) is only ac
 10 s of the unlock command (``FF AA 69 88 B5``). The data come from
 :class:`dorsimeter.sim.ShankSim`: acceleration in g, rate in °/s and the sensor's
 roll/pitch/yaw, quantised on the wire by
-:func:`dorsimeter.protocol.witmotion.encode_ble_packet`. Every sample sent is kept in ``sent``
+:func:`dorsimeter.wire.witmotion.encode_ble_packet`. Every sample sent is kept in ``sent``
 so a test can compare what the host decoded with what went onto the link.
 """
 
@@ -21,16 +21,16 @@ from bumble.gatt import Characteristic, Service
 from bumble.link import LocalLink
 from scipy.spatial.transform import Rotation
 
-from dorsimeter.protocol import gatt, witmotion
 from dorsimeter.sim import ShankSim
-from dorsimeter.testing.peripheral import (
+from dorsimeter.types import GRAVITY_M_S2
+from dorsimeter.wire import gatt, witmotion
+from tests.emulators.peripheral import (
     NOTIFY,
     Impairments,
     Peripheral,
     Ticker,
     advertising_data,
 )
-from dorsimeter.types import GRAVITY_M_S2
 
 DEFAULT_RATE_HZ = 10.0
 UNLOCK_WINDOW_S = 10.0

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dorsimeter.protocol.chain import greedy_chain
 from dorsimeter.types import ImuBatch
+from dorsimeter.wire.chain import greedy_chain
 
 SYNC = 0xD5
 VERSION = 1

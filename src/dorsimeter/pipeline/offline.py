@@ -4,7 +4,7 @@ With the mounting known for each side, the rotational acceleration about the ank
 accelerometer offset the drives found are removed from every sample (calibration phase
 included, with a central-difference ω̇), and the
 orientation comes from :func:`dorsimeter.core.fusion.smoothed_orientation`. The quaternions
-then go through the same :class:`~dorsimeter.core.pipeline.Pipeline` as live data.
+then go through the same :class:`~dorsimeter.pipeline.pipeline.Pipeline` as live data.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import binascii
 import numpy as np
 import pytest
 
-from dorsimeter.protocol import frames as F
+from dorsimeter.wire import frames as F
 
 
 def _frames(n_frames, n=1, enc=F.ENC_P12, seq0=0, t0_us=0, dt_us=5000, seed=0):
