@@ -86,6 +86,23 @@ MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
 
 
+MAX_PLACEMENT_CM = 40.0  # no shin is longer below the tuberosity
+
+
+def parse_placement_cm(text: str) -> float:
+    """The clip's centre below the tibial tuberosity as typed (``15``, ``12,5``), 0–40 cm;
+    ValueError with a one-line reason otherwise (the CLI and the monitor's field share it)."""
+    try:
+        v = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise ValueError(f"'{terminal_safe(text)}': expected centimetres below the tibial "
+                         "tuberosity, e.g. 15") from None
+    if not 0.0 <= v <= MAX_PLACEMENT_CM:
+        raise ValueError(f"{v:g} cm: expected 0–40 cm below the tibial tuberosity (the shin is "
+                         "not longer)")
+    return v
+
+
 @dataclass(frozen=True)
 class MountingCalibration:
     """The tibia frame in sensor coordinates, with quality figures for the user."""
