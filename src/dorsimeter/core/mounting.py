@@ -21,6 +21,7 @@ from dorsimeter.core.lever_arm import (
     smoothed_rates,
 )
 from dorsimeter.errors import CalibrationError
+from dorsimeter.text import terminal_safe
 from dorsimeter.types import GRAVITY_M_S2
 
 STILL_GYR_RAD_S = 0.15  # gyro steadiness within a still run (against its first sample)
