@@ -37,9 +37,10 @@ class Clock:
         return 1234
 
 
-def test_lsm6dso_configuration_and_scaling():
-    bus = RegisterBus(0x6A, {0x0F: 0x6C})
+def test_lsm6ds3trc_is_polled_configured_and_scaled():
+    bus = RegisterBus(0x6A, {0x0F: 0x6A})
     imu = Lsm6dso(bus, Clock(), rate_hz=200)
+    assert not imu.fifo and imu.part == "LSM6DS3TR-C"
     assert bus.writes == [(0x12, b"\x44"), (0x10, bytes([0x58])), (0x11, bytes([0x58]))]
     assert imu.read() == []  # no data ready
     bus.mem[0x1E] = 0x03
@@ -51,14 +52,39 @@ def test_lsm6dso_configuration_and_scaling():
     assert imu.set_rate(123) == 200
 
 
-def test_icm42688_configuration_big_endian_and_scaling():
+def test_lsm6dso_fifo_configuration_and_tagged_words():
+    bus = RegisterBus(0x6A, {0x0F: 0x6C})
+    imu = Lsm6dso(bus, Clock(), rate_hz=200, check_scale=False)
+    # FIFO bypass (emptied), ODRs 208 Hz with ±4 g / ±1000 dps, BDR 208 Hz both, continuous
+    assert bus.writes == [(0x12, b"\x44"), (0x0A, b"\x00"), (0x10, bytes([0x58])),
+                          (0x11, bytes([0x58])), (0x09, bytes([0x55])), (0x0A, b"\x06")]
+    assert imu.read() == []  # DIFF_FIFO 0
+    # one word waiting: a gyroscope word alone is no sample yet
+    bus.mem[0x3A:0x3C] = bytes((1, 0))
+    bus.mem[0x78:0x7F] = bytes(((0x01 << 3) | (2 << 1),)) + struct.pack("<3h", 1000, -1000, 0)
+    assert imu.read() == []
+    # its accelerometer word (same TAG_CNT) completes it
+    bus.mem[0x78:0x7F] = bytes(((0x02 << 3) | (2 << 1),)) + struct.pack("<3h", 0, 0, 8197)
+    ((t, acc, gyr, q),) = imu.read()
+    assert t == 1234 and q is None
+    assert acc[2] == pytest.approx(8197 * 0.122e-3 * 9.80665)
+    assert gyr[0] == pytest.approx(math.radians(35.0)) and gyr[1] == pytest.approx(-gyr[0])
+
+
+def test_icm42688_fifo_configuration_big_endian_and_scaling():
     bus = RegisterBus(0x68, {0x75: 0x47})
     imu = Icm42688(bus, Clock(), rate_hz=100)
-    assert bus.writes == [(0x4E, b"\x0f"), (0x4F, bytes([0x28])), (0x50, bytes([0x48]))]
-    bus.mem[0x2D] = 0x08
-    bus.mem[0x1F:0x2B] = struct.pack(">6h", 0, 0, 8192, 328, 0, -328)
-    ((_, acc, gyr, _),) = imu.read()
+    assert bus.writes == [(0x4E, b"\x0f"), (0x5F, b"\x07"), (0x16, b"\x00"),
+                          (0x4F, bytes([0x28])), (0x50, bytes([0x48])), (0x4B, b"\x02"),
+                          (0x16, b"\x40")]
+    assert imu.read() == []  # FIFO_COUNT 0
+    bus.mem[0x2E:0x30] = struct.pack(">H", 16)  # one packet 3
+    bus.mem[0x30:0x40] = struct.pack(">B6hbH", 0x68, 0, 0, 8192, 328, 0, -328, 25, 0)
+    ((t, acc, gyr, _),) = imu.read()
+    assert t == 1234
     assert acc == pytest.approx((0.0, 0.0, 9.80665))
     assert gyr == pytest.approx((math.radians(10), 0.0, -math.radians(10)))
+    bus.mem[0x31:0x33] = struct.pack(">h", -32768)  # not yet valid: skipped
+    assert imu.read() == []
     with pytest.raises(OSError, match="WHO_AM_I 0x00"):
         Icm42688(RegisterBus(0x68, {}), Clock())

@@ -11,7 +11,7 @@ import imus  # noqa: E402 (after the time stand-in, as the firmware's imports mu
 
 for addr, spec in w.scenario["imus"].items():
     cls = getattr(imus, spec["model"])
-    kw = {k: spec[k] for k in ("who", "quat_wxyz") if k in spec}
+    kw = {k: spec[k] for k in ("who", "quat_wxyz", "dso32") if k in spec}
     w.i2c[int(addr)] = cls(w, spec["acc_m_s2"], spec["gyr_rad_s"], **kw)
 try:
     import firmware_bridge.main  # noqa: F401 (runs the firmware's main loop)

@@ -43,6 +43,8 @@ class World:
                 raise Done()
             if action == "button":
                 self.pins_in[args["pin"]] = args["level"]
+            elif action == "stall":  # the main loop is late: time passes, the loop does not run
+                self.now_us += int(args["ms"]) * 1000
             else:
                 self.ble.world_event(action, args)
         if self.ble is not None:
