@@ -203,32 +203,77 @@ class Icm42688Model(_Model):
 
 
 class Bno08xModel:
-    """CEVA BNO08x over I2C (SH-2 / SHTP, 1000-3927 and 1000-3625): every read starts with the
-    4-byte SHTP header (length LE, bit 15 continuation; channel; sequence); a read of the header
-    alone does not consume the packet. Set Feature (0xFD, report id, flags, sensitivity u16,
-    interval u32 at offset 5) on channel 2 enables a report; with accelerometer (0x01, Q8 m/s²),
-    gyroscope (0x02, Q9 rad/s) and game rotation vector (0x08, Q14 i, j, k, real) enabled, one
-    channel-3 packet per interval: base timestamp (0xFB) then the three reports."""
+    """CEVA BNO08x over I2C (SH-2 / SHTP, 1000-3927 and 1000-3625, as Adafruit's CircuitPython
+    BNO08x driver reads them): every read starts with the 4-byte SHTP header (length LE, bit 15
+    continuation; channel; sequence); a read of the header alone does not consume the packet.
 
-    def __init__(self, world, acc_m_s2, gyr_rad_s, quat_wxyz):
+    * A soft reset (channel 1, byte 1) forgets every feature and queues the advertisement
+      (channel 0) and "reset complete" (channel 1, byte 1).
+    * A Product ID Request (channel 2, 0xF9) is answered by a Product ID Response (0xF8: reset
+      cause, software version, part number u32 at offset 4, build u32, patch u16).
+    * Set Feature (0xFD, report id, flags, sensitivity u16, interval u32 at offset 5) on channel
+      2 enables a report and is answered by a Get Feature Response (0xFC, same layout) with the
+      interval the hub runs: the requested one rounded to ``quantum_us`` (the hub's own rates).
+    * With accelerometer (0x01, Q8 m/s²), gyroscope (0x02, Q9 rad/s) and game rotation vector
+      (0x08, Q14 i, j, k, real) enabled, one channel-3 packet per interval: base timestamp
+      (0xFB) then the three reports.
+    * ``error_every``: every n-th header read answers ``FF FF FF FF`` (what the chip sends when
+      it is not ready or in error); reading more than 512 bytes at once is a firmware fault.
+    * ``silent``: the chip never answers (a wrong part or a dead bus)."""
+
+    PART_NUMBER = 10003608  # BNO085's SH-2 firmware part number, as the product ID reports it
+    MAX_READ = 512
+
+    def __init__(self, world, acc_m_s2, gyr_rad_s, quat_wxyz, quantum_us=0, error_every=0,
+                 silent=False):
         self.w = world
         self.acc, self.gyr, self.quat = acc_m_s2, gyr_rad_s, quat_wxyz
+        self.quantum_us, self.error_every, self.silent = quantum_us, error_every, silent
         self.interval_us = {}
         self.t0_us = 0
         self.last_index = -1
         self.seq = 0
         self.writes = []
+        self.queue = []  # control/command packets waiting to be read, oldest first
+        self.header_reads = 0
+        self.errors_sent = 0
+        self.resets = 0
+
+    def _queue(self, channel, payload):
+        n = len(payload) + 4
+        self.queue.append(bytes((n & 0xFF, n >> 8, channel, 0)) + payload)
 
     def writeto(self, buf):
         buf = bytes(buf)
         self.writes.append(buf)
         n = (buf[0] | (buf[1] << 8)) & 0x7FFF
         assert n == len(buf), "SHTP length must cover header and payload"
-        if buf[2] == 2 and buf[4] == 0xFD:
-            self.interval_us[buf[5]] = struct.unpack_from("<I", buf, 4 + 5)[0]
+        if self.silent:
+            return
+        channel, payload = buf[2], buf[4:]
+        if channel == 1 and payload[:1] == b"\x01":
+            self.resets += 1
+            self.w.write("bno", "reset")
+            self.interval_us, self.queue = {}, []
+            self._queue(0, bytes((0x00, 0x01, 0x04)) + bytes(270))  # advertisement (shortened)
+            self._queue(1, b"\x01")
+        elif channel == 2 and payload[:1] == b"\xf9":
+            self.w.write("bno", "product_id")
+            self._queue(2, struct.pack("<BBBBIIHH", 0xF8, 0x01, 3, 2, self.PART_NUMBER, 370, 17,
+                                       0))
+        elif channel == 2 and payload[:1] == b"\xfd":
+            rid = payload[1]
+            want = struct.unpack_from("<I", payload, 5)[0]
+            q = self.quantum_us
+            got = max(q, (want + q // 2) // q * q) if q else want
+            self.interval_us[rid] = got
+            self.w.write("bno", "feature", rid, want, got)
             self.t0_us, self.last_index = self.w.now_us, -1
+            self._queue(2, struct.pack("<BBBHIII", 0xFC, rid, 0, 0, got, 0, 0))
 
     def _packet(self):
+        if self.queue:
+            return None, self.queue[0]
         if not all(r in self.interval_us for r in (0x01, 0x02, 0x08)):
             return None
         index = (self.w.now_us - self.t0_us) // self.interval_us[0x08]
@@ -244,11 +289,20 @@ class Bno08xModel:
         return index, bytes((n & 0xFF, n >> 8, 3, self.seq)) + payload
 
     def readfrom(self, n):
+        assert n <= self.MAX_READ, f"read of {n} bytes: an error header taken for a length"
+        if n == 4:
+            self.header_reads += 1
+            if self.error_every and self.header_reads % self.error_every == 0:
+                self.errors_sent += 1
+                return b"\xff\xff\xff\xff"
         p = self._packet()
         if p is None:
             return bytes(n)  # length 0: nothing to read
         index, packet = p
         if n > 4:
-            self.last_index = index
-            self.seq = (self.seq + 1) & 0xFF
+            if index is None:
+                self.queue.pop(0)
+            else:
+                self.last_index = index
+                self.seq = (self.seq + 1) & 0xFF
         return packet[:n] + bytes(max(0, n - len(packet)))
