@@ -294,6 +294,7 @@ class Bno08xModel:
             self.header_reads += 1
             if self.error_every and self.header_reads % self.error_every == 0:
                 self.errors_sent += 1
+                self.w.write("bno", "error_header")
                 return b"\xff\xff\xff\xff"
         p = self._packet()
         if p is None:
