@@ -3,7 +3,7 @@
 Runs the scenarios of ``test_on_micropython.py`` (USB streams from three IMU models, split USB
 commands, BLE pairing with MTU changes and reconnects, strangers outside the pairing window, a
 bonded host after a reboot) and counts what the host's decoder saw and what was refused; then
-the parts' scenarios: main-loop stalls against the FIFO parts and the polled LSM6DS3TR-C, a
+the parts' scenarios: main-loop stalls against the three FIFO-read parts, a
 BNO085 sending error headers, an LSM6DSO32, battery reads under ADC noise.
 """
 
@@ -90,7 +90,7 @@ def _parts(c: Counter, work) -> None:
     ev = T.ev
     stalls = [ev(t, "stall", ms=ms) for t, ms in T.STALLS_MS] + [ev(9000, "end")]
     for name, imus, period_s in (("LSM6DSO", T.LSM6DSO, 1 / 104), ("ICM-42688", T.ICM42688, 0.01),
-                                 ("LSM6DS3TR-C (polled)", T.LSM6DS3TRC, 1 / 104)):
+                                 ("LSM6DS3TR-C", T.LSM6DS3TRC, 1 / 104)):
         r = T.run_firmware(work(f"stall {name}"), stalls, imus=imus)
         c[f"gaps in the stream after 3 loop stalls (0.15/0.4/0.9 s), {name}"] = _gaps(r, period_s)
     r = T.run_firmware(work("bno errors"), [ev(5000, "end")], imus=T._bno(error_every=7))

@@ -37,18 +37,25 @@ class Clock:
         return 1234
 
 
-def test_lsm6ds3trc_is_polled_configured_and_scaled():
+def test_lsm6ds3trc_fifo_configuration_and_word_pattern():
     bus = RegisterBus(0x6A, {0x0F: 0x6A})
     imu = Lsm6dso(bus, Clock(), rate_hz=200)
-    assert not imu.fifo and imu.part == "LSM6DS3TR-C"
-    assert bus.writes == [(0x12, b"\x44"), (0x10, bytes([0x58])), (0x11, bytes([0x58]))]
-    assert imu.read() == []  # no data ready
-    bus.mem[0x1E] = 0x03
-    bus.mem[0x22:0x2E] = struct.pack("<6h", 1000, -1000, 0, 0, 0, 8197)
+    assert imu.part == "LSM6DS3TR-C"
+    # FIFO bypass, ODRs 208 Hz ±4 g / ±1000 dps, no decimation, FIFO at 208 Hz continuous
+    assert bus.writes == [(0x12, b"\x44"), (0x0A, b"\x00"), (0x10, bytes([0x58])),
+                          (0x11, bytes([0x58])), (0x08, b"\x09"), (0x0A, bytes([0x2E]))]
+    assert imu.read() == []  # DIFF_FIFO 0
+    # six words waiting, the pattern at gyro x; the register file repeats one word, so the
+    # sample reads (1000, 1000, 1000, 1000, 1000, 1000)
+    bus.mem[0x3A:0x3E] = bytes((6, 0, 0, 0))
+    bus.mem[0x3E:0x40] = struct.pack("<h", 1000)
     ((t, acc, gyr, q),) = imu.read()
     assert t == 1234 and q is None
-    assert acc[2] == pytest.approx(8197 * 0.122e-3 * 9.80665)  # ≈ 1 g (mg: standard gravity)
-    assert gyr[0] == pytest.approx(math.radians(35.0)) and gyr[1] == pytest.approx(-gyr[0])
+    assert acc[0] == pytest.approx(1000 * 0.122e-3 * 9.80665)
+    assert gyr[0] == pytest.approx(math.radians(35.0))
+    # out of step (pattern at word 4 with nothing held): words 4 and 5 are skipped
+    bus.mem[0x3A:0x3E] = bytes((8, 0, 4, 0))
+    assert len(imu.read()) == 1
     assert imu.set_rate(123) == 200
 
 

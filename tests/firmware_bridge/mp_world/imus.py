@@ -84,8 +84,13 @@ class Lsm6dsoModel(_Model):
     a 7-byte read at 0x78 pops one word. One sample is a gyroscope then an accelerometer word
     with the same TAG_CNT. The model holds 256 samples (512 words; the part holds more).
 
-    ``who`` 0x6A makes it an LSM6DS3TR-C (DS11873: same control and output registers, a
-    different, untagged FIFO, not modelled); ``dso32`` an LSM6DSO32 (DS13129: WHO_AM_I 0x6C,
+    ``who`` 0x6A makes it an LSM6DS3TR-C (DS11873; ST's lsm6ds3tr-c_reg.h): same control and
+    output registers, an untagged FIFO of 16-bit words: FIFO_CTRL3 0x08 decimation (001 001: none),
+    FIFO_CTRL5 0x0A ODR_FIFO (6:3, the ODR codes) and FIFO_MODE (2:0, 110 continuous);
+    FIFO_STATUS1/2 0x3A/0x3B DIFF_FIFO (11 bits, words unread), OVER_RUN (bit 6 of 0x3B),
+    FIFO_STATUS3/4 0x3C/0x3D FIFO_PATTERN (the next word: 0 gyro x .. 5 accel z); a 2-byte read of
+    FIFO_DATA_OUT_L 0x3E pops one word. 4 kbyte: the model holds 341 samples. ``dso32``: an
+    LSM6DSO32 (DS13129: WHO_AM_I 0x6C,
     FS_XL 00 ±4, 01 ±32, 10 ±8, 11 ±16 g: 0.122, 0.976, 0.244, 0.488 mg/LSB)."""
 
     ODR_HZ = {1: 12.5, 2: 26.0, 3: 52.0, 4: 104.0, 5: 208.0, 6: 416.0, 7: 833.0, 8: 1666.0}
@@ -96,15 +101,23 @@ class Lsm6dsoModel(_Model):
 
     def __init__(self, world, acc_m_s2, gyr_rad_s, who=0x6C, dso32=False):
         super().__init__(world, acc_m_s2, gyr_rad_s, 0x0F, who)
-        self.has_fifo = who == 0x6C
+        self.has_fifo = who == 0x6C  # tagged FIFO; the LSM6DS3TR-C's is ``ds3_fifo``
+        self.ds3 = who == 0x6A
+        if self.ds3:
+            self.FIFO_SAMPLES = 341
         self.mg = self.MG_PER_LSB_DSO32 if dso32 else self.MG_PER_LSB
         self.word = 0  # 0: the next FIFO word is the gyroscope's, 1: the accelerometer's
         self.overflowed = False
 
     def configure(self, reg):
         odr = self.ODR_HZ.get(self.regs[0x10] >> 4, 0.0)
-        fifo_on = self.has_fifo and self.regs[0x0A] & 0x07 == 0x06
-        if fifo_on:
+        fifo_on = (self.has_fifo or self.ds3) and self.regs[0x0A] & 0x07 == 0x06
+        if fifo_on and self.ds3:
+            code = self.regs[0x10] >> 4
+            assert self.regs[0x08] == 0x09, "no decimation of either sensor"
+            assert (self.regs[0x0A] >> 3) & 0x0F == code, "FIFO rate = ODR"
+            assert self.regs[0x11] >> 4 == code, "gyroscope and accelerometer at one ODR"
+        elif fifo_on:
             code = self.regs[0x10] >> 4
             assert self.regs[0x09] == (code << 4) | code, "BDR must equal both ODRs"
             assert self.regs[0x11] >> 4 == code, "gyroscope and accelerometer at one ODR"
@@ -128,6 +141,21 @@ class Lsm6dsoModel(_Model):
             g, a = self._raw()
             self.last_index = self.index()
             return struct.pack("<6h", g[0], g[1], g[2], a[0], a[1], a[2])[:n]
+        if reg == 0x3A and self.ds3:
+            words = 6 * self.fifo_level() - self.word
+            ovr = 0x40 if self.overflowed else 0  # OVER_RUN, until this status is read
+            self.overflowed = False
+            return bytes((words & 0xFF, ((words >> 8) & 0x07) | ovr, self.word, 0))[:n]
+        if reg == 0x3E and self.ds3:
+            assert n == 2, "one FIFO word per read"
+            if self.fifo_level() == 0:
+                return bytes(2)
+            g, a = self._raw()
+            v = (g + a)[self.word]
+            self.word = (self.word + 1) % 6
+            if self.word == 0:
+                self.fifo_next += 1
+            return struct.pack("<h", v)
         if reg == 0x3A and self.has_fifo:
             words = 2 * self.fifo_level() - self.word
             ovr = 0x40 if self.overflowed else 0  # FIFO_OVR_IA, until this status is read
