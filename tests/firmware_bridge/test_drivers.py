@@ -8,6 +8,7 @@ import struct
 
 import pytest
 
+from firmware_bridge.drivers.clock import FifoTimes
 from firmware_bridge.drivers.icm42688 import Icm42688
 from firmware_bridge.drivers.lsm6dso import Lsm6dso
 
@@ -95,3 +96,42 @@ def test_icm42688_fifo_configuration_big_endian_and_scaling():
     assert imu.read() == []
     with pytest.raises(OSError, match="WHO_AM_I 0x00"):
         Icm42688(RegisterBus(0x68, {}), Clock())
+
+
+class StepClock:
+    def __init__(self):
+        self.now_us = 0
+
+    def ticks_us(self):
+        return self.now_us & 0xFFFFFFFF
+
+
+def test_fifo_times_keep_the_spacing_and_stay_within_one_period_of_the_reads():
+    clock = StepClock()
+    times = FifoTimes(104.0)
+    assert times.dt_us == 9615
+    pair = ((0.0, 0.0, 9.8), (0.0, 0.0, 0.0))
+    clock.now_us = 50_000
+    first = [s[0] for s in times.stamp(clock, [pair] * 3)]
+    assert first == [50_000 - 2 * 9615, 50_000 - 9615, 50_000]
+    # read 3.1 ms after the next sample was due: it keeps the spacing
+    clock.now_us = 50_000 + 9615 + 3100
+    (t,) = (s[0] for s in times.stamp(clock, [pair]))
+    assert t == 50_000 + 9615
+    # the part's clock fast: its next sample is read 200 µs before the spacing predicts it, and
+    # is placed at the read, not in the future
+    clock.now_us = t + 9615 - 200
+    (t2,) = (s[0] for s in times.stamp(clock, [pair]))
+    assert t2 == clock.now_us
+    # samples lost to an overflow: the newest is placed within one period of the read
+    clock.now_us += 20 * 9615
+    (t3,) = (s[0] for s in times.stamp(clock, [pair]))
+    assert clock.now_us - 9615 < t3 <= clock.now_us
+    # a read that left 5 samples in the FIFO: its newest is 5 periods older
+    clock.now_us += 9615
+    t4 = times.stamp(clock, [pair] * 2, behind=5)[-1][0]
+    assert clock.now_us - 6 * 9615 < t4 <= clock.now_us - 5 * 9615
+    # device time wraps at 2**32 µs
+    clock.now_us = (1 << 32) + 100
+    t5 = [s[0] for s in times.stamp(clock, [pair] * 2)]
+    assert t5[1] < 9615 + 100 and t5[0] > (1 << 32) - 9615 - 1
