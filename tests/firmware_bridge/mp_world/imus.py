@@ -101,12 +101,12 @@ class Lsm6dsoModel(_Model):
 
     def __init__(self, world, acc_m_s2, gyr_rad_s, who=0x6C, dso32=False):
         super().__init__(world, acc_m_s2, gyr_rad_s, 0x0F, who)
-        self.has_fifo = who == 0x6C  # tagged FIFO; the LSM6DS3TR-C's is ``ds3_fifo``
+        self.has_fifo = who == 0x6C  # the tagged FIFO; an LSM6DS3TR-C (``ds3``) has its own
         self.ds3 = who == 0x6A
         if self.ds3:
             self.FIFO_SAMPLES = 341
         self.mg = self.MG_PER_LSB_DSO32 if dso32 else self.MG_PER_LSB
-        self.word = 0  # 0: the next FIFO word is the gyroscope's, 1: the accelerometer's
+        self.word = 0  # the next FIFO word: 0 gyro, 1 accel (tagged); 0..5 gx..az (LSM6DS3TR-C)
         self.overflowed = False
 
     def configure(self, reg):
