@@ -8,6 +8,8 @@ command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # headless Chromium renders the HTML report in its test (Debian package; no network needed)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+# OpenSCAD renders the enclosure (hardware/enclosure.scad) to STL in its test
+command -v openscad >/dev/null 2>&1 || need+=(openscad)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -32,11 +32,21 @@ class FsrHeel:
 
 
 class Battery:
-    """Cell voltage through a 100 k / 100 k divider (halves it) on an ADC pin."""
+    """Cell voltage through a 100 k / 100 k divider (halves it) on an ADC pin, with a 100 nF
+    capacitor from the pin to ground (hardware_docs/wiring.md).
 
-    def __init__(self, adc, ratio=2.0):
-        self.adc, self.ratio = adc, ratio
+    The divider's 50 kΩ source is too weak for the ESP32-S3's sampling capacitor on its own: the
+    100 nF holds the pin while the ADC samples (and filters, τ = 5 ms). The ADC's own noise (tens
+    of mV) is averaged over ``samples`` reads (16: a quarter of the noise). Both as ESP-IDF's ADC
+    guide advises ("Minimizing Noise": a 0.1 µF capacitor at the pad, multisampling).
+    """
+
+    def __init__(self, adc, ratio=2.0, samples=16):
+        self.adc, self.ratio, self.samples = adc, ratio, samples
 
     def read(self):
-        mv = int(self.adc.read_uv() / 1000 * self.ratio)
+        total = 0
+        for _ in range(self.samples):
+            total += self.adc.read_uv()
+        mv = int(total / self.samples / 1000 * self.ratio + 0.5)
         return lipo_percent(mv), mv

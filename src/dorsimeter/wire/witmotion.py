@@ -39,19 +39,76 @@ UNLOCK = bytes.fromhex("ffaa6988b5")
 SAVE = bytes.fromhex("ffaa000000")
 RATE_CODES = {0.2: 0x01, 0.5: 0x02, 1: 0x03, 2: 0x04, 5: 0x05, 10: 0x06, 20: 0x07, 50: 0x08,
               100: 0x09, 125: 0x0A, 200: 0x0B}
+#: the vendor SDK's pause between unlock, register write and save (WITMOTION/
+#: WitBluetooth_BWT901BLE5_0, Python ``device_model.writeReg``: ``time.sleep(0.1)`` twice)
+COMMAND_GAP_S = 0.1
+
+# register reads: ``FF AA 27 rr 00`` asks for register rr; a BLE unit answers with a 20-byte
+# ``55 71`` notification: the register (uint16 LE) then 8 int16 LE values, the register's first
+# and those after it (the SDK's ``Bwt901bleResolver`` matches the register and reads 4 values;
+# ``DeviceModel.OnReceiveBle`` reads the battery from bytes 4-5)
+READ_REGISTER = 0x27
+REG_RATE, REG_BATTERY = 0x03, 0x64  # RRATE (output rate code), battery: volts × 100
+
+#: fastest output rate per radio: the Bluetooth 4.0 units (WT901BLECL: "0.1-50Hz") and the
+#: Bluetooth 5.0 ones (WT9011DCL-BT5.0 / BWT901BLECL5.0 datasheets: 0.2-200 Hz)
+MAX_RATE_HZ = {"ble4": 50.0, "ble5": 200.0}
+#: the vendor SDK's single-cell curve (volts -> %, linear between): ``getEqPercent``
+BATTERY_CURVE_V = (3.4, 3.5, 3.68, 3.7, 3.73, 3.77, 3.79, 3.82, 3.87, 3.93, 3.96, 3.99)
+BATTERY_CURVE_PCT = (0, 5, 10, 15, 20, 30, 40, 50, 60, 75, 90, 100)
 
 
-def set_rate_command(rate_hz: float) -> bytes:
-    """``FF AA 03 rr 00``: output rate register (send UNLOCK first, SAVE after)."""
-    for hz, code in RATE_CODES.items():
+def read_register_command(reg: int) -> bytes:
+    """``FF AA 27 rr 00``: ask the unit for register ``reg`` (no unlock needed)."""
+    if not 0 <= reg <= 0xFF:
+        raise ValueError(f"WitMotion registers are 0x00-0xFF, not {reg}")
+    return bytes([0xFF, 0xAA, READ_REGISTER, reg, 0x00])
+
+
+#: ``FF AA 27 64 00``: the battery request; the reply's first value is the cell in volts × 100
+BATTERY_COMMAND = read_register_command(REG_BATTERY)
+
+
+@dataclass(frozen=True)
+class RegisterReply:
+    """A ``55 71`` reply: ``reg`` and the 8 values that follow it (register reg first)."""
+
+    reg: int
+    values: tuple[int, ...]
+
+
+def battery_volts(reply: RegisterReply) -> float | None:
+    """The cell voltage a battery reply carries (register 0x64, volts × 100), else None."""
+    return reply.values[0] / 100.0 if reply.reg == REG_BATTERY else None
+
+
+def battery_percent(volts: float) -> int:
+    """The vendor's state of charge for a single-cell unit, 0-100 %."""
+    return int(round(float(np.interp(volts, BATTERY_CURVE_V, BATTERY_CURVE_PCT))))
+
+
+def supported_rates(radio: str = "ble5") -> tuple[float, ...]:
+    """The output rates (Hz) a unit offers: every rate code up to its radio's maximum
+    (``ble4``: 50 Hz; ``ble5``: 200 Hz; a UART unit: ``ble5``'s, all codes)."""
+    top = MAX_RATE_HZ[radio]
+    return tuple(float(hz) for hz in sorted(RATE_CODES) if hz <= top)
+
+
+def set_rate_command(rate_hz: float, radio: str = "ble5") -> bytes:
+    """``FF AA 03 rr 00``: output rate register (send UNLOCK first, SAVE after); only the rates
+    the unit's radio carries (``supported_rates``)."""
+    rates = supported_rates(radio)
+    for hz in rates:
         if abs(hz - rate_hz) < 1e-9:
-            return bytes([0xFF, 0xAA, 0x03, code, 0x00])
-    raise ValueError(f"WitMotion rates are {sorted(RATE_CODES)} Hz, not {rate_hz}")
+            return bytes([0xFF, 0xAA, REG_RATE, RATE_CODES[hz], 0x00])
+    raise ValueError(f"this WitMotion unit streams at {', '.join(f'{r:g}' for r in rates)} Hz, "
+                     f"not {rate_hz:g}")
 
 
-def rate_commands(rate_hz: float) -> list[bytes]:
-    """The writes that set the output rate, to be awaited one by one: unlock, rate, save."""
-    return [UNLOCK, set_rate_command(rate_hz), SAVE]
+def rate_commands(rate_hz: float, radio: str = "ble5") -> list[bytes]:
+    """The writes that set the output rate, each ``COMMAND_GAP_S`` after the one before (as the
+    vendor SDK paces them): unlock, rate, save."""
+    return [UNLOCK, set_rate_command(rate_hz, radio), SAVE]
 
 
 def angles_to_quat(angle_deg: np.ndarray) -> np.ndarray:
@@ -85,6 +142,13 @@ def encode_ble_packet(acc_g, gyr_dps, angle_deg) -> bytes:
                            _i16(np.reshape(angle_deg, (-1, 3)), ANGLE_DEG_PER_LSB)], axis=1)
     head = np.tile(np.array([HEADER, BLE_DATA], dtype=np.uint8), (len(acc), 1))
     return np.concatenate([head, body.view(np.uint8).reshape(len(acc), 18)], axis=1).tobytes()
+
+
+def encode_register_reply(reg: int, values) -> bytes:
+    """A BLE unit's 20-byte ``55 71`` reply to ``read_register_command(reg)``: the register and
+    up to 8 register values (int16), zero-filled."""
+    vals = [int(v) for v in values] + [0] * (8 - len(values))
+    return bytes([HEADER, BLE_REG]) + struct.pack("<H8h", reg, *vals)
 
 
 def encode_uart_packet(kind: int, values) -> bytes:
@@ -183,8 +247,17 @@ class WitBleDecoder(_WitBase):
     """BWT901BLE notification bytes -> ImuBatch (acc m/s², gyro rad/s, quaternion from angles).
 
     Packets have no checksum: a packet is ``55 61`` and the 18 bytes after it. Register replies
-    (``55 71``) are recognised and skipped. Never raises.
+    (``55 71``: the battery's, ``BATTERY_COMMAND``) are kept for ``pop_replies``. Never raises.
     """
+
+    def __init__(self, rate_hz: float, side: str | None = None) -> None:
+        super().__init__(rate_hz, side)
+        self._replies: list[RegisterReply] = []
+
+    def pop_replies(self) -> list[RegisterReply]:
+        """Register replies decoded since the last call, oldest first."""
+        out, self._replies = self._replies, []
+        return out
 
     def feed(self, data: bytes) -> list[ImuBatch]:
         buf, a, c, complete = self._candidates(data, BLE_PACKET_BYTES,
@@ -196,6 +269,9 @@ class WitBleDecoder(_WitBase):
         self._skip(starts, BLE_PACKET_BYTES, keep_from)
         self._buf = buf[keep_from:]
         self.stats.packets += len(starts)
+        for r in starts[a[starts + 1] == BLE_REG]:
+            reg, *values = struct.unpack_from("<H8h", buf, int(r) + 2)
+            self._replies.append(RegisterReply(reg, tuple(values)))
         starts = starts[a[starts + 1] == BLE_DATA]
         if not len(starts):
             return []

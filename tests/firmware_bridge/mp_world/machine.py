@@ -25,7 +25,9 @@ class ADC:
         self.pin = pin.id
 
     def read_uv(self):
-        return world.W.adc_uv.get(self.pin, 0)
+        """The pin's voltage plus the scenario's ADC noise (uniform ± ``adc_noise_uv``, from a
+        fixed-seed generator: the same run every time)."""
+        return world.W.adc_uv.get(self.pin, 0) + world.W.adc_noise()
 
 
 class I2C:

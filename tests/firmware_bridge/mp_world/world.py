@@ -24,6 +24,8 @@ class World:
         self.pins = {}
         self.pins_in = {}  # pin -> level driven from outside (the button)
         self.adc_uv = {int(k): v for k, v in scenario.get("adc_uv", {}).items()}
+        self.adc_noise_uv = int(scenario.get("adc_noise_uv", 0))
+        self._lcg = 12345
         self.i2c = {}  # address -> register model
         self.ble = None  # the bluetooth.BLE() instance, once the firmware made it
         self.log = open(scenario["log"], "w")
@@ -31,6 +33,12 @@ class World:
 
     def write(self, *fields):
         self.log.write(" ".join(str(f) for f in fields) + "\n")
+
+    def adc_noise(self):
+        if not self.adc_noise_uv:
+            return 0
+        self._lcg = (self._lcg * 1103515245 + 12345) & 0x7FFFFFFF
+        return (self._lcg % (2 * self.adc_noise_uv + 1)) - self.adc_noise_uv
 
     def advance_us(self, us):
         self.now_us += int(us)
@@ -43,6 +51,8 @@ class World:
                 raise Done()
             if action == "button":
                 self.pins_in[args["pin"]] = args["level"]
+            elif action == "stall":  # the main loop is late: time passes, the loop does not run
+                self.now_us += int(args["ms"]) * 1000
             else:
                 self.ble.world_event(action, args)
         if self.ble is not None:
