@@ -75,6 +75,17 @@ MAX_CAL_GAP_S = 0.1
 # the data before such a gap are enough when they hold one full drive forward and back (about
 # 45° of rotation): the offset's angle span and the flexion axis are then already there
 MIN_DRIVE_SHARE = 0.5
+# Before that, a gap up to the fusion's bridge limit (bursty BLE loss) does not start the drives
+# again: the stretch after it is a new segment, whose gravity is taken afresh at a still rest in
+# it (held end range, or standing between drives: the shin still, heel down, so the
+# accelerometer reads gravity and its offset alone) and carried from there by the gyro. A rest
+# is a run of ``QUIET_GYR_RAD_S`` (the drives' still moments) long enough that the rate cannot
+# change on average by more than ``QUIET_DGYR_RAD_S2`` within it: 2 × 0.02 rad/s / 0.1 rad/s²
+# = 0.4 s. The tangential acceleration left in its mean is then under 0.1 rad/s² × 0.5 m
+# (the longest shin) = 5 mg, 0.3°, and under 2 mg for clips 20 cm up; a turnaround of a drive
+# (the rate passing zero at 0.5-2 rad/s²) stays under 0.02 rad/s for 20-80 ms and is no rest.
+# A segment without such a rest is dropped (nothing says where gravity was in it).
+REST_S = 2.0 * QUIET_GYR_RAD_S / QUIET_DGYR_RAD_S2
 # The clip sits on the shin, so the ankle-to-sensor vector runs up the shin: at least 8 cm up
 # and at most about 6 cm off the tibial axis (crest 2-3 cm in front of it, plus skin and clip)
 # is at most 37° from the long axis, and a shin is under 50 cm long. A fitted lever arm
@@ -85,6 +96,10 @@ MAX_LEVER_TILT_DEG = 37.0
 # longest adult tibiae are ~0.5 m); 1.7 m is a damaged or foreign file.
 MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
+#: two tall stances of one athlete differ by a few degrees, a held drive from a tall stance by
+#: 20° and more: a new stance this far from another is another posture. After a stance was
+#: refused as not standing tall (a held end range), one as near to it is the same kind of hold
+STANCE_MOVED_DEG = 10.0
 
 
 MAX_PLACEMENT_CM = 40.0  # no shin is longer below the tuberosity
@@ -340,15 +355,58 @@ class Stance:
 
 
 @dataclass
-class Drives:
-    """The knee drives after the stance: bias-free gyro, accelerometer, times, and which
-    samples moved, with the rotation they add up to."""
+class DriveSegment:
+    """A stretch of the knee drives without a link gap in it (over ``MAX_CAL_GAP_S``):
+    bias-free gyro, accelerometer, times, which samples moved and the rotation they add up to.
+    The first follows the stance, whose gravity it carries; a later one is anchored at its first
+    still rest (``REST_S``), ``rest`` its sample range once found."""
 
-    rotation_rad: float = 0.0
+    after_stance: bool = False
     gyr_rad_s: list[np.ndarray] = field(default_factory=list)  # without the stance's bias
     acc_m_s2: list[np.ndarray] = field(default_factory=list)
     t_s: list[np.ndarray] = field(default_factory=list)
     moving: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+    rotation_rad: float = 0.0
+    quiet_n: int = 0  # quiet samples in a row at its end (a rest being found)
+    rest: tuple[int, int] | None = None  # [start, stop) of its anchoring rest
+
+    @property
+    def anchored(self) -> bool:
+        return self.after_stance or self.rest is not None
+
+
+@dataclass
+class Drives:
+    """The knee drives after the stance, in gap-free segments (the current one last)."""
+
+    segments: list[DriveSegment] = field(
+        default_factory=lambda: [DriveSegment(after_stance=True)])
+    kept_rad: float = 0.0  # rotation of the anchored segments before the current one
+
+    @property
+    def rotation_rad(self) -> float:
+        """The rotation of the anchored segments (what the calibration can use)."""
+        cur = self.segments[-1]
+        return self.kept_rad + cur.rotation_rad if cur.anchored else self.kept_rad
+
+    def next_segment(self) -> None:
+        """A link gap: the current segment ends (kept when anchored) and a new one begins."""
+        cur = self.segments[-1]
+        if cur.anchored:
+            self.kept_rad += cur.rotation_rad
+        else:
+            self.segments.pop()
+        self.segments.append(DriveSegment())
+
+
+class NotStandingTall(CalibrationError):
+    """The drives show the "stance" was not the athlete standing tall (``MAX_LEVER_TILT_DEG``):
+    the calibrator drops it and looks for the next stance."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # without the side and the advice
 
 
 @dataclass
@@ -366,6 +424,8 @@ class CalibratorState:
     last_t_s: float | None = None  # device time of the last sample seen (for gaps)
     notice: str = ""  # why the calibration started again (a link gap), for the UI
     restarts: list[tuple[float, str]] = field(default_factory=list)  # (device time, message)
+    # long axes of stances refused as not standing tall: the next stance is none of them
+    refused_ups: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -512,8 +572,15 @@ class MountingCalibrator:
         if self._bridgeable(t_after_s - t_before_s - 1.0 / self.rate_hz):
             return False
         if s.stance is not None and s.drives.rotation_rad >= MIN_DRIVE_SHARE * self.need_rad:
-            s.result = self._solve(t_before_s)
+            try:
+                s.result = self._solve(t_before_s)
+            except NotStandingTall as e:
+                self._refuse_stance(t_after_s, e)
+                return False
             return True
+        if s.stance is not None and t_after_s - t_before_s - 1.0 / self.rate_hz <= MAX_BRIDGE_S:
+            s.drives.next_segment()  # bursty loss: the drives go on, re-anchored after it
+            return False
         if s.stance is not None or s.run.n >= s.still_n:
             gap = t_after_s - t_before_s
             s.notice = (f"link lost during calibration ({gap:.1f} s): stand tall and still, "
@@ -522,6 +589,18 @@ class MountingCalibrator:
             s.still_n = min(s.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
         self._reset()
         return False
+
+    def _refuse_stance(self, t_s: float, e: NotStandingTall) -> None:
+        """The stance was no tall stance (a held end range, say): drop it and look for the
+        next one, the athlete told so; they are mid-protocol, so a rest between reps will do
+        (``RESUMED_STILL_S``)."""
+        s = self.state
+        assert s.stance is not None
+        s.refused_ups.append(s.stance.up)
+        s.notice = f"{e.reason}: stand tall and still, then drive the knee forward again"
+        s.restarts.append((t_s, s.notice))
+        s.still_n = min(s.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
+        self._reset()
 
     def _window_means(self, gyr: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(gyro, acc) averaged over the ``STILL_WINDOW_S`` ending at each sample, for the
@@ -554,10 +633,9 @@ class MountingCalibrator:
             if s.stance is None:
                 i = self._add_still(t_s, gyr, acc, gyr_mean, acc_mean, i)
             else:
-                j = self._add_drives(t_s, gyr, acc, i)
+                i = self._add_drives(t_s, gyr, acc, gyr_mean, i)
                 if s.result is not None:
-                    return j
-                i = n
+                    return i - 1
         return None
 
     def _add_still(self, t_s, gyr, acc, gm, am, i: int) -> int:
@@ -598,7 +676,10 @@ class MountingCalibrator:
         if end == len(ok):
             return n
         if run.n >= s.still_n:  # the stance ended with the first movement
-            s.stance = self._stance_of(run)
+            stance = self._stance_of(run)
+            if not any(float(stance.up @ u) > np.cos(np.radians(STANCE_MOVED_DEG))
+                       for u in s.refused_ups):  # not the hold refused before, again
+                s.stance = stance
         s.run = StillRun()
         return i + end
 
@@ -616,38 +697,74 @@ class MountingCalibrator:
         bias, rots = stance_gyro_bias(gyrs[:keep], accs[:keep], t_run[:keep], self.rate_hz)
         return Stance(mean_up, bias, run.n, *sway_deg(rots, mean_up), gyrs, accs[:keep], t_run)
 
-    def _add_drives(self, t_s, gyr, acc, i: int) -> int:
+    def _add_drives(self, t_s, gyr, acc, gm, i: int) -> int:
+        """Add samples from ``i`` to the current drive segment; returns where to continue (one
+        past the sample that completed the calibration, or refused the stance)."""
         s = self.state
         d = s.drives
+        seg = d.segments[-1]
         assert s.stance is not None
-        w = gyr[i:] - s.stance.gyr_bias_rad_s
+        bias = s.stance.gyr_bias_rad_s
+        w = gyr[i:] - bias
         rate = np.linalg.norm(w, axis=1)
         moving = rate > MOVING_GYR_RAD_S
         # one sequential running sum from the carried total: the same floats for any batch split
         steps = np.where(moving, rate, 0.0) / self.rate_hz
-        cum = np.cumsum(np.concatenate([[d.rotation_rad], steps]))[1:]
-        done = np.flatnonzero(cum >= self.need_rad)
+        cum = np.cumsum(np.concatenate([[seg.rotation_rad], steps]))[1:]
+        usable = np.ones(len(w), dtype=bool)
+        if not seg.anchored:
+            usable = self._find_rest(seg, np.linalg.norm(gm[i:] - bias, axis=1))
+        done = np.flatnonzero(usable & (d.kept_rad + cum >= self.need_rad))
         stop = len(w) if len(done) == 0 else done[0] + 1
-        d.moving.append(moving[:stop])
-        d.gyr_rad_s.append(w[:stop])
-        d.acc_m_s2.append(acc[i:i + stop])
-        d.t_s.append(np.asarray(t_s[i:i + stop], dtype=float))
-        d.rotation_rad = float(cum[stop - 1])
+        seg.moving.append(moving[:stop])
+        seg.gyr_rad_s.append(w[:stop])
+        seg.acc_m_s2.append(acc[i:i + stop])
+        seg.t_s.append(np.asarray(t_s[i:i + stop], dtype=float))
+        seg.n += stop
+        seg.rotation_rad = float(cum[stop - 1])
         if len(done):
-            s.result = self._solve(float(t_s[i + stop - 1]))
-            return i + stop - 1
-        return len(gyr)
+            try:
+                s.result = self._solve(float(t_s[i + stop - 1]))
+            except NotStandingTall as e:
+                self._refuse_stance(float(t_s[i + stop - 1]), e)
+        return i + stop
+
+    def _find_rest(self, seg: DriveSegment, rate_rad_s: np.ndarray) -> np.ndarray:
+        """Track the quiet run (20 ms mean rate under ``QUIET_GYR_RAD_S``) of a segment not yet
+        anchored; True from the sample that completes its first rest (``REST_S``) on. Only the
+        samples up to that one are taken into the run (the caller may stop before the end)."""
+        need = max(2, int(round(REST_S * self.rate_hz)))
+        quiet = rate_rad_s < QUIET_GYR_RAD_S
+        # quiet samples in a row at each sample, from the carried count
+        run = np.empty(len(quiet), dtype=int)
+        k = seg.quiet_n
+        for j, q in enumerate(quiet):
+            k = k + 1 if q else 0
+            run[j] = k
+        hit = np.flatnonzero(run >= need)
+        if len(hit) == 0:
+            seg.quiet_n = k
+            return np.zeros(len(quiet), dtype=bool)
+        j = int(hit[0])
+        seg.rest = (seg.n + j + 1 - need, seg.n + j + 1)
+        usable = np.zeros(len(quiet), dtype=bool)
+        usable[j:] = True
+        return usable
 
     def _solve(self, t_defined_s: float) -> MountingCalibration:
         st, d = self.state.stance, self.state.drives
         assert st is not None
         bias, sway, sway_rms = st.gyr_bias_rad_s, st.sway_deg, st.sway_rms_deg
         z = st.up / np.linalg.norm(st.up)
-        w, a, t_drive = (np.concatenate(c) for c in (d.gyr_rad_s, d.acc_m_s2, d.t_s))
-        moving = np.concatenate(d.moving)
+        # the anchored segments (the first carries the stance's gravity; one after a link gap
+        # its rest's): each one's (gyro, acc, times, moving)
+        segs = [g for g in d.segments if g.anchored and g.n]
+        parts = [tuple(np.concatenate(c) for c in (g.gyr_rad_s, g.acc_m_s2, g.t_s, g.moving))
+                 for g in segs]
+        w, a, t_drive, moving = (np.concatenate(c) for c in zip(*parts, strict=True))
         # the flexion axis from the drives' rotation below the clip's wobble (12-25 Hz about
         # any axis after a jolt)
-        wm = lowpassed(w, self.rate_hz)[moving]
+        wm = np.concatenate([lowpassed(p[0], self.rate_hz)[p[3]] for p in parts])
         evals, evecs = np.linalg.eigh(wm.T @ wm)
         axis = evecs[:, -1]
         planarity = float(1.0 - evals[-2] / evals[-1])
@@ -661,13 +778,19 @@ class MountingCalibrator:
             raise CalibrationError(
                 f"{self.side}: the knee drives turned the shin about its own axis "
                 f"({tilt:.0f}° from a forward hinge); drive the knee straight forward")
-        t_all = np.concatenate([st.t_s, t_drive])
+        first = segs[0].after_stance  # the segment after the stance is kept
+        later = [(g, p) for g, p in zip(segs, parts, strict=True) if not g.after_stance]
+        t_all = np.concatenate([st.t_s, parts[0][2] if first else parts[0][2][:0]])
         ns, nk = len(st.gyr_rad_s), len(st.acc_m_s2)
         # the lever arm and the accelerometer offset, both in the sagittal plane; the whole
         # drive phase at once, so a smoothing (non-causal) derivative is fine and gives the same
-        # result for any batch split
-        w_s, dw_s = smoothed_rates(w, self.rate_hz)
-        t_since = t_drive - t_all[0]
+        # result for any batch split (segment by segment: the derivative cannot span a gap)
+        rates = [smoothed_rates(p[0], self.rate_hz) for p in parts]
+        w_s, dw_s = (np.concatenate(c) for c in zip(*rates, strict=True))
+        # time since the gravity each segment carries was read (the residual bias's drift)
+        t_since = np.concatenate(
+            [p[2] - (t_all[0] if g.after_stance else float(np.mean(p[2][slice(*g.rest)])))
+             for g, p in zip(segs, parts, strict=True)])
         r_m = np.zeros(3)
         for second in (False, True):
             if second:
@@ -679,14 +802,27 @@ class MountingCalibrator:
                 bias, _ = stance_gyro_bias(
                     st.gyr_rad_s[:nk], st.acc_m_s2 - rotational_acc(gs, dgs, r_m),
                     st.t_s[:nk], self.rate_hz)
-            rots = carried_rotations(np.concatenate([st.gyr_rad_s - bias, w]),
-                                     self.rate_hz, t_all)
+            rots = carried_rotations(np.concatenate([st.gyr_rad_s - bias, parts[0][0][:len(
+                t_all) - ns]]), self.rate_hz, t_all)
             # the stance's mean reading, carried to the frame of its first sample
             acc_st = np.einsum("kij,kj->i", rots[:nk], st.acc_m_s2) / nk
+            # each segment's rotations (to the frame its gravity was read in) and that gravity
+            # reading: the stance's, or the mean of a later segment's rest
+            seg_rots, anchors = ([rots[ns:]], [acc_st]) if first else ([], [])
+            for g, p in later:
+                rk = carried_rotations(p[0], self.rate_hz, p[2])
+                rk = np.einsum("ji,kjl->kil", rk[g.rest[0]], rk)  # to the rest's first frame
+                rest = slice(*g.rest)
+                seg_rots.append(rk)
+                anchors.append(np.einsum("kij,kj->i", rk[rest], p[1][rest]) / len(rk[rest]))
+            drive_rots = seg_rots[0] if len(seg_rots) == 1 else np.concatenate(seg_rots)
+            anchor = anchors[0] if len(anchors) == 1 else np.concatenate(
+                [np.broadcast_to(v, (len(r), 3)) for r, v in zip(seg_rots, anchors, strict=True)])
             # gravity through the drives (sensor frame): the stance's, turned by the gyro
-            u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
+            u = np.concatenate([np.einsum("kji,j->ki", r, v / np.linalg.norm(v))
+                                for r, v in zip(seg_rots, anchors, strict=True)])
             x, y = self._sagittal_axes(axis, z, u[moving])
-            fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]),
+            fit = fit_lever_arm_and_offset(w_s, dw_s, a, drive_rots, anchor, np.array([x, z]),
                                            y, t_since, rate_hz=self.rate_hz)
             r_m = fit.r_m
         self._check_lever_arm(fit.r_m, x, z)
@@ -712,8 +848,8 @@ class MountingCalibrator:
         # the tibia axis and the gravity the drives turn, without the offset
         z = st.acc_m_s2.mean(axis=0) - offset
         z /= np.linalg.norm(z)
-        up_all = np.einsum("kji,j->ki", rots[ns:], (acc_st - offset) / np.linalg.norm(
-            acc_st - offset))
+        up_all = np.concatenate([np.einsum("kji,j->ki", r, (v - offset) / np.linalg.norm(
+            v - offset)) for r, v in zip(seg_rots, anchors, strict=True)])
         x, y = self._sagittal_axes(axis, z, up_all[moving])
         a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
         # the gain is the accelerometer's verdict on the gyro's scale, so only where the
@@ -734,10 +870,10 @@ class MountingCalibrator:
         norm = float(np.linalg.norm(r_m))
         tilt = float(np.degrees(np.arctan2(abs(r_m @ x), r_m @ z)))
         if norm > MAX_LEVER_ARM_M or (norm > MIN_LEVER_ARM_M and tilt > MAX_LEVER_TILT_DEG):
-            raise CalibrationError(
-                f"{self.side}: the stance was not standing tall (the drives put the sensor "
-                f"{100 * norm:.0f} cm from the ankle, {tilt:.0f}° off the shin's long axis); "
-                "stand tall and still, then drive the knee forward")
+            reason = (f"the stance was not standing tall (the drives put the sensor "
+                      f"{100 * norm:.0f} cm from the ankle, {tilt:.0f}° off the shin's long axis)")
+            raise NotStandingTall(f"{self.side}: {reason}; stand tall and still, then drive the "
+                                  "knee forward", reason)
 
     @staticmethod
     def _sagittal_axes(axis: np.ndarray, z: np.ndarray, up_moving: np.ndarray
@@ -755,12 +891,15 @@ class MountingCalibrator:
         return x, y
 
     def refusal(self) -> str:
-        """Why the samples seen so far do not define a calibration."""
+        """Why the samples seen so far do not define a calibration (and why the last attempt
+        started again, if one did)."""
         s = self.state
+        before = f"; before that: {s.notice}" if s.notice else ""
         if s.stance is None:
             return (f"{self.side}: no still stance of {s.still_n / self.rate_hz:.1f} s "
                     f"(the longest still stretch was {s.longest_still_n / self.rate_hz:.1f} s; "
-                    "the shin moved or swayed: stand tall without moving before the knee drives)")
+                    "the shin moved or swayed: stand tall without moving before the knee drives)"
+                    + before)
         return (f"{self.side}: not enough knee drives after the stance "
                 f"({np.degrees(s.drives.rotation_rad):.0f}° of movement, need "
-                f"{np.degrees(self.need_rad):.0f}°; drive the knee forward 2-3 times)")
+                f"{np.degrees(self.need_rad):.0f}°; drive the knee forward 2-3 times)" + before)

@@ -15,12 +15,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from dorsimeter.core.mounting import STANCE_MOVED_DEG
 from dorsimeter.text import markup_safe
-
-#: a new stance whose long axis is this far from the last calibration's, with the clip where it
-#: was, was not a stance: two tall stances of one athlete differ by a few degrees, a held drive
-#: (the usual mistake: `c` pressed at end range) by 20° and more
-STANCE_MOVED_DEG = 10.0
 
 #: the standard placement (hardware_docs/mounting.md): centre of the clip this far below the
 #: tibial tuberosity, unless the sensor screen was given another
