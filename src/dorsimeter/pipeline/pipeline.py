@@ -33,7 +33,8 @@ class Event:
     kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
     #            "clip_slip" (standing rests no longer read the calibration's stance) |
     #            "restart" (the sensor restarted before the sample at t_s) |
-    #            "calibration_restarted" (a link gap ended the stance or drives: calibrate again)
+    #            "calibration_restarted" (a link gap ended the stance or drives, or the drives
+    #            showed the stance was not standing tall: calibrate again)
     t_s: float
     side: str
     message: str
@@ -270,6 +271,7 @@ class Pipeline:
         if side is not None:
             up = side.offset_corrected(up, k)
         if known:
+            assert side is not None
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
             return Readings(), []
