@@ -242,7 +242,7 @@ SLOW: dict[str, set[str]] = {
     "tests/store/test_concurrency.py": {
         "test_a_killed_record_leaves_a_visible_unfinished_session_with_its_samples",
     },
-    "tests/core/test_accuracy.py": {
+    "tests/pipeline/test_accuracy.py": {
         "test_without_a_box_calibration_the_drives_take_out_the_accelerometer_offset",
     },
     "tests/detect/test_heel.py": {

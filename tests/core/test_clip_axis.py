@@ -12,6 +12,7 @@ from dorsimeter.core.clip_axis import (
     LIMIT_DEG,
     clip_axis_tibia,
     clip_readings,
+    clip_side_scores,
     nearest_clip_axis,
     parse_clip_axis,
 )
@@ -128,3 +129,39 @@ def test_clip_reading_on_the_reference_recording_matches_the_true_clip_inclinati
     assert np.sqrt(np.mean(err ** 2)) < 0.4 and np.max(np.abs(err)) < 1.2
     with pytest.raises(ValueError, match=r"\+x runs across the shin.*the axis up the shin is \+z"):
         clip_readings(r, {s: c.matrix for s, c in cals.items()}, "+x")
+
+
+def test_clip_scores_are_the_sessions_reps_on_the_clip_reading():
+    """Issue 13 item 6: the scoring lives in the core. Each scored rep of the session is read on
+    the clip over the same hold, so it sits within a degree of the clip's true inclination
+    there; best first, the mean of the best ``best_of``."""
+    from dorsimeter.pipeline import Pipeline
+    from dorsimeter.session import SessionResults
+    from dorsimeter.types import Readings
+
+    sim = ShankSim(rate_hz=100.0, seed=4, mount=Mount(clip_rotation_deg=(6.0, 12.0, 120.0)),
+                   errors=SensorErrors.none())
+    b = sim.generate(6000)
+    pipe = Pipeline(100.0)
+    parts, events = [], []
+    for i in range(0, len(b), 50):
+        r, e = pipe.push(b.slice(i, i + 50))
+        parts.append(r)
+        events += e
+    r = Readings.concat(parts)
+    results = SessionResults(rate_hz=100.0)
+    results.add(r, events)
+    clip = clip_readings(r, {s: c.matrix for s, c in pipe.calibrations.items()}, "auto")
+    (score,) = clip_side_scores(r, clip, results, best_of=2)
+    assert (score.side, score.axis, score.lean_deg) == ("left", "+z", clip.lean_deg["left"])
+    assert score.max_deg == float(np.max(clip.angle_deg))
+    scored = results.sides["left"].scored
+    assert len(score.scores_deg) == len(scored) >= 3
+    assert list(score.scores_deg) == sorted(score.scores_deg, reverse=True)
+    assert score.best_deg == score.scores_deg[0] and score.n_best == 2
+    assert score.mean_best_deg == float(np.mean(score.scores_deg[:2]))
+    truth = true_clip_angle_deg(sim, r.t_s, "+z")
+    for rep in scored:
+        hold = next(h for h in rep.holds if h[2] == rep.end_range_deg)
+        true_deg = float(np.median(truth[(r.t_s >= hold[0]) & (r.t_s <= hold[1])]))
+        assert min(abs(s - true_deg) for s in score.scores_deg) < 1.0

@@ -93,8 +93,8 @@ def _calibrate(batch, estimate_acc_offset: bool = True):
     cal = MountingCalibrator("left", 100.0, estimate_acc_offset=estimate_acc_offset)
     for i in range(0, len(batch), 10):
         cal.add(batch.t_s[i:i + 10], batch.gyr_rad_s[i:i + 10], batch.acc_m_s2[i:i + 10])
-        if cal.result is not None:
-            return cal.result
+        if cal.state.result is not None:
+            return cal.state.result
     raise AssertionError("not calibrated")
 
 

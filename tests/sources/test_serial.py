@@ -204,11 +204,6 @@ def test_cli_bad_serial_port_is_one_line_exit_1(tmp_path, capsys):
     assert err.count("\n") == 1 and "serial port /nonexistent/ttyX: cannot open" in err
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "timing-dependent: the emulated node streams from its own start at 20x speed, so the "
-    "recording starts wherever its script is by the time record connects; one that starts in "
-    "an end-range hold is refused by calibrate, which does not yet look for the next stance "
-    "after refusing one (noted for issue 18)"))
 def test_record_calibrate_then_record_with_the_calibration(runner_factory, tmp_path, capsys):
     """The serial flows through the CLI: record a session, calibrate it, use the calibration."""
     from dorsimeter.cli import main

@@ -2,7 +2,7 @@
 
 The snapshots check the layout, so they must not change whenever fusion or a detector is
 retuned. The real ``Pipeline`` was run once over the scripted simulated sessions below and its
-output (readings, events, calibration status per batch) recorded in ``tests/tui/data``;
+output (readings, events, calibration progress per batch) recorded in ``tests/tui/data``;
 ``RecordedPipeline`` plays it back batch for batch behind the real app and session.
 Re-record after a deliberate change upstream (all sessions, or the ones named), then update
 the snapshots:
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from dorsimeter.core.mounting import CalibrationProgress
 from dorsimeter.detect.reps import RepRecord
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.types import Readings
@@ -62,7 +63,7 @@ def record(name: str) -> None:
         r, events = pipe.push(b)
         for c in COLUMNS:
             cols[c].append(np.asarray(getattr(r, c)))
-        now = {"status": pipe.status, "side": pipe.side,
+        now = {"progress": asdict(pipe.progress), "side": pipe.side,
                "calibrated": {s: c.summary() for s, c in pipe.calibrations.items()}}
         entry = {"n": len(r), **{k: v for k, v in now.items() if last.get(k) != v}}
         last = now
@@ -118,7 +119,7 @@ class RecordedPipeline:
         self._i = 0
         self._k = 0
         self.side = self.per_batch[0]["side"]
-        self.status = "stand tall and still"
+        self.progress = CalibrationProgress("stance")
         self.calibrations: dict = {}
 
     def push(self, batch):
@@ -128,7 +129,8 @@ class RecordedPipeline:
         r = Readings(*(self.cols[c][self._k:self._k + n] for c in COLUMNS))
         self._k += n
         self.side = rec.get("side", self.side)
-        self.status = rec.get("status", self.status)
+        if "progress" in rec:
+            self.progress = CalibrationProgress(**rec["progress"])
         if "calibrated" in rec:
             self.calibrations = {s: SimpleNamespace(summary=lambda m=m: m)
                                  for s, m in rec["calibrated"].items()}
@@ -136,6 +138,10 @@ class RecordedPipeline:
                                      else _rep_of(e["rep"])})
                   for e in rec.get("events", [])]
         return r, events
+
+    @property
+    def status(self) -> str:
+        return self.progress.text
 
     def set_side(self, side: str) -> None:
         self.side = side

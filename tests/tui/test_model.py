@@ -9,7 +9,6 @@ from dorsimeter.tui.model import (
     LinkFigures,
     LiveModel,
     asymmetry,
-    calibration_progress,
     default_target,
 )
 from dorsimeter.tui.widgets import _GLYPHS, big_text_lines, render_gauge, render_trace
@@ -37,15 +36,6 @@ def test_asymmetry_bands_mdc_and_centimetres():
     assert small.band == "<10 %" and small.colour == "green" and not small.beyond_mdc
     big = asymmetry(20.0, 40.0)
     assert big.diff_deg == -20.0 and big.band == ">25 %" and big.colour == "red"
-
-
-def test_calibration_progress_reads_the_pipeline_status():
-    step, frac = calibration_progress("stand tall and still (0.6 s of 1.5 s)")
-    assert step == "still" and abs(frac - 0.4) < 1e-12
-    step, frac = calibration_progress("drive the knee forward slowly (45° of 90° of movement)")
-    assert step == "drives" and frac == 0.5
-    assert calibration_progress("calibrated") == ("done", 1.0)
-    assert calibration_progress("stand tall and still") == ("still", 0.0)
 
 
 def test_target_precedence():
@@ -150,17 +140,3 @@ def test_leg_alert_line_puts_the_legs_own_alert_first():
     assert (str(text), cls) == ("✗ SENSOR LOST", "on")
     assert str(render_leg_alert({}, {**row, "best_deg": None, "invalid": 0})[0]) == \
         "best — · 4 trials"
-
-
-def test_the_stance_count_stops_at_what_it_needs():
-    """Issue 12 item 11: the wizard counted "3.0 s of 1.5 s" while the athlete stood on."""
-    from dorsimeter.tui.model import shown_status, stance_need_s
-
-    assert shown_status("stand tall and still (3.0 s of 1.5 s)") == \
-        "stand tall and still (1.5 s of 1.5 s)"
-    assert shown_status("stand tall and still (0.4 s of 1.5 s)") == \
-        "stand tall and still (0.4 s of 1.5 s)"
-    assert shown_status("drive the knee forward slowly (35° of 90° of movement)") == \
-        "drive the knee forward slowly (35° of 90° of movement)"
-    assert stance_need_s("stand tall and still (3.0 s of 2.0 s)") == 2.0
-    assert stance_need_s("calibrated") is None

@@ -171,19 +171,16 @@ def warn_mount(cals: dict[str, MountingCalibration], batches, rate_hz: float,
 def print_clip_results(readings: Readings, clip, results, best_of: int = 3) -> None:
     """The scores again on the inclinometer-equivalent reading (``core.clip_axis``), saying
     which reading it is and which sensor axis it follows."""
-    import numpy as np
+    from dorsimeter.core.clip_axis import clip_side_scores
 
-    from dorsimeter.core.clip_axis import clip_scores_deg
-
-    sides = sorted(clip.axis)
+    sides = clip_side_scores(readings, clip, results, best_of)
     print("inclinometer-equivalent (clip axis "
-          + ", ".join(f"{clip.axis[s]} on the {s}" for s in sides) + "; the clip leans "
-          + ", ".join(f"{clip.lean_deg[s]:+.1f}° on the {s}" for s in sides)
+          + ", ".join(f"{c.axis} on the {c.side}" for c in sides) + "; the clip leans "
+          + ", ".join(f"{c.lean_deg:+.1f}° on the {c.side}" for c in sides)
           + " from the tibia's long axis):")
-    for side in sorted(clip.axis):
-        scores = sorted(clip_scores_deg(readings, clip.angle_deg, results, side), reverse=True)
-        line = f"{side:>5}: max clip angle {np.max(clip.angle_deg[readings.side == side]):.2f}°"
-        if scores:
-            line += (f", best valid {scores[0]:.1f}°, mean of the best {min(best_of, len(scores))}"
-                     f" {np.mean(scores[:best_of]):.1f}°")
+    for c in sides:
+        line = f"{c.side:>5}: max clip angle {c.max_deg:.2f}°"
+        if c.best_deg is not None:
+            line += (f", best valid {c.best_deg:.1f}°, mean of the best {c.n_best}"
+                     f" {c.mean_best_deg:.1f}°")
         print("  " + line)

@@ -44,7 +44,6 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     from dorsimeter.io.calfiles import sensor_cal_for
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.tui.model import shown_status
 
     source = open_source_from_args(args)
     pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
@@ -62,10 +61,10 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
                     raise CalibrationError(e.message)
                 if e.kind == "calibrated" and e.side == pipeline.side:
                     return e.calibration
-            phase = pipeline.status.split(" (")[0]
-            if phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
-                shown, t_shown = phase, float(batch.t_s[-1])
-                print(f"  {shown_status(pipeline.status)}", flush=True)
+            progress = pipeline.progress
+            if progress.phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
+                shown, t_shown = progress.phase, float(batch.t_s[-1])
+                print(f"  {progress.text}", flush=True)
             if float(batch.t_s[-1]) - t0 > args.timeout:
                 raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
                                        f"{pipeline.status}")

@@ -86,9 +86,7 @@ class StatusLine:
         if pipeline.status == "calibrated" and len(readings):
             self.parts[side] = f"{readings.tibia_angle_deg[-1]:5.1f}°"
         else:
-            from dorsimeter.tui.model import shown_status
-
-            self.parts[side] = f"calibrating: {shown_status(pipeline.status)}"
+            self.parts[side] = f"calibrating: {pipeline.status}"
         self.elapsed_s[side] = elapsed_s
         now = self._clock()
         if now - self._shown >= 0.1:

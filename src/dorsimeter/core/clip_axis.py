@@ -7,7 +7,8 @@ pointing **up the shin** (toward the knee): ``+x`` for our node mounted as in
 so the axis is checked against the shin (within :data:`LIMIT_DEG` of the tibia's long axis,
 pointing kneeward) or found automatically (``auto``: the signed axis nearest the shin).
 
-Pure: numpy in, numbers out; ``cli.analyze`` prints them.
+Pure: numpy in, numbers out (the readings, the reps' scores on the clip reading); ``cli.analyze``
+prints them.
 """
 
 from __future__ import annotations
@@ -119,3 +120,41 @@ def clip_scores_deg(readings, clip_deg: np.ndarray, results, side: str) -> list[
             out.append(float(np.median(a[(t >= hold[0]) & (t <= hold[1])])))
     return out
 
+
+
+@dataclass(frozen=True)
+class ClipSideScore:
+    """One side's scores on the inclinometer-equivalent reading."""
+
+    side: str
+    axis: str  # the sensor axis the clip reading follows
+    lean_deg: float  # the clip's lean from the tibia's long axis (positive: upper end forward)
+    max_deg: float  # the largest clip angle of the side's readings
+    scores_deg: tuple[float, ...]  # its scored reps on the clip reading, best first
+    best_of: int  # how many best scores the session's mean takes
+
+    @property
+    def best_deg(self) -> float | None:
+        return self.scores_deg[0] if self.scores_deg else None
+
+    @property
+    def mean_best_deg(self) -> float | None:
+        """Mean of the best ``best_of`` scores (of what there are)."""
+        return float(np.mean(self.scores_deg[:self.best_of])) if self.scores_deg else None
+
+    @property
+    def n_best(self) -> int:
+        return min(self.best_of, len(self.scores_deg))
+
+
+def clip_side_scores(readings, clip: ClipReading, results, best_of: int) -> list[ClipSideScore]:
+    """Per side (sorted), the clip reading's scores: the session's scored reps on the clip
+    reading (``clip_scores_deg``), its best and the mean of the best ``best_of``, beside the
+    axis, the clip's lean and the largest clip angle."""
+    out = []
+    for side in sorted(clip.axis):
+        scores = sorted(clip_scores_deg(readings, clip.angle_deg, results, side), reverse=True)
+        out.append(ClipSideScore(side, clip.axis[side], clip.lean_deg[side],
+                                 float(np.max(clip.angle_deg[readings.side == side])),
+                                 tuple(scores), best_of))
+    return out

@@ -192,7 +192,9 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
 
     Gravity in the sensor frame is not taken from the accelerometer. It is the stance's mean
     reading ``acc_stance`` (frame of the stance's first sample) turned by the gyro's rotations
-    ``R_t``. The offset stays fixed in the sensor frame while gravity turns, so
+    ``R_t``; or, per sample ((N,3): drives cut by link gaps), the still reading each sample's
+    rotation starts from (a rest after the gap). The offset stays fixed in the sensor frame
+    while gravity turns, so
     ``acc_t − R_tᵀ acc_stance = (K(ω̇) + K(ω)²) r + (I − R_tᵀ) b``.
     This is a multi-position calibration with the gyro measuring the positions. Only the offset's
     components across the rotation axis are observable, so ``basis`` is the sagittal plane (tibia
@@ -220,7 +222,8 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     k = len(bas)
     if n < 10:
         return LeverArmFit(np.zeros(3), np.zeros(3), float("nan"), 0.0, n)
-    g_t = rt @ np.asarray(acc_stance_m_s2, dtype=float)
+    anchor = np.asarray(acc_stance_m_s2, dtype=float)
+    g_t = rt @ anchor if anchor.ndim == 1 else np.einsum("kij,kj->ki", rt, anchor)
     dyn = np.asarray(acc_m_s2, dtype=float) - g_t
     kw = _skew(gyr)
     cols = [(_skew(np.asarray(dgyr_rad_s2, dtype=float)) + kw @ kw) @ bas.T,

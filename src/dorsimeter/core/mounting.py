@@ -9,7 +9,7 @@ counts only, so live monitoring and re-analysis of the recorded file find the sa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +75,17 @@ MAX_CAL_GAP_S = 0.1
 # the data before such a gap are enough when they hold one full drive forward and back (about
 # 45° of rotation): the offset's angle span and the flexion axis are then already there
 MIN_DRIVE_SHARE = 0.5
+# Before that, a gap up to the fusion's bridge limit (bursty BLE loss) does not start the drives
+# again: the stretch after it is a new segment, whose gravity is taken afresh at a still rest in
+# it (held end range, or standing between drives: the shin still, heel down, so the
+# accelerometer reads gravity and its offset alone) and carried from there by the gyro. A rest
+# is a run of ``QUIET_GYR_RAD_S`` (the drives' still moments) long enough that the rate cannot
+# change on average by more than ``QUIET_DGYR_RAD_S2`` within it: 2 × 0.02 rad/s / 0.1 rad/s²
+# = 0.4 s. The tangential acceleration left in its mean is then under 0.1 rad/s² × 0.5 m
+# (the longest shin) = 5 mg, 0.3°, and under 2 mg for clips 20 cm up; a turnaround of a drive
+# (the rate passing zero at 0.5-2 rad/s²) stays under 0.02 rad/s for 20-80 ms and is no rest.
+# A segment without such a rest is dropped (nothing says where gravity was in it).
+REST_S = 2.0 * QUIET_GYR_RAD_S / QUIET_DGYR_RAD_S2
 # The clip sits on the shin, so the ankle-to-sensor vector runs up the shin: at least 8 cm up
 # and at most about 6 cm off the tibial axis (crest 2-3 cm in front of it, plus skin and clip)
 # is at most 37° from the long axis, and a shin is under 50 cm long. A fitted lever arm
@@ -85,6 +96,10 @@ MAX_LEVER_TILT_DEG = 37.0
 # longest adult tibiae are ~0.5 m); 1.7 m is a damaged or foreign file.
 MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
+#: two tall stances of one athlete differ by a few degrees, a held drive from a tall stance by
+#: 20° and more: a new stance this far from another is another posture. After a stance was
+#: refused as not standing tall (a held end range), one as near to it is the same kind of hold
+STANCE_MOVED_DEG = 10.0
 
 
 MAX_PLACEMENT_CM = 40.0  # no shin is longer below the tuberosity
@@ -311,6 +326,146 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     return slope
 
 
+@dataclass
+class StillRun:
+    """The still run being grown, the stance's candidate: its raw samples and the 20 ms means of
+    its first sample, which the stillness tests compare against."""
+
+    acc_m_s2: list[np.ndarray] = field(default_factory=list)
+    gyr_rad_s: list[np.ndarray] = field(default_factory=list)
+    t_s: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+    first_dir: np.ndarray = field(default_factory=lambda: np.zeros(3))  # unit acc direction
+    first_norm_m_s2: float = GRAVITY_M_S2
+    first_gyr_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+
+@dataclass(frozen=True)
+class Stance:
+    """The still stance the calibration stands on."""
+
+    up: np.ndarray  # mean accelerometer direction (unit, sensor frame) without the tail
+    gyr_bias_rad_s: np.ndarray
+    n: int  # samples in the still run
+    sway_deg: float  # peak tilt from the mean
+    sway_rms_deg: float
+    gyr_rad_s: np.ndarray  # the whole run's raw gyro
+    acc_m_s2: np.ndarray  # the run's accelerometer without its tail (``STANCE_TAIL_S``)
+    t_s: np.ndarray  # the whole run's device times
+
+
+@dataclass
+class DriveSegment:
+    """A stretch of the knee drives without a link gap in it (over ``MAX_CAL_GAP_S``):
+    bias-free gyro, accelerometer, times, which samples moved and the rotation they add up to.
+    The first follows the stance, whose gravity it carries; a later one is anchored at its first
+    still rest (``REST_S``), ``rest`` its sample range once found."""
+
+    after_stance: bool = False
+    gyr_rad_s: list[np.ndarray] = field(default_factory=list)  # without the stance's bias
+    acc_m_s2: list[np.ndarray] = field(default_factory=list)
+    t_s: list[np.ndarray] = field(default_factory=list)
+    moving: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+    rotation_rad: float = 0.0
+    quiet_n: int = 0  # quiet samples in a row at its end (a rest being found)
+    rest: tuple[int, int] | None = None  # [start, stop) of its anchoring rest
+
+    @property
+    def anchored(self) -> bool:
+        return self.after_stance or self.rest is not None
+
+
+@dataclass
+class Drives:
+    """The knee drives after the stance, in gap-free segments (the current one last)."""
+
+    segments: list[DriveSegment] = field(
+        default_factory=lambda: [DriveSegment(after_stance=True)])
+    kept_rad: float = 0.0  # rotation of the anchored segments before the current one
+
+    @property
+    def rotation_rad(self) -> float:
+        """The rotation of the anchored segments (what the calibration can use)."""
+        cur = self.segments[-1]
+        return self.kept_rad + cur.rotation_rad if cur.anchored else self.kept_rad
+
+    def next_segment(self) -> None:
+        """A link gap: the current segment ends (kept when anchored) and a new one begins."""
+        cur = self.segments[-1]
+        if cur.anchored:
+            self.kept_rad += cur.rotation_rad
+        else:
+            self.segments.pop()
+        self.segments.append(DriveSegment())
+
+
+class NotStandingTall(CalibrationError):
+    """The drives show the "stance" was not the athlete standing tall (``MAX_LEVER_TILT_DEG``):
+    the calibrator drops it and looks for the next stance."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # without the side and the advice
+
+
+@dataclass
+class CalibratorState:
+    """Everything a ``MountingCalibrator`` learns as samples arrive (its settings aside)."""
+
+    still_n: int  # samples of still stance needed (fewer once the calibration started again)
+    run: StillRun = field(default_factory=StillRun)
+    longest_still_n: int = 0  # the longest still run seen, for the refusal
+    # the last window_n − 1 raw samples (gyro, acc) seen, for the stillness tests' means
+    window: tuple[np.ndarray, np.ndarray] | None = None
+    stance: Stance | None = None
+    drives: Drives = field(default_factory=Drives)
+    result: MountingCalibration | None = None
+    last_t_s: float | None = None  # device time of the last sample seen (for gaps)
+    notice: str = ""  # why the calibration started again (a link gap), for the UI
+    restarts: list[tuple[float, str]] = field(default_factory=list)  # (device time, message)
+    # long axes of stances refused as not standing tall: the next stance is none of them
+    refused_ups: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CalibrationProgress:
+    """Where a side's mounting calibration stands, for the UI: data, not a sentence to parse.
+
+    ``phase``: "stance" (stand tall and still), "drives" (drive the knee forward) or
+    "calibrated". ``notice``: why it started again, if it did (a link gap, a refused stance)."""
+
+    phase: str
+    still_s: float = 0.0  # still stance held so far
+    still_need_s: float = STILL_S
+    drive_deg: float = 0.0  # rotation of the knee drives so far
+    drive_need_deg: float = 90.0
+    notice: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """How far the current phase is (0..1)."""
+        if self.phase == "calibrated":
+            return 1.0
+        if self.phase == "stance":
+            return min(1.0, self.still_s / max(1e-9, self.still_need_s))
+        return min(1.0, self.drive_deg / max(1e-9, self.drive_need_deg))
+
+    @property
+    def text(self) -> str:
+        """What the athlete should do next. The stance's seconds stop at what it needs
+        ("1.5 s of 1.5 s", not "3.0 s of 1.5 s": the calibrator takes the stance when the
+        drives begin, so standing longer is fine but not more progress)."""
+        if self.phase == "calibrated":
+            return "calibrated"
+        lead = f"{self.notice}; " if self.notice else ""
+        if self.phase == "stance":
+            return lead + (f"stand tall and still ({min(self.still_s, self.still_need_s):.1f} s "
+                           f"of {self.still_need_s:.1f} s)")
+        return lead + (f"drive the knee forward slowly ({self.drive_deg:.0f}° of "
+                       f"{self.drive_need_deg:.0f}° of movement)")
+
+
 class MountingCalibrator:
     """Streams samples of one side until the mounting is defined.
 
@@ -327,7 +482,10 @@ class MountingCalibrator:
     the reference, because its scale is the better-specified of the two (datasheets), and the
     accelerometer's offset is fitted to it. After a box calibration (``dorsimeter sensor-cal``)
     the accelerometer is the reference: ``estimate_acc_offset`` is off, and the flexion-axis
-    gyro gain is fitted to the accelerometer."""
+    gyro gain is fitted to the accelerometer.
+
+    The settings are attributes; everything learnt from the samples is in ``state``
+    (``CalibratorState``), the result in ``state.result``."""
 
     # The user stands still for 2 s: a 1.5 s rest between reps is not a stance. After the
     # calibration had to start again mid-protocol (a link gap here, a sensor reboot in the
@@ -340,48 +498,25 @@ class MountingCalibrator:
         self.side = side
         self.estimate_acc_offset = estimate_acc_offset
         self.rate_hz = rate_hz
-        self.still_n = int(round(still_s * rate_hz))
         self.need_rad = np.radians(drive_rotation_deg)
-        self._run_acc: list[np.ndarray] = []
-        self._run_gyr: list[np.ndarray] = []
-        self._run_t: list[np.ndarray] = []
-        self._run_n = 0
-        self._longest_n = 0
-        self._window_n = max(1, int(round(STILL_WINDOW_S * rate_hz)))
-        # the last window_n − 1 raw samples (gyro, acc) seen, for the stillness tests' means
-        self._hist: tuple[np.ndarray, np.ndarray] | None = None
-        self._anchor = np.zeros(3)
-        self._anchor_norm = GRAVITY_M_S2
-        self._anchor_gyr = np.zeros(3)
-        # (mean up, gyro bias, samples, sway peak °, sway RMS °)
-        self._stance: tuple[np.ndarray, np.ndarray, int, float, float] | None = None
-        self._moving_gyr: list[np.ndarray] = []
-        self._rot_rad = 0.0
-        self._moving: list[np.ndarray] = []
-        self._drive: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.result: MountingCalibration | None = None
-        self._last_t: float | None = None  # device time of the last sample seen (for gaps)
-        self.notice = ""  # why the calibration started again (a link gap), for the UI
-        self.restarts: list[tuple[float, str]] = []  # (device time, message) of each restart
+        self.window_n = max(1, int(round(STILL_WINDOW_S * rate_hz)))
+        self.state = CalibratorState(still_n=int(round(still_s * rate_hz)))
 
     def _reset(self) -> None:
         """Forget the stance and drives (not the side, settings or notices)."""
-        self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
-        self._stance = None
-        self._moving_gyr, self._moving, self._drive = [], [], []
-        self._rot_rad = 0.0
+        s = self.state
+        s.run, s.stance, s.drives = StillRun(), None, Drives()
 
     @property
-    def progress(self) -> str:
-        """What the athlete should do next, for the UI."""
-        if self.result is not None:
-            return "calibrated"
-        lead = f"{self.notice}; " if self.notice else ""
-        if self._stance is None:
-            return lead + (f"stand tall and still ({self._run_n / self.rate_hz:.1f} s of "
-                    f"{self.still_n / self.rate_hz:.1f} s)")
-        return lead + (f"drive the knee forward slowly ({np.degrees(self._rot_rad):.0f}° of "
-                f"{np.degrees(self.need_rad):.0f}° of movement)")
+    def progress(self) -> CalibrationProgress:
+        """Where the calibration stands, for the UI."""
+        s = self.state
+        if s.result is not None:
+            return CalibrationProgress("calibrated")
+        return CalibrationProgress(
+            "stance" if s.stance is None else "drives", s.run.n / self.rate_hz,
+            s.still_n / self.rate_hz, float(np.degrees(s.drives.rotation_rad)),
+            float(np.degrees(self.need_rad)), s.notice)
 
     def add(self, t_s: np.ndarray, gyr: np.ndarray, acc: np.ndarray,
             up: np.ndarray | None = None) -> int | None:
@@ -398,15 +533,16 @@ class MountingCalibrator:
         that already hold ``MIN_DRIVE_SHARE`` of the rotation needed are solved with the data
         before the gap; otherwise the calibration starts again after it (``notice`` and
         ``restarts`` say so)."""
+        s = self.state
         t = np.asarray(t_s, dtype=float)
         n = len(t)
-        if n == 0 or self.result is not None:
+        if n == 0 or s.result is not None:
             return None
-        prev = self._last_t
+        prev = s.last_t_s
         steps = np.diff(t) if prev is None else np.diff(np.concatenate([[prev], t]))
         missing_s = steps - 1.0 / self.rate_hz
         cuts = (np.flatnonzero(missing_s > MAX_CAL_GAP_S) + (1 if prev is None else 0)).tolist()
-        self._last_t = float(t[-1])
+        s.last_t_s = float(t[-1])
         steady = self._window_means(np.asarray(gyr, dtype=float), np.asarray(acc, dtype=float))
         start = 0
         for stop in [*cuts, n]:
@@ -427,58 +563,79 @@ class MountingCalibrator:
         the shin is still on both sides of it (the stillness tests go on against the run's
         first sample), so the bridged rate is the stance's. In the drives nothing longer than
         ``MAX_CAL_GAP_S`` is bridged."""
-        return self._stance is None and self._run_n > 0 and gap_s <= MAX_BRIDGE_S
+        return self.state.stance is None and self.state.run.n > 0 and gap_s <= MAX_BRIDGE_S
 
     def _gap(self, t_before_s: float, t_after_s: float) -> bool:
         """A link gap between two samples: solve with what came before it, or start again.
         True when that completed the calibration."""
+        s = self.state
         if self._bridgeable(t_after_s - t_before_s - 1.0 / self.rate_hz):
             return False
-        if self._stance is not None and self._rot_rad >= MIN_DRIVE_SHARE * self.need_rad:
-            self.result = self._solve(t_before_s)
+        if s.stance is not None and s.drives.rotation_rad >= MIN_DRIVE_SHARE * self.need_rad:
+            try:
+                s.result = self._solve(t_before_s)
+            except NotStandingTall as e:
+                self._refuse_stance(t_after_s, e)
+                return False
             return True
-        if self._stance is not None or self._run_n >= self.still_n:
+        if s.stance is not None and t_after_s - t_before_s - 1.0 / self.rate_hz <= MAX_BRIDGE_S:
+            s.drives.next_segment()  # bursty loss: the drives go on, re-anchored after it
+            return False
+        if s.stance is not None or s.run.n >= s.still_n:
             gap = t_after_s - t_before_s
-            self.notice = (f"link lost during calibration ({gap:.1f} s): stand tall and still, "
-                           "then drive the knee forward again")
-            self.restarts.append((t_after_s, self.notice))
-            self.still_n = min(self.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
+            s.notice = (f"link lost during calibration ({gap:.1f} s): stand tall and still, "
+                        "then drive the knee forward again")
+            s.restarts.append((t_after_s, s.notice))
+            s.still_n = min(s.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
         self._reset()
         return False
+
+    def _refuse_stance(self, t_s: float, e: NotStandingTall) -> None:
+        """The stance was no tall stance (a held end range, say): drop it and look for the
+        next one, the athlete told so; they are mid-protocol, so a rest between reps will do
+        (``RESUMED_STILL_S``)."""
+        s = self.state
+        assert s.stance is not None
+        s.refused_ups.append(s.stance.up)
+        s.notice = f"{e.reason}: stand tall and still, then drive the knee forward again"
+        s.restarts.append((t_s, s.notice))
+        s.still_n = min(s.still_n, int(round(RESUMED_STILL_S * self.rate_hz)))
+        self._reset()
 
     def _window_means(self, gyr: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(gyro, acc) averaged over the ``STILL_WINDOW_S`` ending at each sample, for the
         stillness tests (the stream's first sample stands in before it; the previous batch's
         samples are carried, and the sums run in a fixed order: the same floats for any batch
         split). A window may span a link gap: the calibrator ends its phase at a long one."""
-        w = self._window_n
+        w = self.window_n
         if w == 1:
             return gyr, acc
-        if self._hist is None:
-            self._hist = (np.repeat(gyr[:1], w - 1, axis=0), np.repeat(acc[:1], w - 1, axis=0))
+        s = self.state
+        if s.window is None:
+            s.window = (np.repeat(gyr[:1], w - 1, axis=0), np.repeat(acc[:1], w - 1, axis=0))
         out = []
-        for prev, x in zip(self._hist, (gyr, acc), strict=True):
+        for prev, x in zip(s.window, (gyr, acc), strict=True):
             full = np.concatenate([prev, x])
             total = full[:len(x)].copy()
             for m in range(1, w):
                 total += full[m:m + len(x)]
             out.append(total / w)
-        self._hist = (np.concatenate([self._hist[0], gyr])[-(w - 1):],
-                      np.concatenate([self._hist[1], acc])[-(w - 1):])
+        s.window = (np.concatenate([s.window[0], gyr])[-(w - 1):],
+                    np.concatenate([s.window[1], acc])[-(w - 1):])
         return out[0], out[1]
 
     def _add_span(self, t_s, gyr, acc, gyr_mean, acc_mean) -> int | None:
         """Samples without a long gap between them (``*_mean``: their ``_window_means``)."""
+        s = self.state
         i = 0
         n = len(t_s)
-        while i < n and self.result is None:
-            if self._stance is None:
+        while i < n and s.result is None:
+            if s.stance is None:
                 i = self._add_still(t_s, gyr, acc, gyr_mean, acc_mean, i)
             else:
-                j = self._add_drives(t_s, gyr, acc, None, i)
-                if self.result is not None:
-                    return j
-                i = n
+                i = self._add_drives(t_s, gyr, acc, gyr_mean, i)
+                if s.result is not None:
+                    return i - 1
         return None
 
     def _add_still(self, t_s, gyr, acc, gm, am, i: int) -> int:
@@ -489,77 +646,125 @@ class MountingCalibrator:
         quiet and the accelerometer's direction
         stays within ``MAX_STANCE_SWAY_DEG`` of the run's first sample: slow swaying, which the
         gyro threshold alone lets through, starts a new run instead of spoiling the stance."""
+        s = self.state
+        run = s.run
         n = len(gyr)
         still = (np.linalg.norm(gm[i:], axis=1) < STILL_GYR_ABS_RAD_S) & (
             np.abs(np.linalg.norm(am[i:], axis=1) - GRAVITY_M_S2) < STILL_ACC_ABS_M_S2)
-        if self._run_n == 0:
+        if run.n == 0:
             first = np.flatnonzero(still)
             if len(first) == 0:
                 return n
             i += int(first[0])
             still = still[first[0]:]
-            self._anchor_norm = float(np.linalg.norm(am[i]))
-            self._anchor = am[i] / self._anchor_norm
-            self._anchor_gyr = gm[i].copy()
+            run.first_norm_m_s2 = float(np.linalg.norm(am[i]))
+            run.first_dir = am[i] / run.first_norm_m_s2
+            run.first_gyr_rad_s = gm[i].copy()
         a = acc[i:]
         norm = np.linalg.norm(am[i:], axis=1)
-        cos = (am[i:] @ self._anchor) / norm
+        cos = (am[i:] @ run.first_dir) / norm
         ok = still & (cos > np.cos(np.radians(MAX_STANCE_SWAY_DEG))) & (
-            np.abs(norm - self._anchor_norm) < STILL_ACC_DEV_M_S2) & (
-            np.linalg.norm(gm[i:] - self._anchor_gyr, axis=1) < STILL_GYR_RAD_S)
+            np.abs(norm - run.first_norm_m_s2) < STILL_ACC_DEV_M_S2) & (
+            np.linalg.norm(gm[i:] - run.first_gyr_rad_s, axis=1) < STILL_GYR_RAD_S)
         breaks = np.flatnonzero(~ok)
         end = len(ok) if len(breaks) == 0 else int(breaks[0])
-        self._run_acc.append(a[:end])
-        self._run_gyr.append(gyr[i:i + end])
-        self._run_t.append(np.asarray(t_s[i:i + end], dtype=float))
-        self._run_n += end
-        self._longest_n = max(self._longest_n, self._run_n)
+        run.acc_m_s2.append(a[:end])
+        run.gyr_rad_s.append(gyr[i:i + end])
+        run.t_s.append(np.asarray(t_s[i:i + end], dtype=float))
+        run.n += end
+        s.longest_still_n = max(s.longest_still_n, run.n)
         if end == len(ok):
             return n
-        if self._run_n >= self.still_n:  # the stance ended with the first movement
-            accs = np.concatenate(self._run_acc)
-            dirs = accs / np.linalg.norm(accs, axis=1)[:, None]
-            gyrs = np.concatenate(self._run_gyr)
-            # the run's tail already holds the (slow) onset of the first drive: leave it out of
-            # the stance's up and gyro bias
-            keep = len(dirs) - min(int(round(STANCE_TAIL_S * self.rate_hz)), len(dirs) // 4)
-            mean_up = dirs[:keep].mean(axis=0)
-            mean_up = mean_up / np.linalg.norm(mean_up)
-            t_run = np.concatenate(self._run_t)
-            bias, rots = stance_gyro_bias(gyrs[:keep], accs[:keep], t_run[:keep], self.rate_hz)
-            self._stance = (mean_up, bias, self._run_n, *sway_deg(rots, mean_up))
-            self._stance_gyr, self._stance_acc = gyrs, accs[:keep]
-            self._stance_t = np.concatenate(self._run_t)
-        self._run_acc, self._run_gyr, self._run_t, self._run_n = [], [], [], 0
+        if run.n >= s.still_n:  # the stance ended with the first movement
+            stance = self._stance_of(run)
+            if not any(float(stance.up @ u) > np.cos(np.radians(STANCE_MOVED_DEG))
+                       for u in s.refused_ups):  # not the hold refused before, again
+                s.stance = stance
+        s.run = StillRun()
         return i + end
 
-    def _add_drives(self, t_s, gyr, acc, up, i: int) -> int:
-        bias = self._stance[1]
+    def _stance_of(self, run: StillRun) -> Stance:
+        """The stance from a still run long enough for one."""
+        accs = np.concatenate(run.acc_m_s2)
+        dirs = accs / np.linalg.norm(accs, axis=1)[:, None]
+        gyrs = np.concatenate(run.gyr_rad_s)
+        # the run's tail already holds the (slow) onset of the first drive: leave it out of
+        # the stance's up and gyro bias
+        keep = len(dirs) - min(int(round(STANCE_TAIL_S * self.rate_hz)), len(dirs) // 4)
+        mean_up = dirs[:keep].mean(axis=0)
+        mean_up = mean_up / np.linalg.norm(mean_up)
+        t_run = np.concatenate(run.t_s)
+        bias, rots = stance_gyro_bias(gyrs[:keep], accs[:keep], t_run[:keep], self.rate_hz)
+        return Stance(mean_up, bias, run.n, *sway_deg(rots, mean_up), gyrs, accs[:keep], t_run)
+
+    def _add_drives(self, t_s, gyr, acc, gm, i: int) -> int:
+        """Add samples from ``i`` to the current drive segment; returns where to continue (one
+        past the sample that completed the calibration, or refused the stance)."""
+        s = self.state
+        d = s.drives
+        seg = d.segments[-1]
+        assert s.stance is not None
+        bias = s.stance.gyr_bias_rad_s
         w = gyr[i:] - bias
         rate = np.linalg.norm(w, axis=1)
         moving = rate > MOVING_GYR_RAD_S
         # one sequential running sum from the carried total: the same floats for any batch split
         steps = np.where(moving, rate, 0.0) / self.rate_hz
-        cum = np.cumsum(np.concatenate([[self._rot_rad], steps]))[1:]
-        done = np.flatnonzero(cum >= self.need_rad)
+        cum = np.cumsum(np.concatenate([[seg.rotation_rad], steps]))[1:]
+        usable = np.ones(len(w), dtype=bool)
+        if not seg.anchored:
+            usable = self._find_rest(seg, np.linalg.norm(gm[i:] - bias, axis=1))
+        done = np.flatnonzero(usable & (d.kept_rad + cum >= self.need_rad))
         stop = len(w) if len(done) == 0 else done[0] + 1
-        self._moving_gyr.append(w[:stop][moving[:stop]])
-        self._moving.append(moving[:stop])
-        self._drive.append((w[:stop], acc[i:i + stop], np.asarray(t_s[i:i + stop], dtype=float)))
-        self._rot_rad = float(cum[stop - 1])
+        seg.moving.append(moving[:stop])
+        seg.gyr_rad_s.append(w[:stop])
+        seg.acc_m_s2.append(acc[i:i + stop])
+        seg.t_s.append(np.asarray(t_s[i:i + stop], dtype=float))
+        seg.n += stop
+        seg.rotation_rad = float(cum[stop - 1])
         if len(done):
-            self.result = self._solve(float(t_s[i + stop - 1]))
-            return i + stop - 1
-        return len(gyr)
+            try:
+                s.result = self._solve(float(t_s[i + stop - 1]))
+            except NotStandingTall as e:
+                self._refuse_stance(float(t_s[i + stop - 1]), e)
+        return i + stop
+
+    def _find_rest(self, seg: DriveSegment, rate_rad_s: np.ndarray) -> np.ndarray:
+        """Track the quiet run (20 ms mean rate under ``QUIET_GYR_RAD_S``) of a segment not yet
+        anchored; True from the sample that completes its first rest (``REST_S``) on. Only the
+        samples up to that one are taken into the run (the caller may stop before the end)."""
+        need = max(2, int(round(REST_S * self.rate_hz)))
+        quiet = rate_rad_s < QUIET_GYR_RAD_S
+        # quiet samples in a row at each sample, from the carried count
+        run = np.empty(len(quiet), dtype=int)
+        k = seg.quiet_n
+        for j, q in enumerate(quiet):
+            k = k + 1 if q else 0
+            run[j] = k
+        hit = np.flatnonzero(run >= need)
+        if len(hit) == 0:
+            seg.quiet_n = k
+            return np.zeros(len(quiet), dtype=bool)
+        j = int(hit[0])
+        seg.rest = (seg.n + j + 1 - need, seg.n + j + 1)
+        usable = np.zeros(len(quiet), dtype=bool)
+        usable[j:] = True
+        return usable
 
     def _solve(self, t_defined_s: float) -> MountingCalibration:
-        up_mean, bias, still_n, sway, sway_rms = self._stance
-        z = up_mean / np.linalg.norm(up_mean)
-        w, a, t_drive = (np.concatenate(c) for c in zip(*self._drive, strict=True))
-        moving = np.concatenate(self._moving)
+        st, d = self.state.stance, self.state.drives
+        assert st is not None
+        bias, sway, sway_rms = st.gyr_bias_rad_s, st.sway_deg, st.sway_rms_deg
+        z = st.up / np.linalg.norm(st.up)
+        # the anchored segments (the first carries the stance's gravity; one after a link gap
+        # its rest's): each one's (gyro, acc, times, moving)
+        segs = [g for g in d.segments if g.anchored and g.n]
+        parts = [tuple(np.concatenate(c) for c in (g.gyr_rad_s, g.acc_m_s2, g.t_s, g.moving))
+                 for g in segs]
+        w, a, t_drive, moving = (np.concatenate(c) for c in zip(*parts, strict=True))
         # the flexion axis from the drives' rotation below the clip's wobble (12-25 Hz about
         # any axis after a jolt)
-        wm = lowpassed(w, self.rate_hz)[moving]
+        wm = np.concatenate([lowpassed(p[0], self.rate_hz)[p[3]] for p in parts])
         evals, evecs = np.linalg.eigh(wm.T @ wm)
         axis = evecs[:, -1]
         planarity = float(1.0 - evals[-2] / evals[-1])
@@ -573,13 +778,19 @@ class MountingCalibrator:
             raise CalibrationError(
                 f"{self.side}: the knee drives turned the shin about its own axis "
                 f"({tilt:.0f}° from a forward hinge); drive the knee straight forward")
-        t_all = np.concatenate([self._stance_t, t_drive])
-        ns, nk = len(self._stance_gyr), len(self._stance_acc)
+        first = segs[0].after_stance  # the segment after the stance is kept
+        later = [(g, p) for g, p in zip(segs, parts, strict=True) if not g.after_stance]
+        t_all = np.concatenate([st.t_s, parts[0][2] if first else parts[0][2][:0]])
+        ns, nk = len(st.gyr_rad_s), len(st.acc_m_s2)
         # the lever arm and the accelerometer offset, both in the sagittal plane; the whole
         # drive phase at once, so a smoothing (non-causal) derivative is fine and gives the same
-        # result for any batch split
-        w_s, dw_s = smoothed_rates(w, self.rate_hz)
-        t_since = t_drive - t_all[0]
+        # result for any batch split (segment by segment: the derivative cannot span a gap)
+        rates = [smoothed_rates(p[0], self.rate_hz) for p in parts]
+        w_s, dw_s = (np.concatenate(c) for c in zip(*rates, strict=True))
+        # time since the gravity each segment carries was read (the residual bias's drift)
+        t_since = np.concatenate(
+            [p[2] - (t_all[0] if g.after_stance else float(np.mean(p[2][slice(*g.rest)])))
+             for g, p in zip(segs, parts, strict=True)])
         r_m = np.zeros(3)
         for second in (False, True):
             if second:
@@ -587,18 +798,31 @@ class MountingCalibrator:
                 # its rotational acceleration (0.6° at 0.6 Hz, 25 cm up: 4 mg, enough to pass
                 # for 0.2 °/s of bias over 2 s); with the lever arm the drives found, the bias
                 # again without it
-                gs, dgs = smoothed_rates(self._stance_gyr[:nk] - bias, self.rate_hz)
+                gs, dgs = smoothed_rates(st.gyr_rad_s[:nk] - bias, self.rate_hz)
                 bias, _ = stance_gyro_bias(
-                    self._stance_gyr[:nk], self._stance_acc - rotational_acc(gs, dgs, r_m),
-                    self._stance_t[:nk], self.rate_hz)
-            rots = carried_rotations(np.concatenate([self._stance_gyr - bias, w]),
-                                     self.rate_hz, t_all)
+                    st.gyr_rad_s[:nk], st.acc_m_s2 - rotational_acc(gs, dgs, r_m),
+                    st.t_s[:nk], self.rate_hz)
+            rots = carried_rotations(np.concatenate([st.gyr_rad_s - bias, parts[0][0][:len(
+                t_all) - ns]]), self.rate_hz, t_all)
             # the stance's mean reading, carried to the frame of its first sample
-            acc_st = np.einsum("kij,kj->i", rots[:nk], self._stance_acc) / nk
+            acc_st = np.einsum("kij,kj->i", rots[:nk], st.acc_m_s2) / nk
+            # each segment's rotations (to the frame its gravity was read in) and that gravity
+            # reading: the stance's, or the mean of a later segment's rest
+            seg_rots, anchors = ([rots[ns:]], [acc_st]) if first else ([], [])
+            for g, p in later:
+                rk = carried_rotations(p[0], self.rate_hz, p[2])
+                rk = np.einsum("ji,kjl->kil", rk[g.rest[0]], rk)  # to the rest's first frame
+                rest = slice(*g.rest)
+                seg_rots.append(rk)
+                anchors.append(np.einsum("kij,kj->i", rk[rest], p[1][rest]) / len(rk[rest]))
+            drive_rots = seg_rots[0] if len(seg_rots) == 1 else np.concatenate(seg_rots)
+            anchor = anchors[0] if len(anchors) == 1 else np.concatenate(
+                [np.broadcast_to(v, (len(r), 3)) for r, v in zip(seg_rots, anchors, strict=True)])
             # gravity through the drives (sensor frame): the stance's, turned by the gyro
-            u = np.einsum("kji,j->ki", rots[ns:], acc_st / np.linalg.norm(acc_st))
+            u = np.concatenate([np.einsum("kji,j->ki", r, v / np.linalg.norm(v))
+                                for r, v in zip(seg_rots, anchors, strict=True)])
             x, y = self._sagittal_axes(axis, z, u[moving])
-            fit = fit_lever_arm_and_offset(w_s, dw_s, a, rots[ns:], acc_st, np.array([x, z]),
+            fit = fit_lever_arm_and_offset(w_s, dw_s, a, drive_rots, anchor, np.array([x, z]),
                                            y, t_since, rate_hz=self.rate_hz)
             r_m = fit.r_m
         self._check_lever_arm(fit.r_m, x, z)
@@ -622,10 +846,10 @@ class MountingCalibrator:
         # a cycle), and an offset's uncertainty tilts a 40° reading by about 1° per 17 mg
         uncertainty = float(np.hypot(sway_rms, unknown_mg / OFFSET_MG_PER_DEG))
         # the tibia axis and the gravity the drives turn, without the offset
-        z = self._stance_acc.mean(axis=0) - offset
+        z = st.acc_m_s2.mean(axis=0) - offset
         z /= np.linalg.norm(z)
-        up_all = np.einsum("kji,j->ki", rots[ns:], (acc_st - offset) / np.linalg.norm(
-            acc_st - offset))
+        up_all = np.concatenate([np.einsum("kji,j->ki", r, (v - offset) / np.linalg.norm(
+            v - offset)) for r, v in zip(seg_rots, anchors, strict=True)])
         x, y = self._sagittal_axes(axis, z, up_all[moving])
         a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
         # the gain is the accelerometer's verdict on the gyro's scale, so only where the
@@ -636,7 +860,7 @@ class MountingCalibrator:
             up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
             self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
-            tuple(map(float, bias)), still_n / self.rate_hz, float(np.degrees(self._rot_rad)),
+            tuple(map(float, bias)), st.n / self.rate_hz, float(np.degrees(d.rotation_rad)),
             planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
             float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)), uncertainty,
             offset_sigma_mg if any(offset) else 0.0)
@@ -646,10 +870,10 @@ class MountingCalibrator:
         norm = float(np.linalg.norm(r_m))
         tilt = float(np.degrees(np.arctan2(abs(r_m @ x), r_m @ z)))
         if norm > MAX_LEVER_ARM_M or (norm > MIN_LEVER_ARM_M and tilt > MAX_LEVER_TILT_DEG):
-            raise CalibrationError(
-                f"{self.side}: the stance was not standing tall (the drives put the sensor "
-                f"{100 * norm:.0f} cm from the ankle, {tilt:.0f}° off the shin's long axis); "
-                "stand tall and still, then drive the knee forward")
+            reason = (f"the stance was not standing tall (the drives put the sensor "
+                      f"{100 * norm:.0f} cm from the ankle, {tilt:.0f}° off the shin's long axis)")
+            raise NotStandingTall(f"{self.side}: {reason}; stand tall and still, then drive the "
+                                  "knee forward", reason)
 
     @staticmethod
     def _sagittal_axes(axis: np.ndarray, z: np.ndarray, up_moving: np.ndarray
@@ -667,11 +891,15 @@ class MountingCalibrator:
         return x, y
 
     def refusal(self) -> str:
-        """Why the samples seen so far do not define a calibration."""
-        if self._stance is None:
-            return (f"{self.side}: no still stance of {self.still_n / self.rate_hz:.1f} s "
-                    f"(the longest still stretch was {self._longest_n / self.rate_hz:.1f} s; "
-                    "the shin moved or swayed: stand tall without moving before the knee drives)")
+        """Why the samples seen so far do not define a calibration (and why the last attempt
+        started again, if one did)."""
+        s = self.state
+        before = f"; before that: {s.notice}" if s.notice else ""
+        if s.stance is None:
+            return (f"{self.side}: no still stance of {s.still_n / self.rate_hz:.1f} s "
+                    f"(the longest still stretch was {s.longest_still_n / self.rate_hz:.1f} s; "
+                    "the shin moved or swayed: stand tall without moving before the knee drives)"
+                    + before)
         return (f"{self.side}: not enough knee drives after the stance "
-                f"({np.degrees(self._rot_rad):.0f}° of movement, need "
-                f"{np.degrees(self.need_rad):.0f}°; drive the knee forward 2-3 times)")
+                f"({np.degrees(s.drives.rotation_rad):.0f}° of movement, need "
+                f"{np.degrees(self.need_rad):.0f}°; drive the knee forward 2-3 times)" + before)

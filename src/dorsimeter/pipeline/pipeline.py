@@ -6,7 +6,7 @@ calibration are decided sample by sample, any split of the same stream gives ide
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotat
 from dorsimeter.core.mounting import (
     RESUMED_STILL_S,
     STILL_S,
+    CalibrationProgress,
     MountingCalibration,
     MountingCalibrator,
 )
@@ -33,7 +34,8 @@ class Event:
     kind: str  # "calibrated" | "calibration_failed" | "rep" | "heel_lift" | "knee_drift" |
     #            "clip_slip" (standing rests no longer read the calibration's stance) |
     #            "restart" (the sensor restarted before the sample at t_s) |
-    #            "calibration_restarted" (a link gap ended the stance or drives: calibrate again)
+    #            "calibration_restarted" (a link gap ended the stance or drives, or the drives
+    #            showed the stance was not standing tall: calibrate again)
     t_s: float
     side: str
     message: str
@@ -48,6 +50,93 @@ ACC_LIMIT_M_S2 = 1.1 * 16.0 * GRAVITY_M_S2
 GYR_LIMIT_RAD_S = 1.1 * float(np.radians(2000.0))
 #: a device quaternion further than this from unit norm is corrupt (fixed-point parts: ~1e-3)
 QUAT_NORM_TOL = 0.05
+
+
+@dataclass
+class SideState:
+    """One side's mounting as the pipeline applies it: built when the side's calibration is
+    known (found live, or given), with the corrections it makes ready to use."""
+
+    calibration: MountingCalibration
+    gyr_bias_rad_s: np.ndarray  # the stance's gyro bias
+    acc_offset_m_s2: np.ndarray | None  # the accelerometer offset the drives found, if any
+    lever_arm_m: np.ndarray | None  # ankle to sensor, None: no compensation
+    active: bool = False  # the side's corrections are on in the fusion
+
+    @classmethod
+    def of(cls, cal: MountingCalibration, lever_arm: bool) -> SideState:
+        return cls(cal, np.asarray(cal.gyr_bias_rad_s, dtype=float),
+                   np.asarray(cal.acc_offset_m_s2) if any(cal.acc_offset_m_s2) else None,
+                   cal.lever_arm if lever_arm and any(cal.lever_arm_m) else None)
+
+    def defined_index(self, t_s: np.ndarray) -> int:
+        """Index of the first sample after the calibration's defining one (``t_defined_s``)."""
+        return int(np.searchsorted(t_s, self.calibration.t_defined_s, side="right"))
+
+    def activation_index(self, t_s: np.ndarray) -> int:
+        """Index of the first sample of this batch fused with the side's corrections: the one
+        after the calibration's defining sample, so that re-analysing a recording with its
+        saved calibration fuses exactly as the live session did; from the start for a stream
+        that began after it (a later session)."""
+        return 0 if self.active else self.defined_index(t_s)
+
+    def gyro(self, gyr: np.ndarray) -> np.ndarray:
+        """The (stance-bias-free) gyro with the mounting's flexion-axis gain once active."""
+        cal = self.calibration
+        if not self.active or cal.flexion_gyr_gain == 1.0:
+            return gyr
+        return flexion_scaled(gyr, cal.y_axis, cal.flexion_gyr_gain)
+
+    def compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray) -> np.ndarray:
+        """The accelerometer without the offset the calibration drives found and without the
+        rotational acceleration about the ankle, once active."""
+        if not self.active:
+            return acc
+        if self.acc_offset_m_s2 is not None:
+            acc = acc - self.acc_offset_m_s2
+        if self.lever_arm_m is None:
+            return acc
+        return acc - rotational_acc(gyr - self.gyr_bias_rad_s, dgyr, self.lever_arm_m)
+
+    def offset_corrected(self, up: np.ndarray, k: int) -> np.ndarray:
+        """``up`` with its first ``k`` samples (fused from the raw accelerometer, before the
+        side's corrections started, or a device's own quaternions) corrected for the
+        accelerometer offset, as the calibrated axes are."""
+        if not k or self.acc_offset_m_s2 is None:
+            return up
+        return np.concatenate([self.calibration.corrected_up(up[:k]), up[k:]])
+
+
+@dataclass
+class HeldReadings:
+    """Fused "up" of a side still calibrating, held until its calibration reads them (``raw``:
+    still without the accelerometer-offset correction)."""
+
+    t_s: list[np.ndarray] = field(default_factory=list)
+    up: list[np.ndarray] = field(default_factory=list)
+    raw: list[bool] = field(default_factory=list)
+
+
+@dataclass
+class PipelineState:
+    """Everything a ``Pipeline`` learns from the stream (its settings and its fusion and
+    detector components aside): the sides, the calibration under way, what is held for it,
+    the restarts and the samples it had to hold."""
+
+    side: str
+    sides: dict[str, SideState] = field(default_factory=dict)
+    dgyr: AngularAcceleration | None = None  # ω̇ of the current stream
+    bias_removed_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))  # in fusion
+    calibrator: MountingCalibrator | None = None
+    held: HeldReadings = field(default_factory=HeldReadings)
+    detector_events: list[Event] = field(default_factory=list)
+    restart_pending: bool = False  # an empty batch said "restarted": the next sample is first
+    resumed: bool = False  # the next calibration resumes one a restart cut (RESUMED_STILL_S)
+    restarts: int = 0  # device restarts seen (``restart`` calls)
+    last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # acc, gyr, quat
+    last_contact: float = 1.0  # the last plausible heel-switch load (before any: loaded)
+    nonfinite_samples: int = 0  # samples with NaN/inf in acc, gyro or quaternion (held)
+    implausible_samples: int = 0  # finite samples no sensor can give (held and counted)
 
 
 class Pipeline:
@@ -67,6 +156,9 @@ class Pipeline:
     the accelerometer and VQF starts afresh from it. The "up" of samples fused before that, and
     of a device's own quaternions, is corrected instead (``quat_is_ours``: the batches'
     quaternions are our own offline fusion, already without it).
+
+    Settings are attributes, the fusion and detectors its components; everything learnt from
+    the stream is in ``state`` (``PipelineState``), each side's mounting in one ``SideState``.
     """
 
     def __init__(self, rate_hz: float, calibrations: dict[str, MountingCalibration] | None = None,
@@ -80,143 +172,196 @@ class Pipeline:
         self.quat_is_ours = quat_is_ours
         # the mounting calibration fits the accelerometer's offset to the gyro (``acc_offset``),
         # by default unless a box calibration made the accelerometer the reference
-        self._acc_is_reference = (sensor_cal is not None and sensor_cal.n_poses > 0) \
+        self.acc_is_reference = (sensor_cal is not None and sensor_cal.n_poses > 0) \
             if acc_offset is None else not acc_offset
-        self.detectors = Detectors(rate_hz, detector_settings)  # heel lift, reps, knee drift
-        self._detector_events: list[Event] = []
-        self.fusion = StreamingFusion(rate_hz)
         self.sensor_cal = sensor_cal
         self.lever_arm = lever_arm
-        self._dgyr = AngularAcceleration(rate_hz)
-        self._active: set[str] = set()  # sides whose corrections are on in the fusion
-        self._bias_removed = np.zeros(3)  # gyro bias taken off before fusion (the sensor's)
-        self.calibrations: dict[str, MountingCalibration] = dict(calibrations or {})
-        self.side = side
         self.auto_calibrate = auto_calibrate
-        self._calibrator: MountingCalibrator | None = None
-        self._pending_t: list[np.ndarray] = []
-        self._pending_up: list[np.ndarray] = []
-        self._pending_raw: list[bool] = []  # up still without the offset correction
+        self.detectors = Detectors(rate_hz, detector_settings)  # heel lift, reps, knee drift
+        self.fusion = StreamingFusion(rate_hz)
+        self.state = PipelineState(side, {s: SideState.of(c, lever_arm)
+                                          for s, c in (calibrations or {}).items()},
+                                   AngularAcceleration(rate_hz))
+
+    @property
+    def side(self) -> str:
+        return self.state.side
+
+    @property
+    def calibrations(self) -> dict[str, MountingCalibration]:
+        """The mounting of each side known so far (a copy: ``recalibrate`` forgets one)."""
+        return {s: st.calibration for s, st in self.state.sides.items()}
+
+    @property
+    def restarts(self) -> int:
+        return self.state.restarts
+
+    @property
+    def nonfinite_samples(self) -> int:
+        return self.state.nonfinite_samples
+
+    @property
+    def implausible_samples(self) -> int:
+        return self.state.implausible_samples
 
     def set_side(self, side: str) -> None:
         """The sensor is now on ``side``; an uncalibrated side starts a new calibration."""
-        if side != self.side:
-            self.side = side
+        if side != self.state.side:
+            self.state.side = side
             self._reset_calibrator()
 
     def recalibrate(self) -> None:
         """Forget the current side's mounting (the clip was moved) and calibrate again."""
-        self.calibrations.pop(self.side, None)
-        self._active.discard(self.side)
+        self.state.sides.pop(self.state.side, None)
         self._reset_calibrator()
 
     def _reset_calibrator(self) -> None:
-        self._calibrator = None
-        self._pending_t, self._pending_up, self._pending_raw = [], [], []
+        self.state.calibrator = None
+        self.state.held = HeldReadings()
+
+    @property
+    def progress(self) -> CalibrationProgress:
+        """Calibration progress of the current side, for the UI."""
+        s = self.state
+        if s.side in s.sides:
+            return CalibrationProgress("calibrated")
+        if s.calibrator is None:  # the next batch starts one
+            return CalibrationProgress("stance",
+                                       still_need_s=RESUMED_STILL_S if s.resumed else STILL_S)
+        return s.calibrator.progress
 
     @property
     def status(self) -> str:
-        """Calibration state of the current side, for the UI."""
-        if self.side in self.calibrations:
-            return "calibrated"
-        if self._calibrator is None:
-            return "stand tall and still"
-        return self._calibrator.progress
+        """Calibration state of the current side, in words (``progress`` as data)."""
+        return self.progress.text
 
     def push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
         """Process one batch; returns the readings that became available and any events."""
         if batch.side is not None:
             self.set_side(batch.side)
+        s = self.state
         if len(batch) == 0:
-            self._restart_pending |= batch.restart
+            s.restart_pending |= batch.restart
             return Readings(), []
-        if not (batch.restart or self._restart_pending):
+        if not (batch.restart or s.restart_pending):
             return self._push(batch)
-        self._restart_pending = False
-        calibrating = self._calibrator is not None
+        s.restart_pending = False
+        calibrating = s.calibrator is not None
         self.restart()
-        event = Event("restart", float(batch.t_s[0]), self.side,
+        event = Event("restart", float(batch.t_s[0]), s.side,
                       "sensor restarted: orientation taken afresh from the accelerometer"
                       + ("; calibration started again" if calibrating else ""))
         readings, events = self._push(batch)
         return readings, [event, *events]
 
     def _push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
+        s = self.state
         batch = self._finite(batch)
         acc, gyr = batch.acc_m_s2, batch.gyr_rad_s
         if self.sensor_cal is not None:
             acc, gyr = self.sensor_cal.apply(acc, gyr)
-        dgyr = self._dgyr.update(gyr, batch.t_s)
-        side = self.side
-        done, failure, restarted = None, None, []
-        if side not in self.calibrations and self.auto_calibrate:
-            if self._calibrator is None:
-                # a device's own orientation (WitMotion angles, BNO08x) comes from its own
-                # accelerometer processing, which we cannot see: no offset fitted for it
-                own = batch.quat is None or self.quat_is_ours
-                self._calibrator = MountingCalibrator(
-                    side, self.rate_hz, estimate_acc_offset=own and not self._acc_is_reference,
-                    still_s=RESUMED_STILL_S if self._resumed else STILL_S)
-                self._resumed = False
-            seen = len(self._calibrator.restarts)
-            try:
-                done = self._calibrator.add(batch.t_s, gyr, acc)
-            except CalibrationError as e:
-                failure = Event("calibration_failed", float(batch.t_s[-1]), side, str(e))
-            # a link gap in the stance or drives: the calibration started again after it
-            restarted = [Event("calibration_restarted", t, side, msg)
-                         for t, msg in self._calibrator.restarts[seen:]]
-            if done is not None:
-                self.calibrations[side] = self._calibrator.result
-        k = len(batch)  # samples fused without the side's corrections
-        if batch.quat is not None:
-            quat = batch.quat
-            k = 0 if self.quat_is_ours else len(batch)
-        else:
-            t = batch.t_s
-            k = self._activation_index(t, side)
-            head = self.fusion.update(self._gyro(gyr[:k], side), acc[:k], t[:k])
-            if k < len(batch) and side not in self._active:
-                # the side's corrections start here: the gyro without the stance's bias, the
-                # flexion gain, the lever arm (the same sample live and in any re-analysis)
-                self._active.add(side)
-                bias = np.asarray(self.calibrations[side].gyr_bias_rad_s, dtype=float)
-                self.fusion.remove_bias(bias - self._bias_removed)
-                self._bias_removed = bias
-                if any(self.calibrations[side].acc_offset_m_s2):
-                    self.fusion.reset_orientation()  # from the offset-free accelerometer
-            quat = head if k == len(batch) else np.concatenate(
-                [head, self.fusion.update(self._gyro(gyr[k:], side),
-                                          self._compensated(acc[k:], gyr[k:], dgyr[k:], side),
-                                          t[k:])])
+        assert s.dgyr is not None
+        dgyr = s.dgyr.update(gyr, batch.t_s)
+        known = s.side in s.sides
+        cal_events, failed = ([], False) if known or not self.auto_calibrate else \
+            self._calibrate(batch, acc, gyr)
+        side = s.sides.get(s.side)  # built by ``_calibrate`` when this batch completed it
+        quat, k = self._fuse(batch, acc, gyr, dgyr, side)
         up = up_in_sensor(quat)
         self.detectors.feed(batch, up, acc, gyr)  # sensor-calibrated signals
-        cal = self.calibrations.get(side)
-        if cal is not None and k:
-            up = self._offset_corrected(up, k, cal)
-        if side in self.calibrations and done is None:
+        if side is not None:
+            up = side.offset_corrected(up, k)
+        if known:
+            assert side is not None
             return self._readings(batch.t_s, up, side), self._take_detector_events()
         if not self.auto_calibrate:
             return Readings(), []
-        self._pending_t.append(batch.t_s)
-        self._pending_up.append(up)
-        self._pending_raw.append(cal is None and (batch.quat is None or not self.quat_is_ours))
-        if failure is not None:
+        s.held.t_s.append(batch.t_s)
+        s.held.up.append(up)
+        s.held.raw.append(side is None and (batch.quat is None or not self.quat_is_ours))
+        if failed:
             # a refused attempt: the next one starts afresh, and the readings held so far wait
             # for it (the clip has not moved, so its calibration reads them too)
-            self._calibrator = None
-            return Readings(), [*restarted, failure]
-        if done is None:
-            return Readings(), restarted
-        cal = self._calibrator.result
-        t = np.concatenate(self._pending_t)
-        u = np.concatenate([cal.corrected_up(x) if raw else x
-                            for x, raw in zip(self._pending_up, self._pending_raw, strict=True)])
-        self._reset_calibrator()
-        event = Event("calibrated", cal.t_defined_s, side, cal.summary(), cal)
-        return self._readings(t, u, side), [*restarted, event, *self._take_detector_events()]
+            s.calibrator = None
+            return Readings(), cal_events
+        if side is None:
+            return Readings(), cal_events
+        return self._release(side, cal_events)
 
-    _restart_pending = False  # an empty batch said "restarted": the next sample is the first
+    def _calibrate(self, batch: ImuBatch, acc: np.ndarray, gyr: np.ndarray
+                   ) -> tuple[list[Event], bool]:
+        """Feed the current side's calibrator; builds the side's ``SideState`` when this batch
+        completed its calibration. Returns its events (link-gap restarts, a refusal) and
+        whether it refused."""
+        s = self.state
+        if s.calibrator is None:
+            # a device's own orientation (WitMotion angles, BNO08x) comes from its own
+            # accelerometer processing, which we cannot see: no offset fitted for it
+            own = batch.quat is None or self.quat_is_ours
+            s.calibrator = MountingCalibrator(
+                s.side, self.rate_hz, estimate_acc_offset=own and not self.acc_is_reference,
+                still_s=RESUMED_STILL_S if s.resumed else STILL_S)
+            s.resumed = False
+        cal = s.calibrator.state
+        seen = len(cal.restarts)
+        events, failed = [], False
+        try:
+            s.calibrator.add(batch.t_s, gyr, acc)
+        except CalibrationError as e:
+            failed = True
+            events.append(Event("calibration_failed", float(batch.t_s[-1]), s.side, str(e)))
+        # a link gap in the stance or drives: the calibration started again after it
+        events[:0] = [Event("calibration_restarted", t, s.side, msg)
+                      for t, msg in cal.restarts[seen:]]
+        if cal.result is not None:
+            s.sides[s.side] = SideState.of(cal.result, self.lever_arm)
+        return events, failed
+
+    def _fuse(self, batch: ImuBatch, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray,
+              side: SideState | None) -> tuple[np.ndarray, int]:
+        """The batch's orientation, and how many of its first samples were fused without the
+        side's corrections (a device's own quaternions: all of them)."""
+        if batch.quat is not None:
+            return batch.quat, 0 if self.quat_is_ours else len(batch)
+        t = batch.t_s
+        k = len(t) if side is None else side.activation_index(t)
+        head = self.fusion.update(self._gyro(gyr[:k], side), acc[:k], t[:k])
+        if k == len(t):
+            return head, k
+        assert side is not None
+        if not side.active:
+            # the side's corrections start here: the gyro without the stance's bias, the
+            # flexion gain, the lever arm (the same sample live and in any re-analysis)
+            side.active = True
+            s = self.state
+            self.fusion.remove_bias(side.gyr_bias_rad_s - s.bias_removed_rad_s)
+            s.bias_removed_rad_s = side.gyr_bias_rad_s
+            if side.acc_offset_m_s2 is not None:
+                self.fusion.reset_orientation()  # from the offset-free accelerometer
+        tail = self.fusion.update(self._gyro(gyr[k:], side),
+                                  side.compensated(acc[k:], gyr[k:], dgyr[k:]), t[k:])
+        return np.concatenate([head, tail]), k
+
+    def _gyro(self, gyr: np.ndarray, side: SideState | None) -> np.ndarray:
+        """The gyro as fused: without the sensor's stance bias (once one is known) and, with the
+        side's corrections active, with the mounting's flexion-axis gain (element-wise). The
+        stance bias is fresh and exact, and VQF's own estimate is clipped at 2 °/s, which cheap
+        parts exceed; VQF goes on tracking what drifts after it."""
+        removed = self.state.bias_removed_rad_s
+        g = gyr - removed if removed.any() else gyr
+        return g if side is None else side.gyro(g)
+
+    def _release(self, side: SideState, events: list[Event]) -> tuple[Readings, list[Event]]:
+        """The readings held while the side calibrated, now read with its calibration."""
+        s = self.state
+        cal = side.calibration
+        held = s.held
+        t = np.concatenate(held.t_s)
+        u = np.concatenate([cal.corrected_up(x) if raw else x
+                            for x, raw in zip(held.up, held.raw, strict=True)])
+        self._reset_calibrator()
+        event = Event("calibrated", cal.t_defined_s, s.side, cal.summary(), cal)
+        return self._readings(t, u, side), [*events, event, *self._take_detector_events()]
 
     def restart(self) -> None:
         """The sensor restarted before the next sample (``ImuBatch.restart``): what came before
@@ -227,20 +372,14 @@ class Pipeline:
         gyro, which the outage broke: a wrong zero for the whole session otherwise); so every
         reading already given was annotated before this. Finished calibrations, the side, the
         reps and the session go on."""
-        if self._calibrator is not None:
+        s = self.state
+        if s.calibrator is not None:
             self._reset_calibrator()
-            self._resumed = True  # the athlete was mid-calibration: part of the stance is gone
+            s.resumed = True  # the athlete was mid-calibration: part of the stance is gone
         self.fusion.restart()
-        self._dgyr = AngularAcceleration(self.rate_hz)
+        s.dgyr = AngularAcceleration(self.rate_hz)
         self.detectors.restart()
-        self.restarts += 1
-
-    restarts = 0  # device restarts seen (``restart`` calls)
-    _resumed = False  # the next calibration resumes one a restart cut (``RESUMED_STILL_S``)
-    _last_good: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    _last_contact = 1.0  # the last plausible heel-switch load (before any: loaded, standing)
-    nonfinite_samples = 0  # samples with NaN/inf in acc, gyro or quaternion (held, counted)
-    implausible_samples = 0  # finite samples no sensor can give (held and counted the same)
+        s.restarts += 1
 
     def _finite(self, batch: ImuBatch) -> ImuBatch:
         """Non-finite samples (NaN/inf from a faulty sensor or file) and implausible ones
@@ -261,9 +400,9 @@ class Pipeline:
                 good &= q_ok & (np.abs(np.einsum("ij,ij->i", q, q) - 1.0) <= QUAT_NORM_TOL)
         batch = self._plausible_contact(batch)
         if not good.all():
-            self.nonfinite_samples += int(np.count_nonzero(~finite))
-            self.implausible_samples += int(np.count_nonzero(finite & ~good))
-            last = self._last_good or (np.array([0.0, 0.0, GRAVITY_M_S2]), np.zeros(3),
+            self.state.nonfinite_samples += int(np.count_nonzero(~finite))
+            self.state.implausible_samples += int(np.count_nonzero(finite & ~good))
+            last = self.state.last_good or (np.array([0.0, 0.0, GRAVITY_M_S2]), np.zeros(3),
                                        np.array([1.0, 0.0, 0.0, 0.0]))
             src = np.maximum.accumulate(np.where(good, np.arange(len(batch)), -1))
             held = src >= 0
@@ -272,8 +411,8 @@ class Pipeline:
             quat = None if q is None else np.where(held[:, None], q[np.maximum(src, 0)], last[2])
             batch = replace(batch, acc_m_s2=acc, gyr_rad_s=gyr, quat=quat)
         i = len(batch) - 1
-        if good.any() or self._last_good is None:
-            self._last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
+        if good.any() or self.state.last_good is None:
+            self.state.last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
                                np.array([1.0, 0, 0, 0]) if q is None else batch.quat[i].copy())
         return batch
 
@@ -287,85 +426,37 @@ class Pipeline:
         with np.errstate(invalid="ignore"):
             ok = (c >= 0.0) & (c <= 1.0)
         if not ok.all():
-            self.implausible_samples += int(np.count_nonzero(~ok))
+            self.state.implausible_samples += int(np.count_nonzero(~ok))
             src = np.maximum.accumulate(np.where(ok, np.arange(len(c)), -1))
-            c = np.where(src >= 0, c[np.maximum(src, 0)], self._last_contact)
+            c = np.where(src >= 0, c[np.maximum(src, 0)], self.state.last_contact)
             batch = replace(batch, heel_contact=c)
         if len(c):
-            self._last_contact = float(c[-1])
+            self.state.last_contact = float(c[-1])
         return batch
 
-    def _compensated(self, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray, side: str
-                     ) -> np.ndarray:
-        """The accelerometer without the rotational acceleration about the ankle and without
-        the offset the calibration drives found."""
-        cal = self.calibrations.get(side)
-        if cal is None or side not in self._active:
-            return acc
-        if any(cal.acc_offset_m_s2):
-            acc = acc - np.asarray(cal.acc_offset_m_s2)
-        if not self.lever_arm or not any(cal.lever_arm_m):
-            return acc
-        return acc - rotational_acc(gyr - np.asarray(cal.gyr_bias_rad_s), dgyr, cal.lever_arm)
-
-    @staticmethod
-    def _offset_corrected(up: np.ndarray, k: int, cal: MountingCalibration) -> np.ndarray:
-        """``up`` with its first ``k`` samples (fused from the raw accelerometer, before the
-        side's corrections started, or a device's own quaternions) corrected for the
-        accelerometer offset, as the calibrated axes are."""
-        if not any(cal.acc_offset_m_s2):
-            return up
-        return np.concatenate([cal.corrected_up(up[:k]), up[k:]])
-
-    def _activation_index(self, t_s: np.ndarray, side: str) -> int:
-        """Index of the first sample of this batch fused with the side's corrections: the one
-        after the calibration's defining sample (``t_defined_s``), so that re-analysing a
-        recording with its saved calibration fuses exactly as the live session did; from the
-        start for a stream that began after it (a later session)."""
-        if side in self._active:
-            return 0
-        cal = self.calibrations.get(side)
-        if cal is None:
-            return len(t_s)
-        return int(np.searchsorted(t_s, cal.t_defined_s, side="right"))
-
-    def _gyro(self, gyr: np.ndarray, side: str) -> np.ndarray:
-        """The gyro as fused: without the sensor's stance bias (once one is known) and, with the
-        side's corrections active, with the mounting's flexion-axis gain (element-wise). The
-        stance bias is fresh and exact, and VQF's own estimate is clipped at 2 °/s, which cheap
-        parts exceed; VQF goes on tracking what drifts after it."""
-        g = gyr - self._bias_removed if self._bias_removed.any() else gyr
-        cal = self.calibrations.get(side)
-        if cal is None or side not in self._active or cal.flexion_gyr_gain == 1.0:
-            return g
-        return flexion_scaled(g, cal.y_axis, cal.flexion_gyr_gain)
-
-    def _readings(self, t_s: np.ndarray, up: np.ndarray, side: str) -> Readings:
-        """Readings of ``side``. The samples up to the calibration's defining one
+    def _readings(self, t_s: np.ndarray, up: np.ndarray, side: SideState) -> Readings:
+        """Readings of the current side. The samples up to the calibration's defining one
         (``t_defined_s``: its stance and drives, as for the fusion's activation) are the
         calibration's own: annotated for the heel, never part of a rep, so calibration drives
         are never numbered, marked or counted as trials or heel-lift attempts."""
-        cal = self.calibrations[side]
-        angle, track = tibia_angles_deg(up, cal.matrix, side)
-        r = Readings(t_s, angle, track, np.full(len(t_s), side, dtype=object))
-        self._detect(r, side, int(np.searchsorted(t_s, cal.t_defined_s, side="right")))
-        return r
-
-    def _detect(self, r: Readings, side: str, calibrating: int = 0) -> None:
-        """Heel lift, reps and knee drift for these readings (fills their columns)."""
-        done, alerts = self.detectors.annotate(r, self.calibrations.get(side),
-                                               reps_from=calibrating)
-        self._detector_events += [Event(kind, t, side, msg) for kind, t, msg in alerts]
-        self._detector_events += [
-            Event("rep", rep.t_end_s, side, f"rep ended at {rep.end_range_deg:.1f}°"
+        name = self.state.side
+        angle, track = tibia_angles_deg(up, side.calibration.matrix, name)
+        r = Readings(t_s, angle, track, np.full(len(t_s), name, dtype=object))
+        done, alerts = self.detectors.annotate(r, side.calibration,
+                                               reps_from=side.defined_index(t_s))
+        events = self.state.detector_events
+        events += [Event(kind, t, name, msg) for kind, t, msg in alerts]
+        events += [
+            Event("rep", rep.t_end_s, name, f"rep ended at {rep.end_range_deg:.1f}°"
                   + ("" if rep.valid else " (heel lifted, not scored)")
                   + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
                   rep=rep)
             for rep in done]
+        return r
 
     def _take_detector_events(self) -> list[Event]:
-        events = sorted(self._detector_events, key=lambda e: e.t_s)
-        self._detector_events = []
+        events = sorted(self.state.detector_events, key=lambda e: e.t_s)
+        self.state.detector_events = []
         return events
 
 
@@ -389,7 +480,8 @@ def calibrate_recording(batches: list[ImuBatch], rate_hz: float,
                 raise CalibrationError(e.message)
     missing = seen - set(pipe.calibrations)
     if missing:
-        if pipe._calibrator is not None and pipe._calibrator.side in missing:
-            raise CalibrationError(pipe._calibrator.refusal())
+        calibrator = pipe.state.calibrator
+        if calibrator is not None and calibrator.side in missing:
+            raise CalibrationError(calibrator.refusal())
         raise CalibrationError(f"{', '.join(sorted(missing))}: no calibration could be made")
     return pipe.calibrations

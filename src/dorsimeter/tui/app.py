@@ -39,7 +39,6 @@ from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
     MDC_DEG,
     LiveModel,
-    calibration_progress,
     default_target,
     side_rows,
 )
@@ -763,13 +762,13 @@ class MonitorApp(App):
             angle.set_class(leg.error is not None, "lost")
             q(f"#gauge-{side}", Gauge).set(leg.shown_angle_deg if live else None, target_deg,
                                            target_label)
-            step, frac = calibration_progress(leg.pipeline.status)
-            cal = {"done": "✓ calibrated", "still": f"still {100 * frac:.0f} %",
-                   "drives": f"drives {100 * frac:.0f} %"}.get(step, leg.pipeline.status)
+            step, frac = leg.pipeline.progress.phase, leg.pipeline.progress.fraction
+            cal = {"calibrated": "✓ calibrated", "stance": f"still {100 * frac:.0f} %",
+                   "drives": f"drives {100 * frac:.0f} %"}[step]
             mark = "▶ " if side == chosen else ""
             q(f"#label-{side}", Static).update(
                 f"[b]{mark}{side.upper()}[/b] "
-                + (f"[green]{cal}[/]" if step == "done" else f"[yellow]{markup_safe(cal)}[/]"))
+                + (f"[green]{cal}[/]" if step == "calibrated" else f"[yellow]{cal}[/]"))
             text, kind = render_leg_alert(leg.model.alerts, rows.get(side), leg.error)
             alert = q(f"#alert-{side}", Static)
             alert.update(text)

@@ -10,7 +10,6 @@ absent, so the UI works with whatever the pipeline provides.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -93,41 +92,6 @@ class LinkFigures:
     def loss(self) -> float | None:
         total = self.received + self.lost
         return None if self.last_seq is None or total == 0 else self.lost / total
-
-
-def calibration_progress(status: str) -> tuple[str, float]:
-    """The calibration step ("still" | "drives" | "done" | "?") and its fraction done (0..1).
-
-    Read from ``Pipeline.status``: "stand tall and still (0.4 s of 1.5 s)",
-    "drive the knee forward slowly (35° of 90° of movement)" or "calibrated"."""
-    if status.startswith("calibrated"):
-        return "done", 1.0
-    m = re.search(r"\(([\d.]+) s of ([\d.]+) s\)", status)
-    if m:
-        return "still", min(1.0, float(m.group(1)) / max(1e-9, float(m.group(2))))
-    if status.startswith("stand tall"):
-        return "still", 0.0
-    m = re.search(r"\((\d+)° of (\d+)°", status)
-    if m:
-        return "drives", min(1.0, float(m.group(1)) / max(1e-9, float(m.group(2))))
-    return "?", 0.0
-
-
-def shown_status(status: str) -> str:
-    """``Pipeline.status`` as the athlete should read it: the stance's seconds stop at what it
-    needs ("1.5 s of 1.5 s", not "3.0 s of 1.5 s": the calibrator takes the stance when the
-    drives begin, so standing longer is fine but not more progress)."""
-    def cap(m: re.Match) -> str:
-        need = float(m.group(2))
-        return f"({min(float(m.group(1)), need):.1f} s of {need:.1f} s)"
-
-    return re.sub(r"\(([\d.]+) s of ([\d.]+) s\)", cap, status)
-
-
-def stance_need_s(status: str) -> float | None:
-    """The seconds of still stance the calibrator needs, read from its status."""
-    m = re.search(r"\(([\d.]+) s of ([\d.]+) s\)", status)
-    return float(m.group(2)) if m else None
 
 
 BAND_COLOURS = ("green", "yellow", "red")  # < 10 %, 10–25 %, > 25 %
@@ -365,5 +329,5 @@ def default_target(target_deg: float | None, wall_deg: float | None = None,
     return NORMAL_LOW_DEG, "normal ≥"
 
 
-__all__ = ["LiveModel", "asymmetry", "calibration_progress", "side_rows", "default_target",
+__all__ = ["LiveModel", "asymmetry", "side_rows", "default_target",
            "RepMarker", "Alert", "Asymmetry", "LinkFigures", "SIDES"]

@@ -3,8 +3,8 @@ see the result.
 
 It opens on where and how to strap the sensor (``hardware_docs/mounting.md``, at the placement
 the sensor screen holds); enter restarts the mounting calibration of the current leg, and the
-wizard follows ``Pipeline.status`` live; the pipeline's ``calibrated`` / ``calibration_failed``
-event gives the result.
+wizard follows ``Pipeline.progress`` live (phase, seconds of stance, degrees of drives); the
+pipeline's ``calibrated`` / ``calibration_failed`` event gives the result.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from dorsimeter.core.mounting import STANCE_MOVED_DEG
 from dorsimeter.text import markup_safe
-from dorsimeter.tui.model import calibration_progress, shown_status, stance_need_s
-
-#: a new stance whose long axis is this far from the last calibration's, with the clip where it
-#: was, was not a stance: two tall stances of one athlete differ by a few degrees, a held drive
-#: (the usual mistake: `c` pressed at end range) by 20° and more
-STANCE_MOVED_DEG = 10.0
 
 #: the standard placement (hardware_docs/mounting.md): centre of the clip this far below the
 #: tibial tuberosity, unless the sensor screen was given another
 DEFAULT_PLACEMENT_CM = 15.0
+
+#: the wizard's step for each calibration phase (``CalibrationProgress.phase``)
+STEP_OF_PHASE = {"stance": "still", "drives": "drives", "calibrated": "done"}
 
 STEPS = (
     ("strap", "Strap the sensor on"),
@@ -139,15 +137,16 @@ class CalibrateScreen(Screen):
             elif e.kind == "calibration_failed":
                 self.result, self.detail = "refused", e.message
         self._seen = len(app.model.events)
+        progress = app.pipeline.progress
         if self.result is None and self.step != "strap":
-            self.step, self.frac = calibration_progress(app.pipeline.status)
+            self.step, self.frac = STEP_OF_PHASE[progress.phase], progress.fraction
         self.seen.append((self.step if self.result is None else self.result, self.frac))
         self.query_one("#cal-title", Static).update(f"Calibrating the {side.upper()} leg")
         steps = Text()
         placement = getattr(app, "placement_cm", None) or DEFAULT_PLACEMENT_CM
         strapped = self.step != "strap"
         done_still = self.result == "ok" or self.step in ("drives", "done")
-        need = stance_need_s(app.pipeline.status)
+        need = progress.still_need_s if progress.phase == "stance" else None
         for i, (key, text) in enumerate(STEPS, 1):
             if key == "strap":
                 mark = "✓" if strapped else "▶"
@@ -170,7 +169,7 @@ class CalibrateScreen(Screen):
             steps.append(f"      {bar(frac)} {100 * frac:3.0f} %\n\n",
                          style="green" if done else ("cyan" if active else "grey50"))
         if strapped:
-            steps.append(f"live: {shown_status(app.pipeline.status)}", style="italic")
+            steps.append(f"live: {progress.text}", style="italic")
         self.query_one("#cal-steps", Static).update(steps)
         res = self.query_one("#cal-result", Static)
         res.set_class(self.result == "ok", "ok")

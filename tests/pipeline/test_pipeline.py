@@ -334,9 +334,11 @@ def test_rows_lost_in_the_calibration_drives_restart_it_and_say_so():
     r = Readings.concat([p[0] for p in pushed])
     events = [e for p in pushed for e in p[1]]
     restarted = [e for e in events if e.kind == "calibration_restarted"]
-    assert len(restarted) == 1 and abs(restarted[0].t_s - 8.1) < 0.02
+    assert abs(restarted[0].t_s - 8.1) < 0.02
     assert "link lost during calibration" in restarted[0].message
     assert "drive" in restarted[0].message
+    # after it a held end range may pass for the stance: dropped, and the user told so
+    assert all("not standing tall" in e.message for e in restarted[1:])
     cal = pipe.calibrations.get("left")
     # either no calibration at all, or one within the accuracy target (issue 11: worst ≤ 0.8°)
     if cal is not None:
@@ -389,3 +391,110 @@ def test_a_calibration_gap_keeps_every_batch_split_identical():
         part, _ = _run(b, step)
         np.testing.assert_array_equal(part.t_s, whole.t_s)
         np.testing.assert_array_equal(part.tibia_angle_deg, whole.tibia_angle_deg)
+
+
+def test_calibration_progress_is_data_the_ui_reads_without_parsing():
+    """Issue 13 item 4: the phase, the seconds of stance held and needed and the degrees of
+    drives come as numbers, in step with the samples pushed; the words say the same, the
+    stance's seconds capped at what it needs (issue 12 item 11: not "3.0 s of 2.0 s")."""
+    from dorsimeter.sim import ShankSim
+
+    sim = ShankSim(seed=2)
+    b = sim.generate(3000)
+    stance_end = min(r.t_start_s for r in sim.reps if r.index < 0)  # the first drive starts
+    pipe = Pipeline(100.0)
+    first = pipe.progress
+    assert (first.phase, first.still_need_s, first.fraction) == ("stance", 2.0, 0.0)
+    seen = []
+    for i in range(0, len(b), 10):
+        pipe.push(b.slice(i, i + 10))
+        seen.append((float(b.t_s[min(i + 9, len(b) - 1)]), pipe.progress))
+    stance = [(t, p) for t, p in seen if p.phase == "stance"]
+    drives = [(t, p) for t, p in seen if p.phase == "drives"]
+    assert stance and drives and seen[-1][1].phase == "calibrated"
+    # the still run grows by the batch's 0.1 s while the athlete stands still, is capped in the
+    # words and in the fraction, and the drives start once the first one has begun
+    held = [p.still_s for t, p in stance if t < 1.9]
+    assert np.allclose(np.diff(held), 0.1)
+    longest = max(p.still_s for _, p in stance)
+    assert longest >= 2.0 and stance[-1][1].fraction == 1.0
+    assert "(2.0 s of 2.0 s)" in stance[-1][1].text and pipe.status == "calibrated"
+    assert stance_end < drives[0][0] < stance_end + 1.0
+    degrees = [p.drive_deg for _, p in drives]
+    assert np.all(np.diff(degrees) >= 0) and degrees[-1] < 90.0 <= drives[-1][1].drive_need_deg
+    assert f"({degrees[-1]:.0f}° of 90° of movement)" in drives[-1][1].text
+    assert abs(drives[-1][1].fraction - degrees[-1] / 90.0) < 1e-12
+
+
+def _realistic(seed, rot_deg):
+    from dorsimeter.sim import Mount, SensorErrors, ShankSim, ShinEffects
+
+    return ShankSim(seed=seed, effects=ShinEffects(), mount=Mount(height_m=0.2,
+                    clip_rotation_deg=rot_deg),
+                    errors=SensorErrors.realistic("bmi270", 100.0, seed=seed))
+
+
+def _feed(pipe, batch, step):
+    parts, events = [], []
+    for i in range(0, len(batch), step):
+        r, e = pipe.push(batch.slice(i, i + step))
+        parts.append(r)
+        events += e
+    return Readings.concat(parts), events
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_recording_that_starts_in_an_end_range_hold_calibrates_on_the_next_tall_stance(seed):
+    """Issue 18: the hold is taken for the stance, the drives' lever arm shows it was none
+    (refused, the athlete told so), and the calibrator goes on to the next stance instead of
+    refusing the recording: the same tibia axis as the session's own tall stance gives."""
+    from dorsimeter.pipeline import calibrate_recording
+
+    sim = _realistic(seed, (10.0, -15.0, 40.0 * seed))
+    b = sim.generate(7000)
+    i0 = int(np.searchsorted(b.t_s, sim.counted_reps()[0].t_hold_s - 0.1))
+    late = b.slice(i0, len(b))
+    r, events = _feed(Pipeline(100.0), late, 10)
+    kinds = [(e.kind, e.message) for e in events if e.kind.startswith("calibrat")]
+    assert kinds[0][0] == "calibration_restarted" and "not standing tall" in kinds[0][1]
+    assert kinds[-1][0] == "calibrated" and len(kinds) == 2
+    own = calibrate_recording([b], 100.0)["left"]
+    cal = calibrate_recording([late], 100.0)["left"]  # what `calibrate` does with the file
+    off = np.degrees(np.arccos(np.clip(np.dot(cal.z_axis, own.z_axis), -1.0, 1.0)))
+    assert off < 1.0  # 0.29° and 0.31°; the hold was 35° off
+    err = r.tibia_angle_deg - truth_at(late, r.t_s)
+    assert np.sqrt(np.mean(err[r.t_s > cal.t_defined_s] ** 2)) < 1.0
+
+
+def test_bursty_loss_in_the_calibration_drives_keeps_them_and_reads_right():
+    """Issue 18: BLE-like bursts (5-sample packets, 8 % start a burst of 1-4 lost) from the
+    stance on, on a realistic shin: every gap over 0.1 s in the drives used to start them again,
+    so it never calibrated. The drives now go on in gap-free segments, each re-anchored at a
+    still rest; the calibration is split-invariant and reads the holds as well as the lossless
+    stream's calibration does on the same lossy stream."""
+    sim = _realistic(4, (10.0, -15.0, 120.0))
+    full = sim.generate(6000)
+    lossy = _lossy(full, seed=4, start=0)
+    whole, events = _feed(Pipeline(100.0), lossy, len(lossy))
+    cal = next(e.calibration for e in events if e.kind == "calibrated")
+    part, _ = _feed(Pipeline(100.0), lossy, 7)
+    np.testing.assert_array_equal(part.tibia_angle_deg, whole.tibia_angle_deg)
+    ref = Pipeline(100.0)
+    _feed(ref, full, 10)
+    given, _ = _feed(Pipeline(100.0, ref.calibrations), lossy, 10)
+    off = np.degrees(np.arccos(np.clip(np.dot(cal.z_axis, ref.calibrations["left"].z_axis),
+                                       -1.0, 1.0)))
+    assert off < 0.5
+
+    def hold_errors(r):
+        out = []
+        for rep in sim.counted_reps():
+            m = (r.t_s >= rep.t_hold_s) & (r.t_s <= rep.t_return_s)
+            if rep.t_start_s > cal.t_defined_s and m.sum() > 50:
+                out.append(abs(float(np.mean(r.tibia_angle_deg[m] - truth_at(lossy, r.t_s[m])))))
+        return np.array(out)
+
+    ours, theirs = hold_errors(whole), hold_errors(given)
+    # rep by rep within a degree of the lossless calibration's reading (one rep, whose hold
+    # the bursts hit hardest, reads 3.7° off with it and 4.3° with ours)
+    assert len(ours) >= 5 and np.median(ours) < 0.3 and np.all(ours < theirs + 1.0), (ours, theirs)

@@ -81,7 +81,7 @@ def test_lever_arm_compensation_is_what_helps_on_lunges():
 
 
 def test_offline_reanalysis_fills_lost_packets():
-    from tests.core.test_pipeline import _lossy
+    from tests.pipeline.test_pipeline import _lossy
 
     batch, sensor_cal = _session("wall", 50, 5, (0.0, 5.0, 20.0))
     _, _, cal = _live(batch, sensor_cal)
