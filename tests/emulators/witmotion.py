@@ -164,3 +164,8 @@ class WitMotionPeripheral(Peripheral):
             ticker.advance(n)
             await ticker.sleep()
         return done
+
+
+def demo(link: LocalLink, impairments: Impairments) -> tuple[WitMotionPeripheral, int]:
+    """The WitMotion ``python -m tests.emulators`` serves, and the RSSI the host sees it at."""
+    return WitMotionPeripheral(link, "WT901BLE68", "C0:57:17:00:00:01", impairments), -67

@@ -69,8 +69,8 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
 
     def spy(self):
         reset(self)
-        if self._restart_from is not None:
-            joins.append(self._restart_from * 1e-6)
+        if self.state.restart_from_us is not None:
+            joins.append(self.state.restart_from_us * 1e-6)
 
     monkeypatch.setattr(FrameDecoder, "reset_sequence", spy)
     r = HostRunner(rate_hz=100, speed=5.0, link_path=str(tmp_path / "ttyNODE"),

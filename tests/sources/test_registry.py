@@ -179,3 +179,17 @@ async def test_a_family_added_by_one_entry_is_scanned_and_streamed_through_real_
         k = min(len(acc), len(sent_acc_g))
         assert k >= 60
         assert np.max(np.abs(acc[:k] / GRAVITY_M_S2 - sent_acc_g[:k])) <= 0.5 * 16 / 32768 + 1e-6
+
+
+async def test_scan_lists_one_emulated_sensor_of_every_family(system_bus):
+    """What ``python -m tests.emulators`` serves: each family's ``demo()`` sensor, all found by
+    ``scan`` under their family's name."""
+    from tests.emulators.peripheral import Impairments
+
+    async with BleRig() as rig:
+        for seed, kind in enumerate(KINDS):
+            emulator = importlib.import_module(f"tests.emulators.{kind.key}")
+            peripheral, rssi = emulator.demo(rig.link, Impairments(0.0, seed=seed))
+            await rig.add(peripheral, rssi=rssi)
+        found = await scan_sensors(2.0, read_battery=False)
+        assert sorted(f.kind for f in found) == sorted(k.name for k in KINDS)

@@ -73,7 +73,7 @@ async def test_scan_allow_connect_and_link_figures(system_bus, tmp_path):
                 c = node.counters
                 assert abs(row["loss"] - c.dropped / (c.sent + c.dropped)) < 0.03
                 assert 0.05 < row["loss"] < 0.15
-                assert row["rate_hz"] == st["rate_hz"]  # the source's own measurement
+                assert row["rate_hz"] == st.rate_hz  # the source's own measurement
                 assert f"{row['rate_hz']:.0f} Hz" in str(app.query_one("#sensors").render())
                 text = str(app.query_one("#sensors").render())
                 assert "C0:D0:57:00:07:A1" in text and f"loss {100 * row['loss']:.1f} %" in text
