@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import importlib
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def test_every_family_is_declared_whole_with_its_decoder_and_its_emulator():
         decoders = [kind.decoder(100.0)] + ([kind.serial_decoder(100.0)] if kind.serial else [])
         for dec in decoders:
             assert type(dec).__module__.startswith("dorsimeter.wire.")  # its decoder module
+            assert dataclasses.is_dataclass(dec.state)  # its evolving state, declared
             for _ in range(20):  # any bytes at all: never raises, counts what it skipped
                 dec.feed(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8)
                          .tobytes())

@@ -30,9 +30,11 @@ if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source
 
 class Decoder(Protocol):
     """What a family's decoder offers: bytes in (any split, any garbage, never raises), ImuBatch
-    out, counters in ``stats`` (``samples`` and ``bytes_skipped`` at least)."""
+    out, counters in ``stats`` (``samples`` and ``bytes_skipped`` at least), what it changes as
+    it runs in one declared ``state``."""
 
     stats: Any
+    state: Any
 
     def feed(self, data: bytes) -> list[ImuBatch]: ...
 
@@ -239,7 +241,7 @@ class WitMotionKind(SensorKind):
         link.crc_errors = decoder.stats.checksum_errors  # the UART's sums (BLE has none: 0)
 
     def skip_samples(self, decoder: Decoder, n: int) -> None:
-        decoder.state.n += n  # type: ignore[attr-defined]
+        decoder.state.n += n
 
 
 #: every supported family, in the order they are tried
