@@ -124,8 +124,8 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
     """Supported sensors nearby, strongest first.
 
     The battery level comes from the advertisement when a sensor puts it there, else (with
-    ``read_battery``) from a short connection to read the Battery Service. WitMotion sensors
-    have no Battery Service and show None.
+    ``read_battery``) from a short connection to read the Battery Service, for the families
+    that have one (``SensorKind.has_battery_service``); the others show None.
     """
     try:  # no UUID filter: some families advertise only their name (``name_prefixes``)
         found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
