@@ -76,17 +76,17 @@ def test_right_sensor_from_environment_config_and_option(tmp_path, monkeypatch):
     monkeypatch.setenv("DORSIMETER_HOME", str(home))
     assert _parse(["monitor"]).right_sensor is None
     (home / "config.toml").write_text('[monitor]\nright_sensor = "sim:lunge"\n')
-    assert _parse(["monitor"]).right_sensor == "sim:lunge"
+    assert str(_parse(["monitor"]).right_sensor) == "sim:lunge"
     monkeypatch.setenv("DORSIMETER_RIGHT_SENSOR", "ble:dorsi-7c01")  # the environment wins
-    assert _parse(["monitor"]).right_sensor == "ble:dorsi-7c01"
+    assert str(_parse(["monitor"]).right_sensor) == "ble:dorsi-7c01"
     args = _parse(["monitor", "--right-sensor", "serial:/dev/ttyACM1"])  # an option wins
-    assert args.right_sensor == "serial:/dev/ttyACM1"
+    assert args.right_sensor.kind == "serial" and args.right_sensor.target == "/dev/ttyACM1"
     # demo --both is the monitor with a simulated sensor on each shin
     monkeypatch.delenv("DORSIMETER_RIGHT_SENSOR")
     (home / "config.toml").write_text("")
     both = _parse(["demo", "--both"])
-    assert (both.command, both.sensor, both.right_sensor) == ("monitor", "sim:wall+lifts",
-                                                              "sim:wall+lifts")
+    assert (both.command, str(both.sensor), str(both.right_sensor)) == (
+        "monitor", "sim:wall+lifts", "sim:wall+lifts")
     assert not _parse(["demo"]).right_sensor  # no right sensor (an empty one beats settings)
 
 

@@ -48,6 +48,7 @@ def test_live_commands_apply_the_sensors_box_calibration(tmp_path, capsys):
     and a BLE sensor's stored calibration is found by its address or name."""
     from dorsimeter.core.sensor_cal import SensorCalibration
     from dorsimeter.io.calfiles import save_sensor_calibration, sensor_cal_for
+    from dorsimeter.wire.sensorspec import SensorSpec
     home = tmp_path / "home"
     unit = save_sensor_calibration(SensorCalibration("unit-1", n_poses=6), path=tmp_path / "u.json")
     assert main(["record", "--sensor", "sim", "--speed", "0", "--duration", "20",
@@ -62,7 +63,7 @@ def test_live_commands_apply_the_sensors_box_calibration(tmp_path, capsys):
     boxed = capsys.readouterr()
     assert "left: sensor unit-1: 6 poses" in boxed.err and "accelerometer offset" not in boxed.out
     save_sensor_calibration(SensorCalibration("C0:D0:57:00:00:d7", n_poses=9), home=home)
-    found = sensor_cal_for("ble:C0:D0:57:00:00:d7@100", None, str(home))
+    found = sensor_cal_for(SensorSpec.parse("ble:C0:D0:57:00:00:d7@100"), None, str(home))
     assert found is not None and found.n_poses == 9
-    assert sensor_cal_for("ble:dorsi-unknown", None, str(home)) is None
-    assert sensor_cal_for("serial:/dev/ttyACM0", None, str(home)) is None
+    assert sensor_cal_for(SensorSpec.parse("ble:dorsi-unknown"), None, str(home)) is None
+    assert sensor_cal_for(SensorSpec.parse("serial:/dev/ttyACM0"), None, str(home)) is None

@@ -136,7 +136,7 @@ def test_clip_scores_are_the_sessions_reps_on_the_clip_reading():
     the clip over the same hold, so it sits within a degree of the clip's true inclination
     there; best first, the mean of the best ``best_of``."""
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
     from dorsimeter.types import Readings
 
     sim = ShankSim(rate_hz=100.0, seed=4, mount=Mount(clip_rotation_deg=(6.0, 12.0, 120.0)),

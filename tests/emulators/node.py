@@ -148,3 +148,9 @@ class NodePeripheral(Peripheral):
                 elif self.connected:
                     await self.device.notify_subscribers(self.control, frame)
             await asyncio.sleep(STEP_S)
+
+
+def demo(link: LocalLink, impairments: Impairments) -> tuple[NodePeripheral, int]:
+    """The node ``python -m tests.emulators`` serves, and the RSSI the host sees it at."""
+    return NodePeripheral(link, "dorsi-0001", "C0:D0:57:00:00:01", impairments,
+                          wait_for_host=True), -55

@@ -23,7 +23,7 @@ from scipy.spatial.transform import Rotation
 
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import GRAVITY_M_S2
-from dorsimeter.wire import gatt, witmotion
+from dorsimeter.wire import witmotion
 from tests.emulators.peripheral import (
     NOTIFY,
     Impairments,
@@ -32,6 +32,10 @@ from tests.emulators.peripheral import (
     advertising_data,
 )
 
+# the BWT901BLE's GATT layout, as the vendor's app and SDK use it (a base of …-00805f9a34fb)
+SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
+NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
+WRITE_UUID = "0000ffe9-0000-1000-8000-00805f9a34fb"
 DEFAULT_RATE_HZ = 10.0
 UNLOCK_WINDOW_S = 10.0
 _CODE_TO_HZ = {code: float(hz) for hz, code in witmotion.RATE_CODES.items()}
@@ -74,14 +78,14 @@ class WitMotionPeripheral(Peripheral):
         self.autostart = autostart
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(gatt.WITMOTION_NOTIFY_UUID, NOTIFY, Characteristic.READABLE,
+        self.data = Characteristic(NOTIFY_UUID, NOTIFY, Characteristic.READABLE,
                                    b"")
-        write = self.writable(gatt.WITMOTION_WRITE_UUID, self._on_command)
-        return [Service(gatt.WITMOTION_SERVICE_UUID, [self.data, write])]
+        write = self.writable(WRITE_UUID, self._on_command)
+        return [Service(SERVICE_UUID, [self.data, write])]
 
     def advertisement(self) -> tuple[bytes, bytes]:
         # WitMotion's UUIDs sit on a non-standard base (…-00805f9a34fb), so they are 128-bit
-        uuid_le = bytes.fromhex(gatt.WITMOTION_SERVICE_UUID.replace("-", ""))[::-1]
+        uuid_le = bytes.fromhex(SERVICE_UUID.replace("-", ""))[::-1]
         return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
                                  (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
                                   uuid_le)),
@@ -160,3 +164,8 @@ class WitMotionPeripheral(Peripheral):
             ticker.advance(n)
             await ticker.sleep()
         return done
+
+
+def demo(link: LocalLink, impairments: Impairments) -> tuple[WitMotionPeripheral, int]:
+    """The WitMotion ``python -m tests.emulators`` serves, and the RSSI the host sees it at."""
+    return WitMotionPeripheral(link, "WT901BLE68", "C0:57:17:00:00:01", impairments), -67

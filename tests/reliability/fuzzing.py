@@ -162,7 +162,7 @@ def check_wit_ble(seed: int, ops, cuts) -> None:
     dec = W.WitBleDecoder(100.0)
     feed_split(dec, data, cuts)
     s = dec.stats
-    assert s.bytes_skipped + W.BLE_PACKET_BYTES * s.packets + len(dec._buf) == len(data)
+    assert s.bytes_skipped + W.BLE_PACKET_BYTES * s.packets + len(dec.state.buf) == len(data)
     # junk with the header byte removed cannot fake a packet: all 8 come through, exactly
     clean = b""
     for i, p in enumerate(packets):
@@ -184,7 +184,7 @@ def check_wit_uart(seed: int, ops, cuts) -> None:
     dec = W.WitUartDecoder(100.0)
     got = feed_split(dec, data, cuts)
     s = dec.stats
-    assert s.bytes_skipped + W.UART_PACKET_BYTES * s.packets + len(dec._buf) == len(data)
+    assert s.bytes_skipped + W.UART_PACKET_BYTES * s.packets + len(dec.state.buf) == len(data)
     # an intact cycle (acc, gyro, angle) is a sample; the last one may wait for the next 0x51
     n = sum(len(b) for b in got)
     assert n >= int(intact[:-1].sum())

@@ -69,8 +69,8 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
 
     def spy(self):
         reset(self)
-        if self._restart_from is not None:
-            joins.append(self._restart_from * 1e-6)
+        if self.state.restart_from_us is not None:
+            joins.append(self.state.restart_from_us * 1e-6)
 
     monkeypatch.setattr(FrameDecoder, "reset_sequence", spy)
     r = HostRunner(rate_hz=100, speed=5.0, link_path=str(tmp_path / "ttyNODE"),
@@ -100,7 +100,7 @@ def test_power_cycle_over_usb_restarts_sequence_and_clock_and_readings_go_on(tmp
         r.stop()
     dec = src._decoder
     t = np.concatenate([b.t_s for b in batches])
-    assert dec.stats.restarts == 1 and len(src.gaps) == 1 and src.reconnects == 1
+    assert dec.stats.restarts == 1 and len(src.gaps) == 1 and src.link.reconnects == 1
     assert dec.stats.lost == 0 and dec.stats.lost_samples == 0  # not billions, not any
     assert np.all(np.diff(t) > 0)  # time never steps back
     np.testing.assert_allclose(np.diff(t), 0.01, atol=2e-6)  # and the new life joins on
@@ -166,7 +166,7 @@ async def test_power_cycle_over_ble_while_the_link_is_down(system_bus):
             await source.close()
     dec = source._decoder
     t = np.concatenate(t_all)
-    assert source.status.reconnects == 1 and dec.stats.restarts == 1
+    assert source.link.reconnects == 1 and dec.stats.restarts == 1
     assert dec.stats.lost == dec.stats.lost_samples == 0  # not billions: a restart is no loss
     assert np.all(np.diff(t) > 0)
     np.testing.assert_allclose(np.diff(t), 0.01, atol=2e-6)

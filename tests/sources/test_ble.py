@@ -80,8 +80,8 @@ async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
         assert np.degrees(2 * np.arccos(np.clip(dot, -1, 1))).max() < 0.02
         # still at the start of the session: gravity is 1 g along the sensor's up axis
         assert np.allclose(np.linalg.norm(acc[:20], axis=1), GRAVITY_M_S2, atol=0.1)
-        assert source.status.kind == "WitMotion BWT901BLE"
-        assert source.status.address == "C0:57:17:00:00:01"
+        assert source.link.kind == "WitMotion BWT901BLE"
+        assert source.link.address == "C0:57:17:00:00:01"
 
 
 async def collect_seconds(source: BleSource, seconds: float, timeout_s: float,
@@ -113,7 +113,7 @@ async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
 
         async def on_batch(batch):
             t0 = seen.setdefault("t0", float(batch.t_s[0]))
-            seen.setdefault("battery", source.status.battery_pct)
+            seen.setdefault("battery", source.link.battery_pct)
             if batch.t_s[-1] - t0 > 5.0 and "swapped" not in seen:
                 seen["swapped"] = True  # a fresh cell: the polled level must follow
                 node.node.battery = SimBattery(node.clock, start_pct=42.9)
@@ -126,8 +126,8 @@ async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
         assert len(t) >= 2000
         assert np.allclose(np.diff(t), 0.005, atol=2e-6)  # every sample, 5 ms apart
         assert np.all(np.diff(seq) >= 0) and seq[-1] - seq[0] + 1 == len(np.unique(seq))
-        st = source.status
-        assert st.lost_frames == 0 and st.lost == 0 and st.duplicates == 0 and st.gaps == 0
+        st = source.link
+        assert st.lost_frames == 0 and st.lost_samples == 0 and st.duplicates == 0 and st.gaps == 0
         assert st.frames == node.data_frames_sent or st.frames <= node.data_frames_sent
         assert 195 < st.rate_hz < 205
         assert seen["battery"] in (86, 87)  # the simulated cell loses 10 % an hour from 87 %
@@ -155,12 +155,12 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
 
         await collect_seconds(source, 13.0, timeout_s=30, on_batch=on_batch)
         assert drop, "the trial never calibrated before the drop"
-        assert source.status.reconnects == 1 and len(source.gaps) == 1 and gaps == source.gaps
+        assert source.link.reconnects == 1 and len(source.gaps) == 1 and gaps == source.gaps
         gap = gaps[0]
         assert gap.down_s < 2.0                                    # reconnected within 2 s
         assert gap.t_before_s > 10.0 and gap.t_after_s > gap.t_before_s
         # the frames the node produced while nobody listened are exactly the ones counted lost
-        assert gap.lost_frames == source.status.lost_frames == \
+        assert gap.lost_frames == source.link.lost_frames == \
             node.counters.unsent - drop["unsent"] > 0
         t_all = np.concatenate([x.t_s for x in readings])
         assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1 > 0
@@ -186,10 +186,10 @@ async def test_ten_percent_injected_loss_is_counted_exactly():
         # frames the radio removed between the first and the last frame the host received
         removed = [s for s in node.lost_seqs if seq[0] < s < seq[-1]]
         assert len(removed) > 50
-        assert source.status.lost_frames == len(removed)
-        assert source.status.lost == len(removed)         # one sample per frame
-        assert 0.07 < source.status.loss_fraction < 0.13
-        assert source.status.duplicates == 0 and source.status.gaps == 0
+        assert source.link.lost_frames == len(removed)
+        assert source.link.lost_samples == len(removed)         # one sample per frame
+        assert 0.07 < source.link.loss < 0.13
+        assert source.link.duplicates == 0 and source.link.gaps == 0
         expected = np.setdiff1d(np.arange(seq[0], seq[-1] + 1), removed)
         assert np.array_equal(np.unique(seq), expected)
 
@@ -211,7 +211,7 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
                 got.append(batch)
 
         async def connected():
-            while source.client is None or not wit.subscribed.is_set():
+            while source.state.client is None or not wit.subscribed.is_set():
                 await asyncio.sleep(0.01)
 
         task = asyncio.create_task(consume())
@@ -219,25 +219,25 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
         path, old_watchers = None, set()
         try:
             await asyncio.wait_for(connected(), 10)
-            path = source.client._backend._device_path
+            path = source.state.client._backend._device_path
             old_watchers = set(manager._device_watchers[path])
             first = await wit.stream_for(100, 0.5)
             await wit.drop_link()
             await asyncio.sleep(0.05)
             await asyncio.wait_for(connected(), 5)
-            assert source.status.reconnects == 1
+            assert source.link.reconnects == 1
             manager._device_watchers[path].update(old_watchers)  # the stale registration
             second = await wit.stream_for(100, 0.5)
 
             async def delivered():  # every sample sent, and every stale callback, has arrived
                 while (sum(len(b) for b in got) < wit.counters.sent
-                       or source.stale_notifications < second):
+                       or source.state.stale_notifications < second):
                     await asyncio.sleep(0.01)
 
             await asyncio.wait_for(delivered(), 30)
             n = sum(len(b) for b in got)
             assert n == first + second == wit.counters.sent      # each sample exactly once
-            assert source.stale_notifications == second          # the old callback did fire
+            assert source.state.stale_notifications == second          # the old callback did fire
         finally:
             manager._device_watchers.get(path, set()).difference_update(old_watchers)
             task.cancel()
@@ -334,7 +334,7 @@ async def test_a_sensor_gone_for_good_ends_the_stream_with_a_device_error():
         with pytest.raises(DeviceError, match="dorsi-0109' lost: no reconnection in 1 s"):
             await asyncio.wait_for(run(), 15)
         assert 0.9 < loop.time() - dropped_at < 3.0
-        assert source.stats()["state"] == "lost" and source.status.reconnects == 1
+        assert source.link.state == "lost" and source.link.reconnects == 1
 
 
 async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
@@ -361,25 +361,28 @@ async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
 
 def test_sensor_spec_errors_are_one_line_and_name_the_problem():
     from dorsimeter.errors import DorsimeterError
-    from dorsimeter.sources import open_source
+    from dorsimeter.sources import SensorSpec, open_source
 
-    with pytest.raises(DorsimeterError, match="needs an address or a name"):
-        open_source("ble:")
-    with pytest.raises(DorsimeterError, match="'fast' is not a rate in Hz"):
-        open_source("ble:dorsi-0001@fast")
-    src = open_source("ble:C0:D0:57:00:00:01@200")
+    with pytest.raises(DorsimeterError, match="^--sensor ble:ADDRESS_OR_NAME.* needs an address "
+                                              "or a name"):
+        SensorSpec.parse("ble:")
+    with pytest.raises(DorsimeterError, match="^--right-sensor ble:dorsi-0001@fast: 'fast' is "
+                                              "not a rate in Hz"):
+        SensorSpec.parse("ble:dorsi-0001@fast", "--right-sensor")
+    src = open_source(SensorSpec.parse("ble:C0:D0:57:00:00:01@200"))
     assert isinstance(src, BleSource) and src.target == "C0:D0:57:00:00:01"
     assert src.rate_hz == 200
 
 
 def test_sensor_kind_from_advertised_uuids_or_a_witmotion_name():
-    from dorsimeter.sources.ble import kind_from_uuids
+    from dorsimeter.sources.registry import kind_for_services
     from dorsimeter.wire import gatt
+    from tests.emulators import witmotion as wit_emulator
 
-    assert kind_from_uuids([gatt.NODE_SERVICE_UUID.upper()]).name == "dorsimeter node"
-    assert kind_from_uuids([gatt.WITMOTION_SERVICE_UUID]).name == "WitMotion BWT901BLE"
-    assert kind_from_uuids([], "WT901BLE68").name == "WitMotion BWT901BLE"
-    assert kind_from_uuids(["0000180d-0000-1000-8000-00805f9b34fb"], "HR strap") is None
+    assert kind_for_services([gatt.NODE_SERVICE_UUID.upper()]).name == "dorsimeter node"
+    assert kind_for_services([wit_emulator.SERVICE_UUID]).name == "WitMotion BWT901BLE"
+    assert kind_for_services([], "WT901BLE68").name == "WitMotion BWT901BLE"
+    assert kind_for_services(["0000180d-0000-1000-8000-00805f9b34fb"], "HR strap") is None
 
 
 async def test_two_sources_started_at_once_both_find_their_sensor_and_stream():
@@ -414,13 +417,13 @@ async def test_a_sensor_known_by_a_corebluetooth_uuid_connects_through_real_blea
         source = BleSource(f"{MAC_UUID.lower()}", rate_hz=200, allowed=allowed)
         batches = await take(source, 400, timeout_s=20)
         device = rig.bluez.devices[next(iter(rig.bluez.devices))]
-        assert source.status.address == MAC_UUID
+        assert source.link.address == MAC_UUID
         assert node.imu.rate_hz == 200  # set_rate obeyed: the link was encrypted
         # with no pair() call, exactly the first command met Insufficient Encryption
         assert device.insufficient_encryption == (0 if can_pair else 1)
         t = np.concatenate([b.t_s for b in batches])
         assert len(t) >= 400 and np.allclose(np.diff(t), 0.005, atol=2e-6)
-        assert source.status.lost_frames == 0
+        assert source.link.lost_frames == 0
 
 
 async def test_a_name_two_sensors_advertise_is_refused_unless_the_allow_list_picks_one(tmp_path):
@@ -434,7 +437,7 @@ async def test_a_name_two_sensors_advertise_is_refused_unless_the_allow_list_pic
         allowed.add("C0:D0:57:00:00:D2")
         source = BleSource("dorsi-twin", allowed=allowed)
         await take(source, 50, timeout_s=15)
-        assert source.status.address == "C0:D0:57:00:00:D2"
+        assert source.link.address == "C0:D0:57:00:00:D2"
 
 
 async def test_a_set_up_that_fails_after_a_drop_is_retried_and_the_stream_goes_on():
@@ -453,7 +456,7 @@ async def test_a_set_up_that_fails_after_a_drop_is_retried_and_the_stream_goes_o
                 await node.drop_link()
 
         batches = await collect_seconds(source, 8.0, timeout_s=40, on_batch=on_batch)
-        assert dropped and source.status.reconnects == 1 and len(source.gaps) == 1
+        assert dropped and source.link.reconnects == 1 and len(source.gaps) == 1
         assert node.ignore_commands == 0 and node.counters.connections >= 3
         # the unanswered set_rate, then the set_rate (and battery) of the connection that worked
         later = node.counters.writes[dropped["writes"]:]

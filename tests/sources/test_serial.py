@@ -19,8 +19,9 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import SensorErrors, ShankSim
-from dorsimeter.sources import open_source
-from dorsimeter.sources.serial import SerialSource, detect_protocol
+from dorsimeter.sources import SensorSpec, open_source
+from dorsimeter.sources.registry import kind_for_bytes
+from dorsimeter.sources.serial import SerialSource
 from firmware_bridge import wire
 from firmware_bridge.host import HostRunner
 
@@ -70,7 +71,7 @@ def test_firmware_to_pipeline_matches_truth_across_clock_wrap(runner_factory, ma
     r = runner_factory(rate_hz=100, speed=20.0, clock_offset_us=offset_us,
                        max_payload=max_payload, encoding=encoding)
     src = SerialSource(r.path)
-    assert (src.protocol, src.rate_hz) == ("node", 100.0)
+    assert (src.kind.key, src.rate_hz) == ("node", 100.0)
     batches = asyncio.run(_collect(src, 25.0))
     t = np.concatenate([b.t_s for b in batches])
     assert np.all(np.diff(t) > 0) and t[-1] > 2**32 * 1e-6  # unwrapped through the wrap
@@ -85,7 +86,7 @@ def test_firmware_to_pipeline_matches_truth_across_clock_wrap(runner_factory, ma
     assert np.allclose(tt[idx], rt, atol=1e-6)
     rmse = float(np.sqrt(np.mean((ang - ta[idx]) ** 2)))
     assert rmse < 1.0, rmse
-    assert src.stats()["loss"] == 0.0
+    assert src.link.loss == 0.0
 
 
 def test_unplug_replug_is_survived_and_the_gap_marked(runner_factory, tmp_path):
@@ -101,7 +102,7 @@ def test_unplug_replug_is_survived_and_the_gap_marked(runner_factory, tmp_path):
 
     batches = asyncio.run(_collect(src, 12.0, maybe_unplug))
     t = np.concatenate([b.t_s for b in batches])
-    assert len(src.gaps) == 1 and src.reconnects == 1
+    assert len(src.gaps) == 1 and src.link.reconnects == 1
     gap = src.gaps[0]
     assert gap.down_s >= 0.5
     jump = np.flatnonzero(np.diff(t) > 0.015)
@@ -110,7 +111,7 @@ def test_unplug_replug_is_survived_and_the_gap_marked(runner_factory, tmp_path):
     # every sample the node took during the outage is accounted for, exactly
     assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1
     assert gap.lost_samples >= 0.5 * 10 * 100 * 0.8
-    assert src.stats()["gaps"] == 1
+    assert src.link.gaps == 1
 
 
 def test_port_gone_for_good_raises_device_error(runner_factory, tmp_path):
@@ -132,7 +133,7 @@ def test_port_gone_for_good_raises_device_error(runner_factory, tmp_path):
 def test_witmotion_uart_detected_and_decoded_to_si(runner_factory):
     r = runner_factory(rate_hz=50, speed=1.0, protocol="witmotion-uart")  # paced by the wall
     src = SerialSource(r.path)
-    assert (src.protocol, src.rate_hz) == ("witmotion-uart", 50.0)
+    assert (src.kind.key, src.rate_hz) == ("witmotion", 50.0)
     batches = asyncio.run(_collect(src, 1.5))
     acc = np.concatenate([b.acc_m_s2 for b in batches])
     quat = np.concatenate([b.quat for b in batches])
@@ -146,24 +147,24 @@ def test_witmotion_uart_detected_and_decoded_to_si(runner_factory):
     assert np.allclose(np.diff(t), 0.02)
 
 
-def test_detect_protocol_from_bytes():
+def test_the_family_is_recognised_from_the_bytes():
     from dorsimeter.wire import frames as F
     from dorsimeter.wire import witmotion as W
 
     node = b"".join(F.encode_data(i, i * 10_000, [[0, 0, 9.81]], [[0, 0, 0]]) for i in range(4))
     wit = b"".join(W.encode_uart_sample([0, 0, 1], [0, 0, 0], [0, 0, 0]) for _ in range(4))
-    assert detect_protocol(b"\x00junk" + node) == "node"
-    assert detect_protocol(wit[5:]) == "witmotion-uart"
-    assert detect_protocol(os.urandom(64)) is None
+    assert kind_for_bytes(b"\x00junk" + node).key == "node"
+    assert kind_for_bytes(wit[5:]).key == "witmotion"
+    assert kind_for_bytes(os.urandom(64)) is None
 
 
 def test_open_source_serial_errors():
     with pytest.raises(DeviceError, match="cannot open"):
-        open_source("serial:/nonexistent/ttyX")
+        open_source(SensorSpec.parse("serial:/nonexistent/ttyX"))
     from dorsimeter.errors import DorsimeterError
 
     with pytest.raises(DorsimeterError, match="not a rate"):
-        open_source("serial:/dev/null@fast")
+        SensorSpec.parse("serial:/dev/null@fast")
 
 
 def test_cli_record_from_the_firmware_on_a_pty(tmp_path):

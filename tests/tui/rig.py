@@ -12,7 +12,7 @@ import asyncio
 import numpy as np
 
 from dorsimeter.sim import Mount, ShankSim
-from dorsimeter.sources.base import Pacer, Source
+from dorsimeter.sources.base import LinkStats, Pacer, Source
 from dorsimeter.types import ImuBatch
 
 
@@ -22,7 +22,7 @@ class ScriptedSource(Source):
     knows_side = True
 
     def __init__(self, batches: list[ImuBatch], rate_hz: float = 100.0,
-                 name: str = "simulated rig (seed 3)", stats: dict | None = None,
+                 name: str = "simulated rig (seed 3)", link: LinkStats | None = None,
                  speed: float = 0.0, gate: asyncio.Event | None = None) -> None:
         self.batches = batches
         self.gate = gate
@@ -30,7 +30,7 @@ class ScriptedSource(Source):
         self.rate_hz = rate_hz
         self.name = name
         self.sent = 0
-        self._stats = stats or {}
+        self.link = link or LinkStats()
         self.closed = False
 
     async def stream(self):
@@ -42,8 +42,6 @@ class ScriptedSource(Source):
             yield b
         await asyncio.Event().wait()
 
-    def stats(self) -> dict:
-        return dict(self._stats)
 
     async def close(self) -> None:
         self.closed = True

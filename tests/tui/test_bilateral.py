@@ -12,6 +12,7 @@ import numpy as np
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.sources import LinkStats
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.model import DEG_PER_CM, asymmetry
 from dorsimeter.tui.screens import CalibrateScreen
@@ -232,7 +233,7 @@ async def test_an_outage_of_one_sensor_is_a_marked_gap_and_the_other_streams_thr
     outage = (15.0, 17.0)  # the right link is down for 2 s, then comes back
     rb = [b for b in rb if not (b.t_s[0] >= outage[0] and b.t_s[-1] < outage[1])]
     ls = ScriptedSource(lb)
-    rs = ScriptedSource(rb, stats={"gaps": 1, "reconnects": 1})
+    rs = ScriptedSource(rb, link=LinkStats(gaps=1, reconnects=1))
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))

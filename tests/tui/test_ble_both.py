@@ -39,24 +39,24 @@ async def test_one_ble_link_dropping_leaves_the_other_leg_streaming(system_bus):
                                               and received(s) >= 100 for s in legs),
                            timeout_s=30)
             await right_node.drop_link(silent_s=1.0)
-            await wait_for(pilot, lambda: right.stats()["state"] == "reconnecting", timeout_s=10)
+            await wait_for(pilot, lambda: right.link.state == "reconnecting", timeout_s=10)
             left_at_drop = received("left")
             app.refresh_view()
             lines = str(app.query_one("#sensors").render()).split("\n")
             assert "RECONNECTING" in lines[1] and "RECONNECTING" not in lines[0]
             # the left leg streams through the right one's outage
             await wait_for(pilot, lambda: received("left") >= left_at_drop + 50, timeout_s=10)
-            assert right.stats()["state"] == "reconnecting"
+            assert right.link.state == "reconnecting"
             # the right link comes back into the same session, the gap counted on its line
-            await wait_for(pilot, lambda: right.stats()["state"] == "streaming"
-                           and right.stats()["gaps"] >= 1, timeout_s=20)
+            await wait_for(pilot, lambda: right.link.state == "streaming"
+                           and right.link.gaps >= 1, timeout_s=20)
             right_after = received("right")
             await wait_for(pilot, lambda: received("right") >= right_after + 50, timeout_s=10)
             app.refresh_view()
             lines = str(app.query_one("#sensors").render()).split("\n")
             assert "dorsi-0a01" in lines[0] or "C0:D0:57:00:0A:01" in lines[0]
-            st = right.stats()  # the line shows what the source counted
-            assert f"gaps {st['gaps']}" in lines[1] and f"reconnects {st['reconnects']}" in lines[1]
+            st = right.link  # the line shows what the source counted
+            assert f"gaps {st.gaps}" in lines[1] and f"reconnects {st.reconnects}" in lines[1]
             assert "gaps" not in lines[0] and "reconnects" not in lines[0]
             batt = [int(re.search(r"batt (\d+) %", ln).group(1)) for ln in lines]
             assert 78 <= batt[0] <= 81 and 9 <= batt[1] <= 12  # each node's own battery

@@ -65,15 +65,15 @@ async def test_scan_allow_connect_and_link_figures(system_bus, tmp_path):
                 assert "box calibration C0:D0:57:00:07:A1 in use" in app.message
                 await wait_for(pilot, lambda: app.samples >= 150, timeout_s=30)
                 app.refresh_view()
-                st = app.source.stats()
+                st = app.source.link
                 row = app.sensor_rows()[0]
                 assert row["state"] == "streaming" and row["battery"] == pytest.approx(0.64, 0.02)
                 # what the panel shows is what the node really lost on the link
-                assert row["loss"] == pytest.approx(st["loss"])
+                assert row["loss"] == pytest.approx(st.loss)
                 c = node.counters
                 assert abs(row["loss"] - c.dropped / (c.sent + c.dropped)) < 0.03
                 assert 0.05 < row["loss"] < 0.15
-                assert row["rate_hz"] == st["rate_hz"]  # the source's own measurement
+                assert row["rate_hz"] == st.rate_hz  # the source's own measurement
                 assert f"{row['rate_hz']:.0f} Hz" in str(app.query_one("#sensors").render())
                 text = str(app.query_one("#sensors").render())
                 assert "C0:D0:57:00:07:A1" in text and f"loss {100 * row['loss']:.1f} %" in text

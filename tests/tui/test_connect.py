@@ -19,6 +19,7 @@ from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import ConnectScreen
 from dorsimeter.tui.screens.connect import NOT_IN_RANGE, ConfirmScreen
 from dorsimeter.tui.services import StoreClient, box_calibration_for
+from dorsimeter.wire.sensorspec import SensorSpec
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
 LEFT, RIGHT = "C0:D0:57:00:07:A1", "C0:D0:57:00:07:B2"
@@ -92,17 +93,19 @@ def test_box_calibration_is_found_by_address_then_by_the_scanned_name(tmp_path):
     by_addr, by_name = box(LEFT, 0.01), box("dorsi-07b2", 0.02)
     save_sensor_calibration(by_addr, home=tmp_path)
     save_sensor_calibration(by_name, home=tmp_path)
-    assert box_calibration_for(f"ble:{LEFT}", tmp_path) == by_addr
-    assert box_calibration_for(f"ble:{LEFT.lower()}@50", tmp_path) == by_addr
-    assert box_calibration_for("ble:dorsi-07b2", tmp_path) == by_name
-    assert box_calibration_for(f"ble:{RIGHT}", tmp_path, ("dorsi-07b2",)) == by_name
-    assert box_calibration_for(f"ble:{RIGHT}", tmp_path) is None
+    assert box_calibration_for(SensorSpec.parse(f"ble:{LEFT}"), tmp_path) == by_addr
+    assert box_calibration_for(SensorSpec.parse(f"ble:{LEFT.lower()}@50"), tmp_path) == by_addr
+    assert box_calibration_for(SensorSpec.parse("ble:dorsi-07b2"), tmp_path) == by_name
+    assert box_calibration_for(SensorSpec.parse(f"ble:{RIGHT}"), tmp_path,
+                               ("dorsi-07b2",)) == by_name
+    assert box_calibration_for(SensorSpec.parse(f"ble:{RIGHT}"), tmp_path) is None
     # sources without a stable id get none (the CLI's --sensor-cal is for them)
-    assert box_calibration_for("sim", tmp_path) is None
-    assert box_calibration_for("serial:/dev/ttyACM0", tmp_path, ("dorsi-07b2",)) is None
+    assert box_calibration_for(SensorSpec.parse("sim"), tmp_path) is None
+    assert box_calibration_for(SensorSpec.parse("serial:/dev/ttyACM0"), tmp_path,
+                               ("dorsi-07b2",)) is None
     (tmp_path / "sensors" / f"{LEFT.replace(':', '_')}.json").write_text("{oops")
     with pytest.raises(DorsimeterError, match="not a sensor calibration"):
-        box_calibration_for(f"ble:{LEFT}", tmp_path)
+        box_calibration_for(SensorSpec.parse(f"ble:{LEFT}"), tmp_path)
 
 
 async def test_a_damaged_box_calibration_refuses_the_connection(tmp_path):

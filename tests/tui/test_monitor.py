@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.sources import LinkStats
 from dorsimeter.store.db import Athlete
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.model import asymmetry
@@ -85,7 +86,7 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
 
 async def test_link_figures_count_lost_packets_exactly():
     batches, _ = sim_batches(12, drop_every=10)  # every 10th batch of 5 samples lost
-    source = ScriptedSource(batches, stats={"battery": 0.42})
+    source = ScriptedSource(batches, link=LinkStats(battery_pct=42))
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: source.sent == len(batches))
@@ -102,8 +103,8 @@ async def test_link_figures_count_lost_packets_exactly():
 
 async def test_reconnecting_state_and_stall_are_shown():
     batches, _ = sim_batches(2)
-    source = ScriptedSource(batches, stats={"state": "reconnecting", "reconnects": 2,
-                                            "rate_hz": 0.0})
+    source = ScriptedSource(batches, link=LinkStats(state="reconnecting", reconnects=2,
+                                                    rate_hz=0.0))
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: source.sent == len(batches))
@@ -172,26 +173,6 @@ async def test_target_line_and_colour_when_reached():
         app.refresh_view()
         assert not app.query_one("#angle").has_class("reached")
         assert "target 45°" in text_of(app, "#gauge")
-
-
-async def test_one_line_per_sensor_when_the_source_has_two():
-    batches, _ = sim_batches(2)
-    stats = {"sensors": [
-        {"name": "dorsi-0a01", "side": "left", "rate_hz": 99.6, "loss": 0.004, "battery": 0.81,
-         "state": "streaming"},
-        {"name": "dorsi-0b02", "side": "right", "rate_hz": 0.0, "loss": 0.12, "battery": 0.09,
-         "state": "reconnecting", "reconnects": 1}]}
-    source = ScriptedSource(batches, stats=stats)
-    app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: source.sent == len(batches))
-        app.refresh_view()
-        lines = text_of(app, "#sensors").split("\n")
-        assert len(lines) == 2
-        assert "dorsi-0a01" in lines[0] and "LEFT" in lines[0] and "100 Hz" in lines[0]
-        assert "loss 0.4 %" in lines[0] and "batt 81 %" in lines[0]
-        assert "dorsi-0b02" in lines[1] and "RIGHT" in lines[1] and "RECONNECTING" in lines[1]
-        assert "loss 12.0 %" in lines[1] and "batt 9 %" in lines[1] and "not calibrated" in lines[1]
 
 
 async def test_knee_drift_banner_is_amber_and_heel_lift_takes_precedence():

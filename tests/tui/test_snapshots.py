@@ -14,6 +14,7 @@ import asyncio
 
 import pytest
 
+from dorsimeter.sources import LinkStats
 from dorsimeter.store.db import Athlete
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.screens import CalibrateScreen
@@ -57,8 +58,8 @@ def test_two_sensor_layout(snap_compare, size):
     # lift (its alert line red, the left's not), the live asymmetry in the per-side table
     left, _ = batches_of("two_left")
     right, _ = batches_of("two_right")
-    ls = ScriptedSource(left, name="dorsi-0a01", stats={"battery": 0.81})
-    rs = ScriptedSource(right, name="dorsi-0b02", stats={"battery": 0.12})
+    ls = ScriptedSource(left, name="dorsi-0a01", link=LinkStats(battery_pct=81))
+    rs = ScriptedSource(right, name="dorsi-0b02", link=LinkStats(battery_pct=12))
     app = MonitorApp(ls, RecordedPipeline("two_left"), clock=frozen_clock, target_deg=35.0,
                      right_source=rs, right_pipeline=RecordedPipeline("two_right"))
 

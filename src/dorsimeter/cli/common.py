@@ -11,6 +11,7 @@ from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # the session (and scipy behind it) is imported by the commands that run
     from dorsimeter.session.results import SessionResults
+    from dorsimeter.wire.sensorspec import SensorSpec
 
 
 def rotation_arg(text: str) -> tuple[float, float, float]:
@@ -68,6 +69,26 @@ def text_arg(max_chars: int = 200):
     return parse
 
 
+def sensor_arg(option: str = "--sensor", empty_is_none: bool = False):
+    """An argparse type: ``--sensor`` parsed once into a ``SensorSpec`` (its one-line error
+    names ``option``); ``empty_is_none``: an empty value means no sensor (``--right-sensor ""``)."""
+
+    def parse(text: str) -> SensorSpec | None:
+        from dorsimeter.errors import DorsimeterError
+        from dorsimeter.wire.sensorspec import SensorSpec
+
+        if empty_is_none and not text:
+            return None
+        try:
+            return SensorSpec.parse(text, option)
+        except DorsimeterError as e:  # argparse names the option itself
+            raise argparse.ArgumentTypeError(terminal_safe(str(e).removeprefix(option + " ")))\
+                from None
+
+    parse.__name__ = "sensor"
+    return parse
+
+
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week of device time: beyond any session
 SEED_ARG = number_arg(0, 2**32 - 1, "the simulator's random seed", integer=True)
 
@@ -75,7 +96,7 @@ SEED_ARG = number_arg(0, 2**32 - 1, "the simulator's random seed", integer=True)
 def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = "sim",
                        with_calibration: bool = True) -> None:
     """``--sensor`` and the options of the sources it names."""
-    p.add_argument("--sensor", default=sensor_default,
+    p.add_argument("--sensor", default=sensor_default, type=sensor_arg(),
                    help="sim[:SCRIPT[+lifts]] | replay:FILE | serial:PORT[@RATE] | "
                    "ble:ADDRESS_OR_NAME[@RATE]"
                    + (f" (default: {sensor_default})" if sensor_default else ""))
@@ -130,7 +151,7 @@ def open_source_from_args(args: argparse.Namespace):
     from dorsimeter.sources import open_source
 
     allowed = None
-    if str(args.sensor).startswith("ble:"):  # the radio: only the sensors the user has added
+    if args.sensor.kind == "ble":  # the radio: only the sensors the user has added
         from dorsimeter.store.security import AllowList
 
         allowed = AllowList.load(getattr(args, "home", None))
@@ -214,7 +235,8 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name:
                       None if args.tibia_length_cm is None else args.tibia_length_cm / 100.0,
                       None if args.foot_length_cm is None else args.foot_length_cm / 100.0,
                       pseudonymous=True if getattr(args, "pseudonymous", False) else None)
-    kind_of_sensor = str(getattr(args, "sensor", "") or "").partition(":")[0] or None
+    spec = getattr(args, "sensor", None)
+    kind_of_sensor = spec.kind if spec is not None else None
     recorder = SessionRecorder(store, kind, athlete=args.athlete, sensor=sensor_name,
                                sensor_kind=kind_of_sensor, raw_path=raw_path,
                                notes=args.notes, calibrations=calibrations,

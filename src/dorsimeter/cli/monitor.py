@@ -14,6 +14,7 @@ from dorsimeter.cli.common import (
     guard_outputs,
     number_arg,
     print_results,
+    sensor_arg,
 )
 from dorsimeter.store.security import add_force_option
 
@@ -22,6 +23,7 @@ def register(sub) -> None:
     p = sub.add_parser("monitor", help="live monitor in the terminal")
     add_source_options(p)
     p.add_argument("--right-sensor", metavar="SENSOR",
+                   type=sensor_arg("--right-sensor", empty_is_none=True),
                    help="a second sensor on the right shin: both legs live side by side, "
                    "--sensor is then the left one (and --record RAW gives RAW-left.csv and "
                    "RAW-right.csv)")
@@ -65,7 +67,7 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
         pseudo = True if args.pseudonymous else None
         athlete = store.run(lambda s: s.athlete(args.athlete, cm(args.tibia_length_cm),
                                                 cm(args.foot_length_cm), pseudo)).result()
-    kind = str(args.sensor or "").partition(":")[0] or None
+    kind = args.sensor.kind if args.sensor is not None else None
     raw = [str(w.path) for w in writers.values()] if two else args.record  # one per sensor
     recording = {"sensor_kind": kind, "raw_path": raw or None,
                  "notes": args.notes, "placement_cm": args.placement_cm}

@@ -21,6 +21,7 @@ from dorsimeter.cli.common import (
     number_arg,
     open_source_from_args,
     print_results,
+    sensor_arg,
     session_recorder_from_args,
 )
 from dorsimeter.errors import DorsimeterError
@@ -45,6 +46,7 @@ def register(sub) -> None:
                "SIGKILL, `dorsimeter recover` keeps what was recorded.")
     add_source_options(p)
     p.add_argument("--right-sensor", metavar="SENSOR",
+                   type=sensor_arg("--right-sensor", empty_is_none=True),
                    help="a second sensor on the right shin, live at the same time: --sensor is "
                    "then the left one, and OUT becomes OUT-left.csv and OUT-right.csv")
     p.add_argument("--duration", required=True, help="seconds of device time",

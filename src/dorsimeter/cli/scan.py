@@ -9,7 +9,8 @@ from dorsimeter.cli.common import add_home_option, number_arg
 
 
 def register(sub) -> None:
-    p = sub.add_parser("scan", help="list nearby BLE sensors (dorsimeter node, WitMotion)")
+    p = sub.add_parser("scan", help="list nearby supported BLE sensors (every family in the "
+                       "sensor registry), with signal strength and battery")
     p.add_argument("--timeout", type=number_arg(0, 600, "seconds to listen", above_lo=True),
                    default=5.0, help="seconds to listen (default 5)")
     add_home_option(p)

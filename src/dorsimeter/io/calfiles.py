@@ -16,11 +16,11 @@ import numpy as np
 
 from dorsimeter.core.mounting import MAX_ACC_OFFSET_M_S2, MAX_GAIN_ERROR, MountingCalibration
 from dorsimeter.core.sensor_cal import FORMAT, SensorCalibration
-from dorsimeter.errors import DorsimeterError, InputError
+from dorsimeter.errors import InputError
 from dorsimeter.io.caljson import check_mounting_physics, check_sensor_physics, read_json
 from dorsimeter.paths import atomic_private_text, data_dir, private_dir
 from dorsimeter.types import SIDES
-from dorsimeter.wire.address import normalise_address
+from dorsimeter.wire.sensorspec import SensorSpec
 
 
 def save_calibrations(cals: dict[str, MountingCalibration], path: str | Path) -> None:
@@ -169,7 +169,7 @@ def sensor_calibration_from(spec: str | None, home: str | None = None) -> Sensor
     return load_sensor_calibration(spec, home=home)
 
 
-def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
+def sensor_cal_for(sensor: SensorSpec | None, explicit: str | None, home: str | None):
     """The box calibration for a live sensor: ``--sensor-cal`` when given, else the one stored
     under the BLE sensor's address or name (``dorsimeter sensor-cal --id``; an address also as
     AA:BB:…, however it was typed), else None.
@@ -177,15 +177,7 @@ def sensor_cal_for(sensor: str | None, explicit: str | None, home: str | None):
     Sim, replay and serial sources have no stable id; give them ``--sensor-cal``."""
     if explicit:
         return sensor_calibration_from(explicit, home)
-    if not (sensor and str(sensor).startswith("ble:")):
-        return None
-    ident = str(sensor)[4:].partition("@")[0]
-    keys = [ident]
-    try:
-        keys.append(normalise_address(ident))
-    except DorsimeterError:  # a name, not an address
-        pass
-    for key in dict.fromkeys(keys):
+    for key in sensor.ble_keys if sensor is not None else ():
         cal = stored_sensor_calibration(key, home)
         if cal is not None:
             return cal

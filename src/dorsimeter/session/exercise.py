@@ -7,6 +7,8 @@ their reps are listed with their own figures and never enter the wall-test trend
 
 from __future__ import annotations
 
+from dorsimeter.wire.sensorspec import SensorSpec
+
 WALL_TEST = "wall_test"
 
 #: Stored name → the words a physio reads.
@@ -30,10 +32,8 @@ def exercise_title(name: str | None) -> str:
     return EXERCISES.get(name, name.replace("_", " "))
 
 
-def exercise_of_sensor(sensor: str | None) -> str:
+def exercise_of_sensor(sensor: SensorSpec | None) -> str:
     """The exercise a ``--sensor`` spec performs: a simulator script's, else the wall test."""
-    spec = str(sensor or "")
-    if spec == "sim" or spec.startswith("sim:"):
-        script = spec[4:].partition("+")[0] or "wall"
-        return SIM_SCRIPT_EXERCISE.get(script, WALL_TEST)
+    if sensor is not None and sensor.kind == "sim":
+        return SIM_SCRIPT_EXERCISE.get(sensor.target.partition("+")[0], WALL_TEST)
     return WALL_TEST

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dorsimeter.types import ImuBatch
 
@@ -30,12 +31,68 @@ class Gap:
     restart: bool = False  # the device restarted in it: orientation unknown, fusion restarted
 
 
+#: the window the received rate is measured over (arrival times), and the shortest span shown
+RATE_WINDOW_S = 2.0
+RATE_MIN_SPAN_S = 0.5
+
+
+@dataclass
+class LinkStats:
+    """The link figures every source fills, one typed shape for the UI and the tests. A field
+    a source cannot tell stays None (the UI then shows what it measured itself)."""
+
+    state: str | None = None  # connecting | streaming | reconnecting | lost | ended
+    kind: str = ""            # the device family (the registry's name)
+    address: str = ""         # BLE address or serial port
+    rate_hz: float | None = None  # samples per second received over the last ~2 s
+    received: int = 0         # samples delivered
+    notifications: int = 0    # BLE notifications handled (once each)
+    frames: int = 0           # valid frames decoded (families with sequence numbers)
+    lost_frames: int = 0      # frames missing by sequence number (exact)
+    lost_samples: int = 0     # samples in those frames (exact when frames are full)
+    duplicates: int = 0       # frames or notifications dropped as duplicates
+    crc_errors: int = 0       # frames (or packets) whose CRC or checksum failed
+    bytes_skipped: int = 0    # bytes that belonged to no valid packet
+    restarts: int = 0         # device restarts seen in the stream
+    gaps: int = 0             # outages (``Gap``) so far
+    reconnects: int = 0
+    battery_pct: int | None = None
+    rssi_dbm: int | None = None  # when it was found
+    has_sequence: bool = False   # loss is counted (the family numbers its frames)
+    _arrivals: deque[tuple[float, int]] = field(default_factory=deque, repr=False)
+
+    @property
+    def loss(self) -> float | None:
+        """Fraction of frames lost on the link, None for a family without sequence numbers."""
+        if not self.has_sequence:
+            return None
+        total = self.frames + self.lost_frames
+        return self.lost_frames / total if total else 0.0
+
+    def arrived(self, t_arrival_s: float, n: int) -> None:
+        """``n`` samples arrived at ``t_arrival_s`` (monotonic, taken when the bytes came in,
+        not when we got round to them): counts them and updates ``rate_hz``."""
+        self.received += n
+        a = self._arrivals
+        a.append((t_arrival_s, n))
+        while len(a) > 2 and t_arrival_s - a[0][0] > RATE_WINDOW_S:
+            a.popleft()
+        span = t_arrival_s - a[0][0]
+        if span > RATE_MIN_SPAN_S:
+            self.rate_hz = (sum(k for _, k in a) - a[0][1]) / span
+
+
 class Source:
-    """An async iterator of ImuBatch with a nominal ``rate_hz`` and a ``name`` for the UI."""
+    """An async iterator of ImuBatch with a nominal ``rate_hz``, a ``name`` for the UI and its
+    link figures in ``link``."""
 
     rate_hz: float = 100.0
     name: str = "source"
     knows_side: bool = False  # True when batches carry their side (replay of a file with sides)
+    link: LinkStats  # set by each source (sim and replay: nothing to tell, all None)
+
+    def __init__(self) -> None:
+        self.link = LinkStats()
 
     def set_side(self, side: str) -> None:
         """Told when the user says the sensor is now on ``side`` (the simulator moves its clip)."""
@@ -53,16 +110,6 @@ class Source:
 
     async def close(self) -> None:
         """Release the device."""
-
-    def stats(self) -> dict:
-        """Connection figures for the UI; every key optional, absent when the source can't tell.
-
-        ``rate_hz`` (measured samples/s), ``loss`` (fraction of samples lost, 0..1), ``battery``
-        (fraction 0..1), ``state`` ("connecting" | "streaming" | "reconnecting" | "lost" |
-        "ended"), ``rssi_dbm``, ``address``. A source with several sensors returns
-        ``{"sensors": [stats, ...]}`` with ``name`` and ``side`` in each.
-        """
-        return {}
 
 
 class Pacer:

@@ -1,4 +1,4 @@
-"""BLE sensors through bleak: our sensor node and the WitMotion BWT901BLE.
+"""BLE sensors through bleak: any family in the sensor registry (``sources.registry``).
 
 The link is kept by :class:`BleSource`: connect through bleak-retry-connector, subscribe, and
 after a drop reconnect with backoff, re-subscribe and go on streaming into the same trial. The
@@ -9,7 +9,12 @@ registered by an earlier connection (BlueZ's doubled callbacks after a reconnect
 
 A drop is recorded as a :class:`Gap` (device times either side, samples lost, link down time) in
 ``BleSource.gaps`` and passed to ``on_gap``; the batches themselves carry on with unbroken
-device time. ``BleSource.status`` has what the UI shows: link state, sample rate, loss, battery.
+device time. ``BleSource.link`` (a ``LinkStats``) has what the UI shows: link state, sample
+rate, loss, battery. What the link changes as it runs is declared once, in ``BleSource.state``
+(a :class:`BleState`).
+
+Nothing here names a device family: UUIDs, set-up, decoder, sequence numbers and battery come
+from the family's ``SensorKind``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import os
 import sys
 import time
 import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,21 +36,18 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from dorsimeter.errors import DeviceError, DorsimeterError
-from dorsimeter.sources.base import Gap, Source
+from dorsimeter.sources.base import Gap, LinkStats, Source
+from dorsimeter.sources.registry import Decoder, SensorKind, kind_for_services, services_wanted
 from dorsimeter.text import device_name
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, witmotion
+from dorsimeter.wire import gatt
 from dorsimeter.wire.address import is_address, normalise_address
-from dorsimeter.wire.frames import FrameDecoder
 
 log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
-# the vendor's SDK (WitBluetooth_BWT901BLE5_0) waits 100 ms between unlock, write and save
-WITMOTION_COMMAND_GAP_S = 0.1
 NAME_SETTLE_S = 1.0  # after a name matched, how long to listen for another sensor with it
-# The node's firmware registers the standard Battery Service 0x180F / Battery Level 0x2A19
-# (Bluetooth base UUID …-00805f9b34fb; WitMotion's own UUIDs use …-00805f9a34fb).
+# the standard Battery Service 0x180F / Battery Level 0x2A19 (Bluetooth base UUID)
 BATTERY_SERVICE_DATA_UUID = gatt.BATTERY_SERVICE_UUID
 BATTERY_LEVEL_UUID = gatt.BATTERY_LEVEL_UUID
 
@@ -63,128 +64,6 @@ def _env_seconds(name: str, default: float) -> float:
         raise DorsimeterError(f"environment variable {name}={text!r}: expected a positive "
                               "number of seconds")
     return value
-
-
-def _norm(uuid: str) -> str:
-    return uuid.lower()
-
-
-# --------------------------------------------------------------------------- device kinds
-class DeviceKind:
-    """What differs between supported sensors: UUIDs, set-up writes, the decoder."""
-
-    name = "sensor"
-    service_uuid = ""
-    notify_uuid = ""
-    control_uuid = ""        # notifications with command responses (if any)
-    has_sequence = False
-    needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
-    has_battery_service = False
-
-    def decoder(self, rate_hz: float) -> Any:
-        raise NotImplementedError
-
-    async def setup(self, client: BleakClient, rate_hz: float,
-                    responses: asyncio.Queue[bytes]) -> int | None:
-        """Commands after subscribing, awaited one by one; returns the battery % if known."""
-        return None
-
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        """The battery level now, if the device can tell."""
-        return None
-
-
-class NodeKind(DeviceKind):
-    """The dorsimeter sensor node (firmware_bridge): framed protocol with sequence numbers."""
-
-    name = "dorsimeter node"
-    service_uuid = _norm(gatt.NODE_SERVICE_UUID)
-    notify_uuid = _norm(gatt.NODE_DATA_UUID)
-    control_uuid = _norm(gatt.NODE_CONTROL_UUID)
-    has_sequence = True
-    needs_bonding = True
-    has_battery_service = True
-
-    def decoder(self, rate_hz: float) -> FrameDecoder:
-        return FrameDecoder()
-
-    async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes], seq: int,
-                       frame: bytes, timeout_s: float = 2.0) -> frames.Message:
-        """Write one COMMAND frame and wait for its RESPONSE on the control characteristic."""
-        await client.write_gatt_char(self.control_uuid, frame, response=True)
-        decoder = FrameDecoder()
-        async with asyncio.timeout(timeout_s):
-            while True:
-                decoder.feed(await responses.get())
-                for msg in decoder.pop_messages():
-                    if msg.mtype == frames.T_RESPONSE and msg.seq == seq:
-                        return msg
-
-    async def setup(self, client: BleakClient, rate_hz: float,
-                    responses: asyncio.Queue[bytes]) -> int | None:
-        try:
-            resp = await self._command(client, responses, 1,
-                                       frames.encode_set_rate(1, int(round(rate_hz))))
-            if resp.status == frames.ST_NOT_ALLOWED:
-                raise DeviceError("the sensor node refused to change its rate: this computer is "
-                                  "not bonded with it (pair within its pairing window: switch "
-                                  "it on, or hold its button 3 s; hardware_docs/pairing.md)")
-            if resp.status != frames.ST_OK:
-                raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
-            return await self.battery(client, responses, 2)
-        except TimeoutError as e:
-            raise DeviceError("the sensor node did not answer its commands") from e
-
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        resp = await self._command(client, responses, seq,
-                                   frames.encode_command(seq, frames.CMD_BATTERY))
-        return int(resp.data[0]) if resp.status == frames.ST_OK and resp.data else None
-
-
-class WitMotionKind(DeviceKind):
-    """WitMotion BWT901BLE / WT901BLE: 0x55 0x61 packets, no sequence numbers."""
-
-    name = "WitMotion BWT901BLE"
-    service_uuid = _norm(gatt.WITMOTION_SERVICE_UUID)
-    notify_uuid = _norm(gatt.WITMOTION_NOTIFY_UUID)
-    write_uuid = _norm(gatt.WITMOTION_WRITE_UUID)
-
-    def decoder(self, rate_hz: float) -> witmotion.WitBleDecoder:
-        return witmotion.WitBleDecoder(rate_hz)
-
-    async def setup(self, client: BleakClient, rate_hz: float,
-                    responses: asyncio.Queue[bytes]) -> int | None:
-        try:
-            commands = witmotion.rate_commands(rate_hz)
-        except ValueError as e:
-            raise DeviceError(str(e)) from e
-        char = client.services.get_characteristic(self.write_uuid)
-        response = char is not None and "write" in char.properties
-        for k, cmd in enumerate(commands):  # unlock, rate, save: one at a time, paced
-            if k:
-                await asyncio.sleep(WITMOTION_COMMAND_GAP_S)
-            await client.write_gatt_char(self.write_uuid, cmd, response=response)
-        return None
-
-
-KINDS: tuple[DeviceKind, ...] = (NodeKind(), WitMotionKind())
-
-
-WITMOTION_NAME_PREFIXES = ("WT901", "BWT901")  # units that advertise their name only
-
-
-def kind_from_uuids(uuids, name: str | None = None) -> DeviceKind | None:
-    """The supported sensor kind offering one of ``uuids`` (advertised or discovered), or
-    failing that a WitMotion recognised by its advertised name."""
-    have = {_norm(u) for u in uuids}
-    for kind in KINDS:
-        if kind.service_uuid in have:
-            return kind
-    if name and name.upper().startswith(WITMOTION_NAME_PREFIXES):
-        return KINDS[1]
-    return None
 
 
 # --------------------------------------------------------------------------- scanning
@@ -245,16 +124,16 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
     """Supported sensors nearby, strongest first.
 
     The battery level comes from the advertisement when a sensor puts it there, else (with
-    ``read_battery``) from a short connection to read the Battery Service. WitMotion sensors
-    have no Battery Service and show None.
+    ``read_battery``) from a short connection to read the Battery Service, for the families
+    that have one (``SensorKind.has_battery_service``); the others show None.
     """
-    try:  # no UUID filter: some WitMotion units advertise only their name
+    try:  # no UUID filter: some families advertise only their name (``name_prefixes``)
         found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
     except (BleakError, OSError) as e:
         raise DeviceError(scan_error(e)) from e
     out = []
     for dev, adv in found.values():
-        kind = kind_from_uuids(adv.service_uuids, adv.local_name)
+        kind = kind_for_services(adv.service_uuids, adv.local_name)
         if kind is None:
             continue
         battery = _advertised_battery(adv)
@@ -345,37 +224,42 @@ async def _pair(client: BleakClient) -> None:
 
 
 # --------------------------------------------------------------------------- the source
+#: the states of the link, as ``LinkStats.state`` says them
+CONNECTING, STREAMING, RECONNECTING, LOST, ENDED = (
+    "connecting", "streaming", "reconnecting", "lost", "ended")
+
+
 @dataclass
-class LinkStatus:
-    """What the UI shows about the link."""
+class BleState:
+    """What a :class:`BleSource` changes as it runs, declared in one place (as VQF's
+    ``PyVQFState``); the settings are the source's own attributes, the figures its ``link``."""
 
-    state: str = "idle"    # scanning | connecting | connected | reconnecting | lost | closed
-    kind: str = ""
-    address: str = ""
-    rate_hz: float = 0.0   # samples per second received over the last ~2 s
-    received: int = 0      # samples decoded
-    notifications: int = 0  # notifications handled (once each)
-    frames: int = 0        # valid data frames decoded (node)
-    lost_frames: int = 0   # frames missing by sequence number (exact)
-    lost: int = 0          # samples in those frames (exact when frames are full)
-    duplicates: int = 0    # notifications dropped as duplicates (sequence or old generation)
-    crc_errors: int = 0
-    battery_pct: int | None = None
-    rssi_dbm: int | None = None  # when it was found
-    reconnects: int = 0
-    gaps: int = 0
-
-    @property
-    def loss_fraction(self) -> float:
-        """Fraction of frames lost on the link (node only; WitMotion has no sequence)."""
-        total = self.frames + self.lost_frames
-        return self.lost_frames / total if total else 0.0
+    kind: SensorKind | None = None       # the family, from the advertisement or the services
+    device: BLEDevice | None = None      # as last found by a scan
+    client: BleakClient | None = None    # the connection now (None while down)
+    decoder: Decoder | None = None       # one for the whole stream, across reconnections
+    responses: asyncio.Queue[bytes] | None = None  # this connection's control notifications
+    #: (connection generation, notification or None for "link dropped", arrival time)
+    queue: asyncio.Queue[tuple[int, bytes | None, float]] = field(default_factory=asyncio.Queue)
+    generation: int = 0                  # connections made; older callbacks' items are stale
+    closing: bool = False
+    battery_task: asyncio.Task | None = None
+    battery_t: float = 0.0               # when the battery was last asked (monotonic)
+    command_seq: int = 2                 # the last command number used
+    stale_notifications: int = 0         # items of an older connection, dropped
+    pending_gap: Gap | None = None       # an outage whose far side has not streamed yet
+    down_since: float | None = None
+    last_error: Exception | None = None  # of the last failed reconnection
+    last_t_s: float | None = None        # device time of the last sample delivered
+    last_arrival: float | None = None    # when the last batch's bytes arrived (monotonic)
+    t_shift_s: float = 0.0               # added to a clockless family's times after gaps
+    gap_lost_base: int = 0               # frames lost before the pending gap
 
 
 class BleSource(Source):
     """Streams a BLE sensor named by address or advertised name, surviving link drops.
 
-    ``rate_hz`` is the sample rate asked of the device (WitMotion: a rate command) and the
+    ``rate_hz`` is the sample rate asked of the device (its family's rate command) and the
     nominal rate for the pipeline. ``give_up_s``: how long reconnecting may take before the
     sensor counts as lost for good (DeviceError).
     """
@@ -384,6 +268,7 @@ class BleSource(Source):
                  scan_timeout_s: float | None = None, give_up_s: float = 30.0,
                  battery_every_s: float = 60.0,
                  on_gap: Callable[[Gap], None] | None = None, allowed=None) -> None:
+        super().__init__()
         self.target = target
         self.allowed = allowed  # a security.AllowList: connect only to sensors on it (CLI)
         self.side = side
@@ -392,181 +277,174 @@ class BleSource(Source):
             _env_seconds(SCAN_TIMEOUT_ENV, 10.0)
         self.give_up_s = give_up_s
         self.battery_every_s = battery_every_s
-        self._responses: asyncio.Queue[bytes] | None = None
-        self._battery_task: asyncio.Task | None = None
-        self._battery_t = 0.0
-        self._command_seq = 2
         self.on_gap = on_gap
         self.name = f"BLE {target}"
-        self.status = LinkStatus()
         self.gaps: list[Gap] = []
-        self.client: BleakClient | None = None
-        self.stale_notifications = 0
-        self._kind: DeviceKind | None = None
-        self._device: BLEDevice | None = None
-        self._decoder: Any = None
-        # (connection generation, notification or None for "link dropped", arrival time)
-        self._queue: asyncio.Queue[tuple[int, bytes | None, float]] = asyncio.Queue()
-        self._generation = 0
-        self._closing = False
-        self._pending_gap: Gap | None = None
-        self._down_since: float | None = None
-        self._last_t_s: float | None = None
-        self._last_error: Exception | None = None
-        self._arrivals: deque[tuple[float, int]] = deque()
+        self.link = LinkStats(state=CONNECTING)
+        self.state = BleState()
 
     def set_side(self, side: str) -> None:
         self.side = side
 
     # --- callbacks: enqueue only
     def _callback_for(self, generation: int) -> Callable[[Any, bytearray], None]:
+        queue = self.state.queue
+
         def on_notify(_char: Any, data: bytearray) -> None:
-            self._queue.put_nowait((generation, bytes(data), time.monotonic()))
+            queue.put_nowait((generation, bytes(data), time.monotonic()))
 
         return on_notify
 
     def _on_disconnect(self, generation: int) -> Callable[[BleakClient], None]:
+        queue = self.state.queue
+
         def on_disconnect(_client: BleakClient) -> None:
-            self._queue.put_nowait((generation, None, time.monotonic()))
+            queue.put_nowait((generation, None, time.monotonic()))
 
         return on_disconnect
 
     # --- connecting
     async def _connect(self) -> None:
-        assert self._device is not None
-        self._generation += 1
-        gen = self._generation
-        self.status.state = "connecting" if gen == 1 else "reconnecting"
-        pair = self._kind is not None and self._kind.needs_bonding and backend_can_pair()
+        st = self.state
+        assert st.device is not None
+        st.generation += 1
+        gen = st.generation
+        self.link.state = CONNECTING if gen == 1 else RECONNECTING
+        pair = st.kind is not None and st.kind.needs_bonding and backend_can_pair()
         client = await establish_connection(
-            BleakClient, self._device, self.target,
+            BleakClient, st.device, self.target,
             disconnected_callback=self._on_disconnect(gen), max_attempts=3, pair=pair,
-            ble_device_callback=lambda: self._device)
+            ble_device_callback=lambda: st.device)
         try:
-            if self._kind is None:
-                self._kind = kind_from_uuids(s.uuid for s in client.services)
-                if self._kind is None:
-                    raise DeviceError(f"BLE device '{self.target}' offers neither the dorsimeter "
-                                      "node service nor the WitMotion service (ffe5)")
-                if self._kind.needs_bonding and backend_can_pair():
+            if st.kind is None:
+                st.kind = kind_for_services(s.uuid for s in client.services)
+                if st.kind is None:
+                    raise DeviceError(f"BLE device '{self.target}' offers none of the supported "
+                                      f"services: {services_wanted()}")
+                if st.kind.needs_bonding and backend_can_pair():
                     await _pair(client)
-            self.status.kind = self._kind.name
-            self.name = f"{self._kind.name} '{self.target}' (BLE)"
+            kind = st.kind
+            self.link.kind, self.link.has_sequence = kind.name, kind.has_sequence
+            self.name = f"{kind.name} '{self.target}' (BLE)"
             responses: asyncio.Queue[bytes] = asyncio.Queue()  # this connection's only
-            if self._kind.control_uuid:
-                await client.start_notify(self._kind.control_uuid,
+            if kind.control_uuid:
+                await client.start_notify(kind.control_uuid,
                                           lambda _c, d: responses.put_nowait(bytes(d)))
-            battery = await self._kind.setup(client, self.rate_hz, responses)
+            battery = await kind.setup(client, self.rate_hz, responses)
             # subscribe to the data after the set-up, so that all of it is at the asked rate
-            await client.start_notify(self._kind.notify_uuid, self._callback_for(gen))
+            await client.start_notify(kind.notify_uuid, self._callback_for(gen))
         except BaseException:
             await client.disconnect()
             raise
         if battery is not None:
-            self.status.battery_pct = battery
-        self.client = client
-        self._responses = responses
-        self._battery_t = time.monotonic()
-        self.status.state = "connected"
+            self.link.battery_pct = battery
+        st.client, st.responses = client, responses
+        st.battery_t = time.monotonic()
+        self.link.state = STREAMING
 
     def _maybe_poll_battery(self) -> None:
         """Ask for the battery level every ``battery_every_s``, beside the stream."""
+        st = self.state
         now = time.monotonic()
-        if (self._kind is None or not self._kind.has_battery_service or self.client is None
-                or now - self._battery_t < self.battery_every_s
-                or (self._battery_task is not None and not self._battery_task.done())):
+        if (st.kind is None or not st.kind.has_battery_service or st.client is None
+                or now - st.battery_t < self.battery_every_s
+                or (st.battery_task is not None and not st.battery_task.done())):
             return
-        self._battery_t = now
-        self._command_seq = 3 + (self._command_seq - 2) % 60000
-        self._battery_task = asyncio.get_running_loop().create_task(
-            self._poll_battery(self.client, self._responses, self._command_seq))
+        st.battery_t = now
+        st.command_seq = 3 + (st.command_seq - 2) % 60000
+        st.battery_task = asyncio.get_running_loop().create_task(
+            self._poll_battery(st.kind, st.client, st.responses, st.command_seq))
 
-    async def _poll_battery(self, client: BleakClient, responses, seq: int) -> None:
+    async def _poll_battery(self, kind: SensorKind, client: BleakClient, responses,
+                            seq: int) -> None:
         try:
-            battery = await self._kind.battery(client, responses, seq)
+            battery = await kind.battery(client, responses, seq)
         except (BleakError, OSError, TimeoutError) as e:
             log.debug("battery poll: %s", e)
             return
         if battery is not None:
-            self.status.battery_pct = battery
+            self.link.battery_pct = battery
 
     async def _reconnect(self) -> None:
         """Reconnect with backoff until it works or ``give_up_s`` has passed."""
-        self.status.state = "reconnecting"
-        self.status.reconnects += 1
-        self._down_since = time.monotonic()
-        self._pending_gap = Gap(t_before_s=self._last_t_s)
-        old, self.client = self.client, None
+        st = self.state
+        self.link.state = RECONNECTING
+        self.link.reconnects += 1
+        st.down_since = time.monotonic()
+        st.pending_gap = Gap(t_before_s=st.last_t_s)
+        old, st.client = st.client, None
         if old is not None:
             try:
                 await old.disconnect()
             except (BleakError, OSError) as e:
                 log.debug("disconnect after drop: %s", e)
-        self._last_error = None
+        st.last_error = None
         try:
             async with asyncio.timeout(self.give_up_s):
                 await self._reconnect_with_backoff()
         except TimeoutError as e:
-            self.status.state = "lost"
-            why = f" (last: {self._last_error})" if self._last_error else ""
+            self.link.state = LOST
+            why = f" (last: {st.last_error})" if st.last_error else ""
             raise DeviceError(f"BLE sensor '{self.target}' lost: no reconnection in "
                               f"{self.give_up_s:g} s{why}") from e
-        self._pending_gap.down_s = time.monotonic() - self._down_since
+        st.pending_gap.down_s = time.monotonic() - st.down_since
 
     async def _reconnect_with_backoff(self) -> None:
         """Any failure of a connection or of its set-up (a refused or unanswered command is a
         DeviceError) is retried with exponential backoff; after a failure the device is looked
         up afresh (a new BLEDevice: BlueZ may have dropped its object, CoreBluetooth its
         peripheral), which ``establish_connection`` also asks for between its own attempts."""
+        st = self.state
         delay_s = 0.05
         while True:
             try:
                 await self._connect()
                 return
             except Exception as e:  # noqa: BLE001 - every set-up failure is retried until give_up_s
-                self._last_error = e
+                st.last_error = e
                 log.info("reconnect to %s failed (%s); retrying in %.2f s", self.target, e,
                          delay_s)
             await asyncio.sleep(delay_s)
             delay_s = min(2.0, delay_s * 2)
             try:
-                self._device, _ = await find_sensor(self._device.address,
-                                                    min(self.scan_timeout_s, 5.0))
+                assert st.device is not None
+                st.device, _ = await find_sensor(st.device.address,
+                                                 min(self.scan_timeout_s, 5.0))
             except DeviceError as e:  # not advertising yet: try the old one again
                 log.debug("rescan for %s: %s", self.target, e)
 
     # --- streaming
     async def stream(self) -> AsyncIterator[ImuBatch]:
-        self.status.state = "scanning"
+        st = self.state
         permits = self.allowed.permits if self.allowed is not None else None
-        self._device, adv = await find_sensor(self.target, self.scan_timeout_s, permits)
-        if self.allowed is not None and not self.allowed.permits(self._device.address):
-            self.status.state = "closed"  # seen advertising; never connected to
-            raise DeviceError(self.allowed.refusal(self._device.address,
+        st.device, adv = await find_sensor(self.target, self.scan_timeout_s, permits)
+        if self.allowed is not None and not self.allowed.permits(st.device.address):
+            self.link.state = ENDED  # seen advertising; never connected to
+            raise DeviceError(self.allowed.refusal(st.device.address,
                                                    device_name(adv.local_name)))
-        self.status.address = self._device.address
-        self._kind = kind_from_uuids(adv.service_uuids, adv.local_name)
-        self.status.battery_pct = _advertised_battery(adv)
-        self.status.rssi_dbm = adv.rssi
+        self.link.address = st.device.address
+        st.kind = kind_for_services(adv.service_uuids, adv.local_name)
+        self.link.battery_pct = _advertised_battery(adv)
+        self.link.rssi_dbm = adv.rssi
         try:
             await self._connect()
         except (TimeoutError, BleakError, OSError) as e:
             raise DeviceError(f"cannot connect to BLE sensor '{self.target}': {e}") from e
-        assert self._kind is not None
-        self._decoder = self._kind.decoder(self.rate_hz)
+        assert st.kind is not None
+        st.decoder = st.kind.decoder(self.rate_hz)
         try:
-            while not self._closing:
-                gen, data, t_arrival = await self._queue.get()
-                if gen != self._generation:
-                    self.stale_notifications += data is not None
-                    self.status.duplicates += data is not None
+            while not st.closing:
+                gen, data, t_arrival = await st.queue.get()
+                if gen != st.generation:
+                    st.stale_notifications += data is not None
+                    self.link.duplicates += data is not None
                     continue
                 if data is None:  # the link dropped
                     await self._reconnect()
                     continue
-                self.status.notifications += 1
+                self.link.notifications += 1
                 self._maybe_poll_battery()
-                for batch in self._decoder.feed(data):
+                for batch in st.decoder.feed(data):
                     batch = self._account(batch, t_arrival)
                     if batch is not None:
                         yield batch
@@ -574,91 +452,61 @@ class BleSource(Source):
             await self._release()
 
     def _account(self, batch: ImuBatch, t_arrival: float) -> ImuBatch | None:
-        """Update status and close a pending gap; None for an empty batch."""
+        """Update the link figures and close a pending gap; None for an empty batch."""
         if len(batch) == 0:
             return None
+        st, link = self.state, self.link
+        assert st.kind is not None and st.decoder is not None
         batch.side = self.side
-        stats = getattr(self._decoder, "stats", None)
-        # rate from arrival times (taken in the callback), not from when we got round to it
-        self._arrivals.append((t_arrival, len(batch)))
-        while len(self._arrivals) > 2 and t_arrival - self._arrivals[0][0] > 2.0:
-            self._arrivals.popleft()
-        span = t_arrival - self._arrivals[0][0]
-        if span > 0.5:
-            n_after_first = sum(k for _, k in self._arrivals) - self._arrivals[0][1]
-            self.status.rate_hz = n_after_first / span
-        self.status.received += len(batch)
-        if stats is not None:
-            self.status.frames = int(getattr(stats, "frames", 0))
-            self.status.lost_frames = int(getattr(stats, "lost", 0))
-            self.status.lost = int(getattr(stats, "lost_samples", 0))
-            self.status.duplicates = int(getattr(stats, "duplicates", 0)) + \
-                self.stale_notifications
-            self.status.crc_errors = int(getattr(stats, "crc_errors", 0))
-        if batch.restart and self._pending_gap is None:  # a reset without a link drop
-            self._pending_gap = Gap(t_before_s=self._last_t_s)
-        if self._pending_gap is not None:
-            gap, self._pending_gap = self._pending_gap, None
+        link.arrived(t_arrival, len(batch))  # arrival times taken in the callback
+        st.kind.count(st.decoder, link)
+        link.duplicates += st.stale_notifications  # and the old connections' items dropped
+        if batch.restart and st.pending_gap is None:  # a reset without a link drop
+            st.pending_gap = Gap(t_before_s=st.last_t_s)
+        if st.pending_gap is not None:
+            gap, st.pending_gap = st.pending_gap, None
             gap.restart = batch.restart
-            if self._kind is not None and self._kind.has_sequence:
-                gap.lost_frames = self.status.lost_frames - self._gap_lost_base
+            if st.kind.has_sequence:
+                gap.lost_frames = link.lost_frames - st.gap_lost_base
+            if st.kind.has_clock:
                 if gap.t_before_s is not None:
                     gap.lost_samples = max(0, round((float(batch.t_s[0]) - gap.t_before_s)
                                                     * self.rate_hz) - 1)
-            elif self._last_arrival is not None:
+            elif st.last_arrival is not None:
                 # no device time: the sensor kept sampling while the link was down, so move
                 # our sample clock on by the samples it must have taken (from arrival times)
-                missed = max(0, round((t_arrival - self._last_arrival) * self.rate_hz) - 1)
+                missed = max(0, round((t_arrival - st.last_arrival) * self.rate_hz) - 1)
                 gap.lost_samples, gap.estimated = missed, True
-                self._t_shift_s += missed / self.rate_hz
-            gap.t_after_s = float(batch.t_s[0]) + self._t_shift_s
+                st.t_shift_s += missed / self.rate_hz
+            gap.t_after_s = float(batch.t_s[0]) + st.t_shift_s
             self.gaps.append(gap)
-            self.status.gaps = len(self.gaps)
+            link.gaps = len(self.gaps)
             if self.on_gap is not None:
                 self.on_gap(gap)
-        if self._t_shift_s:
-            batch.t_s = batch.t_s + self._t_shift_s
+        if st.t_shift_s:
+            batch.t_s = batch.t_s + st.t_shift_s
             if batch.seq is not None:
-                batch.seq = batch.seq + round(self._t_shift_s * self.rate_hz)
-        self._gap_lost_base = self.status.lost_frames
-        self._last_t_s = float(batch.t_s[-1])
-        self._last_arrival = t_arrival
+                batch.seq = batch.seq + round(st.t_shift_s * self.rate_hz)
+        st.gap_lost_base = link.lost_frames
+        st.last_t_s = float(batch.t_s[-1])
+        st.last_arrival = t_arrival
         return batch
 
-    _t_shift_s = 0.0  # added to a sequence-less device's sample clock after gaps
-    _last_arrival: float | None = None
-
-    _gap_lost_base = 0
-
     async def _release(self) -> None:
-        if self.status.state != "lost":
-            self.status.state = "closed"
-        client, self.client = self.client, None
-        self._generation += 1  # anything still queued or still arriving is stale now
-        if self._battery_task is not None:
-            self._battery_task.cancel()
+        st = self.state
+        if self.link.state != LOST:
+            self.link.state = ENDED
+        client, st.client = st.client, None
+        st.generation += 1  # anything still queued or still arriving is stale now
+        if st.battery_task is not None:
+            st.battery_task.cancel()
         if client is not None:
             try:
                 await client.disconnect()
             except (BleakError, OSError) as e:
                 log.debug("disconnect: %s", e)
 
-    def stats(self) -> dict:
-        """Link figures for the UI (see ``Source.stats``)."""
-        state = {"connected": "streaming", "closed": "ended", "scanning": "connecting",
-                 "idle": "connecting"}.get(self.status.state, self.status.state)
-        out: dict[str, Any] = {"state": state, "rate_hz": self.status.rate_hz,
-                               "address": self.status.address, "gaps": self.status.gaps,
-                               "reconnects": self.status.reconnects}
-        if self._kind is not None and self._kind.has_sequence:
-            out["loss"] = self.status.loss_fraction
-        if self.status.battery_pct is not None:
-            out["battery"] = self.status.battery_pct / 100.0
-        if self.status.rssi_dbm is not None:
-            out["rssi_dbm"] = self.status.rssi_dbm
-        return out
-
     async def close(self) -> None:
-        self._closing = True
-        self._queue.put_nowait((-1, None, 0.0))  # wakes a stream loop waiting; stale
+        self.state.closing = True
+        self.state.queue.put_nowait((-1, None, 0.0))  # wakes a stream loop waiting; stale
         await self._release()

@@ -15,6 +15,7 @@ class ReplaySource(Source):
 
     def __init__(self, path: str, speed: float = 1.0, side: str = "left",
                  batch_n: int = 10) -> None:
+        super().__init__()
         self.rec = RawStream(path, default_side=side)
         self.rate_hz = self.rec.rate_hz
         self.knows_side = self.rec.has_side

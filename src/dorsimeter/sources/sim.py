@@ -26,6 +26,7 @@ class SimSource(Source):
     def __init__(self, side: str = "left", speed: float = 1.0, seed: int = 0,
                  rate_hz: float = 100.0, batch_n: int = 5,
                  clip_rotation_deg=(0.0, 0.0, 0.0), script: str = "wall") -> None:
+        super().__init__()
         name, _, extra = script.partition("+")
         if name not in SCRIPTS or extra not in ("", "lifts"):
             raise DorsimeterError(f"--sensor sim:{script}: expected sim[:SCRIPT[+lifts]] with "

@@ -34,7 +34,7 @@ from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.session.results import SessionResults
-from dorsimeter.sources import Source
+from dorsimeter.sources import LinkStats, Source
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
     MDC_DEG,
@@ -59,6 +59,13 @@ from dorsimeter.types import SIDES
 
 TRACE_S = 10.0
 STALL_S = 2.0  # no batch for this long (wall clock): the link is shown as stalled
+
+
+def link_fields(link: LinkStats) -> dict:
+    """A source's link figures as the sensor line reads them (absent: the source can't tell)."""
+    return {"state": link.state, "rate_hz": link.rate_hz, "loss": link.loss,
+            "battery": None if link.battery_pct is None else link.battery_pct / 100.0,
+            "reconnects": link.reconnects or None, "gaps": link.gaps or None}
 
 
 def box_cal_id(pipeline: Pipeline) -> str | None:
@@ -603,9 +610,8 @@ class MonitorApp(App):
         return self.store.finish_recording(self.session)
 
     def leg_sensor_row(self, leg: Leg) -> dict:
-        """One leg's sensor line: its source's ``stats()`` where it has them, else ours."""
-        s = leg.source.stats() if hasattr(leg.source, "stats") else {}
-        s = (s.get("sensors") or [s])[0]
+        """One leg's sensor line: its source's ``link`` figures where it has them, else ours."""
+        s = link_fields(leg.source.link)
         link = leg.model.links.get(leg.side)
         state = s.get("state")
         if leg.error is not None:
@@ -632,11 +638,10 @@ class MonitorApp(App):
         return "stalled" if self.clock() - last_rx_wall > STALL_S else "streaming"
 
     def sensor_rows(self) -> list[dict]:
-        """Per-sensor link figures: the source's own ``stats()`` where it has them, else ours."""
+        """Per-sensor link figures: the source's own ``link`` where it has them, else ours."""
         if self.bilateral:
             return [self.leg_sensor_row(leg) for leg in self.legs.values()]
-        stats = self.source.stats() if hasattr(self.source, "stats") else {}
-        entries = stats.get("sensors") or [stats]
+        entries = [link_fields(self.source.link)]
         rows = []
         for s in entries:
             side = s.get("side") or self.pipeline.side

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dorsimeter.errors import DorsimeterError
+from dorsimeter.wire.sensorspec import SensorSpec
 
 
 @dataclass
@@ -53,7 +54,7 @@ def load_allow_list(home=None):
     return None if allow_list is None else allow_list.load(home)
 
 
-def box_calibration_for(spec: str, home=None, names: tuple[str, ...] = ()):
+def box_calibration_for(spec: SensorSpec, home=None, names: tuple[str, ...] = ()):
     """The box calibration stored for a BLE sensor (``dorsimeter sensor-cal --id``), found as
     the CLI finds it (``sensor_cal_for``: by the address or name in ``ble:ADDRESS_OR_NAME``),
     else under one of ``names`` (the name the scan saw); None for other sources or when none is
@@ -61,10 +62,10 @@ def box_calibration_for(spec: str, home=None, names: tuple[str, ...] = ()):
     (DorsimeterError), as on the command line."""
     from dorsimeter.io.calfiles import sensor_cal_for
 
-    if not spec.startswith("ble:"):
+    if spec.kind != "ble":
         return None
-    for key in (spec[4:], *names):
-        cal = sensor_cal_for(f"ble:{key}", None, home) if key else None
+    for key in (spec.target, *names):
+        cal = sensor_cal_for(SensorSpec("ble", key), None, home) if key else None
         if cal is not None:
             return cal
     return None

@@ -288,7 +288,9 @@ _HISTORY = 4096
 
 
 @dataclass
-class _SeqState:
+class EpochState:
+    """The sequence and clock history of one life of the node (from boot to restart)."""
+
     last_raw_seq: int | None = None
     last_u: int = 0
     first_u: int = 0
@@ -305,12 +307,27 @@ class _SeqState:
     lost_seen: int = 0  # frames lost in this epoch so far
 
 
+@dataclass
+class FrameDecoderState:
+    """Everything a :class:`FrameDecoder` changes as bytes come in, declared in one place (as
+    VQF's ``PyVQFState``): a decoder is its settings, this state and its counters."""
+
+    buf: bytes = b""  # bytes kept for the next feed (a frame cut off at the end)
+    in_garbage: bool = False  # the last feed ended inside skipped bytes
+    epoch: EpochState = field(default_factory=EpochState)
+    restart_from_us: int | None = None  # where device time goes on after a restart
+    mark_restart: bool = False  # the next sample delivered is the first after a restart
+    last_sample_us: int | None = None  # device time of the last sample delivered (unwrapped)
+    sample_us: float = 10_000.0  # sample period seen in the delivered samples
+
+
 class FrameDecoder:
     """Bytes in (any split, any garbage), ImuBatch out, in SI units with unwrapped device time.
 
     ``feed`` returns the samples completed by these bytes, normally as one batch (a new batch
     starts where the quaternion or heel channel appears or disappears). Non-DATA frames go to
-    ``messages``. ``stats`` counts everything; ``feed`` never raises on any input.
+    ``messages``. ``stats`` counts everything; ``feed`` never raises on any input. What it
+    changes as it runs is ``state`` (:class:`FrameDecoderState`).
 
     A node restart (boot STATUS, its clock jumping back, or its sequence numbers starting
     again) is counted in ``stats.restarts``; time goes on one sample period after the last
@@ -322,9 +339,7 @@ class FrameDecoder:
         self.side = side
         self.stats = DecoderStats()
         self.messages: list[Message] = []
-        self._buf = b""
-        self._in_garbage = False
-        self._s = _SeqState()
+        self.state = FrameDecoderState()
 
     def pop_messages(self) -> list[Message]:
         out, self.messages = self.messages, []
@@ -335,19 +350,14 @@ class FrameDecoder:
 
         After frames were seen, the next batch delivered carries ``restart=True``: what came
         before says nothing about the orientation of the device now."""
-        last_tu = self._s.hi_tu
-        had = self._s.last_raw_seq is not None
-        frame_us = self._s.frame_us
-        self._s = _SeqState()
-        self._restart_from = (last_tu + int(frame_us)) if had else None
-        if had and self._last_sample_us is not None:  # one period after the last sample given
-            self._restart_from = self._last_sample_us + int(round(self._sample_us))
-        self._mark_restart |= had
-
-    _restart_from: int | None = None
-    _mark_restart = False  # the next sample delivered is the first after a restart
-    _last_sample_us: int | None = None  # device time of the last sample delivered (unwrapped)
-    _sample_us: float = 10_000.0  # sample period seen in the delivered samples
+        st = self.state
+        had = st.epoch.last_raw_seq is not None
+        restart_from = (st.epoch.hi_tu + int(st.epoch.frame_us)) if had else None
+        if had and st.last_sample_us is not None:  # one period after the last sample given
+            restart_from = st.last_sample_us + int(round(st.sample_us))
+        st.epoch = EpochState()
+        st.restart_from_us = restart_from
+        st.mark_restart |= had
 
     def _restart_index(self, seq: np.ndarray, t_raw: np.ndarray) -> int | None:
         """First frame repeating a sequence number seen before with another device time.
@@ -357,7 +367,7 @@ class FrameDecoder:
         sequence number far behind the last one (more than any reordering), which also catches
         a restart whose clock step looks forward through the uint32 wrap.
         """
-        s = self._s
+        s = self.state.epoch
         first = s.last_raw_seq is None
         prev = np.concatenate([[int(seq[0]) if first else s.last_raw_seq], seq[:-1]])
         d = ((seq - prev + 32768) % 65536) - 32768
@@ -372,7 +382,8 @@ class FrameDecoder:
 
     # -- framing
     def feed(self, data: bytes) -> list[ImuBatch]:
-        buf = self._buf + bytes(data)
+        state = self.state
+        buf = state.buf + bytes(data)
         a = np.frombuffer(buf, dtype=np.uint8)
         n_buf = len(a)
         if n_buf == 0:
@@ -428,11 +439,11 @@ class FrameDecoder:
         gaps = gap_ends - gap_starts
         self.stats.bytes_skipped += int(gaps.sum())
         runs = int(np.count_nonzero(gaps))
-        if runs and gaps[0] > 0 and self._in_garbage:
+        if runs and gaps[0] > 0 and state.in_garbage:
             runs -= 1
         self.stats.resyncs += runs
-        self._in_garbage = bool(gaps[-1] > 0)
-        self._buf = buf[keep_from:]
+        state.in_garbage = bool(gaps[-1] > 0)
+        state.buf = buf[keep_from:]
         self.stats.frames += len(vi)
         if not len(vi):
             return []
@@ -452,7 +463,7 @@ class FrameDecoder:
                 before = data_idx[(data_idx >= cut) & (data_idx < j)]
                 batches += self._data(a, starts[before], info[vi[before]])
                 cut = j + 1
-                if self._s.last_raw_seq is not None:
+                if state.epoch.last_raw_seq is not None:
                     self.stats.restarts += 1
                 self.reset_sequence()
         rest = data_idx[data_idx >= cut]
@@ -468,10 +479,11 @@ class FrameDecoder:
         for k in range(4):
             t_raw |= a[starts + 4 + k].astype(np.int64) << (8 * k)
         # a node restart: device time jumps back by more than 2 s against the previous frame
-        prev_t = np.concatenate([[self._s.last_raw_t], t_raw[:-1]])
+        epoch = self.state.epoch
+        prev_t = np.concatenate([[epoch.last_raw_t], t_raw[:-1]])
         dt_signed = ((t_raw - prev_t + (1 << 31)) % (1 << 32)) - (1 << 31)
         restart = np.flatnonzero(dt_signed < -_RESTART_BACK_US)
-        if self._s.last_raw_seq is None and len(restart) and restart[0] == 0:
+        if epoch.last_raw_seq is None and len(restart) and restart[0] == 0:
             restart = restart[1:]
         out: list[ImuBatch] = []
         bounds = [0, *restart.tolist(), len(starts)]
@@ -490,16 +502,17 @@ class FrameDecoder:
             self.stats.restarts += 1
             self.reset_sequence()
             return out + self._epoch(a, starts[cut:], info[cut:], seq[cut:], t_raw[cut:])
-        s = self._s
+        s = self.state.epoch
         st = self.stats
         first = s.last_raw_seq is None
         if first:
             s.last_raw_seq, s.last_raw_t = int(seq[0]), int(t_raw[0])
             s.last_u = int(seq[0]) - 1
             s.first_u = int(seq[0])
-            s.last_tu = int(t_raw[0]) if self._restart_from is None else self._restart_from
+            restart_from = self.state.restart_from_us
+            s.last_tu = int(t_raw[0]) if restart_from is None else restart_from
             s.hi_tu = s.last_tu
-            self._restart_from = None
+            self.state.restart_from_us = None
         prev_seq = np.concatenate([[s.last_raw_seq], seq[:-1]])
         dseq = ((seq - prev_seq + 32768) % 65536) - 32768
         if first:
@@ -553,7 +566,7 @@ class FrameDecoder:
 
     def _account_loss(self, lost_epoch: int, mean_n: float) -> None:
         """Keep ``stats.lost`` = frames lost in past epochs + frames lost in this one."""
-        s = self._s
+        s = self.state.epoch
         if s.lost_base is None:
             s.lost_base = self.stats.lost
         extra = lost_epoch - s.lost_seen
@@ -608,13 +621,14 @@ class FrameDecoder:
                 quat[dst] = q
         has_q = ~np.isnan(quat[:, 0]) if quat is not None else np.zeros(total, dtype=bool)
         self.stats.samples += total
+        state = self.state
         if total:  # where time continues after a restart
-            prev = [] if self._last_sample_us is None else [self._last_sample_us]
+            prev = [] if state.last_sample_us is None else [state.last_sample_us]
             step = np.diff(np.concatenate([prev, t_us]))
             step = step[step > 0]
             if len(step):
-                self._sample_us = float(np.median(step))
-            self._last_sample_us = int(t_us.max())
+                state.sample_us = float(np.median(step))
+            state.last_sample_us = int(t_us.max())
         # split where the optional channels change
         key = has_q.astype(np.int8) * 2 + heel_has
         cuts = np.flatnonzero(np.diff(key)) + 1
@@ -625,8 +639,8 @@ class FrameDecoder:
                 quat=quat[i0:i1] if has_q[i0] else None,
                 heel_contact=heel_out[i0:i1] if heel_has[i0] else None,
                 seq=seq_out[i0:i1], side=self.side))
-        if out and self._mark_restart:
-            out[0].restart, self._mark_restart = True, False
+        if out and state.mark_restart:
+            out[0].restart, state.mark_restart = True, False
         return out
 
 

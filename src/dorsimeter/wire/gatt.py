@@ -1,4 +1,6 @@
-"""GATT identifiers of the supported sensors: our sensor node and the WitMotion BWT901BLE.
+"""GATT identifiers of our sensor node, the standard Battery Service and the ATT payload size.
+
+Other families' UUIDs are declared in their ``SensorKind`` (``sources.registry``).
 
 The node's 128-bit UUIDs share one random base (``d057a1xx-6a2f-4c8e-9b3e-1f2a3c4d5e60``):
 
@@ -26,10 +28,6 @@ NODE_CONTROL_UUID = "d057a102-6a2f-4c8e-9b3e-1f2a3c4d5e60"
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"  # Bluetooth base UUID
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 
-WITMOTION_SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
-WITMOTION_NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
-WITMOTION_WRITE_UUID = "0000ffe9-0000-1000-8000-00805f9a34fb"
-
 #: ATT payload of one notification at the default MTU of 23 (MTU - 3).
 DEFAULT_ATT_PAYLOAD = 20
 
@@ -38,6 +36,3 @@ def att_payload(mtu: int) -> int:
     """Bytes one notification can carry at ``mtu`` (ATT opcode and handle take 3)."""
     return max(DEFAULT_ATT_PAYLOAD, int(mtu) - 3)
 
-
-#: service UUID -> kind of sensor, for scanning
-SUPPORTED_SERVICES = {NODE_SERVICE_UUID: "dorsimeter-node", WITMOTION_SERVICE_UUID: "witmotion"}

@@ -202,20 +202,28 @@ def _greedy(starts: np.ndarray, length: int) -> np.ndarray:
     return starts[greedy_chain(starts, starts + length)]
 
 
+@dataclass
+class WitState:
+    """Everything a WitMotion decoder changes as bytes come in, declared in one place (as VQF's
+    ``PyVQFState``)."""
+
+    buf: bytes = b""  # bytes kept for the next feed (a packet cut off at the end)
+    n: int = 0  # samples counted so far: the sample clock (``t_s = n / rate_hz``)
+    in_garbage: bool = False  # the last feed ended inside skipped bytes
+
+
 class _WitBase:
     def __init__(self, rate_hz: float, side: str | None = None) -> None:
         self.rate_hz = float(rate_hz)
         self.side = side
         self.stats = WitStats()
-        self._buf = b""
-        self._n = 0
-        self._in_garbage = False
+        self.state = WitState()
 
     def _candidates(self, data: bytes, length: int, kind_ok
                     ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
         """The buffered bytes with ``data`` appended, as (bytes, uint8 array, packet start
         candidates: ``0x55`` followed by a kind ``kind_ok`` accepts, whether each is whole)."""
-        buf = self._buf + bytes(data)
+        buf = self.state.buf + bytes(data)
         a = np.frombuffer(buf, dtype=np.uint8)
         c = np.flatnonzero(a[:-1] == HEADER)
         c = c[kind_ok(a[c + 1])]
@@ -226,17 +234,17 @@ class _WitBase:
         gaps = np.concatenate([starts, [keep_from]]) - np.concatenate([[0], ends])
         self.stats.bytes_skipped += int(gaps.sum())
         runs = int(np.count_nonzero(gaps))
-        if runs and gaps[0] > 0 and self._in_garbage:
+        if runs and gaps[0] > 0 and self.state.in_garbage:
             runs -= 1
         self.stats.resyncs += runs
-        self._in_garbage = bool(gaps[-1] > 0)
+        self.state.in_garbage = bool(gaps[-1] > 0)
 
     def _batch(self, acc_raw, gyr_raw, quat) -> list[ImuBatch]:
         n = len(acc_raw)
         if n == 0:
             return []
-        idx = self._n + np.arange(n)
-        self._n += n
+        idx = self.state.n + np.arange(n)
+        self.state.n += n
         self.stats.samples += n
         return [ImuBatch(idx / self.rate_hz, acc_raw * (ACC_G_PER_LSB * GRAVITY_M_S2),
                          np.radians(gyr_raw * GYR_DPS_PER_LSB), quat=quat, seq=idx,
@@ -267,7 +275,7 @@ class WitBleDecoder(_WitBase):
         starts = _greedy(c[complete], BLE_PACKET_BYTES)
         keep_from = _keep_from(a, c, complete, starts, BLE_PACKET_BYTES)
         self._skip(starts, BLE_PACKET_BYTES, keep_from)
-        self._buf = buf[keep_from:]
+        self.state.buf = buf[keep_from:]
         self.stats.packets += len(starts)
         for r in starts[a[starts + 1] == BLE_REG]:
             reg, *values = struct.unpack_from("<H8h", buf, int(r) + 2)
@@ -316,7 +324,7 @@ class WitUartDecoder(_WitBase):
             bad = bad[~((pos >= 0) & (bad < starts[np.clip(pos, 0, None)] + UART_PACKET_BYTES))]
         self.stats.checksum_errors += int(np.count_nonzero(bad < keep_from))
         self._skip(starts, UART_PACKET_BYTES, keep_from)
-        self._buf = buf[keep_from:]
+        self.state.buf = buf[keep_from:]
         self.stats.packets += len(starts)
         if not len(starts):
             return []

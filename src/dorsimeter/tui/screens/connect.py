@@ -228,20 +228,21 @@ class ConnectScreen(Screen):
     async def connect(self, spec: str, name: str | None = None) -> None:
         """Connect ``spec`` (with the BLE sensor's stored box calibration, when it has one)."""
         from dorsimeter.errors import DorsimeterError
-        from dorsimeter.sources import open_source
+        from dorsimeter.sources import SensorSpec, open_source
 
         status = self.query_one("#con-status", Label)
         try:
+            sensor = SensorSpec.parse(spec, "sensor")
             allowed = None
-            if spec.startswith("ble:"):  # the radio: only the sensors the user has added
+            if sensor.kind == "ble":  # the radio: only the sensors the user has added
                 allowed = self.allowed or await asyncio.to_thread(load_allow_list, self.app.home)
-            source = open_source(spec, side=self.app.pipeline.side, speed=self.replay_speed,
+            source = open_source(sensor, side=self.app.pipeline.side, speed=self.replay_speed,
                                  allowed=allowed)
         except (DorsimeterError, OSError) as e:
             status.update(markup_safe(f"cannot connect: {e}"))
             return
         try:
-            sensor_cal = await asyncio.to_thread(box_calibration_for, spec, self.app.home,
+            sensor_cal = await asyncio.to_thread(box_calibration_for, sensor, self.app.home,
                                                  (name,) if name else ())
         except (DorsimeterError, OSError) as e:  # a damaged calibration: measure nothing wrong
             await source.close()

@@ -1,0 +1,300 @@
+"""The sensor registry: one :class:`SensorKind` per device family, declaring everything about it.
+
+Its GATT UUIDs and advertised name prefixes, the set-up writes that start it at a rate, how it is
+recognised on a serial port, its decoder, whether it numbers its frames and keeps a clock, and
+how its battery is read. The BLE scan and source, the serial source and ``dorsimeter scan`` all
+read :data:`KINDS` through the pickers at the bottom (as bleak picks its backend in one place);
+none of them names a family.
+
+Adding a family is one decoder module in ``wire/``, one entry here and its emulator in
+``tests/emulators/`` (README: "Adding a sensor"); ``tests/sources/test_registry.py`` holds the
+sources to that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dorsimeter.errors import DeviceError
+from dorsimeter.types import ImuBatch
+from dorsimeter.wire import frames, gatt, witmotion
+from dorsimeter.wire.frames import FrameDecoder
+
+if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
+    from bleak import BleakClient
+
+    from dorsimeter.sources.base import LinkStats
+
+
+class Decoder(Protocol):
+    """What a family's decoder offers: bytes in (any split, any garbage, never raises), ImuBatch
+    out, counters in ``stats`` (``samples`` and ``bytes_skipped`` at least), what it changes as
+    it runs in one declared ``state``."""
+
+    stats: Any
+    state: Any
+
+    def feed(self, data: bytes) -> list[ImuBatch]: ...
+
+
+class SensorKind:
+    """One device family. Class attributes declare it; methods are its few behaviours."""
+
+    key = ""                 # short id: stats, messages
+    name = "sensor"          # shown to the user (scan, status line)
+    # --- BLE
+    service_uuid = ""        # the GATT service it offers (and may advertise)
+    notify_uuid = ""         # data notifications
+    control_uuid = ""        # notifications answering commands (if any)
+    write_uuid = ""          # where set-up commands go
+    name_prefixes: tuple[str, ...] = ()  # advertised names that identify it without a UUID
+    needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
+    has_battery_service = False  # standard Battery Service 0x180F (read in a scan, polled)
+    ble_command_gap_s = 0.0  # pause between set-up writes
+    # --- the stream
+    has_sequence = False     # frames numbered: loss counted exactly
+    has_clock = False        # device time in every frame: gaps and rates measured exactly
+    rates_hz: tuple[float, ...] = ()  # output rates it offers
+    # --- serial
+    serial = False           # speaks on a serial port (USB CDC or a UART)
+    serial_command_gap_s = 0.0
+    blind_setup = False      # its rate command may be sent before the device is recognised
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> Decoder:
+        """A fresh decoder of its BLE notifications."""
+        raise NotImplementedError
+
+    def serial_decoder(self, rate_hz: float, side: str | None = None) -> Decoder:
+        """A fresh decoder of its serial bytes."""
+        raise NotImplementedError
+
+    def packets(self, decoder: Decoder) -> int:
+        """Valid packets (of any type) the decoder found so far."""
+        return 0
+
+    def recognised(self, decoder: Decoder) -> bool:
+        """Whether the bytes fed to ``serial_decoder()`` clearly are this family's."""
+        return False
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        """The writes that set the output rate, one at a time; DeviceError if not offered."""
+        return []
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Set-up after connecting, before the data is subscribed; the battery % if known.
+        ``responses``: the control characteristic's notifications (when it has one)."""
+        char = client.services.get_characteristic(self.write_uuid)
+        response = char is not None and "write" in char.properties
+        for k, cmd in enumerate(self.rate_commands(rate_hz)):
+            if k:
+                await asyncio.sleep(self.ble_command_gap_s)
+            await client.write_gatt_char(self.write_uuid, cmd, response=response)
+        return None
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        """The battery level now over BLE, if the device can tell."""
+        return None
+
+    def battery_seen(self, decoder: Decoder) -> int | None:
+        """A battery level the stream itself reported since the last call (serial)."""
+        return None
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        """Copy the decoder's counters into the link figures (those it has; a family without
+        sequence numbers cannot tell lost or duplicate frames)."""
+        link.bytes_skipped = int(decoder.stats.bytes_skipped)
+        link.duplicates = 0
+
+    def skip_samples(self, decoder: Decoder, n: int) -> None:
+        """Move a clockless decoder's sample clock on by ``n`` samples the device took while
+        the link was down (a family with a clock keeps time itself)."""
+
+
+class NodeKind(SensorKind):
+    """The dorsimeter sensor node (firmware_bridge): framed protocol (``wire.frames``) with
+    sequence numbers and device time, commands answered on a control characteristic."""
+
+    key = "node"
+    name = "dorsimeter node"
+    service_uuid = gatt.NODE_SERVICE_UUID
+    notify_uuid = gatt.NODE_DATA_UUID
+    control_uuid = gatt.NODE_CONTROL_UUID
+    write_uuid = gatt.NODE_CONTROL_UUID
+    name_prefixes = ()  # always advertises its service
+    needs_bonding = True
+    has_battery_service = True
+    has_sequence = True
+    has_clock = True
+    rates_hz = (25.0, 50.0, 100.0, 200.0, 400.0)
+    serial = True
+    blind_setup = True  # a framed command with a CRC: anything else ignores it
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> FrameDecoder:
+        return FrameDecoder(side=side)
+
+    serial_decoder = decoder
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.frames)
+
+    def recognised(self, decoder: Decoder) -> bool:
+        return decoder.stats.frames >= 3
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        if rate_hz not in self.rates_hz:
+            return []  # the node streams at its own rate; the stream shows it
+        return [frames.encode_set_rate(1, int(round(rate_hz)))]
+
+    async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes], seq: int,
+                       frame: bytes, timeout_s: float = 2.0) -> frames.Message:
+        """Write one COMMAND frame and wait for its RESPONSE on the control characteristic."""
+        await client.write_gatt_char(self.control_uuid, frame, response=True)
+        decoder = FrameDecoder()
+        async with asyncio.timeout(timeout_s):
+            while True:
+                decoder.feed(await responses.get())
+                for msg in decoder.pop_messages():
+                    if msg.mtype == frames.T_RESPONSE and msg.seq == seq:
+                        return msg
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        try:
+            resp = await self._command(client, responses, 1,
+                                       frames.encode_set_rate(1, int(round(rate_hz))))
+            if resp.status == frames.ST_NOT_ALLOWED:
+                raise DeviceError("the sensor node refused to change its rate: this computer is "
+                                  "not bonded with it (pair within its pairing window: switch "
+                                  "it on, or hold its button 3 s; hardware_docs/pairing.md)")
+            if resp.status != frames.ST_OK:
+                raise DeviceError(f"the sensor node cannot stream at {rate_hz:g} Hz")
+            return await self.battery(client, responses, 2)
+        except TimeoutError as e:
+            raise DeviceError("the sensor node did not answer its commands") from e
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        resp = await self._command(client, responses, seq,
+                                   frames.encode_command(seq, frames.CMD_BATTERY))
+        return int(resp.data[0]) if resp.status == frames.ST_OK and resp.data else None
+
+    def battery_seen(self, decoder: Decoder) -> int | None:
+        assert isinstance(decoder, FrameDecoder)
+        battery = None
+        for msg in decoder.pop_messages():
+            st = msg.node_status()
+            if st is not None:
+                battery = st.battery_pct
+            elif msg.cmd == frames.CMD_BATTERY and msg.status == frames.ST_OK and msg.data:
+                battery = msg.data[0]
+        return battery
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        s = decoder.stats
+        link.frames, link.lost_frames, link.lost_samples = s.frames, s.lost, s.lost_samples
+        link.crc_errors, link.duplicates, link.restarts = s.crc_errors, s.duplicates, s.restarts
+        link.bytes_skipped = s.bytes_skipped
+
+
+class WitMotionKind(SensorKind):
+    """WitMotion BWT901BLE / WT901BLE over BLE (0x55 0x61 packets) and its UART sensors
+    (0x55 0x5X packets): no sequence numbers, no clock (``wire.witmotion``)."""
+
+    key = "witmotion"
+    name = "WitMotion BWT901BLE"
+    # WitMotion's own UUIDs use the base …-00805f9a34fb (9a, not Bluetooth's 9b)
+    service_uuid = "0000ffe5-0000-1000-8000-00805f9a34fb"
+    notify_uuid = "0000ffe4-0000-1000-8000-00805f9a34fb"
+    write_uuid = "0000ffe9-0000-1000-8000-00805f9a34fb"
+    name_prefixes = ("WT901", "BWT901")  # units that advertise their name only
+    # the vendor's SDK (WitBluetooth_BWT901BLE5_0) waits 100 ms between unlock, write and save
+    ble_command_gap_s = 0.1
+    rates_hz = tuple(float(r) for r in witmotion.RATE_CODES if r >= 1)
+    serial = True
+    serial_command_gap_s = 0.02
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> witmotion.WitBleDecoder:
+        return witmotion.WitBleDecoder(rate_hz, side=side)
+
+    def serial_decoder(self, rate_hz: float,
+                       side: str | None = None) -> witmotion.WitUartDecoder:
+        return witmotion.WitUartDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def recognised(self, decoder: Decoder) -> bool:
+        return decoder.stats.packets >= 9 and decoder.stats.samples >= 2
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        try:
+            return witmotion.rate_commands(rate_hz)
+        except ValueError as e:
+            raise DeviceError(str(e)) from e
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.crc_errors = decoder.stats.checksum_errors  # the UART's sums (BLE has none: 0)
+
+    def skip_samples(self, decoder: Decoder, n: int) -> None:
+        decoder.state.n += n
+
+
+#: every supported family, in the order they are tried
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind())
+
+
+# --------------------------------------------------------------------------- picking
+def kind_for_services(uuids: Iterable[str], name: str | None = None) -> SensorKind | None:
+    """The family offering one of ``uuids`` (advertised or discovered), or failing that the one
+    whose name prefix the advertised ``name`` starts with."""
+    have = {u.lower() for u in uuids}
+    for kind in KINDS:
+        if kind.service_uuid.lower() in have:
+            return kind
+    upper = (name or "").upper()
+    for kind in KINDS:
+        if upper and upper.startswith(kind.name_prefixes):
+            return kind
+    return None
+
+
+def services_wanted() -> str:
+    """The services a BLE sensor must offer, for an error message."""
+    return ", ".join(f"{k.name} ({k.service_uuid[:8]})" for k in KINDS if k.service_uuid)
+
+
+class SerialProbe:
+    """The same serial bytes fed to every family's decoder, to tell which protocol they are."""
+
+    def __init__(self, rate_hz: float = 100.0) -> None:
+        self.decoders: dict[SensorKind, Decoder] = {
+            k: k.serial_decoder(rate_hz) for k in KINDS if k.serial}
+
+    def feed(self, data: bytes) -> dict[SensorKind, list[ImuBatch]]:
+        """Each family's batches from ``data``."""
+        return {k: d.feed(data) for k, d in self.decoders.items()}
+
+    def samples(self, kind: SensorKind) -> int:
+        return int(self.decoders[kind].stats.samples)
+
+    def anything(self) -> bool:
+        """Whether any family found a valid packet of its own yet."""
+        return any(k.packets(d) for k, d in self.decoders.items())
+
+    def kind(self) -> SensorKind | None:
+        """The family the bytes clearly are: of those that recognise them, the one that had to
+        skip the fewest bytes; None while unclear."""
+        sure = [k for k, d in self.decoders.items() if k.recognised(d)]
+        return min(sure, key=lambda k: self.decoders[k].stats.bytes_skipped, default=None)
+
+
+def kind_for_bytes(data: bytes, rate_hz: float = 100.0) -> SensorKind | None:
+    """The family ``data`` (bytes read from a serial port) clearly holds, else None."""
+    probe = SerialProbe(rate_hz)
+    probe.feed(data)
+    return probe.kind()
