@@ -11,7 +11,7 @@ import numpy as np
 
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.store.db import Athlete
-from dorsimeter.tui.app import MonitorApp
+from dorsimeter.tui.app import LegUpdate, MonitorApp
 from dorsimeter.tui.model import asymmetry
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
@@ -149,7 +149,8 @@ async def test_heel_lift_banner_bell_and_invalid_rep():
         more, _ = sim_batches(0.1)
         for b in more:
             b.t_s = b.t_s + 24.0
-        app.ingest(more[0])
+        leg = app.chosen  # one batch through the live session, shown
+        app.on_leg_update(LegUpdate(leg, app.live.step(leg, more[0])))
         app.model._expire(24.1)
         app.refresh_view()
         assert not banner.has_class("on")
