@@ -235,3 +235,30 @@ def test_the_per_side_table_never_wraps_and_reads_in_full():
     full = str(render_sides(rows, "right", 4.6, None, width=SIDES_FULL_WIDTH))
     assert "trials" in full and "heel lifts" in full and "9 cm wall" in full
     assert "mean of best 3: left -12.9°, right 37.8°" in full
+
+
+async def test_a_replaced_sensors_last_words_are_not_shown():
+    """A batch or the end of a sensor already replaced (its worker was cancelled with the
+    message in flight) changes nothing of what the new sensor shows."""
+    from dorsimeter.session.live import Step
+    from dorsimeter.types import Readings
+
+    batches, _ = sim_batches(2)
+    first = ScriptedSource(batches)
+    app = MonitorApp(first, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: first.sent == len(batches))
+        await pilot.pause(0.05)
+        old = app.chosen
+        more, _ = sim_batches(1, seed=5)
+        second = ScriptedSource(more, name="second rig")
+        await app.switch_source(second)
+        n = sum(len(b) for b in batches + more)  # every sample of both, shown once
+        await wait_for(pilot, lambda: second.sent == len(more) and app.samples == n)
+        assert first.closed and app.source is second and old.ended
+        old.error = "dorsi-0a01: lost (no reconnection in 30 s)"
+        app.on_leg_update(LegUpdate(old, Step(old, batches[0], Readings(), [])))
+        app.on_leg_update(LegUpdate(old, None))
+        assert app.samples == n and app.error is None and not app.source_ended
+        app.refresh_view()
+        assert "second rig" in text_of(app, "#sensors") and "LOST" not in text_of(app, "#sensors")

@@ -264,8 +264,8 @@ class SignalStop:
     (seen about one hang-up in ten). ``stuck(code)``, when given, is the backstop: called from a
     timer thread if the process is still running ``stuck_s`` after the signal."""
 
-    stop: Callable[[int], None]
-    stuck: Callable[[int], None] | None = None
+    stop: Callable[[int], object]
+    stuck: Callable[[int], object] | None = None
     stuck_s: float = 10.0
     signals: tuple[int, ...] = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
     signal: int | None = field(default=None, init=False)  # the signal that stopped it
