@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of s
     from dorsimeter.session import SessionResults
     from dorsimeter.session.live import Leg, LiveSession, SignalStop
 
+
 def register(sub) -> None:
     p = sub.add_parser(
         "record", help="record the raw stream to CSV",
