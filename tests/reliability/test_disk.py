@@ -72,7 +72,7 @@ async def test_monitor_keeps_running_when_the_disk_fills_and_keeps_what_was_writ
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: app.readings_count > 1000)
             with file_size_limit(raw.stat().st_size + 20_000):
-                await wait_for(pilot, lambda: app.recorder is None)
+                await wait_for(pilot, lambda: app.chosen.raw is None)
                 if not with_history:
                     assert app.message.startswith("recording stopped:")
                     assert f"{raw}: File too large" in app.message

@@ -299,15 +299,15 @@ async def test_one_legs_raw_csv_failing_stops_only_that_recording(tmp_path):
         # the disk is full just past what the left file holds
         with file_size_limit(paths["left"].stat().st_size + 100):
             left_go.set()
-            await wait_for(pilot, lambda: app.legs["left"].recorder is None)
+            await wait_for(pilot, lambda: app.legs["left"].raw is None)
             assert app.message.startswith("recording stopped:") and "raw-left.csv" in app.message
             right_go.set()
             await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
             await pilot.pause(0.05)
         # the left leg's live view went on; the right leg kept recording
         assert app.legs["left"].latest[0] == float(lb[-1].t_s[-1])
-        assert app.legs["right"].recorder is not None and not app.legs["left"].ended
-    app.legs["right"].recorder.close()
+        assert app.legs["right"].raw is not None and not app.legs["left"].ended
+    app.legs["right"].raw.close()
     left, right = read_raw_csv(paths["left"]), read_raw_csv(paths["right"])
     want = {s: np.concatenate([b.t_s for b in bb]) for s, bb in (("left", lb), ("right", rb))}
     assert np.array_equal(right.t_s, want["right"]) and set(right.side) == {"right"}

@@ -12,7 +12,7 @@ import numpy as np
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources import LinkStats
 from dorsimeter.store.db import Athlete
-from dorsimeter.tui.app import MonitorApp
+from dorsimeter.tui.app import LegUpdate, MonitorApp
 from dorsimeter.tui.model import asymmetry
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
@@ -150,7 +150,8 @@ async def test_heel_lift_banner_bell_and_invalid_rep():
         more, _ = sim_batches(0.1)
         for b in more:
             b.t_s = b.t_s + 24.0
-        app.ingest(more[0])
+        leg = app.chosen  # one batch through the live session, shown
+        app.on_leg_update(LegUpdate(leg, app.live.step(leg, more[0])))
         app.model._expire(24.1)
         app.refresh_view()
         assert not banner.has_class("on")
@@ -215,3 +216,30 @@ def test_the_per_side_table_never_wraps_and_reads_in_full():
     full = str(render_sides(rows, "right", 4.6, None, width=SIDES_FULL_WIDTH))
     assert "trials" in full and "heel lifts" in full and "9 cm wall" in full
     assert "mean of best 3: left -12.9°, right 37.8°" in full
+
+
+async def test_a_replaced_sensors_last_words_are_not_shown():
+    """A batch or the end of a sensor already replaced (its worker was cancelled with the
+    message in flight) changes nothing of what the new sensor shows."""
+    from dorsimeter.session.live import Step
+    from dorsimeter.types import Readings
+
+    batches, _ = sim_batches(2)
+    first = ScriptedSource(batches)
+    app = MonitorApp(first, Pipeline(100.0), clock=frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: first.sent == len(batches))
+        await pilot.pause(0.05)
+        old = app.chosen
+        more, _ = sim_batches(1, seed=5)
+        second = ScriptedSource(more, name="second rig")
+        await app.switch_source(second)
+        n = sum(len(b) for b in batches + more)  # every sample of both, shown once
+        await wait_for(pilot, lambda: second.sent == len(more) and app.samples == n)
+        assert first.closed and app.source is second and old.ended
+        old.error = "dorsi-0a01: lost (no reconnection in 30 s)"
+        app.on_leg_update(LegUpdate(old, Step(old, batches[0], Readings(), [])))
+        app.on_leg_update(LegUpdate(old, None))
+        assert app.samples == n and app.error is None and not app.source_ended
+        app.refresh_view()
+        assert "second rig" in text_of(app, "#sensors") and "LOST" not in text_of(app, "#sensors")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,40 +41,46 @@ def register(sub) -> None:
 
 
 async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
-    """Stream the sensor through the live pipeline until its side's mounting is defined."""
+    """Stream the sensor through the live session until its side's mounting is defined."""
     from dorsimeter.io.calfiles import sensor_cal_for
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.pipeline import Pipeline
+    from dorsimeter.session.live import Leg, LiveSession, Step
+    from dorsimeter.session.results import SessionResults
 
     source = open_source_from_args(args)
     pipeline = Pipeline(source.rate_hz, side=args.side, sensor_cal=sensor_cal_for(
         args.sensor, args.sensor_cal, getattr(args, "home", None)))
-    writer = RawCsvWriter(args.record) if args.record else None
-    shown, t0, t_shown = None, None, -1.0
-    try:
-        async for batch in source:
-            if writer is not None:
-                writer.write(batch, batch.side or pipeline.side)
-            _, events = pipeline.push(batch)
-            t0 = float(batch.t_s[0]) if t0 is None else t0
-            for e in events:
-                if e.kind == "calibration_failed":
-                    raise CalibrationError(e.message)
-                if e.kind == "calibrated" and e.side == pipeline.side:
-                    return e.calibration
-            progress = pipeline.progress
-            if progress.phase != shown or float(batch.t_s[-1]) - t_shown >= 1.0:  # a line a second
-                shown, t_shown = progress.phase, float(batch.t_s[-1])
-                print(f"  {progress.text}", flush=True)
-            if float(batch.t_s[-1]) - t0 > args.timeout:
-                raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
-                                       f"{pipeline.status}")
+    leg = Leg(source, pipeline)
+    found: list[MountingCalibration] = []
+    shown, t_shown = None, -1.0
+
+    def follow(step: Step) -> bool:
+        nonlocal shown, t_shown
+        for e in step.events:
+            if e.kind == "calibration_failed":
+                raise CalibrationError(e.message)
+            if e.kind == "calibrated" and e.side == pipeline.side:
+                found.append(e.calibration)
+                return True
+        t_s = float(step.batch.t_s[-1])
+        progress = pipeline.progress
+        if progress.phase != shown or t_s - t_shown >= 1.0:  # a line a second
+            shown, t_shown = progress.phase, t_s
+            print(f"  {progress.text}", flush=True)
+        if leg.elapsed_s > args.timeout:
+            raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
+                                   f"{pipeline.status}")
+        return False
+
+    with contextlib.ExitStack() as files:
+        if args.record:
+            leg.raw = files.enter_context(RawCsvWriter(args.record))
+        await LiveSession([leg], SessionResults(rate_hz=source.rate_hz)).run(follow)
+    if not found:
         raise DorsimeterError(f"{args.sensor}: the stream ended before the calibration was "
                               "defined")
-    finally:
-        if writer is not None:
-            writer.close()
-        await source.close()
+    return found[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,8 +10,6 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from dorsimeter.cli.common import (
     MAX_DURATION_S,
     add_source_options,
@@ -30,11 +28,9 @@ from dorsimeter.store.security import add_force_option
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of start-up
-    from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.pipeline import Pipeline
+    from dorsimeter.session.live import Leg, LiveSession, SignalStop
     from dorsimeter.session.results import SessionResults
-
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
 
 
 def register(sub) -> None:
@@ -112,30 +108,35 @@ class StatusLine:
 
 @dataclass
 class _Run:
-    n: int = 0
+    live: LiveSession | None = None
     session_id: int | None = None
-    signal: int | None = None  # the signal that stopped the recording
+    stop: SignalStop | None = None  # what stops it on Ctrl-C, hang-up, SIGTERM
+
+    @property
+    def n(self) -> int:
+        """Samples recorded (every leg's)."""
+        return 0 if self.live is None else self.live.samples
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that stopped the recording."""
+        return None if self.stop is None else self.stop.signal
 
 
 class _Storage:
-    """The raw CSVs, the store and the session row, made at the first sample: a sensor that
-    never connects leaves no file and no session."""
+    """The raw CSVs, the store and the session row, made at a leg's first sample
+    (``LiveSession.on_start``): a sensor that never connects leaves no file and no session."""
 
     def __init__(self, args: argparse.Namespace, paths: dict[str, str], names: dict[str, str],
                  cals, results: SessionResults, files: contextlib.ExitStack) -> None:
         self.args, self.paths, self.names, self.cals = args, paths, names, cals
         self.results, self.files = results, files
-        self.writers: dict[str, RawCsvWriter] = {}
         self.store = self.recorder = None
 
-    def writer(self, side: str) -> RawCsvWriter:
+    def start(self, leg: Leg) -> None:
         from dorsimeter.io.rawcsv import RawCsvWriter
 
-        if side not in self.writers:
-            self.writers[side] = self.files.enter_context(RawCsvWriter(self.paths[side]))
-        return self.writer_started(side)
-
-    def writer_started(self, side: str) -> RawCsvWriter:
+        leg.raw = self.files.enter_context(RawCsvWriter(self.paths[leg.side]))
         if self.recorder is None:
             args = self.args
             legs = {s: (self.names[s], self.paths[s]) for s in self.paths}
@@ -143,7 +144,10 @@ class _Storage:
                 args, "record", " + ".join(self.names.values()), self.cals,
                 list(self.paths.values()), session_id=args.session, legs=legs)
             self.results.athlete = athlete_geometry_from_args(args, self.store)
-        return self.writers[side]
+
+    def add(self, readings, events) -> None:
+        assert self.recorder is not None
+        self.recorder.add(readings, events)
 
 
 def raw_paths(out: str, side: str, two_sensors: bool) -> dict[str, str]:
@@ -192,60 +196,15 @@ def open_sources(args: argparse.Namespace) -> dict:
                 "seed": args.seed + 1}))}
 
 
-async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
-                  duration_s: float, state: _Run, side: str | None,
-                  connecting: asyncio.Lock, status: StatusLine | None = None) -> None:
-    """One sensor's samples: raw CSV, pipeline, store and results, for ``duration_s`` of
-    device time from its first sample (lost samples do not lengthen the session).
-
-    ``connecting`` is held until the first batch: two sensors connect one after the other
-    (two BLE scans or connects at once on one adapter can miss the second sensor)."""
-    t_end = None
-    await connecting.acquire()
-    holding = True
-    try:
-        async for batch in source:
-            if holding:
-                connecting.release()
-                holding = False
-            if len(batch) == 0:
-                continue
-            t_end = float(batch.t_s[0]) + duration_s if t_end is None else t_end
-            keep = int(np.searchsorted(batch.t_s, t_end, side="left"))
-            done = keep < len(batch)
-            batch = batch.slice(0, keep)
-            if len(batch) == 0:
-                break
-            if side is not None:
-                batch.side = side  # a sensor bound to a shin stays there
-            storage.writer(side or pipeline.side).write(batch, batch.side or pipeline.side)
-            readings, events = pipeline.push(batch)
-            results.add(readings, events)  # numbers the reps it counts, then they are stored
-            storage.recorder.add(readings, events)
-            state.n += len(batch)
-            if status is not None:
-                status.update(side or pipeline.side, pipeline, readings,
-                              float(batch.t_s[-1]) - (t_end - duration_s))
-            if done:
-                break
-    finally:
-        if holding:
-            connecting.release()
-        await source.close()
-
-
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
     from dorsimeter.io.calfiles import load_calibrations
+    from dorsimeter.session.live import Leg, LiveSession, SignalStop
     from dorsimeter.session.results import SessionResults
 
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as Ctrl-C does: cancel, clean up
-
-        def stop(sig=sig) -> None:
-            state.signal = sig
-            task.cancel()
-
-        loop.add_signal_handler(sig, stop)
+    task = asyncio.current_task()
+    assert task is not None
+    state.stop = SignalStop(lambda sig: task.cancel())  # stop as Ctrl-C does: cancel, clean up
+    state.stop.install()
     paths = out_paths(args)
     sides = list(paths)
     if args.session is not None:
@@ -259,13 +218,19 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         results.set_exercise(args.exercise or exercise_of_sensor(args.sensor))
         storage = _Storage(args, paths, {side: sources[side].name for side in sides}, cals,
                            results, files)
-        connecting = asyncio.Lock()
+        legs = [Leg(sources[side], pipelines[side], sink=storage.add,
+                    bound=bool(args.right_sensor)) for side in sides]
+        state.live = live = LiveSession(legs, results, duration_s=args.duration,
+                                        on_start=storage.start)
         status = StatusLine(args.duration, sides) if sys.stdout.isatty() else None
+
+        def show(step) -> None:
+            if status is not None:
+                status.update(step.leg.side, step.leg.pipeline, step.readings,
+                              step.leg.elapsed_s)
+
         try:
-            await asyncio.gather(*(
-                _stream(sources[side], pipelines[side], storage, results, args.duration, state,
-                        side if args.right_sensor else None, connecting, status)
-                for side in sides))
+            await live.run(show)
         finally:  # however it stops (done, Ctrl-C, hang-up, device lost): store and end it
             if status is not None:
                 status.close()
@@ -274,8 +239,7 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
                     state.session_id = storage.recorder.finish(results)
                 finally:
                     storage.store.close()
-    calibrations = {s: c for p in pipelines.values() for s, c in p.calibrations.items()}
-    return results, calibrations
+    return results, live.calibrations
 
 
 def check_session_for_leg(args: argparse.Namespace, sides: list[str]) -> None:
@@ -303,11 +267,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         results, calibrations = asyncio.run(_record(args, state))
     except (KeyboardInterrupt, asyncio.CancelledError):
+        from dorsimeter.session.live import exit_code
+
         sig = signal.Signals(state.signal or signal.SIGINT)
         print(f"dorsimeter: stopped by {sig.name}: wrote {state.n} samples to "
               f"{', '.join(out_paths(args).values())}, "
               f"stored session {state.session_id}", file=sys.stderr)
-        return EXIT_CODES.get(sig, 128 + int(sig))
+        return exit_code(sig)
     print(f"wrote {state.n} samples to {', '.join(out_paths(args).values())}")
     print_results(results, calibrations)
     if args.session is not None and state.session_id is not None:

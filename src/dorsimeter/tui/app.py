@@ -1,25 +1,21 @@
 """The live monitor: tibia angle in large digits, gauge and target, trace, alerts, per-side table.
 
-The source runs as a worker; the pipeline is pure and fast, so the worker pushes each batch
-through it and the screen refreshes on a timer, never blocking the event loop. Slow I/O (the
-history database, export, BLE scan) runs in the screens' own workers.
+The monitor is one live session (``dorsimeter.session.live``) of one or two legs. Each leg's
+stream runs in a worker: source, raw CSV, pipeline (pure and fast), session results and store
+all happen there, and each batch through it is posted to the app as one message,
+:class:`LegUpdate`, which the app turns into what the leg shows (trace, alerts, link figures).
+The screen redraws on a timer, never blocking the event loop. Slow I/O (the history database,
+export, BLE scan) runs in the screens' own workers.
 
 With a second sensor (``right_source``) the monitor shows both legs at once: each sensor is a
-:class:`Leg` bound to its shin with its own worker, pipeline (fusion, calibration, detectors),
-model (trace, alerts, link figures) and raw CSV, all feeding one session (per-side trials and
-the live asymmetry). ``l``/``r`` then choose the leg that ``c`` (calibration wizard) and ``t``
-(manual trial) act on; one sensor failing leaves the other streaming.
+leg bound to its shin with its own worker, pipeline (fusion, calibration, detectors), model
+(trace, alerts, link figures) and raw CSV, all feeding one session (per-side trials and the live
+asymmetry). ``l``/``r`` then choose the leg that ``c`` (calibration wizard) and ``t`` (manual
+trial) act on; one sensor failing leaves the other streaming.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +24,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.widgets import Footer, Static
 
 from dorsimeter.core.sensor_cal import SensorCalibration
+from dorsimeter.exercises.runner import ProtocolRunner
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.session.live import Leg, LiveSession, SignalStop, Step, exit_code
 from dorsimeter.session.results import SessionResults
 from dorsimeter.sources import LinkStats, Source
 from dorsimeter.text import markup_safe
@@ -74,21 +73,23 @@ def box_cal_id(pipeline: Pipeline) -> str | None:
     return None if cal is None else cal.sensor_id
 
 
-@dataclass
-class Leg:
-    """One sensor bound to one shin in the two-sensor monitor, and what the screen shows of it."""
+@dataclass(eq=False, kw_only=True)
+class ShownLeg(Leg):
+    """A leg of the live session and what the monitor shows of it."""
 
-    side: str
-    source: Source
-    pipeline: Pipeline
-    model: LiveModel
-    recorder: RawCsvWriter | None = None
-    ended: bool = False  # the source stopped (finished, or failed: ``error``)
-    error: str | None = None
-    last_rx_wall: float | None = None
-    latest: tuple[float, float] | None = None  # (t_s, tibia angle) of the last reading
-    shown_t_s: float | None = None
+    model: LiveModel  # trace, alerts, link figures
+    last_rx_wall: float | None = None  # wall-clock time of its last batch
+    shown_t_s: float | None = None  # the reading on screen
     shown_angle_deg: float | None = None
+
+
+class LegUpdate(Message):
+    """What a leg's worker did: a batch went through the live session (``step``), or the leg's
+    stream ended (``step`` None; ``Leg.error`` says why when it failed)."""
+
+    def __init__(self, leg: ShownLeg, step: Step | None) -> None:
+        super().__init__()
+        self.leg, self.step = leg, step
 
 
 class MonitorApp(App):
@@ -155,39 +156,29 @@ class MonitorApp(App):
         """``right_source`` (with its ``right_pipeline`` and ``right_recorder``): a second
         sensor on the right shin; ``source`` is then the left one and both legs show live."""
         super().__init__()
-        self.source = source
-        self.pipeline = pipeline
-        self.legs: dict[str, Leg] = {}
-        if right_source is not None:
-            pipeline.set_side("left")
-            right_pipeline = right_pipeline or Pipeline(right_source.rate_hz, side="right")
-            right_pipeline.set_side("right")
-            self.legs = {
-                "left": Leg("left", source, pipeline, LiveModel(source.rate_hz, TRACE_S),
-                            recorder),
-                "right": Leg("right", right_source, right_pipeline,
-                             LiveModel(right_source.rate_hz, TRACE_S), right_recorder)}
         self.athlete = athlete
-        self.session = self._new_session()
-        self.recorder = None if self.legs else recorder  # two sensors: a raw CSV per leg
-        self.refresh_hz = refresh_hz
-        self.target_option_deg = target_deg
         self.store = store
         self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
         self.record_session = record_session
+        legs = [self._leg(source, pipeline, recorder, bound=right_source is not None)]
+        if right_source is not None:  # a sensor per shin, each bound to its side
+            pipeline.set_side("left")
+            right_pipeline = right_pipeline or Pipeline(right_source.rate_hz, side="right")
+            right_pipeline.set_side("right")
+            legs.append(self._leg(right_source, right_pipeline, right_recorder, bound=True))
+        self.chosen: ShownLeg = legs[0]  # the leg the keys act on (l/r)
+        self.live = LiveSession(legs, self._new_session(), keep_going=True)
+        self.live.guided = self.chosen
+        self.refresh_hz = refresh_hz
+        self.target_option_deg = target_deg
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         # the clip's centre below the tibial tuberosity (sensor screen, --placement-cm)
         self.placement_cm: float | None = self.recording.get("placement_cm")
         self.mdc_deg = mdc_deg
         self.clock = clock
-        self.model = (self.legs["left"].model if self.legs
-                      else LiveModel(source.rate_hz, TRACE_S))
-        self.protocol = None  # a running protocol (dorsimeter.exercises), when one is chosen
         # sessions finished while the monitor ran (athlete or sensor change): (stored id, the
         # session's results, the athlete's name), reported on quit beside the last one
         self.finished: list[tuple] = []
-        self.shown_t_s: float | None = None
-        self.shown_angle_deg: float | None = None
         self.last_t_s: float | None = None
         self.samples = 0
         self.readings_count = 0
@@ -196,36 +187,72 @@ class MonitorApp(App):
         self.bells = 0
         self.message = ""
         self.error: str | None = None
-        self.source_ended = False
-        self._last_rx_wall: float | None = None
-        # two sensors connect one after the other: two BLE scans or connects at once on one
-        # adapter can miss the second sensor; each leg holds this until its first batch
-        self._connecting = asyncio.Lock()
+
+    def _leg(self, source: Source, pipeline: Pipeline, raw: RawCsvWriter | None,
+             bound: bool) -> ShownLeg:
+        """A leg of the session: its batches go to the history (the store's thread) too."""
+        sink = self.store.record if self.store is not None and self.record_session else None
+        return ShownLeg(source, pipeline, raw=raw, sink=sink, bound=bound,
+                        model=LiveModel(source.rate_hz, TRACE_S))
+
+    # -- the legs ---------------------------------------------------------------------------
 
     @property
-    def protocol(self):
-        """The guided exercise running (a ``ProtocolRunner``), or None."""
-        return self._protocol
+    def legs(self) -> dict[str, ShownLeg]:
+        """The legs by side: one sensor, or one per shin."""
+        return {leg.side: leg for leg in self._legs}
 
-    @protocol.setter
-    def protocol(self, runner) -> None:
-        """Starting a protocol makes its reps the session's (its exercise, sets and reps);
-        stopping it goes back to wall tests."""
-        self._protocol = runner
-        self._protocol_counted = 0
-        self._protocol_pending: list = []
-        session = getattr(self, "session", None)
-        if session is None:
-            return
-        p = getattr(runner, "protocol", None)
-        session.set_exercise(None if p is None else p.name, guided=p is not None)
-
-    _protocol = None
+    @property
+    def _legs(self) -> list[ShownLeg]:
+        return [leg for leg in self.live.legs if isinstance(leg, ShownLeg)]
 
     @property
     def bilateral(self) -> bool:
         """Two sensors, one per shin, both live."""
-        return bool(self.legs)
+        return len(self.live.legs) == 2
+
+    @property
+    def source(self) -> Source:
+        """The chosen leg's sensor."""
+        return self.chosen.source
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.chosen.pipeline
+
+    @property
+    def model(self) -> LiveModel:
+        return self.chosen.model
+
+    @property
+    def session(self) -> SessionResults:
+        """The session both legs feed (a new one per athlete, or per sensor with one)."""
+        return self.live.results
+
+    @property
+    def source_ended(self) -> bool:
+        """Every leg's stream has stopped."""
+        return all(leg.ended for leg in self.live.legs)
+
+    @property
+    def shown_t_s(self) -> float | None:
+        """The first leg's reading on screen (the only one, or the left)."""
+        return self._legs[0].shown_t_s
+
+    @property
+    def shown_angle_deg(self) -> float | None:
+        return self._legs[0].shown_angle_deg
+
+    @property
+    def protocol(self) -> ProtocolRunner | None:
+        """The guided exercise running, or None."""
+        return self.live.protocol
+
+    @protocol.setter
+    def protocol(self, runner: ProtocolRunner | None) -> None:
+        """Starting a protocol makes its reps the session's (its exercise, sets and reps);
+        stopping it goes back to wall tests. It follows the chosen leg."""
+        self.live.guide(runner)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -270,10 +297,8 @@ class MonitorApp(App):
     def on_mount(self) -> None:
         # terminal closed (SIGHUP), asked to stop (SIGTERM) or interrupted (SIGINT, 130 as
         # `record`): quit as `q` does, so the caller closes the raw CSV and ends the session
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, functools.partial(self._stop_on_signal, sig))
+        SignalStop(lambda sig: self.exit(return_code=exit_code(sig)), self.on_stuck,
+                   self.STUCK_S).install()
         if self.bilateral:
             for side in SIDES:
                 self.query_one(f"#trace-{side}").border_title = (
@@ -291,122 +316,72 @@ class MonitorApp(App):
         tall = self.size.height >= 34
         self.query_one("#main").styles.height = 14 if tall else 9
 
-    # -- the source worker ----------------------------------------------------------------------
+    # -- the legs' workers ----------------------------------------------------------------
 
     def start_source(self) -> None:
-        self.source_ended = False
-        if self.bilateral:
-            for leg in self.legs.values():
-                self._start_leg(leg)
-            return
-        self.run_worker(self._consume(self.source, self.pipeline), exclusive=True,
-                        group="source", name="source")
+        for leg in self._legs:
+            self._start_leg(leg)
 
-    def _start_leg(self, leg: Leg) -> None:
-        leg.ended, leg.error = False, None
-        self.run_worker(self._consume_leg(leg), exclusive=True, group=f"source-{leg.side}",
-                        name=f"source-{leg.side}")
+    def _start_leg(self, leg: ShownLeg) -> None:
+        i = self.live.legs.index(leg)
+        self.run_worker(self._stream(leg), exclusive=True, group=f"source-{i}",
+                        name=f"source-{i}")
+
+    async def _stream(self, leg: ShownLeg) -> None:
+        """The leg's stream through the live session, each batch posted to the app."""
+        def posted(step: Step) -> None:
+            self.post_message(LegUpdate(leg, step))
+
+        await self.live.run_leg(leg, posted)
+        self.post_message(LegUpdate(leg, None))
 
     async def switch_source(self, source: Source, pipeline: Pipeline | None = None,
                             sensor_cal: SensorCalibration | None = None) -> None:
-        """Stop the current sensor and stream from ``source`` (a new pipeline, with the
+        """Stop the chosen leg's sensor and stream from ``source`` (a new pipeline, with the
         sensor's box calibration ``sensor_cal`` when it has one, unless ``pipeline`` is given).
 
-        With two sensors this replaces the chosen leg's sensor; the session goes on."""
-        if self.bilateral:
-            side = self.pipeline.side
-            self.workers.cancel_group(self, f"source-{side}")
-            await self.legs[side].source.close()
-            leg = Leg(side, source, pipeline or Pipeline(source.rate_hz, side=side,
-                                                         sensor_cal=sensor_cal),
-                      LiveModel(source.rate_hz, TRACE_S), self.legs[side].recorder)
-            leg.pipeline.set_side(side)
-            self.legs[side] = leg
-            self.source, self.pipeline, self.model = leg.source, leg.pipeline, leg.model
-            self._start_leg(leg)
-            return
-        self.workers.cancel_group(self, "source")
-        if self.store is not None and self.record_session:  # a new sensor: a new session
+        With two sensors this replaces the chosen leg's sensor and the session goes on; with
+        one, a new sensor starts a new session."""
+        old = self.chosen
+        i = self.live.legs.index(old)
+        self.workers.cancel_group(self, f"source-{i}")
+        await old.source.close()
+        side = old.side
+        if not self.bilateral and self.store is not None and self.record_session:
             self.finished.append((self.store.finish_recording(self.session), self.session,
                                   getattr(self.athlete, "name", None)))
-        self.source = source
-        self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side,
-                                             sensor_cal=sensor_cal)
-        self.model = LiveModel(source.rate_hz, TRACE_S)
-        self._next_session()
-        self._latest = None
-        self._last_rx_wall = None
-        self.shown_t_s = self.shown_angle_deg = None
-        if self.store is not None and self.record_session:
-            self._start_recording()
-        self.start_source()
+        pipeline = pipeline or Pipeline(source.rate_hz, side=side, sensor_cal=sensor_cal)
+        if old.bound:
+            pipeline.set_side(side)
+        leg = self._leg(source, pipeline, old.raw, bound=old.bound)
+        self.live.legs[i] = self.chosen = self.live.guided = leg
+        if not self.bilateral:
+            self._next_session()
+            if self.store is not None and self.record_session:
+                self._start_recording()
+        self._start_leg(leg)
 
-    async def _consume(self, source: Source, pipeline: Pipeline) -> None:
-        try:
-            async for batch in source:
-                self.ingest(batch, source, pipeline)
-        except Exception as e:  # a source that fails ends the stream, not the app
-            self.error = str(e)
-            self.message = f"sensor stopped: {e}"
-        finally:
-            if source is self.source:
-                self.source_ended = True
-            await source.close()
+    def on_leg_update(self, message: LegUpdate) -> None:
+        """A leg's batch or end, shown; a replaced sensor's last words are not."""
+        leg = message.leg
+        if leg not in self.live.legs:
+            return
+        if message.step is None:
+            self._ended(leg)
+        else:
+            self._show(message.step)
 
-    async def _consume_leg(self, leg: Leg) -> None:
-        """One leg's sensor; when it fails or ends, the other leg streams on."""
-        other = "right" if leg.side == "left" else "left"
-        await self._connecting.acquire()
-        holding = True
-        try:
-            async for batch in leg.source:
-                if holding:  # connected and streaming: the other sensor may connect now
-                    self._connecting.release()
-                    holding = False
-                self.ingest_leg(leg, batch)
-        except Exception as e:  # this sensor is gone for good: say so, keep the other
-            leg.error = str(e)
-            self.error = f"{leg.side} sensor: {e}"
-            self.message = f"{leg.side} sensor stopped: {e} — the {other} leg goes on"
-        finally:
-            if holding:
-                self._connecting.release()
-            if self.legs.get(leg.side) is leg:
-                leg.ended = True
-                self.source_ended = all(lg.ended for lg in self.legs.values())
-            await leg.source.close()
-
-    def ingest(self, batch, source: Source | None = None, pipeline: Pipeline | None = None
-               ) -> None:
-        """One batch through recorder, pipeline, session, model (and protocol, when running)."""
-        pipeline = pipeline or self.pipeline
-        if self.recorder is not None:
-            self._write_raw(batch, batch.side or pipeline.side)
-        self._last_rx_wall = self.clock()
-        readings = self._process(batch, pipeline, self.model)
-        if len(readings):
-            self._latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
-
-    def ingest_leg(self, leg: Leg, batch) -> None:
-        """One batch of the sensor on ``leg``: it stays bound to its shin whatever it says."""
-        batch.side = leg.side
-        if leg.recorder is not None:
-            self._write_raw(batch, leg.side, leg)
-        leg.last_rx_wall = self._last_rx_wall = self.clock()
-        readings = self._process(batch, leg.pipeline, leg.model)
-        if len(readings):
-            leg.latest = (float(readings.t_s[-1]), float(readings.tibia_angle_deg[-1]))
-
-    def _process(self, batch, pipeline: Pipeline, model: LiveModel):
-        """Pipeline, session, model, store and protocol for one batch; returns the readings."""
-        readings, events = pipeline.push(batch)
+    def _show(self, step: Step) -> None:
+        """One batch through the leg: what it shows (trace, alerts, link figures) and says."""
+        leg, batch, readings = step.leg, step.batch, step.readings
+        assert isinstance(leg, ShownLeg)
+        leg.last_rx_wall = self.clock()
         self.samples += len(batch)
         self.readings_count += len(readings)
         self.batches += 1
-        if len(batch):
-            self.last_t_s = float(batch.t_s[-1])
-        model.note_batch(batch, batch.side or pipeline.side)
-        for e in events:
+        self.last_t_s = float(batch.t_s[-1])
+        leg.model.note_batch(batch, batch.side or leg.side)
+        for e in step.events:
             if e.kind == "calibrated":
                 self.message = "Calibrated " + e.message
             elif e.kind == "calibration_failed":
@@ -415,60 +390,28 @@ class MonitorApp(App):
                 self.message = e.message
             elif e.kind == "clip_slip":  # the strap moved: every later angle carries it
                 self.message = f"⚠ {e.side} {e.message}"
-        self.session.add(readings, events)  # numbers the reps it counts before they are stored
-        model.add(readings, events)
-        # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
-        if self.protocol is not None and hasattr(self.protocol, "add") and (
-                not self.bilateral or model is self.model):
-            self.protocol.add(readings, events)
-            events = [*events, *self._protocol_reps()]
+        leg.model.add(readings, step.events)
+        if step.raw_stopped is not None:  # disk full, read-only: the live view goes on
+            self.error = self.message = step.raw_stopped
         if self.store is not None and self.record_session:
-            self.store.record(readings, events)
             err = getattr(self.store, "error", None)
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
                 self.error = self.message = f"history not saved: {err}"
-        return readings
-
-    def _protocol_reps(self) -> list:
-        """The guided reps the runner counted since last time go to the session (numbered
-        there, with the runner's set); each becomes a ``rep`` event for the store when its rep
-        has ended (its end-range angle known)."""
-        from dorsimeter.detect.reps import RepRecord
-        from dorsimeter.pipeline.pipeline import Event
-
-        counted = self.protocol.counted
-        for c in counted[self._protocol_counted:]:
-            rec = c.record
-            if rec is None:  # a timer-only hold: the hold is the rep
-                hold_s = self.protocol.protocol.hold_s
-                rec = RepRecord(-1, c.side, c.t_s - hold_s, c.t_s, hold_s=hold_s,
-                                hold_reached_s=c.t_s, holds=[(c.t_s - hold_s, c.t_s, 0.0)])
-                rec.end_range_deg = rec.peak_deg = 0.0
-            self.session.add_counted(c.side, c.set_no, rec)
-            self._protocol_pending.append(rec)
-        self._protocol_counted = len(counted)
-        ended = [r for r in self._protocol_pending if r.t_end_s is not None]
-        self._protocol_pending = [r for r in self._protocol_pending if r.t_end_s is None]
-        return [Event("rep", r.t_end_s, r.side, f"{r.exercise} rep {r.rep_no}", rep=r)
-                for r in ended]
 
     _store_error: str | None = None
 
-    def _write_raw(self, batch, side: str, leg: Leg | None = None) -> None:
-        """Append to the raw CSV. A full disk or a read-only directory stops the recording with
-        a message, never the live view; what was written stays readable."""
-        owner = self if leg is None else leg
-        try:
-            owner.recorder.write(batch, side)
-        except OSError as e:
-            rec, owner.recorder = owner.recorder, None
-            try:
-                rec.close()
-            except OSError:
-                pass
-            where = f"{e.filename}: " if e.filename else ""
-            self.error = self.message = f"recording stopped: {where}{e.strerror or e}"
+    def _ended(self, leg: ShownLeg) -> None:
+        """The leg's stream stopped; when it failed, say so (the other leg goes on)."""
+        if leg.error is None:
+            return
+        if self.bilateral:
+            other = "right" if leg.side == "left" else "left"
+            self.error = f"{leg.side} sensor: {leg.error}"
+            self.message = f"{leg.side} sensor stopped: {leg.error} — the {other} leg goes on"
+        else:
+            self.error = leg.error
+            self.message = f"sensor stopped: {leg.error}"
 
     # -- drawing --------------------------------------------------------------------------------
 
@@ -531,10 +474,9 @@ class MonitorApp(App):
     def _next_session(self) -> None:
         """A fresh session: numbering, trials and rep markers start again; a guided exercise
         under way goes on in it."""
-        self.session = self._new_session()
-        for model in ([leg.model for leg in self.legs.values()] if self.legs else [self.model]):
-            model.reps.clear()
-        self.protocol = self.protocol
+        self.live.new_results(self._new_session())
+        for leg in self._legs:
+            leg.model.reps.clear()
 
     def _new_session(self) -> SessionResults:
         """Session results for the athlete (their lengths give the wall verdicts)."""
@@ -550,14 +492,12 @@ class MonitorApp(App):
     def _start_recording(self) -> None:
         info = self.recording
         if self.bilateral:  # one session, both legs; the store keeps one raw path (as record)
-            name = " + ".join(leg.source.name for leg in self.legs.values())
-            cals = {s: c for leg in self.legs.values()
-                    for s, c in leg.pipeline.calibrations.items()}
-            legs = {side: (leg.source.name, None if leg.recorder is None
-                           else str(leg.recorder.path)) for side, leg in self.legs.items()}
+            name = " + ".join(leg.source.name for leg in self.live.legs)
+            legs = {leg.side: (leg.source.name, None if leg.raw is None else str(leg.raw.path))
+                    for leg in self.live.legs}
             self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
-                                       info.get("sensor_kind"), cals, None, info.get("notes"),
-                                       legs=legs)
+                                       info.get("sensor_kind"), self.calibrations, None,
+                                       info.get("notes"), legs=legs)
             return
         self.store.start_recording("monitor", getattr(self.athlete, "name", None),
                                    self.source.name, info.get("sensor_kind"),
@@ -576,32 +516,12 @@ class MonitorApp(App):
     @property
     def calibrations(self) -> dict:
         """The mounting calibrations in use, per side (both sensors' with two)."""
-        if self.bilateral:
-            return {s: c for leg in self.legs.values()
-                    for s, c in leg.pipeline.calibrations.items()}
-        return dict(self.pipeline.calibrations)
+        return self.live.calibrations
 
     #: called (from a timer thread, with the exit code) when a stop by signal has not ended
     #: ``run`` within ``STUCK_S``: the caller stores what it must and exits the process
     on_stuck: Callable[[int], None] | None = None
     STUCK_S = 10.0
-
-    def _stop_on_signal(self, sig: int) -> None:
-        """Quit as `q` does, exit code 128 + the signal. After a hang-up the terminal is gone:
-        textual's last writes go to /dev/null, since a write to the dead terminal can kill
-        textual's writer thread and leave its shutdown waiting on it for good (seen about one
-        hang-up in ten). ``on_stuck`` is the backstop if the shutdown still does not finish."""
-        code = 128 + int(sig)
-        if sig == signal.SIGHUP:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.__stdout__.fileno())
-                os.close(devnull)
-        if self.on_stuck is not None:
-            timer = threading.Timer(self.STUCK_S, self.on_stuck, args=(code,))
-            timer.daemon = True
-            timer.start()
-        self.exit(return_code=code)
 
     def finish_session(self):
         """Store the session's trials and mark it ended; a Future of the session id (or None)."""
@@ -609,25 +529,39 @@ class MonitorApp(App):
             return None
         return self.store.finish_recording(self.session)
 
-    def leg_sensor_row(self, leg: Leg) -> dict:
-        """One leg's sensor line: its source's ``link`` figures where it has them, else ours."""
-        s = link_fields(leg.source.link)
-        link = leg.model.links.get(leg.side)
-        state = s.get("state")
-        if leg.error is not None:
-            state = "lost"
-        elif state is None:
-            state = self._link_state(leg.ended, leg.last_rx_wall)
-        rate = s.get("rate_hz") if s.get("rate_hz") is not None else (
-            link.rate_hz if link else None)
-        return {"name": s.get("name") or leg.source.name, "side": leg.side, "state": state,
-                "rate_hz": 0.0 if leg.ended else rate,
-                "loss": s["loss"] if s.get("loss") is not None else (link.loss if link else None),
-                "battery": s.get("battery"),
-                "calibration": ("calibrated" if leg.side in leg.pipeline.calibrations
-                                else "calibrating"),
+    def sensor_rows(self) -> list[dict]:
+        """Per-sensor link figures, each leg's in turn: its source's own ``link`` where it has
+        them, else ours."""
+        return [row for leg in self._legs for row in self._leg_rows(leg)]
+
+    def _leg_rows(self, leg: ShownLeg) -> list[dict]:
+        rows = []
+        for s in [link_fields(leg.source.link)]:
+            side = leg.side if leg.bound else (s.get("side") or leg.side)
+            link = leg.model.links.get(side)
+            if leg.error is not None:
+                state = "lost"
+            else:
+                state = s.get("state") or self._link_state(leg.ended, leg.last_rx_wall)
+            if side in leg.pipeline.calibrations:
+                cal = "calibrated"
+            elif side != leg.side:
+                cal = "not calibrated"
+            else:  # the one-sensor line says where the calibration is; two have their labels
+                cal = "calibrating" if self.bilateral else leg.pipeline.status
+
+            def pick(key, ours, s=s):
+                return s[key] if s.get(key) is not None else ours
+
+            rows.append({
+                "name": s.get("name") or leg.source.name, "side": side, "state": state,
+                "rate_hz": 0.0 if leg.ended else pick("rate_hz", link.rate_hz if link else None),
+                "loss": pick("loss", link.loss if link else None),
+                "battery": s.get("battery"), "calibration": cal,
                 "box_cal": box_cal_id(leg.pipeline),
-                "reconnects": s.get("reconnects"), "gaps": s.get("gaps")}
+                "reconnects": s.get("reconnects"), "gaps": s.get("gaps"),
+            })
+        return rows
 
     def _link_state(self, ended: bool, last_rx_wall: float | None) -> str:
         """A source's state from what we saw of it, when it does not say."""
@@ -636,35 +570,6 @@ class MonitorApp(App):
         if last_rx_wall is None:
             return "connecting"
         return "stalled" if self.clock() - last_rx_wall > STALL_S else "streaming"
-
-    def sensor_rows(self) -> list[dict]:
-        """Per-sensor link figures: the source's own ``link`` where it has them, else ours."""
-        if self.bilateral:
-            return [self.leg_sensor_row(leg) for leg in self.legs.values()]
-        entries = [link_fields(self.source.link)]
-        rows = []
-        for s in entries:
-            side = s.get("side") or self.pipeline.side
-            link = self.model.links.get(side)
-            state = s.get("state") or self._link_state(self.source_ended, self._last_rx_wall)
-            if side in self.pipeline.calibrations:
-                cal = "calibrated"
-            elif side == self.pipeline.side:
-                cal = self.pipeline.status
-            else:
-                cal = "not calibrated"
-            def pick(key, ours, s=s):
-                return s[key] if s.get(key) is not None else ours
-
-            rows.append({
-                "name": s.get("name") or self.source.name, "side": side, "state": state,
-                "rate_hz": pick("rate_hz", link.rate_hz if link else None),
-                "loss": pick("loss", link.loss if link else None),
-                "battery": s.get("battery"), "calibration": cal,
-                "box_cal": box_cal_id(self.pipeline),
-                "reconnects": s.get("reconnects"),
-            })
-        return rows
 
     def refresh_view(self) -> None:
         """Redraw the monitor (its widgets live on the default screen, under any pushed one)."""
@@ -676,52 +581,6 @@ class MonitorApp(App):
             return
         self.redraws += 1
 
-    def _draw(self, q) -> None:
-        if self.bilateral:
-            self._draw_both(q)
-            return
-        latest = getattr(self, "_latest", None)
-        target_deg, target_label = self.target
-        angle = q("#angle", BigAngle)
-        if latest is not None:
-            self.shown_t_s, self.shown_angle_deg = latest
-            angle.update(f"{self.shown_angle_deg:.1f}")
-        else:
-            angle.update("--.-")
-        reached = self.shown_angle_deg is not None and self.shown_angle_deg >= target_deg
-        angle.set_class(reached and latest is not None, "reached")
-        q("#gauge", Gauge).set(self.shown_angle_deg if latest else None,
-                                            target_deg, target_label)
-        side = self.pipeline.side
-        who = getattr(self.athlete, "name", None) or "no athlete"
-        trial = self._trial_words(side, side in self.pipeline.calibrations, self.samples > 0,
-                                  self.source_ended and self.error is not None)
-        heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
-        q("#status", Static).update(
-            f"[b]{markup_safe(who)}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
-        q("#sensors", Static).update(render_sensors(self.sensor_rows()))
-        q("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
-                         width=SIDES_FULL_WIDTH))
-        q("#trace", Trace).set(self.model.trace(), self.rep_markers(self.model), target_deg)
-        banner = q("#banner", Banner)
-        alerts = self.model.alerts
-        if alerts:
-            heel_alert = alerts.get("heel_lift")
-            a = heel_alert or next(iter(alerts.values()))
-            banner.update(f"⚠  {markup_safe(a.text)}  ⚠")
-            banner.set_class(heel_alert is None, "warn")
-            banner.add_class("on")
-        else:
-            banner.remove_class("on")
-        if self.model.take_bell():
-            self.bells += 1
-            self.bell()
-        proto = q("#protocol", Static)
-        state = getattr(self.protocol, "state", self.protocol)
-        proto.update(render_protocol(state) if self.protocol is not None else "")
-        proto.set_class(self.protocol is not None, "on")
-        q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
     def _trial_words(self, side: str, calibrated: bool, has_data: bool, stopped: bool) -> str:
         """What counts now, for the top line: no trial while the sensor is missing or the leg
@@ -737,6 +596,7 @@ class MonitorApp(App):
         n = s.open_trial(side)
         return f"trial {n} running" if n is not None else "trial stopped (t starts one)"
 
+
     def rep_markers(self, model: LiveModel) -> list:
         """The trace's rep markers numbered as the session numbers its reps (per leg and
         exercise, from 1); a movement the session did not count has no marker once ended."""
@@ -751,59 +611,78 @@ class MonitorApp(App):
             out.append(m)
         return out
 
-    def _draw_both(self, q) -> None:
-        """Both legs: per leg its angle, gauge, calibration, alert and trace; then the table."""
-        target_deg, target_label = self.target
-        chosen = self.pipeline.side
+
+    def _draw(self, q) -> None:
+        """Each leg's panel, then what the legs share: the top line, the sensor lines, the
+        per-side table, the guided exercise and the message."""
+        target = self.target
         rows = {r["side"]: r for r in side_rows(self.session)}
-        for side, leg in self.legs.items():
-            live = leg.latest is not None and leg.error is None
-            if live:
-                leg.shown_t_s, leg.shown_angle_deg = leg.latest
-            angle = q(f"#angle-{side}", BigAngle)
-            angle.update(f"{leg.shown_angle_deg:.1f}" if live else "--.-")
-            reached = live and leg.shown_angle_deg >= target_deg
-            angle.set_class(reached, "reached")
-            angle.set_class(leg.error is not None, "lost")
-            q(f"#gauge-{side}", Gauge).set(leg.shown_angle_deg if live else None, target_deg,
-                                           target_label)
-            step, frac = leg.pipeline.progress.phase, leg.pipeline.progress.fraction
-            cal = {"calibrated": "✓ calibrated", "stance": f"still {100 * frac:.0f} %",
-                   "drives": f"drives {100 * frac:.0f} %"}[step]
-            mark = "▶ " if side == chosen else ""
-            q(f"#label-{side}", Static).update(
-                f"[b]{mark}{side.upper()}[/b] "
-                + (f"[green]{cal}[/]" if step == "calibrated" else f"[yellow]{cal}[/]"))
-            text, kind = render_leg_alert(leg.model.alerts, rows.get(side), leg.error)
-            alert = q(f"#alert-{side}", Static)
-            alert.update(text)
-            alert.set_class(kind == "on", "on")
-            alert.set_class(kind == "warn", "warn")
-            q(f"#trace-{side}", Trace).set(leg.model.trace(), self.rep_markers(leg.model),
-                                           target_deg)
-            if leg.model.take_bell():
-                self.bells += 1
-                self.bell()
-        left = self.legs["left"]
-        self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
+        for leg in self._legs:
+            self._draw_leg(q, leg, target, rows.get(leg.side))
+        chosen = self.chosen
+        side = chosen.side
         who = getattr(self.athlete, "name", None) or "no athlete"
-        leg = self.legs[chosen]
-        trial = self._trial_words(chosen, chosen in leg.pipeline.calibrations,
-                                  leg.latest is not None, leg.error is not None)
-        sources = dict.fromkeys(leg.model.heel_source for leg in self.legs.values()
+        trial = self._trial_words(side, side in chosen.pipeline.calibrations,
+                                  chosen.samples > 0, chosen.error is not None)
+        sources = dict.fromkeys(leg.model.heel_source for leg in self._legs
                                 if leg.model.heel_source)
         heel = f" · heel: {', '.join(sources)}" if sources else ""
-        q("#status", Static).update(
-            f"[b]{markup_safe(who)}[/b] · [b]both legs[/b] (keys act on {chosen.upper()}) · "
-            f"{trial}{heel}")
+        legs = (f"both legs[/b] (keys act on {side.upper()})" if self.bilateral
+                else f"{side.upper()} leg[/b]")
+        q("#status", Static).update(f"[b]{markup_safe(who)}[/b] · [b]{legs} · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session, width=32))
+            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
+                         width=32 if self.bilateral else SIDES_FULL_WIDTH))
         proto = q("#protocol", Static)
         state = getattr(self.protocol, "state", self.protocol)
         proto.update(render_protocol(state) if self.protocol is not None else "")
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
+
+    def _draw_leg(self, q, leg: ShownLeg, target: tuple[float, str], row: dict | None) -> None:
+        """One leg: its angle, gauge and trace; with two, its label (calibration) and alert
+        line, with one, the alert banner."""
+        target_deg, target_label = target
+        sfx = f"-{leg.side}" if self.bilateral else ""
+        live = leg.latest is not None and leg.error is None
+        if live:
+            leg.shown_t_s, leg.shown_angle_deg = leg.latest
+        angle = q(f"#angle{sfx}", BigAngle)
+        angle.update(f"{leg.shown_angle_deg:.1f}" if live else "--.-")
+        angle.set_class(live and leg.shown_angle_deg >= target_deg, "reached")
+        angle.set_class(leg.error is not None, "lost")
+        q(f"#gauge{sfx}", Gauge).set(leg.shown_angle_deg if live else None, target_deg,
+                                     target_label)
+        q(f"#trace{sfx}", Trace).set(leg.model.trace(), self.rep_markers(leg.model), target_deg)
+        if self.bilateral:
+            step, frac = leg.pipeline.progress.phase, leg.pipeline.progress.fraction
+            cal = {"calibrated": "✓ calibrated", "stance": f"still {100 * frac:.0f} %",
+                   "drives": f"drives {100 * frac:.0f} %"}[step]
+            mark = "▶ " if leg is self.chosen else ""
+            q(f"#label{sfx}", Static).update(
+                f"[b]{mark}{leg.side.upper()}[/b] "
+                + (f"[green]{cal}[/]" if step == "calibrated"
+                   else f"[yellow]{markup_safe(cal)}[/]"))
+            text, kind = render_leg_alert(leg.model.alerts, row, leg.error)
+            alert = q(f"#alert{sfx}", Static)
+            alert.update(text)
+            alert.set_class(kind == "on", "on")
+            alert.set_class(kind == "warn", "warn")
+        else:
+            banner = q("#banner", Banner)
+            alerts = leg.model.alerts
+            if alerts:
+                heel_alert = alerts.get("heel_lift")
+                a = heel_alert or next(iter(alerts.values()))
+                banner.update(f"⚠  {markup_safe(a.text)}  ⚠")
+                banner.set_class(heel_alert is None, "warn")
+                banner.add_class("on")
+            else:
+                banner.remove_class("on")
+        if leg.model.take_bell():
+            self.bells += 1
+            self.bell()
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -817,8 +696,7 @@ class MonitorApp(App):
 
     def action_side(self, side: str) -> None:
         if self.bilateral:  # each sensor stays on its shin: l/r choose the leg c and t act on
-            leg = self.legs[side]
-            self.source, self.pipeline, self.model = leg.source, leg.pipeline, leg.model
+            leg = self.chosen = self.live.guided = self.legs[side]
             self.message = (f"{side} leg chosen (c calibrates it, t starts its trial): "
                             + leg.pipeline.status)
             return
