@@ -101,3 +101,27 @@ def test_a_lost_packet_in_a_drive_is_still_bridged():
     err, f = _hold_up_error_deg(0.05, 0)
     assert f.restarts == 0 and f.bridged_samples == 5
     assert err.max() < 0.2, err.max()
+
+
+def test_removing_the_stance_bias_keeps_vqf_finer_estimate_of_a_still_stance():
+    """A still stance: VQF's rest estimate (within 0.015 °/s of the truth here) and the stance's
+    agree within the stance fit's noise, so VQF goes on from its own estimate, not from the
+    stance's (0.03 °/s off); one 0.1 °/s away (sway VQF passed for rest) is not kept."""
+    from dorsimeter.core.fusion import STANCE_BIAS_NOISE_RAD_S
+    from dorsimeter.sim import SensorErrors, ShankSim, ShinEffects
+
+    true_bias = np.asarray(SensorErrors().gyr_bias_rad_s)
+    b = ShankSim(seed=1, effects=ShinEffects.none()).generate(400)  # the still stance
+    off = np.radians(0.03) * np.array([1.0, -1.0, 1.0])
+    f = StreamingFusion(100.0)
+    f.update(b.gyr_rad_s, b.acc_m_s2, b.t_s)
+    learnt, _ = f._vqf.getBiasEstimate()
+    assert np.max(np.abs(learnt - true_bias)) < np.radians(0.015)
+    f.remove_bias(true_bias + off)  # the stance fit, 0.03 °/s off on each axis
+    residual, _ = f._vqf.getBiasEstimate()
+    np.testing.assert_allclose(true_bias + off + residual, learnt, atol=1e-12)
+    assert np.radians(0.045) < STANCE_BIAS_NOISE_RAD_S < np.radians(0.1)
+    g = StreamingFusion(100.0)
+    g.update(b.gyr_rad_s, b.acc_m_s2, b.t_s)
+    g.remove_bias(learnt + np.radians(0.1))
+    np.testing.assert_array_equal(g._vqf.getBiasEstimate()[0], np.zeros(3))

@@ -118,6 +118,14 @@ BRIDGE_ERROR_DEG = 0.25
 MAX_BRIDGE_S = float((12.0 * BRIDGE_ERROR_DEG / DRIVE_PEAK_JERK_DEG_S3) ** (1.0 / 3.0))
 
 
+#: The stance's gyro bias (``mounting.stance_gyro_bias``: the drift of gravity de-rotated by the
+#: gyro, fitted over the 1.5 s of stance the calibrator keeps) has a noise of
+#: d·√(6/T³) per axis: a slope over N = rate·T samples of direction noise d·√(rate/2). For the
+#: loosest accelerometer we support (MPU-6500, d = 300 µg/√Hz) that is 0.023 °/s; twice that
+#: is how far VQF's rest estimate may differ from it and still be a still stance's.
+STANCE_BIAS_NOISE_RAD_S = 2.0 * 300e-6 * float(np.sqrt(6.0 / 1.5**3))
+
+
 class StreamingFusion:
     """VQF fed batch by batch; any split of the same stream gives identical quaternions.
 
@@ -143,13 +151,21 @@ class StreamingFusion:
         estimates bias at rest, and a "still" stance that sways at 0.05-0.6 Hz passes its rest
         test, so what it learned there is partly the sway's rate. A bias beyond what VQF can
         estimate (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so
-        far, so then VQF starts afresh (orientation from the next accelerometer sample)."""
+        far, so then VQF starts afresh (orientation from the next accelerometer sample). When
+        VQF's own estimate agrees with the stance's within ``STANCE_BIAS_NOISE_RAD_S`` (a still
+        stance), VQF keeps its finer estimate instead."""
         b = np.asarray(bias_rad_s, dtype=float)
         clip = np.radians(float(self._vqf.params["biasClip"]))
         if np.max(np.abs(b)) > 0.75 * clip:
             self._vqf.resetState()
             return
-        self._vqf.setBiasEstimate(np.zeros(3), -1.0)
+        # A stance that was really still: VQF's rest estimate (over every rest so far) agrees
+        # with the stance's within the stance fit's own noise, and is the finer one; keep what
+        # it knows beyond the stance's. A swaying stance moves it further than that.
+        learnt, _ = self._vqf.getBiasEstimate()
+        residual = np.asarray(learnt, dtype=float) - b
+        agree = bool(np.max(np.abs(residual)) <= STANCE_BIAS_NOISE_RAD_S)
+        self._vqf.setBiasEstimate(residual if agree else np.zeros(3), -1.0)
 
     def restart(self) -> None:
         """The orientation is unknown from the next sample on (the sensor rebooted, or the link
