@@ -63,3 +63,65 @@ def test_restart_starts_from_the_accelerometer_and_keeps_the_gyro_bias():
     up_err = np.degrees(np.arccos(np.clip(np.sum(
         up_in_sensor(q) * up_in_sensor(after.truth["sensor_quat"]), axis=1), -1, 1)))
     assert up_err.max() < 1.0, up_err.max()
+
+
+def _hold_up_error_deg(gap_s: float, seed: int) -> tuple[np.ndarray, StreamingFusion]:
+    """Fused "up" vs truth over the hold of a drive whose rise lost ``gap_s`` of samples."""
+    from dorsimeter.sim import ShankSim, ShinEffects
+
+    sim = ShankSim(seed=seed, effects=ShinEffects.none())
+    b = sim.generate(3000)
+    rep = sim.counted_reps(until_s=30.0)[1]
+    keep = np.abs(b.t_s - 0.5 * (rep.t_start_s + rep.t_hold_s)) > gap_s / 2  # mid-rise
+    t, gyr, acc = b.t_s[keep], b.gyr_rad_s[keep], b.acc_m_s2[keep]
+    f = StreamingFusion(100.0)
+    q = np.concatenate([f.update(gyr[i:i + 10], acc[i:i + 10], t[i:i + 10])
+                        for i in range(0, len(t), 10)])
+    hold = (t >= rep.t_hold_s) & (t <= rep.t_return_s)
+    true_up = up_in_sensor(b.truth["sensor_quat"][keep][hold])
+    dot = np.sum(up_in_sensor(q[hold]) * true_up, axis=1)
+    return np.degrees(np.arccos(np.clip(dot, -1, 1))), f
+
+
+def test_a_long_gap_in_a_drive_restarts_instead_of_bridging():
+    """Half a second lost mid-drive: a linearly bridged rate misses ~3° of the rise, which VQF's
+    3 s tauAcc carries into the hold; starting afresh from the accelerometer reads the hold
+    within what the rotational acceleration at the restart leaves (< 1°)."""
+    from dorsimeter.core.fusion import MAX_BRIDGE_S
+
+    assert 0.05 < MAX_BRIDGE_S < 0.2  # J·T³/12 = 0.25° for 40° in 1 s
+    for seed in (0, 1):
+        err, f = _hold_up_error_deg(0.5, seed)
+        assert f.restarts == 1 and f.bridged_samples == 0
+        assert err.mean() < 0.5 and err.max() < 1.0, (err.mean(), err.max())
+
+
+def test_a_lost_packet_in_a_drive_is_still_bridged():
+    """50 ms (one BLE packet of 5 samples) is bridged, as before: within 0.2° over the hold."""
+    err, f = _hold_up_error_deg(0.05, 0)
+    assert f.restarts == 0 and f.bridged_samples == 5
+    assert err.max() < 0.2, err.max()
+
+
+def test_removing_the_stance_bias_keeps_vqf_finer_estimate_of_a_still_stance():
+    """A still stance: VQF's rest estimate (within 0.015 °/s of the truth here) and the stance's
+    agree within the stance fit's noise, so VQF goes on from its own estimate, not from the
+    stance's (0.03 °/s off); one 0.1 °/s away (sway VQF passed for rest) is not kept."""
+    from dorsimeter.core.fusion import STANCE_BIAS_NOISE_RAD_S
+    from dorsimeter.sim import SensorErrors, ShankSim, ShinEffects
+
+    true_bias = np.asarray(SensorErrors().gyr_bias_rad_s)
+    b = ShankSim(seed=1, effects=ShinEffects.none()).generate(400)  # the still stance
+    off = np.radians(0.03) * np.array([1.0, -1.0, 1.0])
+    f = StreamingFusion(100.0)
+    f.update(b.gyr_rad_s, b.acc_m_s2, b.t_s)
+    learnt, _ = f._vqf.getBiasEstimate()
+    assert np.max(np.abs(learnt - true_bias)) < np.radians(0.015)
+    f.remove_bias(true_bias + off)  # the stance fit, 0.03 °/s off on each axis
+    residual, _ = f._vqf.getBiasEstimate()
+    np.testing.assert_allclose(true_bias + off + residual, learnt, atol=1e-12)
+    assert np.radians(0.045) < STANCE_BIAS_NOISE_RAD_S < np.radians(0.1)
+    g = StreamingFusion(100.0)
+    g.update(b.gyr_rad_s, b.acc_m_s2, b.t_s)
+    g.remove_bias(learnt + np.radians(0.1))
+    np.testing.assert_array_equal(g._vqf.getBiasEstimate()[0], np.zeros(3))

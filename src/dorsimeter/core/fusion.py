@@ -99,9 +99,31 @@ def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate
     return g, a, pos
 
 
+#: Peak angular jerk of the fastest rep the protocols ask for: a minimum-jerk drive of θ in D
+#: seconds peaks at 60·θ/D³, and a lunge or band-mobilisation rep reaches 40° in about 1 s.
+DRIVE_PEAK_JERK_DEG_S3 = 60.0 * 40.0 / 1.0**3
+#: What bridging a gap may cost the orientation: half the live end-range p95 target (0.5°).
+BRIDGE_ERROR_DEG = 0.25
 #: Gaps up to this long (lost packets) are bridged by interpolated samples; after a longer one
-#: (link down) the filter restarts from the accelerometer, keeping its gyro bias estimate.
-MAX_BRIDGE_S = 1.0
+#: the filter restarts from the accelerometer, keeping its gyro bias estimate. A linearly
+#: interpolated rate misses ∫(ω − ω_lin) = J·T³/12 of rotation over a gap of T (J the angular
+#: jerk), so T = (12·BRIDGE_ERROR_DEG / J)^(1/3) ≈ 0.11 s: one or two lost BLE packets of 5
+#: samples at 100 Hz are bridged, a longer loss restarts. A restart costs little (VQF takes
+#: "up" from the mean of the accelerometer in its gyro-carried frame, the lever arm taken out),
+#: while a bridged 1 s gap in a drive misses up to 20° that VQF's 3 s ``tauAcc`` then carries
+#: into the next hold. Measured (all shin effects, 4 athletes, one gap in a rep's rise, worst
+#: hold error): wall drives bridged 0.43/0.42/0.72/16.6° after 0.1/0.2/0.3/1 s, restarted
+#: 0.45° throughout (1.07° at 1 s); lunges bridged 0.64/0.90/4.5° after 0.1/0.15/0.3 s,
+#: restarted 0.59-0.62°.
+MAX_BRIDGE_S = float((12.0 * BRIDGE_ERROR_DEG / DRIVE_PEAK_JERK_DEG_S3) ** (1.0 / 3.0))
+
+
+#: The stance's gyro bias (``mounting.stance_gyro_bias``: the drift of gravity de-rotated by the
+#: gyro, fitted over the 1.5 s of stance the calibrator keeps) has a noise of
+#: d·√(6/T³) per axis: a slope over N = rate·T samples of direction noise d·√(rate/2). For the
+#: loosest accelerometer we support (MPU-6500, d = 300 µg/√Hz) that is 0.023 °/s; twice that
+#: is how far VQF's rest estimate may differ from it and still be a still stance's.
+STANCE_BIAS_NOISE_RAD_S = 2.0 * 300e-6 * float(np.sqrt(6.0 / 1.5**3))
 
 
 class StreamingFusion:
@@ -129,13 +151,21 @@ class StreamingFusion:
         estimates bias at rest, and a "still" stance that sways at 0.05-0.6 Hz passes its rest
         test, so what it learned there is partly the sway's rate. A bias beyond what VQF can
         estimate (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so
-        far, so then VQF starts afresh (orientation from the next accelerometer sample)."""
+        far, so then VQF starts afresh (orientation from the next accelerometer sample). When
+        VQF's own estimate agrees with the stance's within ``STANCE_BIAS_NOISE_RAD_S`` (a still
+        stance), VQF keeps its finer estimate instead."""
         b = np.asarray(bias_rad_s, dtype=float)
         clip = np.radians(float(self._vqf.params["biasClip"]))
         if np.max(np.abs(b)) > 0.75 * clip:
             self._vqf.resetState()
             return
-        self._vqf.setBiasEstimate(np.zeros(3), -1.0)
+        # A stance that was really still: VQF's rest estimate (over every rest so far) agrees
+        # with the stance's within the stance fit's own noise, and is the finer one; keep what
+        # it knows beyond the stance's. A swaying stance moves it further than that.
+        learnt, _ = self._vqf.getBiasEstimate()
+        residual = np.asarray(learnt, dtype=float) - b
+        agree = bool(np.max(np.abs(residual)) <= STANCE_BIAS_NOISE_RAD_S)
+        self._vqf.setBiasEstimate(residual if agree else np.zeros(3), -1.0)
 
     def restart(self) -> None:
         """The orientation is unknown from the next sample on (the sensor rebooted, or the link

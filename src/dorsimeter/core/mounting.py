@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dorsimeter.core.fusion import MAX_BRIDGE_S, fill_gaps
+from dorsimeter.core.fusion import fill_gaps
 from dorsimeter.core.lever_arm import (
     fit_lever_arm_and_offset,
     lowpassed,
@@ -72,6 +72,12 @@ MAX_QUIET_SWAY_DEG = 0.6
 # J ≈ 1500 °/s³, so 0.1 s misses up to 0.1° and 0.2 s up to 1° (measured: a 0.2 s gap in the
 # drives adds 0.4° to the worst rep, 0.1 s adds 0.1°). A longer gap ends the phase it falls in.
 MAX_CAL_GAP_S = 0.1
+# A still stance is still across a link gap: it keeps going over gaps up to 1 s (bridged at the
+# stance's own rate), however short the fusion's bridge (``MAX_BRIDGE_S``, sized for drives)
+MAX_STANCE_GAP_S = 1.0
+# a gap in the drives up to this ends a gap-free segment (re-anchored at its next still rest, so
+# nothing is bridged across it); a longer one restarts the drives: the athlete has likely moved
+MAX_SEGMENT_GAP_S = 1.0
 # the data before such a gap are enough when they hold one full drive forward and back (about
 # 45° of rotation): the offset's angle span and the flexion axis are then already there
 MIN_DRIVE_SHARE = 0.5
@@ -213,7 +219,7 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
 
     With the samples' times ``t_s``, lost samples (steps over 1.5 intervals) are bridged by the
     interpolated rate, so a lossy link does not lose the rotation made while its packets were
-    missing. Only short gaps: a gap longer than the fusion's bridge limit is rotation nobody
+    missing. Only short gaps: a gap longer than ``MAX_STANCE_GAP_S`` is rotation nobody
     measured, and interpolating over it would make one up (ValueError; the calibrator ends its
     phase at such a gap, and in the drives at any gap over ``MAX_CAL_GAP_S``)."""
     from scipy.spatial.transform import Rotation
@@ -222,10 +228,10 @@ def carried_rotations(gyr_rad_s: np.ndarray, rate_hz: float, t_s: np.ndarray | N
     idx = None
     if t_s is not None:
         t = np.asarray(t_s, dtype=float)
-        if len(t) > 1 and float(np.max(np.diff(t))) - 1.0 / rate_hz > MAX_BRIDGE_S + 1e-9:
+        if len(t) > 1 and float(np.max(np.diff(t))) - 1.0 / rate_hz > MAX_STANCE_GAP_S + 1e-9:
             raise ValueError(f"a gap of {float(np.max(np.diff(t))):.2f} s cannot be bridged by "
                              "interpolating the gyro")
-        g, _, idx = fill_gaps(t, g, g, rate_hz)
+        g, _, idx = fill_gaps(t, g, g, rate_hz, MAX_STANCE_GAP_S)
     n = len(g)
     out = np.empty((n, 3, 3))
     if n == 0:
@@ -559,11 +565,11 @@ class MountingCalibrator:
         return None
 
     def _bridgeable(self, gap_s: float) -> bool:
-        """A gap inside a still stance up to the fusion's bridge limit keeps the stance going:
+        """A gap inside a still stance up to ``MAX_STANCE_GAP_S`` keeps the stance going:
         the shin is still on both sides of it (the stillness tests go on against the run's
         first sample), so the bridged rate is the stance's. In the drives nothing longer than
         ``MAX_CAL_GAP_S`` is bridged."""
-        return self.state.stance is None and self.state.run.n > 0 and gap_s <= MAX_BRIDGE_S
+        return self.state.stance is None and self.state.run.n > 0 and gap_s <= MAX_STANCE_GAP_S
 
     def _gap(self, t_before_s: float, t_after_s: float) -> bool:
         """A link gap between two samples: solve with what came before it, or start again.
@@ -578,7 +584,8 @@ class MountingCalibrator:
                 self._refuse_stance(t_after_s, e)
                 return False
             return True
-        if s.stance is not None and t_after_s - t_before_s - 1.0 / self.rate_hz <= MAX_BRIDGE_S:
+        if (s.stance is not None
+                and t_after_s - t_before_s - 1.0 / self.rate_hz <= MAX_SEGMENT_GAP_S):
             s.drives.next_segment()  # bursty loss: the drives go on, re-anchored after it
             return False
         if s.stance is not None or s.run.n >= s.still_n:
