@@ -18,8 +18,11 @@ session (``rep_no``), and gives each rep its set (``set_no``):
   share it as their set; ``stop_trial`` closes it; outside an open manual trial nothing counts.
   ``set_auto_trials(True)`` goes back;
 - a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides what
-  counts and hands each counted rep over (``add_counted``) with its set; the pipeline's reps
-  are not wall-test trials meanwhile;
+  counts and hands each counted rep over (``add_counted``) with its set; a pipeline rep that
+  overlaps the guided exercise's time at all (it began before the protocol started, or ended
+  after it stopped) is the runner's movement, never a wall-test trial as well: a movement is
+  counted once whichever batch the start or stop lands in. A guided rep the stop cut short
+  (counted, its rep not yet ended) gets its end from the pipeline's rep of that movement;
 - an exercise without a runner (``record --exercise reverse_lunge``, ``sim:lunge``): the
   pipeline's held reps, set 1.
 
@@ -151,13 +154,44 @@ class SessionResults:
         self._trial_no: dict[str, int] = {}  # side → the last wall-test trial number given
         self._open: dict[str, int] = {}  # side → the manual trial open on it
         self._numbered: dict[tuple[str, int], int] = {}  # (side, pipeline rep index) → rep_no
+        self._last_t: dict[str, float] = {}  # side → device time of its last reading
+        # side → the guided exercises' spans of device time (end None: still running)
+        self._guided_spans: dict[str, list[list[float | None]]] = {}
 
     # -- what is being done ---------------------------------------------------------------------
     def set_exercise(self, exercise: str | None, guided: bool = False) -> None:
         """The reps that end from now on are ``exercise`` (None: the wall test); ``guided``: a
         protocol runner decides which count (``add_counted``)."""
+        was_guided = self.guided
         self.exercise = exercise or WALL_TEST
         self.guided = bool(guided) and self.exercise != WALL_TEST
+        for side, t in self._last_t.items():  # the readings seen so far came before the switch
+            spans = self._guided_spans.setdefault(side, [])
+            if was_guided and spans and spans[-1][1] is None:
+                spans[-1][1] = t
+            if self.guided:
+                spans.append([t, None])
+
+    def _in_guided(self, rep: RepRecord) -> bool:
+        """Did the pipeline's ``rep`` overlap a guided exercise's time (the runner's movement)?
+        A side first seen while guided is guided from its first reading."""
+        if self.guided and rep.side not in self._guided_spans:
+            return True
+        end = rep.t_end_s if rep.t_end_s is not None else np.inf
+        return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > t0
+                   for t0, t1 in self._guided_spans.get(rep.side, []))
+
+    def _end_cut_guided(self, rep: RepRecord) -> None:
+        """Guided reps the protocol's stop cut short (counted at their hold, never ended) that
+        are this pipeline rep's movement end with it (while a runner runs, it ends its own)."""
+        if self.guided:
+            return
+        for g in self.sides[rep.side].counted:
+            if (g.t_end_s is None and g.exercise != WALL_TEST and rep.t_end_s is not None
+                    and rep.t_start_s <= g.t_start_s <= rep.t_end_s):
+                g.t_end_s = rep.t_end_s
+                if g.end_range_deg is None:
+                    g.end_range_deg = rep.end_range_deg
 
     @property
     def exercises(self) -> list[str]:
@@ -215,7 +249,8 @@ class SessionResults:
     def _take(self, rep: RepRecord) -> bool:
         """A rep the pipeline ended: numbered (and kept) when the session counts it."""
         side = rep.side
-        if self.guided:  # the protocol runner decides, with its own hold
+        if self._in_guided(rep):  # the protocol runner decides, with its own hold
+            self._end_cut_guided(rep)
             return False
         if self.exercise != WALL_TEST:
             if rep.held:
@@ -295,6 +330,9 @@ class SessionResults:
         sides = np.asarray(r.side)
         for side in dict.fromkeys(sides.tolist()):
             m = sides == side
+            if self.guided and side not in self._guided_spans:  # first seen while guided
+                self._guided_spans[side] = [[float(r.t_s[m][0]), None]]
+            self._last_t[side] = float(r.t_s[m][-1])
             src = str(r.heel_source[m][-1])
             self.heel_source[side] = src
             if self.trial_active:
