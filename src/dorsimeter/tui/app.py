@@ -33,11 +33,11 @@ from textual.widgets import Footer, Static
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session import SessionResults, SessionSettings
+from dorsimeter.session.asymmetry import MDC_DEG
 from dorsimeter.sources import Source
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
-    MDC_DEG,
     LiveModel,
     calibration_progress,
     default_target,
@@ -64,7 +64,7 @@ STALL_S = 2.0  # no batch for this long (wall clock): the link is shown as stall
 
 def box_cal_id(pipeline: Pipeline) -> str | None:
     """The id of the box calibration (``dorsimeter sensor-cal``) the pipeline applies, if any."""
-    cal = getattr(pipeline, "sensor_cal", None)
+    cal = pipeline.sensor_cal
     return None if cal is None else cal.sensor_id
 
 
@@ -162,17 +162,17 @@ class MonitorApp(App):
                 "right": Leg("right", right_source, right_pipeline,
                              LiveModel(right_source.rate_hz, TRACE_S), right_recorder)}
         self.athlete = athlete
+        self.mdc_deg = mdc_deg  # the session's asymmetry flag (its settings)
         self.session = self._new_session()
         self.recorder = None if self.legs else recorder  # two sensors: a raw CSV per leg
         self.refresh_hz = refresh_hz
         self.target_option_deg = target_deg
         self.store = store
-        self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
+        self.home = None if store is None else store.home  # None: $DORSIMETER_HOME/default
         self.record_session = record_session
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         # the clip's centre below the tibial tuberosity (sensor screen, --placement-cm)
         self.placement_cm: float | None = self.recording.get("placement_cm")
-        self.mdc_deg = mdc_deg
         self.clock = clock
         self.model = (self.legs["left"].model if self.legs
                       else LiveModel(source.rate_hz, TRACE_S))
@@ -192,6 +192,7 @@ class MonitorApp(App):
         self.error: str | None = None
         self.source_ended = False
         self._last_rx_wall: float | None = None
+        self._latest: tuple[float, float] | None = None  # (t_s, angle) of the last reading
         # two sensors connect one after the other: two BLE scans or connects at once on one
         # adapter can miss the second sensor; each leg holds this until its first batch
         self._connecting = asyncio.Lock()
@@ -208,11 +209,10 @@ class MonitorApp(App):
         self._protocol = runner
         self._protocol_counted = 0
         self._protocol_pending: list = []
-        session = getattr(self, "session", None)
-        if session is None:
-            return
-        p = getattr(runner, "protocol", None)
-        session.set_exercise(None if p is None else p.name, guided=p is not None)
+        if runner is None:
+            self.session.set_exercise(None)
+        else:
+            self.session.set_exercise(runner.protocol.name, guided=True)
 
     _protocol = None
 
@@ -322,7 +322,7 @@ class MonitorApp(App):
         self.workers.cancel_group(self, "source")
         if self.store is not None and self.record_session:  # a new sensor: a new session
             self.finished.append((self.store.finish_recording(self.session), self.session,
-                                  getattr(self.athlete, "name", None)))
+                                  self.athlete_name))
         self.source = source
         self.pipeline = pipeline or Pipeline(source.rate_hz, side=self.pipeline.side,
                                              sensor_cal=sensor_cal)
@@ -412,13 +412,13 @@ class MonitorApp(App):
         self.session.add(readings, events)  # numbers the reps it counts before they are stored
         model.add(readings, events)
         # a guided exercise follows one leg: with two sensors, the chosen one (l/r)
-        if self.protocol is not None and hasattr(self.protocol, "add") and (
+        if self.protocol is not None and (
                 not self.bilateral or model is self.model):
             self.protocol.add(readings, events)
             events = [*events, *self._protocol_reps()]
         if self.store is not None and self.record_session:
             self.store.record(readings, events)
-            err = getattr(self.store, "error", None)
+            err = self.store.error
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
                 self.error = self.message = f"history not saved: {err}"
@@ -479,8 +479,8 @@ class MonitorApp(App):
                 if then is not None:
                     then()
 
-        current = getattr(self.athlete, "name", None)
-        if athlete is self.athlete or getattr(athlete, "name", None) == current:
+        current = self.athlete_name
+        if athlete is self.athlete or athlete.name == current:
             done()
             return
         if not self.samples:
@@ -514,7 +514,7 @@ class MonitorApp(App):
         reps are numbered from 1 again."""
         if athlete is self.athlete:
             return
-        old, old_name = self.session, getattr(self.athlete, "name", None)
+        old, old_name = self.session, self.athlete_name
         self.athlete = athlete
         if self.store is not None and self.record_session:
             self.finished.append((self.store.finish_recording(old), old, old_name))
@@ -532,14 +532,13 @@ class MonitorApp(App):
 
     def _new_session(self) -> SessionResults:
         """Session results for the athlete (their lengths give the wall verdicts)."""
-        fields = getattr(SessionResults, "__dataclass_fields__", {})
-        kw = {}
-        if "rate_hz" in fields:
-            kw["rate_hz"] = self.source.rate_hz
-        geometry = athlete_geometry(self.athlete)
-        if "athlete" in fields and geometry is not None:
-            kw["athlete"] = geometry
-        return SessionResults(**kw)
+        return SessionResults(rate_hz=self.source.rate_hz, athlete=athlete_geometry(self.athlete),
+                              settings=SessionSettings(mdc_deg=self.mdc_deg))
+
+    @property
+    def athlete_name(self) -> str | None:
+        """The athlete's name (None: no athlete chosen)."""
+        return None if self.athlete is None else self.athlete.name
 
     def _start_recording(self) -> None:
         info = self.recording
@@ -549,11 +548,11 @@ class MonitorApp(App):
                     for s, c in leg.pipeline.calibrations.items()}
             legs = {side: (leg.source.name, None if leg.recorder is None
                            else str(leg.recorder.path)) for side, leg in self.legs.items()}
-            self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
+            self.store.start_recording("monitor", self.athlete_name, name,
                                        info.get("sensor_kind"), cals, None, info.get("notes"),
                                        legs=legs)
             return
-        self.store.start_recording("monitor", getattr(self.athlete, "name", None),
+        self.store.start_recording("monitor", self.athlete_name,
                                    self.source.name, info.get("sensor_kind"),
                                    dict(self.pipeline.calibrations), info.get("raw_path"),
                                    info.get("notes"))
@@ -605,7 +604,7 @@ class MonitorApp(App):
 
     def leg_sensor_row(self, leg: Leg) -> dict:
         """One leg's sensor line: its source's ``stats()`` where it has them, else ours."""
-        s = leg.source.stats() if hasattr(leg.source, "stats") else {}
+        s = leg.source.stats()
         s = (s.get("sensors") or [s])[0]
         link = leg.model.links.get(leg.side)
         state = s.get("state")
@@ -636,7 +635,7 @@ class MonitorApp(App):
         """Per-sensor link figures: the source's own ``stats()`` where it has them, else ours."""
         if self.bilateral:
             return [self.leg_sensor_row(leg) for leg in self.legs.values()]
-        stats = self.source.stats() if hasattr(self.source, "stats") else {}
+        stats = self.source.stats()
         entries = stats.get("sensors") or [stats]
         rows = []
         for s in entries:
@@ -676,7 +675,7 @@ class MonitorApp(App):
         if self.bilateral:
             self._draw_both(q)
             return
-        latest = getattr(self, "_latest", None)
+        latest = self._latest
         target_deg, target_label = self.target
         angle = q("#angle", BigAngle)
         if latest is not None:
@@ -689,7 +688,7 @@ class MonitorApp(App):
         q("#gauge", Gauge).set(self.shown_angle_deg if latest else None,
                                             target_deg, target_label)
         side = self.pipeline.side
-        who = getattr(self.athlete, "name", None) or "no athlete"
+        who = self.athlete_name or "no athlete"
         trial = self._trial_words(side, side in self.pipeline.calibrations, self.samples > 0,
                                   self.source_ended and self.error is not None)
         heel = f" · heel: {self.model.heel_source}" if self.model.heel_source else ""
@@ -697,7 +696,7 @@ class MonitorApp(App):
             f"[b]{markup_safe(who)}[/b] · [b]{side.upper()} leg[/b] · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
+            render_sides(side_rows(self.session), side, self.session.asymmetry,
                          width=SIDES_FULL_WIDTH))
         q("#trace", Trace).set(self.model.trace(), self.rep_markers(self.model), target_deg)
         banner = q("#banner", Banner)
@@ -714,8 +713,7 @@ class MonitorApp(App):
             self.bells += 1
             self.bell()
         proto = q("#protocol", Static)
-        state = getattr(self.protocol, "state", self.protocol)
-        proto.update(render_protocol(state) if self.protocol is not None else "")
+        proto.update(render_protocol(None if self.protocol is None else self.protocol.state))
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
@@ -782,7 +780,7 @@ class MonitorApp(App):
                 self.bell()
         left = self.legs["left"]
         self.shown_t_s, self.shown_angle_deg = left.shown_t_s, left.shown_angle_deg
-        who = getattr(self.athlete, "name", None) or "no athlete"
+        who = self.athlete_name or "no athlete"
         leg = self.legs[chosen]
         trial = self._trial_words(chosen, chosen in leg.pipeline.calibrations,
                                   leg.latest is not None, leg.error is not None)
@@ -794,10 +792,9 @@ class MonitorApp(App):
             f"{trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), chosen, self.mdc_deg, self.session, width=32))
+            render_sides(side_rows(self.session), chosen, self.session.asymmetry, width=32))
         proto = q("#protocol", Static)
-        state = getattr(self.protocol, "state", self.protocol)
-        proto.update(render_protocol(state) if self.protocol is not None else "")
+        proto.update(render_protocol(None if self.protocol is None else self.protocol.state))
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
