@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from dorsimeter.detect import RepSettings
 from dorsimeter.session import (
     AthleteGeometry,
     SessionResults,
@@ -144,7 +145,7 @@ def test_wall_report_for_the_best_angle(session):
 
 def test_manual_trials_override_the_automatic_ones():
     sim, r = _both_sides(seed=3, lift_prob=0.0)
-    res = SessionResults(settings=SessionSettings(hold_s=1.5))
+    res = SessionResults(settings=SessionSettings(reps=RepSettings(hold_s=1.5)))
     half = np.searchsorted(r.t_s, 60.0)
     res.add(_cut(r, 0, half))
     auto_trials = len(res.sides["left"].trials)

@@ -11,8 +11,8 @@ from dorsimeter.detect.heel import (
     HeelSwitchDetector,
     ShankLiftDetector,
 )
-from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
 
 __all__ = ["FOOT_IMU", "HEEL_SWITCH", "NO_SOURCE", "SHANK_IMU", "SOURCES", "DetectorSettings",
-           "Detectors", "FootImuDetector", "HeelSwitchDetector", "RepRecord", "RepTracker",
-           "ShankLiftDetector", "lever_arm_of"]
+           "Detectors", "FootImuDetector", "HeelSwitchDetector", "RepRecord", "RepSettings",
+           "RepTracker", "ShankLiftDetector", "lever_arm_of"]

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.heel import SPOKEN
-from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
 from dorsimeter.session.exercise import WALL_TEST, exercise_title
@@ -62,15 +62,13 @@ def score(scores_deg: list[float], best_of: int = BEST_OF) -> tuple[float | None
 
 @dataclass
 class SessionSettings:
-    """What a coach may configure (defaults from the literature / protocol)."""
+    """What a coach may configure (defaults from the literature / protocol). The rep
+    thresholds are the rep tracker's own settings object (the pipeline's are the same type)."""
 
-    hold_s: float = 1.0  # end-range hold that scores a drive
     mdc_deg: float = MDC_DEG  # asymmetry beyond this is flagged
     best_of: int = BEST_OF  # "mean of the best three"
     wall_m: float = HAND_WIDTH_M  # the wall in front of the toes (a hand width)
-    rep_start_deg: float = 8.0
-    rep_end_deg: float = 4.0
-    drift_alert_deg: float = 5.0
+    reps: RepSettings = field(default_factory=RepSettings)  # segmenting a readings file
 
 
 @dataclass
@@ -309,9 +307,7 @@ class SessionResults:
                     return None, cols
                 del self._early[side]
                 rate_hz = stream_rate_hz(cols[0])
-            s = self.settings
-            self._trackers[side] = RepTracker(rate_hz, s.rep_start_deg, s.rep_end_deg,
-                                              s.hold_s, drift_alert_deg=s.drift_alert_deg)
+            self._trackers[side] = self.settings.reps.tracker(rate_hz)
         return self._trackers[side], cols
 
     def add(self, r: Readings, events: list | None = None) -> list[RepRecord]:
