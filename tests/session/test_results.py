@@ -207,9 +207,9 @@ def test_rep_numbers_restart_per_exercise_and_leg():
 
 def test_records_for_store_and_export(session):
     _, _, res = session
-    recs = res.trial_records()
+    recs = res.counted
     assert len(recs) == sum(len(v.trials) for v in res.sides.values())
-    assert {r["heel_source"] for r in recs} == {"heel_switch"}
-    assert not any(r["scored"] for r in recs if not r["valid"])  # heel lifted: kept, unscored
-    assert sum(not r["valid"] for r in recs) >= 2
-    assert [r["side"] for r in recs] == sorted(r["side"] for r in recs)
+    assert {r.heel_source for r in recs} == {"heel_switch"}
+    assert not any(r.scored for r in recs if not r.valid)  # heel lifted: kept, unscored
+    assert sum(not r.valid for r in recs) >= 2
+    assert [r.side for r in recs] == sorted(r.side for r in recs)

@@ -116,7 +116,7 @@ async def test_a_scripted_demo_session_is_stored_and_exported_as_it_happened(tmp
         [(future, results, who)] = app.finished
         assert results is session and who == "Ana"
         sid = future.result(timeout=60)
-        records = session.trial_records()
+        records = session.counted
         # wall tests: before the protocols and between them (while a screen was open)
         walls = {s: [(r.set_no, r.rep_no) for r in session.sides[s].trials] for s in
                  ("left", "right")}

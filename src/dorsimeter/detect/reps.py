@@ -87,6 +87,14 @@ class RepRecord:
         return self.held or not self.valid
 
     @property
+    def angle_deg(self) -> float | None:
+        """The angle stored for the rep: the held end-range angle, else its peak (None: no
+        sample above the start threshold was seen, e.g. a rep cut short before it began)."""
+        if self.end_range_deg is not None:
+            return float(self.end_range_deg)
+        return float(self.peak_deg) if np.isfinite(self.peak_deg) else None
+
+    @property
     def score_deg(self) -> float | None:
         """The wall-test score of this rep (None when not scored)."""
         return self.end_range_deg if self.scored else None

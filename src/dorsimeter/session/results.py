@@ -31,6 +31,7 @@ session (``rep_no``), and gives each rep its set (``set_no``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,14 +51,32 @@ RATE_SAMPLES = 11
 BEST_OF = 3  # "mean of the best three"
 
 
-def score(scores_deg: list[float], best_of: int = BEST_OF) -> tuple[float | None, float | None]:
-    """The wall test's figures from its scored angles (held, heel down): the best, and the mean
-    of the best ``best_of`` (of all there are, when fewer). The one scoring rule: the session,
-    the store's summary (history, report, export) and the monitor all use it."""
-    best = sorted(scores_deg, reverse=True)
-    if not best:
-        return None, None
-    return float(best[0]), float(np.mean(best[:best_of]))
+@dataclass(frozen=True)
+class Score:
+    """A side's wall-test figures from its attempts (see :func:`score`)."""
+
+    best_deg: float | None  # the best scored angle
+    mean_best_deg: float | None  # the mean of the best ``best_of`` (of all there are, if fewer)
+    best_of: int
+    n_attempts: int
+    n_scored: int  # held at end range with the heel down, measured throughout
+    n_valid: int  # heel checked and down
+    n_invalid: int  # heel lifted: kept, never scored
+
+
+def score(attempts: Iterable[tuple[float | None, bool, bool | None]], best_of: int = BEST_OF
+          ) -> Score:
+    """The one scoring rule, from a side's wall-test attempts as ``(angle_deg, counts, valid)``:
+    the best and the mean of the best ``best_of`` of the attempts that count, and the counts.
+    The session (its ``RepRecord``: ``scored``), the store's summary (history, report, export:
+    its ``Trial``: ``counts``) and the monitor (through the session) all use it."""
+    attempts = list(attempts)
+    best = sorted((float(a) for a, counts, _ in attempts if counts and a is not None),
+                  reverse=True)
+    return Score(best[0] if best else None,
+                 float(np.mean(best[:best_of])) if best else None, best_of, len(attempts),
+                 len(best), sum(v is True for _, _, v in attempts),
+                 sum(v is False for _, _, v in attempts))
 
 
 @dataclass
@@ -107,13 +126,17 @@ class SideResults:
     def scores_deg(self) -> list[float]:
         return [r.end_range_deg for r in self.scored]
 
+    def score(self, best_of: int = BEST_OF) -> Score:
+        """The wall-test figures of this side's trials, by the one scoring rule."""
+        return score(((r.end_range_deg, r.scored, r.valid) for r in self.trials), best_of)
+
     @property
     def best_valid_deg(self) -> float | None:
-        return score(self.scores_deg)[0]
+        return self.score().best_deg
 
     def mean_best_deg(self, n: int = BEST_OF) -> float | None:
         """Mean of the best ``n`` scores (of all there are, when fewer)."""
-        return score(self.scores_deg, n)[1]
+        return self.score(n).mean_best_deg
 
     @property
     def peak_valgus_deg(self) -> float | None:
@@ -382,24 +405,12 @@ class SessionResults:
                 "toe_to_wall_cm": 100 * a.toe_to_wall_m(best),
                 "angle_to_reach_deg": a.angle_to_reach_deg(w)}
 
-    def trial_records(self) -> list[dict]:
-        """Every counted rep (wall-test trials and exercise reps) as a plain record, with its
-        exercise, set and 1-based rep number (for the store and exports)."""
-        out = []
-        for s in SIDES:
-            for r in self.sides[s].counted:
-                angle = r.end_range_deg if r.end_range_deg is not None else (
-                    r.peak_deg if np.isfinite(r.peak_deg) else None)
-                out.append({"side": r.side, "angle_deg": angle, "valid": r.valid,
-                            "heel_source": r.heel_source, "t_start_s": r.t_start_s,
-                            "t_end_s": r.t_end_s, "rep": r.rep_no,
-                            "exercise": r.exercise or WALL_TEST, "set_no": r.set_no,
-                            "hold_s": r.hold_s,
-                            "scored": r.scored,
-                            "peak_deg": r.peak_deg, "peak_valgus_deg": r.peak_valgus_deg,
-                            "hold_start_s": (scored_hold(r) or (None, None))[0],
-                            "hold_end_s": (scored_hold(r) or (None, None))[1]})
-        return out
+    @property
+    def counted(self) -> list[RepRecord]:
+        """Every counted rep (wall-test trials and exercise reps) with its exercise, set and
+        1-based rep number, left then right: what the store keeps of the session (the one rep
+        shape, stored by ``store.recorder.trial_from_rep``)."""
+        return [r for s in SIDES for r in self.sides[s].counted]
 
     def summary_lines(self) -> list[str]:
         """Lines for the terminal: per side maximum, best valid, mean of best three, reps;
