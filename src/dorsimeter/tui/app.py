@@ -124,6 +124,8 @@ class MonitorApp(App):
                 tooltip="the sensor is on the right leg"),
         Binding("t", "trial", "Trial", tooltip="start/stop a trial by hand (default: every "
                 "drive is a trial)"),
+        Binding("T", "auto_trials", "Auto trials", show=False, tooltip="back to automatic "
+                "trials after t: every held drive is a trial of its own again"),
         Binding("c", "calibrate", "Calib", tooltip="calibration wizard: strap the sensor on, "
                 "stand still, then drive the knee forward three times"),
         Binding("a", "athlete", "Athlete", tooltip="choose or create the athlete (lengths give "
@@ -831,10 +833,15 @@ class MonitorApp(App):
             n = self.session.stop_trial(side)
             k = sum(r.set_no == n for r in self.session.sides[side].trials)
             self.message = (f"{side} trial {n} stopped: {k} rep{'s' if k != 1 else ''} in it "
-                            "(t starts the next)")
+                            "(t starts the next, T: automatic trials again)")
         else:
             n = self.session.start_trial(side)
             self.message = f"{side} trial {n} started: the reps now are its reps (t stops it)"
+
+    def action_auto_trials(self) -> None:
+        """``T``: back to automatic trials (every held drive its own), closing a manual one."""
+        self.session.set_auto_trials(True)
+        self.message = "automatic trials: every held drive is a trial"
 
     def action_recalibrate(self) -> None:
         self.pipeline.recalibrate()
