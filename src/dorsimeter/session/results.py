@@ -38,6 +38,7 @@ import numpy as np
 
 from dorsimeter.detect.heel import SPOKEN
 from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
+from dorsimeter.pipeline.pipeline import Event
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
 from dorsimeter.session.exercise import WALL_TEST, exercise_title
@@ -333,15 +334,14 @@ class SessionResults:
             self._trackers[side] = self.settings.reps.tracker(rate_hz)
         return self._trackers[side], cols
 
-    def add(self, r: Readings, events: list | None = None) -> list[RepRecord]:
+    def add(self, r: Readings, events: list[Event] | None = None) -> list[RepRecord]:
         """Take the next readings and the pipeline's events for them; returns the reps the
         session counted. Without ``events`` the readings are segmented here."""
         done: list[RepRecord] = []
         if events is not None:
             for e in events:
-                rep = getattr(e, "rep", None)
-                if getattr(e, "kind", None) == "rep" and rep is not None and self._take(rep):
-                    done.append(rep)
+                if e.kind == "rep" and e.rep is not None and self._take(e.rep):
+                    done.append(e.rep)
         if len(r) == 0:
             return done
         self.last_angle_deg = float(r.tibia_angle_deg[-1])
