@@ -91,28 +91,28 @@ def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
         r, events = pipe.push(b.slice(i, i + 5))
         told += [e.message for e in events if e.kind == "calibration_failed"]
         results.add(r)
-    trials = results.trial_records()
+    trials = results.counted
     truth = sim.counted_reps(until_s=SECONDS - 2.0)
     if "left" not in pipe.calibrations:  # no numbers at all
         return "refused", told[-1] if told else "the calibration never completed"
     why = []
     for t in truth:
-        hit = [f for f in trials if abs(f["t_start_s"] - t.t_start_s) < 1.5]
+        hit = [f for f in trials if abs(f.t_start_s - t.t_start_s) < 1.5]
         in_gap = t.t_start_s - 1.0 < t0 + gap_s and t0 < t.t_end_s + 1.0
         if not hit:
             if not in_gap:
                 why.append(f"rep at {t.t_start_s:.1f} s missing")
             continue
         f = hit[0]
-        if t.valid and not f["valid"]:
+        if t.valid and not f.valid:
             why.append(f"rep at {t.t_start_s:.1f} s marked heel lift")
-        elif f["scored"] and abs(f["angle_deg"] - t.end_angle_deg) > TARGET_DEG:
+        elif f.scored and abs(f.angle_deg - t.end_angle_deg) > TARGET_DEG:
             why.append(f"rep at {t.t_start_s:.1f} s: {f['angle_deg']:.1f}° for "
                        f"{t.end_angle_deg:.1f}°")
-        elif not f["scored"] and not in_gap and t.valid:
+        elif not f.scored and not in_gap and t.valid:
             why.append(f"rep at {t.t_start_s:.1f} s not scored")
     spurious = [f for f in trials
-                if all(abs(f["t_start_s"] - t.t_start_s) >= 1.5 for t in sim.counted_reps())]
+                if all(abs(f.t_start_s - t.t_start_s) >= 1.5 for t in sim.counted_reps())]
     why += [f"trial at {f['t_start_s']:.1f} s not scripted" for f in spurious]
     return ("wrong", "; ".join(why)) if why else ("right", "")
 

@@ -56,8 +56,8 @@ def _athlete(script: str, seed: int, rate_hz: float) -> ShankSim:
 def _match(found: list[dict], truth) -> list[tuple[dict | None, object]]:
     out = []
     for t in truth:
-        best = min(found, key=lambda r: abs(r["t_start_s"] - t.t_start_s), default=None)
-        ok = best is not None and abs(best["t_start_s"] - t.t_start_s) < 1.5
+        best = min(found, key=lambda r: abs(r.t_start_s - t.t_start_s), default=None)
+        ok = best is not None and abs(best.t_start_s - t.t_start_s) < 1.5
         out.append((best if ok else None, t))
     return out
 
@@ -77,7 +77,7 @@ def run_session(script: str, seconds: float, seed: int, rate_hz: float) -> dict:
         results.add(parts[-1])
     r = Readings.concat(parts)
     truth = sim.counted_reps(until_s=seconds - 2.0)
-    pairs = _match(results.trial_records(), truth)
+    pairs = _match(results.counted, truth)
     ours = np.full(len(b), np.nan)
     ours[np.searchsorted(b.t_s, r.t_s)] = r.tibia_angle_deg
     return {"pairs": pairs, "truth": truth, "peak": _peak_errors(b, ours, truth),
@@ -128,7 +128,7 @@ def main() -> int:
             found = scored = lifts = total = 0
             err, peak, plain, hold = [], [], [], []
             for run, r_ref in zip(runs[rate], ref, strict=True):
-                ref_hold = {t.index: f["hold_s"] for f, t in r_ref["pairs"] if f is not None}
+                ref_hold = {t.index: f.hold_s for f, t in r_ref["pairs"] if f is not None}
                 plain += run["plain"]
                 peak += run["peak"]
                 for f, t in run["pairs"]:
@@ -136,12 +136,12 @@ def main() -> int:
                     if f is None:
                         continue
                     found += 1
-                    lifts += int(not f["valid"] and t.valid)
-                    if f["scored"]:
+                    lifts += int(not f.valid and t.valid)
+                    if f.scored:
                         scored += 1
-                        err.append(abs(f["angle_deg"] - t.end_angle_deg))
+                        err.append(abs(f.angle_deg - t.end_angle_deg))
                         if t.index in ref_hold:
-                            hold.append(abs(f["hold_s"] - ref_hold[t.index]))
+                            hold.append(abs(f.hold_s - ref_hold[t.index]))
             worst_hold[rate] = max(worst_hold.get(rate, 0.0), max(hold, default=0.0))
             print(f"| {script} | {rate} Hz | {found}/{total} | {scored} | {lifts} | "
                   f"{max(hold, default=float('nan')):.3f} s | {_q(err, 50)} | {_q(err, 95)} | "

@@ -64,6 +64,7 @@ def test_a_broken_norms_file_is_a_one_line_error(change, message):
 
 
 def test_the_monitors_per_side_table_shows_the_norm_and_its_source():
+    from dorsimeter.session import asymmetry
     from dorsimeter.tui.widgets import render_sides
 
     rows = [{"kind": "best", "side": "left", "best_deg": 33.1, "trials": 3},
@@ -71,11 +72,11 @@ def test_the_monitors_per_side_table_shows_the_norm_and_its_source():
     from dorsimeter.tui.widgets import SIDES_FULL_WIDTH
 
     for width in (SIDES_FULL_WIDTH, 32):  # one leg's full table; two legs' 32-column panel
-        text = render_sides(rows, "left", 4.6, width=width).plain
+        text = render_sides(rows, "left", asymmetry(33.1, 40.2), width=width).plain
         line = next(ln for ln in text.splitlines() if "Bennell 1998" in ln)
         assert line.strip() == "35–45° Bennell 1998: L↓ R✓"
         assert max(len(ln) for ln in text.splitlines()) <= width  # no line wraps
-    none = render_sides([{**r, "best_deg": None} for r in rows], "left", 4.6).plain
+    none = render_sides([{**r, "best_deg": None} for r in rows], "left", None).plain
     assert "Bennell" not in none  # no result, no verdict
 
 

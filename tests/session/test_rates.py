@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from dorsimeter.detect.reps import RepRecord
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import ShankSim
@@ -19,7 +20,7 @@ RATES_HZ = (10, 25, 50, 100, 200, 400, 1000)
 SECONDS = 60.0
 
 
-def _session(rate_hz: float, rate_given: bool = False) -> tuple[list[dict], ShankSim]:
+def _session(rate_hz: float, rate_given: bool = False) -> tuple[list[RepRecord], ShankSim]:
     sim = ShankSim(rate_hz=rate_hz, seed=1, heel_switch=True)
     pipe = Pipeline(rate_hz)
     results = SessionResults(rate_hz=rate_hz if rate_given else None)
@@ -28,11 +29,11 @@ def _session(rate_hz: float, rate_given: bool = False) -> tuple[list[dict], Shan
     while sim._n < n_total:
         readings, _ = pipe.push(sim.generate(min(step, n_total - sim._n)))
         results.add(readings)
-    return results.trial_records(), sim
+    return results.counted, sim
 
 
 @pytest.fixture(scope="module")
-def sessions() -> dict[int, tuple[list[dict], ShankSim]]:
+def sessions() -> dict[int, tuple[list[RepRecord], ShankSim]]:
     return {rate: _session(rate) for rate in RATES_HZ}
 
 
@@ -42,18 +43,18 @@ def test_the_same_session_gives_the_same_trials_and_holds_at_any_rate(sessions, 
     reference, _ = sessions[1000]
     truth = sim.counted_reps(until_s=SECONDS - 3.0)
     assert len(truth) >= 5
-    scored = [t for t in trials if t["scored"]]
+    scored = [t for t in trials if t.scored]
     assert len(trials) == len(reference) and len(scored) == len(truth)
     for t, r in zip(trials, reference, strict=True):
         period_s = 1.0 / rate_hz
-        assert abs(t["t_start_s"] - r["t_start_s"]) <= 2 * period_s + 0.01
-        assert abs(t["hold_s"] - r["hold_s"]) <= 2 * period_s + 0.01, (t, r)
-        assert 1.9 < t["hold_s"] < 2.5  # the script holds 2 s at end range
+        assert abs(t.t_start_s - r.t_start_s) <= 2 * period_s + 0.01
+        assert abs(t.hold_s - r.hold_s) <= 2 * period_s + 0.01, (t, r)
+        assert 1.9 < t.hold_s < 2.5  # the script holds 2 s at end range
 
 
 def test_results_take_the_rate_from_the_stream_not_100_hz(sessions):
     """Without a rate the 200 Hz holds are 2.2 s (were 4.4 s); given it, the same."""
     trials, _ = sessions[200]
     given, _ = _session(200, rate_given=True)
-    assert [t["hold_s"] for t in trials] == [t["hold_s"] for t in given]
-    assert max(t["hold_s"] for t in trials) < 2.5
+    assert [t.hold_s for t in trials] == [t.hold_s for t in given]
+    assert max(t.hold_s for t in trials) < 2.5

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from dorsimeter.detect.reps import RepSettings
 from dorsimeter.session.asymmetry import asymmetry, band_of
 from dorsimeter.session.results import SessionResults, SessionSettings
 from dorsimeter.session.wall import AthleteGeometry, cm_by_rule
@@ -139,7 +140,7 @@ def test_wall_report_for_the_best_angle(session):
 
 def test_manual_trials_override_the_automatic_ones():
     sim, r = _both_sides(seed=3, lift_prob=0.0)
-    res = SessionResults(settings=SessionSettings(hold_s=1.5))
+    res = SessionResults(settings=SessionSettings(reps=RepSettings(hold_s=1.5)))
     half = np.searchsorted(r.t_s, 60.0)
     res.add(_cut(r, 0, half))
     auto_trials = len(res.sides["left"].trials)
@@ -201,9 +202,9 @@ def test_rep_numbers_restart_per_exercise_and_leg():
 
 def test_records_for_store_and_export(session):
     _, _, res = session
-    recs = res.trial_records()
+    recs = res.counted
     assert len(recs) == sum(len(v.trials) for v in res.sides.values())
-    assert {r["heel_source"] for r in recs} == {"heel_switch"}
-    assert not any(r["scored"] for r in recs if not r["valid"])  # heel lifted: kept, unscored
-    assert sum(not r["valid"] for r in recs) >= 2
-    assert [r["side"] for r in recs] == sorted(r["side"] for r in recs)
+    assert {r.heel_source for r in recs} == {"heel_switch"}
+    assert not any(r.scored for r in recs if not r.valid)  # heel lifted: kept, unscored
+    assert sum(not r.valid for r in recs) >= 2
+    assert [r.side for r in recs] == sorted(r.side for r in recs)

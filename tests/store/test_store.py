@@ -292,6 +292,8 @@ def test_version_3_gains_the_session_legs_each_with_its_sensor_and_clock(tmp_pat
 
 
 def test_a_session_continued_for_the_other_leg_keeps_the_first_legs_trials(tmp_path):
+    from dorsimeter.detect.reps import RepRecord
+    from dorsimeter.session.results import SessionResults
     from dorsimeter.store.recorder import SessionRecorder, trials_from_results
 
     home = tmp_path / "h"
@@ -301,15 +303,16 @@ def test_a_session_continued_for_the_other_leg_keeps_the_first_legs_trials(tmp_p
         store.add_trial(first.session_id, "left", 38.0, True, "shank_imu", 1.0, 4.0, rep=1,
                         scored=True)
         first.kept = store.trials(first.session_id)  # as if recorded
-        sid = first.finish(type("R", (), {"max_deg": {}})())
+        sid = first.finish(SessionResults())  # nothing counted in this recording
         assert [t.side for t in store.trials(sid)] == ["left"]
         again = SessionRecorder(store, "record", athlete="Ana", sensor="sim:2",
                                 session_id=sid, raw_path=str(tmp_path / "right.csv"),
                                 legs={"right": ("sim:2", str(tmp_path / "right.csv"))})
         assert not store.session(sid).ended
-        right = [{"side": "right", "angle_deg": 33.0, "valid": True, "heel_source": "shank_imu",
-                  "t_start_s": 1.0, "t_end_s": 4.0, "rep": 1, "scored": True}]
-        results = type("R", (), {"trial_records": lambda self: right})()
+        results = SessionResults()
+        results.add_counted("right", 1, RepRecord(0, "right", 1.0, 4.0, peak_deg=33.0,
+                                                  end_range_deg=33.0, hold_s=1.0,
+                                                  hold_reached_s=2.0, heel_source="shank_imu"))
         assert len(trials_from_results(results, {})) == 1
         assert again.finish(results) == sid
         info = store.session(sid)

@@ -24,6 +24,7 @@ import numpy as np
 from dorsimeter.core.mounting import CalibrationProgress
 from dorsimeter.detect.reps import RepRecord
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.pipeline.pipeline import Event
 from dorsimeter.types import Readings
 from tests.tui.rig import sim_batches
 
@@ -121,6 +122,7 @@ class RecordedPipeline:
         self.side = self.per_batch[0]["side"]
         self.progress = CalibrationProgress("stance")
         self.calibrations: dict = {}
+        self.sensor_cal = None  # no box calibration in the recordings
 
     def push(self, batch):
         rec = self.per_batch[self._i]
@@ -134,8 +136,7 @@ class RecordedPipeline:
         if "calibrated" in rec:
             self.calibrations = {s: SimpleNamespace(summary=lambda m=m: m)
                                  for s, m in rec["calibrated"].items()}
-        events = [SimpleNamespace(**{**e, "rep": None if e["rep"] is None
-                                     else _rep_of(e["rep"])})
+        events = [Event(**{**e, "rep": None if e["rep"] is None else _rep_of(e["rep"])})
                   for e in rec.get("events", [])]
         return r, events
 

@@ -12,9 +12,10 @@ import numpy as np
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.session.asymmetry import asymmetry
+from dorsimeter.session.wall import DEG_PER_CM_RULE as DEG_PER_CM
 from dorsimeter.sources import LinkStats
 from dorsimeter.tui.app import MonitorApp
-from dorsimeter.tui.model import DEG_PER_CM, asymmetry
 from dorsimeter.tui.screens import CalibrateScreen
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
@@ -103,11 +104,11 @@ async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
             assert abs(best - true_best[side]) < 1.0, (side, best, true_best)
             assert f"best {best:.1f}°" in text_of(app, f"#alert-{side}")
         want = asymmetry(true_best["left"], true_best["right"])  # from the truth
-        assert 12 < want.pct < 23 and want.diff_deg > 5.6  # clear of band edges and the MDC
+        assert 12 < want.percent < 23 and want.diff_deg > 5.6  # clear of band edges and the MDC
         diff = float(re.search(r"left − right\s+([+-]\d+\.\d)°", sides).group(1))
         assert abs(diff - want.diff_deg) < 1.0
         pct = float(re.search(r"left − right\s+[+-]\d+\.\d°\s+(\d+\.\d) %", sides).group(1))
-        assert abs(pct - want.pct) < 3.0 and f"● {want.band}" in sides
+        assert abs(pct - want.percent) < 3.0 and f"● {want.band}" in sides
         cm = float(re.search(r"● [^ ]+ %\s+(\d+\.\d) cm", sides).group(1))
         assert abs(cm - abs(want.diff_deg) / DEG_PER_CM) < 0.3  # 3.6°/cm, no lengths known
         assert want.beyond_mdc and "beyond MDC" in sides

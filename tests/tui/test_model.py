@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from dorsimeter.pipeline.pipeline import Event
+from dorsimeter.session.asymmetry import BANDS
+from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
+from dorsimeter.session.wall import DEG_PER_CM_RULE
 from dorsimeter.tui.model import (
+    BAND_COLOURS,
     LinkFigures,
     LiveModel,
-    asymmetry,
+    band_colour,
     default_target,
 )
 from dorsimeter.tui.widgets import _GLYPHS, big_text_lines, render_gauge, render_trace
@@ -27,15 +31,17 @@ def readings(t_s, angle_deg, track_deg=None, heel=None, rep=None, valid=None, si
                     np.ones(n, bool) if valid is None else np.asarray(valid, bool))
 
 
-def test_asymmetry_bands_mdc_and_centimetres():
-    a = asymmetry(40.0, 35.0)
-    assert a.diff_deg == 5.0 and abs(a.pct - 12.5) < 1e-12
-    assert a.band == "10–25 %" and a.colour == "yellow" and a.beyond_mdc
-    assert a.cm_method == "rule" and abs(a.cm - 5.0 / 3.6) < 1e-12
-    small = asymmetry(40.0, 37.0)
-    assert small.band == "<10 %" and small.colour == "green" and not small.beyond_mdc
-    big = asymmetry(20.0, 40.0)
-    assert big.diff_deg == -20.0 and big.band == ">25 %" and big.colour == "red"
+def test_the_band_colours_are_the_sessions_bands():
+    """The UI colours the session's own asymmetry (no copy of its bands, MDC or 3.6°/cm)."""
+    a = session_asymmetry(40.0, 35.0)
+    assert a.diff_deg == 5.0 and abs(a.percent - 12.5) < 1e-12
+    assert a.band == "10–25 %" and band_colour(a) == "yellow" and a.beyond_mdc
+    assert a.cm_method == "rule" and abs(a.cm - 5.0 / DEG_PER_CM_RULE) < 1e-12
+    small = session_asymmetry(40.0, 37.0)
+    assert small.band == "<10 %" and band_colour(small) == "green" and not small.beyond_mdc
+    big = session_asymmetry(20.0, 40.0)
+    assert big.diff_deg == -20.0 and big.band == ">25 %" and band_colour(big) == "red"
+    assert set(BAND_COLOURS) == {name for _, name in BANDS}
 
 
 def test_target_precedence():

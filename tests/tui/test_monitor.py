@@ -10,10 +10,11 @@ import re
 import numpy as np
 
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.session.asymmetry import asymmetry
 from dorsimeter.sources import LinkStats
 from dorsimeter.store.db import Athlete
 from dorsimeter.tui.app import LegUpdate, MonitorApp
-from dorsimeter.tui.model import asymmetry
+from dorsimeter.tui.model import band_colour
 from tests.tui.rig import ScriptedSource, frozen_clock, sim_batches, wait_for
 
 
@@ -62,10 +63,10 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
             assert abs(shown[s] - true_best[s]) < 1.0, (s, shown, true_best)
         want = asymmetry(true_best["left"], true_best["right"])
         # the truth is clear of the band edges (10 %, 25 %) and of the MDC (4.6°)
-        assert 12 < want.pct < 23 and want.diff_deg > 5.6
+        assert 12 < want.percent < 23 and want.diff_deg > 5.6
         diff = float(re.search(r"left − right\s+([+-]\d+\.\d)°", text).group(1))
         assert abs(diff - want.diff_deg) < 1.0
-        assert f"● {want.band}" in text and want.band == "10–25 %" and want.colour == "yellow"
+        assert f"● {want.band}" in text and want.band == "10–25 %" and band_colour(want) == "yellow"
         assert "beyond MDC 4.6°" in text
         # trials: one per completed drive of the simulated script, per side
         for s in ("left", "right"):
@@ -206,14 +207,14 @@ def test_the_per_side_table_never_wraps_and_reads_in_full():
 
     wall = {"reaches": False, "knee_to_wall_cm": 12.3, "wall_cm": 9.0}
     rows = [{"side": s, "kind": "best", "best_deg": b, "trials": 12, "invalid": 11,
-             "wall": wall, "max_deg": b, "mean3_deg": b - 0.4}
+             "wall": wall, "max_deg": b, "mean3_deg": b - 0.4, "best_of": 3}
             for s, b in (("left", -12.5), ("right", 38.2))]
     for width in (SIDES_FULL_WIDTH, 32):
-        text = str(render_sides(rows, "right", 4.6, None, width=width))
+        text = str(render_sides(rows, "right", asymmetry(-12.5, 38.2), width=width))
         lines = text.split("\n")
         assert max(len(line) for line in lines) <= width, (width, lines)
         assert "top-3" not in text and "≈" not in text
-    full = str(render_sides(rows, "right", 4.6, None, width=SIDES_FULL_WIDTH))
+    full = str(render_sides(rows, "right", asymmetry(-12.5, 38.2), width=SIDES_FULL_WIDTH))
     assert "trials" in full and "heel lifts" in full and "9 cm wall" in full
     assert "mean of best 3: left -12.9°, right 37.8°" in full
 

@@ -70,7 +70,13 @@ async def test_trial_counts_stay_right_after_t_and_a_manual_trial_groups_its_rep
         # the trace marks the right leg's reps with the session's numbers
         shown = {m.rep for m in app.rep_markers(app.model) if m.rep is not None}
         assert shown and shown <= {r.rep_no for r in right.trials}
-        records = app.session.trial_records()
+        # T: back to automatic trials, every held drive a trial of its own again
+        await pilot.press("T")
+        assert app.session.auto_trials and "automatic trials" in app.message
+        await wait_for(pilot, lambda: len(right.trials) > n_after, 120)
+        assert right.trials[n_after].set_no == auto_right + 2
+        assert right.trials[n_after].rep_no == n_after + 1
+        records = app.session.counted
         sid = app.finish_session().result()
     store.close()
     with Store.open(tmp_path) as db:

@@ -9,14 +9,14 @@ IMU alone (which needs the calibration's lever arm); ``none`` when there is none
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dorsimeter.detect.clipslip import ClipSlipCheck
 from dorsimeter.detect.heel import FootImuDetector, HeelSwitchDetector, ShankLiftDetector
 from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
-from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
 from dorsimeter.types import ImuBatch, Readings
 
 BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
@@ -36,10 +36,7 @@ def lever_arm_of(calibration) -> np.ndarray | None:
 class DetectorSettings:
     """Thresholds a coach may want to change (defaults from the protocol)."""
 
-    hold_s: float = 1.0  # end-range hold that scores a wall-test drive
-    rep_start_deg: float = 8.0
-    rep_end_deg: float = 4.0
-    drift_alert_deg: float = 5.0  # knee toward the midline during a drive
+    reps: RepSettings = field(default_factory=RepSettings)  # hold, rep start/end, knee drift
     heel_to_mth_m: float = 0.19  # heel to metatarsal heads (foot IMU heel height)
     shank_v_on_m_s: float = 0.010  # shank-only detector: ankle vertical velocity threshold
 
@@ -127,7 +124,7 @@ class Detectors:
         raw = self._take(r.t_s)
         lift, source = np.zeros(len(r), dtype=bool), NO_SOURCE
         if raw is not None:
-            at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.rep_end_deg
+            at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.reps.rep_end_deg
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
         r.heel_source = np.full(len(r), source, dtype=object) if isinstance(source, str) \
@@ -135,9 +132,7 @@ class Detectors:
         if not isinstance(source, str):
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
         if side not in self.reps:
-            st = self.settings
-            self.reps[side] = RepTracker(self.rate_hz, st.rep_start_deg, st.rep_end_deg,
-                                         st.hold_s, drift_alert_deg=st.drift_alert_deg)
+            self.reps[side] = self.settings.reps.tracker(self.rate_hz)
         k = min(max(0, reps_from), len(r))
         rep, valid = np.full(len(r), -1, dtype=int), np.ones(len(r), dtype=bool)
         rep[k:], valid[k:], done, alerts = self.reps[side].update(
@@ -145,7 +140,7 @@ class Detectors:
         r.rep, r.rep_valid = rep, valid
         if side not in self.clip or self.clip[side][0] is not calibration:  # a new stance
             self.clip[side] = (calibration, ClipSlipCheck(self.rate_hz, stance_deg=self.settings
-                                                          .rep_end_deg))
+                                                          .reps.rep_end_deg))
         r.clip_moved_deg, slip = self.clip[side][1].update(
             r.t_s, r.tibia_angle_deg, r.knee_track_deg, rep)
         return done, alerts + slip

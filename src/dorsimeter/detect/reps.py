@@ -87,9 +87,34 @@ class RepRecord:
         return self.held or not self.valid
 
     @property
+    def angle_deg(self) -> float | None:
+        """The angle stored for the rep: the held end-range angle, else its peak (None: no
+        sample above the start threshold was seen, e.g. a rep cut short before it began)."""
+        if self.end_range_deg is not None:
+            return float(self.end_range_deg)
+        return float(self.peak_deg) if np.isfinite(self.peak_deg) else None
+
+    @property
     def score_deg(self) -> float | None:
         """The wall-test score of this rep (None when not scored)."""
         return self.end_range_deg if self.scored else None
+
+
+@dataclass(frozen=True)
+class RepSettings:
+    """The rep tracker's thresholds, defined once: the pipeline's detectors track reps with them
+    (``DetectorSettings.reps``) and the session segments a readings file with the same
+    (``SessionSettings.reps``). Defaults from the protocol."""
+
+    hold_s: float = 1.0  # end-range hold that scores a wall-test drive
+    rep_start_deg: float = 8.0  # a rep starts above this tibia angle …
+    rep_end_deg: float = 4.0  # … and ends back below this one (the stance reads 0°)
+    drift_alert_deg: float = 5.0  # knee toward the midline during a drive
+
+    def tracker(self, rate_hz: float) -> RepTracker:
+        """A rep tracker with these thresholds."""
+        return RepTracker(rate_hz, self.rep_start_deg, self.rep_end_deg, self.hold_s,
+                          drift_alert_deg=self.drift_alert_deg)
 
 
 class RepTracker:

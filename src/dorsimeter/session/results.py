@@ -18,8 +18,11 @@ session (``rep_no``), and gives each rep its set (``set_no``):
   share it as their set; ``stop_trial`` closes it; outside an open manual trial nothing counts.
   ``set_auto_trials(True)`` goes back;
 - a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides what
-  counts and hands each counted rep over (``add_counted``) with its set; the pipeline's reps
-  are not wall-test trials meanwhile;
+  counts and hands each counted rep over (``add_counted``) with its set; a pipeline rep that
+  overlaps the guided exercise's time at all (it began before the protocol started, or ended
+  after it stopped) is the runner's movement, never a wall-test trial as well: a movement is
+  counted once whichever batch the start or stop lands in. A guided rep the stop cut short
+  (counted, its rep not yet ended) gets its end from the pipeline's rep of that movement;
 - an exercise without a runner (``record --exercise reverse_lunge``, ``sim:lunge``): the
   pipeline's held reps, set 1.
 
@@ -28,17 +31,22 @@ session (``rep_no``), and gives each rep its set (``set_no``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dorsimeter.detect.heel_sources import SPOKEN
-from dorsimeter.detect.reps import RepRecord, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
 from dorsimeter.session.exercise import WALL_TEST, exercise_title
 from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
 from dorsimeter.types import SIDES, Readings
+
+if TYPE_CHECKING:  # the pipeline (scipy) stays out of the store summary's start-up
+    from dorsimeter.pipeline.pipeline import Event
 
 #: samples of a side whose median interval gives its rate when none was given (robust to a few
 #: lost samples among them)
@@ -47,27 +55,43 @@ RATE_SAMPLES = 11
 BEST_OF = 3  # "mean of the best three"
 
 
-def score(scores_deg: list[float], best_of: int = BEST_OF) -> tuple[float | None, float | None]:
-    """The wall test's figures from its scored angles (held, heel down): the best, and the mean
-    of the best ``best_of`` (of all there are, when fewer). The one scoring rule: the session,
-    the store's summary (history, report, export) and the monitor all use it."""
-    best = sorted(scores_deg, reverse=True)
-    if not best:
-        return None, None
-    return float(best[0]), float(np.mean(best[:best_of]))
+@dataclass(frozen=True)
+class Score:
+    """A side's wall-test figures from its attempts (see :func:`score`)."""
+
+    best_deg: float | None  # the best scored angle
+    mean_best_deg: float | None  # the mean of the best ``best_of`` (of all there are, if fewer)
+    best_of: int
+    n_attempts: int
+    n_scored: int  # held at end range with the heel down, measured throughout
+    n_valid: int  # heel checked and down
+    n_invalid: int  # heel lifted: kept, never scored
+
+
+def score(attempts: Iterable[tuple[float | None, bool, bool | None]], best_of: int = BEST_OF
+          ) -> Score:
+    """The one scoring rule, from a side's wall-test attempts as ``(angle_deg, counts, valid)``:
+    the best and the mean of the best ``best_of`` of the attempts that count, and the counts.
+    The session (its ``RepRecord``: ``scored``), the store's summary (history, report, export:
+    its ``Trial``: ``counts``) and the monitor (through the session) all use it."""
+    attempts = list(attempts)
+    best = sorted((float(a) for a, counts, _ in attempts if counts and a is not None),
+                  reverse=True)
+    return Score(best[0] if best else None,
+                 float(np.mean(best[:best_of])) if best else None, best_of, len(attempts),
+                 len(best), sum(v is True for _, _, v in attempts),
+                 sum(v is False for _, _, v in attempts))
 
 
 @dataclass
 class SessionSettings:
-    """What a coach may configure (defaults from the literature / protocol)."""
+    """What a coach may configure (defaults from the literature / protocol). The rep
+    thresholds are the rep tracker's own settings object (the pipeline's are the same type)."""
 
-    hold_s: float = 1.0  # end-range hold that scores a drive
     mdc_deg: float = MDC_DEG  # asymmetry beyond this is flagged
     best_of: int = BEST_OF  # "mean of the best three"
     wall_m: float = HAND_WIDTH_M  # the wall in front of the toes (a hand width)
-    rep_start_deg: float = 8.0
-    rep_end_deg: float = 4.0
-    drift_alert_deg: float = 5.0
+    reps: RepSettings = field(default_factory=RepSettings)  # segmenting a readings file
 
 
 @dataclass
@@ -106,13 +130,17 @@ class SideResults:
     def scores_deg(self) -> list[float]:
         return [r.end_range_deg for r in self.scored]
 
+    def score(self, best_of: int = BEST_OF) -> Score:
+        """The wall-test figures of this side's trials, by the one scoring rule."""
+        return score(((r.end_range_deg, r.scored, r.valid) for r in self.trials), best_of)
+
     @property
     def best_valid_deg(self) -> float | None:
-        return score(self.scores_deg)[0]
+        return self.score().best_deg
 
     def mean_best_deg(self, n: int = BEST_OF) -> float | None:
         """Mean of the best ``n`` scores (of all there are, when fewer)."""
-        return score(self.scores_deg, n)[1]
+        return self.score(n).mean_best_deg
 
     @property
     def peak_valgus_deg(self) -> float | None:
@@ -151,13 +179,44 @@ class SessionResults:
         self._trial_no: dict[str, int] = {}  # side → the last wall-test trial number given
         self._open: dict[str, int] = {}  # side → the manual trial open on it
         self._numbered: dict[tuple[str, int], int] = {}  # (side, pipeline rep index) → rep_no
+        self._last_t: dict[str, float] = {}  # side → device time of its last reading
+        # side → the guided exercises' spans of device time (end None: still running)
+        self._guided_spans: dict[str, list[list[float | None]]] = {}
 
     # -- what is being done ---------------------------------------------------------------------
     def set_exercise(self, exercise: str | None, guided: bool = False) -> None:
         """The reps that end from now on are ``exercise`` (None: the wall test); ``guided``: a
         protocol runner decides which count (``add_counted``)."""
+        was_guided = self.guided
         self.exercise = exercise or WALL_TEST
         self.guided = bool(guided) and self.exercise != WALL_TEST
+        for side, t in self._last_t.items():  # the readings seen so far came before the switch
+            spans = self._guided_spans.setdefault(side, [])
+            if was_guided and spans and spans[-1][1] is None:
+                spans[-1][1] = t
+            if self.guided:
+                spans.append([t, None])
+
+    def _in_guided(self, rep: RepRecord) -> bool:
+        """Did the pipeline's ``rep`` overlap a guided exercise's time (the runner's movement)?
+        A side first seen while guided is guided from its first reading."""
+        if self.guided and rep.side not in self._guided_spans:
+            return True
+        end = rep.t_end_s if rep.t_end_s is not None else np.inf
+        return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > t0
+                   for t0, t1 in self._guided_spans.get(rep.side, []))
+
+    def _end_cut_guided(self, rep: RepRecord) -> None:
+        """Guided reps the protocol's stop cut short (counted at their hold, never ended) that
+        are this pipeline rep's movement end with it (while a runner runs, it ends its own)."""
+        if self.guided:
+            return
+        for g in self.sides[rep.side].counted:
+            if (g.t_end_s is None and g.exercise != WALL_TEST and rep.t_end_s is not None
+                    and rep.t_start_s <= g.t_start_s <= rep.t_end_s):
+                g.t_end_s = rep.t_end_s
+                if g.end_range_deg is None:
+                    g.end_range_deg = rep.end_range_deg
 
     @property
     def exercises(self) -> list[str]:
@@ -215,7 +274,8 @@ class SessionResults:
     def _take(self, rep: RepRecord) -> bool:
         """A rep the pipeline ended: numbered (and kept) when the session counts it."""
         side = rep.side
-        if self.guided:  # the protocol runner decides, with its own hold
+        if self._in_guided(rep):  # the protocol runner decides, with its own hold
+            self._end_cut_guided(rep)
             return False
         if self.exercise != WALL_TEST:
             if rep.held:
@@ -274,20 +334,17 @@ class SessionResults:
                     return None, cols
                 del self._early[side]
                 rate_hz = stream_rate_hz(cols[0])
-            s = self.settings
-            self._trackers[side] = RepTracker(rate_hz, s.rep_start_deg, s.rep_end_deg,
-                                              s.hold_s, drift_alert_deg=s.drift_alert_deg)
+            self._trackers[side] = self.settings.reps.tracker(rate_hz)
         return self._trackers[side], cols
 
-    def add(self, r: Readings, events: list | None = None) -> list[RepRecord]:
+    def add(self, r: Readings, events: list[Event] | None = None) -> list[RepRecord]:
         """Take the next readings and the pipeline's events for them; returns the reps the
         session counted. Without ``events`` the readings are segmented here."""
         done: list[RepRecord] = []
         if events is not None:
             for e in events:
-                rep = getattr(e, "rep", None)
-                if getattr(e, "kind", None) == "rep" and rep is not None and self._take(rep):
-                    done.append(rep)
+                if e.kind == "rep" and e.rep is not None and self._take(e.rep):
+                    done.append(e.rep)
         if len(r) == 0:
             return done
         self.last_angle_deg = float(r.tibia_angle_deg[-1])
@@ -295,6 +352,9 @@ class SessionResults:
         sides = np.asarray(r.side)
         for side in dict.fromkeys(sides.tolist()):
             m = sides == side
+            if self.guided and side not in self._guided_spans:  # first seen while guided
+                self._guided_spans[side] = [[float(r.t_s[m][0]), None]]
+            self._last_t[side] = float(r.t_s[m][-1])
             src = str(r.heel_source[m][-1])
             self.heel_source[side] = src
             if self.trial_active:
@@ -348,24 +408,12 @@ class SessionResults:
                 "toe_to_wall_cm": 100 * a.toe_to_wall_m(best),
                 "angle_to_reach_deg": a.angle_to_reach_deg(w)}
 
-    def trial_records(self) -> list[dict]:
-        """Every counted rep (wall-test trials and exercise reps) as a plain record, with its
-        exercise, set and 1-based rep number (for the store and exports)."""
-        out = []
-        for s in SIDES:
-            for r in self.sides[s].counted:
-                angle = r.end_range_deg if r.end_range_deg is not None else (
-                    r.peak_deg if np.isfinite(r.peak_deg) else None)
-                out.append({"side": r.side, "angle_deg": angle, "valid": r.valid,
-                            "heel_source": r.heel_source, "t_start_s": r.t_start_s,
-                            "t_end_s": r.t_end_s, "rep": r.rep_no,
-                            "exercise": r.exercise or WALL_TEST, "set_no": r.set_no,
-                            "hold_s": r.hold_s,
-                            "scored": r.scored,
-                            "peak_deg": r.peak_deg, "peak_valgus_deg": r.peak_valgus_deg,
-                            "hold_start_s": (scored_hold(r) or (None, None))[0],
-                            "hold_end_s": (scored_hold(r) or (None, None))[1]})
-        return out
+    @property
+    def counted(self) -> list[RepRecord]:
+        """Every counted rep (wall-test trials and exercise reps) with its exercise, set and
+        1-based rep number, left then right: what the store keeps of the session (the one rep
+        shape, stored by ``store.recorder.trial_from_rep``)."""
+        return [r for s in SIDES for r in self.sides[s].counted]
 
     def summary_lines(self) -> list[str]:
         """Lines for the terminal: per side maximum, best valid, mean of best three, reps;

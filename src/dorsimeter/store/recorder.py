@@ -13,75 +13,57 @@ from dataclasses import replace
 
 import numpy as np
 
-from dorsimeter.session.results import scored_hold
+from dorsimeter.detect.reps import RepRecord
+from dorsimeter.pipeline.pipeline import Event
+from dorsimeter.session.results import SessionResults, scored_hold
 from dorsimeter.store.db import Store, Trial
 from dorsimeter.types import ImuBatch, Readings
 
 NO_SOURCE = "none"
 
 
-def trial_from_rep(rep) -> Trial:
-    """A finished rep of the session logic (``RepRecord``) as a stored trial.
+def trial_from_rep(rep: RepRecord) -> Trial | None:
+    """A rep of the session (the pipeline's ``RepRecord``, numbered by ``SessionResults``) as a
+    stored trial: the one conversion from the rep shape to the stored row.
 
-    The angle is the held end-range angle, or the peak when the rep never held; ``scored`` says
-    whether it counts (held with the heel down). Exercise, set and the 1-based rep number are
-    the session's (``SessionResults`` numbers the reps it counts, per leg and exercise).
+    The angle is the held end-range angle, or the peak when the rep never held (None: no angle
+    at all, nothing to store); ``scored`` says whether it counts (held with the heel down).
+    Exercise, set and the 1-based rep number are the session's (it numbers the reps it counts,
+    per leg and exercise).
     """
-    source = getattr(rep, "heel_source", None)
-    source = None if source in (None, "", NO_SOURCE) else str(source)
-    angle = rep.end_range_deg if rep.end_range_deg is not None else rep.peak_deg
+    angle = rep.angle_deg
+    if angle is None:
+        return None
+    source = None if rep.heel_source in (None, "", NO_SOURCE) else str(rep.heel_source)
     peak = float(rep.peak_deg) if np.isfinite(rep.peak_deg) else None
     hold = scored_hold(rep)
     return Trial(
-        side=str(rep.side), angle_deg=float(angle),
+        side=str(rep.side), angle_deg=angle,
         valid=None if source is None else bool(rep.valid), heel_source=source,
         t_start_s=float(rep.t_start_s), t_end_s=None if rep.t_end_s is None else float(rep.t_end_s),
         rep=rep.rep_no if rep.rep_no is not None else int(rep.index) + 1,
-        exercise=getattr(rep, "exercise", None) or "wall_test",
-        set_no=getattr(rep, "set_no", None), hold_s=float(rep.hold_s),
+        exercise=rep.exercise or "wall_test",
+        set_no=rep.set_no, hold_s=float(rep.hold_s),
         scored=bool(rep.scored), peak_deg=peak,
         hold_start_s=None if hold is None else hold[0],
         hold_end_s=None if hold is None else hold[1],
-        peak_valgus_deg=_finite(getattr(rep, "peak_valgus_deg", None)))
+        peak_valgus_deg=_finite(rep.peak_valgus_deg))
 
 
 def _finite(v) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
-def trials_from_results(results, spans: dict[str, tuple[float, float]]) -> list[Trial]:
-    """What a session-results object scored, as plain trials.
-
-    Results that list their trials (``trial_records()``: objects or dicts with ``side``,
-    ``angle_deg``, ``valid``, ``heel_source``, ``t_start_s``, ``t_end_s`` and optional ``rep``,
-    ``exercise``, ``set_no``, ``hold_s``, ``scored``, ``peak_deg``) give one trial each. Without
-    any, the per-side maximum (``max_deg``) is kept as an unscored ``session_max`` row over the
-    span of that side's samples, so the number the terminal printed is in the history too.
-    """
-    out = []
-    records = getattr(results, "trial_records", None)
-    for rec in (records() if callable(records) else []):
-        get = rec.get if isinstance(rec, dict) else (lambda k, d=None, r=rec: getattr(r, k, d))
-        source = get("heel_source")
-        source = None if source in (None, "", NO_SOURCE) else str(source)
-        peak = get("peak_deg")
-        peak = float(peak) if peak is not None and np.isfinite(peak) else None
-        angle = get("angle_deg")
-        angle = peak if angle is None else float(angle)
-        if angle is None:
-            continue
-        valid, scored = get("valid"), get("scored")
-        out.append(Trial(
-            side=str(get("side")), angle_deg=angle,
-            valid=None if source is None or valid is None else bool(valid), heel_source=source,
-            t_start_s=get("t_start_s"), t_end_s=get("t_end_s"), rep=get("rep"),
-            exercise=get("exercise") or "wall_test", set_no=get("set_no"),
-            hold_s=get("hold_s"), scored=None if scored is None else bool(scored),
-            peak_deg=peak, hold_start_s=get("hold_start_s"), hold_end_s=get("hold_end_s"),
-            peak_valgus_deg=_finite(get("peak_valgus_deg"))))
+def trials_from_results(results: SessionResults, spans: dict[str, tuple[float, float]]
+                        ) -> list[Trial]:
+    """What the session counted, as stored trials (one per counted rep, ``trial_from_rep``).
+    Without any, the per-side maximum (``max_deg``) is kept as an unscored ``session_max`` row
+    over the span of that side's samples, so the number the terminal printed is in the history
+    too."""
+    out = [t for t in map(trial_from_rep, results.counted) if t is not None]
     if out:
         return out
-    for side, angle_deg in sorted(getattr(results, "max_deg", {}).items()):
+    for side, angle_deg in sorted(results.max_deg.items()):
         t0, t1 = spans.get(side, (None, None))
         out.append(Trial(side, float(angle_deg), None, None, t0, t1, exercise="session_max",
                          scored=False))
@@ -126,15 +108,14 @@ class SessionRecorder:
         for side, cal in sorted((calibrations or {}).items()):
             store.add_calibration(self.session_id, side, cal, origin="file", sensor=sensor)
 
-    def add(self, readings: Readings, events: Iterable = ()) -> None:
+    def add(self, readings: Readings, events: Iterable[Event] = ()) -> None:
         """Store a batch of readings and any calibration the pipeline made."""
         for e in events:
-            if getattr(e, "kind", None) == "calibrated" and getattr(e, "calibration", None):
+            if e.kind == "calibrated" and e.calibration is not None:
                 self.store.add_calibration(self.session_id, e.side, e.calibration, "live",
                                            self.sensor)
-            elif getattr(e, "kind", None) == "rep" and getattr(e, "rep", None) is not None \
-                    and e.rep.rep_no is not None:  # a rep the session counted (it numbered it)
-                t = trial_from_rep(e.rep)
+            elif e.kind == "rep" and e.rep is not None and e.rep.rep_no is not None \
+                    and (t := trial_from_rep(e.rep)) is not None:  # a rep the session counted
                 self._holds[(t.side, t.exercise, t.rep)] = (t.hold_start_s, t.hold_end_s)
                 self._store_trial(t)
                 self.reps += 1
@@ -154,7 +135,8 @@ class SessionRecorder:
             t0, _ = self.spans.get(str(side), (float(t[0]), 0.0))
             self.spans[str(side)] = (t0, float(t[-1]))
 
-    def tap(self, push: Callable[[ImuBatch], tuple[Readings, list]], results=None
+    def tap(self, push: Callable[[ImuBatch], tuple[Readings, list]],
+            results: SessionResults | None = None
             ) -> Callable[[ImuBatch], tuple[Readings, list]]:
         """Wrap a pipeline's ``push`` so everything it returns goes to the session ``results``
         (which numbers the reps it counts) and then into the store."""
@@ -171,7 +153,7 @@ class SessionRecorder:
     def _store_trial(self, t: Trial) -> None:
         self.store.add_trials(self.session_id, [t])
 
-    def finish(self, results) -> int:
+    def finish(self, results: SessionResults) -> int:
         """Store what ``results`` scored and mark the session ended; returns the session id.
 
         The reps stored as they ended are replaced by the results' own list when it has one

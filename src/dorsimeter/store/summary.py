@@ -25,27 +25,25 @@ SCORED_EXERCISE = WALL_TEST
 class SideSummary:
     side: str
     best_valid_deg: float | None
-    mean_best3_deg: float | None  # mean of up to three best scored trials
+    mean_best3_deg: float | None  # mean of the best ``best_of`` scored trials
     n_trials: int
     n_scored: int
     n_valid: int  # heel checked and down
     n_invalid: int  # heel lifted
     best_trial: Trial | None
+    best_of: int = BEST_OF
 
 
 def summarize(trials: list[Trial], best_of: int = BEST_OF) -> dict[str, SideSummary]:
-    """Per side (wall tests only): best scored angle, mean of the best three, counts."""
+    """Per side (wall tests only): best scored angle, mean of the best ``best_of``, counts, by
+    the session's one scoring rule (``session.results.score``)."""
     out = {}
     for side in SIDES:
         mine = [t for t in trials if t.side == side and t.exercise == SCORED_EXERCISE]
-        scored = sorted((t for t in mine if t.counts),
-                        key=lambda t: t.angle_deg, reverse=True)
-        best, mean_best = score([t.angle_deg for t in scored], best_of)  # the session's rule
-        out[side] = SideSummary(
-            side, best, mean_best,
-            len(mine), len(scored), sum(t.valid is True for t in mine),
-            sum(t.valid is False for t in mine),
-            scored[0] if scored else None)
+        sc = score(((t.angle_deg, t.counts, t.valid) for t in mine), best_of)
+        best = max((t for t in mine if t.counts), key=lambda t: t.angle_deg, default=None)
+        out[side] = SideSummary(side, sc.best_deg, sc.mean_best_deg, sc.n_attempts,
+                                sc.n_scored, sc.n_valid, sc.n_invalid, best, best_of)
     return out
 
 

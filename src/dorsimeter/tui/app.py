@@ -31,12 +31,12 @@ from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.exercises.runner import ProtocolRunner
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Pipeline
+from dorsimeter.session.asymmetry import MDC_DEG
 from dorsimeter.session.live import Leg, LiveSession, SignalStop, Step, exit_code
-from dorsimeter.session.results import SessionResults
+from dorsimeter.session.results import SessionResults, SessionSettings
 from dorsimeter.sources import LinkStats, Source
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
-    MDC_DEG,
     LiveModel,
     default_target,
     side_rows,
@@ -69,7 +69,7 @@ def link_fields(link: LinkStats) -> dict:
 
 def box_cal_id(pipeline: Pipeline) -> str | None:
     """The id of the box calibration (``dorsimeter sensor-cal``) the pipeline applies, if any."""
-    cal = getattr(pipeline, "sensor_cal", None)
+    cal = pipeline.sensor_cal
     return None if cal is None else cal.sensor_id
 
 
@@ -131,6 +131,8 @@ class MonitorApp(App):
                 tooltip="the sensor is on the right leg"),
         Binding("t", "trial", "Trial", tooltip="start/stop a trial by hand (default: every "
                 "drive is a trial)"),
+        Binding("T", "auto_trials", "Auto trials", show=False, tooltip="back to automatic "
+                "trials after t: every held drive is a trial of its own again"),
         Binding("c", "calibrate", "Calib", tooltip="calibration wizard: strap the sensor on, "
                 "stand still, then drive the knee forward three times"),
         Binding("a", "athlete", "Athlete", tooltip="choose or create the athlete (lengths give "
@@ -157,8 +159,9 @@ class MonitorApp(App):
         sensor on the right shin; ``source`` is then the left one and both legs show live."""
         super().__init__()
         self.athlete = athlete
+        self.mdc_deg = mdc_deg  # the session's asymmetry flag (its settings)
         self.store = store
-        self.home = getattr(store, "home", None)  # data directory (None: $DORSIMETER_HOME/default)
+        self.home = None if store is None else store.home  # None: $DORSIMETER_HOME/default
         self.record_session = record_session
         legs = [self._leg(source, pipeline, recorder, bound=right_source is not None)]
         if right_source is not None:  # a sensor per shin, each bound to its side
@@ -174,7 +177,6 @@ class MonitorApp(App):
         self.recording = dict(recording or {})  # sensor_kind, raw_path, notes for the store
         # the clip's centre below the tibial tuberosity (sensor screen, --placement-cm)
         self.placement_cm: float | None = self.recording.get("placement_cm")
-        self.mdc_deg = mdc_deg
         self.clock = clock
         # sessions finished while the monitor ran (athlete or sensor change): (stored id, the
         # session's results, the athlete's name), reported on quit beside the last one
@@ -349,7 +351,7 @@ class MonitorApp(App):
         side = old.side
         if not self.bilateral and self.store is not None and self.record_session:
             self.finished.append((self.store.finish_recording(self.session), self.session,
-                                  getattr(self.athlete, "name", None)))
+                                  self.athlete_name))
         pipeline = pipeline or Pipeline(source.rate_hz, side=side, sensor_cal=sensor_cal)
         if old.bound:
             pipeline.set_side(side)
@@ -394,7 +396,7 @@ class MonitorApp(App):
         if step.raw_stopped is not None:  # disk full, read-only: the live view goes on
             self.error = self.message = step.raw_stopped
         if self.store is not None and self.record_session:
-            err = getattr(self.store, "error", None)
+            err = self.store.error
             if err and err != self._store_error:  # disk full, read-only: say it once, go on
                 self._store_error = err
                 self.error = self.message = f"history not saved: {err}"
@@ -428,8 +430,8 @@ class MonitorApp(App):
                 if then is not None:
                     then()
 
-        current = getattr(self.athlete, "name", None)
-        if athlete is self.athlete or getattr(athlete, "name", None) == current:
+        current = self.athlete_name
+        if athlete is self.athlete or athlete.name == current:
             done()
             return
         if not self.samples:
@@ -463,7 +465,7 @@ class MonitorApp(App):
         reps are numbered from 1 again."""
         if athlete is self.athlete:
             return
-        old, old_name = self.session, getattr(self.athlete, "name", None)
+        old, old_name = self.session, self.athlete_name
         self.athlete = athlete
         if self.store is not None and self.record_session:
             self.finished.append((self.store.finish_recording(old), old, old_name))
@@ -480,14 +482,13 @@ class MonitorApp(App):
 
     def _new_session(self) -> SessionResults:
         """Session results for the athlete (their lengths give the wall verdicts)."""
-        fields = getattr(SessionResults, "__dataclass_fields__", {})
-        kw = {}
-        if "rate_hz" in fields:
-            kw["rate_hz"] = self.source.rate_hz
-        geometry = athlete_geometry(self.athlete)
-        if "athlete" in fields and geometry is not None:
-            kw["athlete"] = geometry
-        return SessionResults(**kw)
+        return SessionResults(rate_hz=self.source.rate_hz, athlete=athlete_geometry(self.athlete),
+                              settings=SessionSettings(mdc_deg=self.mdc_deg))
+
+    @property
+    def athlete_name(self) -> str | None:
+        """The athlete's name (None: no athlete chosen)."""
+        return None if self.athlete is None else self.athlete.name
 
     def _start_recording(self) -> None:
         info = self.recording
@@ -495,11 +496,11 @@ class MonitorApp(App):
             name = " + ".join(leg.source.name for leg in self.live.legs)
             legs = {leg.side: (leg.source.name, None if leg.raw is None else str(leg.raw.path))
                     for leg in self.live.legs}
-            self.store.start_recording("monitor", getattr(self.athlete, "name", None), name,
+            self.store.start_recording("monitor", self.athlete_name, name,
                                        info.get("sensor_kind"), self.calibrations, None,
                                        info.get("notes"), legs=legs)
             return
-        self.store.start_recording("monitor", getattr(self.athlete, "name", None),
+        self.store.start_recording("monitor", self.athlete_name,
                                    self.source.name, info.get("sensor_kind"),
                                    dict(self.pipeline.calibrations), info.get("raw_path"),
                                    info.get("notes"))
@@ -621,7 +622,7 @@ class MonitorApp(App):
             self._draw_leg(q, leg, target, rows.get(leg.side))
         chosen = self.chosen
         side = chosen.side
-        who = getattr(self.athlete, "name", None) or "no athlete"
+        who = self.athlete_name or "no athlete"
         trial = self._trial_words(side, side in chosen.pipeline.calibrations,
                                   chosen.samples > 0, chosen.error is not None)
         sources = dict.fromkeys(leg.model.heel_source for leg in self._legs
@@ -632,11 +633,10 @@ class MonitorApp(App):
         q("#status", Static).update(f"[b]{markup_safe(who)}[/b] · [b]{legs} · {trial}{heel}")
         q("#sensors", Static).update(render_sensors(self.sensor_rows()))
         q("#sides", Static).update(
-            render_sides(side_rows(self.session), side, self.mdc_deg, self.session,
+            render_sides(side_rows(self.session), side, self.session.asymmetry,
                          width=32 if self.bilateral else SIDES_FULL_WIDTH))
         proto = q("#protocol", Static)
-        state = getattr(self.protocol, "state", self.protocol)
-        proto.update(render_protocol(state) if self.protocol is not None else "")
+        proto.update(render_protocol(None if self.protocol is None else self.protocol.state))
         proto.set_class(self.protocol is not None, "on")
         q("#message", Static).update(markup_safe(self.message))  # names, errors: outside text
 
@@ -716,10 +716,15 @@ class MonitorApp(App):
             n = self.session.stop_trial(side)
             k = sum(r.set_no == n for r in self.session.sides[side].trials)
             self.message = (f"{side} trial {n} stopped: {k} rep{'s' if k != 1 else ''} in it "
-                            "(t starts the next)")
+                            "(t starts the next, T: automatic trials again)")
         else:
             n = self.session.start_trial(side)
             self.message = f"{side} trial {n} started: the reps now are its reps (t stops it)"
+
+    def action_auto_trials(self) -> None:
+        """``T``: back to automatic trials (every held drive its own), closing a manual one."""
+        self.session.set_auto_trials(True)
+        self.message = "automatic trials: every held drive is a trial"
 
     def action_recalibrate(self) -> None:
         self.pipeline.recalibrate()

@@ -3,9 +3,9 @@
 ``LiveModel`` ingests the pipeline's readings and events batch by batch and keeps the few things
 the screen draws: the latest angle, a trace of the last seconds, rep markers, heel-lift and
 knee-drift alerts (from the pipeline's detectors: events and per-sample columns), and
-per-sensor link figures. Fields that later stages add to ``Readings``
-(``heel_lift``, ``heel_source``, ``rep``, ``rep_valid``) are read when present and ignored when
-absent, so the UI works with whatever the pipeline provides.
+per-sensor link figures. The domain's rules (asymmetry, MDC, bands, scoring, the session's
+numbering) are the session's own objects, imported, never copied here: the UI cannot disagree
+with what is stored.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.heel_sources import SOURCES, SPOKEN
+from dorsimeter.export.norms import load_norms
+from dorsimeter.pipeline.pipeline import Event
+from dorsimeter.session.asymmetry import BANDS, Asymmetry
+from dorsimeter.session.results import SessionResults
 from dorsimeter.types import SIDES, ImuBatch, Readings
 
 TRACE_S = 10.0
 HEEL_SOURCE_NAMES = SPOKEN  # "shank_imu" → "shin sensor"
 ALERT_TITLES = {"heel_lift": "HEEL LIFT", "knee_drift": "KNEE DRIFT"}
-MDC_DEG = 4.6  # minimal detectable change of the tibia angle (DESIGN.md)
-DEG_PER_CM = 3.6  # Bennell 1998 rule of thumb, knee-to-wall distance vs tibia angle
-NORMAL_LOW_DEG = 35.0  # lower end of the normal tibia angle range (DESIGN.md)
 ALERT_HOLD_S = 2.0  # an alert stays on screen this long (device time) after its cause ends
 
 
@@ -94,52 +95,14 @@ class LinkFigures:
         return None if self.last_seq is None or total == 0 else self.lost / total
 
 
-BAND_COLOURS = ("green", "yellow", "red")  # < 10 %, 10–25 %, > 25 %
+#: the traffic light of each of the session's asymmetry bands (< 10 %, 10–25 %, > 25 %)
+BAND_COLOURS: dict[str, str] = dict(zip((name for _, name in BANDS), ("green", "yellow", "red"),
+                                        strict=True))
 
 
-@dataclass
-class Asymmetry:
-    """Left/right difference of the best angles, as the per-side table shows it."""
-
-    diff_deg: float  # left − right
-    pct: float  # |difference| / better side × 100
-    cm: float  # |difference| as knee-to-wall centimetres
-    cm_method: str  # "geometry" (athlete's lengths) or "rule" (3.6°/cm)
-    band: str  # "<10 %", "10–25 %", ">25 %"
-    colour: str  # traffic light of the band
-    beyond_mdc: bool
-    mdc_deg: float
-
-
-def _colour(pct: float) -> str:
-    return BAND_COLOURS[0] if pct < 10 else (BAND_COLOURS[1] if pct <= 25 else BAND_COLOURS[2])
-
-
-def asymmetry(left_deg: float, right_deg: float, mdc_deg: float = MDC_DEG,
-              athlete=None, found=None) -> Asymmetry:
-    """The session logic's asymmetry (``found``, or computed by ``dorsimeter.session``), as the
-    UI shows it; the 3.6°/cm rule and the same bands when the session module is absent."""
-    if found is None:
-        try:
-            from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
-        except ImportError:
-            session_asymmetry = None
-        if session_asymmetry is not None:
-            found = session_asymmetry(left_deg, right_deg, mdc_deg, athlete)
-    if found is not None:
-        return Asymmetry(found.diff_deg, found.percent, found.cm, found.cm_method, found.band,
-                         _colour(found.percent), found.beyond_mdc, found.mdc_deg)
-    diff = left_deg - right_deg
-    big = max(abs(left_deg), abs(right_deg))
-    pct = 100.0 * abs(diff) / big if big > 0 else 0.0
-    band = "<10 %" if pct < 10 else ("10–25 %" if pct <= 25 else ">25 %")
-    return Asymmetry(diff, pct, abs(diff) / DEG_PER_CM, "rule", band, _colour(pct),
-                     abs(diff) > mdc_deg, mdc_deg)
-
-
-def _field(r: Readings, name: str):
-    v = getattr(r, name, None)
-    return None if v is None or len(v) != len(r) else np.asarray(v)
+def band_colour(a: Asymmetry) -> str:
+    """The traffic-light colour of the session's asymmetry band."""
+    return BAND_COLOURS[a.band]
 
 
 class LiveModel:
@@ -171,39 +134,35 @@ class LiveModel:
     def note_batch(self, batch: ImuBatch, sensor: str = "sensor") -> None:
         self.links.setdefault(sensor, LinkFigures()).note(batch)
 
-    def add(self, r: Readings, events: list | None = None) -> None:
+    def add(self, r: Readings, events: list[Event] | None = None) -> None:
         """Take the readings and events of one pipeline push."""
         for e in events or []:
             self.events.append(e)
-            kind = getattr(e, "kind", "")
-            t = float(getattr(e, "t_s", self.latest_t_s or 0.0))
-            if kind in ALERT_TITLES:
-                msg = getattr(e, "message", "") or ""
+            t = float(e.t_s)
+            if e.kind in ALERT_TITLES:
+                msg = e.message
                 for code in SOURCES:  # "shank_imu" → "shin sensor"
                     msg = msg.replace(code, HEEL_SOURCE_NAMES[code])
-                self._raise(kind, f"{ALERT_TITLES[kind]} — {msg}" if msg else ALERT_TITLES[kind],
-                            t, t)
-            rec = getattr(e, "rep", None)
-            if kind == "rep" and rec is not None:  # a RepRecord: the rep that just ended
-                self._mark_rep(float(getattr(rec, "t_start_s", t)), int(rec.index) + 1,
-                               str(getattr(rec, "side", getattr(e, "side", ""))),
-                               getattr(rec, "valid", None), int(rec.index))
+                self._raise(e.kind, f"{ALERT_TITLES[e.kind]} — {msg}" if msg
+                            else ALERT_TITLES[e.kind], t, t)
+            rec = e.rep
+            if e.kind == "rep" and rec is not None:  # the rep that just ended
+                self._mark_rep(rec.t_start_s, rec.index + 1, rec.side, rec.valid, rec.index)
         n = len(r)
         if n == 0:
             return
         t = np.asarray(r.t_s, dtype=float)
         a = np.asarray(r.tibia_angle_deg, dtype=float)
-        heel = _field(r, "heel_lift")
-        lifted = np.zeros(n, bool) if heel is None else heel.astype(float) > 0.5
+        lifted = np.asarray(r.heel_lift, dtype=bool)
         self.t_s.extend(t.tolist())
         self.angle_deg.extend(a.tolist())
         self.heel.extend(lifted.tolist())
         self.latest_t_s, self.latest_angle_deg = float(t[-1]), float(a[-1])
         self.latest_side = str(r.side[-1])
         self.latest_knee_track_deg = float(np.asarray(r.knee_track_deg)[-1])
-        src = _field(r, "heel_source")
-        if src is not None and str(src[-1]) not in ("", "none", "None"):
-            self.heel_source = HEEL_SOURCE_NAMES.get(str(src[-1]), str(src[-1]))
+        src = str(r.heel_source[-1])
+        if src in HEEL_SOURCE_NAMES and src != "none":
+            self.heel_source = HEEL_SOURCE_NAMES[src]
         if lifted.any():
             i = np.flatnonzero(lifted)
             self._raise("heel_lift", ALERT_TITLES["heel_lift"], float(t[i[0]]), float(t[i[-1]]))
@@ -213,19 +172,15 @@ class LiveModel:
     def _reps_from(self, r: Readings, t: np.ndarray) -> None:
         """Rep markers from the per-sample ``rep`` index (-1 between reps) and ``rep_valid``
         (False from a rep's first heel lift on; the rep's last sample carries the verdict)."""
-        rep = _field(r, "rep")
-        if rep is None:
-            return
-        valid = _field(r, "rep_valid")
-        rep = np.asarray(rep, dtype=float)
+        rep, valid = np.asarray(r.rep, dtype=int), np.asarray(r.rep_valid, dtype=bool)
         for i in range(len(rep)):
-            k = int(rep[i]) if np.isfinite(rep[i]) and rep[i] >= 0 else None
+            k = int(rep[i]) if rep[i] >= 0 else None
             if self._rep is not None and k != self._rep and self.reps:
                 self.reps[-1].valid = self._rep_valid  # the rep ended: its verdict is final
             if k is not None and k != self._rep:
                 self._mark_rep(float(t[i]), k + 1, str(r.side[i]), None, k)
                 self._rep_valid = True
-            if k is not None and valid is not None:
+            if k is not None:
                 self._rep_valid = bool(valid[i])
                 if not self._rep_valid and self.reps:
                     self.reps[-1].valid = False
@@ -286,34 +241,25 @@ class LiveModel:
         return ring
 
 
-def side_rows(session) -> list[dict]:
+def side_rows(session: SessionResults) -> list[dict]:
     """Per-side figures from the session: best valid angle (held, heel down) and the mean of
-    the best three when the session scores reps, else the running maximum; trials; the
-    hand-width wall verdict when the athlete's lengths are known."""
-    best = getattr(session, "best_valid_deg", None)
-    kind = "best"
-    if not isinstance(best, dict):
-        best, kind = getattr(session, "max_deg", {}) or {}, "max"
-    trials = getattr(session, "trials", {}) or {}
-    mean3 = getattr(session, "mean_best3_deg", None)
-    sides = getattr(session, "sides", None)
-    wall = getattr(session, "wall", None)
+    the best ``best_of`` (the session's scoring); trials (automatic: the attempts, held at end
+    range or heel lifted, never a calibration drive; manual: the trials started by hand); heel
+    lifts; the hand-width wall verdict when the athlete's lengths are known."""
+    best, mean = session.best_valid_deg, session.mean_best3_deg
     rows = []
     for s in SIDES:
-        side = sides.get(s) if isinstance(sides, dict) else None
-        # automatic trials: the attempts (held at end range or heel lifted), not every movement
-        # (the calibration drives are not trials); manual trials: the trials started by hand
-        n = (side.trials if side is not None and getattr(session, "auto_trials", False)
-             else trials.get(s, 0))
+        side = session.sides[s]
         rows.append({
             "side": s,
             "best_deg": best.get(s),
-            "max_deg": (getattr(session, "max_deg", {}) or {}).get(s),
-            "kind": kind,
-            "trials": len(n) if isinstance(n, list | tuple) else int(n or 0),
-            "invalid": len(side.invalid) if side is not None else None,
-            "mean3_deg": mean3.get(s) if isinstance(mean3, dict) else None,
-            "wall": wall(s) if callable(wall) else None,
+            "max_deg": session.max_deg.get(s),
+            "kind": "best",
+            "trials": len(side.trials) if session.auto_trials else session.trials[s],
+            "invalid": len(side.invalid),
+            "mean3_deg": mean.get(s),
+            "best_of": session.settings.best_of,
+            "wall": session.wall(s),
         })
     return rows
 
@@ -326,8 +272,8 @@ def default_target(target_deg: float | None, wall_deg: float | None = None,
         return float(target_deg), "target"
     if wall_deg is not None:
         return float(wall_deg), f"wall {wall_cm:.0f} cm"
-    return NORMAL_LOW_DEG, "normal ≥"
+    return load_norms().tibia_low_deg, "normal ≥"
 
 
-__all__ = ["LiveModel", "asymmetry", "side_rows", "default_target",
-           "RepMarker", "Alert", "Asymmetry", "LinkFigures", "SIDES"]
+__all__ = ["BAND_COLOURS", "SIDES", "Alert", "LinkFigures", "LiveModel", "RepMarker",
+           "band_colour", "default_target", "side_rows"]

@@ -1,18 +1,18 @@
 """What the screens ask of the rest of dorsimeter: sensors to connect, athletes, history, export.
 
-Each function uses the module that provides it when that module is present (BLE scan, the
-SQLite store, protocols, export) and says plainly when it is not, so the UI never depends on a
-stage that has not landed. Blocking calls here are run by the screens in thread workers.
+The modules that provide them are imported where they are used (BLE scan, the SQLite store,
+the session's wall geometry): start-up stays short and the screens use the real objects, never
+a guess at their shape. Blocking calls here are run by the screens in thread workers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from dorsimeter.errors import DorsimeterError
+from dorsimeter.session.wall import HAND_WIDTH_M, AthleteGeometry
+from dorsimeter.store.db import Athlete
 from dorsimeter.wire.sensorspec import SensorSpec
 
 
@@ -24,15 +24,6 @@ class FoundSensor:
     name: str
     detail: str = ""
     address: str | None = None  # BLE: the address the allow-list knows it by
-
-
-def optional(module: str, attr: str | None = None):
-    """``module`` (or its ``attr``) if it is installed in this version, else None."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return mod if attr is None else getattr(mod, attr, None)
 
 
 def serial_ports() -> list[FoundSensor]:
@@ -50,8 +41,9 @@ def serial_ports() -> list[FoundSensor]:
 
 def load_allow_list(home=None):
     """The user's BLE sensor allow-list (blocking: run in a thread), or None without one."""
-    allow_list = optional("dorsimeter.store.security", "AllowList")
-    return None if allow_list is None else allow_list.load(home)
+    from dorsimeter.store.security import AllowList
+
+    return AllowList.load(home)
 
 
 def box_calibration_for(spec: SensorSpec, home=None, names: tuple[str, ...] = ()):
@@ -73,16 +65,15 @@ def box_calibration_for(spec: SensorSpec, home=None, names: tuple[str, ...] = ()
 
 async def ble_sensors(timeout_s: float = 4.0) -> tuple[list[FoundSensor], str | None]:
     """Nearby supported BLE sensors from the BLE source's scan, and a note when there is none."""
-    scan = optional("dorsimeter.sources.ble", "scan_sensors")
-    if scan is None:
-        return [], "BLE scan not available in this version"
+    from dorsimeter.sources.ble import scan_sensors
+
     try:
-        found = await scan(timeout_s)
+        found = await scan_sensors(timeout_s)
     except Exception as e:  # no adapter, BlueZ down: say so in the list
         return [], f"BLE scan failed: {e}"
     out = []
     for d in found:
-        batt = getattr(d, "battery_pct", None)
+        batt = d.battery_pct
         detail = f"{d.kind}  {d.rssi_dbm} dBm" + ("" if batt is None else f"  batt {batt} %")
         out.append(FoundSensor(f"ble:{d.address}", d.name or d.address, detail, d.address))
     return out, None
@@ -106,10 +97,9 @@ class StoreClient:
 
     def _get(self):
         if self._store is None:
-            store_cls = optional("dorsimeter.store", "Store")
-            if store_cls is None:
-                raise DorsimeterError("the history store is not available in this version")
-            self._store = store_cls.open(self.home)
+            from dorsimeter.store import Store
+
+            self._store = Store.open(self.home)
         return self._store
 
     def run(self, fn, *args) -> Future:
@@ -181,23 +171,16 @@ class StoreClient:
             self._pool.shutdown(wait=True)
 
 
-def athlete_geometry(athlete):
+def athlete_geometry(athlete: Athlete | None) -> AthleteGeometry | None:
     """The session's ``AthleteGeometry`` for an athlete whose tibia and toe-to-ankle lengths are
     known, else None."""
-    geometry = optional("dorsimeter.session.wall", "AthleteGeometry")
-    tibia_m = getattr(athlete, "tibia_length_m", None)
-    foot_m = getattr(athlete, "foot_length_m", None)
-    if geometry is None or not tibia_m or foot_m is None:
+    if athlete is None or not athlete.tibia_length_m or athlete.foot_length_m is None:
         return None
-    return geometry(float(tibia_m), float(foot_m))
+    return AthleteGeometry(float(athlete.tibia_length_m), float(athlete.foot_length_m))
 
 
-def wall_target_deg(athlete) -> float | None:
+def wall_target_deg(athlete: Athlete | None) -> float | None:
     """Tibia angle at which the knee reaches the hand-width wall, from the athlete's lengths
     (the session's wall geometry), or None when they are not known or it is out of reach."""
     geo = athlete_geometry(athlete)
-    if geo is None:
-        return None
-    from dorsimeter.session.wall import HAND_WIDTH_M
-
-    return geo.angle_to_reach_deg(HAND_WIDTH_M)
+    return None if geo is None else geo.angle_to_reach_deg(HAND_WIDTH_M)

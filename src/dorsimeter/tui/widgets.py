@@ -11,7 +11,9 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-from dorsimeter.tui.model import RepMarker, asymmetry
+from dorsimeter.exercises.runner import ProtocolState
+from dorsimeter.session.asymmetry import Asymmetry
+from dorsimeter.tui.model import RepMarker, band_colour
 
 # A solid block font, 5 rows high: readable from across the room.
 _GLYPHS: dict[str, tuple[str, ...]] = {
@@ -285,11 +287,12 @@ def render_sensors(sensors: list[dict]) -> Text:
 SIDES_FULL_WIDTH = 44
 
 
-def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=None,
+def render_sides(rows: list[dict], current_side: str, asym: Asymmetry | None,
                  width: int = SIDES_FULL_WIDTH) -> Text:
-    """The per-side table: per leg the best valid angle, trials, heel lifts and the hand-width
-    wall verdict; the mean of the best three; the asymmetry in °, % (traffic-light band) and
-    knee-to-wall cm with the MDC flag. Headings in full words from ``SIDES_FULL_WIDTH``
+    """The per-side table (``side_rows``): per leg the best valid angle, trials, heel lifts and
+    the hand-width wall verdict; the mean of the best ``best_of``; the session's asymmetry
+    ``asym`` (None: not both legs scored) in °, % (traffic-light band) and knee-to-wall cm with
+    the MDC flag. Headings in full words from ``SIDES_FULL_WIDTH``
     columns; narrower (two legs side by side: 32), short headings and a legend line. No line
     is wider than ``width``, so none wraps."""
     kind = rows[0]["kind"] if rows else "best"
@@ -322,9 +325,9 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
     means = [r.get("mean3_deg") for r in rows]
     if any(m is not None for m in means):
         shown = [("—" if m is None else f"{m:.1f}°") for m in means]
-        t.append("  mean of best 3: " + (", ".join(f"{r['side']} {v}" for r, v in
-                                                  zip(rows, shown, strict=True))
-                                        if full else " · ".join(shown)) + "\n", style="grey62")
+        per_side = (", ".join(f"{r['side']} {v}" for r, v in zip(rows, shown, strict=True))
+                    if full else " · ".join(shown))
+        t.append(f"  mean of best {rows[0]['best_of']}: {per_side}\n", style="grey62")
     if kind == "best" and any(r["best_deg"] is not None for r in rows):
         from dorsimeter.export.norms import load_norms  # the published norm, with its source
 
@@ -337,19 +340,16 @@ def render_sides(rows: list[dict], current_side: str, mdc_deg: float, session=No
                 t.append(f" {r['side'][0].upper()}{mark}",
                          style="yellow" if v == "below" else "green")
         t.append("\n")
-    vals = {r["side"]: r["best_deg"] for r in rows}
-    if vals.get("left") is not None and vals.get("right") is not None:
-        found = getattr(session, "asymmetry", None) if session is not None else None
-        a = asymmetry(vals["left"], vals["right"], mdc_deg,
-                      found=found if hasattr(found, "diff_deg") else None)
-        t.append(f"  left − right {a.diff_deg:+.1f}° {a.pct:.1f} %", style="bold")
+    if asym is not None:
+        a = asym
+        t.append(f"  left − right {a.diff_deg:+.1f}° {a.percent:.1f} %", style="bold")
         if full:
             t.append(" ")
-            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"● {a.band}", style=f"bold {band_colour(a)}")
             t.append(f"\n  {a.cm:.1f} cm at the wall · ")
         else:  # the band opens the next line
             t.append("\n  ")
-            t.append(f"● {a.band}", style=f"bold {a.colour}")
+            t.append(f"● {a.band}", style=f"bold {band_colour(a)}")
             t.append(f"  {a.cm:.1f} cm  ")
         flag = "beyond MDC" if a.beyond_mdc else "within MDC"
         t.append(f"{flag} {a.mdc_deg:.1f}°" if full else flag,
@@ -383,37 +383,33 @@ def render_leg_alert(alerts: dict, row: dict | None, error: str | None = None
     return t, ""
 
 
-def render_protocol(p) -> Text:
+def render_protocol(p: ProtocolState | None) -> Text:
     """Protocol mode, two lines: exercise, leg, set, rep and the hold countdown; then the cue.
 
-    ``p`` is the runner's state (``dorsimeter.exercises.ProtocolState``)."""
+    ``p`` is the runner's state."""
     if p is None:
         return Text("")
-    g = lambda name, default=None: getattr(p, name, default)  # noqa: E731
     t = Text()
-    t.append(f"{g('exercise') or g('name', 'exercise')}", style="bold")
-    if g("side"):
-        t.append(f"  {str(g('side')).upper()}", style="bold magenta")
-    if g("set") is not None:
-        t.append(f"  set {g('set')}/{g('sets', '?')}", style="bold")
-    if g("rep") is not None:
-        t.append(f"  rep {g('rep')}/{g('reps', '?')}", style="bold")
-    hold = g("hold_remaining_s")
+    t.append(p.exercise or p.name, style="bold")
+    if p.side:
+        t.append(f"  {p.side.upper()}", style="bold magenta")
+    t.append(f"  set {p.set}/{p.sets}", style="bold")
+    t.append(f"  rep {p.rep}/{p.reps}", style="bold")
+    hold = p.hold_remaining_s
     if hold is not None:
         t.append(f"  HOLD {hold:4.1f} s", style="bold black on yellow" if hold > 0
                  else "bold black on green")
-    if g("missed"):
-        t.append(f"  missed {g('missed')}", style="red")
-    if g("done"):
+    if p.missed:
+        t.append(f"  missed {p.missed}", style="red")
+    if p.done:
         t.append("  ✓ DONE", style="bold green")
-    valgus = g("valgus") or ()
-    if g("name") == "single_leg_squat" and valgus:  # the squat screen: knee track per rep
+    valgus = p.valgus
+    if p.name == "single_leg_squat" and valgus:  # the squat screen: knee track per rep
         side, rep, deg = valgus[-1]
         worst = {s: max(v for s2, _, v in valgus if s2 == s) for s, _, _ in valgus}
         t.append(f"  peak valgus rep {rep} {deg:.1f}° (most: "
                  + ", ".join(f"{s} {v:.1f}°" for s, v in worst.items()) + ")", style="bold")
-    cue = g("cue")
-    t.append("\n" + (cue or ""), style="italic")
+    t.append("\n" + (p.cue or ""), style="italic")
     return t
 
 

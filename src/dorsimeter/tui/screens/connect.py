@@ -85,7 +85,7 @@ class ConnectScreen(Screen):
         yield OptionList(id="con-list")
         yield Input(placeholder="or type: serial:/dev/ttyACM0 · ble:AA:BB:… · replay:FILE.csv",
                     id="con-spec")
-        placed = getattr(self.app, "placement_cm", None)
+        placed = self.app.placement_cm
         yield Input(value="" if placed is None else f"{placed:g}", id="con-placement",
                     placeholder="placement: the clip's centre, cm below the tibial tuberosity "
                                 "(standard 15) — enter to keep")

@@ -53,6 +53,6 @@ class HelpScreen(ModalScreen):
         for title, keys in SCREEN_KEYS.items():
             lines.append(f"[b]{title}[/b]  " + " · ".join(f"{k} {d}" for k, d in keys))
         with VerticalScroll(id="help"):
-            both = "\n" + BOTH if getattr(self.app, "bilateral", False) else ""
+            both = "\n" + BOTH if self.app.bilateral else ""
             yield Static("\n".join(lines) + "\n\n" + PANELS + both, id="help-text")
         yield Footer()

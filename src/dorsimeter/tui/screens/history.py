@@ -13,8 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from dorsimeter.text import markup_safe
-from dorsimeter.tui.model import asymmetry
-from dorsimeter.tui.services import athlete_geometry
+from dorsimeter.tui.model import band_colour
 from dorsimeter.types import SIDES
 
 SIDE_STYLE = {"left": ("●", "bold cyan"), "right": ("◆", "bold magenta")}
@@ -22,7 +21,8 @@ SIDE_STYLE = {"left": ("●", "bold cyan"), "right": ("◆", "bold magenta")}
 
 def session_bests(store, athlete: str | None) -> list[dict]:
     """Per session of ``athlete`` (None: sessions without one): id, date, kind, the best scored
-    angle per side and the asymmetry, from the history module's per-session summaries."""
+    angle per side and the asymmetry (the store's, as ``history`` and the report give it), from
+    the history module's per-session summaries."""
     from dorsimeter.export.history import history
 
     out = []
@@ -33,7 +33,7 @@ def session_bests(store, athlete: str | None) -> list[dict]:
         counts = {side: (p.sides[side].n_scored, p.sides[side].n_trials) for side in SIDES}
         out.append({"id": s.id, "date": s.start_utc[:16].replace("T", " "), "kind": p.what,
                     "athlete": s.athlete or "—", "ended": s.ended, "best": best,
-                    "counts": counts})
+                    "counts": counts, "asymmetry": p.asymmetry})
     return out
 
 
@@ -102,7 +102,7 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        who = getattr(self.app.athlete, "name", None)
+        who = None if self.app.athlete is None else self.app.athlete.name
         self.query_one("#his-title", Static).update(
             f"History — {markup_safe(who or 'sessions without an athlete')} (↑↓ session, e "
             "export it)")
@@ -124,11 +124,10 @@ class HistoryScreen(Screen):
         for r in reversed(self.rows):  # newest first
             b = r["best"]
             cells = [f"{b[s]:.1f}°" if s in b else "—" for s in SIDES]
-            if all(s in b for s in SIDES):
-                a = asymmetry(b["left"], b["right"], self.app.mdc_deg,
-                              athlete_geometry(self.app.athlete))
+            a = r["asymmetry"]
+            if a is not None:
                 flag = " >MDC" if a.beyond_mdc else ""
-                cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}", style=a.colour))
+                cells.append(Text(f"{a.diff_deg:+.1f}° {a.band}{flag}", style=band_colour(a)))
             else:
                 cells.append("—")
             cells.append(" ".join(f"{k}/{n}" for k, n in r["counts"].values()))

@@ -8,23 +8,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from dorsimeter.exercises import Protocol, ProtocolRunner, list_protocols
 from dorsimeter.text import markup_safe
-from dorsimeter.tui.services import optional
 
 
-def available_protocols() -> list:
-    """The guided protocols this version ships (``dorsimeter.exercises``), if any."""
-    mod = optional("dorsimeter.exercises")
-    lister = getattr(mod, "list_protocols", None) if mod else None
-    return list(lister()) if lister else []
-
-
-def describe(p) -> str:
-    sets, reps = getattr(p, "sets", ("?", "?")), getattr(p, "reps", ("?", "?"))
+def describe(p: Protocol) -> str:
     span = lambda r: f"{r[0]}" if r[0] == r[1] else f"{r[0]}–{r[1]}"  # noqa: E731
-    what = "counted from the sensor" if getattr(p, "tracked", False) else "timer only"
-    return (f"{p.title:<26} {span(sets)} × {span(reps)} reps, {p.hold_s:g} s holds"
-            f"{' per side' if getattr(p, 'per_side', False) else ''} · {what}")
+    what = "counted from the sensor" if p.tracked else "timer only"
+    return (f"{p.title:<26} {span(p.sets)} × {span(p.reps)} reps, {p.hold_s:g} s holds"
+            f"{' per side' if p.per_side else ''} · {what}")
 
 
 class ProtocolScreen(Screen):
@@ -45,7 +37,7 @@ class ProtocolScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.protocols = available_protocols()
+        self.protocols = list_protocols()
         ol = self.query_one("#pro-list", OptionList)
         ol.add_options([Option(markup_safe(describe(p)), id=str(i))  # titles come from files
                         for i, p in enumerate(self.protocols)])
@@ -54,8 +46,6 @@ class ProtocolScreen(Screen):
                 "no guided protocols in this version yet")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        from dorsimeter.exercises import ProtocolRunner
-
         p = self.protocols[int(event.option.id)]
         self.app.protocol = ProtocolRunner(p, rate_hz=self.app.source.rate_hz)
         self.app.message = f"protocol: {p.title} — {p.cue('start')}"
