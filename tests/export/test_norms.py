@@ -64,7 +64,7 @@ def test_a_broken_norms_file_is_a_one_line_error(change, message):
 
 
 def test_the_monitors_per_side_table_shows_the_norm_and_its_source():
-    from dorsimeter.session import asymmetry
+    from dorsimeter.session.asymmetry import asymmetry
     from dorsimeter.tui.widgets import render_sides
 
     rows = [{"kind": "best", "side": "left", "best_deg": 33.1, "trials": 3},

@@ -14,7 +14,7 @@ import copy
 import pytest
 
 from dorsimeter.exercises import ProtocolRunner
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import ShankSim
 from dorsimeter.sim.motion import script_spec
 from dorsimeter.types import Readings
