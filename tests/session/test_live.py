@@ -16,8 +16,8 @@ import pytest
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session.results import SessionResults
 from dorsimeter.session.live import Leg, LiveSession, SignalStop, exit_code
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.sources.sim import SimSource
 from tests.detect.simrun import match
