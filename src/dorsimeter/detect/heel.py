@@ -116,17 +116,25 @@ VQF_TAU_ACC_S = 3.0
 UP_ERROR_OK_DEG = 2.0
 
 
-def settle_after_gap_s(lost_s: float, rate_hz: float) -> float:
+#: Peak angular acceleration of a shin standing still: postural sway of up to 0.6° at up to
+#: 0.6 Hz (issue 11's range) is 0.6°·(2π·0.6 Hz)² ≈ 8.5°/s².
+SWAY_PEAK_ACC_DEG_S2 = 0.6 * (2 * np.pi * 0.6) ** 2
+
+
+def settle_after_gap_s(lost_s: float, rate_hz: float, at_rest: bool = False) -> float:
     """How long the fused "up" stays wrong after ``lost_s`` of lost samples.
 
     The fusion bridges a gap up to ``MAX_BRIDGE_S`` by interpolating the gyro, which misses
     the rotation of a drive by up to α·T²/8 (α the drive's peak angular acceleration); that
-    error decays with VQF's τ. After a longer gap the fusion starts afresh from the
+    error decays with VQF's τ. ``at_rest``: the shin stood at rest on both sides of the gap, so
+    what the interpolation missed is at most a sway's (``SWAY_PEAK_ACC_DEG_S2``: a drive and its
+    return do not fit in a bridged gap). After a longer gap the fusion starts afresh from the
     accelerometer (no carried error)."""
 
     if lost_s > MAX_BRIDGE_S + 0.5 / rate_hz:
         return 0.0
-    err_deg = DRIVE_PEAK_ACC_DEG_S2 * lost_s ** 2 / 8.0
+    alpha = SWAY_PEAK_ACC_DEG_S2 if at_rest else DRIVE_PEAK_ACC_DEG_S2
+    err_deg = alpha * lost_s ** 2 / 8.0
     return VQF_TAU_ACC_S * float(np.log(max(1.0, err_deg / UP_ERROR_OK_DEG)))
 
 
@@ -270,6 +278,7 @@ class ShankLiftDetector:
         self.refractory_n = int(round(1.0 * rate_hz))
         self.velocity_m_s = np.empty(0)  # last call's vertical velocity, for plots and tuning
         self._last_t: float | None = None  # device time of the last sample (for gaps)
+        self._last_rest = False  # the last sample seen was at rest (a gap's first edge)
         self._blind = False  # after a long gap: no flags, no learning until back at rest
         self._blind_n = 0  # samples still to wait before rest may end the blind stretch
         self.watching = np.empty(0, dtype=bool)  # last call: False where the detector was blind
@@ -348,6 +357,8 @@ class ShankLiftDetector:
         step = np.diff(np.concatenate([[prev], t]))
         cuts = np.flatnonzero(step > 1.5 / self.rate_hz)
         long_gap = step - 1.0 / self.rate_hz > max_gap_in_rep_s()
+        prev_rest = self._last_rest
+        self._last_rest = bool(rest[-1])
         if len(cuts) == 0:
             return self._update(gyr, acc, up, rest, known)
         out, vel, watch = [], [], []
@@ -355,8 +366,9 @@ class ShankLiftDetector:
                         strict=True):
             if a in cuts and b > a:
                 lost = float(step[a]) - 1.0 / self.rate_hz
+                still = bool(rest[a]) and (prev_rest if a == 0 else bool(rest[a - 1]))
                 self.restart(blind=bool(long_gap[a]),
-                             settle_s=settle_after_gap_s(lost, self.rate_hz))
+                             settle_s=settle_after_gap_s(lost, self.rate_hz, still))
             out.append(self._update(gyr[a:b], acc[a:b], up[a:b], rest[a:b], known[a:b]))
             vel.append(self.velocity_m_s)
             watch.append(self.watching)
