@@ -168,6 +168,12 @@ BONE_BAND_HZ = 6.0
 SOFT_TISSUE_LOW_HZ = 12.0
 #: ... and ends here: the top of the band, the worst case for what a wobble leaks (below).
 SOFT_TISSUE_HIGH_HZ = 25.0
+#: The shank detector tells the clip's wobble from the bone's motion by the wobble's band: a
+#: stream must carry it (Nyquist at its top). Slower, the 12–25 Hz wobble after every jolt
+#: aliases into the bone band (at 25 Hz a 23 Hz wobble reads as 2 Hz motion), and the shank
+#: IMU alone cannot judge a heel lift: the heel is then not checked (``NO_SOURCE``) rather than
+#: judged wrongly.
+SHANK_MIN_RATE_HZ = 2.0 * SOFT_TISSUE_HIGH_HZ
 #: How well a sample's instant is known (s): the node polls the parts' output registers (no
 #: FIFO, issue 14) and the sensor profiles give 0.3 ms of timing jitter. A wobble of acceleration
 #: a at f errs by ȧ·δt = 2πf·a·δt per sample, broadband, so part of it falls in the bone band:
