@@ -105,3 +105,47 @@ def test_shank_imu_alone_with_a_realistic_sensor_and_its_calibration():
     lifted = np.array([not t.valid for _, t in pairs])
     assert lifted.sum() >= 5
     assert found[lifted].mean() >= 0.9 and not found[~lifted].any()
+
+
+@pytest.mark.parametrize("script,seed", [("wall", 0), ("lunge", 4), ("mobilisation", 8)])
+def test_shank_imu_alone_on_realistic_shins(script, seed):
+    """Every shin effect on (sway, an oblique ankle, tibial rotation, the clip's soft-tissue
+    wobble after each jolt, an uncalibrated consumer part; issue 11): a heel-down session
+    flags nothing after calibration, and a lifting one finds its lifts of 10 mm or more. The
+    detector once integrated each wobble's broadband leak into lift-sized velocities."""
+    from dorsimeter.sim.shin import ShinEffects
+
+    quiet = ShankSim(script=script, seed=seed, mount=Mount(clip_rotation_deg=ROT),
+                     effects=ShinEffects())
+    r, events, _ = run(quiet, 100.0, step=10)
+    cal_t = next(e.t_s for e in events if e.kind == "calibrated")
+    assert not r.heel_lift[r.t_s > cal_t].any()
+    spec = ShankSim(script=script).spec.with_(lift_prob=0.5, lift_range_m=(0.010, 0.030))
+    sim = ShankSim(script=spec, seed=seed, mount=Mount(clip_rotation_deg=ROT),
+                   effects=ShinEffects())
+    r, events, _ = run(sim, 100.0, step=10)
+    pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
+    found = np.array([not f.valid for f, _ in pairs])
+    lifted = np.array([not t.valid for _, t in pairs])
+    assert lifted.sum() >= 3
+    assert found[lifted].mean() >= 0.9 and not found[~lifted].any()
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 25.0, 50.0])
+def test_below_the_soft_tissue_band_the_shank_imu_does_not_judge_the_heel(rate_hz):
+    """The clip's 12–25 Hz wobble after each jolt (a consumer part, which averages over each
+    sample interval as real parts do) aliases into the bone band of a 10 or 25 Hz
+    stream, where the shank detector called every heel-down rep a lift (bench rates): there the
+    heel is not checked (``none``), never judged wrongly; from 50 Hz on it is judged."""
+    from dorsimeter.detect.heel import SHANK_MIN_RATE_HZ
+    from dorsimeter.sim.shin import ShinEffects
+
+    sim = ShankSim(rate_hz=rate_hz, script="wall", seed=1, mount=Mount(clip_rotation_deg=ROT),
+                   effects=ShinEffects.only("wobble", "consumer_parts"))
+    r, events, _ = run(sim, 45.0, step=max(1, int(0.05 * rate_hz)))
+    cal_t = next(e.t_s for e in events if e.kind == "calibrated")
+    reps = held(rep_events(events))
+    assert len(reps) >= 4 and all(rep.valid for rep in reps) and not r.heel_lift.any()
+    want = "shank_imu" if rate_hz >= SHANK_MIN_RATE_HZ else "none"
+    assert set(r.heel_source[r.t_s > cal_t]) == {want}
+    assert {rep.heel_source for rep in reps} == {want}

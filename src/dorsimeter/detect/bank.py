@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dorsimeter.detect.clipslip import ClipSlipCheck
-from dorsimeter.detect.heel import FootImuDetector, HeelSwitchDetector, ShankLiftDetector
+from dorsimeter.detect.heel import (
+    SHANK_MIN_RATE_HZ,
+    FootImuDetector,
+    HeelSwitchDetector,
+    ShankLiftDetector,
+)
 from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
 from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
 from dorsimeter.types import ImuBatch, Readings
@@ -156,7 +161,7 @@ class Detectors:
                 self.foot = FootImuDetector(self.rate_hz, self.settings.heel_to_mth_m)
             return self.foot.update(raw["facc"], raw["fgyr"], raw["t"]), FOOT_IMU
         lever = lever_arm_of(calibration)
-        if lever is None:
+        if lever is None or self.rate_hz < SHANK_MIN_RATE_HZ:  # see SHANK_MIN_RATE_HZ
             return np.zeros(len(raw["t"]), dtype=bool), NO_SOURCE
         if self.shank is None or self._shank_cal is not calibration:
             bias = getattr(calibration, "gyr_bias_rad_s", (0.0, 0.0, 0.0))

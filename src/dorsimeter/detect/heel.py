@@ -15,7 +15,10 @@ Python loop only over threshold crossings.
   velocity, which only a heel lift (pivot moving to the forefoot, ankle rising) makes large.
   Slowly varying accelerometer errors (offset, scale, misalignment) make the residual depend on
   orientation; a least-squares fit on a quadratic in "up", refreshed every ``block_n`` samples
-  with a forgetting time of minutes, removes that part.
+  with a forgetting time of minutes, removes that part. Each residual sample is weighted by its
+  noise: after a jolt the clip wobbles on the skin at 12–25 Hz, and what that wobble leaks into
+  the bone band grows with its power (``wobble_half_weight_power``). Below ``SHANK_MIN_RATE_HZ``
+  the wobble aliases into the bone band and the heel is not judged.
 """
 
 from __future__ import annotations
@@ -107,17 +110,25 @@ VQF_TAU_ACC_S = 3.0
 UP_ERROR_OK_DEG = 2.0
 
 
-def settle_after_gap_s(lost_s: float, rate_hz: float) -> float:
+#: Peak angular acceleration of a shin standing still: postural sway of up to 0.6° at up to
+#: 0.6 Hz (issue 11's range) is 0.6°·(2π·0.6 Hz)² ≈ 8.5°/s².
+SWAY_PEAK_ACC_DEG_S2 = 0.6 * (2 * np.pi * 0.6) ** 2
+
+
+def settle_after_gap_s(lost_s: float, rate_hz: float, at_rest: bool = False) -> float:
     """How long the fused "up" stays wrong after ``lost_s`` of lost samples.
 
     The fusion bridges a gap up to ``MAX_BRIDGE_S`` by interpolating the gyro, which misses
     the rotation of a drive by up to α·T²/8 (α the drive's peak angular acceleration); that
-    error decays with VQF's τ. After a longer gap the fusion starts afresh from the
+    error decays with VQF's τ. ``at_rest``: the shin stood at rest on both sides of the gap, so
+    what the interpolation missed is at most a sway's (``SWAY_PEAK_ACC_DEG_S2``: a drive and its
+    return do not fit in a bridged gap). After a longer gap the fusion starts afresh from the
     accelerometer (no carried error)."""
 
     if lost_s > MAX_BRIDGE_S + 0.5 / rate_hz:
         return 0.0
-    err_deg = DRIVE_PEAK_ACC_DEG_S2 * lost_s ** 2 / 8.0
+    alpha = SWAY_PEAK_ACC_DEG_S2 if at_rest else DRIVE_PEAK_ACC_DEG_S2
+    err_deg = alpha * lost_s ** 2 / 8.0
     return VQF_TAU_ACC_S * float(np.log(max(1.0, err_deg / UP_ERROR_OK_DEG)))
 
 
@@ -145,6 +156,25 @@ def _quadratic_features(up: np.ndarray) -> np.ndarray:
 #: model, where it would not average out: 1.5° at 20 Hz is |ω|² ≈ 11 (rad/s)², ≈ 2 m/s² of
 #: centripetal term at a 0.19 m lever arm for as long as the wobble lasts.
 BONE_BAND_HZ = 6.0
+#: The skin-mounted clip's soft-tissue resonance starts here (12–25 Hz, issue 11's published
+#: range): above it the accelerometer carries the clip's wobble on the skin and nothing of the
+#: bone (a heel lift's 0.25–0.5 s rise has no content there).
+SOFT_TISSUE_LOW_HZ = 12.0
+#: ... and ends here: the top of the band, the worst case for what a wobble leaks (below).
+SOFT_TISSUE_HIGH_HZ = 25.0
+#: The shank detector tells the clip's wobble from the bone's motion by the wobble's band: a
+#: stream must carry it (Nyquist at its top). Slower, the 12–25 Hz wobble after every jolt
+#: aliases into the bone band (at 25 Hz a 23 Hz wobble reads as 2 Hz motion), and the shank
+#: IMU alone cannot judge a heel lift: the heel is then not checked (``NO_SOURCE``) rather than
+#: judged wrongly.
+SHANK_MIN_RATE_HZ = 2.0 * SOFT_TISSUE_HIGH_HZ
+#: How well a sample's instant is known (s): the node polls the parts' output registers (no
+#: FIFO, issue 14) and the sensor profiles give 0.3 ms of timing jitter. A wobble of acceleration
+#: a at f errs by ȧ·δt = 2πf·a·δt per sample, broadband, so part of it falls in the bone band:
+#: after a jolt the residual's noise there rises with the wobble's power (measured on the
+#: simulator: κ² ≈ 1e-4 of it in the 6 Hz band, as this predicts) and, integrated, reaches the
+#: velocity of a lift.
+SAMPLE_INSTANT_S = 0.3e-3
 #: Per-sample residual noise (m/s²): accelerometer noise (BMI270 160 µg/√Hz over 50 Hz:
 #: 0.011 m/s²) and the gyro's differentiated noise times the lever arm, with room for the
 #: quantisation of consumer parts; it sets how strongly the priors below hold.
@@ -154,6 +184,18 @@ ACC_ERROR_SIGMA_M_S2 = 0.3
 #: Prior spread of the calibration's lever-arm error (m): its drives are fitted on a clip that
 #: moves on skin, and the offset between the talocrural axis and the pivot of the fit.
 LEVER_ARM_SIGMA_M = 0.03
+#: Each residual sample is weighted by the inverse of its noise variance relative to the quiet
+#: floor: ``w = σ²/(σ² + (2π f δt)² p)`` with ``p`` the clip's wobble power (acceleration above
+#: ``SOFT_TISSUE_LOW_HZ``, (m/s²)²), σ = ``RESIDUAL_NOISE_M_S2`` and f = ``SOFT_TISSUE_HIGH_HZ``,
+#: δt = ``SAMPLE_INSTANT_S``: the half-weight wobble power, (m/s²)². Integrating a weighted
+#: residual keeps the velocity's noise at the quiet floor through a wobble (a constant false-
+#: alert rate for one threshold); a lift outlasts the wobble (0.25–0.5 s against under 3 cycles
+#: of 12–25 Hz) and is found on the rest of its rise.
+def wobble_half_weight_power() -> float:
+    """``p`` at which a residual sample counts half: the wobble's leak equals the quiet noise."""
+    return (RESIDUAL_NOISE_M_S2 / (2 * np.pi * SOFT_TISSUE_HIGH_HZ * SAMPLE_INSTANT_S)) ** 2
+
+
 N_QUADRATIC = 9
 N_FEATURES = N_QUADRATIC + 3
 
@@ -204,8 +246,15 @@ class ShankLiftDetector:
         from scipy.signal import butter  # imported here: scipy.signal costs ~1 s of CLI start-up
 
         self._bp = butter(2, band_hz, btype="band", fs=rate_hz)
-        self._lp = butter(4, min(BONE_BAND_HZ, 0.4 * rate_hz), fs=rate_hz)
-        self._lp_zi: np.ndarray | None = None  # (order, 7): ω (3), a·up (1), up (3)
+        self._lp = butter(4, min(BONE_BAND_HZ, 0.4 * rate_hz), fs=rate_hz, output="sos")
+        self._lp_zi: np.ndarray | None = None  # (sections, 2, 8): ω (3), a·up, up (3), wobble
+        # the clip's wobble power: the accelerometer above the soft-tissue band's bottom, its
+        # power then taken to the bone band with the signals (so it lines up with the noise it
+        # leaves there)
+        self._hp = butter(4, min(SOFT_TISSUE_LOW_HZ, 0.4 * rate_hz), btype="high", fs=rate_hz,
+                          output="sos")
+        self._hp_zi: np.ndarray | None = None
+        self._p_half = wobble_half_weight_power()
         self._bp_zi = np.zeros(max(len(self._bp[0]), len(self._bp[1])) - 1)
         lam = float(np.exp(-1.0 / (rate_hz * leak_s)))
         self._int = (np.array([1.0 / rate_hz]), np.array([1.0, -lam]))
@@ -221,6 +270,7 @@ class ShankLiftDetector:
         self._blk_f: list[np.ndarray] = []
         self._blk_y: list[np.ndarray] = []
         self._blk_ok: list[np.ndarray] = []
+        self._blk_wt: list[np.ndarray] = []
         # lift state: 0 heel down, 1 lifted (rising or up), 2 lifted and coming down
         self._state = 0
         self._lift_n = 0
@@ -228,6 +278,7 @@ class ShankLiftDetector:
         self.refractory_n = int(round(1.0 * rate_hz))
         self.velocity_m_s = np.empty(0)  # last call's vertical velocity, for plots and tuning
         self._last_t: float | None = None  # device time of the last sample (for gaps)
+        self._last_rest = False  # the last sample seen was at rest (a gap's first edge)
         self._blind = False  # after a long gap: no flags, no learning until back at rest
         self._blind_n = 0  # samples still to wait before rest may end the blind stretch
         self.watching = np.empty(0, dtype=bool)  # last call: False where the detector was blind
@@ -252,28 +303,35 @@ class ShankLiftDetector:
         self._bp_zi = np.zeros_like(self._bp_zi)
         self._int_zi = np.zeros_like(self._int_zi)
         self._lp_zi = None
+        self._hp_zi = None
         self._prev_w = None
         self._state, self._lift_n, self._quiet_n = 0, 0, 0
-        self._blk_f, self._blk_y, self._blk_ok = [], [], []
+        self._blk_f, self._blk_y, self._blk_ok, self._blk_wt = [], [], [], []
         self.gaps += 1
 
     def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Vertical specific force not explained by rotation about the ankle, minus g, in the
-        bone's band; with the error model's features (quadratic in "up", lever arm)."""
-        from scipy.signal import lfilter, lfilter_zi
+        bone's band; with the error model's features (quadratic in "up", lever arm), the
+        filtered rate and each sample's weight (``wobble_half_weight_power``)."""
+        from scipy.signal import sosfilt, sosfilt_zi
 
-        x = np.column_stack([gyr - self.bias, ((acc - self.acc_offset) * up).sum(axis=1), up])
-        if self._lp_zi is None:  # steady state at the first sample: no step into the filters
-            self._lp_zi = lfilter_zi(*self._lp)[:, None] * x[0][None, :]
-        x, self._lp_zi = lfilter(*self._lp, x, axis=0, zi=self._lp_zi)
-        w, au, u = x[:, :3], x[:, 3], x[:, 4:]
+        if self._hp_zi is None:  # steady state at the first sample: no step into the filter
+            self._hp_zi = sosfilt_zi(self._hp)[:, :, None] * acc[0][None, None, :]
+        hf, self._hp_zi = sosfilt(self._hp, acc, axis=0, zi=self._hp_zi)
+        x = np.column_stack([gyr - self.bias, ((acc - self.acc_offset) * up).sum(axis=1), up,
+                             (hf * hf).sum(axis=1)])
+        if self._lp_zi is None:
+            self._lp_zi = sosfilt_zi(self._lp)[:, :, None] * x[0][None, None, :]
+        x, self._lp_zi = sosfilt(self._lp, x, axis=0, zi=self._lp_zi)
+        w, au, u = x[:, :3], x[:, 3], x[:, 4:7]
+        weight = self._p_half / (self._p_half + np.maximum(x[:, 7], 0.0))
         prev = w[:1] if self._prev_w is None else self._prev_w
         dw = np.diff(np.vstack([prev, w]), axis=0) * self.rate_hz
         self._prev_w = w[-1:].copy()
         lever = _lever_features(w, dw, u)
         y = au - lever @ self.r - GRAVITY_M_S2
-        return y, np.column_stack([_quadratic_features(u), lever]), w
+        return y, np.column_stack([_quadratic_features(u), lever]), w, weight
 
     def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, up: np.ndarray,
                at_rest: np.ndarray | None = None, t_s: np.ndarray | None = None) -> np.ndarray:
@@ -299,6 +357,8 @@ class ShankLiftDetector:
         step = np.diff(np.concatenate([[prev], t]))
         cuts = np.flatnonzero(step > 1.5 / self.rate_hz)
         long_gap = step - 1.0 / self.rate_hz > max_gap_in_rep_s()
+        prev_rest = self._last_rest
+        self._last_rest = bool(rest[-1])
         if len(cuts) == 0:
             return self._update(gyr, acc, up, rest, known)
         out, vel, watch = [], [], []
@@ -306,8 +366,9 @@ class ShankLiftDetector:
                         strict=True):
             if a in cuts and b > a:
                 lost = float(step[a]) - 1.0 / self.rate_hz
+                still = bool(rest[a]) and (prev_rest if a == 0 else bool(rest[a - 1]))
                 self.restart(blind=bool(long_gap[a]),
-                             settle_s=settle_after_gap_s(lost, self.rate_hz))
+                             settle_s=settle_after_gap_s(lost, self.rate_hz, still))
             out.append(self._update(gyr[a:b], acc[a:b], up[a:b], rest[a:b], known[a:b]))
             vel.append(self.velocity_m_s)
             watch.append(self.watching)
@@ -341,14 +402,14 @@ class ShankLiftDetector:
             self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
             return flags
         from scipy.signal import lfilter
-        y, f, _ = self.residual_vertical(gyr, acc, up)
+        y, f, _, weight = self.residual_vertical(gyr, acc, up)
         n = len(y)
         flags = np.empty(n, dtype=bool)
         vel = np.empty(n)
         i = 0
         while i < n:  # chunks end on global block boundaries: the fit changes only there
             j = min(n, i + self.block_n - self._n % self.block_n)
-            e = y[i:j] - f[i:j] @ self._w
+            e = (y[i:j] - f[i:j] @ self._w) * weight[i:j]
             if self._n == 0:  # the very first sample: no model yet, start at its residual
                 from scipy.signal import lfilter_zi
                 self._bp_zi = lfilter_zi(*self._bp) * e[0]
@@ -361,6 +422,7 @@ class ShankLiftDetector:
             self._blk_f.append(f[i:j])
             self._blk_y.append(y[i:j])
             self._blk_ok.append(~flags[i:j])
+            self._blk_wt.append(weight[i:j])
             self._n += j - i
             if self._n % self.block_n == 0:
                 self._refit()
@@ -370,12 +432,13 @@ class ShankLiftDetector:
 
     def _refit(self) -> None:
         f, y = np.concatenate(self._blk_f), np.concatenate(self._blk_y)
-        ok = np.concatenate(self._blk_ok)
-        self._blk_f, self._blk_y, self._blk_ok = [], [], []
+        ok, wt = np.concatenate(self._blk_ok), np.concatenate(self._blk_wt)
+        self._blk_f, self._blk_y, self._blk_ok, self._blk_wt = [], [], [], []
         if not ok.all():
             return  # a lift in this block: keep it out of the error model
-        self._A = self._decay * self._A + f.T @ f
-        self._c = self._decay * self._c + f.T @ y
+        fw = f * wt[:, None]  # weighted least squares: each sample by its noise (``weight``)
+        self._A = self._decay * self._A + fw.T @ f
+        self._c = self._decay * self._c + fw.T @ y
         self._w = np.linalg.solve(self._A + self._ridge, self._c)
 
     def _states(self, v: np.ndarray, at_rest: np.ndarray) -> np.ndarray:
