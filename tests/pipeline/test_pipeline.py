@@ -500,6 +500,8 @@ def test_bursty_loss_in_the_calibration_drives_keeps_them_and_reads_right():
         return np.array(out)
 
     ours, theirs = hold_errors(whole), hold_errors(given)
-    # rep by rep within a degree of the lossless calibration's reading (one rep, whose hold
-    # the bursts hit hardest, reads 3.7° off with it and 4.3° with ours)
-    assert len(ours) >= 5 and np.median(ours) < 0.3 and np.all(ours < theirs + 1.0), (ours, theirs)
+    # as well as the lossless calibration reads the same lossy stream: rep by rep within a
+    # degree, the median no worse (what is left is the fusion's across the bursts: a burst over
+    # its 0.108 s bridge restarts it from the accelerometer, the wobbling clip's included)
+    assert len(ours) >= 5 and np.median(ours) <= np.median(theirs) + 0.05, (ours, theirs)
+    assert np.all(ours < theirs + 1.0), (ours, theirs)
