@@ -103,6 +103,18 @@ def test_reusing_a_record_path_is_refused_and_force_never_mixes_sessions(rig, ca
             rows = list(csv.DictReader(f))
         filled = sum(1 for r in rows if r["acc_x_m_s2"])
         assert (filled == len(rows)) if joined else filled == 0, (sid, filled, len(rows))
+    # every other format checks the raw file's identity too (Parquet's typed columns: NaN)
+    import pyarrow.parquet as pq
+
+    for sid, joined in ((first, False), (second, True)):
+        rc, _, err = cli("export", sid, "--format", "parquet", "--out", out / "pq", "--home", home)
+        assert rc == 0, err
+        notes = [line for line in err.splitlines() if "raw columns left empty" in line]
+        assert len(notes) == (0 if joined else 1), err
+        acc = pq.read_table(out / "pq" / f"dorsimeter-session-{sid}-samples.parquet"
+                            ).column("acc_x_m_s2").to_pylist()
+        filled = sum(1 for v in acc if v is not None and v == v)
+        assert (filled == len(acc)) if joined else filled == 0, (sid, filled, len(acc))
 
 
 def test_calibration_and_exports_are_atomic_and_owner_only(rig):

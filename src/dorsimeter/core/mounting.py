@@ -21,6 +21,7 @@ from dorsimeter.core.lever_arm import (
     smoothed_rates,
 )
 from dorsimeter.errors import CalibrationError
+from dorsimeter.text import terminal_safe
 from dorsimeter.types import GRAVITY_M_S2
 
 STILL_GYR_RAD_S = 0.15  # gyro steadiness within a still run (against its first sample)
@@ -84,6 +85,23 @@ MAX_LEVER_TILT_DEG = 37.0
 # longest adult tibiae are ~0.5 m); 1.7 m is a damaged or foreign file.
 MAX_LEVER_ARM_M = 0.5
 MIN_LEVER_ARM_M = 0.05  # below this the fit says little about the direction
+
+
+MAX_PLACEMENT_CM = 40.0  # no shin is longer below the tuberosity
+
+
+def parse_placement_cm(text: str) -> float:
+    """The clip's centre below the tibial tuberosity as typed (``15``, ``12,5``), 0–40 cm;
+    ValueError with a one-line reason otherwise (the CLI and the monitor's field share it)."""
+    try:
+        v = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise ValueError(f"'{terminal_safe(text)}': expected centimetres below the tibial "
+                         "tuberosity, e.g. 15") from None
+    if not 0.0 <= v <= MAX_PLACEMENT_CM:
+        raise ValueError(f"{v:g} cm: expected 0–40 cm below the tibial tuberosity (the shin is "
+                         "not longer)")
+    return v
 
 
 @dataclass(frozen=True)

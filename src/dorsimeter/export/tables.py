@@ -8,6 +8,7 @@ tibia's orientation as a quaternion built from the stored angles (see :func:`tib
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,11 +80,14 @@ class SessionTables:
     raw_problem: str | None
 
 
-def _raw(info: SessionInfo) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], str]:
-    """Per side: (sorted t_s, (N,6) acc+gyr, restart) from the session's raw recordings."""
+def _raw(store: Store, info: SessionInfo
+         ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], str]:
+    """Per side: (sorted t_s, (N,6) acc+gyr, restart) from the session's raw recordings, only
+    those still the files it recorded (``Store.verified_raw_paths``: never another session's
+    IMU data joined to these angles)."""
     per_side: dict[str, list] = {}
-    problems = []
-    for path in info.raw_paths:
+    paths, problems = store.verified_raw_paths(info)
+    for path in paths:
         try:
             rec = read_raw_csv(path)
         except DorsimeterError as e:
@@ -130,7 +134,9 @@ def session_tables(store: Store, ref: int | str,
         done += len(chunk)
         if progress is not None:
             progress(done, total)
-    raw, problem = _raw(info)
+    raw, problem = _raw(store, info)
+    if problem:  # as the CSV export says it: the user learns why the IMU columns are empty
+        print(f"dorsimeter: note: raw columns left empty: {problem}", file=sys.stderr)
     sides = {}
     for s, c in cols.items():
         t = np.concatenate(c["t"])
