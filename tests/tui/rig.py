@@ -30,10 +30,12 @@ class ScriptedSource(Source):
         self.rate_hz = rate_hz
         self.name = name
         self.sent = 0
+        self.streaming = False  # the app has opened the stream (it may wait at ``gate``)
         self._stats = stats or {}
         self.closed = False
 
     async def stream(self):
+        self.streaming = True
         if self.gate is not None:
             await self.gate.wait()
         for b in self.batches:
