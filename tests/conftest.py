@@ -31,14 +31,24 @@ def simulate(seconds: float, rate_hz: float = 100.0, side: str = "left", seed: i
 
 TMUX = shutil.which("tmux")
 _TMUX_SOCKETS: set[str] = set()
+#: one id for the whole run, pytest-xdist's workers included (they inherit it from the process
+#: that started them): every tmux socket of the run carries it, so the controller's backstop
+#: finds the servers of a worker that was killed before it could end them itself (the name is
+#: outside DORSIMETER_*, which the CLI reads as settings)
+RUN_ID = os.environ.setdefault("TEST_RUN_DORSIMETER", str(os.getpid()))
+_SOCKET_PREFIX = f"dorsimeter-test-{RUN_ID}-"
 
 
 def tmux_socket(tag: str) -> str:
     """A private tmux socket name for one test, remembered so the session's end (or an
     interrupted run's exit) kills its server if the test's own ``finally`` did not."""
-    name = f"dorsimeter-test-{tag}-{os.getpid()}"
+    name = f"{_SOCKET_PREFIX}{tag}-{os.getpid()}"
     _TMUX_SOCKETS.add(name)
     return name
+
+
+def _tmux_dir() -> Path:
+    return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
 
 
 def end_tmux_server(socket: str) -> None:
@@ -54,8 +64,7 @@ def end_tmux_server(socket: str) -> None:
         panes = []
     for pid in (int(p) for p in panes if p.isdigit()):
         _kill_group(pid)
-    tmpdir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
-    (tmpdir / socket).unlink(missing_ok=True)  # a killed server can leave its socket file
+    (_tmux_dir() / socket).unlink(missing_ok=True)  # a killed server can leave its socket file
     _TMUX_SOCKETS.discard(socket)
 
 
@@ -89,20 +98,29 @@ def _descendants(root: int) -> list[int]:
 
 
 def _end_everything_started() -> None:
-    """Backstop: the tmux servers on this run's sockets, then every child process still
-    running (a subprocess a test leaked, or one an interrupted test had no time to end)."""
+    """Backstop: the tmux servers on this process's sockets (in pytest-xdist's controller:
+    on every socket of the run), then every child process still running (a subprocess a test
+    leaked, or one an interrupted test had no time to end)."""
     for socket in list(_TMUX_SOCKETS):
         end_tmux_server(socket)
+    if _IS_XDIST_CONTROLLER:
+        for path in _tmux_dir().glob(f"{_SOCKET_PREFIX}*"):
+            end_tmux_server(path.name)
     if not Path("/proc").is_dir():
         return
-    left = _descendants(os.getpid())
+    _end_processes(_descendants(os.getpid()))
+
+
+def _end_processes(pids: list[int], grace_s: float = 2.0) -> None:
+    """SIGTERM ``pids``, then SIGKILL the ones still alive after ``grace_s``."""
+    left = list(pids)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in left:
             try:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + grace_s
         while left and time.monotonic() < deadline:
             left = [p for p in left if _alive(p)]
             time.sleep(0.05)
@@ -127,7 +145,14 @@ def _arm_sigterm() -> None:
         signal.signal(signal.SIGTERM, _sigterm_interrupts)
 
 
+#: this process runs pytest-xdist's workers (it runs no test itself); set by pytest_configure
+_IS_XDIST_CONTROLLER = False
+
+
 def pytest_configure(config):
+    global _IS_XDIST_CONTROLLER
+    _IS_XDIST_CONTROLLER = (not hasattr(config, "workerinput")
+                            and getattr(config.option, "numprocesses", None) not in (None, 0))
     _arm_sigterm()
     # a shell starting the run in the background (`cmd &`, nohup) ignores SIGINT, and children
     # inherit an ignored signal across exec: then `dorsimeter record` could not be stopped by
@@ -165,9 +190,39 @@ def pytest_runtest_teardown(item, nextitem):
     _arm_sigterm()
 
 
-@pytest.hookimpl(trylast=True)  # after the session fixtures' own teardown
+@pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session, exitstatus):
-    _end_everything_started()
+    """The backstop runs after every other session-finish step (the session fixtures' own
+    teardown included).
+
+    An interrupted xdist run (Ctrl-C, SIGTERM): xdist's own step asks its workers to exit and
+    SIGKILLs the ones still busy after 10 s, which would leave their subprocesses and tmux
+    servers running. So before it, SIGTERM the workers still there after 3 s (Ctrl-C reached
+    them too: they may be unwinding already), which unwind like Ctrl-C (each one's fixtures and
+    backstop end what it started), then end whatever a worker left behind (remembered before
+    it went: its orphans are no longer below this process; by start time too, as a pid can be
+    reused in the meantime)."""
+    if _IS_XDIST_CONTROLLER and exitstatus == pytest.ExitCode.INTERRUPTED:
+        everything = {p: _stat(p) for p in _descendants(os.getpid())}
+        workers = [p for p, st in everything.items() if st and int(st[1]) == os.getpid()]
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.05)
+        _end_processes([p for p in workers if _alive(p)], grace_s=8.0)  # teardown: 2-4 s
+        _end_processes([p for p, st in everything.items()
+                        if st and _alive(p) and (_stat(p) or [])[19:20] == st[19:20]])
+    try:
+        return (yield)
+    finally:
+        _end_everything_started()
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: [1] parent pid, [19] start time."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
 # --- the slow tests (`make check` skips them; `make test` runs everything) ----------------------

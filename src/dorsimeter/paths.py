@@ -13,7 +13,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import platformdirs
 
@@ -87,7 +87,7 @@ def atomic_private(path: str | os.PathLike, mode: str = "w", encoding: str = "ut
     written through instead: renaming over it as root would replace the device for everyone."""
     path = Path(path)
     binary = "b" in mode
-    kw = {} if binary else {"encoding": encoding, "newline": ""}
+    kw: dict[str, Any] = {} if binary else {"encoding": encoding, "newline": ""}
     if is_special_file(path):
         with open(path, "wb" if binary else "w", **kw) as f:
             yield f

@@ -52,8 +52,9 @@ async def test_the_squat_screen_in_the_monitor_gives_each_rep_s_peak_valgus():
         titles = [p.title for p in pro.protocols]
         pro.query_one("#pro-list").highlighted = titles.index("Single-leg squat")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.protocol.state.counted >= 3, timeout_s=90)
-        await pilot.pause(1.0)  # the third rep back up: its peak is in
+        # the third rep back up: its peak is in (counted reps carry theirs)
+        await wait_for(pilot, lambda: app.protocol.state.counted >= 3
+                       and len(app.protocol.state.valgus) >= 3, timeout_s=90)
         app.refresh_view()
         panel = str(app.query_one("#protocol").render())
         state = app.protocol.state

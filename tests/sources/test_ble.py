@@ -222,8 +222,7 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
             path = source.state.client._backend._device_path
             old_watchers = set(manager._device_watchers[path])
             first = await wit.stream_for(100, 0.5)
-            await wit.drop_link()
-            await asyncio.sleep(0.05)
+            await wit.drop_link()  # clears ``subscribed``: connected() waits for the new link
             await asyncio.wait_for(connected(), 5)
             assert source.link.reconnects == 1
             manager._device_watchers[path].update(old_watchers)  # the stale registration

@@ -31,9 +31,11 @@ class ScriptedSource(Source):
         self.name = name
         self.sent = 0
         self.link = link or LinkStats()
+        self.streaming = False  # the app has opened the stream (it may wait at ``gate``)
         self.closed = False
 
     async def stream(self):
+        self.streaming = True
         if self.gate is not None:
             await self.gate.wait()
         for b in self.batches:

@@ -55,7 +55,7 @@ async def test_sigterm_quits_the_monitor_as_q_does_with_exit_code_143():
     source = SimSource(speed=0.0, seed=1)
     app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=20)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.2)
+        await _wait(pilot, app, lambda: app.samples > 0)  # mounted (handlers set), streaming
         os.kill(os.getpid(), signal.SIGTERM)
         await _wait(pilot, app, lambda: app.return_code is not None)
     assert app.return_code == 143

@@ -74,7 +74,7 @@ async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
     app = both_app(ls, rs)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: ls.sent == len(lb))
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.refresh_view()
         sides = text_of(app, "#sides")
         assert "asymmetry: test both legs" in sides and "left − right" not in sides
@@ -82,7 +82,7 @@ async def test_both_legs_follow_their_truth_and_the_asymmetry_updates_live():
         assert app.query_one("#angle-right").value == "--.-"
         gate.set()
         await wait_for(pilot, lambda: rs.sent == len(rb))
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.refresh_view()
         sides = text_of(app, "#sides")
         true_best = {}
@@ -128,7 +128,7 @@ async def test_a_heel_lift_alerts_only_its_own_leg():
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.refresh_view()
         right, left = app.query_one("#alert-right"), app.query_one("#alert-left")
         assert right.has_class("on") and "HEEL LIFT" in text_of(app, "#alert-right")
@@ -150,7 +150,7 @@ async def test_one_sensor_dropping_does_not_stop_the_other():
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: rs.closed and ls.sent == len(lb))
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.refresh_view()
         left = app.legs["left"]
         t, a = truth(lb)
@@ -216,7 +216,7 @@ async def test_a_new_sensor_replaces_the_chosen_leg_only_and_help_explains_two_s
         new = ScriptedSource(nb, name="dorsi-0c03")
         await app.switch_source(new)
         await wait_for(pilot, lambda: new.sent == len(nb))
-        await pilot.pause(0.05)
+        await pilot.pause()
         app.refresh_view()
         assert rs.closed and not ls.closed
         assert app.legs["left"].pipeline is left_pipeline and app.legs["right"].source is new
@@ -238,7 +238,7 @@ async def test_an_outage_of_one_sensor_is_a_marked_gap_and_the_other_streams_thr
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
-        await pilot.pause(0.05)
+        await pilot.pause()
         app.refresh_view()
         lines = text_of(app, "#sensors").split("\n")
         assert "gaps 1" in lines[1] and "reconnects 1" in lines[1] and "gaps" not in lines[0]
@@ -304,7 +304,7 @@ async def test_one_legs_raw_csv_failing_stops_only_that_recording(tmp_path):
             assert app.message.startswith("recording stopped:") and "raw-left.csv" in app.message
             right_go.set()
             await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
-            await pilot.pause(0.05)
+            await pilot.pause()
         # the left leg's live view went on; the right leg kept recording
         assert app.legs["left"].latest[0] == float(lb[-1].t_s[-1])
         assert app.legs["right"].raw is not None and not app.legs["left"].ended
@@ -324,8 +324,10 @@ async def test_the_sensors_connect_one_after_the_other():
     ls, rs = ScriptedSource(lb, gate=gate), ScriptedSource(rb)
     app = both_app(ls, rs)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
-        assert ls.sent == 0 and rs.sent == 0  # the left one is still connecting
+        await wait_for(pilot, lambda: ls.streaming)  # the left one is connecting (its gate)
+        for _ in range(10):  # the app's turns: a right stream opened now would send at once
+            await pilot.pause()
+        assert ls.sent == 0 and rs.sent == 0 and not rs.streaming
         gate.set()
         await wait_for(pilot, lambda: ls.sent == len(lb) and rs.sent == len(rb))
     # a sensor that fails to connect does not hold the other one back

@@ -52,7 +52,7 @@ async def test_per_side_table_and_asymmetry_follow_the_truth():
     app = MonitorApp(source, Pipeline(100.0), clock=frozen_clock, athlete=zoe)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: source.sent == len(batches))
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.refresh_view()
         _, a, side = truth_per_side(batches, sim)
         true_best = {s: float(a[side == s].max()) for s in ("left", "right")}

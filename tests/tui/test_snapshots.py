@@ -31,9 +31,9 @@ def recorded_app(name: str, gate=None, **kw) -> tuple[MonitorApp, ScriptedSource
 def until_all_sent(source: ScriptedSource):
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: source.sent == len(source.batches))
-        await pilot.pause(0.2)
+        await pilot.pause()
         pilot.app.refresh_view()
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     return run_before
 
@@ -65,9 +65,9 @@ def test_two_sensor_layout(snap_compare, size):
 
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: ls.sent == len(left) and rs.sent == len(right))
-        await pilot.pause(0.2)
+        await pilot.pause()
         pilot.app.refresh_view()
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -84,7 +84,7 @@ def test_calibration_wizard_result_80x24(snap_compare):
         await wait_for(pilot, lambda: source.sent == len(source.batches)
                        and screen.result == "ok")
         screen.follow()
-        await pilot.pause(0.2)
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 

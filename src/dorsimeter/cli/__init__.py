@@ -123,7 +123,7 @@ def plain_output() -> None:
                 reconfigure(errors="dorsimeter-plain")
 
 
-def _error(e: BaseException) -> None:
+def _error(e: object) -> None:
     """The one line for an error the user can fix: its text made terminal-safe (it quotes
     names and paths from outside)."""
     print(f"dorsimeter: error: {terminal_safe(e)}", file=sys.stderr)

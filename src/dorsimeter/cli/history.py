@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
                 raise DorsimeterError(no_such_athlete(store, args.athlete))
             groups = [(a.name, (a.tibia_length_m, a.foot_length_m))]
         else:
-            groups = [(a.name, (a.tibia_length_m, a.foot_length_m)) for a in store.athletes()]
+            groups: list[tuple[str | None, tuple[float | None, float | None]]] = [
+                (a.name, (a.tibia_length_m, a.foot_length_m)) for a in store.athletes()]
             groups.append((None, (None, None)))
         printed = 0
         for name, lengths in groups:

@@ -85,7 +85,8 @@ def _expected(action: argparse.Action) -> str:
         return "expected a number, e.g. 38"
     if action.type is int:
         return "expected a whole number, e.g. 3"
-    return "expected " + (action.metavar or "a value like the option's").lower()
+    metavar = action.metavar if isinstance(action.metavar, str) else None
+    return "expected " + (metavar or "a value like the option's").lower()
 
 
 def _convert(action: argparse.Action, value, where: str, key: str):
@@ -113,8 +114,9 @@ def _convert(action: argparse.Action, value, where: str, key: str):
             raise bad(f'expected text in quotes, e.g. {key} = "{value}"')
     elif isinstance(value, bool):
         raise bad("expected a number, not true/false")
+    convert = action.type if callable(action.type) else None
     try:
-        out = action.type(str(value)) if action.type is not None else value
+        out = convert(str(value)) if convert is not None else value
     except argparse.ArgumentTypeError as e:  # our own words already
         msg, quoted = str(e), f"'{terminal_safe(str(value))[:40]}': "
         raise bad(msg[len(quoted):] if msg.startswith(quoted) else msg) from None
@@ -148,6 +150,7 @@ def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: d
                 raise DorsimeterError(f"{path}: [{key}]: no command called '{key}' (expected "
                                       f"one of {', '.join(sorted(commands))})")
             sub = commands.get(key) or commands.get(key.replace("_", "-"))
+            assert sub is not None  # the names were compared just above
             for k in value:
                 if k not in settable(sub):
                     raise DorsimeterError(f"{_key_at(path, f'{key}.{k}')}: the {key} command "

@@ -159,5 +159,11 @@ def calibrate_sensor(acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray, rate_hz: float
     c, o, res = fit_accelerometer(np.array([p[0] for p in poses]))
     # every still stretch (not only the distinct poses) gives the gyro bias
     bias = np.mean([g for _, g in still_poses(acc_m_s2, gyr_rad_s, rate_hz)], axis=0)
-    return SensorCalibration(sensor_id, tuple(map(float, bias)), tuple(map(float, o)),
-                             tuple(tuple(map(float, row)) for row in c), len(poses), res)
+    return SensorCalibration(sensor_id, as_vec3(bias), as_vec3(o), tuple(as_vec3(row) for row in c),
+                             len(poses), res)
+
+
+def as_vec3(v) -> tuple[float, float, float]:
+    """A 3-vector as the plain floats a calibration holds (and its JSON file stores)."""
+    x, y, z = (float(a) for a in v)
+    return x, y, z

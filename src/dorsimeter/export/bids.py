@@ -136,7 +136,7 @@ def session_exercise(trials) -> str:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.exercise] = counts.get(t.exercise, 0) + 1
-    return max(counts, key=counts.get) if counts else "wall_test"
+    return max(counts, key=counts.__getitem__) if counts else "wall_test"
 
 
 def task_label(trials) -> str:
@@ -347,16 +347,15 @@ def export_bids(store: Store, refs: list[int | str], out_dir: str | os.PathLike)
             (f"ses-{ses}", _bids_time(first_utc or info.t0_utc or info.start_utc)))
     for sub, rows in sessions_of.items():
         path = root / f"sub-{sub}" / f"sub-{sub}_sessions.tsv"
-        old = {}
+        old: dict[str, str] = {}
         if path.exists():
             for ln in path.read_text(encoding="utf-8").splitlines()[1:]:
                 parts = ln.split("\t")
                 if len(parts) >= 2:
                     old[parts[0]] = parts[1]
         old.update(dict(rows))
-        _write(path, _tsv([("session_id", "acq_time"),
-                           *sorted(old.items(), key=lambda kv: int(kv[0][4:])
-                                   if kv[0][4:].isdigit() else 0)]))
+        dated = sorted(old.items(), key=lambda kv: int(kv[0][4:]) if kv[0][4:].isdigit() else 0)
+        _write(path, _tsv([("session_id", "acq_time"), *dated]))
     _write_dataset_files(root, _merge_participants(root / "participants.tsv", subjects))
     return BidsResult(root, files, sorted(set(subjects)), skipped)
 

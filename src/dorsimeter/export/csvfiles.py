@@ -113,10 +113,11 @@ class RepOfSample:
 
     def __init__(self, trials: list[Trial]) -> None:
         self.by_side: dict[str, list[Trial]] = {}
-        for t in sorted((t for t in trials if t.t_start_s is not None),
-                        key=lambda t: t.t_start_s):
+        self.starts: dict[str, list[float]] = {}
+        for start, t in sorted(((s, t) for t in trials if (s := t.t_start_s) is not None),
+                               key=lambda st: st[0]):
             self.by_side.setdefault(t.side, []).append(t)
-        self.starts = {s: [t.t_start_s for t in ts] for s, ts in self.by_side.items()}
+            self.starts.setdefault(t.side, []).append(start)
         self._found: dict[tuple[str, int], Trial | None] = {}
 
     def __call__(self, side: str, rep: int | None, t_s: float) -> Trial | None:

@@ -79,8 +79,7 @@ def exercise_lines(points: list[HistoryPoint]) -> list[str]:
 
 def series(points: list[HistoryPoint], side: str) -> list[tuple[HistoryPoint, float]]:
     """(session, best scored angle) for the sessions where ``side`` has one."""
-    return [(p, p.sides[side].best_valid_deg) for p in points
-            if p.sides[side].best_valid_deg is not None]
+    return [(p, best) for p in points if (best := p.sides[side].best_valid_deg) is not None]
 
 
 def sparkline(values: list[float]) -> str:

@@ -85,12 +85,23 @@ class Norms:
                 f"{self.wall_source.short}")
 
 
-def _need(table: dict, key: str, where: str, kind: type | tuple):
+def _bad(table: dict, key: str, where: str, expected: str) -> DorsimeterError:
+    return DorsimeterError(f"{NORMS_FILE}: [{where}] {key}: expected {expected}, "
+                           f"got {table.get(key)!r}")
+
+
+def _text(table: dict, key: str, where: str) -> str:
     v = table.get(key)
-    if not isinstance(v, kind) or isinstance(v, bool):
-        raise DorsimeterError(f"{NORMS_FILE}: [{where}] {key}: expected "
-                              f"{getattr(kind, '__name__', 'a number')}, got {v!r}")
+    if not isinstance(v, str):
+        raise _bad(table, key, where, "str")
     return v
+
+
+def _number(table: dict, key: str, where: str) -> float:
+    v = table.get(key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise _bad(table, key, where, "a number")
+    return float(v)
 
 
 def parse_norms(data: dict) -> Norms:
@@ -98,32 +109,30 @@ def parse_norms(data: dict) -> Norms:
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, dict) or not raw_sources:
         raise DorsimeterError(f"{NORMS_FILE}: [sources]: expected a table of sources")
-    sources = {k: Source(k, _need(v, "short", f"sources.{k}", str),
-                         " ".join(_need(v, "citation", f"sources.{k}", str).split()))
+    sources = {k: Source(k, _text(v, "short", f"sources.{k}"),
+                         " ".join(_text(v, "citation", f"sources.{k}").split()))
                for k, v in raw_sources.items()}
 
     def section(name: str) -> tuple[dict, Source]:
         t = data.get(name)
         if not isinstance(t, dict):
             raise DorsimeterError(f"{NORMS_FILE}: [{name}]: missing")
-        key = _need(t, "source", name, str)
+        key = _text(t, "source", name)
         if key not in sources:
             raise DorsimeterError(f"{NORMS_FILE}: [{name}] source: '{key}' is not in [sources]")
         return t, sources[key]
 
-    num = (int, float)
     ta, ts = section("tibia_angle")
     wd, ws = section("wall_distance")
     sd, ss = section("side_difference")
     md, ms = section("mdc")
-    return Norms(float(_need(ta, "low_deg", "tibia_angle", num)),
-                 float(_need(ta, "high_deg", "tibia_angle", num)), ts,
-                 float(_need(wd, "low_cm", "wall_distance", num)),
-                 float(_need(wd, "high_cm", "wall_distance", num)), ws,
-                 float(_need(sd, "within_cm", "side_difference", num)),
-                 float(_need(sd, "share", "side_difference", num)), ss,
-                 _need(md, "method", "mdc", str), float(_need(md, "low_deg", "mdc", num)),
-                 float(_need(md, "high_deg", "mdc", num)), ms,
+    return Norms(_number(ta, "low_deg", "tibia_angle"), _number(ta, "high_deg", "tibia_angle"),
+                 ts, _number(wd, "low_cm", "wall_distance"),
+                 _number(wd, "high_cm", "wall_distance"), ws,
+                 _number(sd, "within_cm", "side_difference"),
+                 _number(sd, "share", "side_difference"), ss,
+                 _text(md, "method", "mdc"), _number(md, "low_deg", "mdc"),
+                 _number(md, "high_deg", "mdc"), ms,
                  tuple(sources.values()))
 
 

@@ -320,17 +320,18 @@ SQUAT = "single_leg_squat"
 def _squat_block(trials: list[Trial]) -> str:
     """The single-leg squat screen: each rep's peak valgus (knee track toward the midline), per
     side, with the largest; empty when the session has no squat."""
-    squats = [t for t in trials if t.exercise == SQUAT and t.peak_valgus_deg is not None]
+    squats = [(t, v) for t in trials
+              if t.exercise == SQUAT and (v := t.peak_valgus_deg) is not None]
     if not squats:
         return ""
     rows = []
     for s in SIDES:
-        mine = [t for t in squats if t.side == s]
+        mine = [(t, v) for t, v in squats if t.side == s]
         if not mine:
             continue
-        cells = ", ".join(f'rep {t.rep}: <span data-value="{t.peak_valgus_deg!r}">'
-                          f"{t.peak_valgus_deg:.1f}°</span>" for t in mine)
-        most = max(t.peak_valgus_deg for t in mine)
+        cells = ", ".join(f'rep {t.rep}: <span data-value="{v!r}">{v:.1f}°</span>'
+                          for t, v in mine)
+        most = max(v for _, v in mine)
         rows.append(f'<tr id="squat-{s}"><td>{s}</td><td class="most">'
                     f'<span data-value="{most!r}">{most:.1f}°</span></td><td>{cells}</td></tr>')
     return ('<section id="sec-squat">'

@@ -149,18 +149,19 @@ def _exact_floats() -> Iterator[None]:
     the same double), as the CSV export does."""
     import openpyxl.cell._writer as writer
 
-    original = writer.safe_string
+    # the module's own name for openpyxl.compat.safe_string (typeshed's stubs do not list it)
+    original = getattr(writer, "safe_string")  # noqa: B009
 
     def safe_string(value):
         if type(value) is float and value == value and value not in (float("inf"), float("-inf")):
             return repr(value)
         return original(value)
 
-    writer.safe_string = safe_string
+    setattr(writer, "safe_string", safe_string)  # noqa: B010
     try:
         yield
     finally:
-        writer.safe_string = original
+        setattr(writer, "safe_string", original)  # noqa: B010
 
 
 def export_xlsx(store: Store, ref: int | str, out_dir: str | os.PathLike) -> Path:

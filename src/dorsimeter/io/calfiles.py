@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dorsimeter.core.mounting import MAX_ACC_OFFSET_M_S2, MAX_GAIN_ERROR, MountingCalibration
-from dorsimeter.core.sensor_cal import FORMAT, SensorCalibration
+from dorsimeter.core.sensor_cal import FORMAT, SensorCalibration, as_vec3
 from dorsimeter.errors import InputError
 from dorsimeter.io.caljson import check_mounting_physics, check_sensor_physics, read_json
 from dorsimeter.paths import atomic_private_text, data_dir, private_dir
@@ -137,7 +137,7 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(str(path), None, "format", f"expected {FORMAT!r}")
     try:
-        cal = SensorCalibration(
+        stored_id, gyr_bias, acc_offset, acc_matrix, n_poses, residual = (
             str(doc["sensor_id"]), tuple(map(float, doc["gyr_bias_rad_s"])),
             tuple(map(float, doc["acc_offset_m_s2"])),
             tuple(tuple(map(float, r)) for r in doc["acc_matrix"]), int(doc["n_poses"]),
@@ -145,9 +145,9 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise InputError(str(path), None, str(e).strip("'"), "missing or malformed field"
                          ) from None
-    for name, value, shape in (("gyr_bias_rad_s", cal.gyr_bias_rad_s, (3,)),
-                               ("acc_offset_m_s2", cal.acc_offset_m_s2, (3,)),
-                               ("acc_matrix", cal.acc_matrix, (3, 3))):
+    for name, value, shape in (("gyr_bias_rad_s", gyr_bias, (3,)),
+                               ("acc_offset_m_s2", acc_offset, (3,)),
+                               ("acc_matrix", acc_matrix, (3, 3))):
         try:
             a = np.array(value, dtype=float)
         except ValueError:
@@ -155,6 +155,8 @@ def load_sensor_calibration(sensor_id: str | None = None, home: str | os.PathLik
         if a.shape != shape or not np.all(np.isfinite(a)):
             raise InputError(str(path), None, name, f"expected {' × '.join(map(str, shape))} "
                              "finite numbers")
+    cal = SensorCalibration(stored_id, as_vec3(gyr_bias), as_vec3(acc_offset),
+                            tuple(as_vec3(r) for r in acc_matrix), n_poses, residual)
     check_sensor_physics(str(path), cal.acc_offset_m_s2, cal.acc_matrix, cal.gyr_bias_rad_s,
                          cal.residual_m_s2)  # a real unit's tolerances, not the athlete's fault
     return cal

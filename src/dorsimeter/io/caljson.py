@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def read_json(path: str | Path, what: str) -> object:
+def read_json(path: str | os.PathLike, what: str) -> object:
     """The JSON document in ``path``; InputError (one line, exit 2) for anything else.
 
     ``what`` names the expected kind of file in the message."""

@@ -111,6 +111,7 @@ def _check_cells(name: str, first_line: int, col: str, cells, may_be_empty: bool
             if not ok:
                 raise InputError(name, first_line + i, col,
                                  f"'{cell.strip()[:20]}' is not a finite number")
+    assert arr is not None  # a cell numpy refused is one float() refuses: raised above
     return arr
 
 
@@ -218,7 +219,7 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
     if problem is not None:
         raise InputError(name, None, "t_s", problem)
     if has_side:
-        side = np.concatenate([p[2] for p in parts])
+        side = np.concatenate([s for p in parts if (s := p[2]) is not None])
         bad_side = np.flatnonzero(~np.isin(side, SIDES))
         if len(bad_side):
             i = int(bad_side[0])
@@ -237,7 +238,8 @@ def read_raw_csv(path: str | Path, default_side: str = "left") -> RawRecording:
     return RawRecording(t, acc, gyr, optional.get("quat"), side, has_side, parser.dropped_tail,
                         optional.get("heel_contact"), optional.get("foot_acc_m_s2"),
                         optional.get("foot_gyr_rad_s"), tuple(incomplete),
-                        np.concatenate([p[3] for p in parts]) if restart else None)
+                        np.concatenate([r for p in parts if (r := p[3]) is not None])
+                        if restart else None)
 
 
 class RawStream:
@@ -315,8 +317,9 @@ class RawStream:
             if left <= 0:
                 break
             if len(values) > left:
-                values, side, restart = (None if x is None else x[:left]
-                                         for x in (values, side, restart))
+                values = values[:left]
+                side = None if side is None else side[:left]
+                restart = None if restart is None else restart[:left]
             left -= len(values)
             optional, j = {}, len(RAW_COLUMNS)
             for key, cols in parser.channels.items():

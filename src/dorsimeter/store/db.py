@@ -24,7 +24,7 @@ import numpy as np
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.paths import DB_NAME, FILE_MODE, data_dir, db_path, touch_private
 from dorsimeter.store import schema
-from dorsimeter.store.locks import hold_session_lock, is_running
+from dorsimeter.store.locks import SessionLock, hold_session_lock, is_running
 from dorsimeter.types import SIDES, Readings
 
 BUSY_TIMEOUT_MS = 10_000
@@ -212,12 +212,26 @@ def _side(side: str) -> str:
     return side
 
 
+def _rowid(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types it optional: None before one)."""
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _trial(row) -> Trial:
+    """A ``trials`` row (its columns in Trial's order) with SQLite's 0/1/NULL flags as bools."""
+    values = list(row)
+    for i in (2, 10):  # valid, scored
+        values[i] = None if values[i] is None else bool(values[i])
+    return Trial(*values)
+
+
 class Store:
     """One connection to the history database; open with ``Store.open(home)``."""
 
     def __init__(self, path: str | os.PathLike, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._running: dict[int, object] = {}   # session id -> liveness lock (store.recovery)
+        self._running: dict[int, SessionLock] = {}   # session id -> liveness lock (store.recovery)
         self.read_only = read_only
         if read_only:
             self._open_read_only()
@@ -353,7 +367,7 @@ class Store:
     def add_calibration(self, session_id: int, side: str, calibration, origin: str = "live",
                         sensor: str | None = None) -> int:
         """Store the calibration used for ``side`` (a dataclass, dict or JSON text) as JSON."""
-        if is_dataclass(calibration):
+        if is_dataclass(calibration) and not isinstance(calibration, type):
             text = json.dumps(asdict(calibration), sort_keys=True)
         elif isinstance(calibration, str):
             text = calibration
@@ -365,7 +379,7 @@ class Store:
                 "INSERT INTO calibrations (session_id, sensor_id, side, origin, created_utc, json)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (session_id, sensor_id, _side(side), origin, utc_iso(), text))
-        return int(cur.lastrowid)
+        return _rowid(cur)
 
     def calibrations(self, session_id: int) -> list[tuple[str, str, dict]]:
         """``(side, origin, calibration dict)`` per calibration used in the session."""
@@ -390,10 +404,11 @@ class Store:
                 "INSERT INTO sessions (athlete_id, sensor_id, kind, start_utc, ended, raw_path,"
                 " notes) VALUES (?, ?, ?, ?, 0, ?, ?)",
                 (athlete_id, sensor_id, kind, start_utc or utc_iso(), raw, notes))
-        lock = hold_session_lock(self.path.parent, int(cur.lastrowid))  # released by death too
+        session_id = _rowid(cur)
+        lock = hold_session_lock(self.path.parent, session_id)  # released by death too
         if lock is not None:
-            self._running[int(cur.lastrowid)] = lock
-        return int(cur.lastrowid)
+            self._running[session_id] = lock
+        return session_id
 
     def add_samples(self, session_id: int, r: Readings, arrived_utc: str | None = None) -> int:
         """Append readings (with any heel/rep/phase fields they carry); committed on return."""
@@ -517,7 +532,7 @@ class Store:
             "SELECT l.side, n.name, l.raw_path, l.t0_s, l.t0_utc, l.own_clock FROM session_legs l"
             " LEFT JOIN sensors n ON n.id = l.sensor_id WHERE l.session_id = ? ORDER BY l.side",
             (session_id,)).fetchall()
-        return {r[0]: SessionLeg(*r[:5], bool(r[5])) for r in rows}
+        return {r[0]: SessionLeg(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
     def reopen_session(self, session_id: int, raw_path: str | os.PathLike | None = None
                        ) -> SessionInfo:
@@ -593,8 +608,7 @@ class Store:
             " set_no, hold_s, scored, peak_deg, hold_start_s, hold_end_s, id, peak_valgus_deg"
             " FROM trials"
             " WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
-        return [Trial(r[0], r[1], None if r[2] is None else bool(r[2]), *r[3:10],
-                      None if r[10] is None else bool(r[10]), *r[11:]) for r in rows]
+        return [_trial(r) for r in rows]
 
     def raw_identity(self, session_id: int) -> dict[str, str]:
         """SHA-256 per raw CSV as the session ended ({} for a session not ended yet)."""
