@@ -8,6 +8,11 @@ command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # headless Chromium renders the HTML report in its test (Debian package; no network needed)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+# the clinic tests' broker and database (tests/clinic, docs/clinic.md): Debian packages, started
+# by scripts/clinic_services.py as unprivileged users on loopback
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
