@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        n = await ingest(cfg, dsn, args.clinic, stop)
+        def ready() -> None:
+            print(f"subscribed to dorsimeter/{args.clinic}/+/session", flush=True)
+        n = await ingest(cfg, dsn, args.clinic, stop, on_ready=ready)
         print(f"stored {n} message(s)")
         return 0
 

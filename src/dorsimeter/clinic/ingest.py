@@ -108,8 +108,8 @@ def apply(conn: psycopg.Connection, clinic: str, topic: str, payload: bytes) -> 
 
 
 async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
-                 retry_s: float = 1.0, on_applied: Callable[[str, str], None] | None = None
-                 ) -> int:
+                 retry_s: float = 1.0, on_applied: Callable[[str, str], None] | None = None,
+                 on_ready: Callable[[], None] | None = None) -> int:
     """Run until ``stop``; returns how many messages were stored. A persistent MQTT session
     (fixed client id, clean_session off): what arrives while the ingest is down waits at the
     broker."""
@@ -123,6 +123,8 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                 async with client:
                     await client.subscribe(f"dorsimeter/{clinic}/+/session", qos=1)
                     await client.subscribe(f"dorsimeter/{clinic}/+/presence", qos=1)
+                    if on_ready is not None:
+                        on_ready()
                     stopper = asyncio.ensure_future(stop.wait())
                     while not stop.is_set():
                         nxt = asyncio.ensure_future(anext(client.messages))
