@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CLINIC = "c1"
 RIGS = ["r1", "r2", "r3"]
 
-pytest.importorskip("aiomqtt")
-pytest.importorskip("psycopg")
+try:  # the clinic extra; without it only the test that single-rig commands need none of it runs
+    import aiomqtt  # noqa: F401
+    import psycopg  # noqa: F401
+except ImportError:
+    collect_ignore = ["test_security.py", "test_end_to_end.py", "test_team.py",
+                      "test_outbox.py"]
 
 
 def _services_module():

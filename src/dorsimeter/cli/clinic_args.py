@@ -70,3 +70,15 @@ def broker(args: argparse.Namespace, username: str):
     host, port = args.broker
     return Broker(host, port, args.ca, username, read_secret(args.password_file,
                                                              "broker password"))
+
+
+def need_clinic(*modules: str) -> None:
+    """The clinic's libraries are an extra: say in one line how to get them."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise DorsimeterError(f"{name} is not installed: this command needs the clinic "
+                                  "extra (pip install 'dorsimeter[clinic]')") from None

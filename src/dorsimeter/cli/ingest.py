@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dorsimeter.cli.clinic_args import add_broker_options, broker, read_secret
+from dorsimeter.cli.clinic_args import add_broker_options, broker, need_clinic, read_secret
 
 
 def register(sub) -> None:
@@ -20,6 +20,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_clinic("aiomqtt", "psycopg")
     import asyncio
     import logging
     import signal

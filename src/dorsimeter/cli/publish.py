@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from dorsimeter.cli.clinic_args import add_broker_options, broker, name_arg
+from dorsimeter.cli.clinic_args import add_broker_options, broker, name_arg, need_clinic
 from dorsimeter.cli.common import add_home_option
 
 
@@ -26,6 +26,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_clinic("aiomqtt")
     import asyncio
     import logging
     import signal

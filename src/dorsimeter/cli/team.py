@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dorsimeter.cli.clinic_args import name_arg, read_secret
+from dorsimeter.cli.clinic_args import name_arg, need_clinic, read_secret
 
 
 def register(sub) -> None:
@@ -24,6 +24,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_clinic("psycopg")
     import signal
     import sys
     import threading
