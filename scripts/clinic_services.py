@@ -107,10 +107,10 @@ def _wait(cond, what: str, timeout_s: float, proc: subprocess.Popen | None = Non
         time.sleep(0.05)
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 def make_ca(tls_dir: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> dict:
@@ -157,6 +157,8 @@ class Mosquitto:
     clinic: str
     rigs: list[str]
     port: int = 0
+    listen: str = "127.0.0.1"  # the listener's address (a LAN address for rigs elsewhere)
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1")  # names the certificate is valid for
     passwords: dict[str, str] = field(default_factory=dict)
     tls: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
@@ -165,7 +167,7 @@ class Mosquitto:
         user = _service_user("mosquitto")
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.root / "data").mkdir(mode=0o700, exist_ok=True)
-        self.tls = make_ca(self.root / "tls")
+        self.tls = make_ca(self.root / "tls", self.hosts)
         passwd = self.root / "passwd"
         passwd.touch(mode=0o600)
         for name in [*self.rigs, "ingest", "team"]:
@@ -188,7 +190,7 @@ class Mosquitto:
             "persistence true", f"persistence_location {r / 'data'}/",
             "autosave_interval 1", "log_dest stderr", "log_type error", "log_type warning",
             "log_type notice", "max_queued_messages 100000",
-            f"listener {self.port} 127.0.0.1",
+            f"listener {self.port} {self.listen}",
             f"cafile {self.tls['ca']}", f"certfile {self.tls['cert']}",
             f"keyfile {self.tls['key']}", "tls_version tlsv1.2", ""])
         path = r / "mosquitto.conf"
@@ -208,7 +210,8 @@ class Mosquitto:
                 self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=out,
                                              stderr=out, start_new_session=True, **ids)
             try:
-                _wait(lambda: _port_open(self.port), "mosquitto", timeout_s, self.proc, log)
+                _wait(lambda: _port_open(self.port, self.listen), "mosquitto", timeout_s,
+                      self.proc, log)
                 return
             except RuntimeError:
                 if "Address already in use" not in log.read_text(errors="replace"):
@@ -224,7 +227,8 @@ class Mosquitto:
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(["mosquitto", "-c", str(self._conf())], stdout=out,
                                          stderr=out, start_new_session=True, **ids)
-        _wait(lambda: _port_open(self.port), "mosquitto", timeout_s, self.proc, log)
+        _wait(lambda: _port_open(self.port, self.listen), "mosquitto", timeout_s, self.proc,
+              log)
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -352,6 +356,8 @@ class Services:
     rigs: list[str]
     broker: Mosquitto | None = None
     db: Postgres | None = None
+    listen: str = "127.0.0.1"
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
 
     def start(self, broker: bool = True, database: bool = True) -> Services:
         for name in [self.clinic, *self.rigs]:
@@ -362,7 +368,8 @@ class Services:
         os.chmod(self.root, 0o711)  # the servers' users pass through; their dirs are 0700
         try:
             if broker:
-                self.broker = Mosquitto(self.root / "mosquitto", self.clinic, self.rigs)
+                self.broker = Mosquitto(self.root / "mosquitto", self.clinic, self.rigs,
+                                        listen=self.listen, hosts=self.hosts)
                 self.broker.setup()
                 self.broker.start()
             if database:
@@ -379,7 +386,7 @@ class Services:
     def _write_state(self) -> None:
         state = {"clinic": self.clinic, "rigs": self.rigs}
         if self.broker is not None:
-            state["mqtt"] = {"host": "127.0.0.1", "port": self.broker.port,
+            state["mqtt"] = {"host": self.listen, "port": self.broker.port,
                              "ca": self.broker.tls["ca"],
                              "password_files": {u: str(self.broker.root / f"{u}.password")
                                                 for u in self.broker.passwords},
@@ -424,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("dir", type=Path)
     s.add_argument("--clinic", required=True)
     s.add_argument("--rigs", required=True, help="comma-separated rig names")
+    s.add_argument("--listen", default="127.0.0.1",
+                   help="the broker's address (default loopback; a LAN address for rigs on "
+                        "other machines; the database stays on loopback)")
+    s.add_argument("--hosts", default="localhost,127.0.0.1",
+                   help="comma-separated names and addresses the broker's certificate is for")
     t = sub.add_parser("stop", help="stop what `start DIR` started")
     t.add_argument("dir", type=Path)
     a = ap.parse_args(argv)
@@ -432,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a.dir}: already set up (stop it, or choose another directory)",
                   file=sys.stderr)
             return 2
-        svc = Services(a.dir.resolve(), a.clinic, [r for r in a.rigs.split(",") if r])
+        svc = Services(a.dir.resolve(), a.clinic, [r for r in a.rigs.split(",") if r],
+                       listen=a.listen, hosts=tuple(h for h in a.hosts.split(",") if h))
         svc.start()
         # detach: the servers outlive this script; `stop` ends them by pid
         print(json.dumps(json.loads((a.dir / "clinic.json").read_text()), indent=2))

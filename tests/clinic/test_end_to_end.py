@@ -150,15 +150,35 @@ def test_broker_stopped_mid_session_then_restarted(services, ingest, procs, tmp_
     wait_for(lambda: unsent(home) == 0, "the outbox to empty")
 
 
-def test_ingest_sigkilled_and_restarted(services, ingest, tmp_path):
+def test_ingest_sigkilled_mid_message_and_restarted(services, ingest, tmp_path):
+    """The ingest is killed while it holds a message it has not committed (held there by a
+    table lock), then more are sent while it is dead: each is stored once after the restart.
+    Were a message acknowledged on receipt rather than after its commit, the first would be
+    lost."""
+    import psycopg
+
     from tests.clinic.conftest import Proc
 
     home = tmp_path / "r2"
     record(home, 1, seed=7)
     assert run_cli(publish_argv(services, "r2", home, "--once")).returncode == 0
     wait_for(lambda: all_in_once(services, home), "the first session")
-    assert ingest["proc"].kill(signal.SIGKILL) == -signal.SIGKILL
-    record(home, 3, seed=9)  # published while no ingest runs: the broker keeps them for it
+
+    def ingest_waits_on_the_lock() -> bool:
+        with psycopg.connect(services.db.admin_dsn(), autocommit=True) as admin:
+            return bool(admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ingest' AND "
+                "wait_event_type = 'Lock'").fetchone()[0])
+
+    with pg(services) as owner, owner.transaction():
+        owner.execute("LOCK TABLE trials IN EXCLUSIVE MODE")  # inserts wait, reads go on
+        record(home, 2, seed=9)
+        out = run_cli(publish_argv(services, "r2", home, "--once"))
+        assert out.returncode == 0 and "sent 2 message(s), 0 waiting" in out.stdout, out.stderr
+        wait_for(ingest_waits_on_the_lock, "the ingest to be mid-message")
+        assert ingest["proc"].kill(signal.SIGKILL) == -signal.SIGKILL
+    assert not all_in_once(services, home)  # nothing of the held message was committed
+    record(home, 3, seed=13)  # published while no ingest runs: the broker keeps them for it
     out = run_cli(publish_argv(services, "r2", home, "--once"))
     assert out.returncode == 0 and "sent 3 message(s), 0 waiting" in out.stdout, out.stderr
     ingest["proc"] = Proc(ingest_argv(services), tmp_path / "ingest2.log")

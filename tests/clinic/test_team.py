@@ -148,3 +148,48 @@ def test_chromium_logs_in_and_shows_the_stored_numbers(team, services, tmp_path)
     ana = next(r for r in rows if r["name"] == "Ana Team")
     assert int(ana["sessions"]) >= 2
     assert "r1 rig-online" in rigs and "r2 rig-online" in rigs
+
+
+def test_beyond_localhost_the_page_needs_tls(services, tmp_path):
+    coaches = tmp_path / "coaches.json"
+    assert run_cli(["team", "--coaches", str(coaches), "--add-coach", "c"]).returncode == 0
+    out = run_cli(["team", "--coaches", str(coaches), "--dsn-file",
+                   str(dsn_file(services, "team")), "--bind", "0.0.0.0", "--port", "0"])
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "needs TLS" in out.stderr
+
+
+def test_over_tls_the_login_cookie_is_secure(services, tmp_path):
+    import http.client
+    import ssl
+
+    from tests.clinic.conftest import Proc
+
+    coaches = tmp_path / "coaches.json"
+    token = run_cli(["team", "--coaches", str(coaches), "--add-coach", "c"]).stdout.strip()
+    tls = services.broker.tls  # a certificate for localhost signed by the clinic's CA
+    proc = Proc(["team", "--coaches", str(coaches), "--dsn-file",
+                 str(dsn_file(services, "team")), "--port", "0", "--tls-cert", tls["cert"],
+                 "--tls-key", tls["key"]], tmp_path / "team.log")
+    try:
+        port = int(wait_for(lambda: (m := re.search(r"https://127\.0\.0\.1:(\d+)/",
+                                                    proc.text())) and m.group(1)
+                            or proc.p.poll() is not None and "0", "the TLS page"))
+        assert port, proc.text()
+        ctx = ssl.create_default_context(cafile=tls["ca"])
+        conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=60)
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        assert r.status == 401 and "Ana Team" not in r.read().decode()
+        conn.request("POST", "/login", body=f"token={token}",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        r.read()
+        cookie = r.getheader("Set-Cookie") or ""
+        assert r.status == 303 and "Secure" in cookie and "HttpOnly" in cookie
+        conn.request("GET", "/", headers={"Cookie": cookie.split(";")[0]})
+        r = conn.getresponse()
+        assert r.status == 200 and 'id="athletes"' in r.read().decode()
+        conn.close()
+    finally:
+        proc.kill()
