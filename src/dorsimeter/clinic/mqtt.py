@@ -1,6 +1,7 @@
 """The rig's publisher: drains the outbox to the clinic's broker with aiomqtt at QoS 1, one
 message at a time in outbox order (each waits for the broker's PUBACK before it is marked sent),
-and keeps a retained presence topic (a last will says offline when the rig drops). The broker
+keeps a retained presence topic (a last will says offline when the rig drops) and sends a
+decimated live angle (about 10 Hz, QoS 0) while the rig records. The broker
 being down is normal: the outbox keeps everything and it is sent on reconnect."""
 
 from __future__ import annotations
@@ -73,6 +74,48 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
+#: the live angle's rate: about 10 Hz of device time, whatever the sensor's rate
+LIVE_PERIOD_S = 0.1
+
+
+class LiveAngle:
+    """The tibia angle of the sessions being recorded (not yet ended), decimated to one sample
+    per ``LIVE_PERIOD_S`` of device time per leg, read from the samples ``record`` stores as it
+    goes. Starts from what is stored now: a live view, not a replay."""
+
+    def __init__(self, store: Store, period_s: float = LIVE_PERIOD_S) -> None:
+        self.store = store
+        self.period_s = period_s
+        self.last_rowid = int(store.db.execute("SELECT coalesce(max(rowid), 0) FROM samples"
+                                               ).fetchone()[0])
+        self._last_t: dict[tuple[int, str], float] = {}
+
+    def poll(self) -> list[dict]:
+        rows = self.store.db.execute(
+            "SELECT m.rowid, s.uuid, m.session_id, m.side, m.t_s, m.tibia_angle_deg "
+            "FROM samples m JOIN sessions s ON s.id = m.session_id "
+            "WHERE m.rowid > ? AND s.ended = 0 ORDER BY m.rowid", (self.last_rowid,)).fetchall()
+        out = []
+        for rowid, s_uuid, sid, side, t_s, angle_deg in rows:
+            self.last_rowid = max(self.last_rowid, rowid)
+            last = self._last_t.get((sid, side))
+            if last is not None and t_s - last < self.period_s - 1e-9:
+                continue
+            self._last_t[(sid, side)] = t_s
+            out.append({"session_uuid": s_uuid, "side": side, "t_s": t_s,
+                        "angle_deg": angle_deg})
+        return out
+
+
+async def _live(client: aiomqtt.Client, base: str, live: LiveAngle, stop: asyncio.Event
+                ) -> None:
+    """Publish the live angle at QoS 0 (a late sample is worth nothing: never queued)."""
+    while not stop.is_set():
+        for sample in live.poll():
+            await client.publish(f"{base}/live", json.dumps(sample), qos=0)
+        await _wait(stop, LIVE_PERIOD_S)
+
+
 async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonymous: bool,
                   stop: asyncio.Event, poll_s: float = 0.5, retry_s: float = 1.0,
                   on_sent: Callable[[int], None] | None = None) -> int:
@@ -81,12 +124,18 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
     offline = json.dumps({"online": False})
     will = aiomqtt.Will(f"{base}/presence", offline, qos=1, retain=True)
     sent = 0
+    live = LiveAngle(store)
     while not stop.is_set():
+        live_task: asyncio.Future | None = None
         try:
             async with broker.client(f"rig-{clinic}-{rig}", will=will) as client:
                 await client.publish(f"{base}/presence", json.dumps(
                     {"online": True, "since_utc": utc_iso()}), qos=1, retain=True)
+                live_task = asyncio.ensure_future(_live(client, base, live, stop))
                 while not stop.is_set():
+                    if live_task.done():
+                        live_task.result()  # its error (the connection lost) ends this one
+
                     enqueue(store, pseudonymous)
                     for msg in pending(store):
                         payload = scrub_names(msg.payload) if pseudonymous else msg.payload
@@ -96,8 +145,11 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                         if on_sent is not None:
                             on_sent(msg.seq)
                     await _wait(stop, poll_s)
+                await live_task
                 await client.publish(f"{base}/presence", offline, qos=1, retain=True)
         except aiomqtt.MqttError as e:
+            if live_task is not None and not live_task.done():
+                live_task.cancel()
             if refused(e):
                 raise DorsimeterError(f"broker {broker.host}:{broker.port} refused rig "
                                       f"{rig!r}: {e}") from None
