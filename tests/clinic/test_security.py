@@ -120,3 +120,27 @@ def test_postgres_roles_have_least_privilege(services):
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(f"host=127.0.0.1 port={services.db.port} dbname=dorsimeter "
                         "user=team password=wrong", connect_timeout=30)
+
+
+def test_publish_with_the_wrong_password_fails_in_one_line(services, tmp_path):
+    from tests.clinic.conftest import broker_args, run_cli
+
+    bad = tmp_path / "bad.password"
+    bad.write_text("not-the-password\n")
+    bad.chmod(0o600)
+    args = broker_args(services, "r1")
+    args[args.index("--password-file") + 1] = str(bad)
+    out = run_cli(["publish", "--rig", "r1", "--home", str(tmp_path / "home"), "--once", *args])
+    assert out.returncode == 0 and "nothing to send" in out.stdout  # it did not connect
+    # with a session waiting it must connect, and is refused
+    from dorsimeter.store import Store
+    from tests.export.sessions import stored_session
+
+    with Store.open(tmp_path / "home") as store:
+        stored_session(store, 20.0, athlete="Ana", seeds=(1, 2))
+    out = run_cli(["publish", "--rig", "r1", "--home", str(tmp_path / "home"), "--once", *args])
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.count("\n") == 1 and "refused rig 'r1'" in out.stderr, out.stderr
+    bad.chmod(0o644)  # a secret others can read is refused before anything is sent
+    out = run_cli(["publish", "--rig", "r1", "--home", str(tmp_path / "home"), "--once", *args])
+    assert out.returncode == 2 and "readable by others" in out.stderr, out.stderr
