@@ -31,7 +31,7 @@ import numpy as np
 
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.errors import still_pose_recording
 from dorsimeter.types import ImuBatch

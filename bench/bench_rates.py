@@ -32,7 +32,7 @@ from dorsimeter.core.fusion import up_in_sensor
 from dorsimeter.core.sensor_cal import calibrate_sensor
 from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.errors import still_pose_recording
 from dorsimeter.types import ImuBatch, Readings

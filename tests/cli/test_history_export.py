@@ -14,7 +14,7 @@ import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.io.rawcsv import read_raw_csv
-from dorsimeter.session import asymmetry
+from dorsimeter.session.asymmetry import asymmetry
 from dorsimeter.store import Store
 from dorsimeter.store.summary import summarize
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dorsimeter.detect import RepTracker
+from dorsimeter.detect.reps import RepTracker
 from dorsimeter.sim import Mount, ShankSim
 from tests.detect.simrun import held, paired, rep_events, run
 

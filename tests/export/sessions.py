@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
-from dorsimeter.store import SessionRecorder, Store
+from dorsimeter.session.results import SessionResults
+from dorsimeter.store import Store
+from dorsimeter.store.recorder import SessionRecorder
 from tests.conftest import simulate
 
 

@@ -171,9 +171,9 @@ def test_a_sensor_restart_is_marked_on_its_exported_sample(tmp_path):
     ``sensor_restart_bool`` = 1 on the first sample after it, 0 on every other."""
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
     from dorsimeter.sim import ShankSim
-    from dorsimeter.store import SessionRecorder
+    from dorsimeter.store.recorder import SessionRecorder
 
     sim = ShankSim(seed=9)
     a = sim.generate(2500)

@@ -9,9 +9,10 @@ import pandas as pd
 from dorsimeter.export.csvfiles import export_session_csv
 from dorsimeter.io import rawcsv
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import ShankSim
-from dorsimeter.store import SessionRecorder, Store
+from dorsimeter.store import Store
+from dorsimeter.store.recorder import SessionRecorder
 
 
 def test_raw_columns_joined_in_chunks_are_the_raw_files_values(tmp_path, monkeypatch):

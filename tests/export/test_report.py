@@ -156,9 +156,9 @@ def test_with_the_athletes_lengths_the_wall_and_centimetres_use_the_geometry(tmp
 
 def test_a_one_sided_session_is_compared_with_the_other_sides_latest(tmp_path):
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session import SessionResults
-    from dorsimeter.session import asymmetry as session_asymmetry
-    from dorsimeter.store import SessionRecorder
+    from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
+    from dorsimeter.session.results import SessionResults
+    from dorsimeter.store.recorder import SessionRecorder
     from tests.conftest import simulate
 
     def one_side(store, side, seed):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sim import ShankSim
 
 RATES_HZ = (10, 25, 50, 100, 200, 400, 1000)

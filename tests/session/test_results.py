@@ -5,14 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from dorsimeter.session import (
-    AthleteGeometry,
-    SessionResults,
-    SessionSettings,
-    asymmetry,
-    band_of,
-    cm_by_rule,
-)
+from dorsimeter.session.asymmetry import asymmetry, band_of
+from dorsimeter.session.results import SessionResults, SessionSettings
+from dorsimeter.session.wall import AthleteGeometry, cm_by_rule
 from dorsimeter.sim import ShankSim
 from tests.detect.simrun import run
 

@@ -13,8 +13,9 @@ import pytest
 
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
-from dorsimeter.store import SessionRecorder, Store, data_dir, db_path, schema
+from dorsimeter.session.results import SessionResults
+from dorsimeter.store import Store, data_dir, db_path, schema
+from dorsimeter.store.recorder import SessionRecorder
 from dorsimeter.store.summary import summarize
 from dorsimeter.types import Readings
 from tests.conftest import simulate
@@ -291,8 +292,7 @@ def test_version_3_gains_the_session_legs_each_with_its_sensor_and_clock(tmp_pat
 
 
 def test_a_session_continued_for_the_other_leg_keeps_the_first_legs_trials(tmp_path):
-    from dorsimeter.store import SessionRecorder
-    from dorsimeter.store.recorder import trials_from_results
+    from dorsimeter.store.recorder import SessionRecorder, trials_from_results
 
     home = tmp_path / "h"
     with Store.open(home) as store:

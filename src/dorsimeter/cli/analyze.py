@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import read_raw_csv
     from dorsimeter.io.readings import ReadingsCsvWriter
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
 
     guard_outputs(args, {"--out": ([args.out], False)},
                   inputs=[args.raw, args.calibration, args.sensor_cal])
@@ -122,7 +122,7 @@ def run_streaming(args: argparse.Namespace) -> int:
     from dorsimeter.io.rawcsv import RawStream
     from dorsimeter.io.readings import ReadingsCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
 
     stream = RawStream(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)

@@ -10,7 +10,7 @@ from dorsimeter.text import terminal_safe
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # the session (and scipy behind it) is imported by the commands that run
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
 
 
 def rotation_arg(text: str) -> tuple[float, float, float]:
@@ -204,7 +204,8 @@ def session_recorder_from_args(args: argparse.Namespace, kind: str, sensor_name:
     """The store (data directory from ``--home``) and a recorder for this session (or for
     stored session ``session_id``, continued with another leg); ``legs``: side → (sensor
     name, raw CSV)."""
-    from dorsimeter.store import SessionRecorder, Store
+    from dorsimeter.store import Store
+    from dorsimeter.store.recorder import SessionRecorder
 
     store = Store.open(getattr(args, "home", None))
     if args.athlete and (args.tibia_length_cm is not None or args.foot_length_cm is not None

@@ -31,7 +31,7 @@ from dorsimeter.types import SIDES
 if TYPE_CHECKING:  # imported when a recording runs: the core costs seconds of start-up
     from dorsimeter.io.rawcsv import RawCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGHUP: 129, signal.SIGTERM: 143}
 
@@ -236,7 +236,7 @@ async def _stream(source, pipeline: Pipeline, storage: _Storage, results,
 
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
     from dorsimeter.io.calfiles import load_calibrations
-    from dorsimeter.session import SessionResults
+    from dorsimeter.session.results import SessionResults
 
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     for sig in (signal.SIGHUP, signal.SIGTERM):  # stop as Ctrl-C does: cancel, clean up

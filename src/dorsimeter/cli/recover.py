@@ -11,7 +11,6 @@ import argparse
 from dorsimeter.cli.common import add_home_option, number_arg
 from dorsimeter.store import Store
 from dorsimeter.store.locks import interrupted_ids
-from dorsimeter.store.recovery import recover_session
 from dorsimeter.store.summary import summarize
 from dorsimeter.text import terminal_safe
 
@@ -27,6 +26,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dorsimeter.store.recovery import recover_session  # the pipeline: not at start-up
+
     with Store.open(args.home) as store:
         found = interrupted_ids(store.path)
         if not found and not args.session:

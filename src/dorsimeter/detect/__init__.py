@@ -1,18 +1,3 @@
-"""Detectors that run after the tibia angle: heel lift (three sources), reps/holds, knee drift."""
-
-from dorsimeter.detect.bank import Detectors, DetectorSettings, lever_arm_of
-from dorsimeter.detect.heel import (
-    FOOT_IMU,
-    HEEL_SWITCH,
-    NO_SOURCE,
-    SHANK_IMU,
-    SOURCES,
-    FootImuDetector,
-    HeelSwitchDetector,
-    ShankLiftDetector,
-)
-from dorsimeter.detect.reps import RepRecord, RepTracker
-
-__all__ = ["FOOT_IMU", "HEEL_SWITCH", "NO_SOURCE", "SHANK_IMU", "SOURCES", "DetectorSettings",
-           "Detectors", "FootImuDetector", "HeelSwitchDetector", "RepRecord", "RepTracker",
-           "ShankLiftDetector", "lever_arm_of"]
+"""Detectors that run after the tibia angle: heel lift (three sources, ``heel``), reps and holds
+(``reps``), clip slip, and their bank (``bank``). Import the modules: this package stays empty so
+that the rep tracker and the source names load without the heel detectors' fusion."""

@@ -14,15 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dorsimeter.detect.clipslip import ClipSlipCheck
-from dorsimeter.detect.heel import (
-    FOOT_IMU,
-    HEEL_SWITCH,
-    NO_SOURCE,
-    SHANK_IMU,
-    FootImuDetector,
-    HeelSwitchDetector,
-    ShankLiftDetector,
-)
+from dorsimeter.detect.heel import FootImuDetector, HeelSwitchDetector, ShankLiftDetector
+from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
 from dorsimeter.detect.reps import RepRecord, RepTracker
 from dorsimeter.types import ImuBatch, Readings
 

@@ -23,19 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from dorsimeter.core.fusion import MAX_BRIDGE_S, StreamingFusion, up_in_sensor
+from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, SHANK_IMU
 from dorsimeter.detect.hysteresis import hysteresis
 from dorsimeter.detect.reps import DRIVE_PEAK_ACC_DEG_S2, MAX_GAP_IN_REP_S
 from dorsimeter.types import GRAVITY_M_S2
-
-HEEL_SWITCH = "heel_switch"
-FOOT_IMU = "foot_imu"
-SHANK_IMU = "shank_imu"
-NO_SOURCE = "none"
-#: Heel-lift sources, best first: the monitor uses the best one the data offer.
-SOURCES = (HEEL_SWITCH, FOOT_IMU, SHANK_IMU)
-#: the sources as a person says them (the monitor, summaries, the report); files keep the codes
-SPOKEN = {HEEL_SWITCH: "heel switch", FOOT_IMU: "foot sensor", SHANK_IMU: "shin sensor",
-          NO_SOURCE: "not checked"}
 
 
 class HeelSwitchDetector:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dorsimeter.detect.heel import SPOKEN
+from dorsimeter.detect.heel_sources import SPOKEN
 from dorsimeter.export.history import HistoryPoint, history, series
 from dorsimeter.export.norms import Norms, load_norms
 from dorsimeter.export.progress import progress_bar

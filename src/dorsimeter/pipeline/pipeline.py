@@ -20,7 +20,8 @@ from dorsimeter.core.mounting import (
 )
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.core.tibia import tibia_angles_deg
-from dorsimeter.detect import Detectors, DetectorSettings, RepRecord
+from dorsimeter.detect.bank import Detectors, DetectorSettings
+from dorsimeter.detect.reps import RepRecord
 from dorsimeter.errors import CalibrationError
 from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings
 

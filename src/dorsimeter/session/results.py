@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dorsimeter.detect.heel import SPOKEN
+from dorsimeter.detect.heel_sources import SPOKEN
 from dorsimeter.detect.reps import RepRecord, RepTracker
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry

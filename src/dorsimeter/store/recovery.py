@@ -14,7 +14,7 @@ from dorsimeter.errors import DorsimeterError, InputError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.pipeline import analyze, calibrate_recording
 from dorsimeter.rate import stream_rate_hz
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.store.locks import is_running
 from dorsimeter.store.recorder import trials_from_results
 from dorsimeter.types import Readings

@@ -33,7 +33,7 @@ from textual.widgets import Footer, Static
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
+from dorsimeter.session.results import SessionResults
 from dorsimeter.sources import Source
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (

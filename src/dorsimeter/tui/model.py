@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dorsimeter.detect.heel import SOURCES, SPOKEN
+from dorsimeter.detect.heel_sources import SOURCES, SPOKEN
 from dorsimeter.types import SIDES, ImuBatch, Readings
 
 TRACE_S = 10.0
@@ -157,7 +157,7 @@ def asymmetry(left_deg: float, right_deg: float, mdc_deg: float = MDC_DEG,
     UI shows it; the 3.6°/cm rule and the same bands when the session module is absent."""
     if found is None:
         try:
-            from dorsimeter.session import asymmetry as session_asymmetry
+            from dorsimeter.session.asymmetry import asymmetry as session_asymmetry
         except ImportError:
             session_asymmetry = None
         if session_asymmetry is not None:

@@ -127,7 +127,7 @@ class StoreClient:
                         ) -> Future:
         """``legs``: side → (sensor name, raw CSV) with a sensor per shin."""
         def start(store):
-            from dorsimeter.store import SessionRecorder
+            from dorsimeter.store.recorder import SessionRecorder
 
             self.recorder = SessionRecorder(store, kind, athlete=athlete, sensor=sensor,
                                             sensor_kind=sensor_kind, raw_path=raw_path,
