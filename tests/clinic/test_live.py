@@ -10,8 +10,9 @@ from pathlib import Path
 
 from dorsimeter.clinic.mqtt import LIVE_PERIOD_S, Broker
 from dorsimeter.pipeline import Pipeline
-from dorsimeter.session import SessionResults
-from dorsimeter.store import SessionRecorder, Store
+from dorsimeter.session.results import SessionResults
+from dorsimeter.store import Store
+from dorsimeter.store.recorder import SessionRecorder
 from tests.clinic.conftest import CLINIC, password_file
 from tests.clinic.test_end_to_end import publish_argv
 from tests.conftest import simulate
