@@ -10,6 +10,11 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 # OpenSCAD renders the enclosure (hardware/enclosure.scad) to STL in its test
 command -v openscad >/dev/null 2>&1 || need+=(openscad)
+# the clinic tests' broker and database (tests/clinic, docs/clinic.md): Debian packages, started
+# by scripts/clinic_services.py as unprivileged users on loopback
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

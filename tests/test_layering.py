@@ -26,6 +26,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("dorsimeter.sources", "dorsimeter.export"),                  # devices; exports
     ("dorsimeter.session.live",),                                 # the one live loop
     ("dorsimeter.tui",),                                          # the monitor
+    ("dorsimeter.clinic",),                                       # rigs to a clinic: MQTT, PG
     ("dorsimeter.cli",),                                          # commands
 ]
 

@@ -87,7 +87,7 @@ def test_migration_from_version_1_keeps_the_data_and_adds_samples(tmp_path):
     path = tmp_path / "history.sqlite3"
     _v1_database(path)
     with Store(path) as store:
-        assert schema.version(store.db) == schema.LATEST == 6
+        assert schema.version(store.db) == schema.LATEST == 7
         [s] = store.sessions("Ana")
         assert (s.id, s.kind, s.raw_path, s.ended, s.t0_s) == (1, "record", "/data/raw.csv",
                                                                True, None)

@@ -17,7 +17,7 @@ from dorsimeter.errors import DorsimeterError
 from dorsimeter.text import terminal_safe
 
 COMMANDS = ["monitor", "record", "calibrate", "analyze", "scan", "history", "export", "report",
-            "recover", "sensors", "sensor_cal"]
+            "recover", "sensors", "sensor_cal", "publish", "ingest", "team"]
 
 
 class Parser(argparse.ArgumentParser):

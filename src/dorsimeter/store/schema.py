@@ -142,10 +142,45 @@ def _placement(db: sqlite3.Connection) -> None:
     """)
 
 
+#: a random (version 4) UUID, evaluated per row (no subquery: SQLite would cache it)
+_UUID4_SQL = ("lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+              "substr(lower(hex(randomblob(2))), 2) || '-' || "
+              "substr('89ab', 1 + (abs(random()) % 4), 1) || "
+              "substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))")
+
+
+def _clinic_ids(db: sqlite3.Connection) -> None:
+    """A stable UUID per athlete, session and trial (given on insert by a trigger, so every
+    writer gets one), the identity of what a rig publishes to a clinic (docs/clinic.md): a
+    message sent twice is the same row; and the outbox of messages waiting for the broker,
+    in order, with what each session's last message held (a changed session is sent again)."""
+    for table in ("athletes", "sessions", "trials"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN uuid TEXT")
+        db.execute(f"UPDATE {table} SET uuid = {_UUID4_SQL} WHERE uuid IS NULL")
+        db.execute(f"CREATE UNIQUE INDEX {table}_uuid ON {table}(uuid)")
+        db.execute(f"CREATE TRIGGER {table}_uuid AFTER INSERT ON {table} "
+                   f"WHEN NEW.uuid IS NULL BEGIN "
+                   f"UPDATE {table} SET uuid = {_UUID4_SQL} WHERE id = NEW.id; END")
+    _script(db, """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order messages are sent in
+            topic TEXT NOT NULL,                -- below dorsimeter/<clinic>/<rig>/
+            payload TEXT NOT NULL,              -- JSON
+            created_utc TEXT NOT NULL,
+            sent_utc TEXT                       -- when the broker acknowledged it (QoS 1)
+        );
+        CREATE INDEX outbox_unsent ON outbox(seq) WHERE sent_utc IS NULL;
+        CREATE TABLE outbox_sessions (
+            session_uuid TEXT PRIMARY KEY,
+            payload_sha256 TEXT NOT NULL        -- of the session's last enqueued message
+        )
+    """)
+
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_base, _v2_samples,
                                                           _v3_hold_interval, _session_legs,
-                                                          _raw_identity, _placement]
+                                                          _raw_identity, _placement,
+                                                          _clinic_ids]
 LATEST = len(MIGRATIONS)
 
 

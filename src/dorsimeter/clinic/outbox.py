@@ -1,0 +1,116 @@
+"""The rig's outbox: what a rig will publish, in its SQLite history, in order.
+
+A finished session becomes one message (its athlete, summary and trials, each with its stable
+UUID); a session changed since (re-analysed, renamed) is enqueued again, and the ingest's upsert
+makes the newest win. Messages leave the outbox only when the broker has acknowledged them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from dorsimeter.store import Store
+from dorsimeter.store.db import utc_iso
+from dorsimeter.store.summary import asymmetry, geometry, summarize
+
+#: the message format's version (the ingest refuses others)
+FORMAT = 1
+SESSION_TOPIC = "session"
+
+
+@dataclass(frozen=True)
+class Pending:
+    seq: int
+    topic: str  # below dorsimeter/<clinic>/<rig>/
+    payload: str
+
+
+def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
+    """A finished session as the rig publishes it. No athlete name when the rig or the athlete
+    is pseudonymous: the athlete is then known by its UUID only."""
+    db = store.db
+    info = store.session(session_id)
+    s_uuid, a_id = db.execute("SELECT uuid, athlete_id FROM sessions WHERE id = ?",
+                              (session_id,)).fetchone()
+    athlete = None
+    geo = None
+    if a_id is not None:
+        a_uuid, name, pseudo, tibia_m, foot_m = db.execute(
+            "SELECT uuid, name, pseudonymous, tibia_length_m, foot_length_m FROM athletes "
+            "WHERE id = ?", (a_id,)).fetchone()
+        hide = pseudonymous or bool(pseudo)
+        athlete = {"uuid": a_uuid, "name": None if hide else name, "pseudonymous": hide}
+        geo = geometry(tibia_m, foot_m)
+    trials = store.trials(session_id)
+    uuids = dict(db.execute("SELECT id, uuid FROM trials WHERE session_id = ?", (session_id,)))
+    sides = summarize(trials)
+    asym = asymmetry(sides, athlete=geo)
+    return {
+        "format": FORMAT, "session_uuid": s_uuid, "athlete": athlete, "kind": info.kind,
+        "start_utc": info.start_utc, "end_utc": info.end_utc,
+        "placement_cm": info.placement_cm,
+        "summary": {side: {"best_deg": s.best_valid_deg, "mean_best3_deg": s.mean_best3_deg,
+                           "n_trials": s.n_trials, "n_scored": s.n_scored}
+                    for side, s in sides.items()},
+        "asymmetry": None if asym is None else {
+            "diff_deg": asym.diff_deg, "percent": asym.percent, "band": asym.band,
+            "beyond_mdc": asym.beyond_mdc, "mdc_deg": asym.mdc_deg},
+        "trials": [{"uuid": uuids[t.id], "side": t.side, "exercise": t.exercise,
+                    "set_no": t.set_no, "rep": t.rep, "angle_deg": t.angle_deg,
+                    "peak_deg": t.peak_deg, "valid": t.valid, "scored": t.scored,
+                    "counts": t.counts, "hold_s": t.hold_s}
+                   for t in trials],
+    }
+
+
+def _encode(message: dict) -> str:
+    return json.dumps(message, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def enqueue(store: Store, pseudonymous: bool) -> int:
+    """Put every finished session not yet enqueued, or changed since, into the outbox (in the
+    order the sessions started); returns how many were added. One transaction per session, so
+    a crash never leaves a session marked enqueued without its message."""
+    db = store.db
+    ids = [r[0] for r in db.execute(
+        "SELECT id FROM sessions WHERE ended = 1 ORDER BY start_utc, id")]
+    added = 0
+    for sid in ids:
+        payload = _encode(session_message(store, sid, pseudonymous))
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        s_uuid = db.execute("SELECT uuid FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+        row = db.execute("SELECT payload_sha256 FROM outbox_sessions WHERE session_uuid = ?",
+                         (s_uuid,)).fetchone()
+        if row is not None and row[0] == digest:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT INTO outbox (topic, payload, created_utc) VALUES (?, ?, ?)",
+                       (SESSION_TOPIC, payload, utc_iso()))
+            db.execute("INSERT INTO outbox_sessions (session_uuid, payload_sha256) "
+                       "VALUES (?, ?) ON CONFLICT (session_uuid) DO UPDATE SET "
+                       "payload_sha256 = excluded.payload_sha256", (s_uuid, digest))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        added += 1
+    return added
+
+
+def pending(store: Store, limit: int = 100) -> list[Pending]:
+    """The oldest unsent messages, in order."""
+    return [Pending(*r) for r in store.db.execute(
+        "SELECT seq, topic, payload FROM outbox WHERE sent_utc IS NULL ORDER BY seq LIMIT ?",
+        (limit,))]
+
+
+def mark_sent(store: Store, seq: int) -> None:
+    store.db.execute("UPDATE outbox SET sent_utc = ? WHERE seq = ?", (utc_iso(), seq))
+
+
+def unsent_count(store: Store) -> int:
+    return int(store.db.execute("SELECT count(*) FROM outbox WHERE sent_utc IS NULL"
+                                ).fetchone()[0])
