@@ -421,7 +421,7 @@ class MonitorApp(App):
     def target(self) -> tuple[float, str]:
         return default_target(self.target_option_deg, wall_target_deg(self.athlete))
 
-    def change_athlete(self, athlete, then: Callable[[], None] | None = None) -> None:
+    def change_athlete(self, athlete, then: Callable[[], object] | None = None) -> None:
         """Choose ``athlete``; when that ends a session with something in it, ask first
         (y/n). ``then`` runs once the athlete is set."""
         def done(yes: bool | None = True) -> None:
