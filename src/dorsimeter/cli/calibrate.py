@@ -61,6 +61,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
             if e.kind == "calibration_failed":
                 raise CalibrationError(e.message)
             if e.kind == "calibrated" and e.side == pipeline.side:
+                assert e.calibration is not None  # a "calibrated" event carries it
                 found.append(e.calibration)
                 return True
         t_s = float(step.batch.t_s[-1])

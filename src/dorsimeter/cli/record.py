@@ -238,7 +238,8 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
                 try:
                     state.session_id = storage.recorder.finish(results)
                 finally:
-                    storage.store.close()
+                    if storage.store is not None:  # always: start() makes it with the recorder
+                        storage.store.close()
     return results, live.calibrations
 
 

@@ -163,13 +163,14 @@ class MonitorApp(App):
         self.store = store
         self.home = None if store is None else store.home  # None: $DORSIMETER_HOME/default
         self.record_session = record_session
-        legs = [self._leg(source, pipeline, recorder, bound=right_source is not None)]
+        first = self._leg(source, pipeline, recorder, bound=right_source is not None)
+        legs: list[Leg] = [first]
         if right_source is not None:  # a sensor per shin, each bound to its side
             pipeline.set_side("left")
             right_pipeline = right_pipeline or Pipeline(right_source.rate_hz, side="right")
             right_pipeline.set_side("right")
             legs.append(self._leg(right_source, right_pipeline, right_recorder, bound=True))
-        self.chosen: ShownLeg = legs[0]  # the leg the keys act on (l/r)
+        self.chosen: ShownLeg = first  # the leg the keys act on (l/r)
         self.live = LiveSession(legs, self._new_session(), keep_going=True)
         self.live.guided = self.chosen
         self.refresh_hz = refresh_hz
@@ -421,7 +422,7 @@ class MonitorApp(App):
     def target(self) -> tuple[float, str]:
         return default_target(self.target_option_deg, wall_target_deg(self.athlete))
 
-    def change_athlete(self, athlete, then: Callable[[], None] | None = None) -> None:
+    def change_athlete(self, athlete, then: Callable[[], object] | None = None) -> None:
         """Choose ``athlete``; when that ends a session with something in it, ask first
         (y/n). ``then`` runs once the athlete is set."""
         def done(yes: bool | None = True) -> None:
@@ -491,19 +492,21 @@ class MonitorApp(App):
         return None if self.athlete is None else self.athlete.name
 
     def _start_recording(self) -> None:
+        store = self.store
+        assert store is not None  # every caller checks for a store first
         info = self.recording
         if self.bilateral:  # one session, both legs; the store keeps one raw path (as record)
             name = " + ".join(leg.source.name for leg in self.live.legs)
             legs = {leg.side: (leg.source.name, None if leg.raw is None else str(leg.raw.path))
                     for leg in self.live.legs}
-            self.store.start_recording("monitor", self.athlete_name, name,
-                                       info.get("sensor_kind"), self.calibrations, None,
-                                       info.get("notes"), legs=legs)
+            store.start_recording("monitor", self.athlete_name, name,
+                                  info.get("sensor_kind"), self.calibrations, None,
+                                  info.get("notes"), legs=legs)
             return
-        self.store.start_recording("monitor", self.athlete_name,
-                                   self.source.name, info.get("sensor_kind"),
-                                   dict(self.pipeline.calibrations), info.get("raw_path"),
-                                   info.get("notes"))
+        store.start_recording("monitor", self.athlete_name,
+                              self.source.name, info.get("sensor_kind"),
+                              dict(self.pipeline.calibrations), info.get("raw_path"),
+                              info.get("notes"))
         self.store_placement()
 
     def store_placement(self) -> None:
@@ -645,12 +648,14 @@ class MonitorApp(App):
         line, with one, the alert banner."""
         target_deg, target_label = target
         sfx = f"-{leg.side}" if self.bilateral else ""
-        live = leg.latest is not None and leg.error is None
-        if live:
-            leg.shown_t_s, leg.shown_angle_deg = leg.latest
+        latest = leg.latest
+        live = latest is not None and leg.error is None
+        if latest is not None and live:
+            leg.shown_t_s, leg.shown_angle_deg = latest
+        shown = leg.shown_angle_deg  # not None when live: just taken from latest
         angle = q(f"#angle{sfx}", BigAngle)
-        angle.update(f"{leg.shown_angle_deg:.1f}" if live else "--.-")
-        angle.set_class(live and leg.shown_angle_deg >= target_deg, "reached")
+        angle.update(f"{shown:.1f}" if live else "--.-")
+        angle.set_class(live and shown is not None and shown >= target_deg, "reached")
         angle.set_class(leg.error is not None, "lost")
         q(f"#gauge{sfx}", Gauge).set(leg.shown_angle_deg if live else None, target_deg,
                                      target_label)

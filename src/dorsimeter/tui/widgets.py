@@ -296,7 +296,7 @@ def render_sides(rows: list[dict], current_side: str, asym: Asymmetry | None,
     columns; narrower (two legs side by side: 32), short headings and a legend line. No line
     is wider than ``width``, so none wraps."""
     kind = rows[0]["kind"] if rows else "best"
-    walls = [r.get("wall") for r in rows if r.get("wall")]
+    walls = [w for r in rows if (w := r.get("wall"))]
     full = width >= SIDES_FULL_WIDTH
     trials_w, lifts_w = (7, 11) if full else (3, 5)
     t = Text(no_wrap=True, overflow="ellipsis")

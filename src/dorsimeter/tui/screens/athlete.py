@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +14,9 @@ from textual.widgets.option_list import Option
 
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.services import wall_target_deg
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 
 def describe(a) -> str:
@@ -52,7 +57,8 @@ class FormInput(Input):
             self.screen.focus_next() if event.key == "tab" else self.screen.focus_previous()
             return
         focused = self.screen.focused
-        if focused is not self and isinstance(focused, FormInput) and event.is_printable:
+        if (focused is not self and isinstance(focused, FormInput) and event.is_printable
+                and event.character is not None):  # printable: it has a character
             event.stop()
             event.prevent_default()
             focused.insert_text_at_cursor(event.character)  # now: in the order typed
@@ -62,6 +68,10 @@ class FormInput(Input):
 
 class AthleteScreen(Screen):
     """The athletes in the history; pick one with enter, or type a new one and press enter."""
+
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
 
     DEFAULT_CSS = """
     AthleteScreen { layout: vertical; }
@@ -111,6 +121,7 @@ class AthleteScreen(Screen):
             self.query_one("#ath-name", Input).focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None  # show() gives every option its index as id
         self.choose(self.athletes[int(event.option.id)])
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:

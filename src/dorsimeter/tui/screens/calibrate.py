@@ -9,6 +9,8 @@ pipeline's ``calibrated`` / ``calibration_failed`` event gives the result.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +19,9 @@ from textual.widgets import Footer, Static
 
 from dorsimeter.core.mounting import STANCE_MOVED_DEG
 from dorsimeter.text import markup_safe
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 #: the standard placement (hardware_docs/mounting.md): centre of the clip this far below the
 #: tibial tuberosity, unless the sensor screen was given another
@@ -62,6 +67,10 @@ def stance_moved(before, after) -> str:
 
 class CalibrateScreen(Screen):
     """Guided mounting calibration of the leg the sensor is on."""
+
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
 
     DEFAULT_CSS = """
     CalibrateScreen { layout: vertical; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +20,9 @@ from dorsimeter.tui.services import (
     load_allow_list,
     serial_ports,
 )
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 SIMULATED = [FoundSensor("sim", "simulated rig", "the virtual shank, no hardware")]
 NOT_IN_RANGE = "one of your sensors, not seen in this scan"
@@ -59,6 +63,10 @@ def describe_allow_list(allowed) -> str:
 
 class ConnectScreen(Screen):
     """Scan list of sensors; enter connects; a typed --sensor spec works too."""
+
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
 
     DEFAULT_CSS = """
     ConnectScreen { layout: vertical; }
@@ -125,11 +133,16 @@ class ConnectScreen(Screen):
         status = self.query_one("#con-status", Label)
         status.update(f"scanning for {self.scan_s:.0f} s …")
         try:
-            ports, (ble, note), allowed = await asyncio.gather(
+            ports, found_ble, allowed = await asyncio.gather(
                 asyncio.to_thread(serial_ports), ble_sensors(self.scan_s),  # neither raises
                 asyncio.to_thread(load_allow_list, self.app.home), return_exceptions=True)
         finally:
             self.scanning = False
+        if isinstance(ports, BaseException):
+            raise ports
+        if isinstance(found_ble, BaseException):
+            raise found_ble
+        ble, note = found_ble
         if isinstance(allowed, BaseException):  # a damaged allow-list: say so, connect nothing
             note = f"{note + ' — ' if note else ''}{allowed}"
             allowed = None
@@ -140,6 +153,7 @@ class ConnectScreen(Screen):
                                   + (f" — {note}" if note else "")))
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None  # show() gives every option its index as id
         found = self.found[int(event.option.id)]
         if found.address is not None and self.allowed is not None and not self.allowed.permits(
                 found.address):
@@ -174,6 +188,8 @@ class ConnectScreen(Screen):
             status.update(markup_safe(f"{found.name} is not one of your sensors: nothing to "
                                       "remove"))
             return
+        # the modal confirm keeps scans (which replace self.allowed) away until answered
+        allowed, address = self.allowed, found.address
 
         async def answered(yes: bool | None) -> None:
             if not yes:
@@ -183,7 +199,7 @@ class ConnectScreen(Screen):
             from dorsimeter.errors import DorsimeterError
 
             try:
-                await asyncio.to_thread(self.allowed.remove, found.address)
+                await asyncio.to_thread(allowed.remove, address)
             except (DorsimeterError, OSError) as e:  # read-only data directory, say so
                 status.update(markup_safe(f"cannot remove {found.name}: {e}"))
                 try:

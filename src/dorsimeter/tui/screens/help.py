@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -9,6 +11,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from dorsimeter.tui.screens.keys import SCREEN_KEYS
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 PANELS = """\
 [b]Panels[/b]
@@ -38,6 +43,10 @@ BOTH = """\
 class HelpScreen(ModalScreen):
     """Keys and panel legend; any of escape, q or ? closes it."""
 
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
+
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     #help { width: 96; max-width: 100%; height: auto; max-height: 100%;
@@ -48,6 +57,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         lines = ["[b]Keys on the monitor[/b]"]
         for b in self.app.BINDINGS:
+            assert isinstance(b, Binding)  # MonitorApp lists Binding objects, no tuples
             key = b.key_display or b.key
             lines.append(f"  [b]{key:<3}[/b] {b.description:<9} {b.tooltip}")
         for title, keys in SCREEN_KEYS.items():

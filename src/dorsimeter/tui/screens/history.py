@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
@@ -15,6 +17,9 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import band_colour
 from dorsimeter.types import SIDES
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 SIDE_STYLE = {"left": ("●", "bold cyan"), "right": ("◆", "bold magenta")}
 
@@ -82,6 +87,10 @@ class Trend(Widget):
 class HistoryScreen(Screen):
     """The athlete's sessions (all sessions when no athlete is chosen) and their trend."""
 
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
+
     DEFAULT_CSS = """
     HistoryScreen { layout: vertical; }
     #his-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
@@ -123,7 +132,7 @@ class HistoryScreen(Screen):
         table = self.query_one("#his-table", DataTable)
         for r in reversed(self.rows):  # newest first
             b = r["best"]
-            cells = [f"{b[s]:.1f}°" if s in b else "—" for s in SIDES]
+            cells: list[str | Text] = [f"{b[s]:.1f}°" if s in b else "—" for s in SIDES]
             a = r["asymmetry"]
             if a is not None:
                 flag = " >MDC" if a.beyond_mdc else ""
@@ -143,7 +152,9 @@ class HistoryScreen(Screen):
         table = self.query_one("#his-table", DataTable)
         if not self.rows or table.cursor_row is None:
             return None
-        return int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        session_id = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        assert session_id is not None  # load() keys every row by its session id
+        return int(session_id)
 
     def action_export(self) -> None:
         self.app.push_screen(ExportScreen(self.selected_session()))
@@ -180,6 +191,10 @@ def export_session(store, session_id: int | str, fmt: str, out: Path,
 
 class ExportScreen(Screen):
     """Export a session (the chosen one, else the latest) as CSV files or an HTML report."""
+
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
 
     DEFAULT_CSS = """
     ExportScreen { layout: vertical; }
@@ -256,13 +271,15 @@ class ExportScreen(Screen):
         blocking the export), and the result or the failure is one line here."""
         status = self.query_one("#exp-status", Static)
         loop = asyncio.get_running_loop()
+        store = self.app.store
+        assert store is not None  # on_input_submitted exports only with a history store
 
         def progress(done: int, total: int) -> None:  # on the store thread
             loop.call_soon_threadsafe(self.show_progress, done, total)
 
         try:
-            written, what = await self.app.store.call(export_session, self.session_ref,
-                                                      self.fmt, out, progress)
+            written, what = await store.call(export_session, self.session_ref, self.fmt, out,
+                                            progress)
         except Exception as e:  # full disk, read-only folder, bad session: say it, go on
             self.query_one("#exp-bar", ProgressBar).display = False
             status.update(Text(f"export failed: {one_line(e)}", style="bold red"))

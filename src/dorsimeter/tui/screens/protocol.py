@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -10,6 +12,9 @@ from textual.widgets.option_list import Option
 
 from dorsimeter.exercises import Protocol, ProtocolRunner, list_protocols
 from dorsimeter.text import markup_safe
+
+if TYPE_CHECKING:
+    from dorsimeter.tui.app import MonitorApp
 
 
 def describe(p: Protocol) -> str:
@@ -20,6 +25,10 @@ def describe(p: Protocol) -> str:
 
 
 class ProtocolScreen(Screen):
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> MonitorApp: ...  # pushed only by MonitorApp
+
     DEFAULT_CSS = """
     ProtocolScreen { layout: vertical; }
     #pro-title { height: 1; background: $primary; padding: 0 1; text-style: bold; }
@@ -46,6 +55,7 @@ class ProtocolScreen(Screen):
                 "no guided protocols in this version yet")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None  # on_mount gives every option its index as id
         p = self.protocols[int(event.option.id)]
         self.app.protocol = ProtocolRunner(p, rate_hz=self.app.source.rate_hz)
         self.app.message = f"protocol: {p.title} — {p.cue('start')}"
