@@ -108,15 +108,19 @@ def from_profile(profile: dict, rate_hz: float, seed: int = 0, **overrides) -> S
     def n(sd: float, k: int = 3) -> tuple[float, ...]:
         return tuple(float(v) for v in rng.normal(0.0, sd, k))
 
+    def n3(sd: float) -> Vec3:
+        x, y, z = n(sd)
+        return (x, y, z)
+
     t = profile.get("timing", {})
     e = SensorErrors(
         gyr_noise_rad_s=g["noise_density_dps_sqrt_hz"] * dps * bw,
         acc_noise_m_s2=a["noise_density_ug_sqrt_hz"] * 1e-3 * mg * bw,
-        gyr_bias_rad_s=n(g["zero_rate_offset_dps"] * dps),
+        gyr_bias_rad_s=n3(g["zero_rate_offset_dps"] * dps),
         gyr_bias_walk_rad_s_sqrt_s=g.get("bias_random_walk_dps_sqrt_s", 0.0) * dps,
-        acc_offset_m_s2=n(a["zero_g_offset_mg"] * mg),
-        acc_scale=n(a["sensitivity_error_pct"] / 100.0),
-        gyr_scale=n(g["sensitivity_error_pct"] / 100.0),
+        acc_offset_m_s2=n3(a["zero_g_offset_mg"] * mg),
+        acc_scale=n3(a["sensitivity_error_pct"] / 100.0),
+        gyr_scale=n3(g["sensitivity_error_pct"] / 100.0),
         acc_misalign_rad=n(a["cross_axis_pct"] / 100.0, 6),
         gyr_misalign_rad=n(g["cross_axis_pct"] / 100.0, 6),
         acc_range_g=a.get("range_g"),
@@ -246,7 +250,10 @@ def still_pose_recording(errors: SensorErrors, rate_hz: float = 100.0, seed: int
     rng = np.random.default_rng(seed)
     faces = Rotation.from_euler("xyz", [[0, 0, 0], [180, 0, 0], [90, 0, 0], [-90, 0, 0],
                                         [0, 90, 0], [0, -90, 0]], degrees=True)
-    extra = Rotation.random(n_random, random_state=seed) if n_random else None
+    # random_state (legacy RandomState seeding, which the recorded poses depend on) is added by
+    # scipy's _transition_to_rng decorator at runtime, so the signature pyright sees lacks it
+    extra = (Rotation.random(n_random, random_state=seed)  # pyright: ignore[reportCallIssue]
+             if n_random else None)
     poses = faces if extra is None else Rotation.concatenate([faces, extra])
     # a few degrees off square, as a hand lays it
     poses = Rotation.from_rotvec(rng.normal(0.0, np.radians(3.0), (len(poses), 3))) * poses

@@ -15,6 +15,7 @@ athlete from the seed; ``effects=ShinEffects.none()`` is the ideal rig.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -30,6 +31,33 @@ from dorsimeter.sim.motion import (
 )
 from dorsimeter.sim.shin import ShinEffects, chain, default_effects, jolt_times
 from dorsimeter.types import GRAVITY_M_S2, SIDES, ImuBatch
+
+
+class Kinematics(TypedDict):
+    """What :meth:`ShankSim.kinematics` returns: orientations as Rotations, the rest (N, ...)
+    arrays (world frame unless named otherwise)."""
+
+    tibia: Rotation
+    sensor: Rotation
+    omega_w: np.ndarray
+    alpha_w: np.ndarray
+    tibia_omega_w: np.ndarray
+    pos_m: np.ndarray
+    acc_w: np.ndarray
+    ankle_m: np.ndarray
+    tibia_angle_deg: np.ndarray
+    knee_track_deg: np.ndarray
+    tibia_inclination_total_deg: np.ndarray
+    tibia_angle_tibia_frame_deg: np.ndarray
+    knee_track_tibia_frame_deg: np.ndarray
+    foot: Rotation
+    foot_sensor: Rotation
+    foot_omega_w: np.ndarray
+    foot_pos_m: np.ndarray
+    foot_acc_w: np.ndarray
+    foot_pitch_deg: np.ndarray
+    heel_lift_m: np.ndarray
+
 
 DEFAULT_END_ANGLE_DEG = {"left": 38.0, "right": 33.0}
 
@@ -186,7 +214,7 @@ class ShankSim:
         names = np.array([s for _, s in self._side_changes], dtype=object)
         return names[np.clip(np.searchsorted(starts, t_s, side="right") - 1, 0, None)]
 
-    def kinematics(self, t_s: np.ndarray) -> dict[str, np.ndarray]:
+    def kinematics(self, t_s: np.ndarray) -> Kinematics:
         """Exact tibia/sensor/foot kinematics at ``t_s`` (world frame z up, ankle at rest = 0).
 
         The tibia turns about the talocrural axis (oblique with ``oblique_axis``) by the flexion
@@ -279,7 +307,7 @@ class ShankSim:
             valid[inside] = r.valid
         return rep, valid
 
-    def foot_ideal(self, k: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def foot_ideal(self, k: Kinematics) -> tuple[np.ndarray, np.ndarray]:
         """Error-free foot IMU specific force and body rate (sensor frame) from ``kinematics``."""
         inv = k["foot_sensor"].inv()
         return (inv.apply(k["foot_acc_w"] + np.array([0.0, 0.0, GRAVITY_M_S2])),
@@ -290,7 +318,7 @@ class ShankSim:
         load = np.clip(1.0 - heel_lift_m / 0.002, 0.0, 1.0)
         return np.clip(load + self._foot_rng.normal(0.0, 0.03, len(load)), 0.0, 1.0)
 
-    def ideal(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def ideal(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, Kinematics]:
         """Error-free specific force and body rate in the sensor frame, plus the kinematics."""
         k = self.kinematics(t_s)
         inv = k["sensor"].inv()
@@ -321,12 +349,14 @@ class ShankSim:
         return self._with_foot_channels(
             ImuBatch(t, acc, gyr, side=str(side[-1]) if n else self.side, truth=truth), k)
 
-    def _with_foot_channels(self, b: ImuBatch, k: dict[str, np.ndarray]) -> ImuBatch:
+    def _with_foot_channels(self, b: ImuBatch, k: Kinematics) -> ImuBatch:
         """Heel-lift and rep ground truth, and the optional foot IMU and heel-switch channels."""
         n = len(b)
         lift = k["heel_lift_m"]
         rep, valid = self.rep_truth(b.t_s) if n else (np.empty(0, int), np.empty(0, bool))
-        b.truth.update({
+        truth = b.truth
+        assert truth is not None  # generate() always builds the batch with its truth
+        truth.update({
             "heel_lift_m": lift, "heel_lift": lift >= LIFT_INVALID_M,
             "heel_off": lift > 0.002, "foot_pitch_deg": k["foot_pitch_deg"],
             "rep": rep, "rep_valid": valid,
@@ -336,9 +366,10 @@ class ShankSim:
         if self.foot_imu:
             facc, fgyr = self.foot_ideal(k)
             e = self.errors
+            assert e is not None  # __post_init__ fills it in
             b.foot_acc_m_s2 = facc + self._foot_rng.normal(0.0, 1.0, (n, 3)) * e.acc_noise_m_s2
             b.foot_gyr_rad_s = fgyr + self._foot_rng.normal(0.0, 1.0, (n, 3)) * e.gyr_noise_rad_s
-            b.truth["foot_quat"] = k["foot_sensor"].as_quat()[:, [3, 0, 1, 2]]
+            truth["foot_quat"] = k["foot_sensor"].as_quat()[:, [3, 0, 1, 2]]
         return b
 
 

@@ -76,7 +76,8 @@ class ShinEffects:
     @staticmethod
     def none() -> ShinEffects:
         """The ideal rig: every effect off."""
-        return ShinEffects(**{name: False for name in EFFECTS})
+        # replace() takes the switches by name (each a bool field), keeping EFFECTS the one list
+        return replace(ShinEffects(), **{name: False for name in EFFECTS})
 
     @staticmethod
     def only(*names: str) -> ShinEffects:
@@ -84,7 +85,7 @@ class ShinEffects:
         unknown = set(names) - set(EFFECTS)
         if unknown:
             raise ValueError(f"unknown effect(s) {sorted(unknown)}; expected {EFFECTS}")
-        return ShinEffects(**{name: name in names for name in EFFECTS})
+        return replace(ShinEffects(), **{name: name in names for name in EFFECTS})
 
     def with_(self, **changes) -> ShinEffects:
         return replace(self, **changes)
@@ -181,7 +182,7 @@ class ShinParams:
                       -side_sign * np.tan(np.radians(self.axis_frontal_deg))])
         return a / np.linalg.norm(a)
 
-    def sway_rad(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def sway_rad(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sway angle, rate and angular acceleration, (2, N) each: rows sagittal, frontal."""
         t = np.asarray(t_s, dtype=float)
         amp = np.radians(np.asarray(self.sway_amplitude_deg))[:, None, None]

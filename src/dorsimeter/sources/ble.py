@@ -311,10 +311,16 @@ class BleSource(Source):
         gen = st.generation
         self.link.state = CONNECTING if gen == 1 else RECONNECTING
         pair = st.kind is not None and st.kind.needs_bonding and backend_can_pair()
+
+        def current_device() -> BLEDevice:  # read at each attempt: a rescan may replace it
+            device = st.device
+            assert device is not None  # set by the first scan, only ever replaced by a rescan
+            return device
+
         client = await establish_connection(
             BleakClient, st.device, self.target,
             disconnected_callback=self._on_disconnect(gen), max_attempts=3, pair=pair,
-            ble_device_callback=lambda: st.device)
+            ble_device_callback=current_device)
         try:
             if st.kind is None:
                 st.kind = kind_for_services(s.uuid for s in client.services)

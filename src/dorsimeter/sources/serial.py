@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import numpy as np
 import serial
@@ -32,12 +32,12 @@ from dorsimeter.types import ImuBatch
 FALLBACK_BAUD = 9600  # many WitMotion UART sensors ship at 9600 baud; USB CDC ignores baud
 
 
-def _snap(rate_hz: float, choices) -> float:
+def _snap(rate_hz: float, choices: Iterable[float]) -> float:
     best = min(choices, key=lambda r: abs(r - rate_hz))
     return float(best) if abs(best - rate_hz) <= 0.05 * best else round(rate_hz, 2)
 
 
-def _nearest_log(rate_hz: float, choices) -> float:
+def _nearest_log(rate_hz: float, choices: Iterable[float]) -> float:
     """The offered rate nearest ``rate_hz`` in ratio (a clockless family's rates are ≥ 25 %
     apart, so the arrival rate picks one)."""
     return float(min(choices, key=lambda r: abs(np.log(r / max(rate_hz, 1e-3)))))
@@ -147,6 +147,7 @@ class SerialSource(Source):
         known: only those that are safe to send to any device)."""
         kinds = [self.kind] if self.kind is not None else [
             k for k in registry.KINDS if k.blind_setup]
+        assert self._ser is not None  # called from __init__, after _open
         try:
             for kind in kinds:
                 for k, cmd in enumerate(kind.rate_commands(self.rate_hz)):
@@ -169,8 +170,10 @@ class SerialSource(Source):
 
     # -- the reader thread: bytes and link events into the asyncio queue
     def _post(self, item) -> bool:
+        loop, queue = self._loop, self._queue
+        assert loop is not None and queue is not None  # stream() sets both before the thread
         try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, item)
             return True
         except RuntimeError:  # the event loop is gone
             return False
@@ -180,6 +183,9 @@ class SerialSource(Source):
         down_since: float | None = None
         while not self._closing.is_set():
             if self._ser is None:
+                # the port is open when stream() starts the thread: it is None only after the
+                # drop below, which sets down_since
+                assert down_since is not None
                 try:
                     self._ser = serial.Serial(self.port, self.baudrate, timeout=0.05)
                 except (serial.SerialException, OSError, ValueError):

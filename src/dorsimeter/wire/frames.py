@@ -368,8 +368,9 @@ class FrameDecoder:
         a restart whose clock step looks forward through the uint32 wrap.
         """
         s = self.state.epoch
-        first = s.last_raw_seq is None
-        prev = np.concatenate([[int(seq[0]) if first else s.last_raw_seq], seq[:-1]])
+        last_seq = s.last_raw_seq
+        first = last_seq is None
+        prev = np.concatenate([[int(seq[0]) if last_seq is None else last_seq], seq[:-1]])
         d = ((seq - prev + 32768) % 65536) - 32768
         if first:
             d[0] = 1
@@ -513,7 +514,9 @@ class FrameDecoder:
             s.last_tu = int(t_raw[0]) if restart_from is None else restart_from
             s.hi_tu = s.last_tu
             self.state.restart_from_us = None
-        prev_seq = np.concatenate([[s.last_raw_seq], seq[:-1]])
+        last_seq = s.last_raw_seq
+        assert last_seq is not None  # set above for the first frame of an epoch
+        prev_seq = np.concatenate([[last_seq], seq[:-1]])
         dseq = ((seq - prev_seq + 32768) % 65536) - 32768
         if first:
             dseq[0] = 1
@@ -618,6 +621,7 @@ class FrameDecoder:
                 q = vals[:, 6:10] * QUAT_LSB
                 norm = np.linalg.norm(q, axis=1, keepdims=True)
                 q = np.where(norm > 0, q / np.where(norm > 0, norm, 1.0), [1.0, 0, 0, 0])
+                assert quat is not None  # allocated above when any frame is ENC_I16Q
                 quat[dst] = q
         has_q = ~np.isnan(quat[:, 0]) if quat is not None else np.zeros(total, dtype=bool)
         self.stats.samples += total
@@ -636,7 +640,7 @@ class FrameDecoder:
         for i0, i1 in zip([0, *cuts.tolist()], [*cuts.tolist(), total], strict=True):
             out.append(ImuBatch(
                 t_us[i0:i1] * 1e-6, acc[i0:i1], gyr[i0:i1],
-                quat=quat[i0:i1] if has_q[i0] else None,
+                quat=quat[i0:i1] if quat is not None and has_q[i0] else None,
                 heel_contact=heel_out[i0:i1] if heel_has[i0] else None,
                 seq=seq_out[i0:i1], side=self.side))
         if out and state.mark_restart:
