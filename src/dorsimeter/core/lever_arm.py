@@ -143,7 +143,8 @@ def lowpassed(x: np.ndarray, rate_hz: float, cutoff_hz: float = FIT_LOWPASS_HZ) 
     return sosfiltfilt(sos, x, axis=0)
 
 
-def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray, gain: float) -> np.ndarray:
+def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray | tuple[float, float, float],
+                   gain: float) -> np.ndarray:
     """``gyr`` with its component along the unit ``axis`` multiplied by ``gain`` (element-wise,
     so the same floats for any batch split)."""
     g = np.asarray(gyr_rad_s, dtype=float)
