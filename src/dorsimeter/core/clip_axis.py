@@ -52,7 +52,7 @@ def nearest_clip_axis(sensor_to_tibia: np.ndarray) -> tuple[str, float]:
     """The signed sensor axis nearest the shin's long axis (pointing to the knee), and its angle
     from it: the clip's long side, for a clip whose sensor sits square in it."""
     offsets = axis_offsets_deg(sensor_to_tibia)
-    name = min(offsets, key=offsets.get)
+    name = min(offsets, key=offsets.__getitem__)
     return name, offsets[name]
 
 

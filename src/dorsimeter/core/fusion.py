@@ -210,7 +210,12 @@ class StreamingFusion:
         out, start = [], 0
         for i in gaps:  # a gap before sample i of this batch
             out.append(self._step(gyr[start:i], acc[start:i]))
-            t0, g0, a0 = (float(t[i - 1]), gyr[i - 1], acc[i - 1]) if i > 0 else prev
+            if i > 0:
+                t0, g0, a0 = float(t[i - 1]), gyr[i - 1], acc[i - 1]
+            else:
+                # a gap before sample 0 is only found against the previous batch's last sample
+                assert prev is not None
+                t0, g0, a0 = prev
             m = int(round((t[i] - t0) * self.rate_hz)) - 1
             if m * dt <= MAX_BRIDGE_S:
                 f = (np.arange(1, m + 1) / (m + 1))[:, None]

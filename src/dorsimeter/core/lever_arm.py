@@ -14,6 +14,7 @@ floats. All arithmetic is element-wise (no BLAS), which keeps it bit-identical f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy.signal import savgol_filter
@@ -107,8 +108,9 @@ def smoothed_rates(gyr_rad_s: np.ndarray, rate_hz: float, window_s: float = 0.15
     win = max(3, int(round(window_s * rate_hz)) | 1)
     if len(w) < win:
         return w, np.zeros_like(w)
-    return (savgol_filter(w, win, 2, axis=0),
-            savgol_filter(w, win, 2, deriv=1, delta=1.0 / rate_hz, axis=0))
+    # scipy's stubs widen savgol_filter's result to its array-API union; it is an ndarray here
+    return (cast(np.ndarray, savgol_filter(w, win, 2, axis=0)),
+            cast(np.ndarray, savgol_filter(w, win, 2, deriv=1, delta=1.0 / rate_hz, axis=0)))
 
 
 #: knee drives and lunges move below 2 Hz; a clip on skin wobbles at 12-25 Hz after jolts
@@ -134,13 +136,15 @@ def lowpassed(x: np.ndarray, rate_hz: float, cutoff_hz: float = FIT_LOWPASS_HZ) 
     x = np.asarray(x, dtype=float)
     if cutoff_hz >= 0.45 * rate_hz:
         return x
-    sos = butter(2, cutoff_hz, fs=rate_hz, output="sos")
+    # butter's return type covers every output=; "sos" always gives the (n, 6) array
+    sos = cast(np.ndarray, butter(2, cutoff_hz, fs=rate_hz, output="sos"))
     if len(x) <= 3 * (2 * len(sos) + 1):
         return x
     return sosfiltfilt(sos, x, axis=0)
 
 
-def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray, gain: float) -> np.ndarray:
+def flexion_scaled(gyr_rad_s: np.ndarray, axis: np.ndarray | tuple[float, float, float],
+                   gain: float) -> np.ndarray:
     """``gyr`` with its component along the unit ``axis`` multiplied by ``gain`` (element-wise,
     so the same floats for any batch split)."""
     g = np.asarray(gyr_rad_s, dtype=float)

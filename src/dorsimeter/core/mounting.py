@@ -20,6 +20,7 @@ from dorsimeter.core.lever_arm import (
     rotational_acc,
     smoothed_rates,
 )
+from dorsimeter.core.sensor_cal import as_vec3
 from dorsimeter.errors import CalibrationError
 from dorsimeter.text import terminal_safe
 from dorsimeter.types import GRAVITY_M_S2
@@ -382,6 +383,12 @@ class DriveSegment:
         return self.after_stance or self.rest is not None
 
 
+def _rest_slice(g: DriveSegment) -> slice:
+    """The sample range of an anchored later segment's rest (always found: it anchors it)."""
+    assert g.rest is not None
+    return slice(*g.rest)
+
+
 @dataclass
 class Drives:
     """The knee drives after the stance, in gap-free segments (the current one last)."""
@@ -558,7 +565,12 @@ class MountingCalibrator:
                 if j is not None:
                     return start + j
             if stop < n:
-                t_before = float(t[stop - 1]) if stop else float(prev)
+                if stop:
+                    t_before = float(t[stop - 1])
+                else:
+                    # a cut before sample 0 is only found against the carried last time
+                    assert prev is not None
+                    t_before = float(prev)
                 if self._gap(t_before, float(t[stop])):
                     return stop
             start = stop
@@ -796,7 +808,7 @@ class MountingCalibrator:
         w_s, dw_s = (np.concatenate(c) for c in zip(*rates, strict=True))
         # time since the gravity each segment carries was read (the residual bias's drift)
         t_since = np.concatenate(
-            [p[2] - (t_all[0] if g.after_stance else float(np.mean(p[2][slice(*g.rest)])))
+            [p[2] - (t_all[0] if g.after_stance else float(np.mean(p[2][_rest_slice(g)])))
              for g, p in zip(segs, parts, strict=True)])
         r_m = np.zeros(3)
         for second in (False, True):
@@ -817,6 +829,7 @@ class MountingCalibrator:
             # reading: the stance's, or the mean of a later segment's rest
             seg_rots, anchors = ([rots[ns:]], [acc_st]) if first else ([], [])
             for g, p in later:
+                assert g.rest is not None  # a segment not after the stance has its rest
                 rk = carried_rotations(p[0], self.rate_hz, p[2])
                 rk = np.einsum("ji,kjl->kil", rk[g.rest[0]], rk)  # to the rest's first frame
                 rest = slice(*g.rest)
@@ -866,10 +879,10 @@ class MountingCalibrator:
         gain = 1.0 if self.estimate_acc_offset else flexion_gyro_gain(
             up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
         return MountingCalibration(
-            self.side, tuple(map(float, x)), tuple(map(float, y)), tuple(map(float, z)),
-            tuple(map(float, bias)), st.n / self.rate_hz, float(np.degrees(d.rotation_rad)),
-            planarity, tilt, t_defined_s, tuple(map(float, fit.r_m)),
-            float(fit.residual_m_s2), sway, gain, tuple(map(float, offset)), uncertainty,
+            self.side, as_vec3(x), as_vec3(y), as_vec3(z),
+            as_vec3(bias), st.n / self.rate_hz, float(np.degrees(d.rotation_rad)),
+            planarity, tilt, t_defined_s, as_vec3(fit.r_m),
+            float(fit.residual_m_s2), sway, gain, as_vec3(offset), uncertainty,
             offset_sigma_mg if any(offset) else 0.0)
 
     def _check_lever_arm(self, r_m: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:

@@ -23,6 +23,8 @@ Python loop only over threshold crossings.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from dorsimeter.core.fusion import MAX_BRIDGE_S, StreamingFusion, up_in_sensor
@@ -245,7 +247,8 @@ class ShankLiftDetector:
         self.block_n = block_n or max(1, int(round(1.0 * rate_hz)))
         from scipy.signal import butter  # imported here: scipy.signal costs ~1 s of CLI start-up
 
-        self._bp = butter(2, band_hz, btype="band", fs=rate_hz)
+        # butter's return type covers every output=; the default "ba" gives (b, a)
+        self._bp = cast(tuple[np.ndarray, np.ndarray], butter(2, band_hz, btype="band", fs=rate_hz))
         self._lp = butter(4, min(BONE_BAND_HZ, 0.4 * rate_hz), fs=rate_hz, output="sos")
         self._lp_zi: np.ndarray | None = None  # (sections, 2, 8): ω (3), a·up, up (3), wobble
         # the clip's wobble power: the accelerometer above the soft-tissue band's bottom, its

@@ -196,11 +196,11 @@ class RepTracker:
                 self.current.gap_s = max(self.current.gap_s, float(lost_s[a]))
                 self._close_run(float(t_s[a]))  # a hold is not held across a gap
             if in_rep[a]:
-                if self.current is None:
-                    self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
-                    if gap[a]:  # the rep began while the link was down
-                        self.current.gap_s = float(lost_s[a])
                 cur = self.current
+                if cur is None:
+                    cur = self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
+                    if gap[a]:  # the rep began while the link was down
+                        cur.gap_s = float(lost_s[a])
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
                 cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
                 cur.peak_valgus_deg = max(cur.peak_valgus_deg, float(seg_k.max()))
@@ -231,13 +231,16 @@ class RepTracker:
         self._in_rep = bool(in_rep[-1])
         return rep, valid, done, alerts
 
-    def _begin(self, t_s: float, side: str, track_deg: float, heel_source: str) -> None:
-        self.current = RepRecord(self.next_index, side, t_s, start_track_deg=track_deg,
-                                 heel_source=heel_source)
+    def _begin(self, t_s: float, side: str, track_deg: float, heel_source: str) -> RepRecord:
+        cur = self.current = RepRecord(self.next_index, side, t_s, start_track_deg=track_deg,
+                                       heel_source=heel_source)
         self.next_index += 1
+        return cur
 
     def _check_hold(self, t_last_s: float) -> None:
         cur = self.current
+        # called inside a rep, just after the run's start was set
+        assert cur is not None and self._run_t0 is not None
         dur = t_last_s - self._run_t0 + 1.0 / self.rate_hz
         if dur >= self.hold_s and cur.hold_reached_s is None:
             cur.hold_reached_s = self._run_t0 + self.hold_s
@@ -247,6 +250,7 @@ class RepTracker:
             return
         angles = np.concatenate(self._run)
         cur = self.current
+        assert cur is not None  # a run is only open inside a rep
         dur = len(angles) / self.rate_hz
         med = float(np.median(angles))
         cur.holds.append((self._run_t0, self._run_t0 + dur, med))
@@ -259,6 +263,7 @@ class RepTracker:
 
     def _finish(self, t_s: float) -> RepRecord:
         cur = self.current
+        assert cur is not None  # only finished while one is open
         cur.t_end_s = t_s
         if cur.end_range_deg is None:
             cur.end_range_deg = cur.peak_deg

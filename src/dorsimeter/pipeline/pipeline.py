@@ -7,6 +7,7 @@ calibration are decided sample by sample, any split of the same stream gives ide
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 
@@ -411,9 +412,10 @@ class Pipeline:
             quat = None if q is None else np.where(held[:, None], q[np.maximum(src, 0)], last[2])
             batch = replace(batch, acc_m_s2=acc, gyr_rad_s=gyr, quat=quat)
         i = len(batch) - 1
+        bq = batch.quat  # None exactly when q is
         if good.any() or self.state.last_good is None:
             self.state.last_good = (batch.acc_m_s2[i].copy(), batch.gyr_rad_s[i].copy(),
-                               np.array([1.0, 0, 0, 0]) if q is None else batch.quat[i].copy())
+                               np.array([1.0, 0, 0, 0]) if bq is None else bq[i].copy())
         return batch
 
     def _plausible_contact(self, batch: ImuBatch) -> ImuBatch:
@@ -447,7 +449,8 @@ class Pipeline:
         events = self.state.detector_events
         events += [Event(kind, t, name, msg) for kind, t, msg in alerts]
         events += [
-            Event("rep", rep.t_end_s, name, f"rep ended at {rep.end_range_deg:.1f}°"
+            # a finished rep has its end time
+            Event("rep", cast(float, rep.t_end_s), name, f"rep ended at {rep.end_range_deg:.1f}°"
                   + ("" if rep.valid else " (heel lifted, not scored)")
                   + (" (link lost during the rep, not scored)" if rep.link_lost else ""),
                   rep=rep)

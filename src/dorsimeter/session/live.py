@@ -24,6 +24,8 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from signal import SIGHUP, SIGINT, SIGTERM
+from typing import cast
 
 import numpy as np
 
@@ -196,7 +198,8 @@ class LiveSession:
         self._counted = len(counted)
         ended = [r for r in self._pending if r.t_end_s is not None]
         self._pending = [r for r in self._pending if r.t_end_s is None]
-        return [Event("rep", r.t_end_s, r.side, f"{r.exercise} rep {r.rep_no}", rep=r)
+        # ended: their end time is set
+        return [Event("rep", cast(float, r.t_end_s), r.side, f"{r.exercise} rep {r.rep_no}", rep=r)
                 for r in ended]
 
     # -- streaming ----------------------------------------------------------------------------
@@ -267,7 +270,7 @@ class SignalStop:
     stop: Callable[[int], object]
     stuck: Callable[[int], object] | None = None
     stuck_s: float = 10.0
-    signals: tuple[int, ...] = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+    signals: tuple[int, ...] = (SIGHUP, SIGTERM, SIGINT)  # the field below shadows the module
     signal: int | None = field(default=None, init=False)  # the signal that stopped it
 
     def install(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -286,7 +289,8 @@ class SignalStop:
         if sig == signal.SIGHUP:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.__stdout__.fileno())
+                # no stdout (None): the AttributeError is suppressed above
+                os.dup2(devnull, sys.__stdout__.fileno())  # pyright: ignore[reportOptionalMemberAccess]
                 os.close(devnull)
         if self.stuck is not None:
             timer = threading.Timer(self.stuck_s, self.stuck, args=(exit_code(sig),))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -128,7 +128,8 @@ class SideResults:
 
     @property
     def scores_deg(self) -> list[float]:
-        return [r.end_range_deg for r in self.scored]
+        # a scored trial ended, so its end range is set
+        return [cast(float, r.end_range_deg) for r in self.scored]
 
     def score(self, best_of: int = BEST_OF) -> Score:
         """The wall-test figures of this side's trials, by the one scoring rule."""
@@ -203,7 +204,8 @@ class SessionResults:
         if self.guided and rep.side not in self._guided_spans:
             return True
         end = rep.t_end_s if rep.t_end_s is not None else np.inf
-        return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > t0
+        # a span's start is always set (only its end may be open)
+        return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > cast(float, t0)
                    for t0, t1 in self._guided_spans.get(rep.side, []))
 
     def _end_cut_guided(self, rep: RepRecord) -> None:
@@ -264,12 +266,13 @@ class SessionResults:
         return self.auto_trials or side in self._open
 
     # -- numbering ------------------------------------------------------------------------------
-    def _number(self, rep: RepRecord, exercise: str, set_no: int | None) -> None:
+    def _number(self, rep: RepRecord, exercise: str, set_no: int | None) -> int:
         key = (rep.side, exercise)
         rep.exercise, rep.set_no = exercise, set_no
-        rep.rep_no = self._next_rep.get(key, 1)
+        rep.rep_no = rep_no = self._next_rep.get(key, 1)
         self._next_rep[key] = rep.rep_no + 1
         self.sides.setdefault(rep.side, SideResults(rep.side)).reps.append(rep)
+        return rep_no
 
     def _take(self, rep: RepRecord) -> bool:
         """A rep the pipeline ended: numbered (and kept) when the session counts it."""
@@ -279,8 +282,7 @@ class SessionResults:
             return False
         if self.exercise != WALL_TEST:
             if rep.held:
-                self._number(rep, self.exercise, 1)
-                self._numbered[(side, rep.index)] = rep.rep_no
+                self._numbered[(side, rep.index)] = self._number(rep, self.exercise, 1)
                 return True
             return False
         if not rep.is_trial or not self._counts_now(side):
@@ -289,8 +291,7 @@ class SessionResults:
             set_no = self._trial_no[side] = self._trial_no.get(side, 0) + 1
         else:
             set_no = self._open[side]
-        self._number(rep, WALL_TEST, set_no)
-        self._numbered[(side, rep.index)] = rep.rep_no
+        self._numbered[(side, rep.index)] = self._number(rep, WALL_TEST, set_no)
         return True
 
     def add_counted(self, side: str, set_no: int, record: RepRecord) -> RepRecord:
@@ -364,7 +365,9 @@ class SessionResults:
             if events is None:
                 tracker, cols = self._tracker(
                     side, (r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m]))
-                reps = [] if tracker is None else tracker.update(*cols, side, src)[2]
+                # cols: t, angle, track and heel lift, always the four
+                reps = [] if tracker is None else tracker.update(
+                    *cols, side, src)[2]  # pyright: ignore[reportCallIssue]
                 done += [rep for rep in reps if self._take(rep)]
         return done
 

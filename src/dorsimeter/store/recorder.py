@@ -104,7 +104,7 @@ class SessionRecorder:
         self.spans: dict[str, tuple[float, float]] = {}
         self.samples = 0
         self.reps = 0
-        self._holds: dict[tuple[str, int | None], tuple[float | None, float | None]] = {}
+        self._holds: dict[tuple[str, str, int | None], tuple[float | None, float | None]] = {}
         for side, cal in sorted((calibrations or {}).items()):
             store.add_calibration(self.session_id, side, cal, origin="file", sensor=sensor)
 
