@@ -167,7 +167,8 @@ async def test_power_cycle_over_ble_while_the_link_is_down(system_bus):
             await asyncio.wait_for(run(), 180)
         finally:
             await source.close()
-    dec = source._decoder
+    dec = source.state.decoder  # the BLE source's declared state (one decoder across lives)
+    assert dec is not None
     t = np.concatenate(t_all)
     assert source.link.reconnects == 1 and dec.stats.restarts == 1
     assert dec.stats.lost == dec.stats.lost_samples == 0  # not billions: a restart is no loss
