@@ -231,7 +231,10 @@ class LiveSession:
                 done = False
                 if self.duration_s is not None:
                     t0_s = float(batch.t_s[0]) if leg.t_first_s is None else leg.t_first_s
-                    t_end = t0_s + self.duration_s
+                    # half a sample short of the end: duration × rate samples of a regular
+                    # stream whatever the rounding of its device times (0.92 + 20.0 s must
+                    # not keep the sample stamped 20.919999…)
+                    t_end = t0_s + self.duration_s - 0.5 / leg.source.rate_hz
                     keep = int(np.searchsorted(batch.t_s, t_end, side="left"))
                     done = keep < len(batch)
                     batch = batch.slice(0, keep)
