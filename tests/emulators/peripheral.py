@@ -159,9 +159,9 @@ class Peripheral:
     async def drop_link(self, silent_s: float = 0.0) -> None:
         """End the connection as a supervision timeout would; stay unreachable ``silent_s``."""
         self.counters.drops += 1
+        self.subscribed.clear()  # first: what is produced while the link goes down is unsent
         for conn in list(self.device.connections.values()):
             await conn.disconnect(HCI_CONNECTION_TIMEOUT_ERROR)
-        self.subscribed.clear()
         if silent_s > 0:
             await asyncio.sleep(0.02)  # let Bumble's auto-restart of advertising run first
             if self.device.is_advertising:

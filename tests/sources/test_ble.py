@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -85,8 +86,9 @@ async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
 
 
 async def collect_seconds(source: BleSource, seconds: float, timeout_s: float,
-                          on_batch=None) -> list:
-    """Batches from ``source`` until ``seconds`` of device time have arrived (then stops it)."""
+                          on_batch=None, until=None) -> list:
+    """Batches from ``source`` until ``seconds`` of device time have arrived, or ``until(batch)``
+    holds (then stops it)."""
     out = []
 
     async def run():
@@ -95,6 +97,8 @@ async def collect_seconds(source: BleSource, seconds: float, timeout_s: float,
             if on_batch is not None:
                 await on_batch(batch)
             if batch.t_s[-1] - out[0].t_s[0] >= seconds - 1e-9:
+                break
+            if until is not None and until(batch):
                 break
 
     try:
@@ -151,11 +155,16 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
             events.extend(ev)
             if not drop and pipeline.status == "calibrated" and batch.t_s[-1] > 10.0:
                 drop["unsent"] = node.counters.unsent
+                drop["t_s"] = float(batch.t_s[-1])
                 await node.drop_link()
 
         # 20 s of device time: under load the calibration can finish late (a late emulator
         # delivers in bursts), and the drop waits for it; the wall deadline is only a backstop
-        await collect_seconds(source, 20.0, timeout_s=120, on_batch=on_batch)
+        # up to 60 s of device time: under load the calibration can finish late (a late
+        # emulator delivers in bursts, frames dropped restart it), and the drop waits for it;
+        # the stream stops 6 s after the drop, and the wall deadline is only a backstop
+        await collect_seconds(source, 60.0, timeout_s=240, on_batch=on_batch,
+                              until=lambda b: bool(drop) and b.t_s[-1] > drop["t_s"] + 6.0)
         assert drop, "the trial never calibrated before the drop"
         assert source.link.reconnects == 1 and len(source.gaps) == 1 and gaps == source.gaps
         gap = gaps[0]
@@ -343,8 +352,11 @@ async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
         wit = await rig.add(WitMotionPeripheral(rig.link, "WT901-gap", "C0:57:17:00:00:a5"))
         source = BleSource("WT901-gap", rate_hz=100)
         mark = {}
+        lateness_s = []  # host arrival minus the sample clock, before the drop
 
         async def on_batch(batch):
+            if not mark:
+                lateness_s.append(time.monotonic() - float(batch.t_s[-1]))
             if not mark and batch.t_s[-1] >= 1.0:
                 mark["unsent"] = wit.counters.unsent
                 await wit.drop_link()
@@ -353,7 +365,11 @@ async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
         (gap,) = source.gaps
         missed = wit.counters.unsent - mark["unsent"]   # sampled while nobody listened
         assert gap.estimated and missed > 0
-        assert abs(gap.lost_samples - missed) <= 3
+        # a clockless device: the estimate comes from arrival times, so it is as good as their
+        # jitter (a sample either side, plus the spread of delivery delays seen on this link;
+        # a loaded machine delivers late and in bursts)
+        jitter_samples = (max(lateness_s) - min(lateness_s)) * 100
+        assert abs(gap.lost_samples - missed) <= 2 + 2 * jitter_samples
         t = np.concatenate([b.t_s for b in batches])
         jump = np.diff(t).max()
         assert jump == pytest.approx((gap.lost_samples + 1) / 100, abs=1e-9)
