@@ -159,6 +159,7 @@ class ShankSim:
         self._n = 0
         self._motion = Motion(heel_to_mth_m=self.foot.heel_to_mth_m)
         self._side_changes: list[tuple[float, str]] = [(0.0, self.side)]
+        self.restarts_t_s: list[float] = []  # device times :meth:`restart` cut the script at
         self._start_script()
 
     def _start_script(self) -> None:
@@ -202,6 +203,7 @@ class ShankSim:
         still stance and calibration drives: what the calibration wizard asks for. Without it a
         recalibration mid-script takes an end-range hold for the stance."""
         self._motion.cut(self.t_s)
+        self.restarts_t_s.append(self.t_s)
         for p in self._motion.profiles:
             p.move(0.0, 1.0)
         self._start_script()
