@@ -84,12 +84,14 @@ def _advertised_battery(adv: AdvertisementData) -> int | None:
     return int(data[0]) if data else None
 
 
-async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0) -> int | None:
-    """Connect briefly and read the standard Battery Level (0x2A19), None if not offered."""
+async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0,
+                             uuid: str = BATTERY_LEVEL_UUID) -> int | None:
+    """Connect briefly and read a battery level (uint8 % first: the standard Battery Level
+    0x2A19 unless the family declares its own), None if not offered."""
     try:
         async with asyncio.timeout(timeout_s):
             async with BleakClient(device) as client:
-                char = client.services.get_characteristic(BATTERY_LEVEL_UUID)
+                char = client.services.get_characteristic(uuid)
                 if char is None:
                     return None
                 return int((await client.read_gatt_char(char))[0])
@@ -133,12 +135,12 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
         raise DeviceError(scan_error(e)) from e
     out = []
     for dev, adv in found.values():
-        kind = kind_for_services(adv.service_uuids, adv.local_name)
+        kind = kind_for_services(adv.service_uuids, adv.local_name, adv.manufacturer_data)
         if kind is None:
             continue
         battery = _advertised_battery(adv)
         if battery is None and read_battery and kind.has_battery_service:
-            battery = await read_battery_level(dev)
+            battery = await read_battery_level(dev, uuid=kind.battery_uuid)
         # the name is whatever the air said: capped, control characters out, at the source
         name = device_name(adv.local_name) or device_name(dev.name) or dev.address
         out.append(FoundSensor(dev.address, name, kind.name, adv.rssi, battery, dev))
@@ -429,7 +431,7 @@ class BleSource(Source):
             raise DeviceError(self.allowed.refusal(st.device.address,
                                                    device_name(adv.local_name)))
         self.link.address = st.device.address
-        st.kind = kind_for_services(adv.service_uuids, adv.local_name)
+        st.kind = kind_for_services(adv.service_uuids, adv.local_name, adv.manufacturer_data)
         self.link.battery_pct = _advertised_battery(adv)
         self.link.rssi_dbm = adv.rssi
         try:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, witmotion
+from dorsimeter.wire import frames, gatt, movella, witmotion
 from dorsimeter.wire.frames import FrameDecoder
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
@@ -50,8 +50,10 @@ class SensorKind:
     control_uuid = ""        # notifications answering commands (if any)
     write_uuid = ""          # where set-up commands go
     name_prefixes: tuple[str, ...] = ()  # advertised names that identify it without a UUID
+    company_ids: tuple[int, ...] = ()  # manufacturer data (Bluetooth SIG company) identifying it
     needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
     has_battery_service = False  # standard Battery Service 0x180F (read in a scan, polled)
+    battery_uuid = gatt.BATTERY_LEVEL_UUID  # the level a scan reads (uint8 % first)
     ble_command_gap_s = 0.0  # pause between set-up writes
     # --- the stream
     has_sequence = False     # frames numbered: loss counted exactly
@@ -244,14 +246,84 @@ class WitMotionKind(SensorKind):
         decoder.state.n += n
 
 
+async def _read_level(client: BleakClient, uuid: str) -> int | None:
+    """The first byte of a battery characteristic (%), None if the device has none."""
+    if client.services.get_characteristic(uuid) is None:
+        return None
+    value = await client.read_gatt_char(uuid)
+    return int(value[0]) if value else None
+
+
+class MovellaKind(SensorKind):
+    """Movella (Xsens) DOT, custom mode 5 (timestamp, quaternion, acceleration, angular velocity)
+    on the long payload characteristic: a clock, no sequence numbers (``wire.movella``)."""
+
+    key = "movella"
+    name = "Movella DOT"
+    service_uuid = movella.MEASUREMENT_SERVICE_UUID
+    notify_uuid = movella.LONG_PAYLOAD_UUID
+    write_uuid = movella.CONTROL_UUID
+    name_prefixes = ("MOVELLA DOT", "XSENS DOT")  # the default device tag (advertised name)
+    company_ids = (movella.COMPANY_ID,)  # found by its manufacturer data when renamed
+    has_battery_service = True  # its own battery service (``battery_uuid``), polled
+    battery_uuid = movella.BATTERY_UUID
+    has_clock = True
+    rates_hz = tuple(float(r) for r in movella.STREAM_RATES_HZ)
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> movella.DotDecoder:
+        return movella.DotDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        if rate_hz not in self.rates_hz:
+            near = min(self.rates_hz, key=lambda r: abs(r - rate_hz))
+            raise DeviceError(f"the {self.name} streams at "
+                              f"{', '.join(f'{r:g}' for r in self.rates_hz)} Hz, not "
+                              f"{rate_hz:g}: ask for the nearest, e.g. --sensor ble:NAME@{near:g}")
+        return [movella.control_command(movella.CUSTOM_MODE_5)]
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Output rate (Device Control: read, change the rate field, write, read back), then
+        start custom mode 5 (Control, read back: a firmware without the mode leaves it off)."""
+        start = self.rate_commands(rate_hz)[0]
+        control = bytes(await client.read_gatt_char(movella.DEVICE_CONTROL_UUID))
+        rate = int(rate_hz)
+        if movella.output_rate(control) != rate:
+            await client.write_gatt_char(movella.DEVICE_CONTROL_UUID,
+                                         movella.set_output_rate(control, rate), response=True)
+            control = bytes(await client.read_gatt_char(movella.DEVICE_CONTROL_UUID))
+            if movella.output_rate(control) != rate:
+                raise DeviceError(f"the {self.name} did not take the output rate {rate} Hz")
+        await client.write_gatt_char(self.write_uuid, start, response=True)
+        if bytes(await client.read_gatt_char(self.write_uuid))[:3] != start:
+            raise DeviceError(f"the {self.name} did not start custom mode 5 (timestamp, "
+                              "quaternion, acceleration, angular velocity): update its firmware "
+                              "in the Movella DOT app")
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
+        link.duplicates = int(decoder.stats.duplicates)
+
+
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind())
 
 
 # --------------------------------------------------------------------------- picking
-def kind_for_services(uuids: Iterable[str], name: str | None = None) -> SensorKind | None:
+def kind_for_services(uuids: Iterable[str], name: str | None = None,
+                      company_ids: Iterable[int] = ()) -> SensorKind | None:
     """The family offering one of ``uuids`` (advertised or discovered), or failing that the one
-    whose name prefix the advertised ``name`` starts with."""
+    whose name prefix the advertised ``name`` starts with, or whose company identifier is in the
+    advertised manufacturer data (``company_ids``: its keys)."""
     have = {u.lower() for u in uuids}
     for kind in KINDS:
         if kind.service_uuid.lower() in have:
@@ -259,6 +331,10 @@ def kind_for_services(uuids: Iterable[str], name: str | None = None) -> SensorKi
     upper = (name or "").upper()
     for kind in KINDS:
         if upper and upper.startswith(kind.name_prefixes):
+            return kind
+    companies = set(company_ids)
+    for kind in KINDS:
+        if companies & set(kind.company_ids):
             return kind
     return None
 
