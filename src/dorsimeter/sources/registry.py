@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, movella, witmotion
+from dorsimeter.wire import frames, gatt, movella, polar, witmotion
 from dorsimeter.wire.frames import FrameDecoder
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
@@ -314,8 +314,86 @@ class MovellaKind(SensorKind):
         link.duplicates = int(decoder.stats.duplicates)
 
 
+class PolarKind(SensorKind):
+    """Polar Verity Sense over Polar Measurement Data: SDK mode, ACC and gyro frames (delta
+    compressed), the standard battery service; a clock, no sequence numbers (``wire.polar``)."""
+
+    key = "polar"
+    name = "Polar Verity Sense"
+    service_uuid = polar.SERVICE_UUID
+    notify_uuid = polar.DATA_UUID
+    control_uuid = polar.CONTROL_POINT_UUID  # indications answering its commands
+    write_uuid = polar.CONTROL_POINT_UUID
+    name_prefixes = ("POLAR SENSE",)  # "Polar Sense 1A2B3C4D"
+    has_battery_service = True
+    has_clock = True
+    rates_hz = tuple(float(r) for r in polar.SDK_RATES_HZ)
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> polar.PolarDecoder:
+        return polar.PolarDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.frames)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        try:
+            return polar.imu_start_commands(int(rate_hz) if rate_hz in self.rates_hz else -1)
+        except ValueError:
+            near = min(self.rates_hz, key=lambda r: abs(r - rate_hz))
+            raise DeviceError(f"the {self.name} streams ACC and gyro at "
+                              f"{', '.join(f'{r:g}' for r in self.rates_hz)} Hz, not "
+                              f"{rate_hz:g}: ask for the nearest, e.g. --sensor ble:NAME@{near:g}"
+                              ) from None
+
+    async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                       command: bytes, timeout_s: float = 5.0) -> polar.Response:
+        """Write one control-point command; its response (``F0 op type …``) on the indication."""
+        await client.write_gatt_char(self.write_uuid, command, response=True)
+        async with asyncio.timeout(timeout_s):
+            while True:
+                resp = polar.parse_response(await responses.get())
+                if resp is not None and resp.op == command[0] and resp.measurement == command[1]:
+                    return resp
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """SDK mode, then ACC and gyro at the rate, each answered on the control point; the
+        conversion factors they report must be the ones the decoder applies."""
+        commands = self.rate_commands(rate_hz)
+        offered = polar.features(bytes(await client.read_gatt_char(self.write_uuid)))
+        if polar.SDK_MODE not in offered or polar.GYRO not in offered:
+            raise DeviceError(f"the {self.name} offers no gyroscope stream: update it to "
+                              "firmware 1.1.5 or later (Polar Flow) for its SDK mode")
+        expected = {polar.ACC: polar.ACC_FACTOR_G, polar.GYRO: polar.GYR_FACTOR_DPS}
+        try:
+            for command in commands:
+                resp = await self._command(client, responses, command)
+                if resp.status == polar.ALREADY_IN_STATE and command[1] == polar.SDK_MODE:
+                    continue
+                if not resp.ok:
+                    what = {polar.SDK_MODE: "SDK mode", polar.ACC: "ACC", polar.GYRO: "gyro"}
+                    raise DeviceError(f"the {self.name} refused to start {what[command[1]]}: "
+                                      f"{resp.error()}")
+                factor = (polar.parse_settings(resp.params) or {}).get(polar.SET_FACTOR)
+                want = expected.get(command[1])
+                if want is not None and factor and abs(factor[0] - want) > want * 1e-6:
+                    raise DeviceError(f"the {self.name} reports a conversion factor of "
+                                      f"{factor[0]:g}, not {want:g}")
+        except TimeoutError as e:
+            raise DeviceError(f"the {self.name} did not answer its commands") from e
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
+
+
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind(), PolarKind())
 
 
 # --------------------------------------------------------------------------- picking
