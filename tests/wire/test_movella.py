@@ -104,3 +104,14 @@ def test_packets_survive_any_garbage_between_them(seed, junks, chunk):
     assert dec.stats.bytes_skipped + dec.stats.padding == sum(len(j) for j in junks) + 19 - len(
         dec.state.buf)
     assert np.allclose(np.concatenate([b.acc_m_s2 for b in got]), acc, rtol=1e-6)
+
+
+def test_a_clock_going_back_is_a_restart_and_time_goes_on():
+    t, q, acc, gyr = _stream(10, 5, t0_us=50_000_000)
+    t[6:] = np.rint(np.arange(4) * 1e6 / 60).astype(np.int64) + 200_000  # powered up again
+    dec = M.DotDecoder(60)
+    got = dec.feed(M.encode_packets(t, q, acc, gyr))
+    assert [len(b) for b in got] == [6, 4] and [b.restart for b in got] == [False, True]
+    t_s = np.concatenate([b.t_s for b in got])
+    assert np.allclose(np.diff(t_s), 1 / 60, atol=2e-6)  # unbroken device time
+    assert dec.stats.restarts == 1 and dec.stats.duplicates == 0 and dec.stats.lost == 0

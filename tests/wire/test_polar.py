@@ -154,3 +154,17 @@ def test_frames_survive_garbage_notifications_between_them(seed, junk, per):
     assert dec.stats.samples == 4 * per and dec.stats.lost == 0
     assert np.allclose(np.concatenate([b.acc_m_s2 for b in got]),
                        raw_a * P.ACC_FACTOR_G * GRAVITY_M_S2)
+
+
+def test_a_restart_setting_the_clock_back_goes_on_and_is_marked():
+    acc, gyr, raw_a, _ = _frames(52, 3, 10, 2, t0_ns=10**17)
+    acc2, gyr2, raw_a2, _ = _frames(52, 2, 10, 3, t0_ns=10**15)  # the default time again
+    dec = P.PolarDecoder(52)
+    got = [b for f in (acc[0], gyr[0], acc[1], gyr[1], acc[2], gyr[2], acc2[0], gyr2[0],
+                       acc2[1], gyr2[1]) for b in dec.feed(f)]
+    t = np.concatenate([b.t_s for b in got])
+    assert len(t) == 50 and np.allclose(np.diff(t), 1 / 52, atol=1e-6)  # on, unbroken
+    assert [b.restart for b in got] == [False, False, False, True, False]
+    assert dec.stats.restarts == 2 and dec.stats.late == 0 and dec.stats.lost == 0
+    assert np.allclose(np.concatenate([b.acc_m_s2 for b in got])[30:],
+                       raw_a2 * P.ACC_FACTOR_G * GRAVITY_M_S2)

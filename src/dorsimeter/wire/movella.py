@@ -118,7 +118,8 @@ class DotStats:
     bytes_skipped: int = 0  # bytes in no packet (the long payload's zero padding not counted)
     padding: int = 0        # zero bytes after a packet, up to the 63-byte payload
     lost: int = 0           # samples missing by the device timestamps
-    duplicates: int = 0     # packets with a timestamp not after the last one (dropped)
+    duplicates: int = 0     # packets with the timestamp of the one before (dropped)
+    restarts: int = 0       # the sensor's clock went back: it restarted
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -220,16 +221,21 @@ class DotDecoder:
         first = st.last_raw_us is None
         prev = int(t_raw[0]) if st.last_raw_us is None else st.last_raw_us
         step = np.diff(np.concatenate([[prev], t_raw])) % _WRAP  # µs since the packet before
-        # a timestamp equal to the one before, or a jump back (more than half the wrap), is a
-        # repeat: dropped (BLE neither repeats nor reorders on one link: corruption)
-        keep = (step > 0) & (step < _WRAP // 2)
+        period_us = int(round(1e6 / self.rate_hz))
+        # a timestamp equal to the one before is a repeat: dropped; a jump back (by more than
+        # half the wrap) is a restart of the sensor's clock: time goes on a period later
+        keep = step > 0
         keep[0] |= first
+        restart = keep & (step >= _WRAP // 2)
+        if first:
+            restart[0] = False
         self.stats.duplicates += int(np.count_nonzero(~keep))
-        step = np.where(keep, step, 0)
+        self.stats.restarts += int(np.count_nonzero(restart))
+        step = np.where(keep, np.where(restart, period_us, step), 0)
         t_us = st.unwrapped_us + np.cumsum(step)
         st.unwrapped_us = int(t_us[-1])
         st.last_raw_us = int(t_raw[-1])
-        t_us, rows, step = t_us[keep], rows[keep], step[keep]
+        t_us, rows, step, restart = t_us[keep], rows[keep], step[keep], restart[keep]
         if not len(t_us):
             return []
         missed = np.maximum(0, np.rint(step * self.rate_hz / 1e6).astype(np.int64) - 1)
@@ -238,5 +244,13 @@ class DotDecoder:
         self.stats.lost += int(missed.sum())
         self.stats.samples += len(t_us)
         q = rows[:, 0:4] / np.linalg.norm(rows[:, 0:4], axis=1, keepdims=True)
-        return [ImuBatch(t_us / 1e6, rows[:, 4:7], np.radians(rows[:, 7:10]),
-                         quat=q, side=self.side)]
+        batch = ImuBatch(t_us / 1e6, rows[:, 4:7], np.radians(rows[:, 7:10]), quat=q,
+                         side=self.side)
+        cuts = [0, *np.flatnonzero(restart).tolist(), len(t_us)]  # a restart opens a batch
+        out = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if b > a:
+                part = batch.slice(a, b)
+                part.restart = bool(restart[a])
+                out.append(part)
+        return out

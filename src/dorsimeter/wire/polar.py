@@ -68,6 +68,8 @@ RESOLUTION_BITS = 16
 ACC_FACTOR_G = ACC_RANGE_G / 2 ** 15
 GYR_FACTOR_DPS = GYR_RANGE_DPS / 2 ** 15
 NS_PER_S = 1_000_000_000
+#: a frame ending this long before the stream's last sample is a restart, not a late frame
+RESTART_BACK_NS = NS_PER_S
 
 
 # --------------------------------------------------------------------------- commands
@@ -239,6 +241,7 @@ class PolarStats:
     ignored: int = 0         # whole frames of other measurements (PPG, magnetometer, ...)
     lost: int = 0            # samples missing on the sample clock (a frame of either lost)
     late: int = 0            # frames whose first sample is not after the last one (dropped)
+    restarts: int = 0        # the device clock went back by more than a second: a restart
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -250,6 +253,7 @@ class _Stream:
 
     k_next: int | None = None      # the clock index after its last frame
     t_last_ns: int | None = None   # device time of its last sample
+    offset_ns: int = 0             # added to its times since a restart set its clock back
     k: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     t_ns: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     v: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
@@ -263,6 +267,7 @@ class PolarState:
     acc: _Stream = field(default_factory=_Stream)
     gyr: _Stream = field(default_factory=_Stream)
     k_out: int | None = None       # the clock index of the last pair delivered
+    restart: bool = False          # a restart seen and not yet marked on a batch
 
 
 class PolarDecoder:
@@ -299,12 +304,22 @@ class PolarDecoder:
         st = self.state
         n = len(values)
         period_ns = NS_PER_S / self.rate_hz
-        t_ns = t_last_ns - np.rint((n - 1 - np.arange(n)) * period_ns).astype(np.int64)
+        t_ns = t_last_ns + s.offset_ns - np.rint((n - 1 - np.arange(n)) * period_ns).astype(
+            np.int64)
         if st.t0_ns is None:
             st.t0_ns = int(t_ns[0])
         if s.t_last_ns is not None and s.k_next is not None:
             steps = round((int(t_ns[0]) - s.t_last_ns) / period_ns)
-            if steps < 1:
+            if steps < 1 and s.t_last_ns - int(t_ns[-1]) > RESTART_BACK_NS:
+                # its clock went back: the sensor restarted (its time reset to the default);
+                # the sample clock goes on from here, the fusion starts afresh
+                self.stats.restarts += 1
+                st.restart = True
+                shift = s.t_last_ns + round(period_ns) - int(t_ns[0])
+                s.offset_ns += shift  # device time stays unbroken: on from the last sample
+                t_ns = t_ns + shift
+                steps = 1
+            elif steps < 1:
                 self.stats.late += 1
                 return
             k0 = s.k_next - 1 + steps
@@ -337,4 +352,5 @@ class PolarDecoder:
         self.stats.lost += int(both[-1] - both[0]) + 1 - len(both)
         st.k_out = int(both[-1])
         self.stats.samples += len(both)
-        return [ImuBatch(t_s, acc, gyr, side=self.side)]
+        restart, st.restart = st.restart, False
+        return [ImuBatch(t_s, acc, gyr, side=self.side, restart=restart)]
