@@ -152,16 +152,26 @@ class DotDecoder:
             st.buf = buf
             return []
         a = np.frombuffer(buf, dtype=np.uint8)
-        # every offset's 10 floats (quaternion, acc, gyro) after a 4-byte timestamp
-        idx = np.arange(n)[:, None] + 4 + np.arange(40)
+        # the float32 at every byte offset (four strided views), then each offset's checks as
+        # sums of shifted slices: memory in proportion to the bytes, not 40 times them
+        fa = np.empty(len(buf) - 3)
         with np.errstate(invalid="ignore", over="ignore"):
-            v = np.ascontiguousarray(a[idx]).view("<f4").astype(float)
-            ok = np.all(np.isfinite(v), axis=1)
-            v = np.where(ok[:, None], v, 0.0)
-            qn = np.linalg.norm(v[:, 0:4], axis=1)
+            for r in range(4):
+                vals = a[r:r + 4 * ((len(buf) - r) // 4)].view("<f4")
+                fa[r::4] = vals[:len(fa[r::4])]
+            fin = np.isfinite(fa)
+            fz = np.where(fin, fa, 0.0)
+
+            def at(j: int) -> slice:  # float j (0-9) of the packet starting at each offset
+                return slice(4 + 4 * j, 4 + 4 * j + n)
+
+            ok = np.ones(n, dtype=bool)
+            for j in range(10):
+                ok &= fin[at(j)]
+            qn = np.sqrt(sum(fz[at(j)] ** 2 for j in range(4)))
             ok &= np.abs(qn - 1.0) < QUAT_NORM_TOL
-            ok &= np.all(np.abs(v[:, 4:7]) < ACC_LIMIT_M_S2, axis=1)
-            ok &= np.all(np.abs(v[:, 7:10]) < GYR_LIMIT_DPS, axis=1)
+            for j in range(4, 10):
+                ok &= np.abs(fz[at(j)]) < (ACC_LIMIT_M_S2 if j < 7 else GYR_LIMIT_DPS)
         cand = self._best(np.flatnonzero(ok), np.abs(qn - 1.0))
         starts = cand[greedy_chain(cand, cand + PACKET_BYTES)] if len(cand) else cand
         # a packet is decided once every window overlapping it is in the buffer, or when the
@@ -182,7 +192,7 @@ class DotDecoder:
         if not len(starts):
             return []
         self.stats.packets += len(starts)
-        rows = v[starts]
+        rows = fa[starts[:, None] + 4 + 4 * np.arange(10)]
         t_raw = np.frombuffer(buf, dtype=np.uint8)[starts[:, None] + np.arange(4)]
         t_raw = np.ascontiguousarray(t_raw).view("<u4").reshape(-1).astype(np.int64)
         return self._batch(t_raw, rows)
