@@ -94,7 +94,7 @@ async def test_injected_loss_is_counted_exactly_from_the_timestamps():
 async def test_a_drop_reconnects_restarts_streaming_and_counts_the_samples_missed():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:a5"))
-        source = BleSource("Movella DOT", rate_hz=60)
+        source = BleSource("d4:22:cd:00:00:a5", rate_hz=60)  # by its address, any case
         mark = {}
 
         async def on_batch(batch):

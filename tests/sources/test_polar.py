@@ -115,7 +115,7 @@ async def test_lost_frames_are_counted_from_the_timestamps():
 async def test_a_drop_reconnects_restarts_the_streams_and_counts_the_gap():
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link, samples_per_frame=13))
-        source = BleSource("Polar Sense 1A2B3C4D", rate_hz=52)
+        source = BleSource("a0:9e:1a:00:00:01", rate_hz=52)  # by its address, any case
         mark = {}
 
         async def on_batch(batch):
