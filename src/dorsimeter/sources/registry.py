@@ -52,8 +52,9 @@ class SensorKind:
     name_prefixes: tuple[str, ...] = ()  # advertised names that identify it without a UUID
     company_ids: tuple[int, ...] = ()  # manufacturer data (Bluetooth SIG company) identifying it
     needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
-    has_battery_service = False  # standard Battery Service 0x180F (read in a scan, polled)
-    battery_uuid = gatt.BATTERY_LEVEL_UUID  # the level a scan reads (uint8 % first)
+    has_battery_service = False  # a battery level to read in a scan and poll (battery_uuid)
+    battery_uuid = gatt.BATTERY_LEVEL_UUID  # its characteristic (uint8 % first): 0x2A19 of
+    #                                         the standard Battery Service, unless its own
     ble_command_gap_s = 0.0  # pause between set-up writes
     # --- the stream
     has_sequence = False     # frames numbered: loss counted exactly
