@@ -12,6 +12,7 @@ import pytest
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource, scan_sensors
+from dorsimeter.sources.registry import MovellaKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.wire import movella
 from tests.emulators.dbus import private_system_bus
@@ -59,9 +60,30 @@ async def test_rate_then_custom_mode_5_decoded_to_the_values_sent():
 async def test_a_rate_the_dot_does_not_stream_is_refused_naming_the_nearest():
     async with BleRig() as rig:
         await rig.add(MovellaPeripheral(rig.link))
-        source = BleSource("Movella DOT", rate_hz=100)
+        source = BleSource("Movella DOT", rate_hz=100)  # 60 Hz is 40 % off: a mistake
         with pytest.raises(DeviceError, match=r"1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: .*@60"):
             await take(source, 1, timeout_s=30)
+
+
+async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
+    async with BleRig() as rig:
+        dot = await rig.add(MovellaPeripheral(rig.link))
+        source = BleSource("Movella DOT", rate_hz=50)
+        batches = await take(source, 30, timeout_s=30)
+        t = np.concatenate([b.t_s for b in batches])
+        assert source.rate_hz == 60.0 and dot.rate_hz == 60
+        assert np.allclose(np.diff(t), 1 / 60, atol=2e-6)
+        assert source.rate_note == ("Movella DOT 'Movella DOT' (BLE): streaming at 60 Hz (the "
+                                    "rate it offers nearest the 50 Hz asked; it offers 1, 4, "
+                                    "10, 12, 15, 20, 30, 60 Hz)")
+
+
+def test_without_a_rate_it_streams_at_60_hz_its_fastest_the_nearest_100_hz():
+    kind = MovellaKind()
+    assert kind.stream_rate(None) == 60.0
+    assert [kind.stream_rate(r) for r in (60, 30, 50, 70, 12)] == [60, 30, 60, 60, 12]
+    with pytest.raises(DeviceError, match="not 80: ask for one of those, e.g. .*@60"):
+        kind.stream_rate(80)
 
 
 async def test_an_old_firmware_without_custom_mode_5_is_refused_in_one_line():
@@ -136,10 +158,15 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f8"))
         AllowList.load(str(home)).add("D4:22:CD:00:00:F8")
         out_csv = tmp_path / "dot.csv"
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor", "ble:Movella DOT@60",
+        # no @RATE: the DOT streams at 60 Hz, its rate nearest 100 Hz, and the live pipeline,
+        # the session and the raw CSV take that rate from the stream
+        code, out, err = await run_cli(system_bus.env(), "record", "--sensor", "ble:Movella DOT",
                                        "--duration", "25", "--out", str(out_csv),
                                        "--home", str(home), timeout_s=150)
     assert code == 0, err
+    assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
+        "left: Movella DOT 'Movella DOT' (BLE): streaming at 60 Hz (the rate it offers nearest "
+        "100 Hz; name another with @RATE; it offers 1, 4, 10, 12, 15, 20, 30, 60 Hz)"]
     rec = read_raw_csv(out_csv)
     assert abs(len(rec.t_s) - 1500) <= 1 and rec.quat is not None
     assert np.allclose(np.diff(rec.t_s), 1 / 60, atol=2e-6)

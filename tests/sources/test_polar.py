@@ -14,6 +14,7 @@ from bleak import BleakClient
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource, find_sensor, scan_sensors
+from dorsimeter.sources.registry import PolarKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import polar
@@ -86,13 +87,35 @@ async def test_the_emulator_answers_wrong_commands_with_the_specifications_error
             assert (await ask(polar.start_command(polar.GYRO, 104, 1000).hex()))[3] == 8
 
 
+def test_without_a_rate_it_streams_at_104_hz_the_rate_it_offers_nearest_100_hz():
+    kind = PolarKind()
+    assert kind.stream_rate(None) == 104.0
+    assert [kind.stream_rate(r) for r in (52, 50, 100, 200, 30, 500)] == [52, 52, 104, 208, 26,
+                                                                         416]
+    with pytest.raises(DeviceError, match="not 20: ask for one of those, e.g. .*@26"):
+        kind.stream_rate(20)
+
+
+async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
+    async with BleRig() as rig:
+        vs = await rig.add(PolarPeripheral(rig.link))
+        source = BleSource("Polar Sense 1A2B3C4D", rate_hz=50)
+        batches = await take(source, 30, timeout_s=30)
+        t = np.concatenate([b.t_s for b in batches])
+        assert vs.counters.writes[:3] == polar.imu_start_commands(52) and source.rate_hz == 52
+        assert np.allclose(np.diff(t), 1 / 52, atol=1e-6)
+        assert source.rate_note is not None and source.rate_note.endswith(
+            "streaming at 52 Hz (the rate it offers nearest the 50 Hz asked; it offers 26, 52, "
+            "104, 208, 416 Hz)")
+
+
 async def test_a_rate_it_does_not_stream_and_an_old_firmware_are_refused_in_one_line():
     async with BleRig() as rig:
         await rig.add(PolarPeripheral(rig.link))
         await rig.add(PolarPeripheral(rig.link, "Polar Sense 00000001", "A0:9E:1A:00:00:02",
                                       sdk_mode_supported=False))
-        with pytest.raises(DeviceError, match=r"26, 52, 104, 208, 416 Hz, not 100: .*@104"):
-            await take(BleSource("Polar Sense 1A2B3C4D", rate_hz=100), 1, timeout_s=30)
+        with pytest.raises(DeviceError, match=r"26, 52, 104, 208, 416 Hz, not 600: .*@416"):
+            await take(BleSource("Polar Sense 1A2B3C4D", rate_hz=600), 1, timeout_s=30)
         with pytest.raises(DeviceError, match="no gyroscope stream: update it to firmware 1.1.5"):
             await take(BleSource("Polar Sense 00000001", rate_hz=52), 1, timeout_s=30)
 
@@ -154,14 +177,20 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
         vs = await rig.add(PolarPeripheral(rig.link, "Polar Sense 1A2B3C4D", "A0:9E:1A:00:00:f8"))
         AllowList.load(str(home)).add("A0:9E:1A:00:00:F8")
         out_csv = tmp_path / "vs.csv"
+        # no @RATE: ACC + gyro at 104 Hz, its rate nearest 100 Hz, which the live pipeline, the
+        # session and the raw CSV take from the stream
         code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
-                                       "ble:Polar Sense 1A2B3C4D@52", "--duration", "25",
+                                       "ble:Polar Sense 1A2B3C4D", "--duration", "25",
                                        "--out", str(out_csv), "--home", str(home),
                                        timeout_s=150)
     assert code == 0, err
+    assert vs.counters.writes[:3] == polar.imu_start_commands(104)
+    assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
+        "left: Polar Verity Sense 'Polar Sense 1A2B3C4D' (BLE): streaming at 104 Hz (the rate "
+        "it offers nearest 100 Hz; name another with @RATE; it offers 26, 52, 104, 208, 416 Hz)"]
     rec = read_raw_csv(out_csv)
-    assert abs(len(rec.t_s) - 1300) <= 1 and rec.quat is None  # raw acc + gyro: we fuse
-    assert np.allclose(np.diff(rec.t_s), 1 / 52, atol=2e-6)
+    assert abs(len(rec.t_s) - 2600) <= 1 and rec.quat is None  # raw acc + gyro: we fuse
+    assert np.allclose(np.diff(rec.t_s), 1 / 104, atol=2e-6)
     t_acc, acc_g = vs.sent.arrays(ACC)
     t_gyr, _ = vs.sent.arrays(GYRO)
     common, ia, _ = np.intersect1d(t_acc, t_gyr, return_indices=True)

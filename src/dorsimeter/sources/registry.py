@@ -14,6 +14,7 @@ sources to that.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,15 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
 from dorsimeter.wire import frames, gatt, movella, polar, witmotion
 from dorsimeter.wire.frames import FrameDecoder
+
+#: the rate asked of a family when the user named none (``--sensor ble:NAME`` without @RATE):
+#: the rate the detectors and the accuracy benchmarks are anchored on
+DEFAULT_RATE_HZ = 100.0
+#: an explicit rate a family does not offer gives way to the nearest it does when that is within
+#: this ratio (e.g. @50 → 52 Hz, @200 → 208 Hz); farther (@100 on a 60 Hz DOT) it is refused:
+#: every stage takes the stream's rate anyway, but a rate that far from the one asked is more
+#: likely a mistake than a wish
+NEAREST_RATE_RATIO = 1.25
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
     from bleak import BleakClient
@@ -60,10 +70,41 @@ class SensorKind:
     has_sequence = False     # frames numbered: loss counted exactly
     has_clock = False        # device time in every frame: gaps and rates measured exactly
     rates_hz: tuple[float, ...] = ()  # output rates it offers
+    snaps_rate = False       # a rate it does not offer: stream at the nearest (``stream_rate``)
     # --- serial
     serial = False           # speaks on a serial port (USB CDC or a UART)
     serial_command_gap_s = 0.0
     blind_setup = False      # its rate command may be sent before the device is recognised
+
+    def rates_text(self) -> str:
+        return ", ".join(f"{r:g}" for r in self.rates_hz)
+
+    def nearest_rate(self, rate_hz: float) -> float:
+        """The offered rate nearest ``rate_hz`` in ratio."""
+        return float(min(self.rates_hz, key=lambda r: abs(math.log(r / rate_hz))))
+
+    def stream_rate(self, asked_hz: float | None) -> float:
+        """The rate to stream at, ``asked_hz`` (None: the user named none) negotiated with what
+        the family offers. None: ``DEFAULT_RATE_HZ``, or for a family that snaps its rate the
+        offered one nearest it. An unoffered rate: as asked (the family's set-up accepts or
+        refuses it), or for one that snaps the nearest offered, DeviceError (one line) when
+        that is more than ``NEAREST_RATE_RATIO`` off."""
+        if asked_hz is None:
+            asked_hz = DEFAULT_RATE_HZ
+            if self.snaps_rate and asked_hz not in self.rates_hz:
+                return self.nearest_rate(asked_hz)
+            return asked_hz
+        if not self.snaps_rate or asked_hz in self.rates_hz:
+            return asked_hz
+        near = self.nearest_rate(asked_hz)
+        if max(near / asked_hz, asked_hz / near) > NEAREST_RATE_RATIO:
+            raise DeviceError(self.not_offered(asked_hz))
+        return near
+
+    def not_offered(self, rate_hz: float) -> str:
+        """Why ``rate_hz`` cannot be streamed, naming the rate to ask for instead."""
+        return (f"the {self.name} streams at {self.rates_text()} Hz, not {rate_hz:g}: ask "
+                f"for one of those, e.g. --sensor ble:NAME@{self.nearest_rate(rate_hz):g}")
 
     def decoder(self, rate_hz: float, side: str | None = None) -> Decoder:
         """A fresh decoder of its BLE notifications."""
@@ -270,6 +311,7 @@ class MovellaKind(SensorKind):
     battery_uuid = movella.BATTERY_UUID
     has_clock = True
     rates_hz = tuple(float(r) for r in movella.STREAM_RATES_HZ)
+    snaps_rate = True  # without @RATE: 60 Hz, its fastest real-time rate (nearest 100 Hz)
 
     def decoder(self, rate_hz: float, side: str | None = None) -> movella.DotDecoder:
         return movella.DotDecoder(rate_hz, side=side)
@@ -279,10 +321,7 @@ class MovellaKind(SensorKind):
 
     def rate_commands(self, rate_hz: float) -> list[bytes]:
         if rate_hz not in self.rates_hz:
-            near = min(self.rates_hz, key=lambda r: abs(r - rate_hz))
-            raise DeviceError(f"the {self.name} streams at "
-                              f"{', '.join(f'{r:g}' for r in self.rates_hz)} Hz, not "
-                              f"{rate_hz:g}: ask for the nearest, e.g. --sensor ble:NAME@{near:g}")
+            raise DeviceError(self.not_offered(rate_hz))
         return [movella.control_command(movella.CUSTOM_MODE_5)]
 
     async def setup(self, client: BleakClient, rate_hz: float,
@@ -329,6 +368,10 @@ class PolarKind(SensorKind):
     has_battery_service = True
     has_clock = True
     rates_hz = tuple(float(r) for r in polar.SDK_RATES_HZ)
+    # without @RATE: 104 Hz, the offered rate nearest 100 Hz (the Verity's own 52 Hz default
+    # is ACC only; in SDK mode ACC + gyro stream live at any of its rates: at 104 Hz that is
+    # about 1.3 kB/s of frames, a tenth of what a BLE connection carries)
+    snaps_rate = True
 
     def decoder(self, rate_hz: float, side: str | None = None) -> polar.PolarDecoder:
         return polar.PolarDecoder(rate_hz, side=side)
@@ -340,11 +383,7 @@ class PolarKind(SensorKind):
         try:
             return polar.imu_start_commands(int(rate_hz) if rate_hz in self.rates_hz else -1)
         except ValueError:
-            near = min(self.rates_hz, key=lambda r: abs(r - rate_hz))
-            raise DeviceError(f"the {self.name} streams ACC and gyro at "
-                              f"{', '.join(f'{r:g}' for r in self.rates_hz)} Hz, not "
-                              f"{rate_hz:g}: ask for the nearest, e.g. --sensor ble:NAME@{near:g}"
-                              ) from None
+            raise DeviceError(self.not_offered(rate_hz)) from None
 
     async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes],
                        command: bytes, timeout_s: float = 5.0) -> polar.Response:
