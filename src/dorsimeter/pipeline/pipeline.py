@@ -231,11 +231,6 @@ class Pipeline:
                                        still_need_s=RESUMED_STILL_S if s.resumed else STILL_S)
         return s.calibrator.progress
 
-    @property
-    def status(self) -> str:
-        """Calibration state of the current side, in words (``progress`` as data)."""
-        return self.progress.text
-
     def push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
         """Process one batch; returns the readings that became available and any events."""
         if batch.side is not None:
