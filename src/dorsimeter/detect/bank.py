@@ -56,7 +56,20 @@ class Detectors:
         self.clip: dict[str, tuple[object, ClipSlipCheck]] = {}  # per side: (calibration, check)
         self._buf: dict[str, list[np.ndarray]] = {}
         self._side: str | None = None
+        self._hold_s: float | None = None  # a guided exercise's own hold (``set_rep_hold``)
         self._reset_heel()
+
+    @property
+    def rep_hold_s(self) -> float:
+        """The end-range hold the reps need now."""
+        return self.settings.reps.hold_s if self._hold_s is None else self._hold_s
+
+    def set_rep_hold(self, hold_s: float | None) -> None:
+        """Reps need an end-range hold of ``hold_s`` from now on (a guided exercise's: its
+        runner counts the pipeline's reps, one rep tracker); None: the settings' own again."""
+        self._hold_s = hold_s
+        for tracker in self.reps.values():
+            tracker.set_hold(self.rep_hold_s)
 
     def _reset_heel(self) -> None:
         self.switch = HeelSwitchDetector()
@@ -138,6 +151,7 @@ class Detectors:
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
         if side not in self.reps:
             self.reps[side] = self.settings.reps.tracker(self.rate_hz)
+            self.reps[side].set_hold(self.rep_hold_s)
         k = min(max(0, reps_from), len(r))
         rep, valid = np.full(len(r), -1, dtype=int), np.ones(len(r), dtype=bool)
         rep[k:], valid[k:], done, alerts = self.reps[side].update(

@@ -151,6 +151,21 @@ class RepTracker:
             return None
         return float(np.median(np.concatenate(self._run)))
 
+    def set_hold(self, hold_s: float) -> None:
+        """The end-range hold a rep needs from now on (a guided exercise's own, or back to the
+        settings' one). The rep under way is judged by it too: its hold is reached when one of
+        its holds so far (or the one under way) lasted ``hold_s``."""
+        if hold_s == self.hold_s:
+            return
+        self.hold_s = hold_s
+        cur = self.current
+        if cur is None:
+            return
+        cur.hold_reached_s = next((t0 + hold_s for t0, t1, _ in cur.holds
+                                   if t1 - t0 >= hold_s), None)
+        if cur.hold_reached_s is None and self._run_t0 is not None and self._last_t is not None:
+            self._check_hold(self._last_t)
+
     def reset(self) -> None:
         """Forget the rep under way (the sensor moved to the other leg)."""
         self.current, self._in_rep, self._hist = None, False, np.empty(0)

@@ -17,12 +17,12 @@ session (``rep_no``), and gives each rep its set (``set_no``):
   manual trials: the next trial number opens on that leg and the trials ending while it is open
   share it as their set; ``stop_trial`` closes it; outside an open manual trial nothing counts.
   ``set_auto_trials(True)`` goes back;
-- a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides what
-  counts and hands each counted rep over (``add_counted``) with its set; a pipeline rep that
-  overlaps the guided exercise's time at all (it began before the protocol started, or ended
-  after it stopped) is the runner's movement, never a wall-test trial as well: a movement is
-  counted once whichever batch the start or stop lands in. A guided rep the stop cut short
-  (counted, its rep not yet ended) gets its end from the pipeline's rep of that movement;
+- a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides which of
+  the pipeline's reps count (with the protocol's hold) and hands each counted rep over
+  (``add_counted``) with its set; a pipeline rep that overlaps the guided exercise's time at all
+  (it began before the protocol started, or ended after it stopped) is the runner's movement,
+  never a wall-test trial as well: a movement is counted once whichever batch the start or stop
+  lands in. A guided rep the stop cut short is the pipeline's rep: it ends with it;
 - an exercise without a runner (``record --exercise reverse_lunge``, ``sim:lunge``): the
   pipeline's held reps, set 1.
 
@@ -208,18 +208,6 @@ class SessionResults:
         return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > cast(float, t0)
                    for t0, t1 in self._guided_spans.get(rep.side, []))
 
-    def _end_cut_guided(self, rep: RepRecord) -> None:
-        """Guided reps the protocol's stop cut short (counted at their hold, never ended) that
-        are this pipeline rep's movement end with it (while a runner runs, it ends its own)."""
-        if self.guided:
-            return
-        for g in self.sides[rep.side].counted:
-            if (g.t_end_s is None and g.exercise != WALL_TEST and rep.t_end_s is not None
-                    and rep.t_start_s <= g.t_start_s <= rep.t_end_s):
-                g.t_end_s = rep.t_end_s
-                if g.end_range_deg is None:
-                    g.end_range_deg = rep.end_range_deg
-
     @property
     def exercises(self) -> list[str]:
         """The exercises done in this session, in the order they were first counted."""
@@ -278,7 +266,6 @@ class SessionResults:
         """A rep the pipeline ended: numbered (and kept) when the session counts it."""
         side = rep.side
         if self._in_guided(rep):  # the protocol runner decides, with its own hold
-            self._end_cut_guided(rep)
             return False
         if self.exercise != WALL_TEST:
             if rep.held:
