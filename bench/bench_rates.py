@@ -69,12 +69,13 @@ def run_session(script: str, seconds: float, seed: int, rate_hz: float) -> dict:
     sensor_cal = calibrate_sensor(pa, pg, rate_hz, f"{MODEL}-{seed}")
     b = sim.generate(int(round(seconds * rate_hz)))
     pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
-    results = SessionResults()  # the rate from the stream's device times
+    results = SessionResults()
     step = max(1, int(round(0.05 * rate_hz)))
     parts = []
     for i in range(0, len(b), step):
-        parts.append(pipe.push(b.slice(i, i + step))[0])
-        results.add(parts[-1])
+        r, events = pipe.push(b.slice(i, i + step))
+        parts.append(r)
+        results.add(r, events)  # the pipeline's own reps
     r = Readings.concat(parts)
     truth = sim.counted_reps(until_s=seconds - 2.0)
     pairs = _match(results.counted, truth)

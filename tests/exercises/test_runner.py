@@ -40,7 +40,7 @@ def _guided(runner, sim, seconds, side_changes=(), step=50, until_s=None):
         b = sim.generate(min(step, n_total - sim._n))
         keep = len(b) if until_s is None else int(np.searchsorted(b.t_s, until_s, "right"))
         r, events = pipe.push(b.slice(0, keep))
-        runner.add(r, events, pipe.detectors.reps)
+        runner.add(r, events, pipe.detectors.reps.trackers)
         if runner.done:
             return float(b.t_s[keep - 1])
         if keep < len(b):

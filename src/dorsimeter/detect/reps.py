@@ -285,3 +285,43 @@ class RepTracker:
         self.reps.append(cur)
         self.current = None
         return cur
+
+
+class SideReps:
+    """Each leg's rep tracker under one settings object: the one rep segmentation. The
+    pipeline's detectors run it on the readings they annotate; the session runs it on readings
+    that come without the pipeline's events (a stored session ``recover`` scores). ``set_hold``:
+    a guided exercise's own hold, for every leg's tracker (None: the settings' own)."""
+
+    def __init__(self, settings: RepSettings, rate_hz: float | None = None) -> None:
+        self.settings = settings
+        self.rate_hz = rate_hz  # of a leg whose rate ``start`` is not given
+        self.trackers: dict[str, RepTracker] = {}  # per side: each leg numbers its own reps
+        self._hold_s: float | None = None
+
+    @property
+    def hold_s(self) -> float:
+        """The end-range hold the reps need now."""
+        return self.settings.hold_s if self._hold_s is None else self._hold_s
+
+    def set_hold(self, hold_s: float | None) -> None:
+        """Reps need an end-range hold of ``hold_s`` from now on (None: the settings' own)."""
+        self._hold_s = hold_s
+        for tracker in self.trackers.values():
+            tracker.set_hold(self.hold_s)
+
+    def start(self, side: str, rate_hz: float | None = None) -> RepTracker:
+        """The leg's tracker, made at ``rate_hz`` (default: ``self.rate_hz``) on first use."""
+        tracker = self.trackers.get(side)
+        if tracker is None:
+            rate = rate_hz or self.rate_hz
+            assert rate is not None, "a leg's rate is needed to track its reps"
+            tracker = self.trackers[side] = self.settings.tracker(rate)
+            tracker.set_hold(self.hold_s)
+        return tracker
+
+    def update(self, side: str, t_s: np.ndarray, angle_deg: np.ndarray, track_deg: np.ndarray,
+               heel_lift: np.ndarray, heel_source: str = "none"
+               ) -> tuple[np.ndarray, np.ndarray, list[RepRecord], list[tuple[str, float, str]]]:
+        """The leg's next samples through its tracker (``RepTracker.update``)."""
+        return self.start(side).update(t_s, angle_deg, track_deg, heel_lift, side, heel_source)

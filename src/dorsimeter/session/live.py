@@ -158,7 +158,7 @@ class LiveSession:
         self.results.add(readings, events)  # numbers the reps it counts before they are stored
         guided: list[Event] = []
         if self.protocol is not None and leg is self.guided:
-            self.protocol.add(readings, events, leg.pipeline.detectors.reps)
+            self.protocol.add(readings, events, leg.pipeline.detectors.reps.trackers)
             guided = self._guided_reps()
         if leg.sink is not None:
             leg.sink(readings, [*events, *guided])
