@@ -3,8 +3,8 @@
 Simulated athletes (``ShankSim``: a random clip rotation and height per athlete, a random
 BMI270 unit with datasheet errors at that rate, its box calibration from simulated still
 poses) do the same script at 10, 25, 50, 100, 200, 400 and 1000 Hz; the data go through the
-real ``Pipeline`` in 50 ms batches and ``SessionResults`` takes each side's rate from the
-stream (nothing assumes 100 Hz). Per rate and script:
+real ``Pipeline`` in 50 ms batches and ``SessionResults`` takes the pipeline's rep events, as
+live (nothing assumes 100 Hz). Per rate and script:
 
 - trials: reps found / scripted reps (matched by start time within 1.5 s), and how many were
   scored (held with the heel down); ``false lifts``: scripted heel-down reps marked as heel
