@@ -310,6 +310,11 @@ class SideReps:
         for tracker in self.trackers.values():
             tracker.set_hold(self.hold_s)
 
+    def forget(self, side: str) -> None:
+        """Forget the leg's rep under way (its mounting is being calibrated again)."""
+        if side in self.trackers:
+            self.trackers[side].reset()
+
     def start(self, side: str, rate_hz: float | None = None) -> RepTracker:
         """The leg's tracker, made at ``rate_hz`` (default: ``self.rate_hz``) on first use."""
         tracker = self.trackers.get(side)

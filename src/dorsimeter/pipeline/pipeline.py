@@ -212,9 +212,12 @@ class Pipeline:
             self._reset_calibrator()
 
     def recalibrate(self) -> None:
-        """Forget the current side's mounting (the clip was moved) and calibrate again."""
+        """Forget the current side's mounting (the clip was moved) and calibrate again. A rep
+        under way is forgotten too: the new stance and drives are the calibration's, so it
+        would otherwise end only after them, a trial spanning the calibration."""
         self.state.sides.pop(self.state.side, None)
         self._reset_calibrator()
+        self.detectors.reps.forget(self.state.side)
 
     def _reset_calibrator(self) -> None:
         self.state.calibrator = None
