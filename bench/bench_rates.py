@@ -3,8 +3,8 @@
 Simulated athletes (``ShankSim``: a random clip rotation and height per athlete, a random
 BMI270 unit with datasheet errors at that rate, its box calibration from simulated still
 poses) do the same script at 10, 25, 50, 100, 200, 400 and 1000 Hz; the data go through the
-real ``Pipeline`` in 50 ms batches and ``SessionResults`` takes each side's rate from the
-stream (nothing assumes 100 Hz). Per rate and script:
+real ``Pipeline`` in 50 ms batches and ``SessionResults`` takes the pipeline's rep events, as
+live (nothing assumes 100 Hz). Per rate and script:
 
 - trials: reps found / scripted reps (matched by start time within 1.5 s), and how many were
   scored (held with the heel down); ``false lifts``: scripted heel-down reps marked as heel
@@ -69,12 +69,13 @@ def run_session(script: str, seconds: float, seed: int, rate_hz: float) -> dict:
     sensor_cal = calibrate_sensor(pa, pg, rate_hz, f"{MODEL}-{seed}")
     b = sim.generate(int(round(seconds * rate_hz)))
     pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
-    results = SessionResults()  # the rate from the stream's device times
+    results = SessionResults()
     step = max(1, int(round(0.05 * rate_hz)))
     parts = []
     for i in range(0, len(b), step):
-        parts.append(pipe.push(b.slice(i, i + step))[0])
-        results.add(parts[-1])
+        r, events = pipe.push(b.slice(i, i + step))
+        parts.append(r)
+        results.add(r, events)  # the pipeline's own reps
     r = Readings.concat(parts)
     truth = sim.counted_reps(until_s=seconds - 2.0)
     pairs = _match(results.counted, truth)

@@ -79,3 +79,32 @@ def test_tracker_any_split_same_reps():
         out.append([(r.t_start_s, r.end_range_deg, r.hold_s) for r in tr.reps])
     assert len(out[0]) == 2
     assert out[0] == out[1] == out[2]
+
+
+def _hold_profile(rate_hz: float = 100.0):
+    """Up to 30° in 1 s, held 3 s, down in 1 s, stance 1 s (a rep with one 3 s hold)."""
+    t = np.arange(0.0, 7.0, 1.0 / rate_hz)
+    angle = np.interp(t, [0.0, 1.0, 2.0, 5.0, 6.0, 7.0], [0.0, 0.0, 30.0, 30.0, 0.0, 0.0])
+    return t, angle
+
+
+def test_a_guided_hold_set_mid_rep_judges_the_rep_under_way_by_it():
+    """``set_hold`` (a guided exercise's own hold, for the one rep tracker): set while a rep
+    holds, the rep's hold is reached when the hold has lasted the new time, not the old."""
+    t, angle = _hold_profile()
+    zeros, lifts = np.zeros(len(t)), np.zeros(len(t), dtype=bool)
+    tr = RepTracker(100.0, hold_s=1.0)
+    k = int(np.searchsorted(t, 3.5))  # 1.5 s into the hold: the 1 s hold is reached
+    tr.update(t[:k], angle[:k], zeros[:k], lifts[:k], "left")
+    assert tr.current is not None and tr.current.hold_reached_s is not None
+    t0 = tr.hold_started_s
+    assert t0 is not None and tr.current.hold_reached_s == pytest.approx(t0 + 1.0)
+    tr.set_hold(2.0)  # not reached yet at 2 s
+    assert tr.current.hold_reached_s is None
+    _, _, done, _ = tr.update(t[k:], angle[k:], zeros[k:], lifts[k:], "left")
+    [rep] = done
+    assert rep.hold_reached_s == pytest.approx(t0 + 2.0) and rep.held
+    assert rep.end_range_deg == pytest.approx(30.0, abs=0.01) and rep.hold_s >= 2.0
+    tr.set_hold(5.0)  # no rep under way: the next rep needs 5 s and never gets them
+    _, _, done, _ = tr.update(t + 7.0, angle, zeros, lifts, "left")
+    assert [r.held for r in done] == [False]

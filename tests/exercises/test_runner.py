@@ -5,12 +5,14 @@ import pytest
 
 from dorsimeter.errors import InputError
 from dorsimeter.exercises import ProtocolRunner, get_protocol, list_protocols, parse_protocol
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import ShankSim
 from dorsimeter.sim.motion import ScriptSpec
 from tests.detect.simrun import run
 
 
 def _feed(runner, r, step=20):
+    """Readings alone in ``step``-sample pieces (a timer-only protocol needs no reps)."""
     from dorsimeter.types import Readings
 
     names = ("t_s", "tibia_angle_deg", "knee_track_deg", "side", "heel_lift", "heel_source",
@@ -19,6 +21,30 @@ def _feed(runner, r, step=20):
         runner.add(Readings(*(getattr(r, f)[i:i + step] for f in names)), [])
         if runner.done:
             return float(r.t_s[min(i + step, len(r)) - 1])
+    return None
+
+
+def _guided(runner, sim, seconds, side_changes=(), step=50, until_s=None):
+    """``seconds`` of ``sim`` through the pipeline, which tracks reps with the protocol's hold
+    (as the live session has it do), each push's readings, events and rep trackers to the
+    runner (the one rep tracker: the pipeline's). Stops at device time ``until_s`` if given.
+    Returns the device time the protocol was done (None: it was not)."""
+    pipe = Pipeline(sim.rate_hz)
+    pipe.detectors.set_rep_hold(runner.protocol.hold_s)
+    changes = list(side_changes)
+    n_total = int(round(seconds * sim.rate_hz))
+    while sim._n < n_total:
+        if changes and sim.t_s >= changes[0]:
+            changes.pop(0)
+            sim.set_side("right" if sim.side == "left" else "left")
+        b = sim.generate(min(step, n_total - sim._n))
+        keep = len(b) if until_s is None else int(np.searchsorted(b.t_s, until_s, "right"))
+        r, events = pipe.push(b.slice(0, keep))
+        runner.add(r, events, pipe.detectors.reps.trackers)
+        if runner.done:
+            return float(b.t_s[keep - 1])
+        if keep < len(b):
+            break
     return None
 
 
@@ -40,9 +66,8 @@ def test_band_mobilisation_both_legs_counts_only_heel_down_holds():
     spec = ShankSim(script="mobilisation").spec.with_(lifts_m=(0.0, 0.0, 0.02, 0.0, 0.0, 0.0,
                                                                0.0, 0.025, 0.0, 0.0, 0.0, 0.0))
     sim = ShankSim(script=spec, seed=1, heel_switch=True)
-    r, _, _ = run(sim, 190.0, side_changes=(92.0,))  # two lifted reps: a few more needed
-    runner = ProtocolRunner("band_mobilisation")
-    t_done = _feed(runner, r)
+    runner = ProtocolRunner("band_mobilisation")  # two lifted reps: a few more needed
+    t_done = _guided(runner, sim, 190.0, side_changes=(92.0,))
     assert runner.done and t_done is not None
     for side in ("left", "right"):
         counted = [c for c in runner.counted if c.side == side]
@@ -61,9 +86,8 @@ def test_band_mobilisation_both_legs_counts_only_heel_down_holds():
 def test_reverse_lunge_sets_and_reps(sets, reps, seed):
     sim = ShankSim(script="lunge", seed=seed)
     per_side = 20.0 + sets * reps * 4.4 + (sets + 1) * 10.0
-    r, _, _ = run(sim, 2 * per_side, side_changes=(per_side,))
     runner = ProtocolRunner("reverse_lunge", sets=sets, reps=reps)
-    _feed(runner, r)
+    _guided(runner, sim, 2 * per_side, side_changes=(per_side,))
     assert runner.done
     for side in ("left", "right"):
         counted = [c for c in runner.counted if c.side == side]
@@ -78,37 +102,27 @@ def test_reverse_lunge_sets_and_reps(sets, reps, seed):
 
 def test_clamshell_needs_five_second_holds():
     short = ShankSim(script="mobilisation", seed=4)  # 2 s holds: never enough
-    r, _, _ = run(short, 60.0)
     runner = ProtocolRunner("clamshell_wall", sets=2, reps=4)
-    _feed(runner, r)
+    _guided(runner, short, 60.0)
     assert runner.counted == [] and not runner.done
     assert sum(why.startswith("hold shorter") for _, why in runner.missed) >= 8
     spec = ScriptSpec("clamshell", sets=(2, 2), reps=(4, 4), up_s=1.0, hold_s=5.3, down_s=1.0,
                       rest_s=0.8)
     sim = ShankSim(script=spec, seed=5)
-    r, _, _ = run(sim, 184.0, side_changes=(92.0,))
     runner = ProtocolRunner("clamshell_wall", sets=2, reps=4)
-    _feed(runner, r)
+    _guided(runner, sim, 184.0, side_changes=(92.0,))
     assert runner.done and len(runner.counted) == 16
 
 
 def test_hold_timer_counts_down_during_the_hold():
+    scripted = ShankSim(script="mobilisation", seed=6)
+    scripted.generate(int(40.0 * scripted.rate_hz))
+    rep = scripted.counted_reps()[2]  # the script's truth: the same for the same seed
     sim = ShankSim(script="mobilisation", seed=6)
-    r, _, _ = run(sim, 40.0)
     runner = ProtocolRunner("band_mobilisation")
-    rep = sim.counted_reps()[2]
-    mid = np.searchsorted(r.t_s, rep.t_hold_s + 0.8)
-    _feed(runner, _head(r, mid))
+    _guided(runner, sim, 40.0, until_s=rep.t_hold_s + 0.8)
     assert runner.state.hold_remaining_s == pytest.approx(2.0 - 0.8, abs=0.35)
     assert runner.state.cue == get_protocol("band_mobilisation").cue("hold")
-
-
-def _head(r, n):
-    from dorsimeter.types import Readings
-
-    return Readings(*(getattr(r, f)[:n] for f in ("t_s", "tibia_angle_deg", "knee_track_deg",
-                                                  "side", "heel_lift", "heel_source", "rep",
-                                                  "rep_valid")))
 
 
 def test_short_foot_is_a_timer():

@@ -168,7 +168,7 @@ def test_a_one_sided_session_is_compared_with_the_other_sides_latest(tmp_path):
         for i in range(0, len(batch), 50):
             r, events = pipe.push(batch.slice(i, i + 50))
             rec.add(r, events)
-            results.add(r)
+            results.add(r, events)
         return rec.finish(results)
 
     with Store.open(tmp_path / "home") as store:

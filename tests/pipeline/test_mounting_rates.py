@@ -37,7 +37,7 @@ def _session(rate_hz: float):
         m = (b.t_s >= rep.t_start_s) & (b.t_s <= rep.t_end_s)
         if np.isfinite(ours[m]).any():
             errs.append(abs(float(np.nanmax(ours[m]) - b.truth["tibia_angle_deg"][m].max())))
-    return cal, errs, pipe.status
+    return cal, errs, pipe.progress.text
 
 
 @pytest.fixture(scope="module")

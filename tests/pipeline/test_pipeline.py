@@ -273,11 +273,11 @@ def test_a_restart_during_the_mounting_calibration_starts_it_again():
     b.restart = True
     pipe = Pipeline(100.0)
     r_a, ev_a = pipe.push(a)
-    assert len(r_a) == 0 and pipe.status.startswith("drive the knee forward")
+    assert len(r_a) == 0 and pipe.progress.text.startswith("drive the knee forward")
     r, events = pipe.push(b.slice(0, 1))
     assert [(e.kind, e.t_s) for e in events] == [("restart", 5.0)]
     assert "calibration started again" in events[0].message
-    assert pipe.status.startswith("stand tall and still")
+    assert pipe.progress.text.startswith("stand tall and still")
     rest, events = pipe.push(b.slice(1, len(b)))
     r = Readings.concat([r, rest])
     assert [e.kind for e in events][0] == "calibrated" and r.t_s[0] == b.t_s[0]
@@ -423,7 +423,7 @@ def test_calibration_progress_is_data_the_ui_reads_without_parsing():
     assert np.allclose(np.diff(held), 0.1)
     longest = max(p.still_s for _, p in stance)
     assert longest >= 2.0 and stance[-1][1].fraction == 1.0
-    assert "(2.0 s of 2.0 s)" in stance[-1][1].text and pipe.status == "calibrated"
+    assert "(2.0 s of 2.0 s)" in stance[-1][1].text and pipe.progress.phase == "calibrated"
     assert stance_end < drives[0][0] < stance_end + 1.0
     degrees = [p.drive_deg for _, p in drives]
     assert np.all(np.diff(degrees) >= 0) and degrees[-1] < 90.0 <= drives[-1][1].drive_need_deg

@@ -151,7 +151,7 @@ async def test_power_cycle_over_ble_while_the_link_is_down(system_bus):
                 t_all.append(batch.t_s)
                 marks.append(batch.restart)
                 readings.append(pipeline.push(batch)[0])
-                if not cycled and batch.t_s[-1] > 8.0 and pipeline.status == "calibrated":
+                if not cycled and batch.t_s[-1] > 8.0 and pipeline.progress.phase == "calibrated":
                     cycled.append(float(batch.t_s[-1]))
                     await node.drop_link(silent_s=1.0)
                     node.clock.offset_us = -int(round(node.clock.now_s * 1e6)) + 250_000

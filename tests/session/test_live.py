@@ -207,27 +207,32 @@ def test_guided_reps_go_to_the_session_and_the_store_from_the_guided_leg_only():
 
     sims = shins()  # the guided leg's heel stays down (a lifted rep is not counted)
     sims["left"] = ShankSim(side="left", seed=3, mount=Mount(), end_angle_deg=ENDS)
-    stored: list[str] = []
+    stored: list = []
     legs = legs_of({s: Rig(sim) for s, sim in sims.items()},
-                   sink=lambda r, e: stored.extend(x.kind for x in e))
+                   sink=lambda r, e: stored.extend(e))
     live = LiveSession(legs, SessionResults(rate_hz=100.0))
     live.guided = legs[0]
-    live.guide(ProtocolRunner("reverse_lunge", rate_hz=100.0))
+    live.guide(ProtocolRunner("reverse_lunge"))
     assert live.results.guided
-    guided, pipeline_reps, left_truth = [], 0, []
+    pipeline_reps, left_truth = 0, []
     for _ in range(62):  # 31 s of each leg, interleaved as two radios deliver them
         for leg in legs:
             batch = leg.source.sim.generate(50)
             if leg.side == "left":
                 left_truth.append(batch.truth["tibia_angle_deg"])
             step = live.step(leg, batch)
-            guided += [e.rep for e in step.guided]
+            assert step.guided == []  # a tracked exercise's reps are the pipeline's own
             pipeline_reps += sum(e.kind == "rep" for e in step.events)
+    assert live.protocol is not None
     counted = live.protocol.counted
     # the guided leg's held drives, as the truth holds them; none of the right leg's
     want = held_drives(np.concatenate(left_truth), hold_s=live.protocol.protocol.hold_s)
     assert len(counted) == want >= 2 and {c.side for c in counted} == {"left"}
-    assert guided and all(r.side == "left" and r.t_end_s is not None for r in guided)
-    assert len(guided) == len({id(r) for r in guided}) <= len(counted)  # each rep once
-    # the store got them beside the pipeline's own rep events
-    assert stored.count("rep") == pipeline_reps + len(guided)
+    # one rep tracker: each counted rep is the pipeline's rep of that movement, which brought
+    # it to the store once when it ended, numbered by the session (its exercise, set, rep)
+    guided = [e.rep for e in stored if e.kind == "rep" and e.rep.rep_no is not None]
+    ended = [c.record for c in counted if c.record is not None and c.record.t_end_s is not None]
+    assert ended and [id(r) for r in guided] == [id(r) for r in ended]
+    assert all(r.exercise == "reverse_lunge" and r.side == "left" for r in guided)
+    assert [r.rep_no for r in guided] == list(range(1, len(guided) + 1))
+    assert sum(e.kind == "rep" for e in stored) == pipeline_reps  # no rep stored twice

@@ -153,7 +153,7 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
             r, ev = pipeline.push(batch)
             readings.append(r)
             events.extend(ev)
-            if not drop and pipeline.status == "calibrated" and batch.t_s[-1] > 10.0:
+            if not drop and pipeline.progress.phase == "calibrated" and batch.t_s[-1] > 10.0:
                 drop["unsent"] = node.counters.unsent
                 drop["t_s"] = float(batch.t_s[-1])
                 await node.drop_link()
@@ -178,7 +178,7 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
         assert not np.any((t_all > gap.t_before_s) & (t_all < gap.t_after_s))
         # the trial went on: one calibration only, readings after the gap track the truth
         assert [e.kind for e in events].count("calibrated") == 1
-        assert pipeline.status == "calibrated"
+        assert pipeline.progress.phase == "calibrated"
         r = Readings.concat(readings)
         after = r.t_s > gap.t_after_s
         assert after.sum() > 150

@@ -221,7 +221,7 @@ async def test_a_new_sensor_replaces_the_chosen_leg_only_and_help_explains_two_s
         assert rs.closed and not ls.closed
         assert app.legs["left"].pipeline is left_pipeline and app.legs["right"].source is new
         assert app.legs["right"].pipeline.side == "right"  # bound to the right shin
-        assert "stand tall" in app.legs["right"].pipeline.status  # its own calibration
+        assert "stand tall" in app.legs["right"].pipeline.progress.text  # its own calibration
         lines = text_of(app, "#sensors").split("\n")
         assert "dorsi-0a01" in lines[0] and "dorsi-0c03" in lines[1] and "RIGHT" in lines[1]
         assert app.session is session  # the session goes on

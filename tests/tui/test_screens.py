@@ -332,7 +332,7 @@ async def test_calibration_wizard_shows_a_refusal_and_starts_again():
         assert "NOT CALIBRATED" in str(screen.query_one("#cal-result").render())
         assert str(screen.query_one("#cal-detail").render()) == why
         await pilot.press("c")
-        assert screen.result is None and app.pipeline.status.startswith("stand tall")
+        assert screen.result is None and app.pipeline.progress.text.startswith("stand tall")
         await pilot.press("escape")
         assert not isinstance(app.screen, CalibrateScreen)
 

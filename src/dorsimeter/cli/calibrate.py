@@ -72,7 +72,7 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
             print(f"  {progress.text}", flush=True)
         if leg.elapsed_s > args.timeout:
             raise CalibrationError(f"no calibration after {args.timeout:.0f} s: "
-                                   f"{pipeline.status}")
+                                   f"{pipeline.progress.text}")
         return False
 
     with contextlib.ExitStack() as files:

@@ -82,10 +82,10 @@ class StatusLine:
         self._live.start()
 
     def update(self, side: str, pipeline, readings, elapsed_s: float) -> None:
-        if pipeline.status == "calibrated" and len(readings):
+        if pipeline.progress.phase == "calibrated" and len(readings):
             self.parts[side] = f"{readings.tibia_angle_deg[-1]:5.1f}°"
         else:
-            self.parts[side] = f"calibrating: {pipeline.status}"
+            self.parts[side] = f"calibrating: {pipeline.progress.text}"
         self.elapsed_s[side] = elapsed_s
         now = self._clock()
         if now - self._shown >= 0.1:

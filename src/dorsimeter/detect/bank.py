@@ -21,7 +21,7 @@ from dorsimeter.detect.heel import (
     ShankLiftDetector,
 )
 from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
-from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, SideReps
 from dorsimeter.types import ImuBatch, Readings
 
 BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
@@ -52,11 +52,16 @@ class Detectors:
     def __init__(self, rate_hz: float, settings: DetectorSettings | None = None) -> None:
         self.rate_hz = rate_hz
         self.settings = settings or DetectorSettings()
-        self.reps: dict[str, RepTracker] = {}  # per side: each leg numbers its own reps
+        self.reps = SideReps(self.settings.reps, rate_hz)  # each leg numbers its own reps
         self.clip: dict[str, tuple[object, ClipSlipCheck]] = {}  # per side: (calibration, check)
         self._buf: dict[str, list[np.ndarray]] = {}
         self._side: str | None = None
         self._reset_heel()
+
+    def set_rep_hold(self, hold_s: float | None) -> None:
+        """Reps need an end-range hold of ``hold_s`` from now on (a guided exercise's: its
+        runner counts the pipeline's reps, one rep tracker); None: the settings' own again."""
+        self.reps.set_hold(hold_s)
 
     def _reset_heel(self) -> None:
         self.switch = HeelSwitchDetector()
@@ -136,12 +141,10 @@ class Detectors:
             else source  # per sample: the shank detector is blind for a while after a gap
         if not isinstance(source, str):
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
-        if side not in self.reps:
-            self.reps[side] = self.settings.reps.tracker(self.rate_hz)
         k = min(max(0, reps_from), len(r))
         rep, valid = np.full(len(r), -1, dtype=int), np.ones(len(r), dtype=bool)
-        rep[k:], valid[k:], done, alerts = self.reps[side].update(
-            r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], side, source)
+        rep[k:], valid[k:], done, alerts = self.reps.update(
+            side, r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], source)
         r.rep, r.rep_valid = rep, valid
         if side not in self.clip or self.clip[side][0] is not calibration:  # a new stance
             self.clip[side] = (calibration, ClipSlipCheck(self.rate_hz, stance_deg=self.settings

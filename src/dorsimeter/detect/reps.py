@@ -151,6 +151,21 @@ class RepTracker:
             return None
         return float(np.median(np.concatenate(self._run)))
 
+    def set_hold(self, hold_s: float) -> None:
+        """The end-range hold a rep needs from now on (a guided exercise's own, or back to the
+        settings' one). The rep under way is judged by it too: its hold is reached when one of
+        its holds so far (or the one under way) lasted ``hold_s``."""
+        if hold_s == self.hold_s:
+            return
+        self.hold_s = hold_s
+        cur = self.current
+        if cur is None:
+            return
+        cur.hold_reached_s = next((t0 + hold_s for t0, t1, _ in cur.holds
+                                   if t1 - t0 >= hold_s), None)
+        if cur.hold_reached_s is None and self._run_t0 is not None and self._last_t is not None:
+            self._check_hold(self._last_t)
+
     def reset(self) -> None:
         """Forget the rep under way (the sensor moved to the other leg)."""
         self.current, self._in_rep, self._hist = None, False, np.empty(0)
@@ -270,3 +285,48 @@ class RepTracker:
         self.reps.append(cur)
         self.current = None
         return cur
+
+
+class SideReps:
+    """Each leg's rep tracker under one settings object: the one rep segmentation. The
+    pipeline's detectors run it on the readings they annotate; the session runs it on readings
+    that come without the pipeline's events (a stored session ``recover`` scores). ``set_hold``:
+    a guided exercise's own hold, for every leg's tracker (None: the settings' own)."""
+
+    def __init__(self, settings: RepSettings, rate_hz: float | None = None) -> None:
+        self.settings = settings
+        self.rate_hz = rate_hz  # of a leg whose rate ``start`` is not given
+        self.trackers: dict[str, RepTracker] = {}  # per side: each leg numbers its own reps
+        self._hold_s: float | None = None
+
+    @property
+    def hold_s(self) -> float:
+        """The end-range hold the reps need now."""
+        return self.settings.hold_s if self._hold_s is None else self._hold_s
+
+    def set_hold(self, hold_s: float | None) -> None:
+        """Reps need an end-range hold of ``hold_s`` from now on (None: the settings' own)."""
+        self._hold_s = hold_s
+        for tracker in self.trackers.values():
+            tracker.set_hold(self.hold_s)
+
+    def forget(self, side: str) -> None:
+        """Forget the leg's rep under way (its mounting is being calibrated again)."""
+        if side in self.trackers:
+            self.trackers[side].reset()
+
+    def start(self, side: str, rate_hz: float | None = None) -> RepTracker:
+        """The leg's tracker, made at ``rate_hz`` (default: ``self.rate_hz``) on first use."""
+        tracker = self.trackers.get(side)
+        if tracker is None:
+            rate = rate_hz or self.rate_hz
+            assert rate is not None, "a leg's rate is needed to track its reps"
+            tracker = self.trackers[side] = self.settings.tracker(rate)
+            tracker.set_hold(self.hold_s)
+        return tracker
+
+    def update(self, side: str, t_s: np.ndarray, angle_deg: np.ndarray, track_deg: np.ndarray,
+               heel_lift: np.ndarray, heel_source: str = "none"
+               ) -> tuple[np.ndarray, np.ndarray, list[RepRecord], list[tuple[str, float, str]]]:
+        """The leg's next samples through its tracker (``RepTracker.update``)."""
+        return self.start(side).update(t_s, angle_deg, track_deg, heel_lift, side, heel_source)

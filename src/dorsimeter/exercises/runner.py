@@ -1,24 +1,32 @@
 """Runs a guided protocol on the pipeline's readings: counters, hold timers, cues.
 
-Tracked protocols segment the tibia angle into reps per side (the session's
-:class:`~dorsimeter.detect.RepTracker`, with the protocol's hold). A rep *counts* when its
-end-range hold reaches ``hold_s`` with the heel down (no heel lift before that moment); a rep
-whose heel lifted first, or that came back early, is listed in ``missed`` with the reason. Each
-counted rep keeps its end-range angle, so progress within the session shows. Timer-only
-protocols (``tracked = false``) run on device time: hold, rest, next rep, set rest.
+Tracked protocols count the pipeline's own reps (one rep tracker: its rep events, and its rep
+under way for the hold timer). The pipeline tracks them with the protocol's hold while the
+exercise runs (``Detectors.set_rep_hold``, set by the live session). A rep *counts* when its
+end-range hold reaches ``hold_s`` with the heel down (no heel lift before that moment), while
+the protocol runs; a rep whose heel lifted first, or that came back early, is listed in
+``missed`` with the reason. Each counted rep keeps its end-range angle, so progress within the
+session shows. Timer-only protocols (``tracked = false``) run on device time: hold, rest, next
+rep, set rest.
 
-The TUI reads ``runner.state`` (a :class:`ProtocolState`) and calls ``add(readings, events)``.
+The TUI reads ``runner.state`` (a :class:`ProtocolState`); the live session calls
+``add(readings, events, trackers)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dorsimeter.detect.reps import RepRecord, RepTracker
 from dorsimeter.exercises.protocol import Protocol, get_protocol
 from dorsimeter.types import SIDES, Readings
+
+if TYPE_CHECKING:  # the pipeline (scipy) stays out of a light import
+    from dorsimeter.pipeline.pipeline import Event
 
 
 @dataclass
@@ -65,18 +73,18 @@ class ProtocolRunner:
     """Counts a protocol's reps from readings. ``sets``/``reps`` default to the upper bounds."""
 
     def __init__(self, protocol: Protocol | str, sets: int | None = None,
-                 reps: int | None = None, rate_hz: float = 100.0,
-                 sides: tuple[str, ...] | None = None) -> None:
+                 reps: int | None = None, sides: tuple[str, ...] | None = None) -> None:
         self.protocol = p = get_protocol(protocol) if isinstance(protocol, str) else protocol
         self.sets = int(sets or p.sets[1])
         self.reps = int(reps or p.reps[1])
-        self.rate_hz = rate_hz
         self.sides = sides  # None: the sides the readings bring (per_side: both)
         self.progress: dict[str, _SideProgress] = {}
         self.missed: list[tuple[RepRecord, str]] = []
-        self._trackers: dict[str, RepTracker] = {}
-        self._counted_ids: dict[str, set[int]] = {}
-        self._pending: dict[tuple[str, int], CountedRep] = {}
+        # the pipeline's reps already judged (by identity: a new sensor's pipeline numbers its
+        # reps from 0 again), kept alive so that an id is never reused
+        self._judged: dict[int, RepRecord] = {}
+        self._pending: dict[int, CountedRep] = {}  # counted at their hold, not ended yet
+        self._t0_s: float | None = None  # device time of the first reading it was given
         self.side: str | None = None
         self.cue = p.cue("start")
         self.hold_remaining_s: float | None = None
@@ -136,60 +144,67 @@ class ProtocolRunner:
         return c
 
     # -- data in --------------------------------------------------------------------------------
-    def add(self, readings: Readings, events=None) -> None:
-        """The pipeline's next readings (events are accepted and not needed)."""
+    def add(self, readings: Readings, events: list[Event] | None = None,
+            trackers: Mapping[str, RepTracker] | None = None) -> None:
+        """The pipeline's next readings, its events for them (ended reps, heel-lift and
+        knee-drift alerts) and its rep trackers per side (the rep and hold under way)."""
         if len(readings) == 0:
             return
+        if self._t0_s is None:
+            self._t0_s = float(readings.t_s[0])
         if not self.protocol.tracked:
             self.side = str(readings.side[-1])
             self.tick(float(readings.t_s[-1]))
             return
         sides = np.asarray(readings.side)
         for side in dict.fromkeys(sides.tolist()):
-            m = sides == side
-            self._add_side(side, readings.t_s[m], readings.tibia_angle_deg[m],
-                           readings.knee_track_deg[m], readings.heel_lift[m],
-                           str(readings.heel_source[m][-1]))
+            mine = [e for e in events or [] if e.side == side]
+            self._add_side(side, float(readings.t_s[sides == side][-1]),
+                           [e.rep for e in mine if e.kind == "rep" and e.rep is not None],
+                           [e.kind for e in mine if e.kind in ("heel_lift", "knee_drift")],
+                           (trackers or {}).get(side))
 
-    def _add_side(self, side, t, angle, track, lift, source) -> None:
+    def _add_side(self, side: str, t_s: float, ended: list[RepRecord], alerts: list[str],
+                  tracker: RepTracker | None) -> None:
         self.side = side
-        self.t_s = float(t[-1])
+        self.t_s = t_s
         p = self.protocol
-        tr = self._trackers.setdefault(side, RepTracker(self.rate_hz, hold_s=p.hold_s))
-        ids = self._counted_ids.setdefault(side, set())
-        _, _, done, alerts = tr.update(t, angle, track, lift, side, source)
-        for kind, _, _ in alerts:
+        for kind in alerts:
             self.cue = p.cue("heel" if kind == "heel_lift" else "drift") or self.cue
-        for rep in [*done, *([tr.current] if tr.current is not None else [])]:
-            if rep.index in ids or rep.hold_reached_s is None:
+        cur = None if tracker is None else tracker.current
+        for rep in [*ended, *([cur] if cur is not None else [])]:
+            if id(rep) in self._judged or rep.hold_reached_s is None:
                 continue
             if rep.lift_t_s is not None and rep.lift_t_s <= rep.hold_reached_s:
                 continue
-            ids.add(rep.index)
+            self._judged[id(rep)] = rep
+            assert self._t0_s is not None  # set by ``add``
+            if rep.hold_reached_s < self._t0_s:  # held before the protocol started
+                continue
             c = self._count(side, rep.hold_reached_s, rep)
             if c is not None:
-                # the hold so far; replaced by the whole hold's angle when the rep ends
-                c.end_range_deg = (rep.end_range_deg if rep.t_end_s is not None
-                                   else tr.hold_angle_deg)
-                self._pending[(side, rep.index)] = c
-        for rep in done:
-            c = self._pending.pop((side, rep.index), None)
+                # the hold under way so far (replaced by the rep's own when it ends), else the
+                # rep's end range (it ended, or the hold it reached has just closed)
+                holding = None if rep is not cur or tracker is None else tracker.hold_angle_deg
+                c.end_range_deg = rep.end_range_deg if holding is None else holding
+                self._pending[id(rep)] = c
+        for rep in ended:
+            c = self._pending.pop(id(rep), None)
             if c is not None:
                 c.end_range_deg = rep.end_range_deg
-            elif not self._prog(side).done:
+            elif id(rep) not in self._judged and not self._prog(side).done:
                 why = "heel lifted" if not rep.valid else (
                     f"hold shorter than {p.hold_s:g} s")
                 self.missed.append((rep, why))
                 if rep.valid:
                     self.cue = f"Hold {p.hold_s:g} s at end range"
-        cur = tr.current
-        hs = tr.hold_started_s
-        if cur is not None and hs is not None and cur.index not in ids and cur.valid:
+        hs = None if tracker is None else tracker.hold_started_s
+        if cur is not None and hs is not None and id(cur) not in self._judged and cur.valid:
             self.hold_remaining_s = max(0.0, p.hold_s - (self.t_s - hs))
             self.cue = p.cue("hold")
         else:
             self.hold_remaining_s = None
-            if cur is not None and cur.index not in ids and cur.valid and hs is None:
+            if cur is not None and id(cur) not in self._judged and cur.valid and hs is None:
                 self.cue = p.cue("drive")
 
     def tick(self, t_s: float) -> None:

@@ -221,9 +221,12 @@ class Pipeline:
             self._reset_calibrator()
 
     def recalibrate(self) -> None:
-        """Forget the current side's mounting (the clip was moved) and calibrate again."""
+        """Forget the current side's mounting (the clip was moved) and calibrate again. A rep
+        under way is forgotten too: the new stance and drives are the calibration's, so it
+        would otherwise end only after them, a trial spanning the calibration."""
         self.state.sides.pop(self.state.side, None)
         self._reset_calibrator()
+        self.detectors.reps.forget(self.state.side)
 
     def _reset_calibrator(self) -> None:
         self.state.calibrator = None
@@ -239,11 +242,6 @@ class Pipeline:
             return CalibrationProgress("stance",
                                        still_need_s=RESUMED_STILL_S if s.resumed else STILL_S)
         return s.calibrator.progress
-
-    @property
-    def status(self) -> str:
-        """Calibration state of the current side, in words (``progress`` as data)."""
-        return self.progress.text
 
     def push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
         """Process one batch; returns the readings that became available and any events."""

@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from signal import SIGHUP, SIGINT, SIGTERM
-from typing import cast
 
 import numpy as np
 
@@ -81,7 +80,7 @@ class Step:
     batch: ImuBatch
     readings: Readings
     events: list[Event]  # the pipeline's
-    guided: list[Event] = field(default_factory=list)  # the guided exercise's ended reps
+    guided: list[Event] = field(default_factory=list)  # a timer-only exercise's holds (its reps)
     raw_stopped: str | None = None  # the raw CSV failed on this batch (``keep_going``): why
 
 
@@ -112,7 +111,7 @@ class LiveSession:
         self.protocol: ProtocolRunner | None = None
         self.guided: Leg | None = None  # the leg a guided exercise follows (the chosen one)
         self._counted = 0  # the runner's counted reps already in the session
-        self._pending: list[RepRecord] = []  # guided reps not ended yet (no end-range angle)
+        self._hold_s: float | None = None  # the guided exercise's hold the pipelines track with
 
     @property
     def samples(self) -> int:
@@ -127,11 +126,12 @@ class LiveSession:
 
     def guide(self, runner: ProtocolRunner | None) -> None:
         """Start (None: stop) a guided exercise: its reps become the session's (its exercise,
-        sets and reps); stopping it goes back to wall tests."""
+        sets and reps); stopping it goes back to wall tests. While it runs the pipelines track
+        reps with its hold (one rep tracker, which its runner reads)."""
         self.protocol = runner
         self._counted = 0
-        self._pending = []
         p = None if runner is None else runner.protocol
+        self._hold_s = p.hold_s if p is not None and p.tracked else None
         self.results.set_exercise(None if p is None else p.name, guided=p is not None)
 
     def new_results(self, results: SessionResults) -> None:
@@ -151,6 +151,7 @@ class LiveSession:
                 self.on_start(leg)
         leg.t_first_s = float(batch.t_s[0]) if leg.t_first_s is None else leg.t_first_s
         raw_stopped = self._write_raw(leg, batch) if leg.raw is not None else None
+        leg.pipeline.detectors.set_rep_hold(self._hold_s)  # also a sensor changed meanwhile
         readings, events = leg.pipeline.push(batch)
         leg.samples += len(batch)
         leg.t_last_s = float(batch.t_s[-1])
@@ -159,7 +160,7 @@ class LiveSession:
         self.results.add(readings, events)  # numbers the reps it counts before they are stored
         guided: list[Event] = []
         if self.protocol is not None and leg is self.guided:
-            self.protocol.add(readings, events)
+            self.protocol.add(readings, events, leg.pipeline.detectors.reps.trackers)
             guided = self._guided_reps()
         if leg.sink is not None:
             leg.sink(readings, [*events, *guided])
@@ -194,10 +195,12 @@ class LiveSession:
 
     def _guided_reps(self) -> list[Event]:
         """The guided reps the runner counted since last time go to the session (numbered
-        there, with the runner's set); each becomes a ``rep`` event for the store when its rep
-        has ended (its end-range angle known)."""
+        there, with the runner's set). A tracked protocol's reps are the pipeline's: its ``rep``
+        event brings each to the store when it ends. A timer-only hold is a rep of its own,
+        made here and ended at once: its ``rep`` event is returned for the store."""
         assert self.protocol is not None
         counted = self.protocol.counted
+        timed: list[Event] = []
         for c in counted[self._counted:]:
             rec = c.record
             if rec is None:  # a timer-only hold: the hold is the rep
@@ -206,13 +209,11 @@ class LiveSession:
                                 hold_reached_s=c.t_s, holds=[(c.t_s - hold_s, c.t_s, 0.0)])
                 rec.end_range_deg = rec.peak_deg = 0.0
             self.results.add_counted(c.side, c.set_no, rec)
-            self._pending.append(rec)
+            if c.record is None:
+                timed.append(Event("rep", c.t_s, rec.side, f"{rec.exercise} rep {rec.rep_no}",
+                                   rep=rec))
         self._counted = len(counted)
-        ended = [r for r in self._pending if r.t_end_s is not None]
-        self._pending = [r for r in self._pending if r.t_end_s is None]
-        # ended: their end time is set
-        return [Event("rep", cast(float, r.t_end_s), r.side, f"{r.exercise} rep {r.rep_no}", rep=r)
-                for r in ended]
+        return timed
 
     # -- streaming ----------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@ asymmetry, the wall.
 
 Reps come from the pipeline's own rep tracker: ``add(readings, events)`` takes its ``rep``
 events (one tracker, one rep shape: :class:`~dorsimeter.detect.RepRecord`). Given readings
-alone (no events: a readings file), the session segments them with the same
-:class:`~dorsimeter.detect.RepTracker` itself. The pipeline's readings of a calibration (stance
+alone (no events: the stored samples ``recover`` scores, where there is no pipeline to rerun),
+the session runs the pipeline's own segmentation on them (:class:`~dorsimeter.detect.reps.
+SideReps`, the same settings type). The pipeline's readings of a calibration (stance
 and drives) belong to no rep, so calibration drives are never trials.
 
 The session numbers what it counts, 1-based, per leg and per exercise, restarting with every
@@ -17,12 +18,12 @@ session (``rep_no``), and gives each rep its set (``set_no``):
   manual trials: the next trial number opens on that leg and the trials ending while it is open
   share it as their set; ``stop_trial`` closes it; outside an open manual trial nothing counts.
   ``set_auto_trials(True)`` goes back;
-- a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides what
-  counts and hands each counted rep over (``add_counted``) with its set; a pipeline rep that
-  overlaps the guided exercise's time at all (it began before the protocol started, or ended
-  after it stopped) is the runner's movement, never a wall-test trial as well: a movement is
-  counted once whichever batch the start or stop lands in. A guided rep the stop cut short
-  (counted, its rep not yet ended) gets its end from the pipeline's rep of that movement;
+- a guided exercise (``set_exercise(name, guided=True)``): its protocol runner decides which of
+  the pipeline's reps count (with the protocol's hold) and hands each counted rep over
+  (``add_counted``) with its set; a pipeline rep that overlaps the guided exercise's time at all
+  (it began before the protocol started, or ended after it stopped) is the runner's movement,
+  never a wall-test trial as well: a movement is counted once whichever batch the start or stop
+  lands in. A guided rep the stop cut short is the pipeline's rep: it ends with it;
 - an exercise without a runner (``record --exercise reverse_lunge``, ``sim:lunge``): the
   pipeline's held reps, set 1.
 
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from dorsimeter.detect.heel_sources import SPOKEN
-from dorsimeter.detect.reps import RepRecord, RepSettings, RepTracker
+from dorsimeter.detect.reps import RepRecord, RepSettings, SideReps
 from dorsimeter.rate import stream_rate_hz
 from dorsimeter.session.asymmetry import MDC_DEG, Asymmetry, asymmetry
 from dorsimeter.session.exercise import WALL_TEST, exercise_title
@@ -173,7 +174,8 @@ class SessionResults:
     guided: bool = False  # a protocol runner hands the reps over (``add_counted``)
 
     def __post_init__(self) -> None:
-        self._trackers: dict[str, RepTracker] = {}
+        # readings without the pipeline's events: the same segmentation as the pipeline's
+        self._reps = SideReps(self.settings.reps, self.rate_hz)
         # readings of a side held until its rate is known (``rate_hz`` None: ``RATE_SAMPLES``)
         self._early: dict[str, list[tuple[np.ndarray, ...]]] = {}
         self._next_rep: dict[tuple[str, str], int] = {}  # (side, exercise) → next rep number
@@ -207,18 +209,6 @@ class SessionResults:
         # a span's start is always set (only its end may be open)
         return any(rep.t_start_s < (np.inf if t1 is None else t1) and end > cast(float, t0)
                    for t0, t1 in self._guided_spans.get(rep.side, []))
-
-    def _end_cut_guided(self, rep: RepRecord) -> None:
-        """Guided reps the protocol's stop cut short (counted at their hold, never ended) that
-        are this pipeline rep's movement end with it (while a runner runs, it ends its own)."""
-        if self.guided:
-            return
-        for g in self.sides[rep.side].counted:
-            if (g.t_end_s is None and g.exercise != WALL_TEST and rep.t_end_s is not None
-                    and rep.t_start_s <= g.t_start_s <= rep.t_end_s):
-                g.t_end_s = rep.t_end_s
-                if g.end_range_deg is None:
-                    g.end_range_deg = rep.end_range_deg
 
     @property
     def exercises(self) -> list[str]:
@@ -278,7 +268,6 @@ class SessionResults:
         """A rep the pipeline ended: numbered (and kept) when the session counts it."""
         side = rep.side
         if self._in_guided(rep):  # the protocol runner decides, with its own hold
-            self._end_cut_guided(rep)
             return False
         if self.exercise != WALL_TEST:
             if rep.held:
@@ -320,23 +309,22 @@ class SessionResults:
         return self._next_rep.get((side, self.exercise), 1)
 
     # -- data in --------------------------------------------------------------------------------
-    def _tracker(self, side: str, cols: tuple[np.ndarray, ...]
-                 ) -> tuple[RepTracker | None, tuple[np.ndarray, ...]]:
-        """The side's rep tracker and the columns to feed it (``cols``: t, angle, track,
-        heel lift). Without ``rate_hz`` the side's rate comes from the median interval of its
-        first ``RATE_SAMPLES`` samples; until then its readings wait (None)."""
-        if side not in self._trackers:
+    def _cols(self, side: str, cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
+        """The columns to segment (``cols``: t, angle, track, heel lift). Without ``rate_hz``
+        a side's rate comes from the median interval of its first ``RATE_SAMPLES`` samples;
+        until then its readings wait (None)."""
+        if side not in self._reps.trackers:
             rate_hz = self.rate_hz
             if rate_hz is None:
                 early = self._early.setdefault(side, [])
                 early.append(cols)
                 cols = tuple(np.concatenate(c) for c in zip(*early, strict=True))
                 if len(cols[0]) < RATE_SAMPLES:
-                    return None, cols
+                    return None
                 del self._early[side]
                 rate_hz = stream_rate_hz(cols[0])
-            self._trackers[side] = self.settings.reps.tracker(rate_hz)
-        return self._trackers[side], cols
+            self._reps.start(side, rate_hz)
+        return cols
 
     def add(self, r: Readings, events: list[Event] | None = None) -> list[RepRecord]:
         """Take the next readings and the pipeline's events for them; returns the reps the
@@ -363,12 +351,12 @@ class SessionResults:
                 if side not in self.max_deg or mx > self.max_deg[side]:
                     self.max_deg[side] = mx
             if events is None:
-                tracker, cols = self._tracker(
+                cols = self._cols(
                     side, (r.t_s[m], r.tibia_angle_deg[m], r.knee_track_deg[m], r.heel_lift[m]))
-                # cols: t, angle, track and heel lift, always the four
-                reps = [] if tracker is None else tracker.update(
-                    *cols, side, src)[2]  # pyright: ignore[reportCallIssue]
-                done += [rep for rep in reps if self._take(rep)]
+                if cols is not None:
+                    t, angle, track, lift = cols
+                    reps = self._reps.update(side, t, angle, track, lift, src)[2]
+                    done += [rep for rep in reps if self._take(rep)]
         return done
 
     # -- results --------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from dorsimeter.pipeline import Pipeline
 from dorsimeter.session.asymmetry import MDC_DEG
 from dorsimeter.session.live import Leg, LiveSession, SignalStop, Step, exit_code
 from dorsimeter.session.results import SessionResults, SessionSettings
-from dorsimeter.sources import LinkStats, Source
+from dorsimeter.sources import Source
 from dorsimeter.text import markup_safe
 from dorsimeter.tui.model import (
     LiveModel,
@@ -58,13 +58,6 @@ from dorsimeter.types import SIDES
 
 TRACE_S = 10.0
 STALL_S = 2.0  # no batch for this long (wall clock): the link is shown as stalled
-
-
-def link_fields(link: LinkStats) -> dict:
-    """A source's link figures as the sensor line reads them (absent: the source can't tell)."""
-    return {"state": link.state, "rate_hz": link.rate_hz, "loss": link.loss,
-            "battery": None if link.battery_pct is None else link.battery_pct / 100.0,
-            "reconnects": link.reconnects or None, "gaps": link.gaps or None}
 
 
 def box_cal_id(pipeline: Pipeline) -> str | None:
@@ -534,38 +527,30 @@ class MonitorApp(App):
         return self.store.finish_recording(self.session)
 
     def sensor_rows(self) -> list[dict]:
-        """Per-sensor link figures, each leg's in turn: its source's own ``link`` where it has
-        them, else ours."""
-        return [row for leg in self._legs for row in self._leg_rows(leg)]
+        """Per-sensor link figures, one row per leg: its source's own ``link`` figures where it
+        tells them, else ours."""
+        return [self._leg_row(leg) for leg in self._legs]
 
-    def _leg_rows(self, leg: ShownLeg) -> list[dict]:
-        rows = []
-        for s in [link_fields(leg.source.link)]:
-            side = leg.side if leg.bound else (s.get("side") or leg.side)
-            link = leg.model.links.get(side)
-            if leg.error is not None:
-                state = "lost"
-            else:
-                state = s.get("state") or self._link_state(leg.ended, leg.last_rx_wall)
-            if side in leg.pipeline.calibrations:
-                cal = "calibrated"
-            elif side != leg.side:
-                cal = "not calibrated"
-            else:  # the one-sensor line says where the calibration is; two have their labels
-                cal = "calibrating" if self.bilateral else leg.pipeline.status
-
-            def pick(key, ours, s=s):
-                return s[key] if s.get(key) is not None else ours
-
-            rows.append({
-                "name": s.get("name") or leg.source.name, "side": side, "state": state,
-                "rate_hz": 0.0 if leg.ended else pick("rate_hz", link.rate_hz if link else None),
-                "loss": pick("loss", link.loss if link else None),
-                "battery": s.get("battery"), "calibration": cal,
-                "box_cal": box_cal_id(leg.pipeline),
-                "reconnects": s.get("reconnects"), "gaps": s.get("gaps"),
-            })
-        return rows
+    def _leg_row(self, leg: ShownLeg) -> dict:
+        s = leg.source.link
+        ours = leg.model.links.get(leg.side)
+        if leg.error is not None:
+            state = "lost"
+        else:
+            state = s.state or self._link_state(leg.ended, leg.last_rx_wall)
+        if leg.side in leg.pipeline.calibrations:
+            cal = "calibrated"
+        else:  # the one-sensor line says where the calibration is; two have their labels
+            cal = "calibrating" if self.bilateral else leg.pipeline.progress.text
+        rate_hz = s.rate_hz if s.rate_hz is not None else ours.rate_hz if ours else None
+        loss = s.loss if s.loss is not None else ours.loss if ours else None
+        return {
+            "name": leg.source.name, "side": leg.side, "state": state,
+            "rate_hz": 0.0 if leg.ended else rate_hz, "loss": loss,
+            "battery": None if s.battery_pct is None else s.battery_pct / 100.0,
+            "calibration": cal, "box_cal": box_cal_id(leg.pipeline),
+            "reconnects": s.reconnects or None, "gaps": s.gaps or None,
+        }
 
     def _link_state(self, ended: bool, last_rx_wall: float | None) -> str:
         """A source's state from what we saw of it, when it does not say."""
@@ -703,7 +688,7 @@ class MonitorApp(App):
         if self.bilateral:  # each sensor stays on its shin: l/r choose the leg c and t act on
             leg = self.chosen = self.live.guided = self.legs[side]
             self.message = (f"{side} leg chosen (c calibrates it, t starts its trial): "
-                            + leg.pipeline.status)
+                            + leg.pipeline.progress.text)
             return
         if self.source.knows_side:
             self.message = "the recording says which side; l/r are for live sensors"
@@ -711,7 +696,7 @@ class MonitorApp(App):
         self.pipeline.set_side(side)
         self.source.set_side(side)
         self.model.clear_trace()
-        self.message = f"{side} leg: " + self.pipeline.status
+        self.message = f"{side} leg: " + self.pipeline.progress.text
 
     def action_trial(self) -> None:
         """``t``: open a manual trial on the leg the keys act on (the reps ending inside it are
@@ -733,7 +718,7 @@ class MonitorApp(App):
 
     def action_recalibrate(self) -> None:
         self.pipeline.recalibrate()
-        self.message = "recalibrating: " + self.pipeline.status
+        self.message = "recalibrating: " + self.pipeline.progress.text
 
     def _open(self, screen: str) -> None:
         """Push one of ``tui.screens`` (imported on first use: it keeps start-up short)."""

@@ -57,7 +57,7 @@ class ProtocolScreen(Screen):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         assert event.option.id is not None  # on_mount gives every option its index as id
         p = self.protocols[int(event.option.id)]
-        self.app.protocol = ProtocolRunner(p, rate_hz=self.app.source.rate_hz)
+        self.app.protocol = ProtocolRunner(p)
         self.app.message = f"protocol: {p.title} — {p.cue('start')}"
         self.app.pop_screen()
 
