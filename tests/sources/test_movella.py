@@ -65,6 +65,21 @@ async def test_a_rate_the_dot_does_not_stream_is_refused_naming_the_nearest():
             await take(source, 1, timeout_s=30)
 
 
+async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(system_bus,
+                                                                                tmp_path):
+    home = tmp_path / "home"
+    async with BleRig() as rig:
+        await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f7"))
+        AllowList.load(str(home)).add("D4:22:CD:00:00:F7")
+        code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
+                                       "ble:Movella DOT@100", "--duration", "5", "--out",
+                                       str(tmp_path / "dot.csv"), "--home", str(home),
+                                       timeout_s=90)
+    assert code == 1 and out == "" and not (tmp_path / "dot.csv").exists()
+    assert err.count("\n") == 1 and "streams at 1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: " \
+        "ask for one of those, e.g. --sensor ble:NAME@60" in err
+
+
 async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link))
