@@ -11,15 +11,18 @@ import pytest
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource, scan_sensors
 from dorsimeter.sources.registry import MovellaKind
 from dorsimeter.store.security import AllowList
+from dorsimeter.tui.app import MonitorApp
 from dorsimeter.wire import movella
 from tests.emulators.dbus import private_system_bus
 from tests.emulators.movella import MovellaPeripheral
 from tests.emulators.peripheral import Impairments
 from tests.emulators.rig import BleRig
 from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.tui.rig import frozen_clock, wait_for
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -197,3 +200,16 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
     assert code == 0, err
     assert re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", again) == live
+
+
+async def test_the_monitor_streams_it_at_60_hz_and_says_so(tmp_path):
+    async with BleRig() as rig:
+        await rig.add(MovellaPeripheral(rig.link))
+        source = BleSource("Movella DOT")  # no rate named: the monitor's pipeline is at 100 Hz
+        app = MonitorApp(source, Pipeline(100.0), record_session=False, clock=frozen_clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.samples >= 60, timeout_s=30)
+            assert source.rate_hz == 60.0 and app.pipeline.rate_hz == 60.0
+            assert app.live.results.rate_hz == 60.0
+            assert app.message.startswith("left: Movella DOT 'Movella DOT' (BLE): streaming at "
+                                          "60 Hz (the rate it offers nearest 100 Hz")
