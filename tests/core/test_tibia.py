@@ -75,3 +75,30 @@ def test_the_tibia_angle_is_the_inclination_not_the_rotation_about_an_oblique_ax
         assert abs(angle[0] - 39.0) < 0.05
     if frontal_deg == 0.0:
         assert abs(angle[0] - 40.0) < 1e-9
+
+
+def test_the_axial_coupling_turns_up_back_about_the_long_axis():
+    """A tibia that turns about its long axis as it flexes turns the clip's frame with it: "up"
+    read in that frame has turned by c·θ about z. With the coupling the reading is the one in
+    the frame at zero flexion (the long axis's inclination); without it, the sagittal reading is
+    off by θ(1 − cos cθ) and the knee track gets θ·sin cθ (4.3° at 40° and c = 0.15)."""
+    from scipy.spatial.transform import Rotation
+
+    from dorsimeter.core.tibia import tibia_angles_deg
+
+    theta = np.radians(np.linspace(0.0, 45.0, 46))
+    chi = np.radians(np.linspace(0.0, 3.0, 46))  # a valgus in step: knee track to keep
+    # world up in the zero-flexion frame: flexion about y, valgus about x
+    up0 = (Rotation.from_rotvec(np.column_stack([np.zeros(46), theta, np.zeros(46)]))
+           * Rotation.from_rotvec(np.column_stack([chi, np.zeros(46), np.zeros(46)]))
+           ).inv().apply([0.0, 0.0, 1.0])
+    m = np.eye(3)
+    for side in ("left", "right"):
+        want = tibia_angles_deg(up0, m, side)
+        for c in (0.15, -0.25):
+            up = Rotation.from_rotvec(np.outer(c * theta, [0.0, 0.0, 1.0])).apply(up0)
+            got = tibia_angles_deg(up, m, side, c)
+            assert np.max(np.abs(got[0] - want[0])) < 0.01
+            assert np.max(np.abs(got[1] - want[1])) < 0.01
+            plain = tibia_angles_deg(up, m, side)
+            assert np.max(np.abs(plain[1] - want[1])) > 3.0

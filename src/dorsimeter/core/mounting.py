@@ -21,6 +21,7 @@ from dorsimeter.core.lever_arm import (
     smoothed_rates,
 )
 from dorsimeter.core.sensor_cal import as_vec3
+from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.errors import CalibrationError
 from dorsimeter.text import terminal_safe
 from dorsimeter.types import GRAVITY_M_S2
@@ -157,6 +158,9 @@ class MountingCalibration:
     # uncertainty (or, when none was taken out, what the fit saw of it)
     uncertainty_deg: float = 0.0
     acc_offset_sigma_mg: float = 0.0  # 1σ of the fitted offset
+    # the tibia's axial rotation per radian of flexion (``axial_coupling``): the clip turns
+    # with the bone about its long axis as the knee goes forward, the long axis does not
+    axial_coupling: float = 0.0
 
     @property
     def unsteady(self) -> bool:
@@ -171,6 +175,11 @@ class MountingCalibration:
     @property
     def acc_offset_mg(self) -> float:
         return 1000.0 * float(np.linalg.norm(self.acc_offset_m_s2)) / GRAVITY_M_S2
+
+    def angles_deg(self, up_sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tibia_angle_deg, knee_track_deg) of fused "up" (sensor frame) with this
+        calibration: its axes and the tibia's axial rotation taken out."""
+        return tibia_angles_deg(up_sensor, self.matrix, self.side, self.axial_coupling)
 
     def corrected_up(self, up_sensor: np.ndarray) -> np.ndarray:
         """Fused "up" (unit, sensor frame) with the accelerometer offset taken out:
@@ -330,6 +339,68 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     se = np.sqrt(float(np.sum(e * e)) / max(n - 2, 1) / sxx * n / n_eff)
     if abs(slope - 1.0) > MAX_GAIN_ERROR or abs(slope - 1.0) < 1.96 * se:
         return 1.0
+    return slope
+
+
+#: Tibial rotation with dorsiflexion is 0.05-0.25° per degree (issue 11's published range); a
+#: fitted coupling beyond twice the top of it is not the bone's rotation (sway, a twisting
+#: drive) and is not believed
+MAX_AXIAL_COUPLING = 0.5
+
+
+def axial_coupling(gyr_rad_s: np.ndarray, up_sensor: np.ndarray, runs: np.ndarray,
+                   x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """How far the clip's frame turns about the tibia's long axis per radian of flexion, learnt
+    from the drives (``x``, ``y``, ``z``: the calibration's tibia axes).
+
+    The tibia turns about its long axis as it flexes (internal rotation with dorsiflexion:
+    R = R_hinge(θ)·R_z(ψ(θ))). The long axis does not move with it, but the clip's frame does:
+    "up" read in it turns by β = −ψ about the long axis, which moves the sagittal reading by
+    θ(1 − cos β) and puts θ·sin β into the knee track. The gyro shows β: the hinge axis is fixed
+    in the bone, so in the clip's frame the drive rate's azimuth about ``z`` turns by β too
+    (``gyr_rad_s``: the moving samples, below the wobble), linearly in the flexion
+    (``up_sensor``: gravity carried through the same samples). An oblique hinge does not drift
+    (its axis is fixed in the bone whatever its tilt), nor does a knee that travels in a
+    straight line within a drive (a valgus in step with the flexion: a fixed rotation axis per
+    drive, though a different one for each drive). So each movement (``runs``: a label per
+    sample, one per run of moving samples) keeps its own azimuth and they share one slope, the
+    coupling c = dβ/dθ. Weighted least squares (weight |ω⊥|²: the azimuth's noise is 1/|ω⊥|);
+    believed only when the slope stands out of its own uncertainty (1.96 σ, the residuals
+    counted as the independent samples they hold) and is plausible (``MAX_AXIAL_COUPLING``),
+    else 0: never worse than not fitting. The axes stay as given: the sagittal plane is the
+    one the drives move the knee in (the principal axis, their average direction), as without
+    the coupling; the foot's own sagittal plane is not observable from the shin (the hinge's
+    transverse tilt, 0-10°, turns it from both), and turning ``y`` to the hinge's direction at
+    zero flexion read worse on the simulated shins (all effects, wall, seeds 0-19: live
+    end-range p95/worst 0.63/0.69° against 0.60/0.65°)."""
+    w = np.asarray(gyr_rad_s, dtype=float)
+    u = np.asarray(up_sensor, dtype=float)
+    if len(w) < 10:
+        return 0.0
+    hy, hx = w @ y, w @ x
+    s = np.where(hy < 0.0, -1.0, 1.0)
+    hy, hx = hy * s, hx * s
+    beta = np.arctan2(-hx, hy)  # the hinge's azimuth from y, about +z
+    theta = np.arctan2(-(u @ x), u @ z)
+    wt = hx * hx + hy * hy
+    labels = np.unique(runs, return_inverse=True)[1]
+    sw = np.bincount(labels, wt)
+    if np.ptp(theta) < np.radians(10.0) or not np.all(sw > 0.0):
+        return 0.0
+    dt = theta - (np.bincount(labels, wt * theta) / sw)[labels]
+    db = beta - (np.bincount(labels, wt * beta) / sw)[labels]
+    sxx = float(np.sum(wt * dt * dt))
+    if sxx <= 0.0:
+        return 0.0
+    slope = float(np.sum(wt * dt * db) / sxx)
+    e = db - slope * dt
+    n, k = len(e), int(labels.max()) + 1
+    rho = float(np.clip(np.sum(e[1:] * e[:-1]) / max(float(np.sum(e * e)), 1e-300), 0.0, 0.999))
+    n_eff = max(n * (1.0 - rho) / (1.0 + rho), float(k + 3))
+    # weighted residual variance per unit weight, over the independent samples left
+    se = float(np.sqrt(float(np.sum(wt * e * e)) / sxx * (n / n_eff) / max(n_eff - k - 1.0, 1.0)))
+    if abs(slope) > MAX_AXIAL_COUPLING or abs(slope) < 1.96 * se:
+        return 0.0
     return slope
 
 
@@ -871,6 +942,9 @@ class MountingCalibrator:
         up_all = np.concatenate([np.einsum("kji,j->ki", r, (v - offset) / np.linalg.norm(
             v - offset)) for r, v in zip(seg_rots, anchors, strict=True)])
         x, y = self._sagittal_axes(axis, z, up_all[moving])
+        # the tibia's axial rotation with flexion turns the clip's frame about the long axis
+        coupling = axial_coupling(wm, up_all[moving], np.cumsum(np.diff(
+            moving.astype(np.int8), prepend=0) > 0)[moving], x, y, z)
         a_grav = a - offset - rotational_acc(w_s, dw_s, fit.r_m)
         # the gain is the accelerometer's verdict on the gyro's scale, so only where the
         # accelerometer is the reference (box-calibrated): uncalibrated, its offset (up to 40 mg,
@@ -883,7 +957,7 @@ class MountingCalibrator:
             as_vec3(bias), st.n / self.rate_hz, float(np.degrees(d.rotation_rad)),
             planarity, tilt, t_defined_s, as_vec3(fit.r_m),
             float(fit.residual_m_s2), sway, gain, as_vec3(offset), uncertainty,
-            offset_sigma_mg if any(offset) else 0.0)
+            offset_sigma_mg if any(offset) else 0.0, coupling)
 
     def _check_lever_arm(self, r_m: np.ndarray, x: np.ndarray, z: np.ndarray) -> None:
         """Refuse a lever arm no clip on a shin can have (see ``MAX_LEVER_TILT_DEG``)."""

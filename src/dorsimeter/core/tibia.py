@@ -12,16 +12,26 @@ import numpy as np
 
 
 def tibia_angles_deg(
-    up_sensor: np.ndarray, sensor_to_tibia: np.ndarray, side: str
+    up_sensor: np.ndarray, sensor_to_tibia: np.ndarray, side: str, axial_coupling: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """(tibia_angle_deg, knee_track_deg) for (N,3) up vectors in the sensor frame.
 
     ``sensor_to_tibia`` is the 3×3 matrix whose rows are the tibia axes x (anterior),
-    y (to the athlete's left), z (ankle to knee) expressed in the sensor frame.
+    y (to the athlete's left), z (ankle to knee) expressed in the sensor frame, at zero
+    flexion. ``axial_coupling`` c (the mounting calibration's ``axial_coupling``): the clip's
+    frame turns with the bone about its long axis as it flexes, so "up" read in it has turned
+    by β = c·θ about z; it is turned back before the projections (θ from the reading itself,
+    refined once). Element-wise, so any batch split gives the same floats.
     """
     m = sensor_to_tibia  # element-wise products: bit-identical for any batch split (no BLAS)
     ux, uy, uz = (up_sensor[:, 0] * m[i, 0] + up_sensor[:, 1] * m[i, 1] + up_sensor[:, 2] * m[i, 2]
                   for i in range(3))
+    if axial_coupling:
+        x0, y0 = ux, uy
+        for _ in range(2):
+            beta = axial_coupling * np.arctan2(-ux, uz)
+            c, s = np.cos(beta), np.sin(beta)
+            ux, uy = x0 * c + y0 * s, y0 * c - x0 * s
     angle = np.degrees(np.arctan2(-ux, uz))
     lateral = np.degrees(np.arctan2(-uy, uz))  # tilt toward the athlete's left
     return angle, (lateral if side == "right" else -lateral)

@@ -449,7 +449,8 @@ class Pipeline:
         calibration's own: annotated for the heel, never part of a rep, so calibration drives
         are never numbered, marked or counted as trials or heel-lift attempts."""
         name = self.state.side
-        angle, track = tibia_angles_deg(up, side.calibration.matrix, name)
+        cal = side.calibration
+        angle, track = tibia_angles_deg(up, cal.matrix, name, cal.axial_coupling)
         r = Readings(t_s, angle, track, np.full(len(t_s), name, dtype=object))
         done, alerts = self.detectors.annotate(r, side.calibration,
                                                reps_from=side.defined_index(t_s))
