@@ -107,6 +107,20 @@ def apply(conn: psycopg.Connection, clinic: str, topic: str, payload: bytes) -> 
     return kind
 
 
+def manual_ack(client: aiomqtt.Client) -> Callable[[aiomqtt.Message], None]:
+    """Turn off acknowledgement on receipt and return the function that acknowledges a message
+    (after its commit). aiomqtt 2.5.1 (the newest 2.x, installed here; pyproject allows
+    >=2.3,<3) has no public API for it: its ``Client`` always lets paho acknowledge on receipt.
+    So this is the one place that reaches into its private paho client (``_client``), for
+    paho-mqtt 2.x's public ``manual_ack_set`` and ``ack``."""
+    paho = client._client
+    paho.manual_ack_set(True)
+
+    def ack(message: aiomqtt.Message) -> None:
+        paho.ack(message.mid, message.qos)
+    return ack
+
+
 async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                  retry_s: float = 1.0, on_applied: Callable[[str, str], None] | None = None,
                  on_ready: Callable[[], None] | None = None) -> int:
@@ -118,7 +132,7 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
         check(conn)
         while not stop.is_set():
             client = broker.client(f"ingest-{clinic}", clean_session=False)
-            client._client.manual_ack_set(True)  # ack after commit (aiomqtt has no API for it)
+            ack = manual_ack(client)
             try:
                 async with client:
                     await client.subscribe(f"dorsimeter/{clinic}/+/session", qos=1)
@@ -141,7 +155,7 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                                 on_applied(topic, kind)
                         except BadMessage as e:
                             LOG.warning("dropped: %s", e)
-                        client._client.ack(message.mid, message.qos)
+                        ack(message)
             except aiomqtt.MqttError as e:
                 if refused(e):
                     raise DorsimeterError(f"broker {broker.host}:{broker.port} refused the "
