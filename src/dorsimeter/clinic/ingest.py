@@ -38,11 +38,12 @@ def _session(cur: psycopg.Cursor, clinic: str, rig: str, msg: dict) -> None:
     athlete = msg.get("athlete")
     if athlete is not None:
         cur.execute(
-            "INSERT INTO athletes (uuid, clinic, rig, name, pseudonymous, updated_utc) "
-            "VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (uuid) DO UPDATE SET "
-            "name = EXCLUDED.name, pseudonymous = EXCLUDED.pseudonymous, "
-            "updated_utc = EXCLUDED.updated_utc",
-            (athlete["uuid"], clinic, rig, athlete.get("name"), bool(athlete["pseudonymous"])))
+            "INSERT INTO athletes (uuid, clinic, rig, name, pseudonymous, athlete_group, "
+            "updated_utc) VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (uuid) DO UPDATE "
+            "SET name = EXCLUDED.name, pseudonymous = EXCLUDED.pseudonymous, "
+            "athlete_group = EXCLUDED.athlete_group, updated_utc = EXCLUDED.updated_utc",
+            (athlete["uuid"], clinic, rig, athlete.get("name"), bool(athlete["pseudonymous"]),
+             athlete.get("group")))
     summary = msg.get("summary") or {}
     left, right = summary.get("left") or {}, summary.get("right") or {}
     asym = msg.get("asymmetry") or {}

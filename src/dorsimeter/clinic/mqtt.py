@@ -118,13 +118,16 @@ async def _live(client: aiomqtt.Client, base: str, live: LiveAngle, stop: asynci
 
 async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonymous: bool,
                   stop: asyncio.Event, poll_s: float = 0.5, retry_s: float = 1.0,
-                  on_sent: Callable[[int], None] | None = None) -> int:
-    """Publish until ``stop`` is set; returns how many messages the broker acknowledged."""
+                  on_sent: Callable[[int], None] | None = None, group: str | None = None
+                  ) -> int:
+    """Publish until ``stop`` is set; returns how many messages the broker acknowledged.
+    ``group``: the squad this rig's athletes are in, sent with each athlete."""
     base = topic_base(clinic, rig)
     offline = json.dumps({"online": False})
     will = aiomqtt.Will(f"{base}/presence", offline, qos=1, retain=True)
     sent = 0
     live = LiveAngle(store)
+    built: dict[int, str] = {}  # each session's message built once, again only if it changed
     while not stop.is_set():
         live_task: asyncio.Future | None = None
         try:
@@ -136,7 +139,7 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                     if live_task.done():
                         live_task.result()  # its error (the connection lost) ends this one
 
-                    enqueue(store, pseudonymous)
+                    enqueue(store, pseudonymous, group, built)
                     for msg in pending(store):
                         payload = scrub_names(msg.payload) if pseudonymous else msg.payload
                         await client.publish(f"{base}/{msg.topic}", payload, qos=1)
@@ -155,6 +158,7 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                                       f"{rig!r}: {e}") from None
             LOG.warning("broker %s:%s: %s; retrying in %.0f s", broker.host, broker.port, e,
                         retry_s)
-            enqueue(store, pseudonymous)  # keep queueing what the rig records meanwhile
+            # keep queueing what the rig records meanwhile
+            enqueue(store, pseudonymous, group, built)
             await _wait(stop, retry_s)
     return sent

@@ -27,9 +27,11 @@ class Pending:
     payload: str
 
 
-def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
+def session_message(store: Store, session_id: int, pseudonymous: bool,
+                    group: str | None = None) -> dict:
     """A finished session as the rig publishes it. No athlete name when the rig or the athlete
-    is pseudonymous: the athlete is then known by its UUID only."""
+    is pseudonymous: the athlete is then known by its UUID only. ``group``: the squad the
+    rig's athletes are in (``publish --group``), for the coach page's filter."""
     db = store.db
     info = store.session(session_id)
     s_uuid, a_id = db.execute("SELECT uuid, athlete_id FROM sessions WHERE id = ?",
@@ -41,7 +43,8 @@ def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
             "SELECT uuid, name, pseudonymous, tibia_length_m, foot_length_m FROM athletes "
             "WHERE id = ?", (a_id,)).fetchone()
         hide = pseudonymous or bool(pseudo)
-        athlete = {"uuid": a_uuid, "name": None if hide else name, "pseudonymous": hide}
+        athlete = {"uuid": a_uuid, "name": None if hide else name, "pseudonymous": hide,
+                   "group": group}
         geo = geometry(tibia_m, foot_m)
     trials = store.trials(session_id)
     uuids = dict(db.execute("SELECT id, uuid FROM trials WHERE session_id = ?", (session_id,)))
@@ -69,16 +72,42 @@ def _encode(message: dict) -> str:
     return json.dumps(message, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-def enqueue(store: Store, pseudonymous: bool) -> int:
+def source_digests(store: Store, pseudonymous: bool, group: str | None) -> dict[int, str]:
+    """Per finished session, a digest of every row its message is built from (the session,
+    its athlete, its trials) and of how it is sent, read in two queries without building any
+    message. In the order the sessions started."""
+    db = store.db
+    how = repr((pseudonymous, group)).encode()
+    rows: dict[int, list[str]] = {}
+    for row in db.execute("SELECT s.*, a.* FROM sessions s LEFT JOIN athletes a ON "
+                          "a.id = s.athlete_id WHERE s.ended = 1 ORDER BY s.start_utc, s.id"):
+        rows[row[0]] = [repr(row)]
+    for row in db.execute("SELECT t.session_id, t.* FROM trials t JOIN sessions s ON "
+                          "s.id = t.session_id WHERE s.ended = 1 ORDER BY t.session_id, t.id"):
+        if row[0] in rows:
+            rows[row[0]].append(repr(row))
+    return {sid: hashlib.sha256(how + "\n".join(r).encode()).hexdigest()
+            for sid, r in rows.items()}
+
+
+def enqueue(store: Store, pseudonymous: bool, group: str | None = None,
+            built: dict[int, str] | None = None) -> int:
     """Put every finished session not yet enqueued, or changed since, into the outbox (in the
     order the sessions started); returns how many were added. One transaction per session, so
-    a crash never leaves a session marked enqueued without its message."""
+    a crash never leaves a session marked enqueued without its message.
+
+    ``built``: the publisher's memory across polls, session id -> the digest of its rows when
+    its message was last built (``source_digests``); a session whose rows are unchanged is not
+    built again, so a poll of an unchanged history builds no message at all."""
     db = store.db
-    ids = [r[0] for r in db.execute(
-        "SELECT id FROM sessions WHERE ended = 1 ORDER BY start_utc, id")]
+    sources = source_digests(store, pseudonymous, group)
     added = 0
-    for sid in ids:
-        payload = _encode(session_message(store, sid, pseudonymous))
+    for sid, source in sources.items():
+        if built is not None:
+            if built.get(sid) == source:
+                continue
+            built[sid] = source
+        payload = _encode(session_message(store, sid, pseudonymous, group))
         digest = hashlib.sha256(payload.encode()).hexdigest()
         s_uuid = db.execute("SELECT uuid FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
         row = db.execute("SELECT payload_sha256 FROM outbox_sessions WHERE session_uuid = ?",

@@ -68,7 +68,14 @@ GRANT SELECT, INSERT, UPDATE ON rigs, athletes, sessions, trials TO ingest;
 GRANT SELECT ON rigs, athletes, sessions, trials TO team
 """
 
-MIGRATIONS: list[str] = [_V1]
+# the athlete's group (a squad, a clinic's team), as the rig that last sent it said
+# (``publish --group``); the page filters by it
+_V2 = """
+ALTER TABLE athletes ADD COLUMN athlete_group text;
+CREATE INDEX athletes_group ON athletes(athlete_group)
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 LATEST = len(MIGRATIONS)
 
 
