@@ -126,7 +126,6 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
     offline = json.dumps({"online": False})
     will = aiomqtt.Will(f"{base}/presence", offline, qos=1, retain=True)
     sent = 0
-    live = LiveAngle(store)
     built: dict[int, str] = {}  # each session's message built once, again only if it changed
     while not stop.is_set():
         live_task: asyncio.Future | None = None
@@ -134,6 +133,10 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
             async with broker.client(f"rig-{clinic}-{rig}", will=will) as client:
                 await client.publish(f"{base}/presence", json.dumps(
                     {"online": True, "since_utc": utc_iso()}), qos=1, retain=True)
+                # the live angle from what is stored now, on every (re)connect: what was
+                # recorded while the broker was away is stale for a live view (it is in the
+                # session's message)
+                live = LiveAngle(store)
                 live_task = asyncio.ensure_future(_live(client, base, live, stop))
                 while not stop.is_set():
                     if live_task.done():
