@@ -6,6 +6,7 @@ the database shows for them, each angle equal to the stored one."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -282,3 +283,47 @@ def test_a_rig_offline_for_a_day_comes_back(services, ingest, tmp_path):
             "SELECT uuid FROM sessions WHERE uuid = ANY(%s::uuid[]) ORDER BY received_utc",
             (session_uuids(home),))]
     assert order == session_uuids(home)
+
+
+def test_raw_files_reach_the_clinic_byte_for_byte(services, ingest, tmp_path):
+    """`publish --raw`: each session's raw CSVs reach PostgreSQL byte for byte, with the
+    SHA-256 the rig recorded when the session ended; a raw file changed after its session is
+    not sent (its session is); a raw message whose bytes do not match its hash is refused by
+    the ingest and stores nothing."""
+    import hashlib
+
+    from dorsimeter.clinic.ingest import BadMessage, apply
+    from tests.export.sessions import two_leg_session
+
+    home = tmp_path / "r3"
+    with Store.open(home) as store:
+        two_leg_session(store, tmp_path / "raw-a", athlete="Raw A")
+        two_leg_session(store, tmp_path / "raw-b", athlete="Raw B", seed=31)
+    changed = tmp_path / "raw-b" / "left.csv"
+    changed.write_bytes(changed.read_bytes() + b"0,0,0,0,0,0,0,0,left\n")  # edited since
+    out = run_cli(publish_argv(services, "r3", home, "--once", "--raw"))
+    assert out.returncode == 0 and "sent 5 message(s), 0 waiting" in out.stdout, out.stderr
+    files = {str(p): p.read_bytes() for p in (tmp_path / "raw-a" / "left.csv",
+                                               tmp_path / "raw-a" / "right.csv",
+                                               tmp_path / "raw-b" / "right.csv")}
+    uuids = session_uuids(home)
+
+    def stored() -> dict[tuple[str, str], tuple[str, int, bytes]]:
+        with pg(services) as conn:
+            return {(str(u), n): (h, size, bytes(d)) for u, n, h, size, d in conn.execute(
+                "SELECT session_uuid, name, sha256, size_bytes, data FROM raw_files WHERE "
+                "session_uuid = ANY(%s::uuid[])", (uuids,))}
+    got = wait_for(lambda: len(stored()) == 3 and stored(), "the three raw files")
+    wait_for(lambda: all_in_once(services, home), "both sessions")
+    want = {(uuids[0], "left.csv"): files[str(tmp_path / "raw-a" / "left.csv")],
+            (uuids[0], "right.csv"): files[str(tmp_path / "raw-a" / "right.csv")],
+            (uuids[1], "right.csv"): files[str(tmp_path / "raw-b" / "right.csv")]}
+    assert set(got) == set(want)
+    for key, data in want.items():
+        assert got[key] == (hashlib.sha256(data).hexdigest(), len(data), data)
+    # bytes that are not the ones hashed: refused, nothing stored
+    header = json.dumps({"format": 1, "session_uuid": uuids[1], "name": "left.csv",
+                         "sha256": hashlib.sha256(b"a,b\n").hexdigest(), "size_bytes": 4})
+    with pg(services, "ingest") as conn, pytest.raises(BadMessage, match="SHA-256"):
+        apply(conn, "c1", "dorsimeter/c1/r3/raw", header.encode() + b"\na,c\n")
+    assert set(stored()) == set(want)

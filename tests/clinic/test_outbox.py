@@ -113,3 +113,20 @@ def test_a_poll_of_an_unchanged_history_builds_no_message(tmp_path):
         assert enqueue(store, False, built=built) == 0
         # and a group given to the rig later is a change too
         assert enqueue(store, False, "squad-a", built=built) == 2
+
+
+def test_a_raw_file_changed_after_it_was_enqueued_is_not_sent(tmp_path):
+    from dorsimeter.clinic.outbox import RAW_TOPIC, raw_payload
+    from tests.export.sessions import two_leg_session
+
+    with Store.open(tmp_path / "home") as store:
+        two_leg_session(store, tmp_path / "raw")
+        assert enqueue(store, False, raw=True) == 1
+        refs = [m for m in pending(store) if m.topic == RAW_TOPIC]
+    assert len(refs) == 2
+    left = tmp_path / "raw" / "left.csv"
+    sent = raw_payload(refs[0].payload)
+    assert sent is not None and sent.endswith(left.read_bytes())
+    assert str(left) not in sent.decode()  # the rig's path stays on the rig
+    left.write_bytes(left.read_bytes()[:-10])
+    assert raw_payload(refs[0].payload) is None

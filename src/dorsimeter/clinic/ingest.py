@@ -6,6 +6,7 @@ under aiomqtt): killed in between, the broker delivers it again (never a loss)."
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -85,9 +86,36 @@ def _session(cur: psycopg.Cursor, clinic: str, rig: str, msg: dict) -> None:
                 (msg["session_uuid"], uuids))
 
 
+def _raw(conn: psycopg.Connection, topic: str, payload: bytes) -> None:
+    """A raw CSV: stored only if its bytes have the SHA-256 its header (the rig's record of
+    the file) says."""
+    head, sep, data = payload.partition(b"\n")
+    try:
+        meta = json.loads(head)
+        s_uuid, name, want = meta["session_uuid"], str(meta["name"]), str(meta["sha256"])
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise BadMessage(f"{topic}: bad raw-file header ({e})") from None
+    if not sep or meta.get("format") != FORMAT:
+        raise BadMessage(f"{topic}: bad raw-file message (format {meta.get('format')!r})")
+    got = hashlib.sha256(data).hexdigest()
+    if got != want:
+        raise BadMessage(f"{topic}: raw file {name!r} of session {s_uuid}: SHA-256 {got}, "
+                         f"the rig recorded {want} (not stored)")
+    with conn.transaction():
+        conn.execute("INSERT INTO raw_files (session_uuid, name, sha256, size_bytes, data, "
+                     "received_utc) VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT "
+                     "(session_uuid, name) DO UPDATE SET sha256 = EXCLUDED.sha256, size_bytes "
+                     "= EXCLUDED.size_bytes, data = EXCLUDED.data, received_utc = now()",
+                     (s_uuid, name, want, len(data), data))
+
+
 def apply(conn: psycopg.Connection, clinic: str, topic: str, payload: bytes) -> str:
-    """Store one message in one transaction; returns what it was (``session``, ``presence``)."""
+    """Store one message in one transaction; returns what it was (``session``, ``presence``,
+    ``raw``)."""
     rig, kind = _topic_parts(topic, clinic)
+    if kind == "raw":
+        _raw(conn, topic, payload)
+        return kind
     try:
         msg = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
@@ -138,6 +166,7 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                 async with client:
                     await client.subscribe(f"dorsimeter/{clinic}/+/session", qos=1)
                     await client.subscribe(f"dorsimeter/{clinic}/+/presence", qos=1)
+                    await client.subscribe(f"dorsimeter/{clinic}/+/raw", qos=1)
                     if on_ready is not None:
                         on_ready()
                     stopper = asyncio.ensure_future(stop.wait())

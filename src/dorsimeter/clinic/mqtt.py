@@ -17,7 +17,7 @@ from pathlib import Path
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
-from dorsimeter.clinic.outbox import enqueue, mark_sent, pending
+from dorsimeter.clinic.outbox import RAW_TOPIC, enqueue, mark_sent, pending, raw_payload
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.store import Store
 from dorsimeter.store.db import utc_iso
@@ -118,10 +118,11 @@ async def _live(client: aiomqtt.Client, base: str, live: LiveAngle, stop: asynci
 
 async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonymous: bool,
                   stop: asyncio.Event, poll_s: float = 0.5, retry_s: float = 1.0,
-                  on_sent: Callable[[int], None] | None = None, group: str | None = None
-                  ) -> int:
+                  on_sent: Callable[[int], None] | None = None, group: str | None = None,
+                  raw: bool = False) -> int:
     """Publish until ``stop`` is set; returns how many messages the broker acknowledged.
-    ``group``: the squad this rig's athletes are in, sent with each athlete."""
+    ``group``: the squad this rig's athletes are in, sent with each athlete; ``raw``: each
+    session's verified raw CSVs are uploaded after it."""
     base = topic_base(clinic, rig)
     offline = json.dumps({"online": False})
     will = aiomqtt.Will(f"{base}/presence", offline, qos=1, retain=True)
@@ -142,10 +143,18 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                     if live_task.done():
                         live_task.result()  # its error (the connection lost) ends this one
 
-                    enqueue(store, pseudonymous, group, built)
+                    enqueue(store, pseudonymous, group, built, raw)
                     for msg in pending(store):
-                        payload = scrub_names(msg.payload) if pseudonymous else msg.payload
-                        await client.publish(f"{base}/{msg.topic}", payload, qos=1)
+                        payload: str | bytes | None = msg.payload
+                        if msg.topic == RAW_TOPIC:
+                            payload = raw_payload(msg.payload)
+                            if payload is None:  # changed since: not the file recorded
+                                LOG.warning("raw file of outbox message %d changed since it "
+                                            "was recorded: not sent (kept on the rig)", msg.seq)
+                        elif pseudonymous:
+                            payload = scrub_names(msg.payload)
+                        if payload is not None:
+                            await client.publish(f"{base}/{msg.topic}", payload, qos=1)
                         mark_sent(store, msg.seq)  # after the PUBACK: resent if we die first
                         sent += 1
                         if on_sent is not None:
@@ -162,6 +171,6 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
             LOG.warning("broker %s:%s: %s; retrying in %.0f s", broker.host, broker.port, e,
                         retry_s)
             # keep queueing what the rig records meanwhile
-            enqueue(store, pseudonymous, group, built)
+            enqueue(store, pseudonymous, group, built, raw)
             await _wait(stop, retry_s)
     return sent

@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from dorsimeter.store import Store
-from dorsimeter.store.db import utc_iso
+from dorsimeter.store.db import file_sha256, utc_iso
 from dorsimeter.store.summary import asymmetry, geometry, summarize
 
 #: the message format's version (the ingest refuses others)
 FORMAT = 1
 SESSION_TOPIC = "session"
+#: a session's raw CSV: the outbox keeps a reference (path, SHA-256 at the session's end), the
+#: publisher reads the file when it sends it and sends it only if it is still that file
+RAW_TOPIC = "raw"
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,42 @@ def session_message(store: Store, session_id: int, pseudonymous: bool,
     }
 
 
+def raw_refs(store: Store, session_id: int) -> list[dict]:
+    """The session's raw CSVs that are still the files it recorded (their SHA-256 now is the
+    one stored when the session ended); a file replaced, changed or gone is not sent."""
+    s_uuid = store.db.execute("SELECT uuid FROM sessions WHERE id = ?",
+                              (session_id,)).fetchone()[0]
+    return [{"session_uuid": s_uuid, "name": Path(p).name, "sha256": h, "path": p}
+            for p, h in sorted(store.raw_identity(session_id).items()) if file_sha256(p) == h]
+
+
+def raw_payload(ref_json: str) -> bytes | None:
+    """What the publisher sends for a raw reference: a JSON header line (session, file name,
+    SHA-256, size; not the rig's path) and the file's bytes; None if the file is no longer the
+    one recorded (checked on the bytes sent, not only when it was enqueued)."""
+    ref = json.loads(ref_json)
+    try:
+        data = Path(ref["path"]).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != ref["sha256"]:
+        return None
+    header = {"format": FORMAT, "session_uuid": ref["session_uuid"], "name": ref["name"],
+              "sha256": ref["sha256"], "size_bytes": len(data)}
+    return _encode(header).encode() + b"\n" + data
+
+
 def _encode(message: dict) -> str:
     return json.dumps(message, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-def source_digests(store: Store, pseudonymous: bool, group: str | None) -> dict[int, str]:
+def source_digests(store: Store, pseudonymous: bool, group: str | None, raw: bool = False
+                   ) -> dict[int, str]:
     """Per finished session, a digest of every row its message is built from (the session,
     its athlete, its trials) and of how it is sent, read in two queries without building any
     message. In the order the sessions started."""
     db = store.db
-    how = repr((pseudonymous, group)).encode()
+    how = repr((pseudonymous, group, raw)).encode()
     rows: dict[int, list[str]] = {}
     for row in db.execute("SELECT s.*, a.* FROM sessions s LEFT JOIN athletes a ON "
                           "a.id = s.athlete_id WHERE s.ended = 1 ORDER BY s.start_utc, s.id"):
@@ -91,16 +121,17 @@ def source_digests(store: Store, pseudonymous: bool, group: str | None) -> dict[
 
 
 def enqueue(store: Store, pseudonymous: bool, group: str | None = None,
-            built: dict[int, str] | None = None) -> int:
+            built: dict[int, str] | None = None, raw: bool = False) -> int:
     """Put every finished session not yet enqueued, or changed since, into the outbox (in the
     order the sessions started); returns how many were added. One transaction per session, so
     a crash never leaves a session marked enqueued without its message.
 
     ``built``: the publisher's memory across polls, session id -> the digest of its rows when
     its message was last built (``source_digests``); a session whose rows are unchanged is not
-    built again, so a poll of an unchanged history builds no message at all."""
+    built again, so a poll of an unchanged history builds no message at all. ``raw``: each
+    session's verified raw CSVs follow its message (``raw_refs``)."""
     db = store.db
-    sources = source_digests(store, pseudonymous, group)
+    sources = source_digests(store, pseudonymous, group, raw)
     added = 0
     for sid, source in sources.items():
         if built is not None:
@@ -108,7 +139,10 @@ def enqueue(store: Store, pseudonymous: bool, group: str | None = None,
                 continue
             built[sid] = source
         payload = _encode(session_message(store, sid, pseudonymous, group))
-        digest = hashlib.sha256(payload.encode()).hexdigest()
+        refs = [_encode(ref) for ref in raw_refs(store, sid)] if raw else []
+        # the digest of everything enqueued for the session (its raw files too: turning raw
+        # upload on sends the sessions sent without)
+        digest = hashlib.sha256("\n".join([payload, *refs]).encode()).hexdigest()
         s_uuid = db.execute("SELECT uuid FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
         row = db.execute("SELECT payload_sha256 FROM outbox_sessions WHERE session_uuid = ?",
                          (s_uuid,)).fetchone()
@@ -118,6 +152,9 @@ def enqueue(store: Store, pseudonymous: bool, group: str | None = None,
         try:
             db.execute("INSERT INTO outbox (topic, payload, created_utc) VALUES (?, ?, ?)",
                        (SESSION_TOPIC, payload, utc_iso()))
+            for ref in refs:
+                db.execute("INSERT INTO outbox (topic, payload, created_utc) VALUES (?, ?, ?)",
+                           (RAW_TOPIC, ref, utc_iso()))
             db.execute("INSERT INTO outbox_sessions (session_uuid, payload_sha256) "
                        "VALUES (?, ?) ON CONFLICT (session_uuid) DO UPDATE SET "
                        "payload_sha256 = excluded.payload_sha256", (s_uuid, digest))
