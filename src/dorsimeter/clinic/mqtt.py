@@ -163,8 +163,11 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                 await live_task
                 await client.publish(f"{base}/presence", offline, qos=1, retain=True)
         except aiomqtt.MqttError as e:
-            if live_task is not None and not live_task.done():
-                live_task.cancel()
+            if live_task is not None:
+                if not live_task.done():
+                    live_task.cancel()
+                elif not live_task.cancelled():
+                    live_task.exception()  # the same lost connection: retrieved, not reported
             if refused(e):
                 raise DorsimeterError(f"broker {broker.host}:{broker.port} refused rig "
                                       f"{rig!r}: {e}") from None

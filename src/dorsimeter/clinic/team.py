@@ -74,7 +74,7 @@ class LiveFeed:
         self.broker = broker
         self.clinic = clinic
         self.retry_s = retry_s
-        self.latest: dict[str, dict] = {}
+        self.latest: dict[str, bytes] = {}  # rig -> its newest event, encoded
         self.listeners: set[queue.Queue] = set()
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -108,19 +108,21 @@ class LiveFeed:
         event = live_event(rig, payload)
         if event is None:
             return
+        line = f"data: {json.dumps(event)}\n\n".encode()  # encoded once for every page
         with self.lock:
-            self.latest[rig] = event
+            self.latest[rig] = line
             for q in self.listeners:
                 while True:
                     try:
-                        q.put_nowait(event)
+                        q.put_nowait(line)
                         break
                     except queue.Full:
                         with contextlib.suppress(queue.Empty):
                             q.get_nowait()
 
-    def listen(self) -> tuple[queue.Queue, list[dict]]:
-        """A new stream's queue, and the newest event of each rig to start it with."""
+    def listen(self) -> tuple[queue.Queue, list[bytes]]:
+        """A new stream's queue, and the newest event of each rig to start it with (each an
+        encoded server-sent event)."""
         q: queue.Queue = queue.Queue(LIVE_BACKLOG)
         with self.lock:
             self.listeners.add(q)
@@ -455,13 +457,14 @@ def handler_for(app: TeamApp) -> type[BaseHTTPRequestHandler]:
             self._head(200, "text/event-stream; charset=utf-8", None)
             q, first = feed.listen()
             try:
-                for event in first:
-                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                self.wfile.flush()
+                self.wfile.write(b"".join(first) or b": start\n\n")
                 while True:
-                    try:
-                        event = q.get(timeout=LIVE_KEEPALIVE_S)
-                        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    try:  # what has come since, in one write (one send for many rigs' events)
+                        batch = [q.get(timeout=LIVE_KEEPALIVE_S)]
+                        with contextlib.suppress(queue.Empty):
+                            while len(batch) < LIVE_BACKLOG:
+                                batch.append(q.get_nowait())
+                        self.wfile.write(b"".join(batch))
                     except queue.Empty:
                         self.wfile.write(b": keepalive\n\n")
                     self.wfile.flush()
