@@ -282,6 +282,7 @@ def run(n_rigs: int, minutes: float, speed: float, restart: bool, tmp: Path) -> 
         _wait(lambda: "team page on" in team_log.read_text(), "the team page", 120)
         port = int(re.search(r"127\.0\.0\.1:(\d+)/", team_log.read_text()).group(1))  # type: ignore[union-attr]
         page = PageReader(port, token, tmp / "page-events.txt")
+        procs.append(page.proc)
 
         rng = np.random.default_rng(16)
         for i, name in enumerate(rig_names):
