@@ -238,6 +238,13 @@ class Mosquitto:
         _stop(self.proc)
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no final save of its state, only what it saved as it went."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
 
 def _stop(proc: subprocess.Popen | None, timeout_s: float = 30.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout_s``; the process is reaped either way."""

@@ -6,16 +6,26 @@ the database shows for them, each angle equal to the stored one."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
+from dorsimeter.pipeline import Pipeline
+from dorsimeter.session.results import SessionResults
 from dorsimeter.store import Store
+from dorsimeter.store.recorder import SessionRecorder
 from dorsimeter.store.summary import summarize
-from tests.clinic.conftest import broker_args, dsn_file, pg, rig_trials, run_cli, wait_for
+from tests.clinic.conftest import Proc, broker_args, dsn_file, pg, rig_trials, run_cli, wait_for
+from tests.conftest import simulate
 from tests.export.sessions import stored_session
+
+#: the issue's outage: the broker down for a minute (real time: the broker, the publisher's
+#: reconnects and the ingest's all run on the machine's clock, none of it can be simulated)
+OUTAGE_S = 60.0
 
 
 def ingest_argv(svc) -> list[str]:
@@ -78,7 +88,6 @@ def record(home: Path, n: int, athlete: str = "Ana", seed: int = 1) -> None:
 @pytest.fixture(scope="module")
 def ingest(services, tmp_path_factory):
     """One ingest for the module's tests (a test that kills it starts it again)."""
-    from tests.clinic.conftest import Proc
 
     log = tmp_path_factory.mktemp("ingest") / "ingest.log"
     box = {"proc": Proc(ingest_argv(services), log)}
@@ -150,14 +159,90 @@ def test_broker_stopped_mid_session_then_restarted(services, ingest, procs, tmp_
     wait_for(lambda: unsent(home) == 0, "the outbox to empty")
 
 
+def sent_count(home: Path) -> int:
+    db = sqlite3.connect(home / "history.sqlite3")
+    try:
+        return db.execute("SELECT count(*) FROM outbox WHERE sent_utc IS NOT NULL"
+                          ).fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_broker_down_60_s_in_the_middle_of_a_session(services, ingest, procs, tmp_path):
+    """The issue's fault test: the broker stops for 60 s while a rig is recording (half the
+    session stored, its live angle going out), the session ends and two more are recorded
+    while it is down, then it restarts: the publisher and the ingest, both left running,
+    reconnect by themselves and every trial is in PostgreSQL exactly once."""
+    home = tmp_path / "r1"
+    record(home, 1, seed=31)
+    pub = procs(publish_argv(services, "r1", home, "--poll-s", "0.2"), tmp_path / "pub.log")
+    wait_for(lambda: all_in_once(services, home), "the first session in PostgreSQL")
+    batch = simulate(30.0, side="left", seed=33)
+    half = len(batch) // 2
+    with Store.open(home) as store:
+        rec = SessionRecorder(store, "record", athlete="Ana", sensor="sim", sensor_kind="sim")
+        results = SessionResults()
+        push = rec.tap(Pipeline(100.0, side="left").push, results)
+        for i in range(0, half, 25):
+            push(batch.slice(i, min(i + 25, half)))
+        services.broker.stop()
+        down = time.monotonic()
+        try:
+            for i in range(half, len(batch), 25):
+                push(batch.slice(i, i + 25))
+            rec.finish(results)
+            assert store.trials(rec.session_id), "the session scored no trial to check"
+            record(home, 2, seed=35)  # and two more while the broker is down
+            wait_for(lambda: unsent(home) == 3, "the publisher to queue the three sessions")
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down)))
+            assert pub.p.poll() is None, pub.text()  # both kept trying through the minute
+            assert ingest["proc"].p.poll() is None, ingest["proc"].text()
+            assert "retrying" in pub.text() and "retrying" in ingest["proc"].text()
+        finally:
+            services.broker.restart()
+    assert time.monotonic() - down >= OUTAGE_S
+    wait_for(lambda: all_in_once(services, home), "every session after the outage", 180)
+    assert assert_exactly_once(services, home) >= 3
+    wait_for(lambda: unsent(home) == 0, "the outbox to empty")
+
+
+def test_broker_sigkilled_then_restarted(services, ingest, procs, tmp_path):
+    """The broker is SIGKILLed (a crash: no clean shutdown, no final save) twice: once holding
+    three sessions it acknowledged while the ingest was stopped (the rig marked them sent:
+    only the broker's saved state has them), once while a rig is publishing to a running
+    ingest (what was in flight is resent from the outbox at QoS 1, the ingest's upsert makes a
+    redelivery the same rows). After each restart every trial is in PostgreSQL once."""
+    home = tmp_path / "r2"
+    assert ingest["proc"].kill() == 0  # a clean stop: its persistent session stays
+    record(home, 3, seed=41)
+    out = run_cli(publish_argv(services, "r2", home, "--once"))
+    assert out.returncode == 0 and "sent 3 message(s), 0 waiting" in out.stdout, out.stderr
+    services.broker.kill()
+    services.broker.restart()
+    ingest["proc"] = Proc(ingest_argv(services), tmp_path / "ingest2.log")
+    wait_for(lambda: all_in_once(services, home), "the sessions the killed broker held", 180)
+    assert assert_exactly_once(services, home) > 0
+
+    pub = procs(publish_argv(services, "r2", home, "--poll-s", "0.2"), tmp_path / "pub.log")
+    before = sent_count(home)
+    record(home, 4, seed=45)
+    wait_for(lambda: sent_count(home) > before, "the publisher to be sending")
+    services.broker.kill()
+    services.broker.restart()
+    wait_for(lambda: all_in_once(services, home), "every session after the second kill", 180)
+    assert assert_exactly_once(services, home) > 0
+    wait_for(lambda: unsent(home) == 0, "the outbox to empty")
+    assert pub.p.poll() is None, pub.text()
+
+
 def test_ingest_sigkilled_mid_message_and_restarted(services, ingest, tmp_path):
     """The ingest is killed while it holds a message it has not committed (held there by a
     table lock), then more are sent while it is dead: each is stored once after the restart.
     Were a message acknowledged on receipt rather than after its commit, the first would be
     lost."""
     import psycopg
-
-    from tests.clinic.conftest import Proc
 
     home = tmp_path / "r2"
     record(home, 1, seed=7)
@@ -198,3 +283,47 @@ def test_a_rig_offline_for_a_day_comes_back(services, ingest, tmp_path):
             "SELECT uuid FROM sessions WHERE uuid = ANY(%s::uuid[]) ORDER BY received_utc",
             (session_uuids(home),))]
     assert order == session_uuids(home)
+
+
+def test_raw_files_reach_the_clinic_byte_for_byte(services, ingest, tmp_path):
+    """`publish --raw`: each session's raw CSVs reach PostgreSQL byte for byte, with the
+    SHA-256 the rig recorded when the session ended; a raw file changed after its session is
+    not sent (its session is); a raw message whose bytes do not match its hash is refused by
+    the ingest and stores nothing."""
+    import hashlib
+
+    from dorsimeter.clinic.ingest import BadMessage, apply
+    from tests.export.sessions import two_leg_session
+
+    home = tmp_path / "r3"
+    with Store.open(home) as store:
+        two_leg_session(store, tmp_path / "raw-a", athlete="Raw A")
+        two_leg_session(store, tmp_path / "raw-b", athlete="Raw B", seed=31)
+    changed = tmp_path / "raw-b" / "left.csv"
+    changed.write_bytes(changed.read_bytes() + b"0,0,0,0,0,0,0,0,left\n")  # edited since
+    out = run_cli(publish_argv(services, "r3", home, "--once", "--raw"))
+    assert out.returncode == 0 and "sent 5 message(s), 0 waiting" in out.stdout, out.stderr
+    files = {str(p): p.read_bytes() for p in (tmp_path / "raw-a" / "left.csv",
+                                               tmp_path / "raw-a" / "right.csv",
+                                               tmp_path / "raw-b" / "right.csv")}
+    uuids = session_uuids(home)
+
+    def stored() -> dict[tuple[str, str], tuple[str, int, bytes]]:
+        with pg(services) as conn:
+            return {(str(u), n): (h, size, bytes(d)) for u, n, h, size, d in conn.execute(
+                "SELECT session_uuid, name, sha256, size_bytes, data FROM raw_files WHERE "
+                "session_uuid = ANY(%s::uuid[])", (uuids,))}
+    got = wait_for(lambda: len(stored()) == 3 and stored(), "the three raw files")
+    wait_for(lambda: all_in_once(services, home), "both sessions")
+    want = {(uuids[0], "left.csv"): files[str(tmp_path / "raw-a" / "left.csv")],
+            (uuids[0], "right.csv"): files[str(tmp_path / "raw-a" / "right.csv")],
+            (uuids[1], "right.csv"): files[str(tmp_path / "raw-b" / "right.csv")]}
+    assert set(got) == set(want)
+    for key, data in want.items():
+        assert got[key] == (hashlib.sha256(data).hexdigest(), len(data), data)
+    # bytes that are not the ones hashed: refused, nothing stored
+    header = json.dumps({"format": 1, "session_uuid": uuids[1], "name": "left.csv",
+                         "sha256": hashlib.sha256(b"a,b\n").hexdigest(), "size_bytes": 4})
+    with pg(services, "ingest") as conn, pytest.raises(BadMessage, match="SHA-256"):
+        apply(conn, "c1", "dorsimeter/c1/r3/raw", header.encode() + b"\na,c\n")
+    assert set(stored()) == set(want)

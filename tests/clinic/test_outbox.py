@@ -85,3 +85,48 @@ def test_a_pseudonymous_rig_sends_no_name(tmp_path):
         assert json.loads(scrub_names(queued))["athlete"]["pseudonymous"] is True
         assert enqueue(store, pseudonymous=True) == 1
         assert "Zoë Secret" not in pending(store)[-1].payload
+
+
+def test_a_poll_of_an_unchanged_history_builds_no_message(tmp_path):
+    """With the publisher's memory (``built``), each session's message is built once; a
+    session changed on the rig (a trial's angle re-analysed, in SQL) is built and sent again."""
+    with Store.open(tmp_path) as store:
+        sids = [stored_session(store, 20.0, athlete="Ana", seeds=(s, s + 1)) for s in (1, 3)]
+        built: dict[int, str] = {}
+        reads: list[str] = []
+        store.db.set_trace_callback(reads.append)
+        assert enqueue(store, False, built=built) == 2
+        per_poll = len(reads)
+        reads.clear()
+        assert enqueue(store, False, built=built) == 0
+        # the second poll ran only the two digest queries: no message built (no trials read
+        # per session, no summary)
+        assert len(reads) == 2 < per_poll and not any(
+            "SELECT uuid, athlete_id FROM sessions" in q for q in reads), reads
+        store.db.set_trace_callback(None)
+        store.db.execute("UPDATE trials SET angle_deg = angle_deg + 1 WHERE id = "
+                         "(SELECT min(id) FROM trials WHERE session_id = ?)", (sids[1],))
+        store.db.commit()
+        assert enqueue(store, False, built=built) == 1
+        last = json.loads(pending(store)[-1].payload)
+        assert last["session_uuid"] == session_message(store, sids[1], False)["session_uuid"]
+        assert enqueue(store, False, built=built) == 0
+        # and a group given to the rig later is a change too
+        assert enqueue(store, False, "squad-a", built=built) == 2
+
+
+def test_a_raw_file_changed_after_it_was_enqueued_is_not_sent(tmp_path):
+    from dorsimeter.clinic.outbox import RAW_TOPIC, raw_payload
+    from tests.export.sessions import two_leg_session
+
+    with Store.open(tmp_path / "home") as store:
+        two_leg_session(store, tmp_path / "raw")
+        assert enqueue(store, False, raw=True) == 1
+        refs = [m for m in pending(store) if m.topic == RAW_TOPIC]
+    assert len(refs) == 2
+    left = tmp_path / "raw" / "left.csv"
+    sent = raw_payload(refs[0].payload)
+    assert sent is not None and sent.endswith(left.read_bytes())
+    assert str(left) not in sent.decode()  # the rig's path stays on the rig
+    left.write_bytes(left.read_bytes()[:-10])
+    assert raw_payload(refs[0].payload) is None

@@ -106,14 +106,15 @@ def test_postgres_roles_have_least_privilege(services):
     with pg(services, "team") as team:
         assert team.execute("SELECT count(*) FROM sessions").fetchone() is not None
         for sql in ("INSERT INTO rigs VALUES ('c1', 'x', true, now())",
-                    "UPDATE rigs SET online = false", "DELETE FROM trials"):
+                    "UPDATE rigs SET online = false", "DELETE FROM trials",
+                    "SELECT count(*) FROM raw_files"):  # the page never needs the raw files
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 team.execute(sql)
     with pg(services, "ingest") as ingest:
         ingest.execute("INSERT INTO rigs VALUES ('c1', 'priv-test', true, now()) "
                        "ON CONFLICT (clinic, rig) DO UPDATE SET online = EXCLUDED.online")
         for sql in ("DELETE FROM trials", "DROP TABLE trials", "CREATE TABLE x (i int)",
-                    "TRUNCATE sessions"):
+                    "TRUNCATE sessions", "DELETE FROM raw_files"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 ingest.execute(sql)
     # no password, no connection (scram over TCP)

@@ -16,7 +16,7 @@ from dorsimeter.clinic.outbox import session_message
 from dorsimeter.clinic.team import hash_token, verify_token
 from dorsimeter.store import Store
 from tests.clinic.cdp import CHROMIUM, Browser
-from tests.clinic.conftest import CLINIC, dsn_file, pg, run_cli, wait_for
+from tests.clinic.conftest import CLINIC, broker_args, dsn_file, pg, run_cli, wait_for
 from tests.export.sessions import stored_session
 
 READ_ROWS = """JSON.stringify([...document.querySelectorAll('tr.athlete')].map(tr => {
@@ -28,6 +28,9 @@ READ_ROWS = """JSON.stringify([...document.querySelectorAll('tr.athlete')].map(t
           cells: Object.fromEntries(['latest-left', 'latest-right', 'best-left', 'best-right',
                                      'asym'].map(c => [c, cell(c)]))};
 }))"""
+
+
+HOSTILE = '<img src=x onerror="document.title=1">&amp;'
 
 
 def test_tokens_are_hashed_with_scrypt_and_checked():
@@ -45,12 +48,14 @@ def team(services, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("team")
     with pg(services, "ingest") as conn:
-        for rig, athlete, pseudo, seeds in (("r1", "Ana Team", False, [(1, 2), (3, 4)]),
-                                            ("r2", "Ben Secret", True, [(5, 6)])):
+        for rig, athlete, pseudo, group, seeds in (
+                ("r1", "Ana Team", False, "squad-a", [(1, 2), (3, 4), (7, 8)]),
+                ("r2", "Ben Secret", True, "squad-b", [(5, 6)]),
+                ("r3", HOSTILE, False, "squad-b", [(9, 10)])):
             with Store.open(tmp / rig) as store:
                 for s in seeds:
                     sid = stored_session(store, 20.0, athlete=athlete, seeds=s)
-                    msg = session_message(store, sid, pseudonymous=pseudo)
+                    msg = session_message(store, sid, pseudonymous=pseudo, group=group)
                     apply(conn, CLINIC, f"dorsimeter/{CLINIC}/{rig}/session",
                           json.dumps(msg).encode())
             apply(conn, CLINIC, f"dorsimeter/{CLINIC}/{rig}/presence", b'{"online": true}')
@@ -60,7 +65,7 @@ def team(services, tmp_path_factory):
     token = out.stdout.strip()
     assert token and token not in coaches.read_text()  # only its hash is kept
     proc = Proc(["team", "--coaches", str(coaches), "--dsn-file", str(dsn_file(services, "team")),
-                 "--port", "0"], tmp / "team.log")
+                 "--port", "0", *broker_args(services, "team")], tmp / "team.log")
     try:
         url = wait_for(lambda: (m := re.search(r"team page on (http://\S+)", proc.text()))
                        and m.group(1) or proc.p.poll() is not None and "dead",
@@ -193,3 +198,116 @@ def test_over_tls_the_login_cookie_is_secure(services, tmp_path):
         conn.close()
     finally:
         proc.kill()
+
+
+def _signed_in(browser: Browser, url: str, token: str) -> None:
+    browser.open(url)
+    browser.until("document.readyState === 'complete' && !!document.querySelector('#token')",
+                  "the login page")
+    browser.eval(f"document.querySelector('#token').value = {json.dumps(token)}; "
+                 "document.querySelector('#submit').click(); true")
+    browser.until("location.pathname === '/' && document.readyState === 'complete' && "
+                  "!!document.querySelector('#athletes')", "the team table")
+
+
+READ_TRENDS = """JSON.stringify(Object.fromEntries([...document.querySelectorAll('tr.athlete')]
+  .map(tr => [tr.dataset.uuid, {group: tr.querySelector('.group').innerText,
+    name: tr.querySelector('.name').innerText,
+    left: [...tr.querySelectorAll('circle.left')].map(c => [c.dataset.utc, c.dataset.value]),
+    right: [...tr.querySelectorAll('circle.right')].map(c => [c.dataset.utc, c.dataset.value])
+  }])))"""
+
+
+def _stored_trends(services) -> dict[str, dict]:
+    with pg(services, "team") as conn:
+        out: dict[str, dict] = {}
+        for u, group, start, left, right in conn.execute(
+                "SELECT a.uuid, a.athlete_group, s.start_utc, s.left_best_deg, s.right_best_deg "
+                "FROM athletes a JOIN sessions s ON s.athlete_uuid = a.uuid "
+                "ORDER BY s.start_utc, s.uuid"):
+            row = out.setdefault(str(u), {"group": group or "", "left": [], "right": []})
+            utc = start.isoformat(timespec="seconds")
+            for side, v in (("left", left), ("right", right)):
+                if v is not None:
+                    row[side].append((utc, v))
+        return out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/system-deps.sh)")
+def test_chromium_shows_trends_groups_and_filters(team, services, tmp_path):
+    """Each athlete's wall-test trend is every session's stored best per side, in order; the
+    group filter and the search show only the matching athletes; a hostile name is text."""
+    url, token = team
+    want = _stored_trends(services)
+    browser = Browser(tmp_path / "profile")
+    try:
+        _signed_in(browser, url, token)
+        shown = json.loads(browser.eval(READ_TRENDS))
+        hostile = [r for r in shown.values() if r["name"] == HOSTILE]
+        n_scripts = browser.eval("document.scripts.length")
+        title = browser.eval("document.title")
+        browser.eval("document.querySelector('#group').value = 'squad-b'; "
+                     "document.querySelector('#apply').click(); true")
+        squad_b = json.loads(browser.until(
+            "location.search.includes('group=squad-b') && document.readyState === 'complete' "
+            f"&& document.querySelector('#athletes') && ({READ_TRENDS})", "the squad-b rows"))
+        browser.eval("document.querySelector('#group').value = ''; "
+                     "document.querySelector('#q').value = 'ANA team'; "
+                     "document.querySelector('#apply').click(); true")
+        found = json.loads(browser.until(
+            "location.search.includes('q=ANA+team') && document.readyState === 'complete' "
+            f"&& document.querySelector('#athletes') && ({READ_TRENDS})", "the search rows"))
+    finally:
+        browser.close()
+    assert set(shown) == set(want)
+    for uuid, row in want.items():
+        assert shown[uuid]["group"] == row["group"]
+        for side in ("left", "right"):  # the stored numbers, exactly, in session order
+            assert [(u, float(v)) for u, v in shown[uuid][side]] == row[side]
+    ana = next(r for r in shown.values() if r["name"] == "Ana Team")
+    assert len(ana["left"]) == 3  # three sessions: three points
+    assert len(hostile) == 1 and n_scripts == 1 and title == "dorsimeter team"  # inert text
+    assert set(squad_b) == {u for u, r in want.items() if r["group"] == "squad-b"}
+    assert len(squad_b) == 2 and all(r["group"] == "squad-b" for r in squad_b.values())
+    assert [r["name"] for r in found.values()] == ["Ana Team"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/system-deps.sh)")
+async def test_chromium_shows_each_rigs_live_angle(team, services, tmp_path):
+    """Two rigs send live angles through the real broker; the page (its script, the /live
+    stream) shows each rig's newest value, exactly as sent."""
+    import asyncio
+
+    from tests.clinic.test_live import user_broker
+
+    url, token = team
+    browser = Browser(tmp_path / "profile")
+    sent = {"r1": ("left", 12.345678901234567), "r2": ("right", -3.0000000000000004)}
+    read = ("JSON.stringify(Object.fromEntries([...document.querySelectorAll('#rigs li')]"
+            ".map(li => [li.dataset.rig, li.querySelector('.live') && "
+            "[li.querySelector('.live').dataset.side, li.querySelector('.live').dataset.value,"
+            " li.querySelector('.live').innerText]])))")
+    try:
+        await asyncio.to_thread(_signed_in, browser, url, token)
+        got: dict = {}
+        for _ in range(600):  # QoS 0: sent again until the page's subscription has them
+            for rig, (side, angle) in sent.items():
+                async with user_broker(services, rig).client(f"t-page-{rig}") as c:
+                    await c.publish(f"dorsimeter/{CLINIC}/{rig}/live", json.dumps(
+                        {"session_uuid": "s-" + rig, "side": side, "t_s": 1.5,
+                         "angle_deg": angle}), qos=0)
+            got = json.loads(await asyncio.to_thread(browser.eval, read))
+            if all((got.get(r) or [None, None])[1] is not None for r in sent):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        browser.close()
+    for rig, (side, angle) in sent.items():
+        assert got[rig][0] == side and float(got[rig][1]) == angle, got
+        assert got[rig][2] == f"testing: {side} {angle:.1f}°"
+
+
+def test_the_live_stream_needs_a_login(team):
+    url, _ = team
+    status, body = _status(url + "live")
+    assert status == 401 and "data:" not in body

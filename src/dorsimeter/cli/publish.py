@@ -18,6 +18,12 @@ def register(sub) -> None:
                    help="this rig's name (its broker user; topics dorsimeter/<clinic>/<rig>/)")
     p.add_argument("--pseudonymous", action="store_true",
                    help="send no athlete names (athletes are known by their UUIDs)")
+    p.add_argument("--group", type=name_arg("group"), default=None,
+                   help="the group (squad, team) this rig's athletes are in, for the coach "
+                        "page's filter")
+    p.add_argument("--raw", action="store_true",
+                   help="also upload each session's raw CSVs (only files still as recorded: "
+                        "SHA-256 checked when sent and by the ingest)")
     p.add_argument("--once", action="store_true",
                    help="send what is waiting, then exit (exit 1 if the broker is unreachable)")
     p.add_argument("--poll-s", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         with Store.open(args.home) as store:
             if args.once:
-                enqueue(store, args.pseudonymous)
+                enqueue(store, args.pseudonymous, args.group, raw=args.raw)
                 todo = unsent_count(store)
 
                 def sent(_seq: int) -> None:
@@ -56,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
                     return 0
                 task = asyncio.ensure_future(publish(store, cfg, args.clinic, args.rig,
                                                      args.pseudonymous, stop, args.poll_s,
-                                                     on_sent=sent))
+                                                     on_sent=sent, group=args.group,
+                                                     raw=args.raw))
                 n = await task
                 left = unsent_count(store)
                 print(f"sent {n} message(s), {left} waiting")
                 return 0 if left == 0 else 1
             n = await publish(store, cfg, args.clinic, args.rig, args.pseudonymous, stop,
-                              args.poll_s)
+                              args.poll_s, group=args.group, raw=args.raw)
             print(f"sent {n} message(s), {unsent_count(store)} waiting")
             return 0
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dorsimeter.cli.clinic_args import name_arg, need_clinic, read_secret
+from dorsimeter.cli.clinic_args import (
+    add_broker_options,
+    broker,
+    name_arg,
+    need_clinic,
+    read_secret,
+)
 
 
 def register(sub) -> None:
@@ -20,16 +26,17 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8716, help="port (0: any free one, printed)")
     p.add_argument("--tls-cert", type=Path, metavar="FILE", help="certificate (PEM) for HTTPS")
     p.add_argument("--tls-key", type=Path, metavar="FILE", help="its private key (PEM)")
+    add_broker_options(p, "the team user (for the live angle; optional)", required=False)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    need_clinic("psycopg")
+    need_clinic("psycopg", "aiomqtt")
     import signal
     import sys
     import threading
 
-    from dorsimeter.clinic.team import add_coach, make_server
+    from dorsimeter.clinic.team import LiveFeed, add_coach, make_server
     from dorsimeter.errors import DorsimeterError
 
     if args.add_coach:
@@ -37,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.dsn_file is None:
         raise DorsimeterError("--dsn-file: required to serve the page")
+    live = None
+    if args.broker is not None:  # the live angle: the team user reads the rigs' live topics
+        live = LiveFeed(broker(args, "team"), args.clinic)
     server = make_server(args.bind, args.port, read_secret(args.dsn_file, "connection string"),
-                         args.coaches, args.tls_cert, args.tls_key)
+                         args.coaches, args.tls_cert, args.tls_key, live)
     scheme = "https" if args.tls_cert else "http"
     host, port = server.server_address[:2]
     print(f"team page on {scheme}://{host}:{port}/", flush=True)

@@ -6,6 +6,7 @@ under aiomqtt): killed in between, the broker delivers it again (never a loss)."
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -38,11 +39,12 @@ def _session(cur: psycopg.Cursor, clinic: str, rig: str, msg: dict) -> None:
     athlete = msg.get("athlete")
     if athlete is not None:
         cur.execute(
-            "INSERT INTO athletes (uuid, clinic, rig, name, pseudonymous, updated_utc) "
-            "VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (uuid) DO UPDATE SET "
-            "name = EXCLUDED.name, pseudonymous = EXCLUDED.pseudonymous, "
-            "updated_utc = EXCLUDED.updated_utc",
-            (athlete["uuid"], clinic, rig, athlete.get("name"), bool(athlete["pseudonymous"])))
+            "INSERT INTO athletes (uuid, clinic, rig, name, pseudonymous, athlete_group, "
+            "updated_utc) VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (uuid) DO UPDATE "
+            "SET name = EXCLUDED.name, pseudonymous = EXCLUDED.pseudonymous, "
+            "athlete_group = EXCLUDED.athlete_group, updated_utc = EXCLUDED.updated_utc",
+            (athlete["uuid"], clinic, rig, athlete.get("name"), bool(athlete["pseudonymous"]),
+             athlete.get("group")))
     summary = msg.get("summary") or {}
     left, right = summary.get("left") or {}, summary.get("right") or {}
     asym = msg.get("asymmetry") or {}
@@ -84,9 +86,36 @@ def _session(cur: psycopg.Cursor, clinic: str, rig: str, msg: dict) -> None:
                 (msg["session_uuid"], uuids))
 
 
+def _raw(conn: psycopg.Connection, topic: str, payload: bytes) -> None:
+    """A raw CSV: stored only if its bytes have the SHA-256 its header (the rig's record of
+    the file) says."""
+    head, sep, data = payload.partition(b"\n")
+    try:
+        meta = json.loads(head)
+        s_uuid, name, want = meta["session_uuid"], str(meta["name"]), str(meta["sha256"])
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise BadMessage(f"{topic}: bad raw-file header ({e})") from None
+    if not sep or meta.get("format") != FORMAT:
+        raise BadMessage(f"{topic}: bad raw-file message (format {meta.get('format')!r})")
+    got = hashlib.sha256(data).hexdigest()
+    if got != want:
+        raise BadMessage(f"{topic}: raw file {name!r} of session {s_uuid}: SHA-256 {got}, "
+                         f"the rig recorded {want} (not stored)")
+    with conn.transaction():
+        conn.execute("INSERT INTO raw_files (session_uuid, name, sha256, size_bytes, data, "
+                     "received_utc) VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT "
+                     "(session_uuid, name) DO UPDATE SET sha256 = EXCLUDED.sha256, size_bytes "
+                     "= EXCLUDED.size_bytes, data = EXCLUDED.data, received_utc = now()",
+                     (s_uuid, name, want, len(data), data))
+
+
 def apply(conn: psycopg.Connection, clinic: str, topic: str, payload: bytes) -> str:
-    """Store one message in one transaction; returns what it was (``session``, ``presence``)."""
+    """Store one message in one transaction; returns what it was (``session``, ``presence``,
+    ``raw``)."""
     rig, kind = _topic_parts(topic, clinic)
+    if kind == "raw":
+        _raw(conn, topic, payload)
+        return kind
     try:
         msg = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
@@ -107,6 +136,20 @@ def apply(conn: psycopg.Connection, clinic: str, topic: str, payload: bytes) -> 
     return kind
 
 
+def manual_ack(client: aiomqtt.Client) -> Callable[[aiomqtt.Message], None]:
+    """Turn off acknowledgement on receipt and return the function that acknowledges a message
+    (after its commit). aiomqtt 2.5.1 (the newest 2.x, installed here; pyproject allows
+    >=2.3,<3) has no public API for it: its ``Client`` always lets paho acknowledge on receipt.
+    So this is the one place that reaches into its private paho client (``_client``), for
+    paho-mqtt 2.x's public ``manual_ack_set`` and ``ack``."""
+    paho = client._client
+    paho.manual_ack_set(True)
+
+    def ack(message: aiomqtt.Message) -> None:
+        paho.ack(message.mid, message.qos)
+    return ack
+
+
 async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                  retry_s: float = 1.0, on_applied: Callable[[str, str], None] | None = None,
                  on_ready: Callable[[], None] | None = None) -> int:
@@ -118,11 +161,12 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
         check(conn)
         while not stop.is_set():
             client = broker.client(f"ingest-{clinic}", clean_session=False)
-            client._client.manual_ack_set(True)  # ack after commit (aiomqtt has no API for it)
+            ack = manual_ack(client)
             try:
                 async with client:
                     await client.subscribe(f"dorsimeter/{clinic}/+/session", qos=1)
                     await client.subscribe(f"dorsimeter/{clinic}/+/presence", qos=1)
+                    await client.subscribe(f"dorsimeter/{clinic}/+/raw", qos=1)
                     if on_ready is not None:
                         on_ready()
                     stopper = asyncio.ensure_future(stop.wait())
@@ -141,7 +185,7 @@ async def ingest(broker: Broker, dsn: str, clinic: str, stop: asyncio.Event,
                                 on_applied(topic, kind)
                         except BadMessage as e:
                             LOG.warning("dropped: %s", e)
-                        client._client.ack(message.mid, message.qos)
+                        ack(message)
             except aiomqtt.MqttError as e:
                 if refused(e):
                     raise DorsimeterError(f"broker {broker.host}:{broker.port} refused the "

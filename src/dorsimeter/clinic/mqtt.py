@@ -17,7 +17,7 @@ from pathlib import Path
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
-from dorsimeter.clinic.outbox import enqueue, mark_sent, pending
+from dorsimeter.clinic.outbox import RAW_TOPIC, enqueue, mark_sent, pending, raw_payload
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.store import Store
 from dorsimeter.store.db import utc_iso
@@ -118,28 +118,43 @@ async def _live(client: aiomqtt.Client, base: str, live: LiveAngle, stop: asynci
 
 async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonymous: bool,
                   stop: asyncio.Event, poll_s: float = 0.5, retry_s: float = 1.0,
-                  on_sent: Callable[[int], None] | None = None) -> int:
-    """Publish until ``stop`` is set; returns how many messages the broker acknowledged."""
+                  on_sent: Callable[[int], None] | None = None, group: str | None = None,
+                  raw: bool = False) -> int:
+    """Publish until ``stop`` is set; returns how many messages the broker acknowledged.
+    ``group``: the squad this rig's athletes are in, sent with each athlete; ``raw``: each
+    session's verified raw CSVs are uploaded after it."""
     base = topic_base(clinic, rig)
     offline = json.dumps({"online": False})
     will = aiomqtt.Will(f"{base}/presence", offline, qos=1, retain=True)
     sent = 0
-    live = LiveAngle(store)
+    built: dict[int, str] = {}  # each session's message built once, again only if it changed
     while not stop.is_set():
         live_task: asyncio.Future | None = None
         try:
             async with broker.client(f"rig-{clinic}-{rig}", will=will) as client:
                 await client.publish(f"{base}/presence", json.dumps(
                     {"online": True, "since_utc": utc_iso()}), qos=1, retain=True)
+                # the live angle from what is stored now, on every (re)connect: what was
+                # recorded while the broker was away is stale for a live view (it is in the
+                # session's message)
+                live = LiveAngle(store)
                 live_task = asyncio.ensure_future(_live(client, base, live, stop))
                 while not stop.is_set():
                     if live_task.done():
                         live_task.result()  # its error (the connection lost) ends this one
 
-                    enqueue(store, pseudonymous)
+                    enqueue(store, pseudonymous, group, built, raw)
                     for msg in pending(store):
-                        payload = scrub_names(msg.payload) if pseudonymous else msg.payload
-                        await client.publish(f"{base}/{msg.topic}", payload, qos=1)
+                        payload: str | bytes | None = msg.payload
+                        if msg.topic == RAW_TOPIC:
+                            payload = raw_payload(msg.payload)
+                            if payload is None:  # changed since: not the file recorded
+                                LOG.warning("raw file of outbox message %d changed since it "
+                                            "was recorded: not sent (kept on the rig)", msg.seq)
+                        elif pseudonymous:
+                            payload = scrub_names(msg.payload)
+                        if payload is not None:
+                            await client.publish(f"{base}/{msg.topic}", payload, qos=1)
                         mark_sent(store, msg.seq)  # after the PUBACK: resent if we die first
                         sent += 1
                         if on_sent is not None:
@@ -148,13 +163,17 @@ async def publish(store: Store, broker: Broker, clinic: str, rig: str, pseudonym
                 await live_task
                 await client.publish(f"{base}/presence", offline, qos=1, retain=True)
         except aiomqtt.MqttError as e:
-            if live_task is not None and not live_task.done():
-                live_task.cancel()
+            if live_task is not None:
+                if not live_task.done():
+                    live_task.cancel()
+                elif not live_task.cancelled():
+                    live_task.exception()  # the same lost connection: retrieved, not reported
             if refused(e):
                 raise DorsimeterError(f"broker {broker.host}:{broker.port} refused rig "
                                       f"{rig!r}: {e}") from None
             LOG.warning("broker %s:%s: %s; retrying in %.0f s", broker.host, broker.port, e,
                         retry_s)
-            enqueue(store, pseudonymous)  # keep queueing what the rig records meanwhile
+            # keep queueing what the rig records meanwhile
+            enqueue(store, pseudonymous, group, built, raw)
             await _wait(stop, retry_s)
     return sent

@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from dorsimeter.store import Store
-from dorsimeter.store.db import utc_iso
+from dorsimeter.store.db import file_sha256, utc_iso
 from dorsimeter.store.summary import asymmetry, geometry, summarize
 
 #: the message format's version (the ingest refuses others)
 FORMAT = 1
 SESSION_TOPIC = "session"
+#: a session's raw CSV: the outbox keeps a reference (path, SHA-256 at the session's end), the
+#: publisher reads the file when it sends it and sends it only if it is still that file
+RAW_TOPIC = "raw"
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,11 @@ class Pending:
     payload: str
 
 
-def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
+def session_message(store: Store, session_id: int, pseudonymous: bool,
+                    group: str | None = None) -> dict:
     """A finished session as the rig publishes it. No athlete name when the rig or the athlete
-    is pseudonymous: the athlete is then known by its UUID only."""
+    is pseudonymous: the athlete is then known by its UUID only. ``group``: the squad the
+    rig's athletes are in (``publish --group``), for the coach page's filter."""
     db = store.db
     info = store.session(session_id)
     s_uuid, a_id = db.execute("SELECT uuid, athlete_id FROM sessions WHERE id = ?",
@@ -41,7 +47,8 @@ def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
             "SELECT uuid, name, pseudonymous, tibia_length_m, foot_length_m FROM athletes "
             "WHERE id = ?", (a_id,)).fetchone()
         hide = pseudonymous or bool(pseudo)
-        athlete = {"uuid": a_uuid, "name": None if hide else name, "pseudonymous": hide}
+        athlete = {"uuid": a_uuid, "name": None if hide else name, "pseudonymous": hide,
+                   "group": group}
         geo = geometry(tibia_m, foot_m)
     trials = store.trials(session_id)
     uuids = dict(db.execute("SELECT id, uuid FROM trials WHERE session_id = ?", (session_id,)))
@@ -65,21 +72,77 @@ def session_message(store: Store, session_id: int, pseudonymous: bool) -> dict:
     }
 
 
+def raw_refs(store: Store, session_id: int) -> list[dict]:
+    """The session's raw CSVs that are still the files it recorded (their SHA-256 now is the
+    one stored when the session ended); a file replaced, changed or gone is not sent."""
+    s_uuid = store.db.execute("SELECT uuid FROM sessions WHERE id = ?",
+                              (session_id,)).fetchone()[0]
+    return [{"session_uuid": s_uuid, "name": Path(p).name, "sha256": h, "path": p}
+            for p, h in sorted(store.raw_identity(session_id).items()) if file_sha256(p) == h]
+
+
+def raw_payload(ref_json: str) -> bytes | None:
+    """What the publisher sends for a raw reference: a JSON header line (session, file name,
+    SHA-256, size; not the rig's path) and the file's bytes; None if the file is no longer the
+    one recorded (checked on the bytes sent, not only when it was enqueued)."""
+    ref = json.loads(ref_json)
+    try:
+        data = Path(ref["path"]).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != ref["sha256"]:
+        return None
+    header = {"format": FORMAT, "session_uuid": ref["session_uuid"], "name": ref["name"],
+              "sha256": ref["sha256"], "size_bytes": len(data)}
+    return _encode(header).encode() + b"\n" + data
+
+
 def _encode(message: dict) -> str:
     return json.dumps(message, sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-def enqueue(store: Store, pseudonymous: bool) -> int:
+def source_digests(store: Store, pseudonymous: bool, group: str | None, raw: bool = False
+                   ) -> dict[int, str]:
+    """Per finished session, a digest of every row its message is built from (the session,
+    its athlete, its trials) and of how it is sent, read in two queries without building any
+    message. In the order the sessions started."""
+    db = store.db
+    how = repr((pseudonymous, group, raw)).encode()
+    rows: dict[int, list[str]] = {}
+    for row in db.execute("SELECT s.*, a.* FROM sessions s LEFT JOIN athletes a ON "
+                          "a.id = s.athlete_id WHERE s.ended = 1 ORDER BY s.start_utc, s.id"):
+        rows[row[0]] = [repr(row)]
+    for row in db.execute("SELECT t.session_id, t.* FROM trials t JOIN sessions s ON "
+                          "s.id = t.session_id WHERE s.ended = 1 ORDER BY t.session_id, t.id"):
+        if row[0] in rows:
+            rows[row[0]].append(repr(row))
+    return {sid: hashlib.sha256(how + "\n".join(r).encode()).hexdigest()
+            for sid, r in rows.items()}
+
+
+def enqueue(store: Store, pseudonymous: bool, group: str | None = None,
+            built: dict[int, str] | None = None, raw: bool = False) -> int:
     """Put every finished session not yet enqueued, or changed since, into the outbox (in the
     order the sessions started); returns how many were added. One transaction per session, so
-    a crash never leaves a session marked enqueued without its message."""
+    a crash never leaves a session marked enqueued without its message.
+
+    ``built``: the publisher's memory across polls, session id -> the digest of its rows when
+    its message was last built (``source_digests``); a session whose rows are unchanged is not
+    built again, so a poll of an unchanged history builds no message at all. ``raw``: each
+    session's verified raw CSVs follow its message (``raw_refs``)."""
     db = store.db
-    ids = [r[0] for r in db.execute(
-        "SELECT id FROM sessions WHERE ended = 1 ORDER BY start_utc, id")]
+    sources = source_digests(store, pseudonymous, group, raw)
     added = 0
-    for sid in ids:
-        payload = _encode(session_message(store, sid, pseudonymous))
-        digest = hashlib.sha256(payload.encode()).hexdigest()
+    for sid, source in sources.items():
+        if built is not None:
+            if built.get(sid) == source:
+                continue
+            built[sid] = source
+        payload = _encode(session_message(store, sid, pseudonymous, group))
+        refs = [_encode(ref) for ref in raw_refs(store, sid)] if raw else []
+        # the digest of everything enqueued for the session (its raw files too: turning raw
+        # upload on sends the sessions sent without)
+        digest = hashlib.sha256("\n".join([payload, *refs]).encode()).hexdigest()
         s_uuid = db.execute("SELECT uuid FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
         row = db.execute("SELECT payload_sha256 FROM outbox_sessions WHERE session_uuid = ?",
                          (s_uuid,)).fetchone()
@@ -89,6 +152,9 @@ def enqueue(store: Store, pseudonymous: bool) -> int:
         try:
             db.execute("INSERT INTO outbox (topic, payload, created_utc) VALUES (?, ?, ?)",
                        (SESSION_TOPIC, payload, utc_iso()))
+            for ref in refs:
+                db.execute("INSERT INTO outbox (topic, payload, created_utc) VALUES (?, ?, ?)",
+                           (RAW_TOPIC, ref, utc_iso()))
             db.execute("INSERT INTO outbox_sessions (session_uuid, payload_sha256) "
                        "VALUES (?, ?) ON CONFLICT (session_uuid) DO UPDATE SET "
                        "payload_sha256 = excluded.payload_sha256", (s_uuid, digest))

@@ -68,7 +68,29 @@ GRANT SELECT, INSERT, UPDATE ON rigs, athletes, sessions, trials TO ingest;
 GRANT SELECT ON rigs, athletes, sessions, trials TO team
 """
 
-MIGRATIONS: list[str] = [_V1]
+# the athlete's group (a squad, a clinic's team), as the rig that last sent it said
+# (``publish --group``); the page filters by it
+_V2 = """
+ALTER TABLE athletes ADD COLUMN athlete_group text;
+CREATE INDEX athletes_group ON athletes(athlete_group)
+"""
+
+# the rigs' raw CSVs (``publish --raw``), each checked against the SHA-256 its rig recorded;
+# the team page does not read them (no grant)
+_V3 = """
+CREATE TABLE raw_files (
+    session_uuid uuid NOT NULL,
+    name text NOT NULL,
+    sha256 text NOT NULL,
+    size_bytes bigint NOT NULL,
+    data bytea NOT NULL,
+    received_utc timestamptz NOT NULL,
+    PRIMARY KEY (session_uuid, name)
+);
+GRANT SELECT, INSERT, UPDATE ON raw_files TO ingest
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 LATEST = len(MIGRATIONS)
 
 
