@@ -100,17 +100,20 @@ def _sensor_cal(sim: ShankSim, seed: int):
 
 
 def judge(sim: ShankSim, pipe: Pipeline, results: SessionResults, told: list[str],
-          t0: float, t1: float) -> tuple[str, str]:
+          t0: float, t1: float, restarted: bool = False) -> tuple[str, str]:
     """(outcome, why) of a session whose samples in ``[t0, t1)`` were lost: ``sim`` has
-    generated the session (its script is the truth)."""
+    generated the session (its script is the truth). ``restarted``: the user was told the
+    calibration restarted ("drive again"), so the reps made before it completed are refused
+    (the scripted athlete does not drive again: they were the drives), not missing."""
     trials = results.counted
     truth = sim.counted_reps(until_s=SECONDS - 2.0)
     if "left" not in pipe.calibrations:  # no numbers at all
         return "refused", told[-1] if told else "the calibration never completed"
+    t_cal = pipe.calibrations["left"].t_defined_s if restarted else -np.inf
     why = []
     for t in truth:
         hit = [f for f in trials if abs(f.t_start_s - t.t_start_s) < 1.5]
-        in_gap = t.t_start_s - 1.0 < t1 and t0 < t.t_end_s + 1.0
+        in_gap = (t.t_start_s - 1.0 < t1 and t0 < t.t_end_s + 1.0) or t.t_start_s < t_cal
         if not hit:
             if not in_gap:
                 why.append(f"rep at {t.t_start_s:.1f} s missing")
@@ -147,9 +150,11 @@ def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
 
 
 def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_SPEED,
-                    ) -> tuple[str, str, float]:
-    """(outcome, why, measured gap s) for one athlete whose serial link is unplugged at the
-    phase's ``t0`` for ``gap_s`` of device time (``gap_s / speed`` wall seconds; 0: never)."""
+                    ) -> tuple[str, str, float, bool]:
+    """(outcome, why, measured gap s, calibration restarted) for one athlete whose serial link
+    is unplugged at the phase's ``t0`` for ``gap_s`` of device time (``gap_s / speed`` wall
+    seconds; 0: never). The host side is what ``record`` runs: ``SerialSource`` → ``Pipeline``
+    → ``SessionResults`` taking its reps from the pipeline's events."""
     from dorsimeter.sources.serial import SerialSource
     from firmware_bridge.host import HostRunner
 
@@ -160,6 +165,7 @@ def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_S
     pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
     results = SessionResults(rate_hz=RATE_HZ)
     told: list[str] = []
+    restarts: list[str] = []  # "link lost during calibration: drive again" and the like
     with tempfile.TemporaryDirectory() as tmp:
         link = str(Path(tmp) / "ttyNODE")
         runner = HostRunner(rate_hz=RATE_HZ, speed=speed, link_path=link,
@@ -175,6 +181,8 @@ def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_S
                         unplugged = True
                     r, events = pipe.push(b)
                     told.extend(e.message for e in events if e.kind == "calibration_failed")
+                    restarts.extend(e.message for e in events
+                                    if e.kind == "calibration_restarted")
                     results.add(r, events)
                     if b.t_s[-1] >= SECONDS:
                         break
@@ -186,8 +194,8 @@ def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_S
     gaps = [(g.t_before_s, g.t_after_s) for g in src.gaps
             if g.t_before_s is not None and g.t_after_s is not None]
     g0, g1 = gaps[0] if gaps else (t0, t0)
-    outcome, why = judge(truth, pipe, results, told, g0, g1)
-    return outcome, why, (g1 - g0 if gaps else 0.0)
+    outcome, why = judge(truth, pipe, results, told, g0, g1, restarted=bool(restarts))
+    return outcome, why, (g1 - g0 if gaps else 0.0), bool(restarts)
 
 
 def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
@@ -195,7 +203,8 @@ def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
     t_start = time.perf_counter()
     print(f"serial: {athletes} athletes per cell, the node's firmware on a pty at "
           f"{SERIAL_SPEED:g}× real time, real pyserial, real unplug/replug; a cell: right / "
-          "refused / wrong (measured gap, median)")
+          "refused / wrong (measured gap, median; sessions whose calibration restarted with "
+          "the user told, their reps before it completed refused)")
     print("| gap | " + " | ".join(phases) + " |")
     print("|" + " --- |" * (len(phases) + 1))
     wrong, examples = 0, []
@@ -203,16 +212,18 @@ def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
         cells = []
         for phase in phases:
             counts = {"right": 0, "refused": 0, "wrong": 0}
-            measured = []
+            measured, told = [], 0
             for seed in range(athletes):
-                outcome, why, got_s = run_serial_case(seed, phase, gap_s)
+                outcome, why, got_s, restarted = run_serial_case(seed, phase, gap_s)
                 counts[outcome] += 1
                 measured.append(got_s)
+                told += restarted
                 if outcome == "wrong":
                     wrong += bool(gap_s)
                     if len(examples) < 12:
                         examples.append(f"{gap_s} s {phase}, athlete {seed}: {why}")
-            med = f" ({np.median(measured):.2f} s)" if gap_s else ""
+            med = f" ({np.median(measured):.2f} s" + (f", {told} told" if told else "") + ")" \
+                if gap_s else ""
             cells.append(f"{counts['right']} / {counts['refused']} / {counts['wrong']}{med}")
         print(f"| {'none' if gap_s == 0 else f'{gap_s} s'} | " + " | ".join(cells) + " |",
               flush=True)

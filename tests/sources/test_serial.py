@@ -292,6 +292,6 @@ def test_a_real_replug_in_any_phase_gives_a_right_number_or_a_refusal(phase, gap
     number), and the outage really happened (measured from the device time either side)."""
     from bench.bench_gaps import run_serial_case
 
-    outcome, why, measured_s = run_serial_case(1, phase, gap_s)
+    outcome, why, measured_s, _ = run_serial_case(1, phase, gap_s)
     assert outcome in ("right", "refused"), why
     assert measured_s >= gap_s - 0.05
