@@ -11,6 +11,8 @@ from dorsimeter.store.security import add_force_option
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # the core (scipy) is imported when the command runs: start-up stays short
+    from collections.abc import Iterable
+
     import numpy as np
 
     from dorsimeter.core.mounting import MountingCalibration
@@ -52,15 +54,16 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``analyze``: chunks in, chunks out (``write_chunks``). Plain: the raw file is streamed
+    (``run_streaming``). ``--offline``: the fusion is non-causal (VQF's offline mode runs a
+    backward pass over each gap-free stretch), so the recording's samples are read whole
+    (``RawRecording``, ~0.1 KB a sample) and its orientation computed at once; the readings
+    then go out chunk by chunk as plain ``analyze``'s do, never held whole."""
     import numpy as np
 
-    from dorsimeter.cli.common import print_results
-    from dorsimeter.core.clip_axis import clip_readings
-    from dorsimeter.errors import DorsimeterError
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import read_raw_csv
-    from dorsimeter.io.readings import ReadingsCsvWriter
-    from dorsimeter.session.results import SessionResults
+    from dorsimeter.pipeline import analyze_chunks
 
     guard_outputs(args, {"--out": ([args.out], False)},
                   inputs=[args.raw, args.calibration, args.sensor_cal])
@@ -69,30 +72,8 @@ def run(args: argparse.Namespace) -> int:
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
-    events: list = []
-    from dorsimeter.pipeline import analyze
-
-    readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal, events=events)
-    clip = None
-    if args.clip_axis is not None:
-        try:
-            clip = clip_readings(readings, {s: c.matrix for s, c in cals.items()},
-                                 args.clip_axis)
-        except ValueError as e:
-            raise DorsimeterError(f"{args.raw}: --clip-axis {args.clip_axis}: {e}") from None
-    if args.out:
-        extra = () if clip is None else ("clip_angle_deg",)
-        with ReadingsCsvWriter(args.out, extra_columns=extra) as w:
-            w.write(readings, None if clip is None else {"clip_angle_deg": clip.angle_deg})
-        print(f"wrote {len(readings)} readings to {args.out}")
-    results = SessionResults(rate_hz=rec.rate_hz)
-    results.add(readings, events)
-    print_results(results, cals)
-    if clip is not None:
-        from dorsimeter.core.clip_axis import clip_side_scores
-
-        print_clip_results(clip_side_scores(readings, clip, results, results.settings.best_of))
-    return 0
+    return write_chunks(args, analyze_chunks(rec, cals, offline=True, sensor_cal=sensor_cal),
+                        cals, rec.rate_hz)
 
 
 def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: float,
@@ -175,23 +156,30 @@ class ClipStream:
 
 def run_streaming(args: argparse.Namespace) -> int:
     """``analyze`` chunk by chunk: raw rows in, readings rows out, in bounded memory (a 10 h
-    file too), ``--clip-axis`` too (``ClipStream``); the same readings as the whole-file path,
-    which ``--offline`` takes (its fusion is non-causal over each gap-free stretch)."""
-    import contextlib
-
-    from dorsimeter.cli.common import print_results
-    from dorsimeter.errors import DorsimeterError
+    file too), ``--clip-axis`` too (``ClipStream``)."""
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import RawStream
-    from dorsimeter.io.readings import ReadingsCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session.results import SessionResults
 
     stream = RawStream(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, stream.sides, stream.batches(), stream.rate_hz, sensor_cal)
     pipe = Pipeline(stream.rate_hz, cals, sensor_cal=sensor_cal)
-    results = SessionResults(rate_hz=stream.rate_hz)
+    return write_chunks(args, (pipe.push(b) for b in stream.batches()), cals, stream.rate_hz)
+
+
+def write_chunks(args: argparse.Namespace, chunks: Iterable[tuple[Readings, list]],
+                 cals: dict[str, MountingCalibration], rate_hz: float) -> int:
+    """The pipeline's (readings, events) chunk by chunk: to ``--out``, to the session's
+    results and to ``--clip-axis`` (``ClipStream``) as they come; then the results."""
+    import contextlib
+
+    from dorsimeter.cli.common import print_results
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.session.results import SessionResults
+
+    results = SessionResults(rate_hz=rate_hz)
     clip = None
     if args.clip_axis is not None:
         clip = ClipStream({s: c.matrix for s, c in cals.items()}, args.clip_axis)
@@ -200,8 +188,7 @@ def run_streaming(args: argparse.Namespace) -> int:
         extra = () if clip is None else ("clip_angle_deg",)
         w = files.enter_context(ReadingsCsvWriter(args.out, extra_columns=extra)) \
             if args.out else None
-        for b in stream.batches():
-            r, events = pipe.push(b)
+        for r, events in chunks:
             for e in events:
                 if e.kind == "calibration_failed":
                     raise DorsimeterError(e.message)
