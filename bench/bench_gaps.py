@@ -21,8 +21,9 @@ Each athlete's session is then one of:
 for gaps during calibration and for the detectors after a gap are other branches' (``cal``,
 ``heel``): this table shows whatever the code it runs on does.
 
-**serial** (``python -m bench gaps --serial``, or ``--serial-only``): the same athletes on the
-real serial path. The node's firmware runs on this host (``firmware_bridge.host.HostRunner``,
+**serial** (after the simulator's table; ``--no-serial`` leaves it out, ``--serial-only`` runs
+it alone; ``DORSIMETER_GAPS_SERIAL_ATHLETES``, default 3, athletes per cell): the same athletes
+on the real serial path. The node's firmware runs on this host (``firmware_bridge.host.HostRunner``,
 what ``python -m firmware_bridge --pty`` runs) writing real frames into a pseudo-terminal; real
 pyserial reads it through ``SerialSource``, and the bridge's unplug (what ``kill -USR1`` on the
 bridge does) closes the pty when the host has received device time ``t0`` and replugs it as a
@@ -62,6 +63,7 @@ TARGET_DEG = 1.0
 MODEL = "bmi270"
 SERIAL_PHASES = PHASES[:3]
 SERIAL_SPEED = float(os.environ.get("DORSIMETER_GAPS_SPEED", 4.0))
+SERIAL_ATHLETES = int(os.environ.get("DORSIMETER_GAPS_SERIAL_ATHLETES", 3))
 
 
 def _athlete(seed: int) -> ShankSim:
@@ -149,27 +151,57 @@ def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
     return judge(sim, pipe, results, told, t0, t0 + gap_s)
 
 
+class _BridgeProcess:
+    """``python -m firmware_bridge --pty --link PATH --replug-after S`` as its own process;
+    ``unplug`` is ``kill -USR1`` on it (the bridge's own shank: seed ``seed``, default unit)."""
+
+    def __init__(self, link: str, seed: int, speed: float, replug_after_s: float) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "firmware_bridge", "--pty", "--link", link, "--seed",
+             str(seed), "--speed", f"{speed:g}", "--replug-after", f"{replug_after_s:g}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()  # the pty's path: the link is there
+
+    def unplug(self, replug_after_s: float | None = None) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
+            self.proc.kill()
+            self.proc.wait()
+
+
 def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_SPEED,
-                    ) -> tuple[str, str, float, bool]:
+                    process: bool = False) -> tuple[str, str, float, bool]:
     """(outcome, why, measured gap s, calibration restarted) for one athlete whose serial link
     is unplugged at the phase's ``t0`` for ``gap_s`` of device time (``gap_s / speed`` wall
     seconds; 0: never). The host side is what ``record`` runs: ``SerialSource`` → ``Pipeline``
-    → ``SessionResults`` taking its reps from the pipeline's events."""
+    → ``SessionResults`` taking its reps from the pipeline's events. ``process``: the bridge
+    as its own process, unplugged with SIGUSR1 (its own default shank, no box calibration),
+    else in this process with the benchmark's athlete."""
     from dorsimeter.sources.serial import SerialSource
     from firmware_bridge.host import HostRunner
 
-    truth = _athlete(seed)
+    truth = ShankSim(rate_hz=RATE_HZ, seed=seed, mount=Mount()) if process else _athlete(seed)
     truth.generate(int(SECONDS * RATE_HZ))  # the script (the node's shank is the same athlete)
     t0 = gap_start_s(truth, phase, gap_s)
-    sensor_cal = _sensor_cal(truth, seed)
+    sensor_cal = None if process else _sensor_cal(truth, seed)
     pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
     results = SessionResults(rate_hz=RATE_HZ)
     told: list[str] = []
     restarts: list[str] = []  # "link lost during calibration: drive again" and the like
     with tempfile.TemporaryDirectory() as tmp:
         link = str(Path(tmp) / "ttyNODE")
-        runner = HostRunner(rate_hz=RATE_HZ, speed=speed, link_path=link,
-                            sim=_athlete(seed)).start()
+        runner = _BridgeProcess(link, seed, speed, gap_s / speed) if process else \
+            HostRunner(rate_hz=RATE_HZ, speed=speed, link_path=link, sim=_athlete(seed)).start()
         try:
             src = SerialSource(link, rate_hz=RATE_HZ, give_up_s=30)
 
@@ -177,7 +209,7 @@ def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_S
                 unplugged = False
                 async for b in src:
                     if gap_s and not unplugged and b.t_s[-1] >= t0:
-                        runner.unplug(replug_after_s=gap_s / speed)  # what SIGUSR1 does
+                        runner.unplug(replug_after_s=gap_s / speed)  # = kill -USR1
                         unplugged = True
                     r, events = pipe.push(b)
                     told.extend(e.message for e in events if e.kind == "calibration_failed")
@@ -238,7 +270,7 @@ def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--serial-only" in argv:
-        serial_table(ATHLETES)
+        serial_table(SERIAL_ATHLETES)
         return 0
     t0 = time.perf_counter()
     print(f"{ATHLETES} athletes per cell ({MODEL} units with box calibration, wall test, "
@@ -267,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     for e in examples:
         print(f"  e.g. {e}")
     print(f"({time.perf_counter() - t0:.0f} s)")
-    if "--serial" in argv:
-        serial_table(ATHLETES)
+    if "--no-serial" not in argv:
+        serial_table(SERIAL_ATHLETES)
     return 0
 
 

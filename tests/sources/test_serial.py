@@ -283,15 +283,18 @@ def test_silent_port_is_a_device_error_after_trying_both_bauds(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase,gap_s", [("stance", 2.0), ("drives", 1.0),
-                                         ("after calibration", 1.0)])
-def test_a_real_replug_in_any_phase_gives_a_right_number_or_a_refusal(phase, gap_s):
-    """A subset of ``bench gaps --serial``: the node's firmware on a pty, real pyserial, the
-    bridge's unplug at the phase's start, replugged as a new pty ``gap_s`` of device time later;
-    every scripted rep scored within 1° of the truth, or the session refused (never a wrong
-    number), and the outage really happened (measured from the device time either side)."""
+@pytest.mark.parametrize("phase,gap_s,process", [("stance", 1.0, False), ("drives", 1.0, True),
+                                                 ("after calibration", 1.0, False)])
+def test_a_real_replug_in_any_phase_gives_a_right_number_or_a_refusal(phase, gap_s, process):
+    """A subset of ``bench gaps``' serial section: the node's firmware on a pty (``process``:
+    ``python -m firmware_bridge --pty --link PATH --replug-after N`` as its own process,
+    unplugged by ``kill -USR1``), real pyserial, the unplug when the host has the phase's start,
+    a new pty behind the same path ``gap_s`` of device time later; every scripted rep scored
+    within 1° of the truth, or refused (the session, or the reps before a calibration the user
+    was told restarted), never a wrong number; and the outage really happened (measured from
+    the device time either side)."""
     from bench.bench_gaps import run_serial_case
 
-    outcome, why, measured_s, _ = run_serial_case(1, phase, gap_s)
+    outcome, why, measured_s, _ = run_serial_case(1, phase, gap_s, process=process)
     assert outcome in ("right", "refused"), why
     assert measured_s >= gap_s - 0.05
