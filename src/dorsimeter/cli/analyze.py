@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return run_streaming(args)
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
-    cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
+    cals = _calibrations(args, set(np.unique(rec.side)), rec.chunks(), rec.rate_hz, sensor_cal)
     return write_chunks(args, analyze_chunks(rec, cals, offline=True, sensor_cal=sensor_cal),
                         cals, rec.rate_hz)
 

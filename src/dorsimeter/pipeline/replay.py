@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dorsimeter.core.mounting import MountingCalibration
 from dorsimeter.core.sensor_cal import SensorCalibration
 from dorsimeter.errors import DorsimeterError
-from dorsimeter.io.rawcsv import RawRecording
+from dorsimeter.io.rawcsv import CHUNK_ROWS, RawRecording
 from dorsimeter.pipeline.offline import offline_orientation
 from dorsimeter.pipeline.pipeline import Pipeline, calibrate_recording
 from dorsimeter.types import Readings
@@ -27,7 +27,7 @@ def analyze_chunks(rec: RawRecording,
     batches = rec.batches()
     if offline and rec.quat is None:
         if calibrations is None:
-            calibrations = calibrate_recording(batches, rec.rate_hz, sensor_cal=sensor_cal)
+            calibrations = calibrate_recording(rec.chunks(), rec.rate_hz, sensor_cal=sensor_cal)
         quat = offline_orientation(rec.gyr_rad_s, rec.acc_m_s2, rec.rate_hz, rec.side,
                                    calibrations, sensor_cal, t_s=rec.t_s, restart=rec.restart)
         i = 0
@@ -36,7 +36,8 @@ def analyze_chunks(rec: RawRecording,
             i += len(b)
     pipe = Pipeline(rec.rate_hz, calibrations, sensor_cal=sensor_cal,
                     quat_is_ours=offline and rec.quat is None)
-    for b in batches:
+    for b in (whole.slice(i, i + CHUNK_ROWS) for whole in batches
+              for i in range(0, len(whole), CHUNK_ROWS)):  # a bounded piece at a time
         r, found = pipe.push(b)
         for e in found:
             if e.kind == "calibration_failed":

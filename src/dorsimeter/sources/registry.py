@@ -265,8 +265,12 @@ class WitMotionKind(SensorKind):
         return None  # the reply arrives among the data packets: ``battery_seen``
 
     def battery_seen(self, decoder: Decoder) -> int | None:
-        """The battery % of the last register 0x64 reply since the last call (BLE units; the
-        UART decoder keeps no replies: ``pop_replies`` is the BLE decoder's)."""
+        """The battery % of the last register 0x64 reply since the last call: BLE units only.
+        The UART units are not asked: the vendor's SDK (WitBluetooth_BWT901BLE5_0, the only
+        vendor source for 0x64) documents the register for its Bluetooth units, the UART ones
+        (WT901C TTL/232/485, HWT905) are powered by their cable, and their register-read reply
+        (``55 5F``) is not laid out in the SDK; their 0x52 packet's last value is temperature in
+        the UART protocol (docs.wit-motion.com, HWT905-TTL), not a voltage."""
         if not isinstance(decoder, witmotion.WitBleDecoder):
             return None
         volts = [v for v in map(witmotion.battery_volts, decoder.pop_replies()) if v is not None]
