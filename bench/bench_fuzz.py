@@ -13,9 +13,10 @@ traceback, exit 0/2 (1 for a runtime failure), one error line, nothing recorded 
 ``DORSIMETER_CLI_FUZZ_CASES`` cases (default 100,000), each through the CLI's ``main``
 in-process, and one in ``DORSIMETER_CLI_FUZZ_PROCESS_EVERY`` (default 500) also as a real
 process of its own (the entry point, its own interpreter and pipes: what in-process could
-hide, e.g. ``PYTHONIOENCODING``), with the same assertions. The run is bounded in time: it
-stops after ``DORSIMETER_CLI_FUZZ_S`` seconds (default 600) if the cases are not done, and
-prints the cases run, cases/s and what 100,000 would take at that rate. Run:
+hide, e.g. ``PYTHONIOENCODING``), with the same assertions, in ``DORSIMETER_CLI_FUZZ_WORKERS``
+processes at once (default: one per CPU). The run is bounded in time: it stops after
+``DORSIMETER_CLI_FUZZ_S`` seconds (default 600, plus the round under way: 250 cases) if the
+cases are not done, and prints the cases run, cases/s and what 100,000 would take at that rate. Run:
 ``python -m bench.bench_fuzz``.
 """
 
@@ -80,11 +81,12 @@ class CliRun:
 
 
 def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
-             round_size: int = 1000) -> CliRun:
+             round_size: int = 250, worker: int = 0, workers: int = 1) -> CliRun:
     """The hostile command-line property (``tests/reliability/hostile.py``) on up to ``n``
     generated cases within ``budget_s`` (rounds of ``round_size`` hypothesis examples, each
     with its own seed, until either runs out). A failing case is printed and counted, and the
-    run goes on (hypothesis would stop at the first one)."""
+    run goes on (hypothesis would stop at the first one). ``worker`` of ``workers``: the
+    rounds' seeds are this worker's share (``_cli_parallel``)."""
     import tempfile
     from pathlib import Path
 
@@ -128,7 +130,7 @@ def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
             cfg = settings(max_examples=min(round_size, n - out.cases), deadline=None,
                            database=None, phases=[Phase.generate],
                            suppress_health_check=list(HealthCheck))
-            hypothesis_seed(k)(cfg(given(case)(one)))()
+            hypothesis_seed(k * workers + worker)(cfg(given(case)(one)))()
             k += 1
     finally:
         os.chdir(cwd)
@@ -157,17 +159,46 @@ def run(total: int = DEFAULT_CASES) -> list[str]:
     return lines
 
 
+def _cli_worker(args: tuple[int, float, int, int, int]) -> CliRun:
+    n, budget_s, process_every, worker, workers = args
+    return _cli_run(n, budget_s, process_every, worker=worker, workers=workers)
+
+
+def _cli_parallel(n: int, budget_s: float, process_every: int, workers: int) -> CliRun:
+    """``_cli_run`` in ``workers`` processes at once (each its own data directory and seeds),
+    their counts added up; the wall time is the run's."""
+    if workers <= 1:
+        return _cli_run(n, budget_s, process_every)
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    shares = [(n // workers + (w < n % workers), budget_s, process_every, w, workers)
+              for w in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        runs = pool.map(_cli_worker, shares)
+    out = CliRun(seconds=time.perf_counter() - t0)
+    for r in runs:
+        out.cases += r.cases
+        out.processes += r.processes
+        out.failures += r.failures
+        out.stopped_by_time |= r.stopped_by_time
+        for k, v in r.codes.items():
+            out.codes[k] = out.codes.get(k, 0) + v
+    return out
+
+
 def cli_lines(total: int, budget_s: float = 600.0, process_every: int = 500,
-              ) -> tuple[list[str], int]:
+              workers: int = 1) -> tuple[list[str], int]:
     """The command-line property's table, and its failure count."""
-    r = _cli_run(total, budget_s, process_every)
+    r = _cli_parallel(total, budget_s, process_every, workers)
     rate = r.cases / r.seconds if r.seconds else 0.0
     exits = ", ".join(f"exit {k}: {v}" for k, v in sorted(r.codes.items()))
     full_s = DEFAULT_CASES / rate if rate else float("inf")
     stop = (f"; stopped by the {budget_s:g} s budget before {total} cases"
             if r.stopped_by_time else "")
     return [f"{'property':30s} {'cases run':>10s} {'s':>7s} {'cases/s':>8s} {'failures':>8s}",
-            f"{'hostile CLI (in-process)':30s} {r.cases:10d} {r.seconds:7.1f} {rate:8.1f} "
+            f"{f'hostile CLI (in-process, {workers}x)':30s} {r.cases:10d} {r.seconds:7.1f} "
+            f"{rate:8.1f} "
             f"{r.failures:8d}",
             f"cli fuzz: {r.cases} cases ({exits}), {r.processes} of them also as a process of "
             f"their own; {r.failures} failed the property (traceback, other exit, two error "
@@ -183,7 +214,9 @@ def main() -> int:
     cli_total = int(os.environ.get("DORSIMETER_CLI_FUZZ_CASES", DEFAULT_CASES))
     lines, failures = cli_lines(cli_total,
                                 float(os.environ.get("DORSIMETER_CLI_FUZZ_S", 600.0)),
-                                int(os.environ.get("DORSIMETER_CLI_FUZZ_PROCESS_EVERY", 500)))
+                                int(os.environ.get("DORSIMETER_CLI_FUZZ_PROCESS_EVERY", 500)),
+                                int(os.environ.get("DORSIMETER_CLI_FUZZ_WORKERS",
+                                                   os.cpu_count() or 1)))
     for line in lines:
         print(line, flush=True)
     return 1 if failures else 0
