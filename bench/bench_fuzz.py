@@ -117,8 +117,9 @@ def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
                 assert prc == rc, (c[0], rc, prc, perr)  # the same answer as in-process
         except Exception as e:  # noqa: BLE001 - count it, show it, go on
             out.failures += 1
-            if out.failures <= 20:
-                print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}", flush=True)
+            if out.failures <= 20:  # the case too: argv, environment, config.toml
+                print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}\n    case: "
+                      f"{c[0]!r} env={c[1]!r} config={str(c[2])[:200]!r}", flush=True)
 
     t0 = time.perf_counter()
     try:
