@@ -10,8 +10,13 @@ the total (default 100,000).
 Then the hostile command-line property (``tests/reliability/hostile.py``: every command,
 option, environment variable, config key and calibration JSON field with hostile values; no
 traceback, exit 0/2 (1 for a runtime failure), one error line, nothing recorded changed) on
-``DORSIMETER_CLI_FUZZ_CASES`` cases (default 100,000; each runs ``main`` in-process, a few
-tens a second, so this part takes an hour or more), printing cases/s and failures. Run:
+``DORSIMETER_CLI_FUZZ_CASES`` cases (default 100,000), each through the CLI's ``main``
+in-process, and one in ``DORSIMETER_CLI_FUZZ_PROCESS_EVERY`` (default 500) also as a real
+process of its own (the entry point, its own interpreter and pipes: what in-process could
+hide, e.g. ``PYTHONIOENCODING``), with the same assertions, in ``DORSIMETER_CLI_FUZZ_WORKERS``
+processes at once (default: one per CPU). The run is bounded in time: it stops after
+``DORSIMETER_CLI_FUZZ_S`` seconds (default 600, plus the round under way: 250 cases) if the
+cases are not done, and prints the cases run, cases/s and what 100,000 would take at that rate. Run:
 ``python -m bench.bench_fuzz``.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
@@ -62,13 +68,29 @@ def _random_bytes_run(n: int, seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
-def _cli_run(n: int) -> tuple[int, int, float, dict]:
-    """The hostile command-line property (``tests/reliability/hostile.py``) on ``n`` generated
-    cases: (cases run, failures, seconds, exit codes seen). A failing case is printed and
-    counted, and the run goes on (hypothesis would stop at the first one)."""
+@dataclass
+class CliRun:
+    """What the hostile command-line run did."""
+
+    cases: int = 0           # in-process cases run
+    processes: int = 0       # of those, also run as a process of their own
+    failures: int = 0
+    seconds: float = 0.0     # the cases' wall time (set-up excluded)
+    codes: dict[int, int] = field(default_factory=dict)
+    stopped_by_time: bool = False
+
+
+def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
+             round_size: int = 250, worker: int = 0, workers: int = 1) -> CliRun:
+    """The hostile command-line property (``tests/reliability/hostile.py``) on up to ``n``
+    generated cases within ``budget_s`` (rounds of ``round_size`` hypothesis examples, each
+    with its own seed, until either runs out). A failing case is printed and counted, and the
+    run goes on (hypothesis would stop at the first one). ``worker`` of ``workers``: the
+    rounds' seeds are this worker's share (``_cli_parallel``)."""
     import tempfile
     from pathlib import Path
 
+    from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 
     from tests.reliability import hostile as h
@@ -80,29 +102,41 @@ def _cli_run(n: int) -> tuple[int, int, float, dict]:
     cwd = os.getcwd()
     os.chdir(scratch)
     case = st.tuples(h.commands, h.env, h.config, h.cal_damage, h.scal_damage)
-    failures, codes = 0, {}
-    cfg = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
-                   suppress_health_check=list(HealthCheck))
+    out = CliRun()
 
-    @cfg
-    @given(case)
-    def one(c):
-        nonlocal failures
+    def one(c) -> None:
+        as_process = (process_every > 0 and out.cases % process_every == 0
+                      and h.can_run_as_process(c[0], c[1]))
+        out.cases += 1
         try:
             rc, _ = h.check(template, *c)
-            codes[rc] = codes.get(rc, 0) + 1
+            out.codes[rc] = out.codes.get(rc, 0) + 1
+            if as_process:
+                out.processes += 1
+                prc, perr = h.check(template, *c, as_process=True)
+                assert prc == rc, (c[0], rc, prc, perr)  # the same answer as in-process
         except Exception as e:  # noqa: BLE001 - count it, show it, go on
-            failures += 1
-            if failures <= 20:
-                print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}", flush=True)
+            out.failures += 1
+            if out.failures <= 20:  # the case too: argv, environment, config.toml
+                print(f"  FAILED: {type(e).__name__}: {str(e)[:300]}\n    case: "
+                      f"{c[0]!r} env={c[1]!r} config={str(c[2])[:200]!r}", flush=True)
 
-    before = h.CALLS["cli"]
     t0 = time.perf_counter()
     try:
-        one()
+        k = 0
+        while out.cases < n:
+            if time.perf_counter() - t0 > budget_s:
+                out.stopped_by_time = True
+                break
+            cfg = settings(max_examples=min(round_size, n - out.cases), deadline=None,
+                           database=None, phases=[Phase.generate],
+                           suppress_health_check=list(HealthCheck))
+            hypothesis_seed(k * workers + worker)(cfg(given(case)(one)))()
+            k += 1
     finally:
         os.chdir(cwd)
-    return h.CALLS["cli"] - before, failures, time.perf_counter() - t0, codes
+    out.seconds = time.perf_counter() - t0
+    return out
 
 
 def run(total: int = DEFAULT_CASES) -> list[str]:
@@ -126,15 +160,52 @@ def run(total: int = DEFAULT_CASES) -> list[str]:
     return lines
 
 
-def cli_lines(total: int) -> tuple[list[str], int]:
+def _cli_worker(args: tuple[int, float, int, int, int]) -> CliRun:
+    n, budget_s, process_every, worker, workers = args
+    return _cli_run(n, budget_s, process_every, worker=worker, workers=workers)
+
+
+def _cli_parallel(n: int, budget_s: float, process_every: int, workers: int) -> CliRun:
+    """``_cli_run`` in ``workers`` processes at once (each its own data directory and seeds),
+    their counts added up; the wall time is the run's."""
+    if workers <= 1:
+        return _cli_run(n, budget_s, process_every)
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    shares = [(n // workers + (w < n % workers), budget_s, process_every, w, workers)
+              for w in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        runs = pool.map(_cli_worker, shares)
+    out = CliRun(seconds=time.perf_counter() - t0)
+    for r in runs:
+        out.cases += r.cases
+        out.processes += r.processes
+        out.failures += r.failures
+        out.stopped_by_time |= r.stopped_by_time
+        for k, v in r.codes.items():
+            out.codes[k] = out.codes.get(k, 0) + v
+    return out
+
+
+def cli_lines(total: int, budget_s: float = 600.0, process_every: int = 500,
+              workers: int = 1) -> tuple[list[str], int]:
     """The command-line property's table, and its failure count."""
-    n, failures, dt, codes = _cli_run(total)
-    rate = n / dt if dt else 0.0
-    exits = ", ".join(f"exit {k}: {v}" for k, v in sorted(codes.items()))
+    r = _cli_parallel(total, budget_s, process_every, workers)
+    rate = r.cases / r.seconds if r.seconds else 0.0
+    exits = ", ".join(f"exit {k}: {v}" for k, v in sorted(r.codes.items()))
+    full_s = DEFAULT_CASES / rate if rate else float("inf")
+    stop = (f"; stopped by the {budget_s:g} s budget before {total} cases"
+            if r.stopped_by_time else "")
     return [f"{'property':30s} {'cases run':>10s} {'s':>7s} {'cases/s':>8s} {'failures':>8s}",
-            f"{'hostile CLI (in-process)':30s} {n:10d} {dt:7.1f} {rate:8.1f} {failures:8d}",
-            f"cli fuzz: {n} cases ({exits}); {failures} failed the property "
-            "(traceback, other exit, two error lines, or recorded data changed)"], failures
+            f"{f'hostile CLI (in-process, {workers}x)':30s} {r.cases:10d} {r.seconds:7.1f} "
+            f"{rate:8.1f} "
+            f"{r.failures:8d}",
+            f"cli fuzz: {r.cases} cases ({exits}), {r.processes} of them also as a process of "
+            f"their own; {r.failures} failed the property (traceback, other exit, two error "
+            f"lines, or recorded data changed){stop}",
+            f"cli fuzz: {DEFAULT_CASES} cases take {full_s / 60:.0f} min at this rate"], \
+        r.failures
 
 
 def main() -> int:
@@ -142,7 +213,11 @@ def main() -> int:
     for line in run(total):
         print(line, flush=True)
     cli_total = int(os.environ.get("DORSIMETER_CLI_FUZZ_CASES", DEFAULT_CASES))
-    lines, failures = cli_lines(cli_total)
+    lines, failures = cli_lines(cli_total,
+                                float(os.environ.get("DORSIMETER_CLI_FUZZ_S", 600.0)),
+                                int(os.environ.get("DORSIMETER_CLI_FUZZ_PROCESS_EVERY", 500)),
+                                int(os.environ.get("DORSIMETER_CLI_FUZZ_WORKERS",
+                                                   os.cpu_count() or 1)))
     for line in lines:
         print(line, flush=True)
     return 1 if failures else 0

@@ -20,12 +20,28 @@ Each athlete's session is then one of:
 ``python -m bench gaps``; ``DORSIMETER_GAPS_ATHLETES`` (default 5) athletes per cell. The fixes
 for gaps during calibration and for the detectors after a gap are other branches' (``cal``,
 ``heel``): this table shows whatever the code it runs on does.
+
+**serial** (after the simulator's table; ``--no-serial`` leaves it out, ``--serial-only`` runs
+it alone; ``DORSIMETER_GAPS_SERIAL_ATHLETES``, default 3, athletes per cell): the same athletes
+on the real serial path. The node's firmware runs on this host (``firmware_bridge.host.HostRunner``,
+what ``python -m firmware_bridge --pty`` runs) writing real frames into a pseudo-terminal; real
+pyserial reads it through ``SerialSource``, and the bridge's unplug (what ``kill -USR1`` on the
+bridge does) closes the pty when the host has received device time ``t0`` and replugs it as a
+new pty behind the same path; the source reopens it with its backoff. The gap is then whatever
+the real outage was (the node keeps sampling; the host's reopen backoff adds to it), measured
+from the device time either side; the table gives the nominal gap and the measured median.
+The bridge runs ``SERIAL_SPEED`` × real time (``DORSIMETER_GAPS_SPEED``), so an outage of
+``gap / speed`` wall seconds is ``gap`` of device time. Phases: stance, drives, after calibration.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +61,9 @@ ATHLETES = int(os.environ.get("DORSIMETER_GAPS_ATHLETES", 5))
 #: standard error of measurement, the clinical reference the test is scored against
 TARGET_DEG = 1.0
 MODEL = "bmi270"
+SERIAL_PHASES = PHASES[:3]
+SERIAL_SPEED = float(os.environ.get("DORSIMETER_GAPS_SPEED", 4.0))
+SERIAL_ATHLETES = int(os.environ.get("DORSIMETER_GAPS_SERIAL_ATHLETES", 3))
 
 
 def _athlete(seed: int) -> ShankSim:
@@ -76,11 +95,49 @@ def _cut(b: ImuBatch, t0: float, gap_s: float) -> ImuBatch:
                     truth={k: v[keep] for k, v in b.truth.items()})
 
 
+def _sensor_cal(sim: ShankSim, seed: int):
+    """The athlete's unit's box calibration (six still poses)."""
+    _, pa, pg = still_pose_recording(sim.errors, RATE_HZ, seed + 100, n_random=6)
+    return calibrate_sensor(pa, pg, RATE_HZ, f"{MODEL}-{seed}")
+
+
+def judge(sim: ShankSim, pipe: Pipeline, results: SessionResults, told: list[str],
+          t0: float, t1: float, restarted: bool = False) -> tuple[str, str]:
+    """(outcome, why) of a session whose samples in ``[t0, t1)`` were lost: ``sim`` has
+    generated the session (its script is the truth). ``restarted``: the user was told the
+    calibration restarted ("drive again"), so the reps made before it completed are refused
+    (the scripted athlete does not drive again: they were the drives), not missing."""
+    trials = results.counted
+    truth = sim.counted_reps(until_s=SECONDS - 2.0)
+    if "left" not in pipe.calibrations:  # no numbers at all
+        return "refused", told[-1] if told else "the calibration never completed"
+    t_cal = pipe.calibrations["left"].t_defined_s if restarted else -np.inf
+    why = []
+    for t in truth:
+        hit = [f for f in trials if abs(f.t_start_s - t.t_start_s) < 1.5]
+        in_gap = (t.t_start_s - 1.0 < t1 and t0 < t.t_end_s + 1.0) or t.t_start_s < t_cal
+        if not hit:
+            if not in_gap:
+                why.append(f"rep at {t.t_start_s:.1f} s missing")
+            continue
+        f = hit[0]
+        if t.valid and not f.valid:
+            why.append(f"rep at {t.t_start_s:.1f} s marked heel lift")
+        elif f.scored and abs(f.angle_deg - t.end_angle_deg) > TARGET_DEG:
+            why.append(f"rep at {t.t_start_s:.1f} s: {f.angle_deg:.1f}° for "
+                       f"{t.end_angle_deg:.1f}°")
+        elif not f.scored and not in_gap and t.valid:
+            why.append(f"rep at {t.t_start_s:.1f} s not scored")
+    spurious = [f for f in trials
+                if all(abs(f.t_start_s - t.t_start_s) >= 1.5 for t in sim.counted_reps())]
+    why += [f"trial at {f.t_start_s:.1f} s not scripted" for f in spurious]
+    return ("wrong", "; ".join(why)) if why else ("right", "")
+
+
 def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
     """(outcome, why) for one athlete with one gap: ``right``, ``refused`` or ``wrong``."""
     sim = _athlete(seed)
-    _, pa, pg = still_pose_recording(sim.errors, RATE_HZ, seed + 100, n_random=6)
-    sensor_cal = calibrate_sensor(pa, pg, RATE_HZ, f"{MODEL}-{seed}")
+    sensor_cal = _sensor_cal(sim, seed)
     full = sim.generate(int(SECONDS * RATE_HZ))
     t0 = gap_start_s(sim, phase, gap_s)
     b = _cut(full, t0, gap_s)
@@ -91,33 +148,130 @@ def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
         r, events = pipe.push(b.slice(i, i + 5))
         told += [e.message for e in events if e.kind == "calibration_failed"]
         results.add(r)
-    trials = results.counted
-    truth = sim.counted_reps(until_s=SECONDS - 2.0)
-    if "left" not in pipe.calibrations:  # no numbers at all
-        return "refused", told[-1] if told else "the calibration never completed"
-    why = []
-    for t in truth:
-        hit = [f for f in trials if abs(f.t_start_s - t.t_start_s) < 1.5]
-        in_gap = t.t_start_s - 1.0 < t0 + gap_s and t0 < t.t_end_s + 1.0
-        if not hit:
-            if not in_gap:
-                why.append(f"rep at {t.t_start_s:.1f} s missing")
-            continue
-        f = hit[0]
-        if t.valid and not f.valid:
-            why.append(f"rep at {t.t_start_s:.1f} s marked heel lift")
-        elif f.scored and abs(f.angle_deg - t.end_angle_deg) > TARGET_DEG:
-            why.append(f"rep at {t.t_start_s:.1f} s: {f['angle_deg']:.1f}° for "
-                       f"{t.end_angle_deg:.1f}°")
-        elif not f.scored and not in_gap and t.valid:
-            why.append(f"rep at {t.t_start_s:.1f} s not scored")
-    spurious = [f for f in trials
-                if all(abs(f.t_start_s - t.t_start_s) >= 1.5 for t in sim.counted_reps())]
-    why += [f"trial at {f['t_start_s']:.1f} s not scripted" for f in spurious]
-    return ("wrong", "; ".join(why)) if why else ("right", "")
+    return judge(sim, pipe, results, told, t0, t0 + gap_s)
 
 
-def main() -> int:
+class _BridgeProcess:
+    """``python -m firmware_bridge --pty --link PATH --replug-after S`` as its own process;
+    ``unplug`` is ``kill -USR1`` on it (the bridge's own shank: seed ``seed``, default unit)."""
+
+    def __init__(self, link: str, seed: int, speed: float, replug_after_s: float) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "firmware_bridge", "--pty", "--link", link, "--seed",
+             str(seed), "--speed", f"{speed:g}", "--replug-after", f"{replug_after_s:g}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()  # the pty's path: the link is there
+
+    def unplug(self, replug_after_s: float | None = None) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_serial_case(seed: int, phase: str, gap_s: float, speed: float = SERIAL_SPEED,
+                    process: bool = False) -> tuple[str, str, float, bool]:
+    """(outcome, why, measured gap s, calibration restarted) for one athlete whose serial link
+    is unplugged at the phase's ``t0`` for ``gap_s`` of device time (``gap_s / speed`` wall
+    seconds; 0: never). The host side is what ``record`` runs: ``SerialSource`` → ``Pipeline``
+    → ``SessionResults`` taking its reps from the pipeline's events. ``process``: the bridge
+    as its own process, unplugged with SIGUSR1 (its own default shank, no box calibration),
+    else in this process with the benchmark's athlete."""
+    from dorsimeter.sources.serial import SerialSource
+    from firmware_bridge.host import HostRunner
+
+    truth = ShankSim(rate_hz=RATE_HZ, seed=seed, mount=Mount()) if process else _athlete(seed)
+    truth.generate(int(SECONDS * RATE_HZ))  # the script (the node's shank is the same athlete)
+    t0 = gap_start_s(truth, phase, gap_s)
+    sensor_cal = None if process else _sensor_cal(truth, seed)
+    pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
+    results = SessionResults(rate_hz=RATE_HZ)
+    told: list[str] = []
+    restarts: list[str] = []  # "link lost during calibration: drive again" and the like
+    with tempfile.TemporaryDirectory() as tmp:
+        link = str(Path(tmp) / "ttyNODE")
+        runner = _BridgeProcess(link, seed, speed, gap_s / speed) if process else \
+            HostRunner(rate_hz=RATE_HZ, speed=speed, link_path=link, sim=_athlete(seed)).start()
+        try:
+            src = SerialSource(link, rate_hz=RATE_HZ, give_up_s=30)
+
+            async def stream() -> None:
+                unplugged = False
+                async for b in src:
+                    if gap_s and not unplugged and b.t_s[-1] >= t0:
+                        runner.unplug(replug_after_s=gap_s / speed)  # = kill -USR1
+                        unplugged = True
+                    r, events = pipe.push(b)
+                    told.extend(e.message for e in events if e.kind == "calibration_failed")
+                    restarts.extend(e.message for e in events
+                                    if e.kind == "calibration_restarted")
+                    results.add(r, events)
+                    if b.t_s[-1] >= SECONDS:
+                        break
+                await src.close()
+
+            asyncio.run(asyncio.wait_for(stream(), SECONDS / speed + 60))
+        finally:
+            runner.stop()
+    gaps = [(g.t_before_s, g.t_after_s) for g in src.gaps
+            if g.t_before_s is not None and g.t_after_s is not None]
+    g0, g1 = gaps[0] if gaps else (t0, t0)
+    outcome, why = judge(truth, pipe, results, told, g0, g1, restarted=bool(restarts))
+    return outcome, why, (g1 - g0 if gaps else 0.0), bool(restarts)
+
+
+def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
+    """The serial sweep's table (markdown); returns the wrong sessions with a gap."""
+    t_start = time.perf_counter()
+    print(f"serial: {athletes} athletes per cell, the node's firmware on a pty at "
+          f"{SERIAL_SPEED:g}× real time, real pyserial, real unplug/replug; a cell: right / "
+          "refused / wrong (measured gap, median; sessions whose calibration restarted with "
+          "the user told, their reps before it completed refused)")
+    print("| gap | " + " | ".join(phases) + " |")
+    print("|" + " --- |" * (len(phases) + 1))
+    wrong, examples = 0, []
+    for gap_s in gaps_s:
+        cells = []
+        for phase in phases:
+            counts = {"right": 0, "refused": 0, "wrong": 0}
+            measured, told = [], 0
+            for seed in range(athletes):
+                outcome, why, got_s, restarted = run_serial_case(seed, phase, gap_s)
+                counts[outcome] += 1
+                measured.append(got_s)
+                told += restarted
+                if outcome == "wrong":
+                    wrong += bool(gap_s)
+                    if len(examples) < 12:
+                        examples.append(f"{gap_s} s {phase}, athlete {seed}: {why}")
+            med = f" ({np.median(measured):.2f} s" + (f", {told} told" if told else "") + ")" \
+                if gap_s else ""
+            cells.append(f"{counts['right']} / {counts['refused']} / {counts['wrong']}{med}")
+        print(f"| {'none' if gap_s == 0 else f'{gap_s} s'} | " + " | ".join(cells) + " |",
+              flush=True)
+    total = athletes * sum(1 for g in gaps_s if g) * len(phases)
+    print(f"serial wrong numbers: {wrong} of {total} sessions with a gap (target 0)")
+    for e in examples:
+        print(f"  e.g. {e}")
+    print(f"(serial: {time.perf_counter() - t_start:.0f} s)")
+    return wrong
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--serial-only" in argv:
+        serial_table(SERIAL_ATHLETES)
+        return 0
     t0 = time.perf_counter()
     print(f"{ATHLETES} athletes per cell ({MODEL} units with box calibration, wall test, "
           f"{RATE_HZ:.0f} Hz, heel by the shank sensor); a cell: right / refused / wrong; "
@@ -145,6 +299,8 @@ def main() -> int:
     for e in examples:
         print(f"  e.g. {e}")
     print(f"({time.perf_counter() - t0:.0f} s)")
+    if "--no-serial" not in argv:
+        serial_table(SERIAL_ATHLETES)
     return 0
 
 

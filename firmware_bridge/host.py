@@ -155,11 +155,14 @@ class HostRunner:
                  speed: float = 1.0, protocol: str = "node", link_path: str | None = None,
                  clock_offset_us: int = 0, encoding: int | None = None, heel: bool = False,
                  quat: bool = False, clip_rotation_deg=(0.0, 0.0, 0.0),
-                 max_payload: int = 256, script: str = "wall", ideal: bool = False) -> None:
+                 max_payload: int = 256, script: str = "wall", ideal: bool = False,
+                 sim: ShankSim | None = None) -> None:
         self.clock = SimClock(clock_offset_us)
-        self.sim = ShankSim(rate_hz=rate_hz, side=side, seed=seed, heel_switch=heel,
-                            mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)),
-                            script=script, **({"errors": SensorErrors.none()} if ideal else {}))
+        # ``sim``: a shank of the caller's (an athlete of the benchmarks), else one from the args
+        self.sim = sim if sim is not None else ShankSim(
+            rate_hz=rate_hz, side=side, seed=seed, heel_switch=heel,
+            mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)), script=script,
+            **({"errors": SensorErrors.none()} if ideal else {}))
         self.imu = SimImu(self.sim, self.clock, has_quat=quat)
         self.link = PtyLink(link_path)
         self.link.max_payload = max_payload

@@ -105,3 +105,38 @@ def test_the_readme_axis_on_the_node_emulator(tmp_path, capsys):
     after = t > t[0] + 20.0
     assert np.ptp(clip[after]) > 25.0  # drives happened: a reading that moves
     assert np.sqrt(np.mean((clip[after] - truth[after]) ** 2)) < 0.5
+
+
+def test_streamed_clip_scores_are_the_whole_file_scores():
+    """``analyze --clip-axis`` streams (``ClipStream``: chunks in, each rep scored when its
+    event arrives): the same clip angles, scores, maxima and leans as the whole-file
+    ``clip_readings`` + ``clip_side_scores`` on the reference recording, to the last bit."""
+    from dorsimeter.cli.analyze import ClipStream
+    from dorsimeter.core.clip_axis import clip_readings, clip_side_scores
+    from dorsimeter.io.rawcsv import RawStream, read_raw_csv
+    from dorsimeter.pipeline import Pipeline, analyze, calibrate_recording
+    from dorsimeter.session.results import SessionResults
+
+    path = ROOT / "calibration" / "recordings" / "wall_bmi270_s11_left.csv"
+    rec = read_raw_csv(path)
+    cals = calibrate_recording(rec.batches(), rec.rate_hz)
+    matrices = {s: c.matrix for s, c in cals.items()}
+    events: list = []
+    readings = analyze(rec, cals, events=events)
+    whole = SessionResults(rate_hz=rec.rate_hz)
+    whole.add(readings, events)
+    clip = clip_readings(readings, matrices, "+z")
+    expect = clip_side_scores(readings, clip, whole, 3)
+    assert expect[0].scores_deg  # the recording has scored reps to compare
+
+    stream = RawStream(str(path))
+    pipe = Pipeline(stream.rate_hz, cals)
+    streamed = SessionResults(rate_hz=stream.rate_hz)
+    cs = ClipStream(matrices, "+z")
+    angles = []
+    for b in stream.batches():
+        r, ev = pipe.push(b)
+        angles.append(cs.add(r, ev))
+        streamed.add(r, ev)
+    assert np.array_equal(np.concatenate(angles), clip.angle_deg)
+    assert cs.side_scores(streamed, 3) == expect

@@ -177,6 +177,25 @@ def test_a_calibration_from_another_mount_warns(rig, tmp_path, r):
     assert rc == 0 and "another mount" not in err
 
 
+@pytest.mark.parametrize("r", [np.diag([1.0, -1.0, -1.0])])  # the clip turned 180°
+def test_live_calibration_from_another_mount_warns_as_analyze_does(rig, tmp_path, r):
+    """``record --calibration``: the stream's first second held against the file's mount,
+    the same rule and line as ``analyze`` (warned once, the session still recorded)."""
+    home, _, _, cal = rig
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_rotated(_cal_doc(cal), r)))
+    rc, out, err = cli("record", "--speed", "0", "--duration", "3", "--seed", "2",
+                       "--calibration", other, "--out", tmp_path / "a.csv", "--home", home)
+    assert rc == 0, err
+    warn = [ln for ln in err.splitlines() if "another mount" in ln]
+    assert len(warn) == 1 and str(other) in warn[0] and "(left)" in warn[0], err
+    assert "shin 180° from the calibration's upright" in warn[0] or "shin 179°" in warn[0]
+    assert "wrote 300 samples" in out
+    rc, _, err = cli("record", "--speed", "0", "--duration", "3", "--seed", "2",
+                     "--calibration", cal, "--out", tmp_path / "b.csv", "--home", home)
+    assert rc == 0 and "another mount" not in err, err  # its own mount: no warning
+
+
 @pytest.mark.parametrize("field, value, expect", [
     ("acc_matrix", [[3.0, 0, 0], [0, 1, 0], [0, 0, 1]], "scale factor 200% from 1"),
     ("acc_matrix", [[1.0, 0.5, 0], [0.5, 1, 0], [0, 0, 1]], "cross-axis term 0.50"),

@@ -2,7 +2,11 @@
 
 Like the real sensor it samples from power-on (10 Hz until told otherwise) and notifies
 whoever has subscribed; the output-rate register (``FF AA 03 rr 00``) is only accepted within
-10 s of the unlock command (``FF AA 69 88 B5``). The data come from
+10 s of the unlock command (``FF AA 69 88 B5``). A register read (``FF AA 27 rr 00``) is
+answered as the vendor's SDK (WITMOTION/WitBluetooth_BWT901BLE5_0) reads it: a 20-byte
+notification on the data characteristic, ``55 71``, the register number (low byte, high byte),
+then that register's and the next 7 registers' values as int16 little-endian; register 0x64 is
+the cell voltage in units of 10 mV (``battery_v``). The data come from
 :class:`dorsimeter.sim.ShankSim`: acceleration in g, rate in °/s and the sensor's
 roll/pitch/yaw, quantised on the wire by
 :func:`dorsimeter.wire.witmotion.encode_ble_packet`. Every sample sent is kept in ``sent``
@@ -12,6 +16,7 @@ so a test can compare what the host decoded with what went onto the link.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -38,6 +43,8 @@ NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
 WRITE_UUID = "0000ffe9-0000-1000-8000-00805f9a34fb"
 DEFAULT_RATE_HZ = 10.0
 UNLOCK_WINDOW_S = 10.0
+READ_REGISTER = bytes.fromhex("ffaa27")  # + register, 0x00: the SDK's ``get_readBytes``
+REG_BATTERY = 0x64  # the SDK's Android/Unity examples: volts = int16 at bytes 4-5 / 100
 _CODE_TO_HZ = {code: float(hz) for hz, code in witmotion.RATE_CODES.items()}
 
 
@@ -65,8 +72,10 @@ class WitMotionPeripheral(Peripheral):
 
     def __init__(self, link: LocalLink, name: str = "WT901BLE68",
                  address: str = "C0:57:17:00:00:01", impairments: Impairments | None = None,
-                 seed: int = 0, autostart: bool = True) -> None:
+                 seed: int = 0, autostart: bool = True, battery_v: float = 3.85) -> None:
         super().__init__(link, name, address, impairments)
+        self.battery_v = battery_v  # the cell now; a test may change it while streaming
+        self.register_reads: list[int] = []
         self.seed = seed
         self.sim = ShankSim(rate_hz=DEFAULT_RATE_HZ, seed=seed)
         self._ready: deque[tuple[bytes, np.ndarray, np.ndarray, np.ndarray]] = deque()
@@ -106,6 +115,19 @@ class WitMotionPeripheral(Peripheral):
             hz = _CODE_TO_HZ.get(value[3])
             if hz is not None:
                 self._set_rate(hz)
+        elif len(value) == 5 and value[:3] == READ_REGISTER:
+            self.register_reads.append(value[3])
+            self.spawn(self.notify(self.data, self._register_reply(value[3])))
+
+    def _registers(self) -> dict[int, int]:
+        """The registers the emulator models (any other reads as 0)."""
+        return {REG_BATTERY: round(self.battery_v * 100),
+                0x03: witmotion.RATE_CODES.get(self.rate_hz, 0)}  # RRATE
+
+    def _register_reply(self, reg: int) -> bytes:
+        """``55 71 RegL RegH`` + 8 registers from ``reg`` on (16 bytes): 20 bytes in all."""
+        regs = self._registers()
+        return b"\x55\x71" + struct.pack("<H8h", reg, *(regs.get(reg + k, 0) for k in range(8)))
 
     def _set_rate(self, hz: float) -> None:
         self.rate_hz = hz

@@ -23,6 +23,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,10 +249,50 @@ class Workspace:
 _WORKSPACES: dict[int, Workspace] = {}
 
 
+def _run_in_process(args: list[str], environ: dict[str, str]) -> tuple[int, str]:
+    """``main(args)`` here, with ``environ`` set for the call: (exit code, stderr)."""
+    saved = {k: os.environ.get(k) for k in environ}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update(environ)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(args)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return rc, err.getvalue()
+
+
+def _run_subprocess(args: list[str], environ: dict[str, str]) -> tuple[int, str]:
+    """The same case as a real process (what a shell runs: the ``dorsimeter`` entry point, its
+    own interpreter, real stdout/stderr pipes): (exit code, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from dorsimeter.cli import main; sys.exit(main())",
+         *args], env={**os.environ, **environ}, capture_output=True, timeout=120,
+        stdin=subprocess.DEVNULL)
+    return proc.returncode, proc.stderr.decode("utf-8", "replace")
+
+
+def can_run_as_process(argv: list[str], environ: dict[str, str]) -> bool:
+    """Whether a shell could pass this case to a process: every argument and variable is
+    bytes the OS takes (no NUL, nothing that is not a file-system encoding of bytes)."""
+    for a in [*argv, *environ.keys(), *environ.values()]:
+        try:
+            if b"\x00" in os.fsencode(a):
+                return False
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 def check(template: Template, argv: list[str], environ: dict[str, str], config_text,
-          cal_damage_, scal_damage_) -> tuple[int, str]:
-    """Run one hostile case; returns (exit code, stderr). Raises AssertionError on a failure
-    of the property (an exception from ``main`` propagates as itself: a traceback)."""
+          cal_damage_, scal_damage_, as_process: bool = False) -> tuple[int, str]:
+    """Run one hostile case, in-process through ``main`` (or ``as_process``: in a subprocess
+    of its own); returns (exit code, stderr). Raises AssertionError on a failure of the
+    property (an exception from ``main`` propagates as itself: a traceback)."""
     CALLS["cli"] += 1
     ws = _WORKSPACES.get(id(template))
     if ws is None:
@@ -275,19 +317,8 @@ def check(template: Template, argv: list[str], environ: dict[str, str], config_t
         return s
 
     args = [sub(a) for a in argv] + ["--home", str(home)]  # the sub-command's, last
-    saved = {k: os.environ.get(k) for k in environ}
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        os.environ.update({k: sub(v) for k, v in environ.items()})
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = main(args)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    e = err.getvalue()
+    run = _run_subprocess if as_process else _run_in_process
+    rc, e = run(args, {k: sub(v) for k, v in environ.items()})
     errors = [ln for ln in e.splitlines() if ": error:" in ln]
     assert "Traceback" not in e, (args, e)
     assert rc in (0, 1, 2), (args, rc, e)

@@ -240,14 +240,17 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
             second = await wit.stream_for(100, 0.5)
 
             async def delivered():  # every sample sent, and every stale callback, has arrived
-                while (sum(len(b) for b in got) < wit.counters.sent
+                while (sum(len(b) for b in got) < len(wit.sent.acc_g)
                        or source.state.stale_notifications < second):
                     await asyncio.sleep(0.01)
 
             await asyncio.wait_for(delivered(), 30)
             n = sum(len(b) for b in got)
-            assert n == first + second == wit.counters.sent      # each sample exactly once
-            assert source.state.stale_notifications == second          # the old callback did fire
+            # each sample exactly once (the data notifications: the battery replies aside)
+            assert n == first + second == len(wit.sent.acc_g)
+            # the old callback did fire: for each sample, and for a battery reply if one came
+            replies = len(wit.register_reads)
+            assert second <= source.state.stale_notifications <= second + replies
         finally:
             manager._device_watchers.get(path, set()).difference_update(old_watchers)
             task.cancel()
@@ -273,8 +276,8 @@ async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system
     async with BleRig() as rig:
         await rig.add(NodePeripheral(rig.link, "dorsi-00e5", "C0:D0:57:00:00:e5",
                                      battery_pct=64.5), rssi=-58)
-        await rig.add(WitMotionPeripheral(rig.link, "WT901BLE-e6", "C0:57:17:00:00:e6"),
-                      rssi=-71)
+        await rig.add(WitMotionPeripheral(rig.link, "WT901BLE-e6", "C0:57:17:00:00:e6",
+                                          battery_v=3.80), rssi=-71)
         await rig.add(Peripheral(rig.link, "someone-elses-watch", "C0:00:00:00:00:e7"), rssi=-40)
         code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
                                        "--home", str(tmp_path / "home"))
@@ -285,6 +288,7 @@ async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system
     assert "C0:D0:57:00:00:E5" in node_line and "-58 dBm" in node_line and "64 %" in node_line
     assert "dorsimeter node" in node_line
     assert "C0:57:17:00:00:E6" in wit_line and "-71 dBm" in wit_line and "WitMotion" in wit_line
+    assert "43 %" in wit_line  # its register 0x64 read over a short connection: 3.80 V
     assert lines.index(node_line) < lines.index(wit_line)  # strongest first
     assert "someone-elses-watch" not in out
     assert node_line.endswith("no") and wit_line.endswith("yes")  # the allow-list column
@@ -374,6 +378,38 @@ async def test_witmotion_drop_moves_its_sample_clock_on_by_the_samples_missed():
         jump = np.diff(t).max()
         assert jump == pytest.approx((gap.lost_samples + 1) / 100, abs=1e-9)
         assert np.count_nonzero(np.diff(t) > 0.0101) == 1   # one gap, evenly spaced otherwise
+
+
+async def test_witmotion_battery_is_asked_by_register_read_and_polled_while_streaming():
+    """Register 0x64 read (``FF AA 27 64 00``), its ``55 71`` reply among the data packets:
+    3.85 V is 56 % on the vendor's curve (50 % at 3.82 V, 60 % at 3.87 V), then the cell sags
+    to 3.70 V (15 %) and the next poll shows it; 100 ms after every command, as the SDK."""
+    async with BleRig(mtu=23) as rig:
+        wit = await rig.add(WitMotionPeripheral(rig.link, "WT901-batt", "C0:57:17:00:00:b1",
+                                                battery_v=3.85))
+        source = BleSource("WT901-batt", rate_hz=50, battery_every_s=0.5)
+        seen: list[int | None] = []
+
+        async def on_batch(batch):
+            seen.append(source.link.battery_pct)
+            if source.link.battery_pct == 56:
+                wit.battery_v = 3.70
+
+        batches = await collect_seconds(source, 4.0, timeout_s=30, on_batch=on_batch)
+    assert seen[0] is None  # a WitMotion advertises no battery: nothing before it is asked
+    assert 56 in seen and seen[-1] == 15
+    assert seen.index(56) < seen.index(15)
+    reads = [w for w in wit.counters.writes if w == witmotion.BATTERY_COMMAND]
+    assert len(reads) >= 2 and wit.register_reads.count(0x64) == len(reads)
+    # the polls came after the set-up, each 100 ms after the command before it
+    writes_t = np.array(wit.counters.write_times_s)
+    assert wit.counters.writes[:3] == witmotion.rate_commands(50)
+    assert np.all(np.diff(writes_t[:4]) >= witmotion.COMMAND_GAP_S)
+    # and the replies did not disturb the data: every sample sent was decoded, in order
+    n = sum(len(b) for b in batches)
+    sent_acc_g = wit.sent.arrays()[0]
+    acc = np.concatenate([b.acc_m_s2 for b in batches])
+    assert np.max(np.abs(acc - sent_acc_g[:n] * GRAVITY_M_S2)) <= 0.5 * 16 / 32768 * 9.81
 
 
 def test_sensor_spec_errors_are_one_line_and_name_the_problem():

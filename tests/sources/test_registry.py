@@ -169,6 +169,8 @@ async def test_a_family_added_by_one_entry_is_scanned_and_streamed_through_real_
         mirror = await rig.add(MirrorPeripheral(rig.link, "MIRROR-01", "C0:11:22:00:00:01"))
         found = await scan_sensors(2.0)
         assert [(f.name, f.kind) for f in found] == [("MIRROR-01", "Mirror IMU")]
+        assert found[0].battery_pct == 56  # its battery read as WitMotion's (3.85 V)
+        skip = len(mirror.sent.acc_g)  # what the scan's short connection was sent
         source = BleSource("MIRROR-01", rate_hz=50)
         n, batches = 0, []
 
@@ -187,7 +189,7 @@ async def test_a_family_added_by_one_entry_is_scanned_and_streamed_through_real_
         # its set-up (the rate command of the entry) reached the emulator, its decoder ran
         assert mirror.rate_changes == [50.0]
         assert source.link.kind == "Mirror IMU" and source.link.loss is None
-        sent_acc_g, _, _ = mirror.sent.arrays()
+        sent_acc_g = mirror.sent.arrays()[0][skip:]
         acc = np.concatenate([b.acc_m_s2 for b in batches])
         k = min(len(acc), len(sent_acc_g))
         assert k >= 60

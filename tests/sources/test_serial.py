@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -147,6 +149,46 @@ def test_witmotion_uart_detected_and_decoded_to_si(runner_factory):
     assert np.allclose(np.diff(t), 0.02)
 
 
+def test_witmotion_uart_commands_are_paced_as_the_vendor_paces_them(tmp_path):
+    """Unlock, rate, save over a real pty, each 100 ms (``witmotion.COMMAND_GAP_S``, the
+    vendor SDK's pause) after the one before; the arrival times are read on the far side."""
+    from dorsimeter.sources.registry import WitMotionKind
+    from dorsimeter.wire import witmotion as W
+
+    master, slave = os.openpty()
+    got: list[tuple[float, bytes]] = []
+    stop = threading.Event()
+
+    def read_far_side():
+        while not stop.is_set():
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                got.append((time.monotonic(), os.read(master, 64)))
+
+    reader = threading.Thread(target=read_far_side, daemon=True)
+    reader.start()
+    try:
+        src = SerialSource(os.ttyname(slave), rate_hz=100, kind=WitMotionKind())
+        src.drop_port()
+        deadline = time.monotonic() + 5
+        while sum(len(d) for _, d in got) < 15 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        reader.join(2)
+        os.close(master)
+        os.close(slave)
+    assert b"".join(d for _, d in got) == b"".join(W.rate_commands(100))
+    # each command's first byte arrived 100 ms after the previous command's (less 20 ms for
+    # the reader's own delays on a loaded machine; the old pacing was 20 ms)
+    starts, pos = [], 0
+    for t, d in got:
+        starts += [t for k in range(len(d)) if (pos + k) % 5 == 0]
+        pos += len(d)
+    assert len(starts) == 3
+    assert np.all(np.diff(starts) >= W.COMMAND_GAP_S - 0.02), np.diff(starts)
+
+
 def test_the_family_is_recognised_from_the_bytes():
     from dorsimeter.wire import frames as F
     from dorsimeter.wire import witmotion as W
@@ -238,3 +280,21 @@ def test_silent_port_is_a_device_error_after_trying_both_bauds(tmp_path):
     finally:
         os.close(master)
         os.close(slave)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase,gap_s,process", [("stance", 1.0, False), ("drives", 1.0, True),
+                                                 ("after calibration", 1.0, False)])
+def test_a_real_replug_in_any_phase_gives_a_right_number_or_a_refusal(phase, gap_s, process):
+    """A subset of ``bench gaps``' serial section: the node's firmware on a pty (``process``:
+    ``python -m firmware_bridge --pty --link PATH --replug-after N`` as its own process,
+    unplugged by ``kill -USR1``), real pyserial, the unplug when the host has the phase's start,
+    a new pty behind the same path ``gap_s`` of device time later; every scripted rep scored
+    within 1° of the truth, or refused (the session, or the reps before a calibration the user
+    was told restarted), never a wrong number; and the outage really happened (measured from
+    the device time either side)."""
+    from bench.bench_gaps import run_serial_case
+
+    outcome, why, measured_s, _ = run_serial_case(1, phase, gap_s, process=process)
+    assert outcome in ("right", "refused"), why
+    assert measured_s >= gap_s - 0.05

@@ -59,3 +59,33 @@ async def test_sigterm_quits_the_monitor_as_q_does_with_exit_code_143():
         os.kill(os.getpid(), signal.SIGTERM)
         await _wait(pilot, app, lambda: app.return_code is not None)
     assert app.return_code == 143
+
+
+async def test_monitor_warns_when_the_calibration_file_is_another_mounts():
+    """``monitor --calibration``: the first second held against the calibration's mount, as
+    ``analyze`` does; a calibration of the clip turned 180° is warned about on screen, the
+    stream's own is not."""
+    import dataclasses
+
+    from dorsimeter.session.live import MountCheck
+
+    source = SimSource(speed=8.0, seed=2)
+    app = MonitorApp(source, Pipeline(source.rate_hz), refresh_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, app, lambda: "left" in app.pipeline.calibrations)
+        own = app.pipeline.calibrations["left"]
+        await pilot.press("q")
+    turned = dataclasses.replace(own, y_axis=tuple(-v for v in own.y_axis),
+                                 z_axis=tuple(-v for v in own.z_axis))
+    for cal, warned in ((turned, True), (own, False)):
+        source = SimSource(speed=8.0, seed=2)
+        app = MonitorApp(source, Pipeline(source.rate_hz, {"left": cal}), refresh_hz=20)
+        for leg in app.legs.values():  # as `dorsimeter monitor --calibration` sets it
+            leg.mount_check = MountCheck({"left": cal}, "cal.json")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _wait(pilot, app, lambda a=app: a.last_t_s is not None and a.last_t_s > 2.0)
+            assert ("another mount" in app.message) is warned, app.message
+            if warned:
+                assert app.message.startswith("⚠ cal.json (left): the recording starts with "
+                                              "the shin 180°")
+            await pilot.press("q")

@@ -11,6 +11,10 @@ from dorsimeter.store.security import add_force_option
 from dorsimeter.types import SIDES
 
 if TYPE_CHECKING:  # the core (scipy) is imported when the command runs: start-up stays short
+    from collections.abc import Iterable
+
+    import numpy as np
+
     from dorsimeter.core.mounting import MountingCalibration
     from dorsimeter.core.sensor_cal import SensorCalibration
     from dorsimeter.types import Readings
@@ -50,45 +54,26 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``analyze``: chunks in, chunks out (``write_chunks``). Plain: the raw file is streamed
+    (``run_streaming``). ``--offline``: the fusion is non-causal (VQF's offline mode runs a
+    backward pass over each gap-free stretch), so the recording's samples are read whole
+    (``RawRecording``, ~0.1 KB a sample) and its orientation computed at once; the readings
+    then go out chunk by chunk as plain ``analyze``'s do, never held whole."""
     import numpy as np
 
-    from dorsimeter.cli.common import print_results
-    from dorsimeter.core.clip_axis import clip_readings
-    from dorsimeter.errors import DorsimeterError
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import read_raw_csv
-    from dorsimeter.io.readings import ReadingsCsvWriter
-    from dorsimeter.session.results import SessionResults
+    from dorsimeter.pipeline import analyze_chunks
 
     guard_outputs(args, {"--out": ([args.out], False)},
                   inputs=[args.raw, args.calibration, args.sensor_cal])
-    if not args.offline and args.clip_axis is None:
+    if not args.offline:
         return run_streaming(args)
     rec = read_raw_csv(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
-    cals = _calibrations(args, set(np.unique(rec.side)), rec.batches(), rec.rate_hz, sensor_cal)
-    events: list = []
-    from dorsimeter.pipeline import analyze
-
-    readings = analyze(rec, cals, offline=args.offline, sensor_cal=sensor_cal, events=events)
-    clip = None
-    if args.clip_axis is not None:
-        try:
-            clip = clip_readings(readings, {s: c.matrix for s, c in cals.items()},
-                                 args.clip_axis)
-        except ValueError as e:
-            raise DorsimeterError(f"{args.raw}: --clip-axis {args.clip_axis}: {e}") from None
-    if args.out:
-        extra = () if clip is None else ("clip_angle_deg",)
-        with ReadingsCsvWriter(args.out, extra_columns=extra) as w:
-            w.write(readings, None if clip is None else {"clip_angle_deg": clip.angle_deg})
-        print(f"wrote {len(readings)} readings to {args.out}")
-    results = SessionResults(rate_hz=rec.rate_hz)
-    results.add(readings, events)
-    print_results(results, cals)
-    if clip is not None:
-        print_clip_results(readings, clip, results, results.settings.best_of)
-    return 0
+    cals = _calibrations(args, set(np.unique(rec.side)), rec.chunks(), rec.rate_hz, sensor_cal)
+    return write_chunks(args, analyze_chunks(rec, cals, offline=True, sensor_cal=sensor_cal),
+                        cals, rec.rate_hz)
 
 
 def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: float,
@@ -110,40 +95,116 @@ def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: f
     return cals
 
 
+class ClipStream:
+    """``--clip-axis`` chunk by chunk: each chunk's clip angles (``core.clip_axis``), and each
+    rep scored on them when the pipeline's rep event arrives (the session's reps, their hold
+    windows), from the side's samples since its last rep; those are kept at most ``KEEP_S``
+    (a knee-to-wall rep lasts seconds), so memory is bounded whatever the file's length."""
+
+    KEEP_S = 600.0
+
+    def __init__(self, matrices: dict, axis_name: str) -> None:
+        self.matrices, self.axis_name = matrices, axis_name
+        self.axis: dict[str, str] = {}
+        self.lean_deg: dict[str, float] = {}
+        self.max_deg: dict[str, float] = {}
+        self._kept: dict[str, list[tuple]] = {}  # side -> chunks of (t, clip, tibia)
+        self._scores: dict[int, float] = {}  # id(rep) -> its clip score
+
+    def add(self, r: Readings, events: list) -> np.ndarray:
+        """The clip angles of ``r`` (ValueError names a side whose axis is refused)."""
+        import numpy as np
+
+        from dorsimeter.core.clip_axis import clip_readings, clip_rep_score_deg
+
+        clip = clip_readings(r, self.matrices, self.axis_name)
+        self.axis.update(clip.axis)
+        self.lean_deg.update(clip.lean_deg)
+        for side in clip.axis:
+            sel = r.side == side
+            a = clip.angle_deg[sel]
+            mx = float(np.max(a))
+            self.max_deg[side] = max(self.max_deg.get(side, mx), mx)
+            kept = self._kept.setdefault(side, [])
+            kept.append((r.t_s[sel], a, r.tibia_angle_deg[sel]))
+            while len(kept) > 1 and kept[0][0][-1] < r.t_s[sel][-1] - self.KEEP_S:
+                kept.pop(0)
+        for e in events:
+            if e.kind != "rep" or e.rep is None or e.side not in self._kept:
+                continue
+            t, a, tib = (np.concatenate(c) for c in zip(*self._kept[e.side], strict=True))
+            if e.rep.scored:
+                self._scores[id(e.rep)] = clip_rep_score_deg(e.rep, t, a, tib)
+            end = e.rep.t_end_s if e.rep.t_end_s is not None else t[-1]
+            later = t > end  # reps of a side never overlap: the next one starts after this
+            self._kept[e.side] = [(t[later], a[later], tib[later])]
+        return clip.angle_deg
+
+    def side_scores(self, results, best_of: int) -> list:
+        """Per side (sorted), as ``core.clip_axis.clip_side_scores`` gives them."""
+        from dorsimeter.core.clip_axis import ClipSideScore
+
+        out = []
+        for side in sorted(self.axis):
+            reps = results.sides[side].scored if side in results.sides else []
+            scores = sorted((self._scores[id(rep)] for rep in reps if id(rep) in self._scores),
+                            reverse=True)
+            out.append(ClipSideScore(side, self.axis[side], self.lean_deg[side],
+                                     self.max_deg[side], tuple(scores), best_of))
+        return out
+
+
 def run_streaming(args: argparse.Namespace) -> int:
     """``analyze`` chunk by chunk: raw rows in, readings rows out, in bounded memory (a 10 h
-    file too); the same readings as the whole-file path, which ``--offline`` and
-    ``--clip-axis`` still take."""
-    import contextlib
-
-    from dorsimeter.cli.common import print_results
-    from dorsimeter.errors import DorsimeterError
+    file too), ``--clip-axis`` too (``ClipStream``)."""
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
     from dorsimeter.io.rawcsv import RawStream
-    from dorsimeter.io.readings import ReadingsCsvWriter
     from dorsimeter.pipeline import Pipeline
-    from dorsimeter.session.results import SessionResults
 
     stream = RawStream(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, stream.sides, stream.batches(), stream.rate_hz, sensor_cal)
     pipe = Pipeline(stream.rate_hz, cals, sensor_cal=sensor_cal)
-    results = SessionResults(rate_hz=stream.rate_hz)
+    return write_chunks(args, (pipe.push(b) for b in stream.batches()), cals, stream.rate_hz)
+
+
+def write_chunks(args: argparse.Namespace, chunks: Iterable[tuple[Readings, list]],
+                 cals: dict[str, MountingCalibration], rate_hz: float) -> int:
+    """The pipeline's (readings, events) chunk by chunk: to ``--out``, to the session's
+    results and to ``--clip-axis`` (``ClipStream``) as they come; then the results."""
+    import contextlib
+
+    from dorsimeter.cli.common import print_results
+    from dorsimeter.errors import DorsimeterError
+    from dorsimeter.io.readings import ReadingsCsvWriter
+    from dorsimeter.session.results import SessionResults
+
+    results = SessionResults(rate_hz=rate_hz)
+    clip = None
+    if args.clip_axis is not None:
+        clip = ClipStream({s: c.matrix for s, c in cals.items()}, args.clip_axis)
     n = 0
     with contextlib.ExitStack() as files:
-        w = files.enter_context(ReadingsCsvWriter(args.out)) if args.out else None
-        for b in stream.batches():
-            r, events = pipe.push(b)
+        extra = () if clip is None else ("clip_angle_deg",)
+        w = files.enter_context(ReadingsCsvWriter(args.out, extra_columns=extra)) \
+            if args.out else None
+        for r, events in chunks:
             for e in events:
                 if e.kind == "calibration_failed":
                     raise DorsimeterError(e.message)
+            try:
+                angles = None if clip is None else {"clip_angle_deg": clip.add(r, events)}
+            except ValueError as e:
+                raise DorsimeterError(f"{args.raw}: --clip-axis {args.clip_axis}: {e}") from None
             if w is not None and len(r):
-                w.write(r)
+                w.write(r, angles)
             results.add(r, events)  # the session takes its reps from the pipeline's events
             n += len(r)
     if args.out:
         print(f"wrote {n} readings to {args.out}")
     print_results(results, cals)
+    if clip is not None:
+        print_clip_results(clip.side_scores(results, results.settings.best_of))
     return 0
 
 
@@ -168,12 +229,9 @@ def warn_mount(cals: dict[str, MountingCalibration], batches, rate_hz: float,
         print(line, file=sys.stderr)
 
 
-def print_clip_results(readings: Readings, clip, results, best_of: int = 3) -> None:
-    """The scores again on the inclinometer-equivalent reading (``core.clip_axis``), saying
-    which reading it is and which sensor axis it follows."""
-    from dorsimeter.core.clip_axis import clip_side_scores
-
-    sides = clip_side_scores(readings, clip, results, best_of)
+def print_clip_results(sides: list) -> None:
+    """The scores again on the inclinometer-equivalent reading (``core.clip_axis``'s
+    ``ClipSideScore`` per side), saying which reading it is and which sensor axis it follows."""
     print("inclinometer-equivalent (clip axis "
           + ", ".join(f"{c.axis} on the {c.side}" for c in sides) + "; the clip leans "
           + ", ".join(f"{c.lean_deg:+.1f}° on the {c.side}" for c in sides)

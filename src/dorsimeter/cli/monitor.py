@@ -80,6 +80,11 @@ def _run(args, MonitorApp, StoreClient, sources, pipelines, writers, two: bool) 
         (side, source), = sources.items()
         app = MonitorApp(source, pipelines[side], writers.get(side), target_deg=args.target_deg,
                          athlete=athlete, store=store, recording=recording)
+    if args.calibration:  # held against the mount each sensor starts on, as `analyze` does
+        from dorsimeter.session.live import MountCheck
+
+        for leg in app.legs.values():
+            leg.mount_check = MountCheck(leg.pipeline.calibrations, args.calibration)
     done: list[int | None] = []  # the stored session's id, once finished
     lock = threading.Lock()
 

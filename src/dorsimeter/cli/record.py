@@ -200,7 +200,7 @@ def open_sources(args: argparse.Namespace) -> dict:
 
 async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults, dict]:
     from dorsimeter.io.calfiles import load_calibrations
-    from dorsimeter.session.live import Leg, LiveSession, SignalStop
+    from dorsimeter.session.live import Leg, LiveSession, MountCheck, SignalStop
     from dorsimeter.session.results import SessionResults
 
     task = asyncio.current_task()
@@ -221,12 +221,17 @@ async def _record(args: argparse.Namespace, state: _Run) -> tuple[SessionResults
         storage = _Storage(args, paths, {side: sources[side].name for side in sides}, cals,
                            results, files)
         legs = [Leg(sources[side], pipelines[side], sink=storage.add,
-                    bound=bool(args.right_sensor)) for side in sides]
+                    bound=bool(args.right_sensor),
+                    mount_check=MountCheck(cals, args.calibration) if cals else None)
+                for side in sides]
         state.live = live = LiveSession(legs, results, duration_s=args.duration,
                                         on_start=storage.start)
         status = StatusLine(args.duration, sides) if sys.stdout.isatty() else None
 
         def show(step) -> None:
+            for e in step.events:
+                if e.kind == "mount_mismatch":  # the calibration file is another mount's
+                    print(e.message, file=sys.stderr)
             if status is not None:
                 status.update(step.leg.side, step.leg.pipeline, step.readings,
                               step.leg.elapsed_s)

@@ -105,21 +105,26 @@ def clip_readings(readings, matrices: dict[str, np.ndarray], name: str) -> ClipR
     return ClipReading(out, axes, lean)
 
 
+def clip_rep_score_deg(rep, t_s: np.ndarray, clip_deg: np.ndarray,
+                       tibia_deg: np.ndarray) -> float:
+    """One scored rep on the clip reading (one side's samples ``t_s``, clip and tibia angles
+    covering the rep): the median over the hold its tibia score came from, else the clip
+    reading at the rep's highest tibia sample."""
+    hold = next((h for h in rep.holds if h[2] == rep.end_range_deg), None)
+    if hold is None:  # scored on its peak: the clip reading at the rep's highest sample
+        w = (t_s >= rep.t_start_s) & (t_s <= (rep.t_end_s if rep.t_end_s is not None
+                                              else t_s[-1]))
+        return float(clip_deg[w][np.argmax(tibia_deg[w])])
+    return float(np.median(clip_deg[(t_s >= hold[0]) & (t_s <= hold[1])]))
+
+
 def clip_scores_deg(readings, clip_deg: np.ndarray, results, side: str) -> list[float]:
     """The scored reps of ``side`` on the clip reading: the same reps and the same hold windows
     as their tibia-angle scores (the clip reading's offset would upset rep detection)."""
     sel = readings.side == side
-    t, a = readings.t_s[sel], clip_deg[sel]
-    out = []
-    for rep in results.sides[side].scored if side in results.sides else []:
-        hold = next((h for h in rep.holds if h[2] == rep.end_range_deg), None)
-        if hold is None:  # scored on its peak: the clip reading at the rep's highest sample
-            w = (t >= rep.t_start_s) & (t <= (rep.t_end_s if rep.t_end_s is not None else t[-1]))
-            out.append(float(a[w][np.argmax(readings.tibia_angle_deg[sel][w])]))
-        else:
-            out.append(float(np.median(a[(t >= hold[0]) & (t <= hold[1])])))
-    return out
-
+    t, a, tib = readings.t_s[sel], clip_deg[sel], readings.tibia_angle_deg[sel]
+    return [clip_rep_score_deg(rep, t, a, tib)
+            for rep in (results.sides[side].scored if side in results.sides else [])]
 
 
 @dataclass(frozen=True)

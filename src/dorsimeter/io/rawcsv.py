@@ -81,6 +81,12 @@ class RawRecording:
                          restart=bool(restart[a]))
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
+    def chunks(self, rows: int | None = None) -> list[ImuBatch]:
+        """``batches`` cut into pieces of at most ``rows`` samples (default ``CHUNK_ROWS``, as
+        ``RawStream`` reads them): what goes through the pipeline at a time stays bounded."""
+        n = rows or CHUNK_ROWS
+        return [b.slice(i, i + n) for b in self.batches() for i in range(0, len(b), n)]
+
 
 CHUNK_ROWS = 50_000
 

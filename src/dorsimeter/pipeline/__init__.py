@@ -4,6 +4,6 @@ detectors (``Pipeline.push``, the same code live and on a recording), and the of
 It sits above ``core`` (numerics) and ``detect`` (reps, heel lift, clip slip)."""
 
 from dorsimeter.pipeline.pipeline import Event, Pipeline, calibrate_recording
-from dorsimeter.pipeline.replay import analyze
+from dorsimeter.pipeline.replay import analyze, analyze_chunks
 
-__all__ = ["Event", "Pipeline", "analyze", "calibrate_recording"]
+__all__ = ["Event", "Pipeline", "analyze", "analyze_chunks", "calibrate_recording"]

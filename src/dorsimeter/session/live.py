@@ -30,6 +30,7 @@ import numpy as np
 
 from dorsimeter.detect.reps import RepRecord
 from dorsimeter.exercises.runner import ProtocolRunner
+from dorsimeter.io.caljson import mount_warning
 from dorsimeter.io.rawcsv import RawCsvWriter
 from dorsimeter.pipeline import Event, Pipeline
 from dorsimeter.session.results import SessionResults
@@ -39,6 +40,32 @@ from dorsimeter.types import ImuBatch, Readings
 #: where a leg's readings and events go to be stored (``SessionRecorder.add``,
 #: ``StoreClient.record``), after the session results numbered the reps
 Sink = Callable[[Readings, list[Event]], None]
+
+
+@dataclass
+class MountCheck:
+    """A calibration from a file (``--calibration``) held against the mount the leg's stream
+    starts with: its first second of accelerometer, judged as ``analyze`` judges a recording
+    (``io.caljson.mount_warning``: warn when the shin starts too far from the calibration's
+    upright, it was made for another mount)."""
+
+    calibrations: dict
+    source: str  # the calibration file, named in the warning
+    acc: list[np.ndarray] = field(default_factory=list)
+    done: bool = False
+
+    def feed(self, side: str, acc_m_s2: np.ndarray, rate_hz: float) -> list[str]:
+        """The warning lines once the first second is in (once), else nothing."""
+        if self.done:
+            return []
+        self.acc.append(np.asarray(acc_m_s2, dtype=float))
+        n = max(1, int(round(rate_hz)))
+        if sum(len(a) for a in self.acc) < n:
+            return []
+        self.done = True
+        first = np.concatenate(self.acc)[:n]
+        self.acc = []
+        return mount_warning(self.calibrations, {side: first}, rate_hz, self.source)
 
 
 @dataclass(eq=False)
@@ -53,6 +80,7 @@ class Leg:
     raw: RawCsvWriter | None = None
     sink: Sink | None = None
     bound: bool = False
+    mount_check: MountCheck | None = None  # a calibration file to hold against the mount
     samples: int = 0
     t_first_s: float | None = None  # device time of its first sample
     t_last_s: float | None = None  # ... and of its last
@@ -164,6 +192,10 @@ class LiveSession:
             guided = self._guided_reps()
         if leg.sink is not None:
             leg.sink(readings, [*events, *guided])
+        if leg.mount_check is not None:  # told, not stored: the warning is about the file
+            events = events + [Event("mount_mismatch", float(batch.t_s[0]), leg.side, line)
+                               for line in leg.mount_check.feed(leg.side, batch.acc_m_s2,
+                                                                leg.pipeline.rate_hz)]
         return Step(leg, batch, readings, events, guided, raw_stopped)
 
     def _take_rate(self, leg: Leg) -> None:

@@ -53,9 +53,8 @@ log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
 NAME_SETTLE_S = 1.0  # after a name matched, how long to listen for another sensor with it
-# the standard Battery Service 0x180F / Battery Level 0x2A19 (Bluetooth base UUID)
+# the standard Battery Service 0x180F (Bluetooth base UUID): its level in advertised data
 BATTERY_SERVICE_DATA_UUID = gatt.BATTERY_SERVICE_UUID
-BATTERY_LEVEL_UUID = gatt.BATTERY_LEVEL_UUID
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -90,17 +89,14 @@ def _advertised_battery(adv: AdvertisementData) -> int | None:
     return int(data[0]) if data else None
 
 
-async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0,
-                             uuid: str = BATTERY_LEVEL_UUID) -> int | None:
-    """Connect briefly and read a battery level (uint8 % first: the standard Battery Level
-    0x2A19 unless the family declares its own), None if not offered."""
+async def read_battery_level(device: BLEDevice, kind: SensorKind,
+                             timeout_s: float = 5.0) -> int | None:
+    """Connect briefly and ask the battery as the family tells (``SensorKind.read_battery``:
+    the standard Battery Level, or a command), None if it cannot tell."""
     try:
         async with asyncio.timeout(timeout_s):
             async with BleakClient(device) as client:
-                char = client.services.get_characteristic(uuid)
-                if char is None:
-                    return None
-                return int((await client.read_gatt_char(char))[0])
+                return await kind.read_battery(client)
     except (BleakError, OSError, TimeoutError, IndexError) as e:
         log.debug("battery of %s: %s", device.address, e)
         return None
@@ -132,8 +128,8 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
     """Supported sensors nearby, strongest first.
 
     The battery level comes from the advertisement when a sensor puts it there, else (with
-    ``read_battery``) from a short connection to read the Battery Service, for the families
-    that have one (``SensorKind.has_battery_service``); the others show None.
+    ``read_battery``) from a short connection to ask it, for the families that can tell
+    (``SensorKind.reads_battery``: a Battery Service or a command); the others show None.
     """
     try:  # no UUID filter: some families advertise only their name (``name_prefixes``)
         found = await BleakScanner.discover(timeout=timeout_s, return_adv=True)
@@ -145,8 +141,8 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
         if kind is None:
             continue
         battery = _advertised_battery(adv)
-        if battery is None and read_battery and kind.has_battery_service:
-            battery = await read_battery_level(dev, uuid=kind.battery_uuid)
+        if battery is None and read_battery and kind.reads_battery:
+            battery = await read_battery_level(dev, kind)
         # the name is whatever the air said: capped, control characters out, at the source
         name = device_name(adv.local_name) or device_name(dev.name) or dev.address
         out.append(FoundSensor(dev.address, name, kind.name, adv.rssi, battery, dev))
@@ -358,7 +354,8 @@ class BleSource(Source):
         if battery is not None:
             self.link.battery_pct = battery
         st.client, st.responses = client, responses
-        st.battery_t = time.monotonic()
+        # a battery the set-up did not tell is asked with the first notification
+        st.battery_t = time.monotonic() if battery is not None else -float("inf")
         self.link.state = STREAMING
 
     def _negotiate(self, kind: SensorKind) -> None:
@@ -376,7 +373,7 @@ class BleSource(Source):
         """Ask for the battery level every ``battery_every_s``, beside the stream."""
         st = self.state
         now = time.monotonic()
-        if (st.kind is None or not st.kind.has_battery_service or st.client is None
+        if (st.kind is None or not st.kind.reads_battery or st.client is None
                 or now - st.battery_t < self.battery_every_s
                 or (st.battery_task is not None and not st.battery_task.done())):
             return
@@ -474,7 +471,11 @@ class BleSource(Source):
                     continue
                 self.link.notifications += 1
                 self._maybe_poll_battery()
-                for batch in st.decoder.feed(data):
+                batches = st.decoder.feed(data)
+                battery = st.kind.battery_seen(st.decoder)  # a reply among the data
+                if battery is not None:
+                    self.link.battery_pct = battery
+                for batch in batches:
                     batch = self._account(batch, t_arrival)
                     if batch is not None:
                         yield batch

@@ -66,6 +66,7 @@ class SensorKind:
     has_battery_service = False  # a battery level to read in a scan and poll (battery_uuid)
     battery_uuid = gatt.BATTERY_LEVEL_UUID  # its characteristic (uint8 % first): 0x2A19 of
     #                                         the standard Battery Service, unless its own
+    battery_by_command = False  # no level to read: a command asks (polled, read in a scan)
     ble_command_gap_s = 0.0  # pause between set-up writes
     # --- the stream
     has_sequence = False     # frames numbered: loss counted exactly
@@ -132,21 +133,36 @@ class SensorKind:
                     responses: asyncio.Queue[bytes]) -> int | None:
         """Set-up after connecting, before the data is subscribed; the battery % if known.
         ``responses``: the control characteristic's notifications (when it has one)."""
+        for cmd in self.rate_commands(rate_hz):
+            await self._write(client, cmd)
+        return None
+
+    async def _write(self, client: BleakClient, cmd: bytes) -> None:
+        """One command to ``write_uuid`` (with a response when the characteristic offers it),
+        then ``ble_command_gap_s`` before anything else is sent."""
         char = client.services.get_characteristic(self.write_uuid)
         response = char is not None and "write" in char.properties
-        for k, cmd in enumerate(self.rate_commands(rate_hz)):
-            if k:
-                await asyncio.sleep(self.ble_command_gap_s)
-            await client.write_gatt_char(self.write_uuid, cmd, response=response)
-        return None
+        await client.write_gatt_char(self.write_uuid, cmd, response=response)
+        await asyncio.sleep(self.ble_command_gap_s)
+
+    @property
+    def reads_battery(self) -> bool:
+        """Whether the battery can be asked over BLE (a Battery Service, or a command)."""
+        return self.has_battery_service or self.battery_by_command
+
+    async def read_battery(self, client: BleakClient, timeout_s: float = 2.0) -> int | None:
+        """The battery level over a short connection of its own (``dorsimeter scan``): its
+        level characteristic (``battery_uuid``), None if not offered."""
+        return await _read_level(client, self.battery_uuid)
 
     async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
                       seq: int) -> int | None:
-        """The battery level now over BLE, if the device can tell."""
+        """The battery level now over BLE, if the device can tell; a family whose answer
+        comes in the data stream only asks here, and ``battery_seen`` reads the reply."""
         return None
 
     def battery_seen(self, decoder: Decoder) -> int | None:
-        """A battery level the stream itself reported since the last call (serial)."""
+        """A battery level the stream itself reported since the last call (serial and BLE)."""
         return None
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
@@ -257,11 +273,15 @@ class WitMotionKind(SensorKind):
     notify_uuid = "0000ffe4-0000-1000-8000-00805f9a34fb"
     write_uuid = "0000ffe9-0000-1000-8000-00805f9a34fb"
     name_prefixes = ("WT901", "BWT901")  # units that advertise their name only
-    # the vendor's SDK (WitBluetooth_BWT901BLE5_0) waits 100 ms between unlock, write and save
-    ble_command_gap_s = 0.1
+    # the battery: register 0x64 read with ``FF AA 27 64 00``; the ``55 71`` reply comes on the
+    # data characteristic (the vendor SDK: every 30 s in its Unity example, 1 s in Android's)
+    battery_by_command = True
+    # the vendor's SDK (WitBluetooth_BWT901BLE5_0) waits 100 ms between unlock, write and save,
+    # on BLE and on the UART alike (its command queue sends one command per 100 ms)
+    ble_command_gap_s = witmotion.COMMAND_GAP_S
     rates_hz = tuple(float(r) for r in witmotion.RATE_CODES if r >= 1)
     serial = True
-    serial_command_gap_s = 0.02
+    serial_command_gap_s = witmotion.COMMAND_GAP_S
 
     def decoder(self, rate_hz: float, side: str | None = None) -> witmotion.WitBleDecoder:
         return witmotion.WitBleDecoder(rate_hz, side=side)
@@ -281,6 +301,39 @@ class WitMotionKind(SensorKind):
             return witmotion.rate_commands(rate_hz)
         except ValueError as e:
             raise DeviceError(str(e)) from e
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        await self._write(client, witmotion.BATTERY_COMMAND)
+        return None  # the reply arrives among the data packets: ``battery_seen``
+
+    def battery_seen(self, decoder: Decoder) -> int | None:
+        """The battery % of the last register 0x64 reply since the last call: BLE units only.
+        The UART units are not asked: the vendor's SDK (WitBluetooth_BWT901BLE5_0, the only
+        vendor source for 0x64) documents the register for its Bluetooth units, the UART ones
+        (WT901C TTL/232/485, HWT905) are powered by their cable, and their register-read reply
+        (``55 5F``) is not laid out in the SDK; their 0x52 packet's last value is temperature in
+        the UART protocol (docs.wit-motion.com, HWT905-TTL), not a voltage."""
+        if not isinstance(decoder, witmotion.WitBleDecoder):
+            return None
+        volts = [v for v in map(witmotion.battery_volts, decoder.pop_replies()) if v is not None]
+        return witmotion.battery_percent(volts[-1]) if volts else None
+
+    async def read_battery(self, client: BleakClient, timeout_s: float = 2.0) -> int | None:
+        """Subscribe to the data, ask register 0x64 and wait for its reply."""
+        decoder = self.decoder(rate_hz=10.0)
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+        await client.start_notify(self.notify_uuid, lambda _c, d: got.put_nowait(bytes(d)))
+        await self._write(client, witmotion.BATTERY_COMMAND)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    decoder.feed(await got.get())
+                    battery = self.battery_seen(decoder)
+                    if battery is not None:
+                        return battery
+        except TimeoutError:
+            return None
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)

@@ -388,6 +388,8 @@ class MonitorApp(App):
                 self.message = e.message
             elif e.kind == "clip_slip":  # the strap moved: every later angle carries it
                 self.message = f"⚠ {e.side} {e.message}"
+            elif e.kind == "mount_mismatch":  # --calibration is another mount's
+                self.message = "⚠ " + e.message.removeprefix("dorsimeter: warning: ")
         leg.model.add(readings, step.events)
         if step.raw_stopped is not None:  # disk full, read-only: the live view goes on
             self.error = self.message = step.raw_stopped
