@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from dorsimeter.core.mounting import CalibrationProgress
+from dorsimeter.detect.bank import Detectors
 from dorsimeter.detect.reps import RepRecord
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.pipeline.pipeline import Event
@@ -123,6 +124,9 @@ class RecordedPipeline:
         self.progress = CalibrationProgress("stance")
         self.calibrations: dict = {}
         self.sensor_cal = None  # no box calibration in the recordings
+        # the live session sets the guided hold on the pipeline's rep tracker (the recordings'
+        # reps are played back, so it only has to be there)
+        self.detectors = Detectors(rate_hz)
 
     def push(self, batch):
         rec = self.per_batch[self._i]
