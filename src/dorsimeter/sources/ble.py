@@ -330,6 +330,11 @@ class BleSource(Source):
                 if st.kind.needs_bonding and backend_can_pair():
                     await _pair(client)
             kind = st.kind
+            rate_hz = kind.stream_rate_hz(self.rate_hz)
+            if rate_hz != self.rate_hz:  # not offered: the nearest it is, said once
+                log.warning("%s streams at %g Hz, not the %g Hz asked", kind.name, rate_hz,
+                            self.rate_hz)
+                self.rate_hz = rate_hz
             self.link.kind, self.link.has_sequence = kind.name, kind.has_sequence
             self.name = f"{kind.name} '{self.target}' (BLE)"
             responses: asyncio.Queue[bytes] = asyncio.Queue()  # this connection's only
@@ -337,6 +342,8 @@ class BleSource(Source):
                 await client.start_notify(kind.control_uuid,
                                           lambda _c, d: responses.put_nowait(bytes(d)))
             battery = await kind.setup(client, self.rate_hz, responses)
+            if kind.control_uuid == kind.notify_uuid:  # one characteristic answers and streams
+                await client.stop_notify(kind.control_uuid)
             # subscribe to the data after the set-up, so that all of it is at the asked rate
             await client.start_notify(kind.notify_uuid, self._callback_for(gen))
         except BaseException:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, witmotion
+from dorsimeter.wire import frames, gatt, movesense, witmotion
 from dorsimeter.wire.frames import FrameDecoder
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
@@ -108,6 +108,10 @@ class SensorKind:
         sequence numbers cannot tell lost or duplicate frames)."""
         link.bytes_skipped = int(decoder.stats.bytes_skipped)
         link.duplicates = 0
+
+    def stream_rate_hz(self, rate_hz: float) -> float:
+        """The rate it streams at when asked ``rate_hz`` (the nearest it offers)."""
+        return rate_hz
 
     def skip_samples(self, decoder: Decoder, n: int) -> None:
         """Move a clockless decoder's sample clock on by ``n`` samples the device took while
@@ -244,8 +248,75 @@ class WitMotionKind(SensorKind):
         decoder.state.n += n
 
 
+async def _battery_level(client: BleakClient) -> int | None:
+    """The standard Battery Level (0x2A19) over this connection, None if not offered."""
+    char = client.services.get_characteristic(gatt.BATTERY_LEVEL_UUID)
+    if char is None:
+        return None
+    value = await client.read_gatt_char(char)
+    return int(value[0]) if value else None
+
+
+class MovesenseKind(SensorKind):
+    """Movesense running the GATT SensorData Protocol app (``wire.movesense``): IMU6 (acc +
+    gyro, float32) at 13-104 Hz with the sensor's ms timestamp on every notification, which
+    numbers them (loss counted exactly) and keeps device time."""
+
+    key = "movesense"
+    name = "Movesense"
+    service_uuid = movesense.SERVICE_UUID
+    notify_uuid = movesense.NOTIFY_UUID
+    control_uuid = movesense.NOTIFY_UUID  # command results come on the data characteristic
+    write_uuid = movesense.WRITE_UUID
+    name_prefixes = ("MOVESENSE",)  # "Movesense 174630000192" (name, serial); any case
+    has_battery_service = True
+    has_sequence = True  # the timestamps: a missing notification is a jump of 1/13 s
+    has_clock = True
+    rates_hz = movesense.BLE_RATES_HZ
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> movesense.MovesenseDecoder:
+        return movesense.MovesenseDecoder(self.stream_rate_hz(rate_hz), side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def stream_rate_hz(self, rate_hz: float) -> float:
+        return movesense.nearest_rate(rate_hz)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        """UNSUBSCRIBE our reference (a subscription left by an earlier host), SUBSCRIBE IMU6."""
+        path = movesense.imu6_path(self.stream_rate_hz(rate_hz))
+        return [movesense.encode_unsubscribe(), movesense.encode_subscribe(path)]
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        await client.write_gatt_char(self.write_uuid, movesense.encode_hello(), response=True)
+        try:
+            async with asyncio.timeout(3.0):
+                while True:
+                    reply = movesense.parse_reply(await responses.get())
+                    if reply is not None and reply.ref == movesense.HELLO_REF:
+                        break
+        except TimeoutError as e:
+            raise DeviceError("the Movesense sensor did not answer HELLO: it must run the "
+                              "gatt_sensordata_app firmware (Movesense's GATT SensorData "
+                              "Protocol sample)") from e
+        for cmd in self.rate_commands(rate_hz):
+            await client.write_gatt_char(self.write_uuid, cmd, response=True)
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _battery_level(client)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        s = decoder.stats
+        link.frames, link.lost_frames, link.lost_samples = s.packets, s.lost, s.lost_samples
+        link.bytes_skipped, link.restarts, link.duplicates = s.bytes_skipped, s.restarts, 0
+
+
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovesenseKind())
 
 
 # --------------------------------------------------------------------------- picking
