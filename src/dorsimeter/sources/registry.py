@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, movesense, witmotion
+from dorsimeter.wire import frames, gatt, metawear, movesense, witmotion
 from dorsimeter.wire.frames import FrameDecoder
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
@@ -315,8 +315,72 @@ class MovesenseKind(SensorKind):
         link.bytes_skipped, link.restarts, link.duplicates = s.bytes_skipped, s.restarts, 0
 
 
+class MetaWearKind(SensorKind):
+    """MbientLab MetaWear / MetaMotion boards with a BMI160 (MetaMotionR, RL, C) over the
+    MetaWear register protocol (``wire.metawear``): packed acc + gyro at 25-200 Hz, no device
+    time and no counter in the stream (a sample clock, as WitMotion's)."""
+
+    key = "metawear"
+    name = "MetaWear"
+    service_uuid = metawear.SERVICE_UUID
+    notify_uuid = metawear.NOTIFY_UUID
+    control_uuid = metawear.NOTIFY_UUID  # register reads are answered on the data notify
+    write_uuid = metawear.COMMAND_UUID
+    name_prefixes = ("METAWEAR", "METAMOTION")  # "MetaWear" unless renamed; any case
+    has_battery_service = True
+    rates_hz = metawear.RATES_HZ
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> metawear.MetaWearDecoder:
+        return metawear.MetaWearDecoder(self.stream_rate_hz(rate_hz), side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def stream_rate_hz(self, rate_hz: float) -> float:
+        return metawear.nearest_rate(rate_hz)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        return metawear.start_commands(self.stream_rate_hz(rate_hz))
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Check the board's sensors (module info), then configure and start them."""
+        info: dict[int, tuple[int, int]] = {}
+        for module in (metawear.ACC, metawear.GYRO):
+            await client.write_gatt_char(self.write_uuid,
+                                         metawear.read_command(module, metawear.INFO),
+                                         response=False)
+        try:
+            async with asyncio.timeout(3.0):
+                while len(info) < 2:
+                    got = metawear.parse_info(await responses.get())
+                    if got is not None and got[0] in (metawear.ACC, metawear.GYRO):
+                        info[got[0]] = got[1:]
+        except TimeoutError as e:
+            raise DeviceError("the MetaWear board did not answer its module info "
+                              "(not MetaWear firmware?)") from e
+        if info[metawear.ACC][0] != metawear.ACC_BMI160 or \
+                info[metawear.GYRO][0] != metawear.GYRO_BMI160:
+            raise DeviceError("this MetaWear board's IMU is not a BMI160 (a MetaMotionS has a "
+                              "BMI270): only MetaMotionR, RL and C are supported")
+        for cmd in self.rate_commands(rate_hz):
+            await client.write_gatt_char(self.write_uuid, cmd, response=False)
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _battery_level(client)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.unpaired)
+
+    def skip_samples(self, decoder: Decoder, n: int) -> None:
+        decoder.state.n += n
+
+
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovesenseKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovesenseKind(), MetaWearKind())
 
 
 # --------------------------------------------------------------------------- picking
