@@ -71,13 +71,26 @@ async def test_module_info_config_start_then_packed_acc_and_gyro_exactly_as_sent
         assert np.allclose(np.linalg.norm(acc[:30], axis=1), GRAVITY_M_S2, atol=0.2)
 
 
-async def test_a_board_with_a_bmi270_is_refused_in_one_line():
-    info = {**MODULE_INFO, 0x03: b"\x03\x80\x04\x00", 0x13: b"\x13\x80\x01\x00"}
+async def test_a_metamotions_bmi270_is_set_up_with_its_own_registers():
     async with BleRig() as rig:
-        mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:02",
+        mw = await rig.add(MetaWearPeripheral(rig.link, "MetaMotionS", "F7:A1:2B:00:01:02",
+                                              chip="BMI270"))
+        source = BleSource("MetaMotionS", rate_hz=100)
+        batches = await take(source, 60, timeout_s=20)
+        assert mw.counters.writes[2:10] == metawear.start_commands(100.0, metawear.BMI270)
+        assert mw.refused == [] and mw.acc.streaming and mw.gyro.streaming
+        _, acc, _ = _decoded(batches)
+        i0 = _tail_match(acc / GRAVITY_M_S2, mw.sent.stream(0x03))
+        assert i0 >= 0 and len(acc) >= 60
+
+
+async def test_a_board_with_another_accelerometer_is_refused_in_one_line():
+    info = {**MODULE_INFO, 0x03: b"\x03\x80\x03\x00"}  # a BMA255 (MetaWear C, older boards)
+    async with BleRig() as rig:
+        mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:09",
                                               module_info=info))
-        source = BleSource("F7:A1:2B:00:01:02", rate_hz=100, give_up_s=1.0)
-        with pytest.raises(DeviceError, match="not a BMI160 .*MetaMotionS"):
+        source = BleSource("F7:A1:2B:00:01:09", rate_hz=100, give_up_s=1.0)
+        with pytest.raises(DeviceError, match="not a BMI160 or a BMI270"):
             await take(source, 1, timeout_s=20)
         assert not mw.acc.streaming  # nothing was started
 

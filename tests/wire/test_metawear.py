@@ -2,6 +2,7 @@
 
 Vectors from mbientlab/MetaWear-SDK-Cpp ``test/``: ``test_accelerometer_bmi160.py``
 (TestAccBmi160Config, TestBmi160AccelerationData, TestBmi160HighFreqAccData),
+``test_accelerometer_bmi270.py`` (TestAccBmi270Config, the BMI270's packed data),
 ``test_gyro_bmi160.py`` (TestGyroBmi160Config, TestGyroBmi160DataHandler,
 TestGyroBmi160HighFreqDataHandler), ``test_settings.py`` (TestSettingsRevision3) and
 ``common.py`` (the MetaMotionR module info). The SDK's expected values are to 0.001.
@@ -31,6 +32,10 @@ def test_config_bytes_are_the_sdks():
     assert W.gyro_config(200.0, 2000) == bytes([0x13, 0x03, 0x29, 0x00])
     assert W.gyro_config(100.0, 250) == bytes([0x13, 0x03, 0x28, 0x03])
     assert W.gyro_config(50.0, 125) == bytes([0x13, 0x03, 0x27, 0x04])
+    # TestAccBmi270Config: test_set_range (100 Hz, 16 g), test_set_odr_and_range (200 Hz, 8 g)
+    assert W.acc_config(100.0, 16, W.BMI270) == bytes([0x03, 0x03, 0xA8, 0x03])
+    assert W.acc_config(200.0, 8, W.BMI270) == bytes([0x03, 0x03, 0xA9, 0x02])
+    assert W.acc_config(25.0, 8, W.BMI270) == bytes([0x03, 0x03, 0xA6, 0x02])  # test_set_odr
 
 
 def test_start_commands_are_the_sdks_in_its_order():
@@ -43,6 +48,10 @@ def test_start_commands_are_the_sdks_in_its_order():
                     bytes([0x03, 0x01, 0x01]),  # mbl_mw_acc_bosch_start
                     bytes([0x13, 0x01, 0x01])]  # test_gyro_active
     assert W.stop_commands()[:2] == [bytes([0x03, 0x01, 0x00]), bytes([0x13, 0x01, 0x00])]
+    # the BMI270: its acc config byte and packed registers (03 05, 13 05), the rest the same
+    assert W.start_commands(100.0, W.BMI270)[:4] == [
+        bytes([0x03, 0x03, 0xA8, 0x03]), bytes([0x13, 0x03, 0x28, 0x00]),
+        bytes([0x03, 0x05, 0x01]), bytes([0x13, 0x05, 0x01])]
     assert W.nearest_rate(104) == 100.0 and W.nearest_rate(60) == 50.0
     try:
         W.start_commands(52.0)
@@ -68,27 +77,37 @@ def test_single_samples_decode_to_the_sdks_values():
     assert b.t_s[0] == 0.0 and b.seq is not None and b.seq[0] == 0
 
 
+ACC_PACKED_VECTOR = b"\x62\xb7\x53\x0d\xe9\xfd\x16\xd0\x4d\x0e\x57\x02\x8a\xff\xa1\x05\x0a\x01"
+GYRO_PACKED_VECTOR = b"\x09\x15\xad\x26\x08\xde\x8a\x1a\x0d\x26\x65\xe4\x8d\x20\xac\x27\x73\xec"
+
+
 def test_packed_samples_decode_to_the_sdks_values():
     # TestBmi160HighFreqAccData (±8 g), TestGyroBmi160HighFreqDataHandler (±1000 °/s)
     dec = W.MetaWearDecoder(100.0, range_g=8, range_dps=1000)
-    b = _one(dec, b"\x03\x1c\x62\xb7\x53\x0d\xe9\xfd\x16\xd0\x4d\x0e\x57\x02\x8a\xff\xa1\x05"
-                  b"\x0a\x01",
-             b"\x13\x07\x09\x15\xad\x26\x08\xde\x8a\x1a\x0d\x26\x65\xe4\x8d\x20\xac\x27\x73\xec")
+    b = _one(dec, b"\x03\x1c" + ACC_PACKED_VECTOR, b"\x13\x07" + GYRO_PACKED_VECTOR)
     assert np.allclose(b.acc_m_s2 / GRAVITY_M_S2, [[-4.539, 0.833, -0.131], [-2.995, 0.894, 0.146],
                                                     [-0.029, 0.352, 0.065]], atol=5e-4)
     assert np.allclose(np.degrees(b.gyr_rad_s), [[164.177, 301.860, -265.122],
                                                   [207.134, 296.982, -215.457],
                                                   [254.055, 309.634, -152.591]], atol=5e-4)
     assert np.allclose(b.t_s, [0.0, 0.01, 0.02]) and dec.stats.packets == 2
+    # the BMI270's packed acc (``03 05``, TestBmi270HighFreqAccData: the same samples) and its
+    # packed gyro (``13 05``, GyroBmi270Register::PACKED_GYRO_DATA): one decoder for both chips
+    dec = W.MetaWearDecoder(100.0, range_g=8, range_dps=1000)
+    b270 = _one(dec, b"\x03\x05" + ACC_PACKED_VECTOR, b"\x13\x05" + GYRO_PACKED_VECTOR)
+    assert np.array_equal(b270.acc_m_s2, b.acc_m_s2) and np.array_equal(b270.gyr_rad_s,
+                                                                         b.gyr_rad_s)
 
 
 def test_battery_and_module_info_replies():
     # TestSettingsRevision3.test_battery_state_data: 4148 mV, 99 %
     assert W.read_command(W.SETTINGS, W.BATTERY_STATE) == bytes([0x11, 0x8C])
     assert W.parse_battery(b"\x11\x8c\x63\x34\x10") == W.BatteryState(99, 4148)
-    # common.py, METAWEAR_MOTION_R_BOARD: acc BMI160 (1), gyro BMI160 (0); MotionS: BMI270 (4)
-    assert W.parse_info(b"\x03\x80\x01\x01") == (0x03, W.ACC_BMI160, 1)
-    assert W.parse_info(b"\x13\x80\x00\x01") == (0x13, W.GYRO_BMI160, 1)
+    # common.py: METAWEAR_MOTION_R_BOARD acc 1, gyro 0 (BMI160); MOTION_S acc 4, gyro 1 (BMI270)
+    assert W.parse_info(b"\x03\x80\x01\x01") == (0x03, 1, 1)
+    assert W.parse_info(b"\x13\x80\x00\x01") == (0x13, 0, 1)
+    assert W.chips(1, 0) == W.BMI160 and W.chips(4, 1) == W.BMI270
+    assert W.chips(3, 0) is None and W.chips(1, 1) is None  # a BMA255, or a mixed pair
     dec = W.MetaWearDecoder(100.0)
     assert dec.feed(b"\x11\x8c\x63\x34\x10") == [] and dec.feed(b"\x03\x80\x04\x00") == []
     assert dec.state.battery == W.BatteryState(99, 4148) and dec.state.info[3] == (4, 0)
@@ -96,7 +115,7 @@ def test_battery_and_module_info_replies():
 
 
 def _packed(module: int, raw: np.ndarray) -> bytes:
-    reg = W.ACC_PACKED if module == W.ACC else W.GYRO_PACKED
+    reg = (W.ACC_DATA if module == W.ACC else W.GYRO_DATA)[W.BMI160][1]
     return bytes([module, reg]) + raw.astype("<i2").tobytes()
 
 

@@ -316,9 +316,9 @@ class MovesenseKind(SensorKind):
 
 
 class MetaWearKind(SensorKind):
-    """MbientLab MetaWear / MetaMotion boards with a BMI160 (MetaMotionR, RL, C) over the
-    MetaWear register protocol (``wire.metawear``): packed acc + gyro at 25-200 Hz, no device
-    time and no counter in the stream (a sample clock, as WitMotion's)."""
+    """MbientLab MetaWear / MetaMotion boards (BMI160: MetaMotionR, RL, C; BMI270: MetaMotionS)
+    over the MetaWear register protocol (``wire.metawear``): packed acc + gyro at 25-200 Hz, no
+    device time and no counter in the stream (a sample clock, as WitMotion's)."""
 
     key = "metawear"
     name = "MetaWear"
@@ -339,12 +339,9 @@ class MetaWearKind(SensorKind):
     def stream_rate_hz(self, rate_hz: float) -> float:
         return metawear.nearest_rate(rate_hz)
 
-    def rate_commands(self, rate_hz: float) -> list[bytes]:
-        return metawear.start_commands(self.stream_rate_hz(rate_hz))
-
     async def setup(self, client: BleakClient, rate_hz: float,
                     responses: asyncio.Queue[bytes]) -> int | None:
-        """Check the board's sensors (module info), then configure and start them."""
+        """Ask the board which IMU it has (module info), then configure and start it."""
         info: dict[int, tuple[int, int]] = {}
         for module in (metawear.ACC, metawear.GYRO):
             await client.write_gatt_char(self.write_uuid,
@@ -359,11 +356,11 @@ class MetaWearKind(SensorKind):
         except TimeoutError as e:
             raise DeviceError("the MetaWear board did not answer its module info "
                               "(not MetaWear firmware?)") from e
-        if info[metawear.ACC][0] != metawear.ACC_BMI160 or \
-                info[metawear.GYRO][0] != metawear.GYRO_BMI160:
-            raise DeviceError("this MetaWear board's IMU is not a BMI160 (a MetaMotionS has a "
-                              "BMI270): only MetaMotionR, RL and C are supported")
-        for cmd in self.rate_commands(rate_hz):
+        chip = metawear.chips(info[metawear.ACC][0], info[metawear.GYRO][0])
+        if chip is None:
+            raise DeviceError("this MetaWear board's accelerometer and gyro are not a BMI160 or "
+                              "a BMI270 (MetaMotionR, RL, C, S): not supported")
+        for cmd in metawear.start_commands(self.stream_rate_hz(rate_hz), chip):
             await client.write_gatt_char(self.write_uuid, cmd, response=False)
         return await self.battery(client, responses, 0)
 
