@@ -128,7 +128,7 @@ async def test_a_rate_it_does_not_offer_streams_at_the_nearest_and_says_so(caplo
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000104",
                                                "0C:8C:DC:00:01:04"))
         source = BleSource("Movesense 174630000104", rate_hz=100)
-        with caplog.at_level(logging.WARNING):
+        with caplog.at_level(logging.INFO, logger="dorsimeter.sources.ble"):
             batches = await take(source, 16, timeout_s=20)
         assert ms.counters.writes[2] == b"\x01\x63/Meas/IMU6/104"
         assert source.rate_hz == 104.0

@@ -331,9 +331,9 @@ class BleSource(Source):
                     await _pair(client)
             kind = st.kind
             rate_hz = kind.stream_rate_hz(self.rate_hz)
-            if rate_hz != self.rate_hz:  # not offered: the nearest it is, said once
-                log.warning("%s streams at %g Hz, not the %g Hz asked", kind.name, rate_hz,
-                            self.rate_hz)
+            if rate_hz != self.rate_hz:  # not offered: the nearest it is (``rate_hz`` says)
+                log.info("%s streams at %g Hz, not the %g Hz asked", kind.name, rate_hz,
+                         self.rate_hz)
                 self.rate_hz = rate_hz
             self.link.kind, self.link.has_sequence = kind.name, kind.has_sequence
             self.name = f"{kind.name} '{self.target}' (BLE)"
