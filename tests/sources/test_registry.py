@@ -33,8 +33,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dorsimeter"
 #: the code that reads the registry: it may name no family
 READERS = ("sources/ble.py", "sources/serial.py", "sources/__init__.py", "sources/base.py",
            "cli/scan.py", "cli/sensors.py", "tui/screens/connect.py")
-#: the family-specific wire modules, imported by the registry only
-FAMILY_MODULES = {"dorsimeter.wire.frames", "dorsimeter.wire.witmotion"}
+#: the family-specific wire modules (each entry's decoder's), imported by the registry only
+FAMILY_MODULES = {type(k.decoder(100.0)).__module__ for k in KINDS}
 
 
 def _identifiers_and_strings(tree: ast.AST) -> set[str]:
