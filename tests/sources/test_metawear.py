@@ -14,6 +14,7 @@ import pytest
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
+from dorsimeter.sources.registry import MetaWearKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import metawear
@@ -113,6 +114,17 @@ async def test_a_rate_it_does_not_offer_streams_at_the_nearest():
         assert mw.counters.writes[2] == bytes([0x03, 0x03, 0x27, 0x0C]) and source.rate_hz == 50
         t, _, _ = _decoded(batches)
         assert np.allclose(np.diff(t), 0.02)
+        assert source.rate_note is not None and source.rate_note.endswith(
+            "streaming at 50 Hz (the rate it offers nearest the 52 Hz asked; it offers 25, 50, "
+            "100, 200 Hz)")
+
+
+def test_without_a_rate_it_streams_at_100_hz_and_another_snaps_within_25_percent():
+    kind = MetaWearKind()
+    assert kind.stream_rate(None) == 100.0
+    assert [kind.stream_rate(r) for r in (104, 60, 120, 25, 180)] == [100, 50, 100, 25, 200]
+    with pytest.raises(DeviceError, match="25, 50, 100, 200 Hz, not 150: ask .*@200"):
+        kind.stream_rate(150)  # 200 is 33 % off
 
 
 async def test_loss_of_one_streams_notification_is_seen_and_the_pairs_realign():
@@ -178,10 +190,11 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
         AllowList.load(str(tmp_path / "home")).add("F7:A1:2B:00:01:08")
         out_csv = tmp_path / "raw.csv"
         code, out, err = await run_cli(
-            system_bus.env(), "record", "--sensor", "ble:MetaWear-rec@100", "--duration",
+            system_bus.env(), "record", "--sensor", "ble:MetaWear-rec", "--duration",
             str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
             timeout_s=120)
     assert code == 0, err
+    assert "streaming at" not in err  # 100 Hz is offered: no note
     n = RECORD_S * 100
     assert f"wrote {n} samples" in out
     rec = read_raw_csv(out_csv)

@@ -6,8 +6,6 @@ numbers compared here are what it put on the link.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
+from dorsimeter.sources.registry import MovesenseKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.wire import movesense
 from tests.emulators.dbus import private_system_bus
@@ -123,18 +122,29 @@ async def test_a_drop_reconnects_subscribes_again_and_the_gap_is_in_device_time(
         assert np.allclose(t[-40:], t_sent[np.searchsorted(t_sent, t[-40]) + np.arange(40)])
 
 
-async def test_a_rate_it_does_not_offer_streams_at_the_nearest_and_says_so(caplog):
+async def test_without_a_rate_it_streams_at_104_hz_the_nearest_100_and_says_so():
     async with BleRig() as rig:
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000104",
                                                "0C:8C:DC:00:01:04"))
-        source = BleSource("Movesense 174630000104", rate_hz=100)
-        with caplog.at_level(logging.INFO, logger="dorsimeter.sources.ble"):
-            batches = await take(source, 16, timeout_s=20)
+        source = BleSource("Movesense 174630000104")
+        batches = await take(source, 16, timeout_s=20)
         assert ms.counters.writes[2] == b"\x01\x63/Meas/IMU6/104"
         assert source.rate_hz == 104.0
-        assert "Movesense streams at 104 Hz, not the 100 Hz asked" in caplog.text
+        assert source.rate_note == (
+            "Movesense 'Movesense 174630000104' (BLE): streaming at 104 Hz (the rate it offers "
+            "nearest 100 Hz; name another with @RATE; it offers 13, 26, 52, 104 Hz)")
         t, _, _ = _decoded(batches)
         assert np.allclose(np.diff(t[:8]), 1 / 104)
+
+
+async def test_a_rate_far_from_any_it_offers_is_refused_naming_the_nearest():
+    async with BleRig() as rig:
+        ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000108",
+                                               "0C:8C:DC:00:01:08"))
+        source = BleSource("Movesense 174630000108", rate_hz=200)  # 104 is 48 % off
+        with pytest.raises(DeviceError, match=r"13, 26, 52, 104 Hz, not 200: .*@104"):
+            await take(source, 1, timeout_s=20)
+        assert ms.counters.writes == []  # refused before any set-up write
 
 
 class WithoutTheApp(MovesensePeripheral):
@@ -174,10 +184,11 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
         AllowList.load(str(tmp_path / "home")).add("0C:8C:DC:00:01:07")
         out_csv = tmp_path / "raw.csv"
         code, out, err = await run_cli(
-            system_bus.env(), "record", "--sensor", "ble:Movesense 174630000107@104",
+            system_bus.env(), "record", "--sensor", "ble:Movesense 174630000107",
             "--duration", str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
             timeout_s=120)
     assert code == 0, err
+    assert "left: Movesense 'Movesense 174630000107' (BLE): streaming at 104 Hz" in err
     n = int(RECORD_S * 104)
     assert f"wrote {n} samples" in out
     rec = read_raw_csv(out_csv)
@@ -199,9 +210,12 @@ def _maxima(text: str) -> dict[str, str]:
     return dict(re.findall(r"(left|right): max tibia angle ([\d.]+)°", text))
 
 
-async def test_the_decoder_the_entry_gives_runs_at_the_rate_it_streams():
-    from dorsimeter.sources.registry import MovesenseKind
-
+def test_the_rate_snaps_to_the_nearest_offered_within_25_percent():
     kind = MovesenseKind()
-    assert kind.decoder(100.0).rate_hz == 104.0 and kind.rates_hz == movesense.BLE_RATES_HZ
-    await asyncio.sleep(0)
+    assert kind.rates_hz == movesense.BLE_RATES_HZ and kind.stream_rate(None) == 104.0
+    assert [kind.stream_rate(r) for r in (104, 100, 50, 120, 13, 30)] == [104, 104, 52, 104, 13,
+                                                                          26]
+    with pytest.raises(DeviceError, match="not 20: ask for one of those, e.g. .*@26"):
+        kind.stream_rate(20)  # 26 is 30 % off
+    with pytest.raises(DeviceError, match="not 100: ask"):
+        kind.rate_commands(100.0)  # only an offered rate reaches the set-up

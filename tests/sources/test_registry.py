@@ -116,6 +116,17 @@ def test_the_pickers_read_the_registry(monkeypatch):
     assert "Other IMU (1234abcd)" in registry.services_wanted()
 
 
+def test_the_rate_is_negotiated_only_by_the_families_that_snap_to_what_they_offer():
+    node, wit = (next(k for k in KINDS if k.key == key) for key in ("node", "witmotion"))
+    # the node and WitMotion: 100 Hz without a rate, an asked rate as asked (their set-up
+    # accepts or refuses it, as before)
+    assert [node.stream_rate(r) for r in (None, 50, 150)] == [100, 50, 150]
+    assert [wit.stream_rate(r) for r in (None, 50, 150)] == [100, 50, 150]
+    # the others: the offered rate nearest 100 Hz, or nearest the one asked (within 25 %)
+    assert {k.key: k.stream_rate(None) for k in KINDS if k.snaps_rate} == {
+        "movella": 60, "polar": 104, "movesense": 104, "metawear": 100}
+
+
 # --------------------------------------------------------------- a family added in the test only
 MIRROR_SERVICE = "6d697272-6f72-4000-8000-00805f9b34fb"
 MIRROR_NOTIFY = "6d697273-6f72-4000-8000-00805f9b34fb"

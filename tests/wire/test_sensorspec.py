@@ -15,7 +15,7 @@ from dorsimeter.wire.sensorspec import SensorSpec
     ("serial:/dev/ttyACM0", "serial", "/dev/ttyACM0", None),
     ("serial:/dev/ttyACM0@200", "serial", "/dev/ttyACM0", 200.0),
     ("serial:COM3@50", "serial", "COM3", 50.0),
-    ("ble:dorsi-3f2a", "ble", "dorsi-3f2a", 100.0),
+    ("ble:dorsi-3f2a", "ble", "dorsi-3f2a", None),
     ("ble:C0:D0:57:00:00:01@400", "ble", "C0:D0:57:00:00:01", 400.0),
 ])
 def test_every_form(text, kind, target, rate_hz):

@@ -15,6 +15,7 @@ from dorsimeter.cli.common import (
     guard_outputs,
     number_arg,
     open_source_from_args,
+    say_rate,
 )
 from dorsimeter.errors import CalibrationError, DorsimeterError
 from dorsimeter.store.security import add_force_option
@@ -77,7 +78,8 @@ async def calibrate_live(args: argparse.Namespace) -> MountingCalibration:
     with contextlib.ExitStack() as files:
         if args.record:
             leg.raw = files.enter_context(RawCsvWriter(args.record))
-        await LiveSession([leg], SessionResults(rate_hz=source.rate_hz)).run(follow)
+        await LiveSession([leg], SessionResults(rate_hz=source.rate_hz),
+                          on_start=say_rate).run(follow)
     if not found:
         raise DorsimeterError(f"{args.sensor}: the stream ended before the calibration was "
                               "defined")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import TYPE_CHECKING
 
 from dorsimeter.text import terminal_safe
@@ -157,6 +158,13 @@ def open_source_from_args(args: argparse.Namespace):
         allowed = AllowList.load(getattr(args, "home", None))
     return open_source(args.sensor, side=args.side, speed=args.speed, seed=args.seed,
                        clip_rotation_deg=args.clip_rotation, allowed=allowed)
+
+
+def say_rate(leg) -> None:
+    """One line on stderr when a leg's sensor streams at a rate other than the one asked (a
+    BLE family's nearest offered rate, ``Source.rate_note``), at its first sample."""
+    if leg.source.rate_note:
+        print(f"{leg.side}: {terminal_safe(leg.source.rate_note)}", file=sys.stderr)
 
 
 def print_results(results: SessionResults, calibrations: dict) -> None:

@@ -19,6 +19,7 @@ from dorsimeter.cli.common import (
     number_arg,
     open_source_from_args,
     print_results,
+    say_rate,
     sensor_arg,
     session_recorder_from_args,
 )
@@ -137,6 +138,7 @@ class _Storage:
         from dorsimeter.io.rawcsv import RawCsvWriter
 
         leg.raw = self.files.enter_context(RawCsvWriter(self.paths[leg.side]))
+        say_rate(leg)
         if self.recorder is None:
             args = self.args
             legs = {s: (self.names[s], self.paths[s]) for s in self.paths}

@@ -184,6 +184,15 @@ class Pipeline:
                                           for s, c in (calibrations or {}).items()},
                                    AngularAcceleration(rate_hz))
 
+    def set_rate(self, rate_hz: float) -> None:
+        """The stream's rate, known once it streams (a BLE family streams at the rate it offers
+        nearest the one asked): the fusion, ω̇ and the detectors are made afresh at it. For a
+        new stream, before its first batch (``LiveSession`` calls it there)."""
+        self.rate_hz = rate_hz
+        self.detectors = Detectors(rate_hz, self.detectors.settings)
+        self.fusion = StreamingFusion(rate_hz)
+        self.state.dgyr = AngularAcceleration(rate_hz)
+
     @property
     def side(self) -> str:
         return self.state.side

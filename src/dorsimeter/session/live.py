@@ -145,8 +145,10 @@ class LiveSession:
         """One batch of ``leg``: raw CSV, pipeline, session results, guided exercise, store."""
         if leg.bound:
             batch.side = leg.side  # a sensor bound to a shin stays there
-        if leg.t_first_s is None and self.on_start is not None:
-            self.on_start(leg)
+        if leg.t_first_s is None:
+            self._take_rate(leg)
+            if self.on_start is not None:
+                self.on_start(leg)
         leg.t_first_s = float(batch.t_s[0]) if leg.t_first_s is None else leg.t_first_s
         raw_stopped = self._write_raw(leg, batch) if leg.raw is not None else None
         readings, events = leg.pipeline.push(batch)
@@ -162,6 +164,16 @@ class LiveSession:
         if leg.sink is not None:
             leg.sink(readings, [*events, *guided])
         return Step(leg, batch, readings, events, guided, raw_stopped)
+
+    def _take_rate(self, leg: Leg) -> None:
+        """The rate the leg's source streams at, known now that it streams (a BLE family's is
+        negotiated at connecting: the nearest it offers to the one asked), for its pipeline and
+        the session results (with two legs at different rates: each side's from its clock)."""
+        rate_hz = leg.source.rate_hz
+        if leg.pipeline.rate_hz != rate_hz:
+            leg.pipeline.set_rate(rate_hz)
+        if self.results.rate_hz is not None and self.results.rate_hz != rate_hz:
+            self.results.rate_hz = rate_hz if len(self.legs) == 1 else None
 
     def _write_raw(self, leg: Leg, batch: ImuBatch) -> str | None:
         """Append to the leg's raw CSV. With ``keep_going`` a full disk or a read-only directory

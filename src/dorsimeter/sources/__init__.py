@@ -33,7 +33,7 @@ def open_source(spec: SensorSpec, side: str = "left", speed: float = 1.0, seed: 
     if spec.kind == "ble":
         from dorsimeter.sources.ble import BleSource
 
-        return BleSource(spec.target, side=side, rate_hz=spec.rate_hz or 100.0, allowed=allowed)
+        return BleSource(spec.target, side=side, rate_hz=spec.rate_hz, allowed=allowed)
     from dorsimeter.sources.serial import SerialSource
 
     source = SerialSource(spec.target, rate_hz=spec.rate_hz, side=side)

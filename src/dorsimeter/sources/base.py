@@ -88,6 +88,7 @@ class Source:
 
     rate_hz: float = 100.0
     name: str = "source"
+    rate_note: str | None = None  # one line: it streams at a rate other than the one asked
     knows_side: bool = False  # True when batches carry their side (replay of a file with sides)
     link: LinkStats  # set by each source (sim and replay: nothing to tell, all None)
 

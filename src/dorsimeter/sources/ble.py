@@ -37,7 +37,13 @@ from bleak_retry_connector import establish_connection
 
 from dorsimeter.errors import DeviceError, DorsimeterError
 from dorsimeter.sources.base import Gap, LinkStats, Source
-from dorsimeter.sources.registry import Decoder, SensorKind, kind_for_services, services_wanted
+from dorsimeter.sources.registry import (
+    DEFAULT_RATE_HZ,
+    Decoder,
+    SensorKind,
+    kind_for_services,
+    services_wanted,
+)
 from dorsimeter.text import device_name
 from dorsimeter.types import ImuBatch
 from dorsimeter.wire import gatt
@@ -84,12 +90,14 @@ def _advertised_battery(adv: AdvertisementData) -> int | None:
     return int(data[0]) if data else None
 
 
-async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0) -> int | None:
-    """Connect briefly and read the standard Battery Level (0x2A19), None if not offered."""
+async def read_battery_level(device: BLEDevice, timeout_s: float = 5.0,
+                             uuid: str = BATTERY_LEVEL_UUID) -> int | None:
+    """Connect briefly and read a battery level (uint8 % first: the standard Battery Level
+    0x2A19 unless the family declares its own), None if not offered."""
     try:
         async with asyncio.timeout(timeout_s):
             async with BleakClient(device) as client:
-                char = client.services.get_characteristic(BATTERY_LEVEL_UUID)
+                char = client.services.get_characteristic(uuid)
                 if char is None:
                     return None
                 return int((await client.read_gatt_char(char))[0])
@@ -133,12 +141,12 @@ async def scan_sensors(timeout_s: float = 5.0, read_battery: bool = True) -> lis
         raise DeviceError(scan_error(e)) from e
     out = []
     for dev, adv in found.values():
-        kind = kind_for_services(adv.service_uuids, adv.local_name)
+        kind = kind_for_services(adv.service_uuids, adv.local_name, adv.manufacturer_data)
         if kind is None:
             continue
         battery = _advertised_battery(adv)
         if battery is None and read_battery and kind.has_battery_service:
-            battery = await read_battery_level(dev)
+            battery = await read_battery_level(dev, uuid=kind.battery_uuid)
         # the name is whatever the air said: capped, control characters out, at the source
         name = device_name(adv.local_name) or device_name(dev.name) or dev.address
         out.append(FoundSensor(dev.address, name, kind.name, adv.rssi, battery, dev))
@@ -259,12 +267,15 @@ class BleState:
 class BleSource(Source):
     """Streams a BLE sensor named by address or advertised name, surviving link drops.
 
-    ``rate_hz`` is the sample rate asked of the device (its family's rate command) and the
-    nominal rate for the pipeline. ``give_up_s``: how long reconnecting may take before the
+    ``rate_hz`` is the sample rate asked (None: none named). Once the family is known (at the
+    first connection) ``self.rate_hz`` is the rate it streams at, negotiated with what it offers
+    (``SensorKind.stream_rate``); ``rate_note`` says so in one line when that is not the rate
+    asked (or 100 Hz). Before that ``self.rate_hz`` is only nominal: the live session takes the
+    stream's rate at its first batch. ``give_up_s``: how long reconnecting may take before the
     sensor counts as lost for good (DeviceError).
     """
 
-    def __init__(self, target: str, side: str = "left", rate_hz: float = 100.0,
+    def __init__(self, target: str, side: str = "left", rate_hz: float | None = None,
                  scan_timeout_s: float | None = None, give_up_s: float = 30.0,
                  battery_every_s: float = 60.0,
                  on_gap: Callable[[Gap], None] | None = None, allowed=None) -> None:
@@ -272,7 +283,8 @@ class BleSource(Source):
         self.target = target
         self.allowed = allowed  # a security.AllowList: connect only to sensors on it (CLI)
         self.side = side
-        self.rate_hz = rate_hz
+        self.asked_hz = rate_hz
+        self.rate_hz = DEFAULT_RATE_HZ if rate_hz is None else rate_hz
         self.scan_timeout_s = scan_timeout_s if scan_timeout_s is not None else \
             _env_seconds(SCAN_TIMEOUT_ENV, 10.0)
         self.give_up_s = give_up_s
@@ -330,13 +342,9 @@ class BleSource(Source):
                 if st.kind.needs_bonding and backend_can_pair():
                     await _pair(client)
             kind = st.kind
-            rate_hz = kind.stream_rate_hz(self.rate_hz)
-            if rate_hz != self.rate_hz:  # not offered: the nearest it is (``rate_hz`` says)
-                log.info("%s streams at %g Hz, not the %g Hz asked", kind.name, rate_hz,
-                         self.rate_hz)
-                self.rate_hz = rate_hz
             self.link.kind, self.link.has_sequence = kind.name, kind.has_sequence
             self.name = f"{kind.name} '{self.target}' (BLE)"
+            self._negotiate(kind)
             responses: asyncio.Queue[bytes] = asyncio.Queue()  # this connection's only
             if kind.control_uuid:
                 await client.start_notify(kind.control_uuid,
@@ -354,6 +362,17 @@ class BleSource(Source):
         st.client, st.responses = client, responses
         st.battery_t = time.monotonic()
         self.link.state = STREAMING
+
+    def _negotiate(self, kind: SensorKind) -> None:
+        """The rate to stream at, from what ``kind`` offers; noted when not the one asked."""
+        self.rate_hz = kind.stream_rate(self.asked_hz)
+        asked = DEFAULT_RATE_HZ if self.asked_hz is None else self.asked_hz
+        if self.rate_hz != asked:
+            why = ("the rate it offers nearest 100 Hz; name another with @RATE"
+                   if self.asked_hz is None else
+                   f"the rate it offers nearest the {asked:g} Hz asked")
+            self.rate_note = (f"{self.name}: streaming at {self.rate_hz:g} Hz ({why}; it "
+                              f"offers {kind.rates_text()} Hz)")
 
     def _maybe_poll_battery(self) -> None:
         """Ask for the battery level every ``battery_every_s``, beside the stream."""
@@ -436,7 +455,7 @@ class BleSource(Source):
             raise DeviceError(self.allowed.refusal(st.device.address,
                                                    device_name(adv.local_name)))
         self.link.address = st.device.address
-        st.kind = kind_for_services(adv.service_uuids, adv.local_name)
+        st.kind = kind_for_services(adv.service_uuids, adv.local_name, adv.manufacturer_data)
         self.link.battery_pct = _advertised_battery(adv)
         self.link.rssi_dbm = adv.rssi
         try:

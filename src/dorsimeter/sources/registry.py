@@ -14,13 +14,23 @@ sources to that.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, metawear, movesense, witmotion
+from dorsimeter.wire import frames, gatt, metawear, movella, movesense, polar, witmotion
 from dorsimeter.wire.frames import FrameDecoder
+
+#: the rate asked of a family when the user named none (``--sensor ble:NAME`` without @RATE):
+#: the rate the detectors and the accuracy benchmarks are anchored on
+DEFAULT_RATE_HZ = 100.0
+#: an explicit rate a family does not offer gives way to the nearest it does when that is within
+#: this ratio (e.g. @50 → 52 Hz, @200 → 208 Hz); farther (@100 on a 60 Hz DOT) it is refused:
+#: every stage takes the stream's rate anyway, but a rate that far from the one asked is more
+#: likely a mistake than a wish
+NEAREST_RATE_RATIO = 1.25
 
 if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source never needs it
     from bleak import BleakClient
@@ -50,17 +60,51 @@ class SensorKind:
     control_uuid = ""        # notifications answering commands (if any)
     write_uuid = ""          # where set-up commands go
     name_prefixes: tuple[str, ...] = ()  # advertised names that identify it without a UUID
+    company_ids: tuple[int, ...] = ()  # manufacturer data (Bluetooth SIG company) identifying it
     needs_bonding = False    # pair before connecting (writes need an encrypted, bonded link)
-    has_battery_service = False  # standard Battery Service 0x180F (read in a scan, polled)
+    has_battery_service = False  # a battery level to read in a scan and poll (battery_uuid)
+    battery_uuid = gatt.BATTERY_LEVEL_UUID  # its characteristic (uint8 % first): 0x2A19 of
+    #                                         the standard Battery Service, unless its own
     ble_command_gap_s = 0.0  # pause between set-up writes
     # --- the stream
     has_sequence = False     # frames numbered: loss counted exactly
     has_clock = False        # device time in every frame: gaps and rates measured exactly
     rates_hz: tuple[float, ...] = ()  # output rates it offers
+    snaps_rate = False       # a rate it does not offer: stream at the nearest (``stream_rate``)
     # --- serial
     serial = False           # speaks on a serial port (USB CDC or a UART)
     serial_command_gap_s = 0.0
     blind_setup = False      # its rate command may be sent before the device is recognised
+
+    def rates_text(self) -> str:
+        return ", ".join(f"{r:g}" for r in self.rates_hz)
+
+    def nearest_rate(self, rate_hz: float) -> float:
+        """The offered rate nearest ``rate_hz`` in ratio."""
+        return float(min(self.rates_hz, key=lambda r: abs(math.log(r / rate_hz))))
+
+    def stream_rate(self, asked_hz: float | None) -> float:
+        """The rate to stream at, ``asked_hz`` (None: the user named none) negotiated with what
+        the family offers. None: ``DEFAULT_RATE_HZ``, or for a family that snaps its rate the
+        offered one nearest it. An unoffered rate: as asked (the family's set-up accepts or
+        refuses it), or for one that snaps the nearest offered, DeviceError (one line) when
+        that is more than ``NEAREST_RATE_RATIO`` off."""
+        if asked_hz is None:
+            asked_hz = DEFAULT_RATE_HZ
+            if self.snaps_rate and asked_hz not in self.rates_hz:
+                return self.nearest_rate(asked_hz)
+            return asked_hz
+        if not self.snaps_rate or asked_hz in self.rates_hz:
+            return asked_hz
+        near = self.nearest_rate(asked_hz)
+        if max(near / asked_hz, asked_hz / near) > NEAREST_RATE_RATIO:
+            raise DeviceError(self.not_offered(asked_hz))
+        return near
+
+    def not_offered(self, rate_hz: float) -> str:
+        """Why ``rate_hz`` cannot be streamed, naming the rate to ask for instead."""
+        return (f"the {self.name} streams at {self.rates_text()} Hz, not {rate_hz:g}: ask "
+                f"for one of those, e.g. --sensor ble:NAME@{self.nearest_rate(rate_hz):g}")
 
     def decoder(self, rate_hz: float, side: str | None = None) -> Decoder:
         """A fresh decoder of its BLE notifications."""
@@ -108,10 +152,6 @@ class SensorKind:
         sequence numbers cannot tell lost or duplicate frames)."""
         link.bytes_skipped = int(decoder.stats.bytes_skipped)
         link.duplicates = 0
-
-    def stream_rate_hz(self, rate_hz: float) -> float:
-        """The rate it streams at when asked ``rate_hz`` (the nearest it offers)."""
-        return rate_hz
 
     def skip_samples(self, decoder: Decoder, n: int) -> None:
         """Move a clockless decoder's sample clock on by ``n`` samples the device took while
@@ -248,13 +288,148 @@ class WitMotionKind(SensorKind):
         decoder.state.n += n
 
 
-async def _battery_level(client: BleakClient) -> int | None:
-    """The standard Battery Level (0x2A19) over this connection, None if not offered."""
-    char = client.services.get_characteristic(gatt.BATTERY_LEVEL_UUID)
-    if char is None:
+async def _read_level(client: BleakClient, uuid: str) -> int | None:
+    """The first byte of a battery characteristic (%), None if the device has none."""
+    if client.services.get_characteristic(uuid) is None:
         return None
-    value = await client.read_gatt_char(char)
+    value = await client.read_gatt_char(uuid)
     return int(value[0]) if value else None
+
+
+class MovellaKind(SensorKind):
+    """Movella (Xsens) DOT, custom mode 5 (timestamp, quaternion, acceleration, angular velocity)
+    on the long payload characteristic: a clock, no sequence numbers (``wire.movella``)."""
+
+    key = "movella"
+    name = "Movella DOT"
+    service_uuid = movella.MEASUREMENT_SERVICE_UUID
+    notify_uuid = movella.LONG_PAYLOAD_UUID
+    write_uuid = movella.CONTROL_UUID
+    name_prefixes = ("MOVELLA DOT", "XSENS DOT")  # the default device tag (advertised name)
+    company_ids = (movella.COMPANY_ID,)  # found by its manufacturer data when renamed
+    has_battery_service = True  # its own battery service (``battery_uuid``), polled
+    battery_uuid = movella.BATTERY_UUID
+    has_clock = True
+    rates_hz = tuple(float(r) for r in movella.STREAM_RATES_HZ)
+    snaps_rate = True  # without @RATE: 60 Hz, its fastest real-time rate (nearest 100 Hz)
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> movella.DotDecoder:
+        return movella.DotDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
+        return [movella.control_command(movella.CUSTOM_MODE_5)]
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Output rate (Device Control: read, change the rate field, write, read back), then
+        start custom mode 5 (Control, read back: a firmware without the mode leaves it off)."""
+        start = self.rate_commands(rate_hz)[0]
+        control = bytes(await client.read_gatt_char(movella.DEVICE_CONTROL_UUID))
+        rate = int(rate_hz)
+        if movella.output_rate(control) != rate:
+            await client.write_gatt_char(movella.DEVICE_CONTROL_UUID,
+                                         movella.set_output_rate(control, rate), response=True)
+            control = bytes(await client.read_gatt_char(movella.DEVICE_CONTROL_UUID))
+            if movella.output_rate(control) != rate:
+                raise DeviceError(f"the {self.name} did not take the output rate {rate} Hz")
+        await client.write_gatt_char(self.write_uuid, start, response=True)
+        if bytes(await client.read_gatt_char(self.write_uuid))[:3] != start:
+            raise DeviceError(f"the {self.name} did not start custom mode 5 (timestamp, "
+                              "quaternion, acceleration, angular velocity): update its firmware "
+                              "in the Movella DOT app")
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
+        link.duplicates = int(decoder.stats.duplicates)
+
+
+class PolarKind(SensorKind):
+    """Polar Verity Sense over Polar Measurement Data: SDK mode, ACC and gyro frames (delta
+    compressed), the standard battery service; a clock, no sequence numbers (``wire.polar``)."""
+
+    key = "polar"
+    name = "Polar Verity Sense"
+    service_uuid = polar.SERVICE_UUID
+    notify_uuid = polar.DATA_UUID
+    control_uuid = polar.CONTROL_POINT_UUID  # indications answering its commands
+    write_uuid = polar.CONTROL_POINT_UUID
+    name_prefixes = ("POLAR SENSE",)  # "Polar Sense 1A2B3C4D"
+    has_battery_service = True
+    has_clock = True
+    rates_hz = tuple(float(r) for r in polar.SDK_RATES_HZ)
+    # without @RATE: 104 Hz, the offered rate nearest 100 Hz (the Verity's own 52 Hz default
+    # is ACC only; in SDK mode ACC + gyro stream live at any of its rates: at 104 Hz that is
+    # about 1.3 kB/s of frames, a tenth of what a BLE connection carries)
+    snaps_rate = True
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> polar.PolarDecoder:
+        return polar.PolarDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.frames)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        try:
+            return polar.imu_start_commands(int(rate_hz) if rate_hz in self.rates_hz else -1)
+        except ValueError:
+            raise DeviceError(self.not_offered(rate_hz)) from None
+
+    async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                       command: bytes, timeout_s: float = 5.0) -> polar.Response:
+        """Write one control-point command; its response (``F0 op type …``) on the indication."""
+        await client.write_gatt_char(self.write_uuid, command, response=True)
+        async with asyncio.timeout(timeout_s):
+            while True:
+                resp = polar.parse_response(await responses.get())
+                if resp is not None and resp.op == command[0] and resp.measurement == command[1]:
+                    return resp
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """SDK mode, then ACC and gyro at the rate, each answered on the control point; the
+        conversion factors they report must be the ones the decoder applies."""
+        commands = self.rate_commands(rate_hz)
+        offered = polar.features(bytes(await client.read_gatt_char(self.write_uuid)))
+        if polar.SDK_MODE not in offered or polar.GYRO not in offered:
+            raise DeviceError(f"the {self.name} offers no gyroscope stream: update it to "
+                              "firmware 1.1.5 or later (Polar Flow) for its SDK mode")
+        expected = {polar.ACC: polar.ACC_FACTOR_G, polar.GYRO: polar.GYR_FACTOR_DPS}
+        try:
+            for command in commands:
+                resp = await self._command(client, responses, command)
+                if resp.status == polar.ALREADY_IN_STATE and command[1] == polar.SDK_MODE:
+                    continue
+                if not resp.ok:
+                    what = {polar.SDK_MODE: "SDK mode", polar.ACC: "ACC", polar.GYRO: "gyro"}
+                    raise DeviceError(f"the {self.name} refused to start {what[command[1]]}: "
+                                      f"{resp.error()}")
+                factor = (polar.parse_settings(resp.params) or {}).get(polar.SET_FACTOR)
+                want = expected.get(command[1])
+                if want is not None and factor and abs(factor[0] - want) > want * 1e-6:
+                    raise DeviceError(f"the {self.name} reports a conversion factor of "
+                                      f"{factor[0]:g}, not {want:g}")
+        except TimeoutError as e:
+            raise DeviceError(f"the {self.name} did not answer its commands") from e
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
 
 
 class MovesenseKind(SensorKind):
@@ -273,19 +448,19 @@ class MovesenseKind(SensorKind):
     has_sequence = True  # the timestamps: a missing notification is a jump of 1/13 s
     has_clock = True
     rates_hz = movesense.BLE_RATES_HZ
+    snaps_rate = True  # without @RATE: 104 Hz, the offered rate nearest 100 Hz
 
     def decoder(self, rate_hz: float, side: str | None = None) -> movesense.MovesenseDecoder:
-        return movesense.MovesenseDecoder(self.stream_rate_hz(rate_hz), side=side)
+        return movesense.MovesenseDecoder(rate_hz, side=side)
 
     def packets(self, decoder: Decoder) -> int:
         return int(decoder.stats.packets)
 
-    def stream_rate_hz(self, rate_hz: float) -> float:
-        return movesense.nearest_rate(rate_hz)
-
     def rate_commands(self, rate_hz: float) -> list[bytes]:
         """UNSUBSCRIBE our reference (a subscription left by an earlier host), SUBSCRIBE IMU6."""
-        path = movesense.imu6_path(self.stream_rate_hz(rate_hz))
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
+        path = movesense.imu6_path(rate_hz)
         return [movesense.encode_unsubscribe(), movesense.encode_subscribe(path)]
 
     async def setup(self, client: BleakClient, rate_hz: float,
@@ -307,7 +482,7 @@ class MovesenseKind(SensorKind):
 
     async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
                       seq: int) -> int | None:
-        return await _battery_level(client)
+        return await _read_level(client, self.battery_uuid)
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         s = decoder.stats
@@ -329,19 +504,19 @@ class MetaWearKind(SensorKind):
     name_prefixes = ("METAWEAR", "METAMOTION")  # "MetaWear" unless renamed; any case
     has_battery_service = True
     rates_hz = metawear.RATES_HZ
+    snaps_rate = True  # without @RATE: 100 Hz (offered); @104 -> 100, @60 -> 50
 
     def decoder(self, rate_hz: float, side: str | None = None) -> metawear.MetaWearDecoder:
-        return metawear.MetaWearDecoder(self.stream_rate_hz(rate_hz), side=side)
+        return metawear.MetaWearDecoder(rate_hz, side=side)
 
     def packets(self, decoder: Decoder) -> int:
         return int(decoder.stats.packets)
 
-    def stream_rate_hz(self, rate_hz: float) -> float:
-        return metawear.nearest_rate(rate_hz)
-
     async def setup(self, client: BleakClient, rate_hz: float,
                     responses: asyncio.Queue[bytes]) -> int | None:
         """Ask the board which IMU it has (module info), then configure and start it."""
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
         info: dict[int, tuple[int, int]] = {}
         for module in (metawear.ACC, metawear.GYRO):
             await client.write_gatt_char(self.write_uuid,
@@ -360,13 +535,13 @@ class MetaWearKind(SensorKind):
         if chip is None:
             raise DeviceError("this MetaWear board's accelerometer and gyro are not a BMI160 or "
                               "a BMI270 (MetaMotionR, RL, C, S): not supported")
-        for cmd in metawear.start_commands(self.stream_rate_hz(rate_hz), chip):
+        for cmd in metawear.start_commands(rate_hz, chip):
             await client.write_gatt_char(self.write_uuid, cmd, response=False)
         return await self.battery(client, responses, 0)
 
     async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
                       seq: int) -> int | None:
-        return await _battery_level(client)
+        return await _read_level(client, self.battery_uuid)
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)
@@ -377,13 +552,16 @@ class MetaWearKind(SensorKind):
 
 
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovesenseKind(), MetaWearKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind(), PolarKind(),
+                                 MovesenseKind(), MetaWearKind())
 
 
 # --------------------------------------------------------------------------- picking
-def kind_for_services(uuids: Iterable[str], name: str | None = None) -> SensorKind | None:
+def kind_for_services(uuids: Iterable[str], name: str | None = None,
+                      company_ids: Iterable[int] = ()) -> SensorKind | None:
     """The family offering one of ``uuids`` (advertised or discovered), or failing that the one
-    whose name prefix the advertised ``name`` starts with."""
+    whose name prefix the advertised ``name`` starts with, or whose company identifier is in the
+    advertised manufacturer data (``company_ids``: its keys)."""
     have = {u.lower() for u in uuids}
     for kind in KINDS:
         if kind.service_uuid.lower() in have:
@@ -391,6 +569,10 @@ def kind_for_services(uuids: Iterable[str], name: str | None = None) -> SensorKi
     upper = (name or "").upper()
     for kind in KINDS:
         if upper and upper.startswith(kind.name_prefixes):
+            return kind
+    companies = set(company_ids)
+    for kind in KINDS:
+        if companies & set(kind.company_ids):
             return kind
     return None
 

@@ -71,10 +71,6 @@ ACC_RANGE_G, GYRO_RANGE_DPS = 16, 2000  # what we configure: a shank's impacts a
 PACKED_SAMPLES = 3
 
 
-def nearest_rate(rate_hz: float) -> float:
-    return min(RATES_HZ, key=lambda r: abs(r - rate_hz))
-
-
 def acc_config(rate_hz: float, range_g: int = ACC_RANGE_G, chip: str = BMI160) -> bytes:
     """``03 03 acc_conf acc_range`` (``mbl_mw_acc_bosch_write_acceleration_config``)."""
     return bytes([ACC, CONFIG, ACC_PERFORMANCE[chip] | NORMAL_BANDWIDTH | ODR_CODES[rate_hz],

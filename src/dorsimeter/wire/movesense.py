@@ -77,11 +77,6 @@ def _ref(ref: int) -> int:
     return ref
 
 
-def nearest_rate(rate_hz: float) -> float:
-    """The offered IMU6 rate nearest ``rate_hz`` (104 for 100)."""
-    return min(BLE_RATES_HZ, key=lambda r: abs(r - rate_hz))
-
-
 def imu6_path(rate_hz: float) -> str:
     """``/Meas/IMU6/{rate}``: acc + gyro at an offered rate (ValueError for another)."""
     if rate_hz not in BLE_RATES_HZ:

@@ -16,14 +16,14 @@ from dorsimeter.rate import check_rate_hz
 from dorsimeter.wire.address import is_address, normalise_address
 
 KINDS = ("sim", "replay", "serial", "ble")
-BLE_DEFAULT_RATE_HZ = 100.0
 
 
 @dataclass(frozen=True)
 class SensorSpec:
     """A parsed ``--sensor``: ``kind`` (sim | replay | serial | ble), ``target`` (the simulator
     script, the file, the port, or the BLE address or name), ``rate_hz`` (asked of the device;
-    serial None: found from the data) and ``text`` as typed (``str(spec)``)."""
+    None: none named, serial finds it from the data, BLE asks the family's nearest 100 Hz) and
+    ``text`` as typed (``str(spec)``)."""
 
     kind: str
     target: str
@@ -50,7 +50,7 @@ class SensorSpec:
                 raise DorsimeterError(f"{option} ble:ADDRESS_OR_NAME[@RATE_HZ] needs an address "
                                       "or a name, e.g. ble:dorsi-3f2a (see `dorsimeter scan`)")
             rate_hz = _rate(rate, text, option)
-            return cls("ble", target, BLE_DEFAULT_RATE_HZ if rate_hz is None else rate_hz, text)
+            return cls("ble", target, rate_hz, text)
         if kind == "serial":
             port, _, rate = arg.rpartition("@") if "@" in arg else (arg, "", "")
             if not port:
