@@ -6,6 +6,7 @@ test vectors; the numbers compared here are what it put on the link.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import numpy as np
@@ -56,7 +57,7 @@ async def test_module_info_config_start_then_packed_acc_and_gyro_exactly_as_sent
         batches = await take(source, 300, timeout_s=20)
         assert mw.counters.writes[:2] == [b"\x03\x80", b"\x13\x80"]
         assert mw.counters.writes[2:10] == metawear.start_commands(100.0)
-        assert mw.refused == [] and mw.acc.streaming and mw.gyro.streaming
+        assert mw.refused == [] and len(mw.sent.stream(0x03)) and len(mw.sent.stream(0x13))
         assert source.link.kind == "MetaWear" and source.link.battery_pct == 66
         assert source.link.loss is None  # no counter in the stream: loss is not known
         t, acc, gyr = _decoded(batches)
@@ -79,7 +80,7 @@ async def test_a_metamotions_bmi270_is_set_up_with_its_own_registers():
         source = BleSource("MetaMotionS", rate_hz=100)
         batches = await take(source, 60, timeout_s=20)
         assert mw.counters.writes[2:10] == metawear.start_commands(100.0, metawear.BMI270)
-        assert mw.refused == [] and mw.acc.streaming and mw.gyro.streaming
+        assert mw.refused == [] and len(mw.sent.stream(0x03)) and len(mw.sent.stream(0x13))
         _, acc, _ = _decoded(batches)
         i0 = _tail_match(acc / GRAVITY_M_S2, mw.sent.stream(0x03))
         assert i0 >= 0 and len(acc) >= 60
@@ -125,6 +126,20 @@ def test_without_a_rate_it_streams_at_100_hz_and_another_snaps_within_25_percent
     assert [kind.stream_rate(r) for r in (104, 60, 120, 25, 180)] == [100, 50, 100, 25, 200]
     with pytest.raises(DeviceError, match="25, 50, 100, 200 Hz, not 150: ask .*@200"):
         kind.stream_rate(150)  # 200 is 33 % off
+
+
+async def test_close_powers_the_board_down_so_it_stops_sampling():
+    async with BleRig() as rig:
+        mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:0a"))
+        source = BleSource("F7:A1:2B:00:01:0a")
+        await take(source, 30, timeout_s=20)  # then closes it
+        assert source.rate_note is None and source.rate_hz == 100.0
+        assert mw.counters.writes[-4:] == metawear.stop_commands()
+        assert not (mw.acc.streaming or mw.gyro.streaming)
+        # its sampler sleeps: nothing more is produced (20 packet periods later)
+        n = len(mw.sent.packets)
+        await asyncio.sleep(20 * 3 / 100)
+        assert len(mw.sent.packets) == n
 
 
 async def test_loss_of_one_streams_notification_is_seen_and_the_pairs_realign():

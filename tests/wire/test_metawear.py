@@ -47,7 +47,9 @@ def test_start_commands_are_the_sdks_in_its_order():
                     bytes([0x13, 0x02, 0x01, 0x00]),  # test_enable_rotation_sampling
                     bytes([0x03, 0x01, 0x01]),  # mbl_mw_acc_bosch_start
                     bytes([0x13, 0x01, 0x01])]  # test_gyro_active
-    assert W.stop_commands()[:2] == [bytes([0x03, 0x01, 0x00]), bytes([0x13, 0x01, 0x00])]
+    # mbl_mw_acc_bosch_stop / test_gyro_inactive, then the data interrupts off
+    assert W.stop_commands() == [bytes([0x03, 0x01, 0x00]), bytes([0x13, 0x01, 0x00]),
+                                 bytes([0x03, 0x02, 0x00, 0x01]), bytes([0x13, 0x02, 0x00, 0x01])]
     # the BMI270: its acc config byte and packed registers (03 05, 13 05), the rest the same
     assert W.start_commands(100.0, W.BMI270)[:4] == [
         bytes([0x03, 0x03, 0xA8, 0x03]), bytes([0x13, 0x03, 0x28, 0x00]),

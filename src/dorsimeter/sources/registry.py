@@ -143,6 +143,10 @@ class SensorKind:
         """The battery level now over BLE, if the device can tell."""
         return None
 
+    async def teardown(self, client: BleakClient) -> None:
+        """Writes that stop the device at the end (``BleSource.close``, link still up), for a
+        family that would go on sampling after the host leaves."""
+
     def battery_seen(self, decoder: Decoder) -> int | None:
         """A battery level the stream itself reported since the last call (serial)."""
         return None
@@ -546,6 +550,12 @@ class MetaWearKind(SensorKind):
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)
         link.lost_samples = int(decoder.stats.unpaired)
+
+    async def teardown(self, client: BleakClient) -> None:
+        """Power both sensors down: the board keeps sampling after a disconnection otherwise
+        (its settings survive it), draining its battery until the next host stops it."""
+        for cmd in metawear.stop_commands():
+            await client.write_gatt_char(self.write_uuid, cmd, response=False)
 
     def skip_samples(self, decoder: Decoder, n: int) -> None:
         decoder.state.n += n

@@ -99,10 +99,11 @@ def start_commands(rate_hz: float, chip: str = BMI160) -> list[bytes]:
             bytes([ACC, POWER_MODE, 1]), bytes([GYRO, POWER_MODE, 1])]
 
 
-def stop_commands(chip: str = BMI160) -> list[bytes]:
+def stop_commands() -> list[bytes]:
+    """Both sensors off and their data interrupts disabled: the same registers on either chip
+    (the packed-data subscriptions, which differ, go with the connection)."""
     return [bytes([ACC, POWER_MODE, 0]), bytes([GYRO, POWER_MODE, 0]),
-            bytes([ACC, DATA_INTERRUPT_ENABLE, 0, 1]), bytes([GYRO, DATA_INTERRUPT_ENABLE, 0, 1]),
-            bytes([ACC, ACC_DATA[chip][1], 0]), bytes([GYRO, GYRO_DATA[chip][1], 0])]
+            bytes([ACC, DATA_INTERRUPT_ENABLE, 0, 1]), bytes([GYRO, DATA_INTERRUPT_ENABLE, 0, 1])]
 
 
 def chips(acc_impl: int, gyro_impl: int) -> str | None:
