@@ -231,3 +231,25 @@ def test_guided_reps_go_to_the_session_and_the_store_from_the_guided_leg_only():
     assert len(guided) == len({id(r) for r in guided}) <= len(counted)  # each rep once
     # the store got them beside the pipeline's own rep events
     assert stored.count("rep") == pipeline_reps + len(guided)
+
+
+async def test_a_leg_takes_the_rate_its_sensor_streams_at_once_it_streams():
+    """A BLE family negotiates its rate at connecting (a DOT streams at 60 Hz without @RATE):
+    the pipeline and the session results built before at the nominal 100 Hz take the stream's
+    rate at the first batch, and give what they give when built at that rate."""
+
+    async def run(pipeline_hz: float, results_hz: float) -> tuple[Leg, SessionResults]:
+        rig = Rig(ShankSim(rate_hz=60.0, side="left", seed=1, end_angle_deg=ENDS))
+        rig.rate_hz = 60.0  # what it streams at, known once connected
+        leg = Leg(rig, Pipeline(pipeline_hz, side="left"), bound=True)
+        live = LiveSession([leg], SessionResults(rate_hz=results_hz), duration_s=60.0)
+        await live.run()
+        return leg, live.results
+
+    leg, res = await run(100.0, 100.0)
+    assert leg.pipeline.rate_hz == 60.0 and res.rate_hz == 60.0 and leg.samples == 3600
+    _, want = await run(60.0, 60.0)
+    got = [(r.rep_no, r.end_range_deg, r.hold_s, r.valid) for r in res.sides["left"].reps]
+    assert len(got) >= 5 and all(h > 1.0 for _, _, h, _ in got if h is not None)
+    assert got == [(r.rep_no, r.end_range_deg, r.hold_s, r.valid)
+                   for r in want.sides["left"].reps]

@@ -11,15 +11,18 @@ import pytest
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
+from dorsimeter.pipeline import Pipeline
 from dorsimeter.sources.ble import BleSource, scan_sensors
 from dorsimeter.sources.registry import MovellaKind
 from dorsimeter.store.security import AllowList
+from dorsimeter.tui.app import MonitorApp
 from dorsimeter.wire import movella
 from tests.emulators.dbus import private_system_bus
 from tests.emulators.movella import MovellaPeripheral
 from tests.emulators.peripheral import Impairments
 from tests.emulators.rig import BleRig
 from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.tui.rig import frozen_clock, wait_for
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,6 +66,21 @@ async def test_a_rate_the_dot_does_not_stream_is_refused_naming_the_nearest():
         source = BleSource("Movella DOT", rate_hz=100)  # 60 Hz is 40 % off: a mistake
         with pytest.raises(DeviceError, match=r"1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: .*@60"):
             await take(source, 1, timeout_s=30)
+
+
+async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(system_bus,
+                                                                                tmp_path):
+    home = tmp_path / "home"
+    async with BleRig() as rig:
+        await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f7"))
+        AllowList.load(str(home)).add("D4:22:CD:00:00:F7")
+        code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
+                                       "ble:Movella DOT@100", "--duration", "5", "--out",
+                                       str(tmp_path / "dot.csv"), "--home", str(home),
+                                       timeout_s=90)
+    assert code == 1 and out == "" and not (tmp_path / "dot.csv").exists()
+    assert err.count("\n") == 1 and "streams at 1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: " \
+        "ask for one of those, e.g. --sensor ble:NAME@60" in err
 
 
 async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
@@ -182,3 +200,16 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
     assert code == 0, err
     assert re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", again) == live
+
+
+async def test_the_monitor_streams_it_at_60_hz_and_says_so(tmp_path):
+    async with BleRig() as rig:
+        await rig.add(MovellaPeripheral(rig.link))
+        source = BleSource("Movella DOT")  # no rate named: the monitor's pipeline is at 100 Hz
+        app = MonitorApp(source, Pipeline(100.0), record_session=False, clock=frozen_clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.samples >= 60, timeout_s=30)
+            assert source.rate_hz == 60.0 and app.pipeline.rate_hz == 60.0
+            assert app.live.results.rate_hz == 60.0
+            assert app.message.startswith("left: Movella DOT 'Movella DOT' (BLE): streaming at "
+                                          "60 Hz (the rate it offers nearest 100 Hz")

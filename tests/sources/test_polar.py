@@ -202,3 +202,22 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
     assert code == 0, err
     assert re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", again) == live
+
+
+async def test_live_calibrate_at_a_rate_near_one_it_offers_says_so_and_calibrates(system_bus,
+                                                                                 tmp_path):
+    home = tmp_path / "home"
+    async with BleRig() as rig:
+        await rig.add(PolarPeripheral(rig.link, "Polar Sense 1A2B3C4D", "A0:9E:1A:00:00:f9"))
+        AllowList.load(str(home)).add("A0:9E:1A:00:00:F9")
+        code, out, err = await run_cli(system_bus.env(), "calibrate", "--sensor",
+                                       "ble:Polar Sense 1A2B3C4D@50", "--out",
+                                       str(tmp_path / "cal.json"), "--record",
+                                       str(tmp_path / "cal.csv"), "--home", str(home),
+                                       timeout_s=150)
+    assert code == 0, err
+    assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
+        "left: Polar Verity Sense 'Polar Sense 1A2B3C4D' (BLE): streaming at 52 Hz (the rate "
+        "it offers nearest the 50 Hz asked; it offers 26, 52, 104, 208, 416 Hz)"]
+    assert "wrote" in out and (tmp_path / "cal.json").exists()
+    assert np.allclose(np.diff(read_raw_csv(tmp_path / "cal.csv").t_s), 1 / 52, atol=2e-6)

@@ -99,7 +99,8 @@ def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = 
     """``--sensor`` and the options of the sources it names."""
     p.add_argument("--sensor", default=sensor_default, type=sensor_arg(),
                    help="sim[:SCRIPT[+lifts]] | replay:FILE | serial:PORT[@RATE] | "
-                   "ble:ADDRESS_OR_NAME[@RATE]"
+                   "ble:ADDRESS_OR_NAME[@RATE] (BLE without @RATE: the rate the sensor offers "
+                   "nearest 100 Hz, e.g. a Movella DOT 60)"
                    + (f" (default: {sensor_default})" if sensor_default else ""))
     p.add_argument("--side", choices=SIDES, default="left", help="leg the sensor is on")
     p.add_argument("--speed", type=number_arg(0, 1000, "pace: 1 = real time"), default=1.0,

@@ -1,6 +1,7 @@
 """The sensor registry: one :class:`SensorKind` per device family, declaring everything about it.
 
-Its GATT UUIDs and advertised name prefixes, the set-up writes that start it at a rate, how it is
+Its GATT UUIDs and advertised name prefixes, the set-up writes that start it at a rate, the rate
+it streams at when asked for none or one it does not offer (``stream_rate``), how it is
 recognised on a serial port, its decoder, whether it numbers its frames and keeps a clock, and
 how its battery is read. The BLE scan and source, the serial source and ``dorsimeter scan`` all
 read :data:`KINDS` through the pickers at the bottom (as bleak picks its backend in one place);
@@ -77,6 +78,7 @@ class SensorKind:
     blind_setup = False      # its rate command may be sent before the device is recognised
 
     def rates_text(self) -> str:
+        """Its offered rates, for a message ("1, 4, 10, …, 60")."""
         return ", ".join(f"{r:g}" for r in self.rates_hz)
 
     def nearest_rate(self, rate_hz: float) -> float:

@@ -384,6 +384,8 @@ class MonitorApp(App):
         self.batches += 1
         self.last_t_s = float(batch.t_s[-1])
         leg.model.note_batch(batch, batch.side or leg.side)
+        if leg.samples == len(batch) and leg.source.rate_note:  # its first: the rate it streams
+            self.message = f"{leg.side}: {leg.source.rate_note}"
         for e in step.events:
             if e.kind == "calibrated":
                 self.message = "Calibrated " + e.message
