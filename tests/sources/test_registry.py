@@ -33,8 +33,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "dorsimeter"
 #: the code that reads the registry: it may name no family
 READERS = ("sources/ble.py", "sources/serial.py", "sources/__init__.py", "sources/base.py",
            "cli/scan.py", "cli/sensors.py", "tui/screens/connect.py")
-#: the family-specific wire modules, imported by the registry only
-FAMILY_MODULES = {"dorsimeter.wire.frames", "dorsimeter.wire.witmotion"}
+#: the family-specific wire modules (each entry's decoder's), imported by the registry only
+FAMILY_MODULES = {type(k.decoder(100.0)).__module__ for k in KINDS}
 
 
 def _identifiers_and_strings(tree: ast.AST) -> set[str]:
@@ -124,7 +124,7 @@ def test_the_rate_is_negotiated_only_by_the_families_that_snap_to_what_they_offe
     assert [wit.stream_rate(r) for r in (None, 50, 150)] == [100, 50, 150]
     # the others: the offered rate nearest 100 Hz, or nearest the one asked (within 25 %)
     assert {k.key: k.stream_rate(None) for k in KINDS if k.snaps_rate} == {
-        "movella": 60, "polar": 104}
+        "movella": 60, "polar": 104, "movesense": 104, "metawear": 100}
 
 
 # --------------------------------------------------------------- a family added in the test only

@@ -52,6 +52,7 @@ from dorsimeter.wire.address import is_address, normalise_address
 log = logging.getLogger(__name__)
 
 SCAN_TIMEOUT_ENV = "DORSIMETER_BLE_SCAN_S"  # how long to look for a named sensor (default 10)
+TEARDOWN_TIMEOUT_S = 2.0  # at close, how long the family's stop writes may take
 NAME_SETTLE_S = 1.0  # after a name matched, how long to listen for another sensor with it
 # the standard Battery Service 0x180F (Bluetooth base UUID): its level in advertised data
 BATTERY_SERVICE_DATA_UUID = gatt.BATTERY_SERVICE_UUID
@@ -247,6 +248,9 @@ class BleState:
     queue: asyncio.Queue[tuple[int, bytes | None, float]] = field(default_factory=asyncio.Queue)
     generation: int = 0                  # connections made; older callbacks' items are stale
     closing: bool = False
+    #: held while the link is let go (stop writes, disconnect): ``close()`` returns only once
+    #: the stream's own cleanup, which may have started first, is done
+    releasing: asyncio.Lock = field(default_factory=asyncio.Lock)
     battery_task: asyncio.Task | None = None
     battery_t: float = 0.0               # when the battery was last asked (monotonic)
     command_seq: int = 2                 # the last command number used
@@ -346,6 +350,8 @@ class BleSource(Source):
                 await client.start_notify(kind.control_uuid,
                                           lambda _c, d: responses.put_nowait(bytes(d)))
             battery = await kind.setup(client, self.rate_hz, responses)
+            if kind.control_uuid == kind.notify_uuid:  # one characteristic answers and streams
+                await client.stop_notify(kind.control_uuid)
             # subscribe to the data after the set-up, so that all of it is at the asked rate
             await client.start_notify(kind.notify_uuid, self._callback_for(gen))
         except BaseException:
@@ -531,11 +537,26 @@ class BleSource(Source):
         st.generation += 1  # anything still queued or still arriving is stale now
         if st.battery_task is not None:
             st.battery_task.cancel()
-        if client is not None:
-            try:
-                await client.disconnect()
-            except (BleakError, OSError) as e:
-                log.debug("disconnect: %s", e)
+        async with st.releasing:
+            if client is not None:
+                await self._teardown(client)
+                try:
+                    await client.disconnect()
+                except (BleakError, OSError) as e:
+                    log.debug("disconnect: %s", e)
+
+    async def _teardown(self, client: BleakClient) -> None:
+        """The family's stop writes, while the link is still up: a device left sampling after
+        the host leaves drains its battery. Whoever ends the stream first (``close()`` or the
+        stream's own cleanup) took the client, so this runs once, before the disconnection."""
+        kind = self.state.kind
+        if kind is None or not client.is_connected:
+            return
+        try:
+            async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+                await kind.teardown(client)
+        except (BleakError, OSError, TimeoutError) as e:
+            log.debug("teardown: %s", e)
 
     async def close(self) -> None:
         self.state.closing = True

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dorsimeter.errors import DeviceError
 from dorsimeter.types import ImuBatch
-from dorsimeter.wire import frames, gatt, movella, polar, witmotion
+from dorsimeter.wire import frames, gatt, metawear, movella, movesense, polar, witmotion
 from dorsimeter.wire.frames import FrameDecoder
 
 #: the rate asked of a family when the user named none (``--sensor ble:NAME`` without @RATE):
@@ -160,6 +160,10 @@ class SensorKind:
         """The battery level now over BLE, if the device can tell; a family whose answer
         comes in the data stream only asks here, and ``battery_seen`` reads the reply."""
         return None
+
+    async def teardown(self, client: BleakClient) -> None:
+        """Writes that stop the device at the end (``BleSource.close``, link still up), for a
+        family that would go on sampling after the host leaves."""
 
     def battery_seen(self, decoder: Decoder) -> int | None:
         """A battery level the stream itself reported since the last call (serial and BLE)."""
@@ -487,8 +491,134 @@ class PolarKind(SensorKind):
         link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
 
 
+class MovesenseKind(SensorKind):
+    """Movesense running the GATT SensorData Protocol app (``wire.movesense``): IMU6 (acc +
+    gyro, float32) at 13-104 Hz with the sensor's ms timestamp on every notification, which
+    numbers them (loss counted exactly) and keeps device time."""
+
+    key = "movesense"
+    name = "Movesense"
+    service_uuid = movesense.SERVICE_UUID
+    notify_uuid = movesense.NOTIFY_UUID
+    control_uuid = movesense.NOTIFY_UUID  # command results come on the data characteristic
+    write_uuid = movesense.WRITE_UUID
+    name_prefixes = ("MOVESENSE",)  # "Movesense 174630000192" (name, serial); any case
+    has_battery_service = True
+    has_sequence = True  # the timestamps: a missing notification is a jump of 1/13 s
+    has_clock = True
+    rates_hz = movesense.BLE_RATES_HZ
+    snaps_rate = True  # without @RATE: 104 Hz, the offered rate nearest 100 Hz
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> movesense.MovesenseDecoder:
+        return movesense.MovesenseDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    def rate_commands(self, rate_hz: float) -> list[bytes]:
+        """UNSUBSCRIBE our reference (a subscription left by an earlier host), SUBSCRIBE IMU6."""
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
+        path = movesense.imu6_path(rate_hz)
+        return [movesense.encode_unsubscribe(), movesense.encode_subscribe(path)]
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        await client.write_gatt_char(self.write_uuid, movesense.encode_hello(), response=True)
+        try:
+            async with asyncio.timeout(3.0):
+                while True:
+                    reply = movesense.parse_reply(await responses.get())
+                    if reply is not None and reply.ref == movesense.HELLO_REF:
+                        break
+        except TimeoutError as e:
+            raise DeviceError("the Movesense sensor did not answer HELLO: it must run the "
+                              "gatt_sensordata_app firmware (Movesense's GATT SensorData "
+                              "Protocol sample)") from e
+        for cmd in self.rate_commands(rate_hz):
+            await client.write_gatt_char(self.write_uuid, cmd, response=True)
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        s = decoder.stats
+        link.frames, link.lost_frames, link.lost_samples = s.packets, s.lost, s.lost_samples
+        link.bytes_skipped, link.restarts, link.duplicates = s.bytes_skipped, s.restarts, 0
+
+
+class MetaWearKind(SensorKind):
+    """MbientLab MetaWear / MetaMotion boards (BMI160: MetaMotionR, RL, C; BMI270: MetaMotionS)
+    over the MetaWear register protocol (``wire.metawear``): packed acc + gyro at 25-200 Hz, no
+    device time and no counter in the stream (a sample clock, as WitMotion's)."""
+
+    key = "metawear"
+    name = "MetaWear"
+    service_uuid = metawear.SERVICE_UUID
+    notify_uuid = metawear.NOTIFY_UUID
+    control_uuid = metawear.NOTIFY_UUID  # register reads are answered on the data notify
+    write_uuid = metawear.COMMAND_UUID
+    name_prefixes = ("METAWEAR", "METAMOTION")  # "MetaWear" unless renamed; any case
+    has_battery_service = True
+    rates_hz = metawear.RATES_HZ
+    snaps_rate = True  # without @RATE: 100 Hz (offered); @104 -> 100, @60 -> 50
+
+    def decoder(self, rate_hz: float, side: str | None = None) -> metawear.MetaWearDecoder:
+        return metawear.MetaWearDecoder(rate_hz, side=side)
+
+    def packets(self, decoder: Decoder) -> int:
+        return int(decoder.stats.packets)
+
+    async def setup(self, client: BleakClient, rate_hz: float,
+                    responses: asyncio.Queue[bytes]) -> int | None:
+        """Ask the board which IMU it has (module info), then configure and start it."""
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
+        info: dict[int, tuple[int, int]] = {}
+        for module in (metawear.ACC, metawear.GYRO):
+            await client.write_gatt_char(self.write_uuid,
+                                         metawear.read_command(module, metawear.INFO),
+                                         response=False)
+        try:
+            async with asyncio.timeout(3.0):
+                while len(info) < 2:
+                    got = metawear.parse_info(await responses.get())
+                    if got is not None and got[0] in (metawear.ACC, metawear.GYRO):
+                        info[got[0]] = got[1:]
+        except TimeoutError as e:
+            raise DeviceError("the MetaWear board did not answer its module info "
+                              "(not MetaWear firmware?)") from e
+        chip = metawear.chips(info[metawear.ACC][0], info[metawear.GYRO][0])
+        if chip is None:
+            raise DeviceError("this MetaWear board's accelerometer and gyro are not a BMI160 or "
+                              "a BMI270 (MetaMotionR, RL, C, S): not supported")
+        for cmd in metawear.start_commands(rate_hz, chip):
+            await client.write_gatt_char(self.write_uuid, cmd, response=False)
+        return await self.battery(client, responses, 0)
+
+    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
+                      seq: int) -> int | None:
+        return await _read_level(client, self.battery_uuid)
+
+    def count(self, decoder: Decoder, link: LinkStats) -> None:
+        super().count(decoder, link)
+        link.lost_samples = int(decoder.stats.unpaired)
+
+    async def teardown(self, client: BleakClient) -> None:
+        """Power both sensors down: the board keeps sampling after a disconnection otherwise
+        (its settings survive it), draining its battery until the next host stops it."""
+        for cmd in metawear.stop_commands():
+            await client.write_gatt_char(self.write_uuid, cmd, response=False)
+
+    def skip_samples(self, decoder: Decoder, n: int) -> None:
+        decoder.state.n += n
+
+
 #: every supported family, in the order they are tried
-KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind(), PolarKind())
+KINDS: tuple[SensorKind, ...] = (NodeKind(), WitMotionKind(), MovellaKind(), PolarKind(),
+                                 MovesenseKind(), MetaWearKind())
 
 
 # --------------------------------------------------------------------------- picking
