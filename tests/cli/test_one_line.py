@@ -361,3 +361,21 @@ def test_the_monitor_exits_130_on_sigint_with_its_session_stored(tmp_path):
     with Store.open(home) as store:
         (s,) = store.sessions()
         assert s.ended and store.count_samples(s.id) >= 200
+
+
+BIG = "9" * 400  # an int Python parses, beyond any float: math.isfinite of it overflowed
+
+
+def test_400_digit_integers_are_one_line_in_every_integer_option(rig, tmp_path):
+    home, _, raw, _ = rig
+    for argv in (("recover", BIG, "--home", home),
+                 ("calibrate", raw, "--out", tmp_path / "c.json", "--seed", BIG),
+                 (*REC, tmp_path / "r.csv", "--duration", "3", "--seed", BIG, "--home", home),
+                 (*REC, tmp_path / "r.csv", "--duration", "3", "--session", BIG, "--home", home),
+                 (*REC, tmp_path / "r.csv", "--duration", BIG, "--home", home),
+                 ("export", BIG, "--out", tmp_path / "x", "--home", home),
+                 ("report", BIG, "--out", tmp_path / "x.html", "--home", home)):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "9" * 41 not in err, err  # the number is shortened, not echoed whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
