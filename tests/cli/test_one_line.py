@@ -379,3 +379,20 @@ def test_400_digit_integers_are_one_line_in_every_integer_option(rig, tmp_path):
         one_line(rc, err)
         assert "9" * 41 not in err, err  # the number is shortened, not echoed whole
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_config_integer_for_the_sensor_cal_path_names_the_file_and_key(rig, tmp_path):
+    """``sensor_cal`` is both the sensor-cal command's table name and the top-level key of
+    other commands' --sensor-cal: an integer there was taken as the command's table."""
+    _, _, raw, _ = rig
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("sensor_cal = 218272\n")
+    out = tmp_path / "sc.json"
+    rc, _, err = cli("sensor-cal", raw, "--id", "x", "--out", out, "--home", home)
+    one_line(rc, err)
+    assert f"{home / 'config.toml'}, line 1, key 'sensor_cal'" in err and "expected text" in err
+    assert not out.exists()
+    (home / "config.toml").write_text('sensor_cal = "box-7"\n')  # a good one: not this command's
+    rc, _, err = cli("sensor-cal", raw, "--id", "x", "--out", out, "--home", home)
+    assert "config.toml" not in err, err
