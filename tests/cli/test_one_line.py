@@ -396,3 +396,26 @@ def test_config_integer_for_the_sensor_cal_path_names_the_file_and_key(rig, tmp_
     (home / "config.toml").write_text('sensor_cal = "box-7"\n')  # a good one: not this command's
     rc, _, err = cli("sensor-cal", raw, "--id", "x", "--out", out, "--home", home)
     assert "config.toml" not in err, err
+
+
+def test_export_into_an_existing_file_is_refused_in_one_line(rig):
+    home, _, raw, _ = rig
+    before = raw.read_bytes()
+    for out in (raw, raw / "sub"):
+        rc, _, err = cli("export", "+1", "+1", "--out", out, "--home", home)
+        one_line(rc, err)
+        assert "is a file; expected a directory" in err, err
+    assert raw.read_bytes() == before
+
+
+def test_output_names_too_long_for_the_file_system_are_one_line(rig, tmp_path):
+    home, _, _, _ = rig
+    long_name = tmp_path / ("a" * 3000)
+    deep = tmp_path.joinpath(*["b" * 200] * 25)  # each name fits, the whole path does not
+    for argv in (("report", "junk", "--out", long_name, "--home", home),
+                 ("report", "latest", "--out", long_name, "--home", home),
+                 ("report", "latest", "--out", deep, "--home", home),
+                 ("export", "latest", "--out", long_name, "--home", home)):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "too long" in err and len(err) < 300, err
