@@ -94,6 +94,7 @@ def sensor_arg(option: str = "--sensor", empty_is_none: bool = False):
 
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week of device time: beyond any session
 SEED_ARG = number_arg(0, 2**32 - 1, "the simulator's random seed", integer=True)
+SESSION_ID_ARG = number_arg(1, 2**63 - 1, "a session id", integer=True)  # SQLite's ids
 
 
 def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = "sim",
