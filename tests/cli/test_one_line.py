@@ -374,10 +374,14 @@ def test_400_digit_integers_are_one_line_in_every_integer_option(rig, tmp_path):
                  (*REC, tmp_path / "r.csv", "--duration", "3", "--session", BIG, "--home", home),
                  (*REC, tmp_path / "r.csv", "--duration", BIG, "--home", home),
                  ("export", BIG, "--out", tmp_path / "x", "--home", home),
-                 ("report", BIG, "--out", tmp_path / "x.html", "--home", home)):
+                 ("report", BIG, "--out", tmp_path / "x.html", "--home", home),
+                 ("team", "--coaches", tmp_path / "c.json", "--port", BIG),
+                 ("team", "--coaches", tmp_path / "c.json", "--port", "70000")):
         rc, _, err = cli(*argv)
         one_line(rc, err)
         assert "9" * 41 not in err, err  # the number is shortened, not echoed whole
+        if argv[0] == "team":  # refused as it is parsed, not later by bind() (OverflowError)
+            assert "expected a whole number from 0 to 65535 (a TCP port)" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
