@@ -361,3 +361,65 @@ def test_the_monitor_exits_130_on_sigint_with_its_session_stored(tmp_path):
     with Store.open(home) as store:
         (s,) = store.sessions()
         assert s.ended and store.count_samples(s.id) >= 200
+
+
+BIG = "9" * 400  # an int Python parses, beyond any float: math.isfinite of it overflowed
+
+
+def test_400_digit_integers_are_one_line_in_every_integer_option(rig, tmp_path):
+    home, _, raw, _ = rig
+    for argv in (("recover", BIG, "--home", home),
+                 ("calibrate", raw, "--out", tmp_path / "c.json", "--seed", BIG),
+                 (*REC, tmp_path / "r.csv", "--duration", "3", "--seed", BIG, "--home", home),
+                 (*REC, tmp_path / "r.csv", "--duration", "3", "--session", BIG, "--home", home),
+                 (*REC, tmp_path / "r.csv", "--duration", BIG, "--home", home),
+                 ("export", BIG, "--out", tmp_path / "x", "--home", home),
+                 ("report", BIG, "--out", tmp_path / "x.html", "--home", home),
+                 ("team", "--coaches", tmp_path / "c.json", "--port", BIG),
+                 ("team", "--coaches", tmp_path / "c.json", "--port", "70000")):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "9" * 41 not in err, err  # the number is shortened, not echoed whole
+        if argv[0] == "team":  # refused as it is parsed, not later by bind() (OverflowError)
+            assert "expected a whole number from 0 to 65535 (a TCP port)" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_config_integer_for_the_sensor_cal_path_names_the_file_and_key(rig, tmp_path):
+    """``sensor_cal`` is both the sensor-cal command's table name and the top-level key of
+    other commands' --sensor-cal: an integer there was taken as the command's table."""
+    _, _, raw, _ = rig
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("sensor_cal = 218272\n")
+    out = tmp_path / "sc.json"
+    rc, _, err = cli("sensor-cal", raw, "--id", "x", "--out", out, "--home", home)
+    one_line(rc, err)
+    assert f"{home / 'config.toml'}, line 1, key 'sensor_cal'" in err and "expected text" in err
+    assert not out.exists()
+    (home / "config.toml").write_text('sensor_cal = "box-7"\n')  # a good one: not this command's
+    rc, _, err = cli("sensor-cal", raw, "--id", "x", "--out", out, "--home", home)
+    assert "config.toml" not in err, err
+
+
+def test_export_into_an_existing_file_is_refused_in_one_line(rig):
+    home, _, raw, _ = rig
+    before = raw.read_bytes()
+    for out in (raw, raw / "sub"):
+        rc, _, err = cli("export", "+1", "+1", "--out", out, "--home", home)
+        one_line(rc, err)
+        assert "is a file; expected a directory" in err, err
+    assert raw.read_bytes() == before
+
+
+def test_output_names_too_long_for_the_file_system_are_one_line(rig, tmp_path):
+    home, _, _, _ = rig
+    long_name = tmp_path / ("a" * 3000)
+    deep = tmp_path.joinpath(*["b" * 200] * 25)  # each name fits, the whole path does not
+    for argv in (("report", "junk", "--out", long_name, "--home", home),
+                 ("report", "latest", "--out", long_name, "--home", home),
+                 ("report", "latest", "--out", deep, "--home", home),
+                 ("export", "latest", "--out", long_name, "--home", home)):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "too long" in err and len(err) < 300, err

@@ -41,7 +41,9 @@ def number_arg(lo: float, hi: float, what: str, integer: bool = False,
             v = int(text, 10) if integer else float(text)
         except (TypeError, ValueError):
             v = None
-        if v is None or not math.isfinite(v) or v < lo or v > hi or (above_lo and v == lo):
+        # a whole number is compared as an int: math.isfinite of a 400-digit int overflows
+        if (v is None or (not integer and not math.isfinite(v)) or v < lo or v > hi
+                or (above_lo and v == lo)):
             kind = "a whole number" if integer else "a number"
             raise argparse.ArgumentTypeError(f"'{terminal_safe(text)[:40]}': expected {kind} "
                                              f"{rng} ({what})")
@@ -92,6 +94,7 @@ def sensor_arg(option: str = "--sensor", empty_is_none: bool = False):
 
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week of device time: beyond any session
 SEED_ARG = number_arg(0, 2**32 - 1, "the simulator's random seed", integer=True)
+SESSION_ID_ARG = number_arg(1, 2**63 - 1, "a session id", integer=True)  # SQLite's ids
 
 
 def add_source_options(p: argparse.ArgumentParser, sensor_default: str | None = "sim",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import add_home_option, text_arg
 from dorsimeter.errors import DorsimeterError
+from dorsimeter.text import terminal_safe
 
 if TYPE_CHECKING:
     from dorsimeter.store import Store
@@ -78,6 +80,17 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.out.strip():
         raise DorsimeterError("--out '': expected a directory to write into")
+    # an existing file where the directory (or a folder above it) would be: refused here,
+    # else creating the directory fails with FileExistsError (exit 1) after the store opened
+    from dorsimeter.store.security import check_path_length
+
+    check_path_length(args.out, "--out")
+    out = Path(args.out)
+    blocker = next((q for q in (out, *out.parents) if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        where = "" if blocker == out else f"{terminal_safe(str(blocker))[:200]} "
+        raise DorsimeterError(f"--out {terminal_safe(args.out)[:200]}: {where}is a file; "
+                              "expected a directory to write into (choose another)")
     with Store.open_for_reading(args.home) as store:
         refs = _refs(store, args)
         if not refs:

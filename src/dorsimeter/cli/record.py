@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dorsimeter.cli.common import (
     MAX_DURATION_S,
+    SESSION_ID_ARG,
     add_source_options,
     add_store_options,
     athlete_geometry_from_args,
@@ -54,7 +55,7 @@ def register(sub) -> None:
     p.add_argument("--exercise", choices=sorted(EXERCISES), metavar="EXERCISE",
                    help="what is done: " + ", ".join(EXERCISES) + " (default: the simulator "
                    "script's, sim:lunge is reverse_lunge; else wall_test)")
-    p.add_argument("--session", type=int, metavar="N",
+    p.add_argument("--session", type=SESSION_ID_ARG, metavar="N",
                    help="add this leg to stored session N (both legs tested one after the "
                    "other, so the asymmetry is within one session)")
     add_store_options(p)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from dorsimeter.cli.common import add_home_option, number_arg
+from dorsimeter.cli.common import SESSION_ID_ARG, add_home_option
 from dorsimeter.store import Store
 from dorsimeter.store.locks import interrupted_ids
 from dorsimeter.store.summary import summarize
@@ -17,8 +17,7 @@ from dorsimeter.text import terminal_safe
 
 def register(sub) -> None:
     p = sub.add_parser("recover", help="recover sessions interrupted by a crash or kill")
-    p.add_argument("session", nargs="*", type=number_arg(1, 2**63 - 1, "a session id",
-                                                         integer=True),
+    p.add_argument("session", nargs="*", type=SESSION_ID_ARG,
                    help="session ids (default: all interrupted)")
     p.add_argument("--list", action="store_true", help="only list the interrupted sessions")
     add_home_option(p)

@@ -159,6 +159,14 @@ def settings_defaults(parser: argparse.ArgumentParser, command: str, commands: d
             raise DorsimeterError(f"{_key_at(path, key)}: no command has an option "
                                   f"--{key.replace('_', '-')}")
     table = config.get(command) or config.get(command.replace("-", "_")) or {}
+    if not isinstance(table, dict):  # `sensor_cal = ...`: other commands' --sensor-cal, a
+        # top-level value whose key is also this command's name: not a table; checked as the
+        # value of that option (one line naming the file and key), then not applied here
+        name = command.replace("-", "_")
+        owner = next((o[name] for o in map(settable, commands.values()) if name in o), None)
+        if owner is not None:
+            _convert(owner, table, _key_at(path, name), name)
+        table = {}
     defaults = {}
     for dest, action in options.items():
         env = os.environ.get(ENV_PREFIX + dest.upper())

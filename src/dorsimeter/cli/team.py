@@ -12,6 +12,7 @@ from dorsimeter.cli.clinic_args import (
     need_clinic,
     read_secret,
 )
+from dorsimeter.cli.common import number_arg
 
 
 def register(sub) -> None:
@@ -23,7 +24,8 @@ def register(sub) -> None:
     p.add_argument("--dsn-file", type=Path, metavar="FILE",
                    help="libpq connection string of the team role (owner-only file)")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback)")
-    p.add_argument("--port", type=int, default=8716, help="port (0: any free one, printed)")
+    p.add_argument("--port", type=number_arg(0, 65535, "a TCP port", integer=True),
+                   default=8716, help="port (0: any free one, printed)")
     p.add_argument("--tls-cert", type=Path, metavar="FILE", help="certificate (PEM) for HTTPS")
     p.add_argument("--tls-key", type=Path, metavar="FILE", help="its private key (PEM)")
     add_broker_options(p, "the team user (for the live angle; optional)", required=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dorsimeter.errors import DorsimeterError, InputError
 from dorsimeter.paths import DB_NAME, FILE_MODE, data_dir, private_dir
+from dorsimeter.text import terminal_safe
 from dorsimeter.wire.address import is_address, normalise_address
 
 ALLOW_FILE = "sensors.json"
@@ -100,6 +101,26 @@ def _resolved(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(Path(path).expanduser())).resolve()
 
 
+NAME_MAX_BYTES, PATH_MAX_BYTES = 255, 4096  # Linux's (ext4, tmpfs, ...; Windows' are shorter)
+
+
+def check_path_length(path: str | os.PathLike, option: str) -> None:
+    """A path the file system cannot hold is one line naming it (shortened), before any open
+    fails with ENAMETOOLONG."""
+    def size(text: str) -> int:
+        return len(text.encode("utf-8", "surrogateescape"))  # undecodable bytes count as one
+
+    text = os.fspath(path)
+    shown = terminal_safe(text if len(text) <= 60 else text[:57] + "...")
+    long_name = max((size(part) for part in Path(text).parts), default=0)
+    if long_name > NAME_MAX_BYTES:
+        raise DorsimeterError(f"{option} {shown}: a file or folder name of {long_name} bytes is "
+                              f"too long (at most {NAME_MAX_BYTES})")
+    if size(os.path.abspath(text)) >= PATH_MAX_BYTES:
+        raise DorsimeterError(f"{option} {shown}: the path is too long (at most "
+                              f"{PATH_MAX_BYTES - 1} bytes)")
+
+
 def _is_raw_csv(path: Path) -> bool:
     """The file's header is a raw recording's (every raw column there)."""
     from dorsimeter.io.rawcsv import RAW_COLUMNS  # numpy: not at every command's start-up
@@ -126,6 +147,7 @@ def guard_output(path: str | os.PathLike | None, option: str, *, inputs=(), home
         return None
     if not str(path).strip():
         raise DorsimeterError(f"{option} '': expected a file path")
+    check_path_length(path, option)
     p = _resolved(path)
     home_dir = _resolved(data_dir(home, create=False))
     protected = {home_dir / n for n in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm",
