@@ -109,3 +109,51 @@ def test_a_gap_in_the_still_stance_leaves_the_heel_detector_watching_the_drives(
     shank = r.heel_source[r.t_s > cal_t]
     assert set(shank) == {"shank_imu"}  # watching from calibration on
     assert not flags.any() and all(rep.valid for rep in reps)
+
+
+def test_a_rep_whose_start_the_link_lost_is_no_trial():
+    """A link drop from before a rep began until into its hold (bench gaps: a 5 s gap in the
+    drives that the serial reopen stretched to ~7 s, ending mid-hold of the first rep): the
+    rep's start was never seen, so it is no trial (no rep at a time the athlete did not start
+    one); the tracker waits for the rest, and the next rep counts as usual."""
+    from dorsimeter.detect.reps import RepTracker
+
+    t = np.arange(0, 16.0, 0.01)
+    one = np.clip(40.0 * np.sin(np.pi * (t % 8.0) / 8.0) * 1.5, 0, 35.0)  # two 8 s reps
+    for lost in ((0.2, 3.0), (0.3, 0.05)):  # a drop into the first hold; a lost packet
+        keep = (t < lost[0]) | (t >= lost[0] + lost[1])
+        tr = RepTracker(100.0)
+        done = []
+        for i in range(0, keep.sum(), 7):
+            sl = slice(i, i + 7)
+            tt, aa = t[keep][sl], one[keep][sl]
+            done += tr.update(tt, aa, np.zeros(len(tt)), np.zeros(len(tt), bool), "left")[2]
+        starts = [round(r.t_start_s) for r in done if r.is_trial]
+        assert starts == ([8] if lost[1] > MAX_GAP_IN_REP_S else [0, 8])
+        assert all(r.scored for r in done)
+
+
+@pytest.mark.parametrize("gap_s", [6.8, 7.2])
+def test_a_drives_gap_into_the_first_reps_hold_adds_no_trial(gap_s):
+    """The serial sweep's two wrong sessions on the simulator: a 5 s unplug in the drives that
+    the reopen's backoff stretches to 6–7 s of device time. The calibration is solved with the
+    drives before the gap; the link comes back in the first rep's hold, whose start it lost:
+    no trial there (it was a "trial at 14.1 s not scripted" before), the later reps right."""
+    from bench.bench_gaps import RATE_HZ, SECONDS, _athlete, _cut, _sensor_cal, gap_start_s, judge
+    from dorsimeter.session.results import SessionResults
+
+    sim = _athlete(0)
+    full = sim.generate(int(SECONDS * RATE_HZ))
+    t0 = gap_start_s(sim, "drives", gap_s)
+    b = _cut(full, t0, gap_s)
+    pipe = Pipeline(RATE_HZ, sensor_cal=_sensor_cal(sim, 0))
+    results = SessionResults(rate_hz=RATE_HZ)  # its reps from the pipeline's events, as `record`
+    kinds = []
+    for i in range(0, len(b), 5):
+        r, events = pipe.push(b.slice(i, i + 5))
+        kinds += [e.kind for e in events]
+        results.add(r, events)
+    assert "calibration_restarted" not in kinds  # solved with the drives before the gap
+    outcome, why = judge(sim, pipe, results, [], t0, t0 + gap_s)
+    assert outcome == "right", why
+    assert len(results.counted) >= 4  # the reps after the one the gap cut into

@@ -144,7 +144,8 @@ class Detectors:
         k = min(max(0, reps_from), len(r))
         rep, valid = np.full(len(r), -1, dtype=int), np.ones(len(r), dtype=bool)
         rep[k:], valid[k:], done, alerts = self.reps.update(
-            side, r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], source)
+            side, r.t_s[k:], r.tibia_angle_deg[k:], r.knee_track_deg[k:], lift[k:], source,
+            float(r.t_s[k - 1]) if k else None)  # a gap right after the calibration is one
         r.rep, r.rep_valid = rep, valid
         if side not in self.clip or self.clip[side][0] is not calibration:  # a new stance
             self.clip[side] = (calibration, ClipSlipCheck(self.rate_hz, stance_deg=self.settings

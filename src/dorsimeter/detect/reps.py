@@ -8,7 +8,9 @@ with a heel lift is kept but marked invalid; only valid reps with a hold are sco
 A rep the link dropped out of for longer than ``MAX_GAP_IN_REP_S`` is kept but not scored
 (``gap_s``): the fusion bridges a gap by interpolating the gyro, which during a drive misses
 the rotation by up to α·T²/8 (α the drive's peak angular acceleration), and after a longer gap
-starts afresh from the accelerometer; neither is a measured angle.
+starts afresh from the accelerometer; neither is a measured angle. A rep that began while the
+link was down for longer than that is no rep at all (its start was never seen): the tracker
+waits for the angle to come back to rest.
 Vectorised: a Python loop runs only over rep, hold and gap boundaries.
 """
 
@@ -138,6 +140,9 @@ class RepTracker:
         self._run_t0: float | None = None
         self._side: str | None = None
         self._last_t: float | None = None  # device time of the last sample (for gaps)
+        # the link came back mid-rep after a drop longer than ``MAX_GAP_IN_REP_S`` that began
+        # before the rep: its start was never seen, so no rep until the angle is back at rest
+        self._unseen = False
 
     @property
     def hold_started_s(self) -> float | None:
@@ -169,14 +174,17 @@ class RepTracker:
     def reset(self) -> None:
         """Forget the rep under way (the sensor moved to the other leg)."""
         self.current, self._in_rep, self._hist = None, False, np.empty(0)
-        self._run, self._run_t0 = [], None
+        self._run, self._run_t0, self._unseen = [], None, False
 
     def update(self, t_s: np.ndarray, angle_deg: np.ndarray, track_deg: np.ndarray,
-               heel_lift: np.ndarray, side: str, heel_source: str = "none"
+               heel_lift: np.ndarray, side: str, heel_source: str = "none",
+               t_before_s: float | None = None
                ) -> tuple[np.ndarray, np.ndarray, list[RepRecord], list[tuple[str, float, str]]]:
         """Rep index and running validity per sample, reps finished, and alerts.
 
         Alerts are ``(kind, t_s, message)`` with kind ``heel_lift`` or ``knee_drift``.
+        ``t_before_s``: device time of the sample before ``t_s[0]`` that the tracker was not
+        given (the calibration's last): a link gap after it is a gap here too.
         """
         if side != self._side:
             self.reset()
@@ -197,7 +205,8 @@ class RepTracker:
         in_rep, _ = hysteresis(angle_deg, self.start_deg, self.end_deg,
                                               self._in_rep)
         # samples lost before each sample (against the last one seen: split-independent)
-        prev_t = t_s[0] if self._last_t is None else self._last_t
+        seen = [x for x in (self._last_t, t_before_s) if x is not None]
+        prev_t = max(seen) if seen else t_s[0]
         lost_s = np.diff(np.concatenate([[prev_t], t_s])) - 1.0 / self.rate_hz
         self._last_t = float(t_s[-1])
         gap = lost_s > 0.5 / self.rate_hz
@@ -210,11 +219,17 @@ class RepTracker:
             if gap[a] and self.current is not None:  # the link dropped out inside the rep
                 self.current.gap_s = max(self.current.gap_s, float(lost_s[a]))
                 self._close_run(float(t_s[a]))  # a hold is not held across a gap
+            if in_rep[a] and self.current is None and gap[a] and lost_s[a] > MAX_GAP_IN_REP_S:
+                self._unseen = True  # the rep began while the link was down: not seen begin
+            if not in_rep[a]:
+                self._unseen = False
+            if in_rep[a] and self._unseen:
+                continue  # the rest of a rep whose start the link lost: no rep, no trial
             if in_rep[a]:
                 cur = self.current
                 if cur is None:
                     cur = self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
-                    if gap[a]:  # the rep began while the link was down
+                    if gap[a]:  # the rep began in a few lost packets
                         cur.gap_s = float(lost_s[a])
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
                 cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
@@ -326,7 +341,9 @@ class SideReps:
         return tracker
 
     def update(self, side: str, t_s: np.ndarray, angle_deg: np.ndarray, track_deg: np.ndarray,
-               heel_lift: np.ndarray, heel_source: str = "none"
+               heel_lift: np.ndarray, heel_source: str = "none",
+               t_before_s: float | None = None
                ) -> tuple[np.ndarray, np.ndarray, list[RepRecord], list[tuple[str, float, str]]]:
         """The leg's next samples through its tracker (``RepTracker.update``)."""
-        return self.start(side).update(t_s, angle_deg, track_deg, heel_lift, side, heel_source)
+        return self.start(side).update(t_s, angle_deg, track_deg, heel_lift, side, heel_source,
+                                       t_before_s)
