@@ -170,9 +170,13 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
         gap = gaps[0]
         assert gap.down_s < 2.0                                    # reconnected within 2 s
         assert gap.t_before_s > 10.0 and gap.t_after_s > gap.t_before_s
-        # the frames the node produced while nobody listened are exactly the ones counted lost
-        assert gap.lost_frames == source.link.lost_frames == \
-            node.counters.unsent - drop["unsent"] > 0
+        # the host counts exactly the frames its sequence numbers skipped; they are the ones the
+        # node produced while nobody listened, give or take the one frame in flight at each edge
+        # of the drop (sent just before the link went, or produced as it came back: a loaded
+        # machine showed 8 vs 7 and 4 vs 5)
+        unsent = node.counters.unsent - drop["unsent"]
+        assert gap.lost_frames == source.link.lost_frames > 0
+        assert abs(gap.lost_frames - unsent) <= 1
         t_all = np.concatenate([x.t_s for x in readings])
         assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1 > 0
         assert not np.any((t_all > gap.t_before_s) & (t_all < gap.t_after_s))
