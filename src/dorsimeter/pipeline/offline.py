@@ -2,7 +2,8 @@
 
 With the mounting known for each side, the rotational acceleration about the ankle and the
 accelerometer offset the drives found are removed from every sample (calibration phase
-included, with a central-difference ω̇), and the
+included, with a central-difference ω̇), the calibration's flexion gyro gain is applied when
+the whole recording agrees with it (:func:`recording_flexion_gain`), and the
 orientation comes from :func:`dorsimeter.core.fusion.smoothed_orientation`. The quaternions
 then go through the same :class:`~dorsimeter.pipeline.pipeline.Pipeline` as live data.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from dorsimeter.core.fusion import MAX_BRIDGE_S, estimate_orientation, fill_gaps
-from dorsimeter.core.lever_arm import flexion_scaled, rotational_acc
-from dorsimeter.core.mounting import MountingCalibration
+from dorsimeter.core.lever_arm import flexion_scaled, lowpassed, rotational_acc
+from dorsimeter.core.mounting import MountingCalibration, carried_rotations
 from dorsimeter.core.sensor_cal import SensorCalibration
 
 
@@ -68,6 +69,95 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
                                          cal.lever_arm)
             acc[m] -= np.asarray(cal.acc_offset_m_s2)  # the offset the drives found, as live
             gyr[m] -= np.asarray(cal.gyr_bias_rad_s)  # the stance's bias, as live
-            if cal.flexion_gyr_gain != 1.0:
+            if cal.flexion_gyr_gain != 1.0 and gain_agrees(
+                    cal.flexion_gyr_gain, recording_flexion_gain(gyr[m], acc[m], rate_hz, cal)):
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
     return estimate_orientation(gyr, acc, rate_hz, offline=True)[idx]
+
+
+#: "Still" for the gain check: the low-passed rate below what quiet-stance sway reaches
+#: (0.6° at 0.6 Hz: 0.04 rad/s) with margin and far below a drive's (40° in 1-2 s: about
+#: 1 rad/s at its peak); sway is rotation, so the gyro and the accelerometer both see it.
+STILL_RAD_S = 0.1
+#: and its angular acceleration below a drive's start or stop (sway: 0.15 rad/s²)
+STILL_RAD_S2 = 1.0
+#: a still window long enough that the clip's wobble (12-25 Hz, under 3 % after 3 rise times
+#: of at most 1.5 cycles: 0.4 s) has died out in most of it and the window mean averages the rest
+MIN_STILL_S = 0.5
+#: a transition between two still windows counts when it turned the flexion this far (as the
+#: calibration's gain fit asks of its still moments)
+MIN_TRANSITION_RAD = float(np.radians(10.0))
+
+
+def recording_flexion_gain(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
+                           cal: MountingCalibration) -> tuple[float, float] | None:
+    """(slope, its standard error) of the accelerometer's flexion change against the gyro's
+    between consecutive still windows of the whole recording, or None when fewer than four
+    transitions of ``MIN_TRANSITION_RAD`` are found.
+
+    ``gyr_rad_s``: without the stance's bias; ``acc_m_s2``: without the calibration's offset
+    and the rotational acceleration about the ankle.
+    Every rep moves from a still rest to a still hold and back, so a recording holds tens of
+    such transitions where the calibration's drives hold a few still moments. Per window the
+    mean flexion reading (``cal.angles_deg``) of the accelerometer and of the previous
+    window's gravity carried by the gyro (the same reading of both, so the oblique axis and
+    the tibia's axial rotation do not pass for a scale error); the differences of consecutive
+    windows are fitted as ``Δθ_acc = s·Δθ_gyr + β·Δt`` (β: what is left of the bias about
+    the flexion axis, which adds to up and down transitions alike while the scale changes sign
+    with them)."""
+    w = np.asarray(gyr_rad_s, dtype=float)
+    if len(w) < 3:
+        return None
+    wl = lowpassed(w, rate_hz)
+    dwl = np.gradient(wl, 1.0 / rate_hz, axis=0)
+    a = np.asarray(acc_m_s2, dtype=float)
+    rots = carried_rotations(w, rate_hz)  # sensor frame at each sample -> at the first
+    still = (np.linalg.norm(wl, axis=1) < STILL_RAD_S) & (
+        np.linalg.norm(dwl, axis=1) < STILL_RAD_S2)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], still.astype(np.int8), [0]])))
+    wins = [(i, j) for i, j in zip(edges[::2], edges[1::2], strict=True)
+            if j - i >= MIN_STILL_S * rate_hz]
+    if len(wins) < 2:
+        return None
+
+    def angle(v: np.ndarray) -> float:  # mean flexion reading of directions (radians)
+        u = v / np.linalg.norm(v, axis=1)[:, None]
+        return float(np.radians(np.mean(cal.angles_deg(u)[0])))
+
+    da, dg, dt = [], [], []
+    for (i0, j0), (i1, j1) in zip(wins[:-1], wins[1:], strict=True):
+        # window A's gravity, carried by the gyro through both windows
+        g0 = np.einsum("kij,kj->i", rots[i0:j0], a[i0:j0])
+        carried = np.concatenate([np.einsum("kji,j->ki", rots[i0:j0], g0),
+                                  np.einsum("kji,j->ki", rots[i1:j1], g0)])
+        na = j0 - i0
+        da.append(angle(a[i1:j1]) - angle(a[i0:j0]))
+        dg.append(angle(carried[na:]) - angle(carried[:na]))
+        dt.append(0.5 * (i1 + j1 - i0 - j0) / rate_hz)
+    da, dg, dt = np.asarray(da), np.asarray(dg), np.asarray(dt)
+    keep = np.abs(dg) > MIN_TRANSITION_RAD
+    n = int(keep.sum())
+    if n < 4:
+        return None
+    design = np.column_stack([dg[keep], dt[keep]])
+    sol = np.linalg.lstsq(design, da[keep], rcond=None)[0]
+    e = da[keep] - design @ sol
+    cov = np.linalg.inv(design.T @ design) * float(e @ e) / (n - 2)
+    return float(sol[0]), float(np.sqrt(cov[0, 0]))
+
+
+def gain_agrees(gain: float, fit: tuple[float, float] | None) -> bool:
+    """Whether the calibration's flexion gain stands against the whole recording's ``fit``
+    (slope, standard error): it does unless the recording puts it further from its own slope
+    than no gain (1.0) is, by more than 1.96 standard errors; with nothing to judge by
+    (``fit`` None) it stands.
+
+    The calibration fits the gain on the drives' few still moments, where sway and wobble can
+    fake several per cent; a gain 3 % off costs 0.5° at a 40° hold offline, more than the
+    gyro's own scale error (about 1 % on the parts we support) costs there (offline VQF carries
+    only part of a hold by gyro: about 0.15° at 40°). Of the two candidates the recording's
+    tens of transitions pick the nearer, so the check is never worse than not fitting."""
+    if fit is None:
+        return True
+    slope, se = fit
+    return abs(gain - slope) <= max(abs(1.0 - slope), 1.96 * se)
