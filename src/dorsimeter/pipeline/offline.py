@@ -69,9 +69,10 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
                                          cal.lever_arm)
             acc[m] -= np.asarray(cal.acc_offset_m_s2)  # the offset the drives found, as live
             gyr[m] -= np.asarray(cal.gyr_bias_rad_s)  # the stance's bias, as live
-            if cal.flexion_gyr_gain != 1.0 and gain_agrees(
-                    cal.flexion_gyr_gain, recording_flexion_gain(gyr[m], acc[m], rate_hz, cal)):
-                gyr[m] = flexion_scaled(gyr[m], cal.y_axis, cal.flexion_gyr_gain)
+            gain = cal.flexion_gyr_gain
+            if gain != 1.0 and gain_agrees(gain, recording_flexion_gain(gyr, acc, rate_hz,
+                                                                        cal, m)):
+                gyr[m] = flexion_scaled(gyr[m], cal.y_axis, gain)
     return estimate_orientation(gyr, acc, rate_hz, offline=True)[idx]
 
 
@@ -90,13 +91,15 @@ MIN_TRANSITION_RAD = float(np.radians(10.0))
 
 
 def recording_flexion_gain(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
-                           cal: MountingCalibration) -> tuple[float, float] | None:
+                           cal: MountingCalibration, mine: np.ndarray | None = None
+                           ) -> tuple[float, float] | None:
     """(slope, its standard error) of the accelerometer's flexion change against the gyro's
     between consecutive still windows of the whole recording, or None when fewer than four
     transitions of ``MIN_TRANSITION_RAD`` are found.
 
     ``gyr_rad_s``: without the stance's bias; ``acc_m_s2``: without the calibration's offset
-    and the rotational acceleration about the ankle.
+    and the rotational acceleration about the ankle; ``mine``: the samples of ``cal``'s side
+    (a transition with another side's samples in it is not one).
     Every rep moves from a still rest to a still hold and back, so a recording holds tens of
     such transitions where the calibration's drives hold a few still moments. Per window the
     mean flexion reading (``cal.angles_deg``) of the accelerometer and of the previous
@@ -111,7 +114,6 @@ def recording_flexion_gain(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz:
     wl = lowpassed(w, rate_hz)
     dwl = np.gradient(wl, 1.0 / rate_hz, axis=0)
     a = np.asarray(acc_m_s2, dtype=float)
-    rots = carried_rotations(w, rate_hz)  # sensor frame at each sample -> at the first
     still = (np.linalg.norm(wl, axis=1) < STILL_RAD_S) & (
         np.linalg.norm(dwl, axis=1) < STILL_RAD_S2)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], still.astype(np.int8), [0]])))
@@ -126,11 +128,16 @@ def recording_flexion_gain(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz:
 
     da, dg, dt = [], [], []
     for (i0, j0), (i1, j1) in zip(wins[:-1], wins[1:], strict=True):
+        if mine is not None and not np.all(mine[i0:j1]):
+            continue
+        # each sample's frame -> window A's first (only the span of the two windows: memory
+        # stays bounded by the longest transition, whatever the recording's length)
+        rots = carried_rotations(w[i0:j1], rate_hz)
+        na, nb = j0 - i0, i1 - i0
         # window A's gravity, carried by the gyro through both windows
-        g0 = np.einsum("kij,kj->i", rots[i0:j0], a[i0:j0])
-        carried = np.concatenate([np.einsum("kji,j->ki", rots[i0:j0], g0),
-                                  np.einsum("kji,j->ki", rots[i1:j1], g0)])
-        na = j0 - i0
+        g0 = np.einsum("kij,kj->i", rots[:na], a[i0:j0])
+        carried = np.concatenate([np.einsum("kji,j->ki", rots[:na], g0),
+                                  np.einsum("kji,j->ki", rots[nb:], g0)])
         da.append(angle(a[i1:j1]) - angle(a[i0:j0]))
         dg.append(angle(carried[na:]) - angle(carried[:na]))
         dt.append(0.5 * (i1 + j1 - i0 - j0) / rate_hz)
