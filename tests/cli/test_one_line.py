@@ -90,6 +90,7 @@ def test_monitor_target_and_export_and_recover_ids_are_one_line(rig):
     ("[record]\nclip_rotation = \"nan,0,0\"\n", r"key 'record\.clip_rotation'.*three angles"),
     ("a = " + "[" * 50_000 + "]" * 50_000 + "\n", r"config\.toml: (nested too deeply|not valid)"),
     ("force = true\n", r"no command has an option --force"),
+    ('athlete = "a\\u0000b"\n', r"key 'athlete' = .*: a NUL character is not allowed"),
 ])
 def test_bad_config_values_name_file_key_and_expectation(tmp_path, text, expect):
     home = tmp_path / "home"
@@ -423,3 +424,28 @@ def test_output_names_too_long_for_the_file_system_are_one_line(rig, tmp_path):
         rc, _, err = cli(*argv)
         one_line(rc, err)
         assert "too long" in err and len(err) < 300, err
+
+
+def test_an_output_path_with_a_nul_character_is_one_line(rig, tmp_path):
+    """The 100k hostile run found ``report X --out '\\x00'`` raising ValueError (embedded null
+    byte) from the file system call; a config file's string can carry one too."""
+    home, _, _, _ = rig
+    for argv in (("report", "latest", "--out", "\x00", "--home", home),
+                 ("report", "h#", "--out", "a\x00b.html", "--home", home),
+                 ("export", "latest", "--out", tmp_path / "x\x00", "--home", home)):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "NUL character" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_nul_character_in_any_argument_or_config_value_is_one_line(rig, tmp_path):
+    """Input paths too: ``analyze 'a\\x00b'``, ``history --home 'h\\x00'`` raised ValueError."""
+    home, _, raw, _ = rig
+    for argv in (("analyze", "a\x00b"), ("calibrate", "a\x00", "--out", tmp_path / "c.json"),
+                 ("history", "--home", str(home) + "\x00"), ("sensors", "list", "--home", "\x00"),
+                 ("analyze", raw, "--calibration", "\x00")):
+        rc, _, err = cli(*argv)
+        one_line(rc, err)
+        assert "NUL character is not allowed" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -132,6 +132,10 @@ def _error(e: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     plain_output()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    nul = [k for k, a in enumerate(argv or (), 1) if "\x00" in str(a)]
+    if nul:  # only in-process: a real command line cannot carry one (C strings)
+        _error(f"argument {nul[0]}: a NUL character is not allowed")
+        return 2
     try:
         args = _parse(argv)
     except SystemExit as e:  # argparse: --help (0) or its one-line error (2), already printed

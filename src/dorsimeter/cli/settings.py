@@ -108,6 +108,8 @@ def _convert(action: argparse.Action, value, where: str, key: str):
         raise bad("expected true or false")
     if isinstance(value, (dict, list)):
         raise bad("expected a single value, not a table or a list")
+    if isinstance(value, str) and "\x00" in value:  # TOML's "\u0000": no path or name holds it
+        raise bad("a NUL character is not allowed")
     kind = getattr(action.type, "__name__", "text")
     if kind in ("text", "str") or action.type is None:
         if not isinstance(value, str):  # athlete = 12: quote it

@@ -112,6 +112,8 @@ def check_path_length(path: str | os.PathLike, option: str) -> None:
 
     text = os.fspath(path)
     shown = terminal_safe(text if len(text) <= 60 else text[:57] + "...")
+    if "\x00" in text:  # no file system holds it (a config file's string can carry one)
+        raise DorsimeterError(f"{option} {shown!r}: a path cannot hold a NUL character")
     long_name = max((size(part) for part in Path(text).parts), default=0)
     if long_name > NAME_MAX_BYTES:
         raise DorsimeterError(f"{option} {shown}: a file or folder name of {long_name} bytes is "
