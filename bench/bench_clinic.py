@@ -413,7 +413,7 @@ def _pg(svc):
 
 def _pg_trial_count(svc, want: dict[str, float]) -> int:
     with _pg(svc) as conn:
-        return int(conn.execute("SELECT count(*) FROM trials WHERE uuid = ANY(%s::uuid[])",
+        return int(conn.execute("SELECT count(*) FROM trials WHERE uuid = ANY(%s::uuid[])",  # pyright: ignore[reportOptionalSubscript]
                                 (list(want),)).fetchone()[0])
 
 
@@ -422,7 +422,7 @@ def _count(svc, rigs: list[Rig], want: dict[str, float]) -> dict:
     with _pg(svc) as conn:
         rows = [(str(u), a) for u, a in conn.execute(
             "SELECT uuid, angle_deg FROM trials WHERE NOT superseded")]
-        sessions = int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+        sessions = int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])  # pyright: ignore[reportOptionalSubscript]
     got: dict[str, float] = {}
     dup = 0
     for u, a in rows:
