@@ -23,8 +23,9 @@ from dorsimeter.wire.frames import FrameDecoder
 from firmware_bridge.sim_drivers import SimBattery
 from tests.emulators.node import NodePeripheral
 from tests.emulators.peripheral import Impairments, Peripheral
-from tests.emulators.rig import BleRig, collect_seconds, run_cli, take
+from tests.emulators.rig import BleRig
 from tests.emulators.witmotion import WitMotionPeripheral
+from tests.sources.host import collect_seconds, run_cli, take
 
 pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 

@@ -17,7 +17,8 @@ from dorsimeter.tui.app import MonitorApp
 from dorsimeter.wire import movella
 from tests.emulators.movella import MovellaPeripheral
 from tests.emulators.peripheral import Impairments
-from tests.emulators.rig import BleRig, collect_seconds, maxima, run_cli, scan_line, take
+from tests.emulators.rig import BleRig
+from tests.sources import host
 from tests.tui.rig import frozen_clock, wait_for
 
 pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
@@ -28,7 +29,7 @@ async def test_rate_then_custom_mode_5_decoded_to_the_values_sent():
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:01",
                                               battery_pct=64))
         source = BleSource("Movella DOT", rate_hz=30)
-        batches = await take(source, 90, timeout_s=30)
+        batches = await host.take(source, 90, timeout_s=30)
         # Device Control written with the output-rate visit bit and 30 Hz, then Control 01 01 1A
         dev_write = next(w for w in dot.counters.writes if len(w) == 32)
         assert dev_write[0] == 0x10 and dev_write[24:26] == b"\x1e\x00"
@@ -57,7 +58,7 @@ async def test_a_rate_the_dot_does_not_stream_is_refused_naming_the_nearest():
         await rig.add(MovellaPeripheral(rig.link))
         source = BleSource("Movella DOT", rate_hz=100)  # 60 Hz is 40 % off: a mistake
         with pytest.raises(DeviceError, match=r"1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: .*@60"):
-            await take(source, 1, timeout_s=30)
+            await host.take(source, 1, timeout_s=30)
 
 
 async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(system_bus,
@@ -66,10 +67,10 @@ async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(
     async with BleRig() as rig:
         await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f7"))
         AllowList.load(str(home)).add("D4:22:CD:00:00:F7")
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
-                                       "ble:Movella DOT@100", "--duration", "5", "--out",
-                                       str(tmp_path / "dot.csv"), "--home", str(home),
-                                       timeout_s=90)
+        code, out, err = await host.run_cli(system_bus.env(), "record", "--sensor",
+                                            "ble:Movella DOT@100", "--duration", "5", "--out",
+                                            str(tmp_path / "dot.csv"), "--home", str(home),
+                                            timeout_s=90)
     assert code == 1 and out == "" and not (tmp_path / "dot.csv").exists()
     assert err.count("\n") == 1 and "streams at 1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: " \
         "ask for one of those, e.g. --sensor ble:NAME@60" in err
@@ -79,7 +80,7 @@ async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link))
         source = BleSource("Movella DOT", rate_hz=50)
-        batches = await take(source, 30, timeout_s=30)
+        batches = await host.take(source, 30, timeout_s=30)
         t = np.concatenate([b.t_s for b in batches])
         assert source.rate_hz == 60.0 and dot.rate_hz == 60
         assert np.allclose(np.diff(t), 1 / 60, atol=2e-6)
@@ -101,7 +102,7 @@ async def test_an_old_firmware_without_custom_mode_5_is_refused_in_one_line():
         dot = await rig.add(MovellaPeripheral(rig.link, custom_mode_5=False))
         source = BleSource("Movella DOT", rate_hz=60)
         with pytest.raises(DeviceError, match="did not start custom mode 5.*update its firmware"):
-            await take(source, 1, timeout_s=30)
+            await host.take(source, 1, timeout_s=30)
         assert dot.control[1] == 0 and dot.starts == 0  # the write was not taken
 
 
@@ -109,7 +110,7 @@ async def test_injected_loss_is_counted_exactly_from_the_timestamps():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, impairments=Impairments(0.1, seed=4)))
         source = BleSource("Movella DOT", rate_hz=60)
-        batches = await collect_seconds(source, 5.0, timeout_s=40)
+        batches = await host.collect_seconds(source, 5.0, timeout_s=40)
         dec = source.state.decoder
         assert isinstance(dec, movella.DotDecoder)
         got = sum(len(b) for b in batches)
@@ -127,14 +128,8 @@ async def test_a_drop_reconnects_restarts_streaming_and_counts_the_samples_misse
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:a5"))
         source = BleSource("d4:22:cd:00:00:a5", rate_hz=60)  # by its address, any case
-        mark = {}
-
-        async def on_batch(batch):
-            if not mark and batch.t_s[-1] >= 1.0:
-                mark["t"] = float(batch.t_s[-1])
-                await dot.drop_link(silent_s=0.5)
-
-        batches = await collect_seconds(source, 3.0, timeout_s=40, on_batch=on_batch)
+        batches = await host.collect_seconds(source, 3.0, timeout_s=40,
+                                             on_batch=host.drop_link_at(dot, 1.0, silent_s=0.5))
         (gap,) = source.gaps
         assert dot.starts == 2 and source.link.reconnects == 1  # measurement started again
         assert not gap.estimated and gap.lost_samples is not None
@@ -155,7 +150,7 @@ async def test_scan_finds_the_dot_by_name_and_a_renamed_one_by_its_maker_data(sy
         found = await scan_sensors(2.0)
         assert [(f.name, f.kind, f.battery_pct) for f in found] == [
             ("Movella DOT", "Movella DOT", 58), ("left shin", "Movella DOT", 91)]
-        line = await scan_line(system_bus.env(), tmp_path / "home", "D4:22:CD:00:00:E1")
+        line = await host.scan_line(system_bus.env(), tmp_path / "home", "D4:22:CD:00:00:E1")
     assert "Movella DOT" in line and "-60 dBm" in line and "58 %" in line
 
 
@@ -167,9 +162,9 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
         out_csv = tmp_path / "dot.csv"
         # no @RATE: the DOT streams at 60 Hz, its rate nearest 100 Hz, and the live pipeline,
         # the session and the raw CSV take that rate from the stream
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor", "ble:Movella DOT",
-                                       "--duration", "25", "--out", str(out_csv),
-                                       "--home", str(home), timeout_s=150)
+        code, out, err = await host.run_cli(system_bus.env(), "record", "--sensor",
+                                            "ble:Movella DOT", "--duration", "25", "--out",
+                                            str(out_csv), "--home", str(home), timeout_s=150)
     assert code == 0, err
     assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
         "left: Movella DOT 'Movella DOT' (BLE): streaming at 60 Hz (the rate it offers nearest "
@@ -184,11 +179,11 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     k = len(rec.t_s)
     assert np.allclose(rec.acc_m_s2, acc[i0:i0 + k], atol=1e-4)
     assert np.allclose(np.abs(np.sum(rec.quat * quat[i0:i0 + k], axis=1)), 1, atol=1e-5)
-    live = maxima(out)
+    live = host.maxima(out)
     assert "left" in live, out
-    code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
+    code, again, err = await host.run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
     assert code == 0, err
-    assert maxima(again) == live
+    assert host.maxima(again) == live
 
 
 async def test_the_monitor_streams_it_at_60_hz_and_says_so(tmp_path):

@@ -139,16 +139,6 @@ def test_a_lost_notification_of_one_stream_realigns_the_pairs_and_is_counted():
 
 
 @FAST
-@given(st.lists(st.binary(max_size=40), max_size=12))
-def test_no_notification_makes_it_raise(notes):
-    dec = W.MetaWearDecoder(100.0)
-    for n in notes:
-        for b in dec.feed(n):
-            assert len(b.t_s) == len(b.acc_m_s2) == len(b.gyr_rad_s)
-            assert np.all(np.isfinite(b.acc_m_s2))
-
-
-@FAST
 @given(st.integers(0, 2**31), st.lists(st.binary(min_size=1, max_size=30), max_size=10))
 def test_garbage_between_notifications_resynchronises_and_every_pair_comes_out(seed, junk):
     rng = np.random.default_rng(seed % 10_000)

@@ -121,16 +121,6 @@ def test_replies_other_references_and_garbage_are_not_data():
 
 
 @FAST
-@given(st.lists(st.binary(max_size=200), max_size=12))
-def test_no_notification_makes_it_raise(notes):
-    dec = M.MovesenseDecoder(104.0)
-    for n in notes:
-        for b in dec.feed(n):
-            assert len(b.t_s) == len(b.acc_m_s2) == len(b.gyr_rad_s)
-            assert np.all(np.isfinite(b.acc_m_s2)) and np.all(np.isfinite(b.gyr_rad_s))
-
-
-@FAST
 @given(st.integers(0, 2**31), st.lists(st.binary(min_size=1, max_size=60), max_size=8),
        st.lists(st.integers(0, 20), max_size=4))
 def test_garbage_between_messages_resynchronises_and_every_intact_one_comes_out(
