@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from dorsimeter.store.security import AllowList
 from tests.emulators.peripheral import Peripheral
 
 
@@ -83,6 +84,28 @@ async def scan_line(env: dict, home: Path, address: str) -> str:
     code, out, err = await run_cli(env, "scan", "--timeout", "1.5", "--home", str(home))
     assert code == 0, err
     return next(ln for ln in out.splitlines() if address in ln)
+
+
+async def record(env: dict, home: Path, address: str, sensor: str, out_csv: Path,
+                 duration_s: float, timeout_s: float = 150) -> tuple[str, str]:
+    """``dorsimeter record --sensor SENSOR`` (exit 0) into ``out_csv``, the sensor at
+    ``address`` allow-listed in ``home`` first: what it printed (stdout, stderr)."""
+    AllowList.load(str(home)).add(address)
+    code, out, err = await run_cli(env, "record", "--sensor", sensor, "--duration",
+                                   f"{duration_s:g}", "--out", str(out_csv), "--home", str(home),
+                                   timeout_s=timeout_s)
+    assert code == 0, err
+    return out, err
+
+
+async def assert_reanalysed(env: dict, out_csv: Path, out: str) -> None:
+    """``dorsimeter analyze`` of the raw CSV ``record`` wrote prints each leg's max and
+    best-valid angles as ``record`` printed them live (``out``: the left leg's at least)."""
+    live = maxima(out)
+    assert "left" in live, out
+    code, again, err = await run_cli(env, "analyze", str(out_csv), timeout_s=120)
+    assert code == 0, err
+    assert maxima(again) == live
 
 
 def maxima(text: str) -> dict[str, tuple[str, str]]:

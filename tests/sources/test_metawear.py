@@ -15,7 +15,6 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.sources.registry import MetaWearKind
-from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import metawear
 from tests.emulators.metawear import MODULE_INFO, MetaWearPeripheral
@@ -178,13 +177,9 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
 
     async with BleRig() as rig:
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear-rec", "F7:A1:2B:00:01:08"))
-        AllowList.load(str(tmp_path / "home")).add("F7:A1:2B:00:01:08")
         out_csv = tmp_path / "raw.csv"
-        code, out, err = await host.run_cli(
-            system_bus.env(), "record", "--sensor", "ble:MetaWear-rec", "--duration",
-            str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
-            timeout_s=120)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), tmp_path / "home", "F7:A1:2B:00:01:08",
+                                     "ble:MetaWear-rec", out_csv, RECORD_S, timeout_s=120)
     assert "streaming at" not in err  # 100 Hz is offered: no note
     n = RECORD_S * 100
     assert f"wrote {n} samples" in out

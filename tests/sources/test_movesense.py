@@ -13,7 +13,6 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.sources.registry import MovesenseKind
-from dorsimeter.store.security import AllowList
 from dorsimeter.wire import movesense
 from tests.emulators.movesense import MovesensePeripheral
 from tests.emulators.peripheral import Impairments
@@ -166,13 +165,10 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
     async with BleRig() as rig:
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000107",
                                                "0C:8C:DC:00:01:07"))
-        AllowList.load(str(tmp_path / "home")).add("0C:8C:DC:00:01:07")
         out_csv = tmp_path / "raw.csv"
-        code, out, err = await host.run_cli(
-            system_bus.env(), "record", "--sensor", "ble:Movesense 174630000107",
-            "--duration", str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
-            timeout_s=120)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), tmp_path / "home", "0C:8C:DC:00:01:07",
+                                     "ble:Movesense 174630000107", out_csv, RECORD_S,
+                                     timeout_s=120)
     assert "left: Movesense 'Movesense 174630000107' (BLE): streaming at 104 Hz" in err
     n = int(RECORD_S * 104)
     assert f"wrote {n} samples" in out

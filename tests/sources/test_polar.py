@@ -160,15 +160,11 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     home = tmp_path / "home"
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link, "Polar Sense 1A2B3C4D", "A0:9E:1A:00:00:f8"))
-        AllowList.load(str(home)).add("A0:9E:1A:00:00:F8")
         out_csv = tmp_path / "vs.csv"
         # no @RATE: ACC + gyro at 104 Hz, its rate nearest 100 Hz, which the live pipeline, the
         # session and the raw CSV take from the stream
-        code, out, err = await host.run_cli(system_bus.env(), "record", "--sensor",
-                                            "ble:Polar Sense 1A2B3C4D", "--duration", "25",
-                                            "--out", str(out_csv), "--home", str(home),
-                                            timeout_s=150)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), home, "A0:9E:1A:00:00:F8",
+                                     "ble:Polar Sense 1A2B3C4D", out_csv, 25)
     assert vs.counters.writes[:3] == polar.imu_start_commands(104)
     assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
         "left: Polar Verity Sense 'Polar Sense 1A2B3C4D' (BLE): streaming at 104 Hz (the rate "
@@ -182,11 +178,7 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     t_sent = (common - min(t_acc[0], t_gyr[0])) / 1e9
     i0 = int(np.argmin(np.abs(t_sent - rec.t_s[0])))
     assert np.allclose(rec.acc_m_s2, acc_g[ia][i0:i0 + len(rec.t_s)] * GRAVITY_M_S2, atol=1e-4)
-    live = host.maxima(out)
-    assert "left" in live, out
-    code, again, err = await host.run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
-    assert code == 0, err
-    assert host.maxima(again) == live
+    await host.assert_reanalysed(system_bus.env(), out_csv, out)
 
 
 async def test_live_calibrate_at_a_rate_near_one_it_offers_says_so_and_calibrates(system_bus,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,12 +45,8 @@ def test_commands_are_the_vendor_clients_bytes():
 def test_rates_offered_and_their_paths():
     assert M.BLE_RATES_HZ == (13.0, 26.0, 52.0, 104.0)
     assert [M.samples_per_notification(r) for r in M.BLE_RATES_HZ] == [1, 2, 4, 8]
-    try:
+    with pytest.raises(ValueError, match="13, 26, 52, 104 Hz, not 100"):
         M.imu6_path(100.0)
-    except ValueError as e:
-        assert "13, 26, 52, 104 Hz, not 100" in str(e)
-    else:
-        raise AssertionError
 
 
 def test_the_apps_replies_are_parsed():
