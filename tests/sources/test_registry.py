@@ -92,6 +92,7 @@ def test_every_family_is_declared_whole_with_its_decoder_and_its_emulator():
                 dec.feed(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8)
                          .tobytes())
             assert dec.stats.bytes_skipped > 0
+            assert kind.packets(dec) >= 0  # its packets_stat names one of the decoder's counters
         # the emulator, written from the vendor's layout, serves the UUIDs the entry declares
         emulator = importlib.import_module(f"tests.emulators.{kind.key}")
         peripheral_cls = next(v for v in vars(emulator).values() if isinstance(v, type)
