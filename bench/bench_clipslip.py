@@ -47,7 +47,7 @@ def session(seed: int, slip_deg: float) -> tuple[list[float], np.ndarray, np.nda
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench clipslip", description=__doc__.split(
+    ap = argparse.ArgumentParser(prog="python -m bench clipslip", description=__doc__.split(  # pyright: ignore[reportOptionalMemberAccess]
         "\n")[0])
     ap.add_argument("--athletes", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0)

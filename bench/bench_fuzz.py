@@ -37,7 +37,7 @@ DEFAULT_CASES = 100_000
 
 def _hypothesis_run(prop, n: int) -> float:
     cfg = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
-                   suppress_health_check=list(HealthCheck))
+                   suppress_health_check=list(HealthCheck))  # pyright: ignore[reportArgumentType]
 
     @cfg
     @given(fz.SEED, fz.OPS, fz.CUTS)
@@ -130,7 +130,7 @@ def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
                 break
             cfg = settings(max_examples=min(round_size, n - out.cases), deadline=None,
                            database=None, phases=[Phase.generate],
-                           suppress_health_check=list(HealthCheck))
+                           suppress_health_check=list(HealthCheck))  # pyright: ignore[reportArgumentType]
             hypothesis_seed(k * workers + worker)(cfg(given(case)(one)))()
             k += 1
     finally:

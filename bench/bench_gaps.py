@@ -69,7 +69,7 @@ SERIAL_ATHLETES = int(os.environ.get("DORSIMETER_GAPS_SERIAL_ATHLETES", 3))
 def _athlete(seed: int) -> ShankSim:
     rng = np.random.default_rng(9000 + seed)
     mount = Mount(height_m=float(rng.uniform(0.10, 0.25)),
-                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))
+                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))  # pyright: ignore[reportArgumentType]
                   + (float(rng.uniform(0, 360)),))
     return ShankSim(rate_hz=RATE_HZ, seed=seed, mount=mount,
                     errors=SensorErrors.realistic(MODEL, RATE_HZ, seed=seed))
@@ -92,12 +92,12 @@ def gap_start_s(sim: ShankSim, phase: str, gap_s: float) -> float:
 def _cut(b: ImuBatch, t0: float, gap_s: float) -> ImuBatch:
     keep = np.flatnonzero((b.t_s < t0) | (b.t_s >= t0 + gap_s))
     return ImuBatch(b.t_s[keep], b.acc_m_s2[keep], b.gyr_rad_s[keep], side=b.side,
-                    truth={k: v[keep] for k, v in b.truth.items()})
+                    truth={k: v[keep] for k, v in b.truth.items()})  # pyright: ignore[reportOptionalMemberAccess]
 
 
 def _sensor_cal(sim: ShankSim, seed: int):
     """The athlete's unit's box calibration (six still poses)."""
-    _, pa, pg = still_pose_recording(sim.errors, RATE_HZ, seed + 100, n_random=6)
+    _, pa, pg = still_pose_recording(sim.errors, RATE_HZ, seed + 100, n_random=6)  # pyright: ignore[reportArgumentType]
     return calibrate_sensor(pa, pg, RATE_HZ, f"{MODEL}-{seed}")
 
 
@@ -123,7 +123,7 @@ def judge(sim: ShankSim, pipe: Pipeline, results: SessionResults, told: list[str
         f = hit[0]
         if t.valid and not f.valid:
             why.append(f"rep at {t.t_start_s:.1f} s marked heel lift")
-        elif f.scored and abs(f.angle_deg - t.end_angle_deg) > TARGET_DEG:
+        elif f.scored and abs(f.angle_deg - t.end_angle_deg) > TARGET_DEG:  # pyright: ignore[reportOptionalOperand]
             why.append(f"rep at {t.t_start_s:.1f} s: {f.angle_deg:.1f}° for "
                        f"{t.end_angle_deg:.1f}°")
         elif not f.scored and not in_gap and t.valid:

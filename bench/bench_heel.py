@@ -49,7 +49,7 @@ def _sim(script: str, seed: int, lifts: bool, **channels) -> ShankSim:
     rng = np.random.default_rng(1000 + seed)
     mount = Mount(height_m=float(rng.uniform(0.10, 0.25)),
                   anterior_m=float(rng.uniform(0.02, 0.05)),
-                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))
+                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))  # pyright: ignore[reportArgumentType]
                   + (float(rng.uniform(0, 360)),))
     spec = ShankSim(script=script, effects=ShinEffects()).spec
     if lifts:
@@ -65,7 +65,7 @@ def _stream(sim: ShankSim, seconds: float) -> tuple[Readings, np.ndarray, np.nda
     t_cal = np.inf
     for _ in range(int(seconds * RATE_HZ) // CHUNK):
         big = sim.generate(CHUNK)
-        lift.append(big.truth["heel_lift_m"])
+        lift.append(big.truth["heel_lift_m"])  # pyright: ignore[reportOptionalSubscript]
         t.append(big.t_s)
         for i in range(0, CHUNK, BATCH):
             r, events = pipe.push(big.slice(i, i + BATCH))
@@ -87,14 +87,14 @@ def _score_lifts(sim: ShankSim, r: Readings, t_truth, lift_truth, t_cal: float):
     used = np.zeros(len(rises), dtype=bool)
     out = []
     for rep in sim.counted_reps(until_s=float(r.t_s[-1]) - 1.0):
-        if rep.lift_m <= 0 or rep.lift_start_s < t_cal + 2.0:
+        if rep.lift_m <= 0 or rep.lift_start_s < t_cal + 2.0:  # pyright: ignore[reportOptionalOperand]
             continue
-        hit = (rises >= rep.lift_start_s) & (rises <= rep.lift_end_s + 0.3)
+        hit = (rises >= rep.lift_start_s) & (rises <= rep.lift_end_s + 0.3)  # pyright: ignore[reportOptionalOperand]
         used |= hit
         over = t_truth[(t_truth >= rep.lift_start_s) & (lift_truth >= 0.010)]
         if hit.any():
             first = float(rises[hit][0])
-            out.append((rep.lift_m, True, first - rep.lift_start_s,
+            out.append((rep.lift_m, True, first - rep.lift_start_s,  # pyright: ignore[reportOperatorIssue]
                         first - float(over[0]) if len(over) else np.nan))
         else:
             out.append((rep.lift_m, False, np.nan, np.nan))
@@ -103,7 +103,7 @@ def _score_lifts(sim: ShankSim, r: Readings, t_truth, lift_truth, t_cal: float):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench heel", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench heel", description=__doc__.split("\n")[0])  # pyright: ignore[reportOptionalMemberAccess]
     ap.add_argument("--athletes", type=int, default=21, help="simulated athletes (21)")
     ap.add_argument("--seconds", type=float, default=150.0,
                     help="length of each session, s (150)")

@@ -47,13 +47,13 @@ MODEL = "bmi270"
 def _athlete(script: str, seed: int, rate_hz: float) -> ShankSim:
     rng = np.random.default_rng(7000 + seed)
     mount = Mount(height_m=float(rng.uniform(0.10, 0.25)),
-                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))
+                  clip_rotation_deg=tuple(float(x) for x in rng.uniform(-20, 20, 2))  # pyright: ignore[reportArgumentType]
                   + (float(rng.uniform(0, 360)),))
     return ShankSim(rate_hz=rate_hz, script=script, seed=seed, mount=mount,
                     errors=SensorErrors.realistic(MODEL, rate_hz, seed=seed))
 
 
-def _match(found: list[dict], truth) -> list[tuple[dict | None, object]]:
+def _match(found: list, truth) -> list[tuple]:
     out = []
     for t in truth:
         best = min(found, key=lambda r: abs(r.t_start_s - t.t_start_s), default=None)
@@ -65,7 +65,7 @@ def _match(found: list[dict], truth) -> list[tuple[dict | None, object]]:
 def run_session(script: str, seconds: float, seed: int, rate_hz: float) -> dict:
     """One athlete's session at one rate: matched trials, our and plain VQF's errors."""
     sim = _athlete(script, seed, rate_hz)
-    _, pa, pg = still_pose_recording(sim.errors, rate_hz, seed + 100, n_random=6)
+    _, pa, pg = still_pose_recording(sim.errors, rate_hz, seed + 100, n_random=6)  # pyright: ignore[reportArgumentType]
     sensor_cal = calibrate_sensor(pa, pg, rate_hz, f"{MODEL}-{seed}")
     b = sim.generate(int(round(seconds * rate_hz)))
     pipe = Pipeline(rate_hz, sensor_cal=sensor_cal)
@@ -103,7 +103,7 @@ def _peak_errors(b: ImuBatch, angle_deg: np.ndarray, truth) -> list[float]:
     for t in truth:
         m = (b.t_s >= t.t_start_s) & (b.t_s <= t.t_end_s)
         if np.isfinite(angle_deg[m]).any():
-            out.append(abs(float(np.nanmax(angle_deg[m]) - b.truth["tibia_angle_deg"][m].max())))
+            out.append(abs(float(np.nanmax(angle_deg[m]) - b.truth["tibia_angle_deg"][m].max())))  # pyright: ignore[reportOptionalSubscript]
     return out
 
 

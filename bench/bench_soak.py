@@ -83,7 +83,7 @@ class Sensor:
         scale = 1.0 + self.clock_ppm * 1e-6
         dt_us = int(round(1e6 / RATE_HZ * scale))
         t_dev = np.rint(b.t_s * 1e6 * scale).astype(np.int64)
-        frames: list[tuple[bytes, int]] = []  # (frame, samples)
+        frames: list[tuple[bytes, int, bool]] = []  # (frame, samples, protected)
         for i in range(0, len(b), PER_FRAME):
             t_first = float(b.t_s[i])
             if self.restart_at_s is not None and t_first >= self.restart_at_s and \

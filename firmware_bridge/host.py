@@ -82,7 +82,7 @@ class PtyLink:
                 os.unlink(self.link_path)
             for fd in (self.master, self.slave):
                 try:
-                    os.close(fd)
+                    os.close(fd)  # pyright: ignore[reportArgumentType]
                 except OSError:
                     pass
             self.master = self.slave = None
@@ -137,9 +137,9 @@ class WitUartEmitter:
 
         samples = self.imu.read()
         b = self.imu.last_batch
-        if not samples:
+        if not samples or b is None:  # a read with samples always leaves its batch
             return 0
-        q = b.truth["sensor_quat"]
+        q = b.truth["sensor_quat"]  # pyright: ignore[reportOptionalSubscript]
         ang = Rotation.from_quat(q, scalar_first=True).as_euler("ZYX", degrees=True)[:, ::-1]
         g = 9.81
         out = b"".join(encode_uart_sample(b.acc_m_s2[i] / g, np.degrees(b.gyr_rad_s[i]), ang[i])
@@ -162,7 +162,7 @@ class HostRunner:
         self.sim = sim if sim is not None else ShankSim(
             rate_hz=rate_hz, side=side, seed=seed, heel_switch=heel,
             mount=Mount(clip_rotation_deg=tuple(clip_rotation_deg)), script=script,
-            **({"errors": SensorErrors.none()} if ideal else {}))
+            **({"errors": SensorErrors.none()} if ideal else {}))  # pyright: ignore[reportArgumentType]
         self.imu = SimImu(self.sim, self.clock, has_quat=quat)
         self.link = PtyLink(link_path)
         self.link.max_payload = max_payload
@@ -218,7 +218,7 @@ class HostRunner:
                 if cmd:
                     self.node.handle_command(cmd, self.link, trusted=True)
             else:
-                self.samples += self.emitter.step()
+                self.samples += self.emitter.step()  # pyright: ignore[reportOptionalMemberAccess]
                 self.link.receive()
             time.sleep(tick_s)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from dorsimeter.sim import ShankSim
+from dorsimeter.types import ImuBatch
 
 
 class SimClock:
@@ -30,7 +31,7 @@ class SimImu:
 
     def __init__(self, sim: ShankSim, clock: SimClock, has_quat: bool = False) -> None:
         self.sim, self.clock, self.has_quat = sim, clock, has_quat
-        self.last_batch = None
+        self.last_batch: ImuBatch | None = None
         self.truth: list = []  # (t_us, tibia_angle_deg) of every sample, for tests
         self.keep_truth = False
 
@@ -51,10 +52,10 @@ class SimImu:
             return []
         b = self.sim.generate(due)
         self.last_batch = b
-        q = b.truth["sensor_quat"] if self.has_quat else None
+        q = b.truth["sensor_quat"] if self.has_quat else None  # pyright: ignore[reportOptionalSubscript]
         t_us = [self.clock.us_at(t) for t in b.t_s]
         if self.keep_truth:
-            self.truth.append((b.t_s.copy(), b.truth["tibia_angle_deg"].copy()))
+            self.truth.append((b.t_s.copy(), b.truth["tibia_angle_deg"].copy()))  # pyright: ignore[reportOptionalSubscript]
         acc, gyr = b.acc_m_s2.tolist(), b.gyr_rad_s.tolist()
         return [(t_us[i], acc[i], gyr[i], None if q is None else q[i].tolist())
                 for i in range(len(b))]

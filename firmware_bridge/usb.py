@@ -9,7 +9,7 @@ link, so a command split across two reads is completed by the second.
 import select
 import sys
 
-import micropython
+import micropython  # pyright: ignore[reportMissingImports]  (MicroPython only)
 
 import firmware_bridge.wire as wire
 

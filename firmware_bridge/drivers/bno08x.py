@@ -18,7 +18,7 @@ among its troublesome chips): see hardware_docs/bom.md.
 """
 
 import struct
-import time
+import time  # MicroPython's: its ticks_*, sleep_ms have no CPython stubs (pyright ignores)
 
 ADDR = 0x4A  # 0x4B with SA0 high
 CH_COMMAND, CH_EXECUTABLE, CH_CONTROL, CH_REPORTS = 0, 1, 2, 3
@@ -96,15 +96,15 @@ class Bno08x:
 
     def _wait(self, done, timeout_ms):
         """Read packets (control ones handled, reports dropped) until ``done()`` or timeout."""
-        start = time.ticks_ms()
+        start = time.ticks_ms()  # pyright: ignore[reportAttributeAccessIssue]
         while not done():
             channel, payload = self._packet()
             if channel == CH_CONTROL:
                 self._control(payload)
             elif channel is None:
-                if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
+                if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:  # pyright: ignore[reportAttributeAccessIssue]
                     return False
-                time.sleep_ms(2)
+                time.sleep_ms(2)  # pyright: ignore[reportAttributeAccessIssue]
         return True
 
     def _control(self, payload):
@@ -118,7 +118,7 @@ class Bno08x:
 
     def _reset(self):
         self._send(CH_EXECUTABLE, bytes((EXE_RESET,)))
-        time.sleep_ms(RESET_DRAIN_MS)
+        time.sleep_ms(RESET_DRAIN_MS)  # pyright: ignore[reportAttributeAccessIssue]
         for _ in range(8):  # advertisement, reset complete, and whatever was still queued
             channel, _payload = self._packet()
             if channel is None:

@@ -1,24 +1,38 @@
 """Real Mosquitto and PostgreSQL for the clinic tests, started by scripts/clinic_services.py on
 free loopback ports in a temporary directory, and always stopped (a fixture's finally runs on
-failure and on Ctrl-C; every process a test starts is ended by its own pid)."""
+failure and on Ctrl-C; every process a test starts is ended by its own pid). How they are started
+and reached is ``tests.clinic.servers``, shared with ``bench/bench_clinic.py``."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.clinic.servers import (
+    ROOT,
+    broker_args,
+    cli_argv,
+    cli_env,
+    clinic_services,
+    dsn_file,
+    password_file,
+    pg,
+    private_tmp,
+    rig_trials,
+    run_cli,
+)
+from tests.clinic.servers import missing as _missing
+
+__all__ = ["ROOT", "broker_args", "cli_env", "dsn_file", "password_file", "pg", "rig_trials",
+           "run_cli", "_missing"]  # for the tests, which import them from here
 CLINIC = "c1"
 RIGS = ["r1", "r2", "r3"]
 
@@ -28,24 +42,6 @@ try:  # the clinic extra; without it only the test that single-rig commands need
 except ImportError:
     collect_ignore = ["test_security.py", "test_end_to_end.py", "test_team.py",
                       "test_outbox.py"]
-
-
-def _services_module():
-    spec = importlib.util.spec_from_file_location("clinic_services",
-                                                  ROOT / "scripts" / "clinic_services.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["clinic_services"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _missing() -> str | None:
-    if not shutil.which("mosquitto"):
-        return "mosquitto not installed (scripts/system-deps.sh installs it)"
-    if not (shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))):
-        return "PostgreSQL server not installed (scripts/system-deps.sh installs it)"
-    return None
 
 
 def wait_for(cond, what: str, timeout_s: float = 120.0, every_s: float = 0.1):
@@ -66,43 +62,12 @@ def services():
     why = _missing()
     if why:
         pytest.skip(why)
-    mod = _services_module()
-    tmp = Path(tempfile.mkdtemp(prefix="dorsimeter-clinic-"))
-    os.chmod(tmp, 0o711)  # the servers run as their own users when we are root
-    svc = mod.Services(tmp / "svc", CLINIC, list(RIGS))
+    tmp = private_tmp("dorsimeter-clinic-")
     try:
-        svc.start()
-        out = run_cli(["ingest", "--migrate", "--dsn-file", str(dsn_file(svc, "clinic_owner"))])
-        assert out.returncode == 0, out.stderr
-        yield svc
+        with clinic_services(tmp / "svc", CLINIC, RIGS) as svc:
+            yield svc
     finally:
-        svc.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def dsn_file(svc, role: str) -> Path:
-    return svc.db.root / f"{role}.dsn"
-
-
-def password_file(svc, user: str) -> Path:
-    return svc.broker.root / f"{user}.password"
-
-
-def broker_args(svc, user: str) -> list[str]:
-    return ["--broker", f"127.0.0.1:{svc.broker.port}", "--ca", svc.broker.tls["ca"],
-            "--clinic", CLINIC, "--password-file", str(password_file(svc, user))]
-
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    return env
-
-
-def run_cli(argv: list[str], timeout_s: float = 240.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import sys; from dorsimeter.cli import main; "
-                           "sys.exit(main())", *argv], capture_output=True, text=True,
-                          timeout=timeout_s, env=cli_env())
 
 
 class Proc:
@@ -111,10 +76,8 @@ class Proc:
     def __init__(self, argv: list[str], log: Path) -> None:
         self.log = log
         self._out = open(log, "ab")
-        self.p = subprocess.Popen([sys.executable, "-c", "import sys; from dorsimeter.cli "
-                                   "import main; sys.exit(main())", *argv],
-                                  stdout=self._out, stderr=self._out, env=cli_env(),
-                                  start_new_session=True)
+        self.p = subprocess.Popen(cli_argv(argv), stdout=self._out, stderr=self._out,
+                                  env=cli_env(), start_new_session=True)
 
     def kill(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
         if self.p.poll() is None:
@@ -149,29 +112,11 @@ def procs():
             p.kill()
 
 
-def pg(svc, role: str = "clinic_owner"):
-    import psycopg
-
-    return psycopg.connect(svc.db.dsn(role), autocommit=True)
-
-
 def ingested_trials(svc) -> dict[str, float]:
     """Trial UUID -> angle, of every trial the clinic database shows (not superseded)."""
     with pg(svc) as conn:
         return {str(u): a for u, a in conn.execute(
             "SELECT uuid, angle_deg FROM trials WHERE NOT superseded")}
-
-
-def rig_trials(home: Path) -> dict[str, float]:
-    """Trial UUID -> angle of every trial of a rig's finished sessions (its SQLite history)."""
-    import sqlite3
-
-    db = sqlite3.connect(home / "history.sqlite3")
-    try:
-        return dict(db.execute("SELECT t.uuid, t.angle_deg FROM trials t JOIN sessions s ON "
-                               "s.id = t.session_id WHERE s.ended = 1"))
-    finally:
-        db.close()
 
 
 def state(svc) -> dict:

@@ -34,25 +34,16 @@ import struct
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble.core import AdvertisingData
-from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.gatt import Service
 from bumble.link import LocalLink
 
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import GRAVITY_M_S2
-from tests.emulators.peripheral import (
-    NOTIFY,
-    READ,
-    Impairments,
-    Peripheral,
-    Ticker,
-    advertising_data,
-)
+from tests.emulators.peripheral import Impairments, Peripheral, Ticker, uuid128_list
 
 SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
 COMMAND_UUID = "326a9001-85cb-9195-d9dd-464cfbbae75a"
 NOTIFY_UUID = "326a9006-85cb-9195-d9dd-464cfbbae75a"
-BATTERY_SERVICE_16, BATTERY_LEVEL_16 = "180F", "2A19"
 #: ``test/common.py``: the boards' answers to ``module 80``
 MODULE_INFO = {0x03: b"\x03\x80\x01\x01", 0x13: b"\x13\x80\x00\x01", 0x11: b"\x11\x80\x00\x03"}
 MODULE_INFO_S = {**MODULE_INFO, 0x03: b"\x03\x80\x04\x00", 0x13: b"\x13\x80\x01\x00"}
@@ -129,19 +120,12 @@ class MetaWearPeripheral(Peripheral):
         self._changed = asyncio.Event()
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(NOTIFY_UUID, NOTIFY, Characteristic.READABLE, b"")
         command = self.writable(COMMAND_UUID, self._on_command)
-        battery = Characteristic(BATTERY_LEVEL_16, READ | NOTIFY, Characteristic.READABLE,
-                                 CharacteristicValue(read=lambda conn: bytes([self.battery_pct])))
-        return [Service(SERVICE_UUID, [command, self.data]),
-                Service(BATTERY_SERVICE_16, [battery])]
+        return [Service(SERVICE_UUID, [command, self.stream(NOTIFY_UUID)]),
+                self.battery_service(lambda: bytes([self.battery_pct]))]
 
     def advertisement(self) -> tuple[bytes, bytes]:
-        uuid_le = bytes.fromhex(SERVICE_UUID.replace("-", ""))[::-1]
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
-                                 (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                                  uuid_le)),
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return self.named_advertisement(uuid128_list(SERVICE_UUID))
 
     async def start(self) -> MetaWearPeripheral:
         await super().start()

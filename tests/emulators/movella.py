@@ -31,15 +31,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.link import LocalLink
 
 from dorsimeter.sim import ShankSim
-from tests.emulators.peripheral import (
-    NOTIFY,
-    READ,
-    WRITE,
-    Impairments,
-    Peripheral,
-    Ticker,
-    advertising_data,
-)
+from tests.emulators.peripheral import NOTIFY, READ, WRITE, Impairments, Peripheral, Ticker
 
 BASE = "1517{:04x}-4947-11e9-8646-d663bd873d93"
 CONFIG_SERVICE, DEVICE_INFO, DEVICE_CONTROL = BASE.format(0x1000), BASE.format(0x1001), \
@@ -105,7 +97,6 @@ class MovellaPeripheral(Peripheral):
         return struct.unpack_from("<H", self.device_control, 24)[0]
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(LONG_PAYLOAD, NOTIFY, Characteristic.READABLE, bytes(63))
         info = Characteristic(DEVICE_INFO, READ, Characteristic.READABLE, CharacteristicValue(
             read=lambda _c: bytes.fromhex(self.address.replace(":", ""))[::-1]
             + bytes([2, 6, 0]) + bytes(25)))  # address, firmware 2.6.0, build, serial...
@@ -115,22 +106,19 @@ class MovellaPeripheral(Peripheral):
             read=lambda _c: bytes(self.device_control), write=self._on_device_control))
         control = Characteristic(CONTROL, both, perm, CharacteristicValue(
             read=lambda _c: bytes(self.control), write=self._on_control))
-        battery = Characteristic(BATTERY, READ | NOTIFY, Characteristic.READABLE,
-                                 CharacteristicValue(read=lambda _c: bytes([self.battery_pct, 0])))
         return [Service(CONFIG_SERVICE, [info, dev_control]),
-                Service(MEASUREMENT_SERVICE, [control, self.data,
+                Service(MEASUREMENT_SERVICE, [control, self.stream(LONG_PAYLOAD, bytes(63)),
                                               Characteristic(MEDIUM_PAYLOAD, NOTIFY,
                                                              Characteristic.READABLE, bytes(40)),
                                               Characteristic(SHORT_PAYLOAD, NOTIFY,
                                                              Characteristic.READABLE, bytes(20))]),
-                Service(BATTERY_SERVICE, [battery])]
+                self.battery_service(lambda: bytes([self.battery_pct, 0]), BATTERY_SERVICE,
+                                     BATTERY)]
 
     def advertisement(self) -> tuple[bytes, bytes]:
         mac_le = bytes.fromhex(self.address.replace(":", ""))[::-1]
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
-                                 (AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
-                                  struct.pack("<H", XSENS_COMPANY_ID) + mac_le)),
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return self.named_advertisement((AdvertisingData.MANUFACTURER_SPECIFIC_DATA,
+                                         struct.pack("<H", XSENS_COMPANY_ID) + mac_le))
 
     async def start(self) -> MovellaPeripheral:
         await super().start()

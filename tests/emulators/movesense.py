@@ -30,25 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from bumble.core import AdvertisingData
-from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.gatt import Service
 from bumble.link import LocalLink
 
 from dorsimeter.sim import ShankSim
-from tests.emulators.peripheral import (
-    NOTIFY,
-    READ,
-    WRITE,
-    Impairments,
-    Peripheral,
-    Ticker,
-    advertising_data,
-)
+from tests.emulators.peripheral import WRITE, Impairments, Peripheral, Ticker
 
 SERVICE_UUID = "34802252-7185-4d5d-b431-630e7050e8f0"
 COMMAND_UUID = "34800001-7185-4d5d-b431-630e7050e8f0"
 DATA_UUID = "34800002-7185-4d5d-b431-630e7050e8f0"
 WHITEBOARD_SERVICE_16 = 0xFDF3
-BATTERY_SERVICE_16, BATTERY_LEVEL_16 = "180F", "2A19"
 APP_MTU = 161  # the app's buffers: "Big enough since MTU is 161"
 MAX_DATASUB_COUNT = 4
 IMU_RATES_HZ = (13, 26, 52, 104, 208, 416, 833, 1666)  # the meas_imu API's sample rates
@@ -133,25 +124,14 @@ class MovesensePeripheral(Peripheral):
         self.device.on("connection", self._watch_disconnection)
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(DATA_UUID, NOTIFY, Characteristic.READABLE, b"")
-
-        def on_write(conn, value: bytes) -> None:
-            self.counters.writes.append(bytes(value))
-            self.counters.write_times_s.append(time.monotonic())
-            self._on_command(bytes(value))
-
-        command = Characteristic(COMMAND_UUID, WRITE, Characteristic.WRITEABLE,
-                                 CharacteristicValue(write=on_write))
-        battery = Characteristic(BATTERY_LEVEL_16, READ | NOTIFY, Characteristic.READABLE,
-                                 CharacteristicValue(read=lambda conn: bytes([self.battery_pct])))
-        return [Service(SERVICE_UUID, [command, self.data]),
-                Service(BATTERY_SERVICE_16, [battery])]
+        command = self.writable(COMMAND_UUID, self._on_command, WRITE)
+        return [Service(SERVICE_UUID, [command, self.stream(DATA_UUID)]),
+                self.battery_service(lambda: bytes([self.battery_pct]))]
 
     def advertisement(self) -> tuple[bytes, bytes]:
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
-                                 (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                                  struct.pack("<H", WHITEBOARD_SERVICE_16))),
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return self.named_advertisement(
+            (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+             struct.pack("<H", WHITEBOARD_SERVICE_16)))
 
     def clock_ms(self) -> float:
         """The sensor's clock: ms since power-on."""

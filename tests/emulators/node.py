@@ -25,16 +25,13 @@ from firmware_bridge.node import SensorNode
 from firmware_bridge.sim_drivers import SimBattery, SimClock, SimImu
 from tests.emulators.peripheral import (
     NOTIFY,
-    READ,
     WRITE,
     Impairments,
     Peripheral,
     advertising_data,
+    uuid128_list,
 )
 
-# the firmware's Battery Service uses the Bluetooth SIG UUIDs 0x180F / 0x2A19
-BATTERY_SERVICE_16 = "180F"
-BATTERY_LEVEL_16 = "2A19"
 STEP_S = 0.004  # how often the node's main loop runs
 
 
@@ -86,8 +83,6 @@ class NodePeripheral(Peripheral):
         self.ignore_commands = 0  # commands to leave unanswered from now on
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(gatt.NODE_DATA_UUID, NOTIFY, Characteristic.READABLE, b"")
-
         def on_control(conn, value: bytes) -> None:
             self.counters.writes.append(bytes(value))
             if self.ignore_commands > 0:  # a node too busy to answer (the host's set-up fails)
@@ -99,19 +94,15 @@ class NodePeripheral(Peripheral):
         self.control = Characteristic(gatt.NODE_CONTROL_UUID, WRITE | NOTIFY,
                                       Characteristic.WRITE_REQUIRES_ENCRYPTION,
                                       CharacteristicValue(write=on_control))
-        battery = Characteristic(
-            BATTERY_LEVEL_16, READ | NOTIFY, Characteristic.READABLE,
-            CharacteristicValue(read=lambda conn: bytes([self.node.battery_reading()[0]])))
-        return [Service(gatt.NODE_SERVICE_UUID, [self.data, self.control]),
-                Service(BATTERY_SERVICE_16, [battery])]
+        # the firmware's Battery Service uses the Bluetooth SIG UUIDs 0x180F / 0x2A19
+        return [Service(gatt.NODE_SERVICE_UUID, [self.stream(gatt.NODE_DATA_UUID), self.control]),
+                self.battery_service(lambda: bytes([self.node.battery_reading()[0]]))]
 
     def advertisement(self) -> tuple[bytes, bytes]:
         # as the firmware does: name in the advertisement, the service UUID in the scan response
-        uuid_le = bytes.fromhex(gatt.NODE_SERVICE_UUID.replace("-", ""))[::-1]
         return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
                                  (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())),
-                advertising_data(
-                    (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, uuid_le)))
+                advertising_data(uuid128_list(gatt.NODE_SERVICE_UUID)))
 
     async def start(self) -> NodePeripheral:
         await super().start()

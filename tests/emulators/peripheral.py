@@ -31,6 +31,9 @@ NOTIFY = Characteristic.Properties.NOTIFY
 READ = Characteristic.Properties.READ
 WRITE = Characteristic.Properties.WRITE
 WRITE_NO_RESPONSE = Characteristic.Properties.WRITE_WITHOUT_RESPONSE
+INDICATE = Characteristic.Properties.INDICATE
+#: the standard Battery Service and its Battery Level characteristic (16-bit UUIDs)
+BATTERY_SERVICE_16, BATTERY_LEVEL_16 = "180F", "2A19"
 
 
 @dataclass
@@ -59,6 +62,12 @@ def advertising_data(*structures: tuple[int, bytes]) -> bytes:
     return bytes(AdvertisingData(list(structures)))
 
 
+def uuid128_list(uuid: str) -> tuple[int, bytes]:
+    """The advertising structure listing one 128-bit service UUID (little-endian on air)."""
+    return (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+            bytes.fromhex(uuid.replace("-", ""))[::-1])
+
+
 class Peripheral:
     """A Bumble device advertising on ``link``; subclasses add the GATT services and a stream."""
 
@@ -80,16 +89,31 @@ class Peripheral:
 
     # --- set-up
     def advertisement(self) -> tuple[bytes, bytes]:
-        """(advertising data, scan response data); subclasses override."""
-        return (advertising_data((AdvertisingData.FLAGS, bytes([0x06]))),
+        """(advertising data, scan response data); subclasses override (most through
+        :meth:`named_advertisement`)."""
+        return self.named_advertisement()
+
+    def named_advertisement(self, *structures: tuple[int, bytes]) -> tuple[bytes, bytes]:
+        """LE general discoverable, BR/EDR not supported and ``structures`` advertised, the
+        complete local name in the scan response: the layout most sensors use."""
+        return (advertising_data((AdvertisingData.FLAGS, b"\x06"), *structures),
                 advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
 
     def services(self) -> list[Service]:
         """The GATT services; subclasses override."""
         return []
 
-    def writable(self, uuid: str, on_write: Callable[[bytes], None]) -> Characteristic:
-        """A write/write-without-response characteristic that records and forwards writes."""
+    def stream(self, uuid: str, initial: bytes = b"") -> Characteristic:
+        """The streaming (notify) characteristic, kept as ``self.data``: the one whose
+        subscription ``subscribed`` follows and :meth:`notify` is mostly given."""
+        self.data = Characteristic(uuid, NOTIFY, Characteristic.READABLE, initial)
+        return self.data
+
+    def writable(self, uuid: str, on_write: Callable[[bytes], None],
+                 properties: Characteristic.Properties = WRITE | WRITE_NO_RESPONSE
+                 ) -> Characteristic:
+        """A write (and by default write-without-response) characteristic that records and
+        forwards writes."""
 
         def write(conn, value: bytes) -> None:
             self.counters.writes.append(bytes(value))
@@ -97,8 +121,16 @@ class Peripheral:
             self.last_write_encrypted = bool(conn.is_encrypted)
             on_write(bytes(value))
 
-        return Characteristic(uuid, WRITE | WRITE_NO_RESPONSE, Characteristic.WRITEABLE,
+        return Characteristic(uuid, properties, Characteristic.WRITEABLE,
                               CharacteristicValue(write=write))
+
+    @staticmethod
+    def battery_service(read: Callable[[], bytes], service: str = BATTERY_SERVICE_16,
+                        level: str = BATTERY_LEVEL_16) -> Service:
+        """A battery service: its level characteristic (read, notify) answering ``read()``;
+        the standard one (0x180F, level 0x2A19) unless a family has its own."""
+        return Service(service, [Characteristic(level, READ | NOTIFY, Characteristic.READABLE,
+                                                CharacteristicValue(read=lambda _c: read()))])
 
     async def start(self) -> Peripheral:
         for svc in self.services():

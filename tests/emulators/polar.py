@@ -29,27 +29,17 @@ import struct
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble.core import AdvertisingData
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.link import LocalLink
 
 from dorsimeter.sim import ShankSim
-from tests.emulators.peripheral import (
-    NOTIFY,
-    READ,
-    WRITE,
-    Impairments,
-    Peripheral,
-    Ticker,
-    advertising_data,
-)
+from tests.emulators.peripheral import INDICATE, READ, WRITE, Impairments, Peripheral, Ticker
 
 PMD_SERVICE = "fb005c80-02e7-f387-1cad-8acd2d8df0c8"
 PMD_CONTROL_POINT = "fb005c81-02e7-f387-1cad-8acd2d8df0c8"
 PMD_DATA = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
 BATTERY_SERVICE = "0000180f-0000-1000-8000-00805f9b34fb"
 BATTERY_LEVEL = "00002a19-0000-1000-8000-00805f9b34fb"
-INDICATE = Characteristic.Properties.INDICATE
 
 ECG, PPG, ACC, PPI, GYRO, MAG, SDK = 0, 1, 2, 3, 5, 6, 9
 KNOWN_TYPES = (ECG, PPG, ACC, PPI, GYRO, MAG, 7, SDK, 10, 11, 12, 13, 14)
@@ -113,18 +103,13 @@ class PolarPeripheral(Peripheral):
 
     # --- GATT
     def services(self) -> list[Service]:
-        self.data = Characteristic(PMD_DATA, NOTIFY, Characteristic.READABLE, b"")
         self.cp = Characteristic(PMD_CONTROL_POINT, READ | WRITE | INDICATE,
                                  Characteristic.READABLE | Characteristic.WRITEABLE,
                                  CharacteristicValue(read=lambda _c: self._features(),
                                                      write=self._on_command))
-        battery = Characteristic(BATTERY_LEVEL, READ | NOTIFY, Characteristic.READABLE,
-                                 CharacteristicValue(read=lambda _c: bytes([self.battery_pct])))
-        return [Service(PMD_SERVICE, [self.cp, self.data]), Service(BATTERY_SERVICE, [battery])]
-
-    def advertisement(self) -> tuple[bytes, bytes]:
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06")),
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return [Service(PMD_SERVICE, [self.cp, self.stream(PMD_DATA)]),
+                self.battery_service(lambda: bytes([self.battery_pct]), BATTERY_SERVICE,
+                                     BATTERY_LEVEL)]
 
     def _features(self) -> bytes:
         bits = 1 << ACC | 1 << PPG | 1 << PPI | 1 << GYRO | 1 << MAG

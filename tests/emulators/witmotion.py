@@ -21,21 +21,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble.core import AdvertisingData
-from bumble.gatt import Characteristic, Service
+from bumble.gatt import Service
 from bumble.link import LocalLink
 from scipy.spatial.transform import Rotation
 
 from dorsimeter.sim import ShankSim
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import witmotion
-from tests.emulators.peripheral import (
-    NOTIFY,
-    Impairments,
-    Peripheral,
-    Ticker,
-    advertising_data,
-)
+from tests.emulators.peripheral import Impairments, Peripheral, Ticker, uuid128_list
 
 # the BWT901BLE's GATT layout, as the vendor's app and SDK use it (a base of …-00805f9a34fb)
 SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
@@ -87,18 +80,12 @@ class WitMotionPeripheral(Peripheral):
         self.autostart = autostart
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(NOTIFY_UUID, NOTIFY, Characteristic.READABLE,
-                                   b"")
         write = self.writable(WRITE_UUID, self._on_command)
-        return [Service(SERVICE_UUID, [self.data, write])]
+        return [Service(SERVICE_UUID, [self.stream(NOTIFY_UUID), write])]
 
     def advertisement(self) -> tuple[bytes, bytes]:
         # WitMotion's UUIDs sit on a non-standard base (…-00805f9a34fb), so they are 128-bit
-        uuid_le = bytes.fromhex(SERVICE_UUID.replace("-", ""))[::-1]
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06"),
-                                 (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                                  uuid_le)),
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return self.named_advertisement(uuid128_list(SERVICE_UUID))
 
     async def start(self) -> WitMotionPeripheral:
         await super().start()

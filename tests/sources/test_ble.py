@@ -7,7 +7,6 @@ on a LocalLink; the numbers come from what the peripheral really sent.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 import numpy as np
@@ -22,37 +21,13 @@ from dorsimeter.types import GRAVITY_M_S2, Readings
 from dorsimeter.wire import witmotion
 from dorsimeter.wire.frames import FrameDecoder
 from firmware_bridge.sim_drivers import SimBattery
-from tests.emulators.dbus import private_system_bus
 from tests.emulators.node import NodePeripheral
 from tests.emulators.peripheral import Impairments, Peripheral
 from tests.emulators.rig import BleRig
 from tests.emulators.witmotion import WitMotionPeripheral
+from tests.sources.host import collect_seconds, run_cli, take
 
-
-@pytest.fixture(scope="module", autouse=True)
-def system_bus():
-    with private_system_bus() as bus:
-        yield bus
-
-
-async def take(source: BleSource, n_samples: int, timeout_s: float) -> list:
-    """The first ``n_samples`` samples' batches from ``source`` (then stops it)."""
-    out, n = [], 0
-
-    async def run():
-        nonlocal n
-        async for batch in source:
-            out.append(batch)
-            n += len(batch)
-            if n >= n_samples:
-                break
-
-    try:
-        await asyncio.wait_for(run(), timeout_s)
-    finally:
-        await source.close()
-    return out
-
+pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 
 async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
     async with BleRig(mtu=23) as rig:
@@ -83,29 +58,6 @@ async def test_witmotion_unlock_rate_then_packets_decoded_to_the_values_sent():
         assert np.allclose(np.linalg.norm(acc[:20], axis=1), GRAVITY_M_S2, atol=0.1)
         assert source.link.kind == "WitMotion BWT901BLE"
         assert source.link.address == "C0:57:17:00:00:01"
-
-
-async def collect_seconds(source: BleSource, seconds: float, timeout_s: float,
-                          on_batch=None, until=None) -> list:
-    """Batches from ``source`` until ``seconds`` of device time have arrived, or ``until(batch)``
-    holds (then stops it)."""
-    out = []
-
-    async def run():
-        async for batch in source:
-            out.append(batch)
-            if on_batch is not None:
-                await on_batch(batch)
-            if batch.t_s[-1] - out[0].t_s[0] >= seconds - 1e-9:
-                break
-            if until is not None and until(batch):
-                break
-
-    try:
-        await asyncio.wait_for(run(), timeout_s)
-    finally:
-        await source.close()
-    return out
 
 
 async def test_node_scan_connect_and_stream_200hz_for_10s_with_zero_loss():
@@ -259,20 +211,6 @@ async def test_callback_left_registered_by_the_old_connection_cannot_double_noti
             manager._device_watchers.get(path, set()).difference_update(old_watchers)
             task.cancel()
             await source.close()
-
-
-async def run_cli(env: dict, *args: str, timeout_s: float = 30) -> tuple[int, str, str]:
-    """``dorsimeter ARGS`` in a subprocess, while this event loop keeps the emulated radio up."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dorsimeter.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_scan_command_lists_supported_sensors_with_rssi_and_battery(system_bus, tmp_path):

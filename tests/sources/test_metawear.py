@@ -7,7 +7,6 @@ test vectors; the numbers compared here are what it put on the link.
 from __future__ import annotations
 
 import asyncio
-import re
 
 import numpy as np
 import pytest
@@ -16,28 +15,17 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.sources.registry import MetaWearKind
-from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import metawear
-from tests.emulators.dbus import private_system_bus
 from tests.emulators.metawear import MODULE_INFO, MetaWearPeripheral
 from tests.emulators.peripheral import Impairments
 from tests.emulators.rig import BleRig
-from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.sources import host
 
 RECORD_S = 20  # long enough for the simulated athlete's first reps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def system_bus():
-    with private_system_bus() as bus:
-        yield bus
-
-
-def _decoded(batches):
-    return (np.concatenate([b.t_s for b in batches]),
-            np.concatenate([b.acc_m_s2 for b in batches]),
-            np.concatenate([b.gyr_rad_s for b in batches]))
+pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 
 
 def _tail_match(decoded: np.ndarray, sent: np.ndarray, atol: float = 1e-9) -> int:
@@ -54,13 +42,13 @@ async def test_module_info_config_start_then_packed_acc_and_gyro_exactly_as_sent
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:01",
                                               battery_pct=66))
         source = BleSource("F7:A1:2B:00:01:01", rate_hz=100)
-        batches = await take(source, 300, timeout_s=20)
+        batches = await host.take(source, 300, timeout_s=20)
         assert mw.counters.writes[:2] == [b"\x03\x80", b"\x13\x80"]
         assert mw.counters.writes[2:10] == metawear.start_commands(100.0)
         assert mw.refused == [] and len(mw.sent.stream(0x03)) and len(mw.sent.stream(0x13))
         assert source.link.kind == "MetaWear" and source.link.battery_pct == 66
         assert source.link.loss is None  # no counter in the stream: loss is not known
-        t, acc, gyr = _decoded(batches)
+        t, acc, gyr = host.decoded(batches)
         acc_g, gyr_dps = mw.sent.stream(0x03), mw.sent.stream(0x13)
         i0 = _tail_match(acc / GRAVITY_M_S2, acc_g)
         n = len(t)
@@ -78,10 +66,10 @@ async def test_a_metamotions_bmi270_is_set_up_with_its_own_registers():
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaMotionS", "F7:A1:2B:00:01:02",
                                               chip="BMI270"))
         source = BleSource("MetaMotionS", rate_hz=100)
-        batches = await take(source, 60, timeout_s=20)
+        batches = await host.take(source, 60, timeout_s=20)
         assert mw.counters.writes[2:10] == metawear.start_commands(100.0, metawear.BMI270)
         assert mw.refused == [] and len(mw.sent.stream(0x03)) and len(mw.sent.stream(0x13))
-        _, acc, _ = _decoded(batches)
+        _, acc, _ = host.decoded(batches)
         i0 = _tail_match(acc / GRAVITY_M_S2, mw.sent.stream(0x03))
         assert i0 >= 0 and len(acc) >= 60
 
@@ -93,7 +81,7 @@ async def test_a_board_with_another_accelerometer_is_refused_in_one_line():
                                               module_info=info))
         source = BleSource("F7:A1:2B:00:01:09", rate_hz=100, give_up_s=1.0)
         with pytest.raises(DeviceError, match="not a BMI160 or a BMI270"):
-            await take(source, 1, timeout_s=20)
+            await host.take(source, 1, timeout_s=20)
         assert not mw.acc.streaming  # nothing was started
 
 
@@ -111,9 +99,9 @@ async def test_a_rate_it_does_not_offer_streams_at_the_nearest():
     async with BleRig() as rig:
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:04"))
         source = BleSource("F7:A1:2B:00:01:04", rate_hz=52)
-        batches = await take(source, 30, timeout_s=20)
+        batches = await host.take(source, 30, timeout_s=20)
         assert mw.counters.writes[2] == bytes([0x03, 0x03, 0x27, 0x0C]) and source.rate_hz == 50
-        t, _, _ = _decoded(batches)
+        t, _, _ = host.decoded(batches)
         assert np.allclose(np.diff(t), 0.02)
         assert source.rate_note is not None and source.rate_note.endswith(
             "streaming at 50 Hz (the rate it offers nearest the 52 Hz asked; it offers 25, 50, "
@@ -132,7 +120,7 @@ async def test_close_powers_the_board_down_so_it_stops_sampling():
     async with BleRig() as rig:
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:0a"))
         source = BleSource("F7:A1:2B:00:01:0a")
-        await take(source, 30, timeout_s=20)  # then closes it
+        await host.take(source, 30, timeout_s=20)  # then closes it
         assert source.rate_note is None and source.rate_hz == 100.0
         assert mw.counters.writes[-4:] == metawear.stop_commands()
         assert not (mw.acc.streaming or mw.gyro.streaming)
@@ -147,8 +135,8 @@ async def test_loss_of_one_streams_notification_is_seen_and_the_pairs_realign():
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:05",
                                               Impairments(loss_fraction=0.03, seed=11)))
         source = BleSource("F7:A1:2B:00:01:05", rate_hz=100)
-        batches = await collect_seconds(source, 6.0, timeout_s=40)
-        _, acc, gyr = _decoded(batches)
+        batches = await host.collect_seconds(source, 6.0, timeout_s=40)
+        _, acc, gyr = host.decoded(batches)
         lost = [p for p in mw.sent.packets if not p.delivered]
         assert lost and source.state.decoder is not None
         stats = source.state.decoder.stats
@@ -165,14 +153,8 @@ async def test_a_drop_reconnects_restarts_streaming_and_moves_the_sample_clock_o
     async with BleRig() as rig:
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:06"))
         source = BleSource("MetaWear", rate_hz=100)
-        mark = {}
-
-        async def on_batch(batch):
-            if not mark and batch.t_s[-1] >= 1.0:
-                mark["unsent"] = sum(not p.delivered for p in mw.sent.packets)
-                await mw.drop_link()
-
-        batches = await collect_seconds(source, 3.0, timeout_s=30, on_batch=on_batch)
+        batches = await host.collect_seconds(source, 3.0, timeout_s=30,
+                                             on_batch=host.drop_link_at(mw, 1.0))
         assert source.link.reconnects == 1
         (gap,) = source.gaps
         assert gap.estimated and gap.lost_samples is not None and gap.lost_samples > 0
@@ -185,15 +167,8 @@ async def test_scan_lists_it_with_its_battery(system_bus, tmp_path):
     async with BleRig() as rig:
         await rig.add(MetaWearPeripheral(rig.link, "MetaWear", "F7:A1:2B:00:01:07",
                                          battery_pct=58), rssi=-66)
-        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
-                                       "--home", str(tmp_path / "home"))
-    assert code == 0, err
-    line = next(ln for ln in out.splitlines() if "F7:A1:2B:00:01:07" in ln)
+        line = await host.scan_line(system_bus.env(), tmp_path / "home", "F7:A1:2B:00:01:07")
     assert "-66 dBm" in line and "58 %" in line and "MetaWear" in line
-
-
-def _maxima(text: str) -> dict[str, str]:
-    return dict(re.findall(r"(left|right): max tibia angle ([\d.]+)°", text))
 
 
 async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_numbers(
@@ -202,13 +177,9 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
 
     async with BleRig() as rig:
         mw = await rig.add(MetaWearPeripheral(rig.link, "MetaWear-rec", "F7:A1:2B:00:01:08"))
-        AllowList.load(str(tmp_path / "home")).add("F7:A1:2B:00:01:08")
         out_csv = tmp_path / "raw.csv"
-        code, out, err = await run_cli(
-            system_bus.env(), "record", "--sensor", "ble:MetaWear-rec", "--duration",
-            str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
-            timeout_s=120)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), tmp_path / "home", "F7:A1:2B:00:01:08",
+                                     "ble:MetaWear-rec", out_csv, RECORD_S, timeout_s=120)
     assert "streaming at" not in err  # 100 Hz is offered: no note
     n = RECORD_S * 100
     assert f"wrote {n} samples" in out
@@ -219,8 +190,8 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
     j0 = _tail_match(np.degrees(rec.gyr_rad_s), gyr_dps, atol=1e-3)
     assert np.allclose(rec.acc_m_s2 / GRAVITY_M_S2, acc_g[i0:i0 + n], atol=1e-6)
     assert np.allclose(np.degrees(rec.gyr_rad_s), gyr_dps[j0:j0 + n], atol=1e-3)
-    live = _maxima(out)
-    assert "left" in live and float(live["left"]) > 20.0
+    live = host.maxima(out)
+    assert "left" in live and float(live["left"][0]) > 20.0
     capsys.readouterr()
     assert main(["analyze", str(out_csv)]) == 0
-    assert _maxima(capsys.readouterr().out) == live
+    assert host.maxima(capsys.readouterr().out) == live

@@ -4,8 +4,6 @@ reconnects counted from the device timestamps, ``scan`` and ``record``."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -17,18 +15,13 @@ from dorsimeter.sources.registry import MovellaKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.wire import movella
-from tests.emulators.dbus import private_system_bus
 from tests.emulators.movella import MovellaPeripheral
 from tests.emulators.peripheral import Impairments
 from tests.emulators.rig import BleRig
-from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.sources import host
 from tests.tui.rig import frozen_clock, wait_for
 
-
-@pytest.fixture(scope="module", autouse=True)
-def system_bus():
-    with private_system_bus() as bus:
-        yield bus
+pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 
 
 async def test_rate_then_custom_mode_5_decoded_to_the_values_sent():
@@ -36,7 +29,7 @@ async def test_rate_then_custom_mode_5_decoded_to_the_values_sent():
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:01",
                                               battery_pct=64))
         source = BleSource("Movella DOT", rate_hz=30)
-        batches = await take(source, 90, timeout_s=30)
+        batches = await host.take(source, 90, timeout_s=30)
         # Device Control written with the output-rate visit bit and 30 Hz, then Control 01 01 1A
         dev_write = next(w for w in dot.counters.writes if len(w) == 32)
         assert dev_write[0] == 0x10 and dev_write[24:26] == b"\x1e\x00"
@@ -65,7 +58,7 @@ async def test_a_rate_the_dot_does_not_stream_is_refused_naming_the_nearest():
         await rig.add(MovellaPeripheral(rig.link))
         source = BleSource("Movella DOT", rate_hz=100)  # 60 Hz is 40 % off: a mistake
         with pytest.raises(DeviceError, match=r"1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: .*@60"):
-            await take(source, 1, timeout_s=30)
+            await host.take(source, 1, timeout_s=30)
 
 
 async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(system_bus,
@@ -74,10 +67,10 @@ async def test_record_at_a_rate_the_dot_does_not_stream_is_one_line_and_no_file(
     async with BleRig() as rig:
         await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f7"))
         AllowList.load(str(home)).add("D4:22:CD:00:00:F7")
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
-                                       "ble:Movella DOT@100", "--duration", "5", "--out",
-                                       str(tmp_path / "dot.csv"), "--home", str(home),
-                                       timeout_s=90)
+        code, out, err = await host.run_cli(system_bus.env(), "record", "--sensor",
+                                            "ble:Movella DOT@100", "--duration", "5", "--out",
+                                            str(tmp_path / "dot.csv"), "--home", str(home),
+                                            timeout_s=90)
     assert code == 1 and out == "" and not (tmp_path / "dot.csv").exists()
     assert err.count("\n") == 1 and "streams at 1, 4, 10, 12, 15, 20, 30, 60 Hz, not 100: " \
         "ask for one of those, e.g. --sensor ble:NAME@60" in err
@@ -87,7 +80,7 @@ async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link))
         source = BleSource("Movella DOT", rate_hz=50)
-        batches = await take(source, 30, timeout_s=30)
+        batches = await host.take(source, 30, timeout_s=30)
         t = np.concatenate([b.t_s for b in batches])
         assert source.rate_hz == 60.0 and dot.rate_hz == 60
         assert np.allclose(np.diff(t), 1 / 60, atol=2e-6)
@@ -109,7 +102,7 @@ async def test_an_old_firmware_without_custom_mode_5_is_refused_in_one_line():
         dot = await rig.add(MovellaPeripheral(rig.link, custom_mode_5=False))
         source = BleSource("Movella DOT", rate_hz=60)
         with pytest.raises(DeviceError, match="did not start custom mode 5.*update its firmware"):
-            await take(source, 1, timeout_s=30)
+            await host.take(source, 1, timeout_s=30)
         assert dot.control[1] == 0 and dot.starts == 0  # the write was not taken
 
 
@@ -117,7 +110,7 @@ async def test_injected_loss_is_counted_exactly_from_the_timestamps():
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, impairments=Impairments(0.1, seed=4)))
         source = BleSource("Movella DOT", rate_hz=60)
-        batches = await collect_seconds(source, 5.0, timeout_s=40)
+        batches = await host.collect_seconds(source, 5.0, timeout_s=40)
         dec = source.state.decoder
         assert isinstance(dec, movella.DotDecoder)
         got = sum(len(b) for b in batches)
@@ -135,14 +128,8 @@ async def test_a_drop_reconnects_restarts_streaming_and_counts_the_samples_misse
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:a5"))
         source = BleSource("d4:22:cd:00:00:a5", rate_hz=60)  # by its address, any case
-        mark = {}
-
-        async def on_batch(batch):
-            if not mark and batch.t_s[-1] >= 1.0:
-                mark["t"] = float(batch.t_s[-1])
-                await dot.drop_link(silent_s=0.5)
-
-        batches = await collect_seconds(source, 3.0, timeout_s=40, on_batch=on_batch)
+        batches = await host.collect_seconds(source, 3.0, timeout_s=40,
+                                             on_batch=host.drop_link_at(dot, 1.0, silent_s=0.5))
         (gap,) = source.gaps
         assert dot.starts == 2 and source.link.reconnects == 1  # measurement started again
         assert not gap.estimated and gap.lost_samples is not None
@@ -163,10 +150,7 @@ async def test_scan_finds_the_dot_by_name_and_a_renamed_one_by_its_maker_data(sy
         found = await scan_sensors(2.0)
         assert [(f.name, f.kind, f.battery_pct) for f in found] == [
             ("Movella DOT", "Movella DOT", 58), ("left shin", "Movella DOT", 91)]
-        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
-                                       "--home", str(tmp_path / "home"))
-    assert code == 0, err
-    line = next(ln for ln in out.splitlines() if "D4:22:CD:00:00:E1" in ln)
+        line = await host.scan_line(system_bus.env(), tmp_path / "home", "D4:22:CD:00:00:E1")
     assert "Movella DOT" in line and "-60 dBm" in line and "58 %" in line
 
 
@@ -174,14 +158,11 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     home = tmp_path / "home"
     async with BleRig() as rig:
         dot = await rig.add(MovellaPeripheral(rig.link, "Movella DOT", "D4:22:CD:00:00:f8"))
-        AllowList.load(str(home)).add("D4:22:CD:00:00:F8")
         out_csv = tmp_path / "dot.csv"
         # no @RATE: the DOT streams at 60 Hz, its rate nearest 100 Hz, and the live pipeline,
         # the session and the raw CSV take that rate from the stream
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor", "ble:Movella DOT",
-                                       "--duration", "25", "--out", str(out_csv),
-                                       "--home", str(home), timeout_s=150)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), home, "D4:22:CD:00:00:F8",
+                                     "ble:Movella DOT", out_csv, 25)
     assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
         "left: Movella DOT 'Movella DOT' (BLE): streaming at 60 Hz (the rate it offers nearest "
         "100 Hz; name another with @RATE; it offers 1, 4, 10, 12, 15, 20, 30, 60 Hz)"]
@@ -195,11 +176,7 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     k = len(rec.t_s)
     assert np.allclose(rec.acc_m_s2, acc[i0:i0 + k], atol=1e-4)
     assert np.allclose(np.abs(np.sum(rec.quat * quat[i0:i0 + k], axis=1)), 1, atol=1e-5)
-    live = re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", out)
-    assert live, out
-    code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
-    assert code == 0, err
-    assert re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", again) == live
+    await host.assert_reanalysed(system_bus.env(), out_csv, out)
 
 
 async def test_the_monitor_streams_it_at_60_hz_and_says_so(tmp_path):

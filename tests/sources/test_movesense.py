@@ -6,8 +6,6 @@ numbers compared here are what it put on the link.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -15,27 +13,16 @@ from dorsimeter.errors import DeviceError
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sources.ble import BleSource
 from dorsimeter.sources.registry import MovesenseKind
-from dorsimeter.store.security import AllowList
 from dorsimeter.wire import movesense
-from tests.emulators.dbus import private_system_bus
 from tests.emulators.movesense import MovesensePeripheral
 from tests.emulators.peripheral import Impairments
 from tests.emulators.rig import BleRig
-from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.sources import host
 
 RECORD_S = 20  # long enough for the simulated athlete's first reps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def system_bus():
-    with private_system_bus() as bus:
-        yield bus
-
-
-def _decoded(batches):
-    return (np.concatenate([b.t_s for b in batches]),
-            np.concatenate([b.acc_m_s2 for b in batches]),
-            np.concatenate([b.gyr_rad_s for b in batches]))
+pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 
 
 async def test_hello_subscribe_then_imu6_decoded_to_exactly_the_values_sent():
@@ -43,12 +30,12 @@ async def test_hello_subscribe_then_imu6_decoded_to_exactly_the_values_sent():
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000101",
                                                "0C:8C:DC:00:01:01", battery_pct=73))
         source = BleSource("Movesense 174630000101", rate_hz=52)
-        batches = await take(source, 208, timeout_s=20)
+        batches = await host.take(source, 208, timeout_s=20)
         # the app's protocol: HELLO answered, our old subscription freed, IMU6 at 52 Hz
         assert ms.counters.writes[:3] == [b"\x00\x48", b"\x02\x63", b"\x01\x63/Meas/IMU6/52"]
         assert ms.replies[0] == b"\x01\x48Hello" and ms.refused == []
         assert source.link.kind == "Movesense" and source.link.battery_pct == 73
-        t, acc, gyr = _decoded(batches)
+        t, acc, gyr = host.decoded(batches)
         t_sent, acc_sent, gyr_sent = ms.sent.arrays(52.0)
         i0 = int(np.argmin(np.abs(t_sent - t[0])))  # the first messages came before we listened
         n = len(t)
@@ -65,8 +52,8 @@ async def test_104_hz_split_messages_and_loss_counted_exactly_from_the_timestamp
                                                "0C:8C:DC:00:01:02",
                                                Impairments(loss_fraction=0.1, seed=4)))
         source = BleSource("0C:8C:DC:00:01:02", rate_hz=104)
-        batches = await collect_seconds(source, 4.0, timeout_s=30)
-        t, acc, _ = _decoded(batches)
+        batches = await host.collect_seconds(source, 4.0, timeout_s=30)
+        t, acc, _ = host.decoded(batches)
         # every message is 198 bytes: one DATA of 158 and its DATA_PART2
         assert ms.counters.dropped > 0 and {len(b) for b in batches} == {8}
         t_sent, _, _ = ms.sent.arrays(104.0, delivered_only=False)
@@ -107,7 +94,7 @@ async def test_a_drop_reconnects_subscribes_again_and_the_gap_is_in_device_time(
                 t0.append(float(batch.t_s[0]))
             await on_batch(batch)
 
-        batches = await collect_seconds(source, 3.0, timeout_s=30, on_batch=first)
+        batches = await host.collect_seconds(source, 3.0, timeout_s=30, on_batch=first)
         assert source.link.reconnects == 1 and ms.subscribe_count == 2
         (gap,) = source.gaps
         assert not gap.estimated and gap.lost_samples is not None
@@ -127,13 +114,13 @@ async def test_without_a_rate_it_streams_at_104_hz_the_nearest_100_and_says_so()
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000104",
                                                "0C:8C:DC:00:01:04"))
         source = BleSource("Movesense 174630000104")
-        batches = await take(source, 16, timeout_s=20)
+        batches = await host.take(source, 16, timeout_s=20)
         assert ms.counters.writes[2] == b"\x01\x63/Meas/IMU6/104"
         assert source.rate_hz == 104.0
         assert source.rate_note == (
             "Movesense 'Movesense 174630000104' (BLE): streaming at 104 Hz (the rate it offers "
             "nearest 100 Hz; name another with @RATE; it offers 13, 26, 52, 104 Hz)")
-        t, _, _ = _decoded(batches)
+        t, _, _ = host.decoded(batches)
         assert np.allclose(np.diff(t[:8]), 1 / 104)
 
 
@@ -143,7 +130,7 @@ async def test_a_rate_far_from_any_it_offers_is_refused_naming_the_nearest():
                                                "0C:8C:DC:00:01:08"))
         source = BleSource("Movesense 174630000108", rate_hz=200)  # 104 is 48 % off
         with pytest.raises(DeviceError, match=r"13, 26, 52, 104 Hz, not 200: .*@104"):
-            await take(source, 1, timeout_s=20)
+            await host.take(source, 1, timeout_s=20)
         assert ms.counters.writes == []  # refused before any set-up write
 
 
@@ -159,17 +146,14 @@ async def test_a_sensor_without_the_gatt_sensordata_app_is_named_in_one_line():
         await rig.add(WithoutTheApp(rig.link, "Movesense 174630000105", "0C:8C:DC:00:01:05"))
         source = BleSource("Movesense 174630000105", rate_hz=52, give_up_s=1.0)
         with pytest.raises(DeviceError, match="gatt_sensordata_app"):
-            await take(source, 1, timeout_s=20)
+            await host.take(source, 1, timeout_s=20)
 
 
 async def test_scan_lists_it_with_its_battery(system_bus, tmp_path):
     async with BleRig() as rig:
         await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000106",
                                           "0C:8C:DC:00:01:06", battery_pct=64), rssi=-60)
-        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
-                                       "--home", str(tmp_path / "home"))
-    assert code == 0, err
-    line = next(ln for ln in out.splitlines() if "Movesense 174630000106" in ln)
+        line = await host.scan_line(system_bus.env(), tmp_path / "home", "Movesense 174630000106")
     assert "0C:8C:DC:00:01:06" in line and "-60 dBm" in line and "64 %" in line
     assert "Movesense" in line.replace("Movesense 174630000106", "")  # its family
 
@@ -181,13 +165,10 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
     async with BleRig() as rig:
         ms = await rig.add(MovesensePeripheral(rig.link, "Movesense 174630000107",
                                                "0C:8C:DC:00:01:07"))
-        AllowList.load(str(tmp_path / "home")).add("0C:8C:DC:00:01:07")
         out_csv = tmp_path / "raw.csv"
-        code, out, err = await run_cli(
-            system_bus.env(), "record", "--sensor", "ble:Movesense 174630000107",
-            "--duration", str(RECORD_S), "--out", str(out_csv), "--home", str(tmp_path / "home"),
-            timeout_s=120)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), tmp_path / "home", "0C:8C:DC:00:01:07",
+                                     "ble:Movesense 174630000107", out_csv, RECORD_S,
+                                     timeout_s=120)
     assert "left: Movesense 'Movesense 174630000107' (BLE): streaming at 104 Hz" in err
     n = int(RECORD_S * 104)
     assert f"wrote {n} samples" in out
@@ -199,15 +180,12 @@ async def test_record_writes_what_it_sent_and_the_csv_reanalyses_to_the_same_num
     assert np.allclose(rec.acc_m_s2, acc_sent[i0:i0 + n], atol=1e-5)
     assert np.allclose(rec.gyr_rad_s, np.radians(gyr_sent[i0:i0 + n]), atol=1e-6)
     # the file re-analyses to the numbers the live session printed
-    live = _maxima(out)
-    assert "left" in live and float(live["left"]) > 20.0
+    live = host.maxima(out)
+    assert "left" in live and float(live["left"][0]) > 20.0
     capsys.readouterr()
     assert main(["analyze", str(out_csv)]) == 0
-    assert _maxima(capsys.readouterr().out) == live
+    assert host.maxima(capsys.readouterr().out) == live
 
-
-def _maxima(text: str) -> dict[str, str]:
-    return dict(re.findall(r"(left|right): max tibia angle ([\d.]+)°", text))
 
 
 def test_the_rate_snaps_to_the_nearest_offered_within_25_percent():

@@ -5,7 +5,6 @@ sent, loss and reconnects from the device timestamps, ``scan`` and ``record``.""
 from __future__ import annotations
 
 import asyncio
-import re
 
 import numpy as np
 import pytest
@@ -18,24 +17,19 @@ from dorsimeter.sources.registry import PolarKind
 from dorsimeter.store.security import AllowList
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import polar
-from tests.emulators.dbus import private_system_bus
 from tests.emulators.peripheral import Impairments
 from tests.emulators.polar import ACC, GYRO, PolarPeripheral
 from tests.emulators.rig import BleRig
-from tests.sources.test_ble import collect_seconds, run_cli, take
+from tests.sources import host
 
-
-@pytest.fixture(scope="module", autouse=True)
-def system_bus():
-    with private_system_bus() as bus:
-        yield bus
+pytestmark = pytest.mark.usefixtures("system_bus")  # tests/sources/conftest.py
 
 
 async def test_sdk_mode_acc_and_gyro_at_52_hz_decoded_to_the_values_sent():
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link, battery_pct=66))
         source = BleSource("Polar Sense 1A2B3C4D", rate_hz=52)
-        batches = await take(source, 150, timeout_s=40)
+        batches = await host.take(source, 150, timeout_s=40)
         assert vs.counters.writes[:3] == polar.imu_start_commands(52)
         assert [r[:4] for r in vs.responses[:3]] == [bytes([0xF0, 2, t, 0]) for t in (9, 2, 5)]
         assert source.link.kind == "Polar Verity Sense" and source.link.battery_pct == 66
@@ -100,7 +94,7 @@ async def test_a_rate_near_one_it_offers_streams_at_that_one_and_says_so():
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link))
         source = BleSource("Polar Sense 1A2B3C4D", rate_hz=50)
-        batches = await take(source, 30, timeout_s=30)
+        batches = await host.take(source, 30, timeout_s=30)
         t = np.concatenate([b.t_s for b in batches])
         assert vs.counters.writes[:3] == polar.imu_start_commands(52) and source.rate_hz == 52
         assert np.allclose(np.diff(t), 1 / 52, atol=1e-6)
@@ -115,9 +109,9 @@ async def test_a_rate_it_does_not_stream_and_an_old_firmware_are_refused_in_one_
         await rig.add(PolarPeripheral(rig.link, "Polar Sense 00000001", "A0:9E:1A:00:00:02",
                                       sdk_mode_supported=False))
         with pytest.raises(DeviceError, match=r"26, 52, 104, 208, 416 Hz, not 600: .*@416"):
-            await take(BleSource("Polar Sense 1A2B3C4D", rate_hz=600), 1, timeout_s=30)
+            await host.take(BleSource("Polar Sense 1A2B3C4D", rate_hz=600), 1, timeout_s=30)
         with pytest.raises(DeviceError, match="no gyroscope stream: update it to firmware 1.1.5"):
-            await take(BleSource("Polar Sense 00000001", rate_hz=52), 1, timeout_s=30)
+            await host.take(BleSource("Polar Sense 00000001", rate_hz=52), 1, timeout_s=30)
 
 
 async def test_lost_frames_are_counted_from_the_timestamps():
@@ -125,7 +119,7 @@ async def test_lost_frames_are_counted_from_the_timestamps():
         vs = await rig.add(PolarPeripheral(rig.link, impairments=Impairments(0.15, seed=3),
                                            samples_per_frame=13))
         source = BleSource("Polar Sense 1A2B3C4D", rate_hz=52)
-        batches = await collect_seconds(source, 8.0, timeout_s=60)
+        batches = await host.collect_seconds(source, 8.0, timeout_s=60)
         dec = source.state.decoder
         assert isinstance(dec, polar.PolarDecoder)
         got = sum(len(b) for b in batches)
@@ -139,14 +133,8 @@ async def test_a_drop_reconnects_restarts_the_streams_and_counts_the_gap():
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link, samples_per_frame=13))
         source = BleSource("a0:9e:1a:00:00:01", rate_hz=52)  # by its address, any case
-        mark = {}
-
-        async def on_batch(batch):
-            if not mark and batch.t_s[-1] >= 1.5:
-                mark["t"] = float(batch.t_s[-1])
-                await vs.drop_link(silent_s=0.5)
-
-        batches = await collect_seconds(source, 4.0, timeout_s=60, on_batch=on_batch)
+        batches = await host.collect_seconds(source, 4.0, timeout_s=60,
+                                             on_batch=host.drop_link_at(vs, 1.5, silent_s=0.5))
         (gap,) = source.gaps
         assert source.link.reconnects == 1
         # on the reconnect SDK mode was still on ("already in state"), the streams restarted
@@ -164,10 +152,7 @@ async def test_scan_lists_it_with_its_battery(system_bus, tmp_path):
         found = await scan_sensors(2.0)
         assert [(f.name, f.kind, f.battery_pct) for f in found] == [
             ("Polar Sense 1A2B3C4D", "Polar Verity Sense", 43)]
-        code, out, err = await run_cli(system_bus.env(), "scan", "--timeout", "1.5",
-                                       "--home", str(tmp_path / "home"))
-    assert code == 0, err
-    line = next(ln for ln in out.splitlines() if "A0:9E:1A:00:00:01" in ln)
+        line = await host.scan_line(system_bus.env(), tmp_path / "home", "A0:9E:1A:00:00:01")
     assert "Polar Verity Sense" in line and "-66 dBm" in line and "43 %" in line
 
 
@@ -175,15 +160,11 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     home = tmp_path / "home"
     async with BleRig() as rig:
         vs = await rig.add(PolarPeripheral(rig.link, "Polar Sense 1A2B3C4D", "A0:9E:1A:00:00:f8"))
-        AllowList.load(str(home)).add("A0:9E:1A:00:00:F8")
         out_csv = tmp_path / "vs.csv"
         # no @RATE: ACC + gyro at 104 Hz, its rate nearest 100 Hz, which the live pipeline, the
         # session and the raw CSV take from the stream
-        code, out, err = await run_cli(system_bus.env(), "record", "--sensor",
-                                       "ble:Polar Sense 1A2B3C4D", "--duration", "25",
-                                       "--out", str(out_csv), "--home", str(home),
-                                       timeout_s=150)
-    assert code == 0, err
+        out, err = await host.record(system_bus.env(), home, "A0:9E:1A:00:00:F8",
+                                     "ble:Polar Sense 1A2B3C4D", out_csv, 25)
     assert vs.counters.writes[:3] == polar.imu_start_commands(104)
     assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
         "left: Polar Verity Sense 'Polar Sense 1A2B3C4D' (BLE): streaming at 104 Hz (the rate "
@@ -197,11 +178,7 @@ async def test_record_then_analyze_of_its_raw_csv_gives_the_same_numbers(system_
     t_sent = (common - min(t_acc[0], t_gyr[0])) / 1e9
     i0 = int(np.argmin(np.abs(t_sent - rec.t_s[0])))
     assert np.allclose(rec.acc_m_s2, acc_g[ia][i0:i0 + len(rec.t_s)] * GRAVITY_M_S2, atol=1e-4)
-    live = re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", out)
-    assert live, out
-    code, again, err = await run_cli(system_bus.env(), "analyze", str(out_csv), timeout_s=120)
-    assert code == 0, err
-    assert re.findall(r"left: max tibia angle ([\d.]+)°, best valid ([\d.]+)°", again) == live
+    await host.assert_reanalysed(system_bus.env(), out_csv, out)
 
 
 async def test_live_calibrate_at_a_rate_near_one_it_offers_says_so_and_calibrates(system_bus,
@@ -210,11 +187,11 @@ async def test_live_calibrate_at_a_rate_near_one_it_offers_says_so_and_calibrate
     async with BleRig() as rig:
         await rig.add(PolarPeripheral(rig.link, "Polar Sense 1A2B3C4D", "A0:9E:1A:00:00:f9"))
         AllowList.load(str(home)).add("A0:9E:1A:00:00:F9")
-        code, out, err = await run_cli(system_bus.env(), "calibrate", "--sensor",
-                                       "ble:Polar Sense 1A2B3C4D@50", "--out",
-                                       str(tmp_path / "cal.json"), "--record",
-                                       str(tmp_path / "cal.csv"), "--home", str(home),
-                                       timeout_s=150)
+        code, out, err = await host.run_cli(system_bus.env(), "calibrate", "--sensor",
+                                            "ble:Polar Sense 1A2B3C4D@50", "--out",
+                                            str(tmp_path / "cal.json"), "--record",
+                                            str(tmp_path / "cal.csv"), "--home", str(home),
+                                            timeout_s=150)
     assert code == 0, err
     assert [ln for ln in err.splitlines() if "streaming at" in ln] == [
         "left: Polar Verity Sense 'Polar Sense 1A2B3C4D' (BLE): streaming at 52 Hz (the rate "

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bumble.core import AdvertisingData
-from bumble.gatt import Characteristic, Service
+from bumble.gatt import Service
 
 from dorsimeter.sources import registry
 from dorsimeter.sources.ble import BleSource, scan_sensors
 from dorsimeter.sources.registry import KINDS, SensorKind, WitMotionKind
 from dorsimeter.types import GRAVITY_M_S2
 from tests.emulators.dbus import private_system_bus
-from tests.emulators.peripheral import NOTIFY, advertising_data
 from tests.emulators.rig import BleRig
 from tests.emulators.witmotion import WitMotionPeripheral
 
@@ -94,6 +92,7 @@ def test_every_family_is_declared_whole_with_its_decoder_and_its_emulator():
                 dec.feed(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8)
                          .tobytes())
             assert dec.stats.bytes_skipped > 0
+            assert kind.packets(dec) >= 0  # its packets_stat names one of the decoder's counters
         # the emulator, written from the vendor's layout, serves the UUIDs the entry declares
         emulator = importlib.import_module(f"tests.emulators.{kind.key}")
         peripheral_cls = next(v for v in vars(emulator).values() if isinstance(v, type)
@@ -147,13 +146,11 @@ class MirrorPeripheral(WitMotionPeripheral):
     """Its emulator: the WitMotion emulator's streaming under the new GATT layout."""
 
     def services(self) -> list[Service]:
-        self.data = Characteristic(MIRROR_NOTIFY, NOTIFY, Characteristic.READABLE, b"")
-        return [Service(MIRROR_SERVICE, [self.data,
+        return [Service(MIRROR_SERVICE, [self.stream(MIRROR_NOTIFY),
                                          self.writable(MIRROR_WRITE, self._on_command)])]
 
     def advertisement(self) -> tuple[bytes, bytes]:
-        return (advertising_data((AdvertisingData.FLAGS, b"\x06")),  # its name only
-                advertising_data((AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())))
+        return self.named_advertisement()  # its name only
 
 
 @pytest.fixture()

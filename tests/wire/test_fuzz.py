@@ -6,11 +6,13 @@ A small profile for ``make test``; the bench fuzz target runs the large one.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dorsimeter.types import GRAVITY_M_S2
 from dorsimeter.wire import frames as F
+from dorsimeter.wire import metawear, movella, movesense, polar
 from dorsimeter.wire import witmotion as W
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -33,6 +35,7 @@ def _check_batches(batches):
     for b in batches:
         assert len(b.t_s) == len(b.acc_m_s2) == len(b.gyr_rad_s)
         assert np.all(np.isfinite(b.acc_m_s2)) and np.all(np.isfinite(b.t_s))
+        assert np.all(np.isfinite(b.gyr_rad_s))
 
 
 def _feed_all(dec, data: bytes, cuts: list[int]):
@@ -47,8 +50,26 @@ def _feed_all(dec, data: bytes, cuts: list[int]):
 @FAST
 @given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=6))
 def test_no_decoder_raises_on_random_bytes(data, cuts):
-    for dec in (F.FrameDecoder(), W.WitBleDecoder(100), W.WitUartDecoder(100)):
+    for dec in (F.FrameDecoder(), W.WitBleDecoder(100), W.WitUartDecoder(100),
+                movella.DotDecoder(60)):
         _check_batches(_feed_all(dec, data, cuts))
+
+
+#: the decoders fed whole BLE notifications (their unit of input), and how long the random
+#: notifications drawn for each may be
+NOTIFIED = {"metawear": (lambda: metawear.MetaWearDecoder(100.0), 40),
+            "movesense": (lambda: movesense.MovesenseDecoder(104.0), 200),
+            "polar": (lambda: polar.PolarDecoder(52), 120)}
+
+
+@pytest.mark.parametrize("family", sorted(NOTIFIED))
+@FAST
+@given(data=st.data())
+def test_no_notification_makes_a_decoder_raise(family, data):
+    make, longest = NOTIFIED[family]
+    dec = make()
+    for note in data.draw(st.lists(st.binary(max_size=longest), max_size=12)):
+        _check_batches(dec.feed(note))
 
 
 @FAST

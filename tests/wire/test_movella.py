@@ -77,17 +77,6 @@ def test_garbage_splits_wrap_loss_and_repeats():
 
 
 @FAST
-@given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=6))
-def test_no_input_makes_it_raise(data, cuts):
-    dec = M.DotDecoder(60)
-    pos = 0
-    for c in sorted(set(cuts)) + [len(data)]:
-        for b in dec.feed(data[pos:c]):
-            assert np.all(np.isfinite(b.acc_m_s2)) and np.all(np.isfinite(b.t_s))
-        pos = max(pos, c)
-
-
-@FAST
 @given(st.integers(0, 2**31), st.lists(st.binary(min_size=1, max_size=50), min_size=6,
                                        max_size=6), st.integers(1, 80))
 def test_packets_survive_any_garbage_between_them(seed, junks, chunk):

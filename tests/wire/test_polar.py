@@ -133,15 +133,6 @@ def test_other_measurements_are_ignored_not_garbage():
 
 
 @FAST
-@given(st.lists(st.binary(max_size=120), max_size=12))
-def test_no_notification_makes_it_raise(notes):
-    dec = P.PolarDecoder(52)
-    for n in notes:
-        for b in dec.feed(n):
-            assert np.all(np.isfinite(b.acc_m_s2)) and np.all(np.isfinite(b.t_s))
-
-
-@FAST
 @given(st.integers(0, 2**31), st.lists(st.binary(min_size=1, max_size=40), max_size=8),
        st.integers(2, 30))
 def test_frames_survive_garbage_notifications_between_them(seed, junk, per):

@@ -41,13 +41,21 @@ if TYPE_CHECKING:  # the BLE source hands its bleak client in; the serial source
 
 class Decoder(Protocol):
     """What a family's decoder offers: bytes in (any split, any garbage, never raises), ImuBatch
-    out, counters in ``stats`` (``samples`` and ``bytes_skipped`` at least), what it changes as
-    it runs in one declared ``state``."""
+    out, counters in ``stats`` (``samples``, ``bytes_skipped`` and the valid packets its kind's
+    ``packets_stat`` names, at least), what it changes as it runs in one declared ``state``."""
 
     stats: Any
     state: Any
 
     def feed(self, data: bytes) -> list[ImuBatch]: ...
+
+
+async def _read_level(client: BleakClient, uuid: str) -> int | None:
+    """The first byte of a battery characteristic (%), None if the device has none."""
+    if client.services.get_characteristic(uuid) is None:
+        return None
+    value = await client.read_gatt_char(uuid)
+    return int(value[0]) if value else None
 
 
 class SensorKind:
@@ -73,6 +81,7 @@ class SensorKind:
     has_clock = False        # device time in every frame: gaps and rates measured exactly
     rates_hz: tuple[float, ...] = ()  # output rates it offers
     snaps_rate = False       # a rate it does not offer: stream at the nearest (``stream_rate``)
+    packets_stat = "packets"  # the decoder's ``stats`` counter of valid packets of any type
     # --- serial
     serial = False           # speaks on a serial port (USB CDC or a UART)
     serial_command_gap_s = 0.0
@@ -104,6 +113,13 @@ class SensorKind:
             raise DeviceError(self.not_offered(asked_hz))
         return near
 
+    def offered(self, rate_hz: float) -> float:
+        """``rate_hz`` if the family offers it, else DeviceError (one line) naming the rate to
+        ask for instead: the guard of a set-up that takes offered rates only."""
+        if rate_hz not in self.rates_hz:
+            raise DeviceError(self.not_offered(rate_hz))
+        return rate_hz
+
     def not_offered(self, rate_hz: float) -> str:
         """Why ``rate_hz`` cannot be streamed, naming the rate to ask for instead."""
         return (f"the {self.name} streams at {self.rates_text()} Hz, not {rate_hz:g}: ask "
@@ -118,8 +134,8 @@ class SensorKind:
         raise NotImplementedError
 
     def packets(self, decoder: Decoder) -> int:
-        """Valid packets (of any type) the decoder found so far."""
-        return 0
+        """Valid packets (of any type) the decoder found so far (its ``packets_stat``)."""
+        return int(getattr(decoder.stats, self.packets_stat))
 
     def recognised(self, decoder: Decoder) -> bool:
         """Whether the bytes fed to ``serial_decoder()`` clearly are this family's."""
@@ -157,9 +173,12 @@ class SensorKind:
 
     async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
                       seq: int) -> int | None:
-        """The battery level now over BLE, if the device can tell; a family whose answer
-        comes in the data stream only asks here, and ``battery_seen`` reads the reply."""
-        return None
+        """The battery level now over BLE, if the device can tell: its level characteristic
+        (``battery_uuid``) when it has a battery service; a family whose answer comes in the
+        data stream only asks here, and ``battery_seen`` reads the reply."""
+        if not self.has_battery_service:
+            return None
+        return await _read_level(client, self.battery_uuid)
 
     async def teardown(self, client: BleakClient) -> None:
         """Writes that stop the device at the end (``BleSource.close``, link still up), for a
@@ -198,14 +217,12 @@ class NodeKind(SensorKind):
     rates_hz = (25.0, 50.0, 100.0, 200.0, 400.0)
     serial = True
     blind_setup = True  # a framed command with a CRC: anything else ignores it
+    packets_stat = "frames"
 
     def decoder(self, rate_hz: float, side: str | None = None) -> FrameDecoder:
         return FrameDecoder(side=side)
 
     serial_decoder = decoder
-
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.frames)
 
     def recognised(self, decoder: Decoder) -> bool:
         return decoder.stats.frames >= 3
@@ -294,9 +311,6 @@ class WitMotionKind(SensorKind):
                        side: str | None = None) -> witmotion.WitUartDecoder:
         return witmotion.WitUartDecoder(rate_hz, side=side)
 
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.packets)
-
     def recognised(self, decoder: Decoder) -> bool:
         return decoder.stats.packets >= 9 and decoder.stats.samples >= 2
 
@@ -347,14 +361,6 @@ class WitMotionKind(SensorKind):
         decoder.state.n += n
 
 
-async def _read_level(client: BleakClient, uuid: str) -> int | None:
-    """The first byte of a battery characteristic (%), None if the device has none."""
-    if client.services.get_characteristic(uuid) is None:
-        return None
-    value = await client.read_gatt_char(uuid)
-    return int(value[0]) if value else None
-
-
 class MovellaKind(SensorKind):
     """Movella (Xsens) DOT, custom mode 5 (timestamp, quaternion, acceleration, angular velocity)
     on the long payload characteristic: a clock, no sequence numbers (``wire.movella``)."""
@@ -375,12 +381,8 @@ class MovellaKind(SensorKind):
     def decoder(self, rate_hz: float, side: str | None = None) -> movella.DotDecoder:
         return movella.DotDecoder(rate_hz, side=side)
 
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.packets)
-
     def rate_commands(self, rate_hz: float) -> list[bytes]:
-        if rate_hz not in self.rates_hz:
-            raise DeviceError(self.not_offered(rate_hz))
+        self.offered(rate_hz)
         return [movella.control_command(movella.CUSTOM_MODE_5)]
 
     async def setup(self, client: BleakClient, rate_hz: float,
@@ -402,10 +404,6 @@ class MovellaKind(SensorKind):
                               "quaternion, acceleration, angular velocity): update its firmware "
                               "in the Movella DOT app")
         return await self.battery(client, responses, 0)
-
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        return await _read_level(client, self.battery_uuid)
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)
@@ -431,18 +429,13 @@ class PolarKind(SensorKind):
     # is ACC only; in SDK mode ACC + gyro stream live at any of its rates: at 104 Hz that is
     # about 1.3 kB/s of frames, a tenth of what a BLE connection carries)
     snaps_rate = True
+    packets_stat = "frames"
 
     def decoder(self, rate_hz: float, side: str | None = None) -> polar.PolarDecoder:
         return polar.PolarDecoder(rate_hz, side=side)
 
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.frames)
-
     def rate_commands(self, rate_hz: float) -> list[bytes]:
-        try:
-            return polar.imu_start_commands(int(rate_hz) if rate_hz in self.rates_hz else -1)
-        except ValueError:
-            raise DeviceError(self.not_offered(rate_hz)) from None
+        return polar.imu_start_commands(int(self.offered(rate_hz)))
 
     async def _command(self, client: BleakClient, responses: asyncio.Queue[bytes],
                        command: bytes, timeout_s: float = 5.0) -> polar.Response:
@@ -482,10 +475,6 @@ class PolarKind(SensorKind):
             raise DeviceError(f"the {self.name} did not answer its commands") from e
         return await self.battery(client, responses, 0)
 
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        return await _read_level(client, self.battery_uuid)
-
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)
         link.lost_samples = int(decoder.stats.lost)  # from the device timestamps
@@ -512,14 +501,9 @@ class MovesenseKind(SensorKind):
     def decoder(self, rate_hz: float, side: str | None = None) -> movesense.MovesenseDecoder:
         return movesense.MovesenseDecoder(rate_hz, side=side)
 
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.packets)
-
     def rate_commands(self, rate_hz: float) -> list[bytes]:
         """UNSUBSCRIBE our reference (a subscription left by an earlier host), SUBSCRIBE IMU6."""
-        if rate_hz not in self.rates_hz:
-            raise DeviceError(self.not_offered(rate_hz))
-        path = movesense.imu6_path(rate_hz)
+        path = movesense.imu6_path(self.offered(rate_hz))
         return [movesense.encode_unsubscribe(), movesense.encode_subscribe(path)]
 
     async def setup(self, client: BleakClient, rate_hz: float,
@@ -538,10 +522,6 @@ class MovesenseKind(SensorKind):
         for cmd in self.rate_commands(rate_hz):
             await client.write_gatt_char(self.write_uuid, cmd, response=True)
         return await self.battery(client, responses, 0)
-
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        return await _read_level(client, self.battery_uuid)
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         s = decoder.stats
@@ -568,14 +548,10 @@ class MetaWearKind(SensorKind):
     def decoder(self, rate_hz: float, side: str | None = None) -> metawear.MetaWearDecoder:
         return metawear.MetaWearDecoder(rate_hz, side=side)
 
-    def packets(self, decoder: Decoder) -> int:
-        return int(decoder.stats.packets)
-
     async def setup(self, client: BleakClient, rate_hz: float,
                     responses: asyncio.Queue[bytes]) -> int | None:
         """Ask the board which IMU it has (module info), then configure and start it."""
-        if rate_hz not in self.rates_hz:
-            raise DeviceError(self.not_offered(rate_hz))
+        self.offered(rate_hz)
         info: dict[int, tuple[int, int]] = {}
         for module in (metawear.ACC, metawear.GYRO):
             await client.write_gatt_char(self.write_uuid,
@@ -597,10 +573,6 @@ class MetaWearKind(SensorKind):
         for cmd in metawear.start_commands(rate_hz, chip):
             await client.write_gatt_char(self.write_uuid, cmd, response=False)
         return await self.battery(client, responses, 0)
-
-    async def battery(self, client: BleakClient, responses: asyncio.Queue[bytes],
-                      seq: int) -> int | None:
-        return await _read_level(client, self.battery_uuid)
 
     def count(self, decoder: Decoder, link: LinkStats) -> None:
         super().count(decoder, link)
