@@ -108,6 +108,8 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
             if not drop and pipeline.progress.phase == "calibrated" and batch.t_s[-1] > 10.0:
                 drop["unsent"] = node.counters.unsent
                 drop["t_s"] = float(batch.t_s[-1])
+                # sent by the node but not yet at the host: still in flight as the link goes
+                drop["in_flight"] = node.data_frames_sent - source.link.frames
                 await node.drop_link()
 
         # 20 s of device time: under load the calibration can finish late (a late emulator
@@ -122,13 +124,14 @@ async def test_link_drop_mid_trial_reconnects_within_2s_marks_the_gap_and_keeps_
         gap = gaps[0]
         assert gap.down_s < 2.0                                    # reconnected within 2 s
         assert gap.t_before_s > 10.0 and gap.t_after_s > gap.t_before_s
-        # the host counts exactly the frames its sequence numbers skipped; they are the ones the
-        # node produced while nobody listened, give or take the one frame in flight at each edge
-        # of the drop (sent just before the link went, or produced as it came back: a loaded
-        # machine showed 8 vs 7 and 4 vs 5)
+        # the host counts exactly the frames its sequence numbers skipped: the ones the node
+        # produced while nobody listened, plus those it had sent that were still in flight when
+        # the link went (on a loaded machine several: 8 vs 7, 4 vs 5, 7 vs 3 were seen), give or
+        # take the one frame produced as the link came back
         unsent = node.counters.unsent - drop["unsent"]
         assert gap.lost_frames == source.link.lost_frames > 0
-        assert abs(gap.lost_frames - unsent) <= 1
+        assert unsent - 1 <= gap.lost_frames <= unsent + max(drop["in_flight"], 0) + 1, (
+            gap.lost_frames, unsent, drop["in_flight"])
         t_all = np.concatenate([x.t_s for x in readings])
         assert gap.lost_samples == round((gap.t_after_s - gap.t_before_s) * 100) - 1 > 0
         assert not np.any((t_all > gap.t_before_s) & (t_all < gap.t_after_s))
