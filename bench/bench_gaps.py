@@ -24,7 +24,9 @@ with a gap is the gap's when it has a fault (``judge``'s reason, its angle aside
 athlete's session without a gap does not have; an athlete whose reps read off without a gap
 (an accuracy fault, bench accuracy's) is listed on its own line.
 
-``python -m bench gaps``; ``DORSIMETER_GAPS_ATHLETES`` (default 5) athletes per cell. The fixes
+``python -m bench gaps``; ``DORSIMETER_GAPS_ATHLETES`` (default 5) athletes per cell;
+``--gaps 5,7`` runs those rows only (and the row without a gap), ``--hold-cell-only`` the
+serial cell into the first hold alone. The fixes
 for gaps during calibration and for the detectors after a gap are other branches' (``cal``,
 ``heel``): this table shows whatever the code it runs on does.
 
@@ -408,9 +410,16 @@ def serial_table(athletes: int, gaps_s=GAPS_S, phases=SERIAL_PHASES) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--hold-cell-only" in argv:
+        print(first_hold_cell(SERIAL_ATHLETES)[0])
+        return 0
     if "--serial-only" in argv:
         serial_table(SERIAL_ATHLETES)
         return 0
+    gaps = GAPS_S
+    if "--gaps" in argv:  # some rows of the simulator's table (the row without a gap is kept)
+        asked = argv[argv.index("--gaps") + 1].split(",")
+        gaps = tuple(sorted({0.0, *map(float, asked)}))
     t0 = time.perf_counter()
     print(f"{ATHLETES} athletes per cell ({MODEL} units with box calibration, wall test, "
           f"{RATE_HZ:.0f} Hz, heel by the shank sensor); a cell: right / refused / wrong; "
@@ -421,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     # per athlete fills the row
     control = {seed: run_case(seed, PHASES[0], 0.0) for seed in range(ATHLETES)}
     wrong, by_gap, examples = 0, 0, []
-    for gap_s in GAPS_S:
+    for gap_s in gaps:
         cells = []
         for phase in PHASES:
             counts = {"right": 0, "refused": 0, "wrong": 0}
@@ -438,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{counts['right']} / {counts['refused']} / {counts['wrong']}")
         print(f"| {'none' if gap_s == 0 else f'{gap_s:g} s'} | " + " | ".join(cells) + " |",
               flush=True)
-    with_gap = ATHLETES * sum(1 for g in GAPS_S if g) * len(PHASES)
+    with_gap = ATHLETES * sum(1 for g in gaps if g) * len(PHASES)
     bad_alone = [seed for seed, (outcome, _) in control.items() if outcome == "wrong"]
     print(f"wrong numbers: {by_gap} of {with_gap} sessions with a gap made wrong by it (target "
           f"0; a fault the same athlete's session without a gap does not have); {wrong - by_gap} "
