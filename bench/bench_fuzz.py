@@ -16,7 +16,9 @@ process of its own (the entry point, its own interpreter and pipes: what in-proc
 hide, e.g. ``PYTHONIOENCODING``), with the same assertions, in ``DORSIMETER_CLI_FUZZ_WORKERS``
 processes at once (default: one per CPU). The run is bounded in time: it stops after
 ``DORSIMETER_CLI_FUZZ_S`` seconds (default 600, plus the round under way: 250 cases) if the
-cases are not done, and prints the cases run, cases/s and what 100,000 would take at that rate. Run:
+cases are not done, and prints the cases run, cases/s and what 100,000 would take at that rate,
+and every class of exit 1 seen (command and error line, paths and numbers folded) with its
+count, to be read: a bad input there should be exit 2, a crash a fix. Run:
 ``python -m bench.bench_fuzz``.
 """
 
@@ -77,7 +79,19 @@ class CliRun:
     failures: int = 0
     seconds: float = 0.0     # the cases' wall time (set-up excluded)
     codes: dict[int, int] = field(default_factory=dict)
+    exit1: dict[str, int] = field(default_factory=dict)  # exit 1 by class (``exit1_class``)
     stopped_by_time: bool = False
+
+
+def exit1_class(argv: list[str], stderr: str) -> str:
+    """A runtime failure (exit 1) as its command and error line, paths and numbers folded
+    (``scan: no Bluetooth on this computer: …``), so that every class is printed and read."""
+    import re
+
+    line = next((ln for ln in stderr.splitlines() if ": error:" in ln), stderr.strip())
+    msg = line.split(": error:", 1)[-1].strip()
+    msg = re.sub(r"\d+", "N", re.sub(r"(?<![\w])/[^\s:;,()'\"]+", "PATH", msg))
+    return f"{argv[0] if argv else '?'}: {msg[:70]}"
 
 
 def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
@@ -109,8 +123,11 @@ def _cli_run(n: int, budget_s: float = 600.0, process_every: int = 500,
                       and h.can_run_as_process(c[0], c[1]))
         out.cases += 1
         try:
-            rc, _ = h.check(template, *c)
+            rc, err = h.check(template, *c)
             out.codes[rc] = out.codes.get(rc, 0) + 1
+            if rc == 1:
+                key = exit1_class(c[0], err)
+                out.exit1[key] = out.exit1.get(key, 0) + 1
             if as_process:
                 out.processes += 1
                 prc, perr = h.check(template, *c, as_process=True)
@@ -185,6 +202,8 @@ def _cli_parallel(n: int, budget_s: float, process_every: int, workers: int) -> 
         out.stopped_by_time |= r.stopped_by_time
         for k, v in r.codes.items():
             out.codes[k] = out.codes.get(k, 0) + v
+        for k, v in r.exit1.items():
+            out.exit1[k] = out.exit1.get(k, 0) + v
     return out
 
 
@@ -204,7 +223,9 @@ def cli_lines(total: int, budget_s: float = 600.0, process_every: int = 500,
             f"cli fuzz: {r.cases} cases ({exits}), {r.processes} of them also as a process of "
             f"their own; {r.failures} failed the property (traceback, other exit, two error "
             f"lines, or recorded data changed){stop}",
-            f"cli fuzz: {DEFAULT_CASES} cases take {full_s / 60:.0f} min at this rate"], \
+            f"cli fuzz: {DEFAULT_CASES} cases take {full_s / 60:.0f} min at this rate",
+            *(f"cli fuzz: exit 1 (a runtime failure the property allows), {n} × {k}"
+              for k, n in sorted(r.exit1.items(), key=lambda kv: -kv[1]))], \
         r.failures
 
 

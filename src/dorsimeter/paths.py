@@ -17,6 +17,9 @@ from typing import Any, TextIO
 
 import platformdirs
 
+from dorsimeter.errors import DorsimeterError
+from dorsimeter.text import terminal_safe
+
 ENV_HOME = "DORSIMETER_HOME"
 DB_NAME = "history.sqlite3"
 DIR_MODE = 0o700
@@ -45,13 +48,25 @@ def tighten_dir(path: Path) -> None:
 
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) if missing; each one we create is 0700 whatever
-    the umask (``mkdir(parents=True)`` would give the parents the umask's mode)."""
+    the umask (``mkdir(parents=True)`` would give the parents the umask's mode). A file where
+    the directory or a folder above it would be is the user's to move: a one-line
+    ``DorsimeterError`` naming it (it was a bare ``FileExistsError`` / ``NotADirectoryError``)."""
     path = Path(path)
-    if not path.is_dir():
+    if path.is_dir():
+        return path
+    blocker = next((q for q in (path, *path.parents) if q.exists() and not q.is_dir()), None)
+    try:
+        if blocker is not None:
+            raise FileExistsError
         if not path.parent.is_dir() and path.parent != path:
             private_dir(path.parent)
         path.mkdir(mode=DIR_MODE, exist_ok=True)
-        os.chmod(path, DIR_MODE)
+    except (FileExistsError, NotADirectoryError):  # (or a file made there meanwhile)
+        blocker = blocker or path
+        where = "" if blocker == path else f"{terminal_safe(str(blocker))[:200]} "
+        raise DorsimeterError(f"{terminal_safe(str(path))[:200]}: {where}is a file, not a "
+                              "directory (move it, or choose another)") from None
+    os.chmod(path, DIR_MODE)
     return path
 
 

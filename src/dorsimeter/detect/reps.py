@@ -10,7 +10,11 @@ A rep the link dropped out of for longer than ``MAX_GAP_IN_REP_S`` is kept but n
 the rotation by up to α·T²/8 (α the drive's peak angular acceleration), and after a longer gap
 starts afresh from the accelerometer; neither is a measured angle. A rep that began while the
 link was down for longer than that is no rep at all (its start was never seen): the tracker
-waits for the angle to come back to rest.
+waits for the angle to come back to rest. A rep such a drop cut into is a trial only for what
+was seen before it (``t_lost_s``): its hold reached, or the heel lifted; a hold it reaches
+after the drop was not seen whole (its start or the rep's arrival at end range was lost), so
+it neither counts the rep nor makes it a trial, as a physio would not count an attempt they
+looked away from. A few lost packets (up to ``MAX_GAP_IN_REP_S``) change nothing of that.
 Vectorised: a Python loop runs only over rep, hold and gap boundaries.
 """
 
@@ -43,6 +47,8 @@ class RepRecord:
     ``knee_drift_deg``: how far the knee moved toward the midline from the rep's start.
     ``gap_s``: the longest stretch of samples the link lost inside the rep (a rep with more
     than ``MAX_GAP_IN_REP_S`` is not scored: its angle was not measured throughout).
+    ``t_lost_s``: device time of the last sample before the first such drop (None: none); a
+    hold reached after it is not ``held``, a heel lift after it makes no trial.
     """
 
     index: int
@@ -66,6 +72,7 @@ class RepRecord:
     rep_no: int | None = None  # the session's 1-based number per leg and exercise (None: not
     #                            a rep the session counted, e.g. a quick movement)
     gap_s: float = 0.0
+    t_lost_s: float | None = None
 
     @property
     def link_lost(self) -> bool:
@@ -84,9 +91,12 @@ class RepRecord:
 
     @property
     def is_trial(self) -> bool:
-        """A test attempt: held at end range, or invalidated by a heel lift. Quick movements
-        without a hold (the calibration drives) are not trials."""
-        return self.held or not self.valid
+        """A test attempt: held at end range, or invalidated by a heel lift, before any link
+        drop cut into it. Quick movements without a hold (the calibration drives) are not
+        trials."""
+        lifted = not self.valid and (self.t_lost_s is None or self.lift_t_s is None
+                                     or self.lift_t_s <= self.t_lost_s)
+        return self.held or lifted
 
     @property
     def angle_deg(self) -> float | None:
@@ -138,6 +148,7 @@ class RepTracker:
         self._hist = np.empty(0)  # the last ``lag`` angles (rate window)
         self._run: list[np.ndarray] = []  # angles of the hold under way
         self._run_t0: float | None = None
+        self._run_last_t = 0.0  # device time of the hold's last sample so far
         self._side: str | None = None
         self._last_t: float | None = None  # device time of the last sample (for gaps)
         # the link came back mid-rep after a drop longer than ``MAX_GAP_IN_REP_S`` that began
@@ -146,8 +157,10 @@ class RepTracker:
 
     @property
     def hold_started_s(self) -> float | None:
-        """Start of the hold under way in the current rep (None: not holding)."""
-        return self._run_t0 if self.current is not None else None
+        """Start of the hold under way in the current rep (None: not holding, or a hold that
+        cannot count: the link dropped out of the rep)."""
+        cur = self.current
+        return self._run_t0 if cur is not None and cur.t_lost_s is None else None
 
     @property
     def hold_angle_deg(self) -> float | None:
@@ -166,8 +179,9 @@ class RepTracker:
         cur = self.current
         if cur is None:
             return
+        seen = np.inf if cur.t_lost_s is None else cur.t_lost_s + 1.5 / self.rate_hz
         cur.hold_reached_s = next((t0 + hold_s for t0, t1, _ in cur.holds
-                                   if t1 - t0 >= hold_s), None)
+                                   if t1 - t0 >= hold_s and t1 <= seen), None)
         if cur.hold_reached_s is None and self._run_t0 is not None and self._last_t is not None:
             self._check_hold(self._last_t)
 
@@ -218,7 +232,11 @@ class RepTracker:
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             if gap[a] and self.current is not None:  # the link dropped out inside the rep
                 self.current.gap_s = max(self.current.gap_s, float(lost_s[a]))
-                self._close_run(float(t_s[a]))  # a hold is not held across a gap
+                if lost_s[a] > MAX_GAP_IN_REP_S:  # a drop, not a few lost packets
+                    if self.current.t_lost_s is None:
+                        # the last sample before the drop: nothing after it makes a trial
+                        self.current.t_lost_s = float(t_s[a] - lost_s[a]) - 1.0 / self.rate_hz
+                    self._close_run(float(t_s[a]))  # a hold is not held across a drop
             if in_rep[a] and self.current is None and gap[a] and lost_s[a] > MAX_GAP_IN_REP_S:
                 self._unseen = True  # the rep began while the link was down: not seen begin
             if not in_rep[a]:
@@ -250,7 +268,8 @@ class RepTracker:
                     if self._run_t0 is None:
                         self._run_t0 = float(seg_t[0])
                     self._run.append(seg_a)
-                    self._check_hold(float(seg_t[-1]))
+                    self._run_last_t = float(seg_t[-1])
+                    self._check_hold(self._run_last_t)
                 else:
                     self._close_run(float(seg_t[0]))
                 rep[a:b] = cur.index
@@ -272,7 +291,7 @@ class RepTracker:
         # called inside a rep, just after the run's start was set
         assert cur is not None and self._run_t0 is not None
         dur = t_last_s - self._run_t0 + 1.0 / self.rate_hz
-        if dur >= self.hold_s and cur.hold_reached_s is None:
+        if dur >= self.hold_s and cur.hold_reached_s is None and cur.t_lost_s is None:
             cur.hold_reached_s = self._run_t0 + self.hold_s
 
     def _close_run(self, t_s: float) -> None:
@@ -281,7 +300,8 @@ class RepTracker:
         angles = np.concatenate(self._run)
         cur = self.current
         assert cur is not None  # a run is only open inside a rep
-        dur = len(angles) / self.rate_hz
+        # the sample slots the hold spans: a few packets lost inside it are held time too
+        dur = round((self._run_last_t - self._run_t0) * self.rate_hz + 1.0) / self.rate_hz
         med = float(np.median(angles))
         cur.holds.append((self._run_t0, self._run_t0 + dur, med))
         if dur >= self.hold_s and (cur.end_range_deg is None or cur.hold_s < self.hold_s

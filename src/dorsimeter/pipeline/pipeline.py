@@ -138,6 +138,7 @@ class PipelineState:
     last_contact: float = 1.0  # the last plausible heel-switch load (before any: loaded)
     nonfinite_samples: int = 0  # samples with NaN/inf in acc, gyro or quaternion (held)
     implausible_samples: int = 0  # finite samples no sensor can give (held and counted)
+    streaming: bool = False  # a sample has been pushed: the rate is the stream's (``set_rate``)
 
 
 class Pipeline:
@@ -187,7 +188,15 @@ class Pipeline:
     def set_rate(self, rate_hz: float) -> None:
         """The stream's rate, known once it streams (a BLE family streams at the rate it offers
         nearest the one asked): the fusion, ω̇ and the detectors are made afresh at it. For a
-        new stream, before its first batch (``LiveSession`` calls it there)."""
+        new stream, before its first batch (``LiveSession`` calls it there). After it, a
+        different rate is refused (ValueError): the fusion's and detectors' state is of the
+        samples so far, at their rate, and remaking them mid-stream would drop it silently."""
+        if self.state.streaming:
+            if rate_hz == self.rate_hz:
+                return
+            raise ValueError(f"the stream's rate is {self.rate_hz:g} Hz since its first "
+                             f"batch: a change to {rate_hz:g} Hz mid-stream is refused (a new "
+                             "rate needs a new Pipeline)")
         self.rate_hz = rate_hz
         self.detectors = Detectors(rate_hz, self.detectors.settings)
         self.fusion = StreamingFusion(rate_hz)
@@ -251,6 +260,7 @@ class Pipeline:
         if len(batch) == 0:
             s.restart_pending |= batch.restart
             return Readings(), []
+        s.streaming = True
         if not (batch.restart or s.restart_pending):
             return self._push(batch)
         s.restart_pending = False

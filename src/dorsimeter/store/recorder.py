@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,8 +54,24 @@ def _finite(v) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
-def trials_from_results(results: SessionResults, spans: dict[str, tuple[float, float]]
-                        ) -> list[Trial]:
+@dataclass(frozen=True)
+class ResultsSnapshot:
+    """What ``SessionRecorder.finish`` stores of a session, copied on the thread that owns the
+    session (the monitor's event loop, which goes on adding reps and filling in the angle of a
+    rep counted mid-hold): the store thread then reads this copy, never the live results."""
+
+    counted: list[RepRecord]
+    max_deg: dict[str, float]
+
+    @classmethod
+    def of(cls, results: SessionResults) -> ResultsSnapshot:
+        """The session's counted reps (each copied) and per-side maxima, as they are now."""
+        return cls([replace(r, holds=list(r.holds)) for r in results.counted],
+                   dict(results.max_deg))
+
+
+def trials_from_results(results: SessionResults | ResultsSnapshot,
+                        spans: dict[str, tuple[float, float]]) -> list[Trial]:
     """What the session counted, as stored trials (one per counted rep, ``trial_from_rep``).
     Without any, the per-side maximum (``max_deg``) is kept as an unscored ``session_max`` row
     over the span of that side's samples, so the number the terminal printed is in the history
@@ -153,7 +169,7 @@ class SessionRecorder:
     def _store_trial(self, t: Trial) -> None:
         self.store.add_trials(self.session_id, [t])
 
-    def finish(self, results: SessionResults) -> int:
+    def finish(self, results: SessionResults | ResultsSnapshot) -> int:
         """Store what ``results`` scored and mark the session ended; returns the session id.
 
         The reps stored as they ended are replaced by the results' own list when it has one

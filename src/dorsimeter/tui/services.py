@@ -150,11 +150,17 @@ class StoreClient:
         self.run(add)
 
     def finish_recording(self, results) -> Future:
+        """Store the session's trials and mark it ended, on the store thread, from a copy of
+        ``results`` taken now on the caller's (the event loop's): it may go on changing."""
+        from dorsimeter.store.recorder import ResultsSnapshot
+
+        snapshot = ResultsSnapshot.of(results)
+
         def finish(_store):
             if self.recorder is None:
                 return None
             rec, self.recorder = self.recorder, None
-            return rec.finish(results)
+            return rec.finish(snapshot)
 
         return self._pool.submit(lambda: finish(None))  # no store to open if none was started
 
