@@ -28,7 +28,7 @@ demo: $(RUNTIME)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench firmware_bridge
 
-# pyright in basic mode over src/ ([tool.pyright] in pyproject.toml); the wheel bundles pyright
+# pyright in basic mode over src/, bench/ and firmware_bridge/ ([tool.pyright] in pyproject.toml); the wheel bundles pyright
 # and node, so nothing is fetched at run time (the variable skips its check for a newer release)
 typecheck: $(STAMP)
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright --pythonpath $(BIN)/python

@@ -351,6 +351,9 @@ async def _drive(svc, rigs: list[Rig], sim_s: float, speed: float, restart: bool
             restarted = True
         await asyncio.sleep(TICK_S)
     wall_s = time.monotonic() - t_wall0
+    if down_at is not None and not restarted:  # a short run ends inside the outage: finish it
+        await asyncio.sleep(max(0.0, RESTART_DOWN_S - (time.monotonic() - down_at)))
+        await asyncio.to_thread(svc.broker.restart)
     for r in rigs:  # the sessions under way end with the run
         if r.session_id is not None:
             r._finish()
