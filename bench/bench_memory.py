@@ -10,8 +10,9 @@ fusion with the whole stretch fused at once (tibia angle, every rep's score; goa
 ``export`` needs a stored session: ``record --sensor replay:FILE
 --speed 0`` stores one from the same file (``DIR/home``), once: slow (the replay pushes
 10-sample batches, as a BLE source does; ~35 min for 10 h on a loaded 2-core machine), so
-``--hours 1 --rows export`` is the quick check, and export is measured only when asked. Target: every row under 500 MB. Each analyze
-row takes minutes (the file is parsed twice: checked, then analysed).
+``--hours 1 --rows export`` is the quick check, and export is measured only when asked.
+Target: every row under 500 MB. Each analyze row takes minutes (the file is parsed twice:
+checked, then analysed).
 
 Measured (2026-12-02, 10 h, 2 loaded cores): ``--offline`` 3,498 MB before the windows,
 459 MB after (14 min 44 s); windows vs whole, 60 min: tibia angle within 0.0034°, every one of
