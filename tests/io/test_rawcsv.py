@@ -220,3 +220,25 @@ def test_offline_reanalysis_fuses_each_stretch_between_restarts_on_its_own(tmp_p
     rec.restart = None  # the same file without the marker: fused across the reboot
     r0 = analyze(rec, cals, offline=True)
     assert np.sqrt(np.mean((r0.tibia_angle_deg[after] - truth[idx][after]) ** 2)) > 2.0
+
+
+def test_a_long_file_is_held_in_compact_columns(tmp_path):
+    """read_raw_csv holds ~65 bytes a sample (issue 18: it held ~280 at its peak): float64
+    columns of their own (no view keeping a wider block alive), and every cell of a side is
+    the one shared string, not a string object a row; slices and joins of a recording give
+    back the same samples."""
+    from dorsimeter.io.rawcsv import RawRecording
+
+    b = simulate(30.0, seed=2)
+    path = tmp_path / "r.csv"
+    with RawCsvWriter(path) as w:
+        w.write(b.slice(0, 1000), "left")
+        w.write(b.slice(1000, len(b)), "right")
+    rec = read_raw_csv(path)
+    assert {id(s) for s in rec.side[:1000]} == {id("left")}
+    assert {id(s) for s in rec.side[1000:]} == {id("right")}
+    for a in (rec.t_s, rec.acc_m_s2, rec.gyr_rad_s):
+        assert a.dtype == np.float64 and (a.base is None or a.base.nbytes <= a.nbytes)
+    again = RawRecording.concat([rec.slice(0, 7), rec.slice(7, 1500), rec.slice(1500, len(rec))])
+    np.testing.assert_array_equal(again.acc_m_s2, rec.acc_m_s2)
+    assert list(again.side) == list(rec.side) and len(again) == len(b)

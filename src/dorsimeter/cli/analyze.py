@@ -54,26 +54,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``analyze``: chunks in, chunks out (``write_chunks``). Plain: the raw file is streamed
-    (``run_streaming``). ``--offline``: the fusion is non-causal (VQF's offline mode runs a
-    backward pass over each gap-free stretch), so the recording's samples are read whole
-    (``RawRecording``, ~0.1 KB a sample) and its orientation computed at once; the readings
-    then go out chunk by chunk as plain ``analyze``'s do, never held whole."""
-    import numpy as np
-
-    from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
-    from dorsimeter.io.rawcsv import read_raw_csv
-    from dorsimeter.pipeline import analyze_chunks
-
+    """``analyze``: chunks in, chunks out (``run_streaming``, ``write_chunks``), ``--offline``
+    too: its non-causal fusion runs on overlapping windows of each gap-free stretch
+    (``pipeline.offline.offline_chunks``), so no command holds the whole recording."""
     guard_outputs(args, {"--out": ([args.out], False)},
                   inputs=[args.raw, args.calibration, args.sensor_cal])
-    if not args.offline:
-        return run_streaming(args)
-    rec = read_raw_csv(args.raw, default_side=args.side)
-    sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
-    cals = _calibrations(args, set(np.unique(rec.side)), rec.chunks(), rec.rate_hz, sensor_cal)
-    return write_chunks(args, analyze_chunks(rec, cals, offline=True, sensor_cal=sensor_cal),
-                        cals, rec.rate_hz)
+    return run_streaming(args)
 
 
 def _calibrations(args: argparse.Namespace, sides: set[str], batches, rate_hz: float,
@@ -156,16 +142,25 @@ class ClipStream:
 
 def run_streaming(args: argparse.Namespace) -> int:
     """``analyze`` chunk by chunk: raw rows in, readings rows out, in bounded memory (a 10 h
-    file too), ``--clip-axis`` too (``ClipStream``)."""
+    file too), ``--clip-axis`` too (``ClipStream``). ``--offline`` (a file without the
+    device's own quaternion): the samples go through ``offline_chunks`` first, a window of
+    them at a time, and on with their offline quaternions."""
     from dorsimeter.io.calfiles import sensor_calibration_from as resolve_sensor_cal
-    from dorsimeter.io.rawcsv import RawStream
+    from dorsimeter.io.rawcsv import CHUNK_ROWS, RawStream
     from dorsimeter.pipeline import Pipeline
+    from dorsimeter.pipeline.offline import offline_chunks
 
     stream = RawStream(args.raw, default_side=args.side)
     sensor_cal = resolve_sensor_cal(args.sensor_cal, args.home)
     cals = _calibrations(args, stream.sides, stream.batches(), stream.rate_hz, sensor_cal)
-    pipe = Pipeline(stream.rate_hz, cals, sensor_cal=sensor_cal)
-    return write_chunks(args, (pipe.push(b) for b in stream.batches()), cals, stream.rate_hz)
+    ours = bool(getattr(args, "offline", False)) and "quat" not in stream.channels
+    pipe = Pipeline(stream.rate_hz, cals, sensor_cal=sensor_cal, quat_is_ours=ours)
+    batches = stream.batches()
+    if ours:
+        pieces = offline_chunks(stream.chunks(), stream.rate_hz, cals, sensor_cal)
+        batches = (whole.slice(i, i + CHUNK_ROWS) for piece in pieces
+                   for whole in piece.batches() for i in range(0, len(whole), CHUNK_ROWS))
+    return write_chunks(args, (pipe.push(b) for b in batches), cals, stream.rate_hz)
 
 
 def write_chunks(args: argparse.Namespace, chunks: Iterable[tuple[Readings, list]],
