@@ -14,7 +14,6 @@ import numpy as np
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import (
-    REST_S,
     RESUMED_STILL_S,
     STILL_S,
     CalibrationProgress,
@@ -54,14 +53,6 @@ GYR_LIMIT_RAD_S = 1.1 * float(np.radians(2000.0))
 QUAT_NORM_TOL = 0.05
 
 
-#: A still rest for VQF to start afresh at: a standing athlete sways 0.1-0.6° at 0.05-0.6 Hz
-#: about both horizontal axes (issue 11), at most √2·2π·0.6 Hz·0.6° = 0.056 rad/s, which must
-#: pass; the clip's wobble after a jolt (0.2-1.5° at 12-25 Hz, ``sim.shin``) turns at 0.13 rad/s
-#: or more even at half strength, which must not. Held for ``REST_S`` (0.4 s) the rate leaves at
-#: most ω²r = 3 mg of centripetal acceleration at a clip 30 cm up.
-REST_GYR_RAD_S = 0.1
-
-
 @dataclass
 class SideState:
     """One side's mounting as the pipeline applies it: built when the side's calibration is
@@ -72,7 +63,6 @@ class SideState:
     acc_offset_m_s2: np.ndarray | None  # the accelerometer offset the drives found, if any
     lever_arm_m: np.ndarray | None  # ankle to sensor, None: no compensation
     active: bool = False  # the side's corrections are on in the fusion
-    quiet_n: int = 0  # quiet samples in a row after the defining one (the rest awaited)
 
     @classmethod
     def of(cls, cal: MountingCalibration, lever_arm: bool) -> SideState:
@@ -84,39 +74,12 @@ class SideState:
         """Index of the first sample after the calibration's defining one (``t_defined_s``)."""
         return int(np.searchsorted(t_s, self.calibration.t_defined_s, side="right"))
 
-    def activation_index(self, t_s: np.ndarray, gyr: np.ndarray, rate_hz: float) -> int:
+    def activation_index(self, t_s: np.ndarray) -> int:
         """Index of the first sample of this batch fused with the side's corrections: the one
         after the calibration's defining sample, so that re-analysing a recording with its
         saved calibration fuses exactly as the live session did; from the start for a stream
-        that began after it (a later session).
-
-        With an accelerometer offset to take out, VQF starts afresh from the offset-free
-        accelerometer, and a fresh VQF low-passes it with a running mean over its first
-        ``tauAcc`` (3 s): the first samples weigh almost fully. The calibration completes in
-        the middle of a drive, where they hold the drive's acceleration beside gravity, and
-        right after the knee meets the wall the clip's wobble (up to 5 g, ``sim.shin``): a
-        restart there read 56° for a moment and 1° two seconds later (Movesense row, athlete
-        5). So the corrections then start at the first still rest after the defining sample
-        (the gyro, without the stance's bias, under ``REST_GYR_RAD_S`` for ``REST_S`` in a
-        row, counted sample by sample across batches: the same sample for any split), where
-        the accelerometer reads gravity; the samples until then are read as the held ones
-        are (``offset_corrected``)."""
-        if self.active:
-            return 0
-        i = self.defined_index(t_s)
-        if self.acc_offset_m_s2 is None:
-            return i
-        need = max(1, int(round(REST_S * rate_hz)))
-        w = np.asarray(gyr, dtype=float)[i:] - self.gyr_bias_rad_s
-        quiet = np.sqrt(w[:, 0] * w[:, 0] + w[:, 1] * w[:, 1] + w[:, 2] * w[:, 2]) \
-            < REST_GYR_RAD_S
-        n = self.quiet_n
-        for j, q in enumerate(quiet):
-            if n >= need:
-                return i + j
-            n = n + 1 if q else 0
-        self.quiet_n = n
-        return len(t_s)
+        that began after it (a later session)."""
+        return 0 if self.active else self.defined_index(t_s)
 
     def gyro(self, gyr: np.ndarray) -> np.ndarray:
         """The (stance-bias-free) gyro with the mounting's flexion-axis gain once active."""
@@ -369,7 +332,7 @@ class Pipeline:
         if batch.quat is not None:
             return batch.quat, 0 if self.quat_is_ours else len(batch)
         t = batch.t_s
-        k = len(t) if side is None else side.activation_index(t, gyr, self.rate_hz)
+        k = len(t) if side is None else side.activation_index(t)
         head = self.fusion.update(self._gyro(gyr[:k], side), acc[:k], t[:k])
         if k == len(t):
             return head, k
@@ -382,8 +345,7 @@ class Pipeline:
             self.fusion.remove_bias(side.gyr_bias_rad_s - s.bias_removed_rad_s)
             s.bias_removed_rad_s = side.gyr_bias_rad_s
             if side.acc_offset_m_s2 is not None:
-                # from the offset-free accelerometer, at a still rest (``activation_index``)
-                self.fusion.reset_orientation()
+                self.fusion.reset_orientation()  # from the offset-free accelerometer
         tail = self.fusion.update(self._gyro(gyr[k:], side),
                                   side.compensated(acc[k:], gyr[k:], dgyr[k:]), t[k:])
         return np.concatenate([head, tail]), k
