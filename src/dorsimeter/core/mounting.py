@@ -307,17 +307,33 @@ def sway_deg(rotations: np.ndarray, up: np.ndarray) -> tuple[float, float]:
     return float(np.degrees(dev.max())), float(np.degrees(np.sqrt(np.mean(dev**2))))
 
 
+#: A quiet moment of the smoothed rate (``smoothed_rates``, 0.15 s) can still hold the clip's
+#: wobble after a jolt (12-25 Hz, 0.2-1.5° of the clip on the skin, ``sim.shin``): smoothing takes
+#: its rotation out of the rate while the accelerometer still reads its translation (0.3-2 mm at
+#: 12-25 Hz: up to 5 g at the clip). Its rate is 2π·12 Hz·0.2° = 0.26 rad/s at least (half that
+#: for a jolt of half strength), 7-13 times ``QUIET_GYR_RAD_S``, so a sample is quiet only when the
+#: raw rate is quiet too (the gyro's own noise there is 0.002-0.004 rad/s per sample for the
+#: parts we support, well under the limit).
 def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: np.ndarray,
                       dgyr_rad_s2: np.ndarray, x: np.ndarray, z: np.ndarray,
-                      rate_hz: float) -> float:
+                      rate_hz: float, raw_gyr_rad_s: np.ndarray | None = None) -> float:
     """Gyro scale about the flexion axis: slope of the accelerometer's flexion angle against
     the gyro-carried one over the quasi-static samples of the drives (holds, rests).
+
+    Quasi-static: the smoothed rate and its derivative quiet, and (``raw_gyr_rad_s``) the raw
+    rate quiet as well, which a wobbling clip is not. The slope is fitted robustly (Huber
+    weights at 3σ of the residuals, σ from their median absolute deviation, as the lever-arm
+    fit does): a wobble moment that still passes (the raw rate crossing zero in its oscillation)
+    is degrees off the line where the noise is hundredths (one such pair of samples made a
+    3.2 % gain out of a 0.7 % error on a simulated shin), and counts little.
 
     1.0 when the still moments do not span at least 10° of flexion or the slope is implausible
     (beyond ``MAX_GAIN_ERROR``: more than any supported part's datasheet allows; on real shins
     sway and wobble at the quiet moments can fake 7-12 %), or not distinguishable from 1."""
     quiet = (np.linalg.norm(gyr_rad_s, axis=1) < QUIET_GYR_RAD_S) & (
         np.linalg.norm(dgyr_rad_s2, axis=1) < QUIET_DGYR_RAD_S2)
+    if raw_gyr_rad_s is not None:
+        quiet &= np.linalg.norm(np.asarray(raw_gyr_rad_s, dtype=float), axis=1) < QUIET_GYR_RAD_S
     if quiet.sum() < int(0.2 * rate_hz):
         return 1.0
     u, a = up_carried[quiet], acc_m_s2[quiet]
@@ -326,20 +342,35 @@ def flexion_gyro_gain(up_carried: np.ndarray, acc_m_s2: np.ndarray, gyr_rad_s: n
     if np.ptp(th_g) < np.radians(10.0):
         return 1.0
     design = np.column_stack([th_g, np.ones_like(th_g)])
-    (slope, icpt) = np.linalg.lstsq(design, th_a, rcond=None)[0]
-    slope = float(slope)
+    wts = np.ones(len(th_g))
+    slope, icpt = 1.0, 0.0
+    for it in range(GAIN_ROBUST_ITERATIONS + 1):
+        if it:
+            r = th_a - design @ np.array([slope, icpt])
+            sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+            wts = np.minimum(1.0, GAIN_HUBER_SIGMAS * sigma / np.maximum(np.abs(r), 1e-300))
+        sw = np.sqrt(wts)
+        slope, icpt = (float(v) for v in np.linalg.lstsq(design * sw[:, None], th_a * sw,
+                                                          rcond=None)[0])
     # believed only when the residuals show it explains the data: its distance from 1 beyond
     # 1.96 standard errors (95 %), the residuals counted as the independent samples they hold
-    # (AR(1): the quiet moments come in runs of correlated samples)
-    e = th_a - (slope * th_g + icpt)
-    n = len(e)
+    # (AR(1): the quiet moments come in runs of correlated samples), weighted as fitted
+    e = (th_a - (slope * th_g + icpt)) * np.sqrt(wts)
+    n = float(np.sum(wts))
     rho = float(np.clip(np.sum(e[1:] * e[:-1]) / max(float(np.sum(e * e)), 1e-300), 0.0, 0.999))
     n_eff = max(n * (1.0 - rho) / (1.0 + rho), 3.0)
-    sxx = float(np.sum((th_g - th_g.mean()) ** 2))
-    se = np.sqrt(float(np.sum(e * e)) / max(n - 2, 1) / sxx * n / n_eff)
+    mean_g = float(np.sum(wts * th_g) / n)
+    sxx = float(np.sum(wts * (th_g - mean_g) ** 2))
+    se = np.sqrt(float(np.sum(e * e)) / max(n - 2.0, 1.0) / sxx * n / n_eff)
     if abs(slope - 1.0) > MAX_GAIN_ERROR or abs(slope - 1.0) < 1.96 * se:
         return 1.0
     return slope
+
+
+#: the gain fit's robust reweighting: Huber weights beyond 3σ of Gaussian noise (σ from the
+#: residuals' median absolute deviation: noise alone keeps full weight for 99.7 % of samples)
+GAIN_ROBUST_ITERATIONS = 3
+GAIN_HUBER_SIGMAS = 3.0
 
 
 #: Tibial rotation with dorsiflexion is 0.05-0.25° per degree (issue 11's published range); a
@@ -951,7 +982,7 @@ class MountingCalibrator:
         # fitted only when it stands out) bends the accelerometer's angle by as much as a 10 %
         # gain would, and the datasheets put the gyro's scale within 1-3 %
         gain = 1.0 if self.estimate_acc_offset else flexion_gyro_gain(
-            up_all, a_grav, w_s, dw_s, x, z, self.rate_hz)
+            up_all, a_grav, w_s, dw_s, x, z, self.rate_hz, raw_gyr_rad_s=w)
         return MountingCalibration(
             self.side, as_vec3(x), as_vec3(y), as_vec3(z),
             as_vec3(bias), st.n / self.rate_hz, float(np.degrees(d.rotation_rad)),
