@@ -30,7 +30,7 @@ def data_dir(home: str | os.PathLike | None = None, create: bool = True) -> Path
     """The data directory: ``home`` (an option) > ``$DORSIMETER_HOME`` > platformdirs default."""
     if home is None or str(home) == "":
         home = os.environ.get(ENV_HOME) or platformdirs.user_data_dir("dorsimeter", appauthor=False)
-    path = Path(home).expanduser()
+    path = Path(os.path.expanduser(home))  # "~nobody/x" stays as typed, as in a shell
     if create:
         private_dir(path)
         tighten_dir(path)

@@ -449,3 +449,15 @@ def test_a_nul_character_in_any_argument_or_config_value_is_one_line(rig, tmp_pa
         one_line(rc, err)
         assert "NUL character is not allowed" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_tilde_user_that_does_not_exist_stays_as_typed(rig, tmp_path, monkeypatch):
+    """The 100k hostile run: ``report N --out '~\\x92…'`` raised RuntimeError (Could not
+    determine home directory) from Path.expanduser; a shell leaves ``~nobody-xyz/`` as typed."""
+    home, _, _, _ = rig
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli("report", "-79278969", "--out", "~nobody-dorsimeter-x/r.html", "--home", home)
+    one_line(rc, err)
+    assert "RuntimeError" not in err and "home directory" not in err, err
+    rc, _, err = cli("history", "--home", "~nobody-dorsimeter-x/h")
+    assert rc in (0, 2) and "Traceback" not in err, (rc, err)

@@ -98,7 +98,7 @@ class AllowList:
 
 # ------------------------------------------------------------------ nothing recorded overwritten
 def _resolved(path: str | os.PathLike) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    return Path(os.path.abspath(os.path.expanduser(path))).resolve()  # ~nobody: as is (as a shell)
 
 
 NAME_MAX_BYTES, PATH_MAX_BYTES = 255, 4096  # Linux's (ext4, tmpfs, ...; Windows' are shorter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -251,7 +252,7 @@ class ExportScreen(Screen):
         status.update("exporting …")
         self.exporting = True
         self.shown = []
-        self.run_worker(self.export(Path(event.value).expanduser()), exclusive=True,
+        self.run_worker(self.export(Path(os.path.expanduser(event.value))), exclusive=True,
                         group="export")
 
     def show_progress(self, done: int, total: int) -> None:
