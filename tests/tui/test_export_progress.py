@@ -89,7 +89,9 @@ async def test_export_shows_progress_then_the_files_and_errors_in_one_line(tmp_p
             assert status(screen) in (  # names the file in the way, or the folder asked for
                 f"export failed: {blocker}: File exists",
                 f"export failed: {blocker / 'out'}: File exists",
-                f"export failed: {blocker / 'out'}: Not a directory")
+                f"export failed: {blocker / 'out'}: Not a directory",
+                f"export failed: {blocker / 'out'}: {blocker} is a file, not a directory "
+                "(move it, or choose another)")
             assert "\n" not in status(screen) and not bar.display
             assert app.screen is screen and not screen.exporting
             # a session that is not stored: the store's own one-line message
