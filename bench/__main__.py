@@ -4,7 +4,8 @@ Each module prints its own tables. A module that fails has its error printed and
 goes on with the next; the exit status is non-zero if any failed. ``python -m bench accuracy
 speed`` runs only the modules whose names contain one of the given words. Everything from the
 first ``-``-option on goes to the modules whose ``main`` takes an argument list
-(``python -m bench accuracy --athletes 2``).
+(``python -m bench accuracy --athletes 2``); ``--help`` prints a module's options, and an option
+a module refuses is named by its own argparse message, without a traceback.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None, package: str = "bench") -> int:
             rc = mod.main(options) if takes_args else mod.main()
             if rc not in (None, 0):
                 raise RuntimeError(f"main() returned {rc}")
+        except SystemExit as e:  # argparse: --help printed (0), or a bad option named (2)
+            if e.code not in (None, 0):
+                failed.append(name)
+                print(f"{name} FAILED: its options were refused (exit {e.code})", flush=True)
         except BaseException as e:  # noqa: BLE001 - report and carry on with the next module
             if isinstance(e, KeyboardInterrupt):
                 raise

@@ -46,3 +46,26 @@ def test_options_after_the_module_words_go_to_the_modules_that_take_them(tmp_pat
     assert "got ['--athletes', '2']" in out and "plain ran" in out
     for name in ("argbench", "argbench.bench_takes", "argbench.bench_plain"):
         sys.modules.pop(name, None)
+
+
+def test_help_is_not_a_failure_and_a_refused_option_has_no_traceback(tmp_path, monkeypatch,
+                                                                    capsys):
+    pkg = tmp_path / "helpbench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "bench_opts.py").write_text(
+        "import argparse\n"
+        "def main(argv):\n"
+        "    ap = argparse.ArgumentParser(prog='opts')\n"
+        "    ap.add_argument('--athletes', type=int)\n"
+        "    ap.parse_args(argv)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["--help"], package="helpbench") == 0
+    out = capsys.readouterr()
+    assert "--athletes" in out.out and "FAILED" not in out.out and "Traceback" not in out.err
+    assert main(["--athletes", "many"], package="helpbench") == 1
+    out = capsys.readouterr()
+    assert "bench_opts FAILED: its options were refused (exit 2)" in out.out
+    assert "invalid int value: 'many'" in out.err and "Traceback" not in out.err
+    for name in ("helpbench", "helpbench.bench_opts"):
+        sys.modules.pop(name, None)
