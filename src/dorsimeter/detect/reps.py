@@ -250,9 +250,10 @@ class RepTracker:
                     if gap[a]:  # the rep began in a few lost packets
                         cur.gap_s = float(lost_s[a])
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
+                top_k = float(seg_k.max())
                 cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
-                cur.peak_valgus_deg = max(cur.peak_valgus_deg, float(seg_k.max()))
-                drift = float(seg_k.max()) - cur.start_track_deg
+                cur.peak_valgus_deg = max(cur.peak_valgus_deg, top_k)
+                drift = top_k - cur.start_track_deg
                 cur.knee_drift_deg = max(cur.knee_drift_deg, drift)
                 if drift > self.drift_alert_deg and not cur.knee_drift_alert:
                     cur.knee_drift_alert = True
