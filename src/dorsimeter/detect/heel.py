@@ -501,7 +501,7 @@ class ShankLiftDetector:
         bp, bp_zi = lfilter(*self._bp, e, zi=self._bp_zi)
         v, int_zi = lfilter(*self._int, bp, zi=self._int_zi)
         fl = self._states(v, rest[a:b]) & ~known[a:b]
-        lifted = fl.reshape(k, bn).any(axis=1)
+        lifted = np.asarray(fl.reshape(k, bn).any(axis=1))
         wrong = np.flatnonzero(lifted[:-1] == learn)  # the guess for the next block's fit
         if len(wrong) == 0:
             self._bp_zi, self._int_zi = bp_zi, int_zi
