@@ -2,7 +2,8 @@
 
 Every detector is streaming (state carried between calls, any batch split gives the same
 flags) and vectorised: numpy and ``scipy.signal.lfilter`` with carried filter state, with a
-Python loop only over threshold crossings.
+Python loop only over threshold crossings (and, in the shank detector, over runs of its error
+model's blocks: ``ShankLiftDetector._run``).
 
 * :class:`HeelSwitchDetector` — a force-sensitive resistor under the heel (``heel_contact``
   channel, load 0..1): the heel is off when the load falls below half (with hysteresis).
