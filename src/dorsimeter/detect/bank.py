@@ -27,6 +27,11 @@ from dorsimeter.types import ImuBatch, Readings
 BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """Every value finite; a channel the batch lacks (NaN-filled) is told by its first value."""
+    return len(x) == 0 or (bool(np.all(np.isfinite(x[0]))) and bool(np.all(np.isfinite(x))))
+
+
 def lever_arm_of(calibration) -> np.ndarray | None:
     """The ankle-to-sensor vector (sensor frame, m) a calibration carries, if it has one."""
     r = getattr(calibration, "lever_arm_m", None)
@@ -138,7 +143,7 @@ class Detectors:
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
         r.heel_source = np.full(len(r), source, dtype=object) if isinstance(source, str) \
-            else source  # per sample: the shank detector is blind for a while after a gap
+            else source  # per sample: the shank detector was blind for part of it (a gap)
         if not isinstance(source, str):
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
         k = min(max(0, reps_from), len(r))
@@ -158,9 +163,9 @@ class Detectors:
               ) -> tuple[np.ndarray, str | np.ndarray]:
         """Flags and the source that judged them (per sample for the shank detector, which
         judges nothing for a while after a gap: ``none`` there)."""
-        if np.all(np.isfinite(raw["contact"])):
+        if _all_finite(raw["contact"]):
             return self.switch.update(raw["contact"]), HEEL_SWITCH
-        if np.all(np.isfinite(raw["facc"])) and np.all(np.isfinite(raw["fgyr"])):
+        if _all_finite(raw["facc"]) and _all_finite(raw["fgyr"]):
             if self.foot is None:
                 self.foot = FootImuDetector(self.rate_hz, self.settings.heel_to_mth_m)
             return self.foot.update(raw["facc"], raw["fgyr"], raw["t"]), FOOT_IMU
@@ -178,4 +183,9 @@ class Detectors:
                                                calibration, "t_defined_s", -np.inf)))
             self._shank_cal = calibration
         flags = self.shank.update(raw["gyr"], raw["acc"], raw["up"], at_rest, raw["t"])
-        return flags, np.where(self.shank.watching, SHANK_IMU, NO_SOURCE).astype(object)
+        watching = self.shank.watching
+        if watching.all():  # the usual case: one source for the whole batch
+            return flags, SHANK_IMU
+        source = np.full(len(flags), SHANK_IMU, dtype=object)
+        source[~watching] = NO_SOURCE
+        return flags, source

@@ -2,7 +2,8 @@
 
 Every detector is streaming (state carried between calls, any batch split gives the same
 flags) and vectorised: numpy and ``scipy.signal.lfilter`` with carried filter state, with a
-Python loop only over threshold crossings.
+Python loop only over threshold crossings (and, in the shank detector, over runs of its error
+model's blocks: ``ShankLiftDetector._run``).
 
 * :class:`HeelSwitchDetector` — a force-sensitive resistor under the heel (``heel_contact``
   channel, load 0..1): the heel is off when the load falls below half (with hysteresis).
@@ -147,9 +148,17 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
 
 
-def _quadratic_features(up: np.ndarray) -> np.ndarray:
+def _features(up: np.ndarray, lever: np.ndarray) -> np.ndarray:
+    """(n, N_FEATURES), C order: the quadratic in "up" (x, y, z, x², y², z², xy, xz, yz), then the
+    lever-arm features; written column by column (``np.column_stack`` of the same columns
+    gives the same array, seven times slower)."""
     x, y, z = up.T
-    return np.column_stack([x, y, z, x * x, y * y, z * z, x * y, x * z, y * z])
+    f = np.empty((len(up), N_FEATURES))
+    f[:, 0], f[:, 1], f[:, 2] = x, y, z
+    f[:, 3], f[:, 4], f[:, 5] = x * x, y * y, z * z
+    f[:, 6], f[:, 7], f[:, 8] = x * y, x * z, y * z
+    f[:, N_QUADRATIC:] = lever
+    return f
 
 
 #: The bone's motion, and a heel lift's (a rise over 0.25–0.5 s), lie below this; a skin-mounted
@@ -270,10 +279,11 @@ class ShankLiftDetector:
         self._ridge = np.diag((RESIDUAL_NOISE_M_S2 / prior) ** 2)
         self._prev_w: np.ndarray | None = None
         self._n = 0  # samples seen (block boundaries are global sample counts)
-        self._blk_f: list[np.ndarray] = []
+        self._blk_f: list[np.ndarray] = []  # the block under way, when it spans calls
         self._blk_y: list[np.ndarray] = []
-        self._blk_ok: list[np.ndarray] = []
         self._blk_wt: list[np.ndarray] = []
+        self._blk_lifted = False  # ... and whether it flagged a lift so far
+        self._run_n = 4  # whole blocks ``_run`` guesses at once (doubles while it guesses right)
         # lift state: 0 heel down, 1 lifted (rising or up), 2 lifted and coming down
         self._state = 0
         self._lift_n = 0
@@ -309,7 +319,7 @@ class ShankLiftDetector:
         self._hp_zi = None
         self._prev_w = None
         self._state, self._lift_n, self._quiet_n = 0, 0, 0
-        self._blk_f, self._blk_y, self._blk_ok, self._blk_wt = [], [], [], []
+        self._blk_f, self._blk_y, self._blk_wt, self._blk_lifted = [], [], [], False
         self.gaps += 1
 
     def residual_vertical(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray
@@ -322,11 +332,16 @@ class ShankLiftDetector:
         if self._hp_zi is None:  # steady state at the first sample: no step into the filter
             self._hp_zi = sosfilt_zi(self._hp)[:, :, None] * acc[0][None, None, :]
         hf, self._hp_zi = sosfilt(self._hp, acc, axis=0, zi=self._hp_zi)
-        x = np.column_stack([gyr - self.bias, ((acc - self.acc_offset) * up).sum(axis=1), up,
-                             (hf * hf).sum(axis=1)])
+        # the 8 channels side by side, one row each: sosfilt filters along rows (it copies to
+        # that layout anyway), so the (n, 8) view it returns is the one column_stack's gave
+        rows = np.empty((8, len(acc)))
+        rows[:3] = (gyr - self.bias).T
+        rows[3] = ((acc - self.acc_offset) * up).sum(axis=1)
+        rows[4:7] = up.T
+        rows[7] = (hf * hf).sum(axis=1)
         if self._lp_zi is None:
-            self._lp_zi = sosfilt_zi(self._lp)[:, :, None] * x[0][None, None, :]
-        x, self._lp_zi = sosfilt(self._lp, x, axis=0, zi=self._lp_zi)
+            self._lp_zi = sosfilt_zi(self._lp)[:, :, None] * rows[:, 0][None, None, :]
+        x, self._lp_zi = sosfilt(self._lp, rows.T, axis=0, zi=self._lp_zi)
         w, au, u = x[:, :3], x[:, 3], x[:, 4:7]
         weight = self._p_half / (self._p_half + np.maximum(x[:, 7], 0.0))
         prev = w[:1] if self._prev_w is None else self._prev_w
@@ -334,7 +349,7 @@ class ShankLiftDetector:
         self._prev_w = w[-1:].copy()
         lever = _lever_features(w, dw, u)
         y = au - lever @ self.r - GRAVITY_M_S2
-        return y, np.column_stack([_quadratic_features(u), lever]), w, weight
+        return y, _features(u, lever), w, weight
 
     def update(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, up: np.ndarray,
                at_rest: np.ndarray | None = None, t_s: np.ndarray | None = None) -> np.ndarray:
@@ -406,12 +421,18 @@ class ShankLiftDetector:
             return flags
         from scipy.signal import lfilter
         y, f, _, weight = self.residual_vertical(gyr, acc, up)
-        n = len(y)
+        n, bn = len(y), self.block_n
         flags = np.empty(n, dtype=bool)
         vel = np.empty(n)
-        i = 0
-        while i < n:  # chunks end on global block boundaries: the fit changes only there
-            j = min(n, i + self.block_n - self._n % self.block_n)
+        # chunks end on global block boundaries: the fit changes only there
+        cuts = np.r_[0, np.arange(bn - self._n % bn, n, bn), n]
+        gram = self._grams(f, y, weight, cuts)
+        c, m = 0, len(cuts) - 1
+        while c < m:
+            i, j = int(cuts[c]), int(cuts[c + 1])
+            if j - i == bn and self._n % bn == 0 and self._n > 0 and c + 1 < m:
+                c = self._run(c, cuts, y, f, weight, rest, known, gram, flags, vel)
+                continue
             e = (y[i:j] - f[i:j] @ self._w) * weight[i:j]
             if self._n == 0:  # the very first sample: no model yet, start at its residual
                 from scipy.signal import lfilter_zi
@@ -419,30 +440,130 @@ class ShankLiftDetector:
             bp, self._bp_zi = lfilter(*self._bp, e, zi=self._bp_zi)
             v, self._int_zi = lfilter(*self._int, bp, zi=self._int_zi)
             vel[i:j] = v
-            flags[i:j] = self._states(v, rest[i:j]) & ~known[i:j]
+            fl = self._states(v, rest[i:j]) & ~known[i:j]
+            flags[i:j] = fl
             if known[j - 1]:  # heel down by protocol: no lift carried out of it
                 self._state, self._lift_n, self._quiet_n = 0, 0, 0
-            self._blk_f.append(f[i:j])
-            self._blk_y.append(y[i:j])
-            self._blk_ok.append(~flags[i:j])
-            self._blk_wt.append(weight[i:j])
             self._n += j - i
-            if self._n % self.block_n == 0:
+            lifted = bool(fl.any())
+            c += 1
+            if j - i == bn and self._n % bn == 0:  # a whole block: its sums are in ``_grams``
+                self._learn(None if lifted else (gram[0][c - 1], gram[1][c - 1]))
+                continue
+            self._blk_f.append(f[i:j])  # a block spanning calls (or cut by a restart)
+            self._blk_y.append(y[i:j])
+            self._blk_wt.append(weight[i:j])
+            self._blk_lifted = self._blk_lifted or lifted
+            if self._n % bn == 0:
                 self._refit()
-            i = j
         self.velocity_m_s = vel
         return flags
 
+    def _run(self, c: int, cuts: np.ndarray, y: np.ndarray, f: np.ndarray, weight: np.ndarray,
+             rest: np.ndarray, known: np.ndarray, gram: tuple[np.ndarray, np.ndarray],
+             flags: np.ndarray, vel: np.ndarray) -> int:
+        """Whole blocks ``c, c+1, …`` at once; the next chunk to do.
+
+        Each block's residual needs the fit of the blocks before it, and a block with a lift
+        is not learnt from, so the blocks depend on each other through the flags. The run
+        guesses the flags (every block learnt from when no lift is under way at its start,
+        none while one is), fits the blocks' models from that guess (one batched solve),
+        filters and judges all of its samples in one go (the filters and the lift states carry
+        their state exactly, whatever the split), and keeps the blocks up to the first one
+        the guess got wrong: the same numbers as block by block, to the last bit
+        (``tests/detect/test_heel_blocks.py``)."""
+        from scipy.signal import lfilter
+
+        bn, m = self.block_n, len(cuts) - 1
+        d = min(m - 1, c + self._run_n)  # whole blocks only (the last chunk may be partial)
+        ends_known = known[cuts[c + 1:d + 1] - 1]
+        if ends_known.any():  # the lift state is reset after such a block: end the run there
+            d = c + 1 + int(np.argmax(ends_known))
+        k = d - c
+        learn = self._state == 0  # the guess: a lift under way keeps the blocks out of the fit
+        ws = np.empty((k, N_FEATURES))
+        ws[0] = self._w
+        A, cc = self._A, self._c
+        As = cs = ws  # (bound for the type checker; set below when blocks are learnt)
+        if learn and k > 1:
+            As, cs = np.empty((k - 1, N_FEATURES, N_FEATURES)), np.empty((k - 1, N_FEATURES))
+            for q in range(k - 1):
+                A = self._decay * A + gram[0][c + q]
+                cc = self._decay * cc + gram[1][c + q]
+                As[q], cs[q] = A, cc
+            ws[1:] = np.linalg.solve(As + self._ridge, cs[..., None])[..., 0]
+        else:
+            ws[1:] = self._w
+        a, b = int(cuts[c]), int(cuts[d])
+        f3 = f[a:b].reshape(k, bn, N_FEATURES)
+        e = ((y[a:b].reshape(k, bn) - (f3 @ ws[..., None])[..., 0]) * weight[a:b].reshape(k, bn)
+             ).reshape(-1)
+        st = self._state, self._lift_n, self._quiet_n
+        bp, bp_zi = lfilter(*self._bp, e, zi=self._bp_zi)
+        v, int_zi = lfilter(*self._int, bp, zi=self._int_zi)
+        fl = self._states(v, rest[a:b]) & ~known[a:b]
+        lifted = np.asarray(fl.reshape(k, bn).any(axis=1))
+        wrong = np.flatnonzero(lifted[:-1] == learn)  # the guess for the next block's fit
+        if len(wrong) == 0:
+            self._bp_zi, self._int_zi = bp_zi, int_zi
+            keep = k
+            self._run_n = min(64, 2 * self._run_n)
+        else:  # keep the blocks up to the wrong guess; their filters' and states' end again
+            keep = int(wrong[0]) + 1
+            b = a + keep * bn
+            self._state, self._lift_n, self._quiet_n = st
+            bp, self._bp_zi = lfilter(*self._bp, e[:keep * bn], zi=self._bp_zi)
+            v, self._int_zi = lfilter(*self._int, bp, zi=self._int_zi)
+            self._states(v, rest[a:b])
+            self._run_n = 4
+        vel[a:b] = v[:b - a]
+        flags[a:b] = fl[:b - a]
+        if known[b - 1]:  # heel down by protocol: no lift carried out of it
+            self._state, self._lift_n, self._quiet_n = 0, 0, 0
+        self._n += b - a
+        if learn and keep > 1:  # the blocks before the last kept were guessed right
+            self._A, self._c, self._w = As[keep - 2], cs[keep - 2], ws[keep - 1]
+        q = c + keep - 1
+        self._learn(None if lifted[keep - 1] else (gram[0][q], gram[1][q]))
+        return c + keep
+
+    def _grams(self, f: np.ndarray, y: np.ndarray, weight: np.ndarray, cuts: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Per chunk of ``cuts`` that is a whole block: its weighted sums ``fwᵀf``, ``fwᵀy``
+        (stacked matmul: one BLAS call per block, as ``_refit``'s, equal to the last bit);
+        zeros for the other chunks."""
+        m = len(cuts) - 1
+        gf, gy = np.zeros((m, N_FEATURES, N_FEATURES)), np.zeros((m, N_FEATURES))
+        bn = self.block_n
+        whole = np.flatnonzero(np.diff(cuts) == bn)
+        if len(whole) == 0:
+            return gf, gy
+        a, b = int(cuts[whole[0]]), int(cuts[whole[-1] + 1])  # whole blocks are consecutive
+        k = (b - a) // bn
+        f3 = f[a:b].reshape(k, bn, N_FEATURES)
+        fw3 = np.swapaxes(f3 * weight[a:b].reshape(k, bn)[..., None], 1, 2)
+        gf[whole] = fw3 @ f3
+        gy[whole] = (fw3 @ y[a:b].reshape(k, bn)[..., None])[..., 0]
+        return gf, gy
+
+    def _learn(self, sums: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """A block has ended: fold its sums into the error model (None: it had a lift, and is
+        kept out)."""
+        if sums is None:
+            return
+        self._A = self._decay * self._A + sums[0]
+        self._c = self._decay * self._c + sums[1]
+        self._w = np.linalg.solve(self._A + self._ridge, self._c)
+
     def _refit(self) -> None:
+        """The end of a block whose samples came in several calls."""
         f, y = np.concatenate(self._blk_f), np.concatenate(self._blk_y)
-        ok, wt = np.concatenate(self._blk_ok), np.concatenate(self._blk_wt)
-        self._blk_f, self._blk_y, self._blk_ok, self._blk_wt = [], [], [], []
-        if not ok.all():
+        wt, lifted = np.concatenate(self._blk_wt), self._blk_lifted
+        self._blk_f, self._blk_y, self._blk_wt, self._blk_lifted = [], [], [], False
+        if lifted:
             return  # a lift in this block: keep it out of the error model
         fw = f * wt[:, None]  # weighted least squares: each sample by its noise (``weight``)
-        self._A = self._decay * self._A + fw.T @ f
-        self._c = self._decay * self._c + fw.T @ y
-        self._w = np.linalg.solve(self._A + self._ridge, self._c)
+        self._learn((fw.T @ f, fw.T @ y))
 
     def _states(self, v: np.ndarray, at_rest: np.ndarray) -> np.ndarray:
         """Lift state machine over the velocity; a loop over threshold crossings only.
@@ -465,12 +586,21 @@ class ShankLiftDetector:
                 i = start
                 if i >= n:
                     break
-            seg = v[i:]
-            cond = {0: seg > on, 1: seg < -0.5 * on, 2: seg > -0.2 * on,
-                    3: (seg < -on) | at_rest[i:], 4: seg > 0.2 * on, 5: seg < 0.2 * on}[st]
+            seg = v[i:]  # the state's exit condition (only that one is evaluated)
+            if st == 0:
+                cond = seg > on
+            elif st == 1:
+                cond = seg < -0.5 * on
+            elif st == 2:
+                cond = seg > -0.2 * on
+            elif st == 3:
+                cond = (seg < -on) | at_rest[i:]
+            elif st == 4:
+                cond = seg > 0.2 * on
+            else:
+                cond = seg < 0.2 * on
             if st:
                 left = max(0, self.max_lift_n - self._lift_n)
-                cond = cond.copy()
                 if left < len(cond):
                     cond[left] = True
             j = i + int(np.argmax(cond)) if cond.any() else n

@@ -36,6 +36,17 @@ BRIDGE_ERROR_DEG = 0.25
 MAX_GAP_IN_REP_S = float(np.sqrt(8.0 * BRIDGE_ERROR_DEG / DRIVE_PEAK_ACC_DEG_S2))
 
 
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a non-empty 1-D float array, the same value (the same partition, mean of
+    the two middle values, NaN when any is), without its general-purpose overhead."""
+    n = len(x)
+    h = n // 2
+    part = np.partition(x, [h - 1, h, -1] if n % 2 == 0 else [h, -1])
+    if np.isnan(part[-1]):
+        return float("nan")
+    return float(part[h]) if n % 2 else float((part[h - 1] + part[h]) / 2.0)
+
+
 @dataclass
 class RepRecord:
     """One rep as the coach reads it. Angles in degrees, times device seconds.
@@ -250,9 +261,10 @@ class RepTracker:
                     if gap[a]:  # the rep began in a few lost packets
                         cur.gap_s = float(lost_s[a])
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
+                top_k = float(seg_k.max())
                 cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
-                cur.peak_valgus_deg = max(cur.peak_valgus_deg, float(seg_k.max()))
-                drift = float(seg_k.max()) - cur.start_track_deg
+                cur.peak_valgus_deg = max(cur.peak_valgus_deg, top_k)
+                drift = top_k - cur.start_track_deg
                 cur.knee_drift_deg = max(cur.knee_drift_deg, drift)
                 if drift > self.drift_alert_deg and not cur.knee_drift_alert:
                     cur.knee_drift_alert = True
@@ -302,7 +314,7 @@ class RepTracker:
         assert cur is not None  # a run is only open inside a rep
         # the sample slots the hold spans: a few packets lost inside it are held time too
         dur = round((self._run_last_t - self._run_t0) * self.rate_hz + 1.0) / self.rate_hz
-        med = float(np.median(angles))
+        med = median(angles)
         cur.holds.append((self._run_t0, self._run_t0 + dur, med))
         if dur >= self.hold_s and (cur.end_range_deg is None or cur.hold_s < self.hold_s
                                    or med > cur.end_range_deg):
