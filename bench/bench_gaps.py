@@ -5,8 +5,10 @@ and a random BMI270 unit per athlete, 100 Hz, 50 ms batches through the real ``P
 ``SessionResults``; heel by the shank sensor alone) lose every sample in ``[t0, t0 + gap)``,
 with ``t0`` in one of four phases: the still stance (1.0 s in), the calibration drives (the
 middle of the second drive), after calibration (a rest, the gap ending 0.3 s before a rep
-starts) and mid-hold (0.5 s into the second rep's end-range hold). The row "none" is the same
-sessions without a gap (one per athlete: without a gap the phase changes nothing). The 7 s
+starts) and mid-hold (0.5 s into the second rep's end-range hold), each athlete's gap up to
+``START_JITTER_S`` later (earlier, after calibration) than that point, drawn per athlete. The
+row "none" is the same sessions without a gap (one per athlete: without a gap the phase changes
+nothing). The 7 s
 drives cell ends in the first rep's hold and cuts the second drive, a rep to the tracker when
 the calibration was solved before it: neither the rest of that drive nor of the rep is a trial.
 
@@ -91,18 +93,31 @@ def _athlete(seed: int) -> ShankSim:
                     errors=SensorErrors.realistic(MODEL, RATE_HZ, seed=seed))
 
 
-def gap_start_s(sim: ShankSim, phase: str, gap_s: float) -> float:
-    """Where the gap starts for ``phase`` (from the script's ground truth)."""
+#: a link drops at any instant, not at one point of a phase: each athlete's gap starts up to
+#: this much later than the phase's point (drawn per athlete; the drives' point sits mid-drive
+#: with 1.1 s of the drive left, the stance's 1 s into a 3 s stance, the hold's 0.5 s into a 2 s
+#: hold), so a table cell samples the phase, not one moment of it
+START_JITTER_S = 0.3
+
+
+def start_jitter_s(seed: int) -> float:
+    """The athlete's gap-start offset in ``[0, START_JITTER_S)`` (its own stream of draws)."""
+    return float(np.random.default_rng(7000 + seed).uniform(0.0, START_JITTER_S))
+
+
+def gap_start_s(sim: ShankSim, phase: str, gap_s: float, jitter_s: float = 0.0) -> float:
+    """Where the gap starts for ``phase`` (from the script's ground truth), ``jitter_s`` after
+    the phase's point (before it, after calibration: the gap still ends before the rep)."""
     drives = [r for r in sim.reps if r.index < 0]
     reps = sim.counted_reps()
     if phase == "stance":
-        return 1.0
+        return 1.0 + jitter_s
     if phase == "drives":
         d = drives[min(1, len(drives) - 1)]
-        return 0.5 * (d.t_start_s + d.t_end_s)
+        return 0.5 * (d.t_start_s + d.t_end_s) + jitter_s
     if phase == "after calibration":
-        return reps[1].t_start_s - gap_s - 0.3
-    return reps[1].t_hold_s + 0.5
+        return reps[1].t_start_s - gap_s - 0.3 - jitter_s
+    return reps[1].t_hold_s + 0.5 + jitter_s
 
 
 def _cut(b: ImuBatch, t0: float, gap_s: float) -> ImuBatch:
@@ -185,7 +200,7 @@ def run_case(seed: int, phase: str, gap_s: float) -> tuple[str, str]:
     sim = _athlete(seed)
     sensor_cal = _sensor_cal(sim, seed)
     full = sim.generate(int(SECONDS * RATE_HZ))
-    t0 = gap_start_s(sim, phase, gap_s)
+    t0 = gap_start_s(sim, phase, gap_s, start_jitter_s(seed))
     b = _cut(full, t0, gap_s)
     pipe = Pipeline(RATE_HZ, sensor_cal=sensor_cal)
     results = SessionResults()

@@ -159,6 +159,40 @@ def test_a_drives_gap_into_the_first_reps_hold_adds_no_trial(gap_s):
     assert len(results.counted) >= 4  # the reps after the one the gap cut into
 
 
+@pytest.mark.parametrize(("phase", "gap_s", "late_s"), [
+    ("mid-hold", 3.0, 0.155), ("drives", 1.0, 0.2), ("drives", 1.1, 0.1), ("drives", 1.18, 0.0)])
+def test_no_heel_lift_at_a_still_shin_after_a_long_gap(phase, gap_s, late_s, monkeypatch):
+    """Session 7's serial sweep: after a gap the shank detector is blind until the shin is
+    back at rest; its low-pass then started from one sample of a clip still wobbling, and the
+    ramp of its rate was an ω̇ × r of 0.8 m/s² at a still shin: a 110 mm/s "lift" that marked
+    the next rep (3 s mid-hold) or made the athlete's third calibration drive a heel-lift trial
+    (drives gaps of 1.0–1.2 s, the calibration solved at the gap). Athlete 2 of bench gaps; each
+    of these was wrong before the warm-up (``LOWPASS_WARM_S``). Every shin effect on, as in the
+    bench: the clip's wobble is what the low-pass starts on."""
+    from bench.bench_gaps import RATE_HZ, SECONDS, _athlete, _cut, _sensor_cal, gap_start_s, judge
+    from dorsimeter.session.results import SessionResults
+    from dorsimeter.sim.shin import EFFECTS_ENV
+
+    monkeypatch.delenv(EFFECTS_ENV, raising=False)
+    sim = _athlete(2)
+    full = sim.generate(int(SECONDS * RATE_HZ))
+    t0 = gap_start_s(sim, phase, gap_s, late_s)
+    b = _cut(full, t0, gap_s)
+    pipe = Pipeline(RATE_HZ, sensor_cal=_sensor_cal(sim, 2))
+    results = SessionResults(rate_hz=RATE_HZ)
+    lifted_at_rest = 0
+    for i in range(0, len(b), 5):
+        part = b.slice(i, i + 5)
+        r, events = pipe.push(part)
+        results.add(r, events)
+        # the shin truly at rest (within 1° of vertical) and flagged as lifted
+        truth_deg = np.interp(r.t_s, full.t_s, full.truth["tibia_angle_deg"])  # pyright: ignore[reportOptionalSubscript]
+        lifted_at_rest += int(np.sum(r.heel_lift & (np.abs(truth_deg) < 1.0) & (r.t_s > t0)))
+    outcome, why = judge(sim, pipe, results, [], t0, t0 + gap_s, batch=full)
+    assert outcome == "right", why
+    assert lifted_at_rest == 0
+
+
 def _track(t, angle, keep, lift=None, step=7):
     """The reps a tracker at 100 Hz ends over the kept samples, fed ``step`` at a time."""
     from dorsimeter.detect.reps import RepTracker

@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import lfilter, lfilter_zi, sosfilt, sosfilt_zi
 
 from dorsimeter.detect import bank
-from dorsimeter.detect.heel import ShankLiftDetector, _lever_features
+from dorsimeter.detect.heel import LOWPASS_WARM_S, ShankLiftDetector, _lever_features
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.types import GRAVITY_M_S2
@@ -79,12 +79,15 @@ class ReferenceShankLift(ShankLiftDetector):
                 return np.zeros(n, dtype=bool)
             self.restart(blind=False)
             self.gaps -= 1  # the same gap
+            self._warm_n = int(round(LOWPASS_WARM_S * self.rate_hz))  # session 7's warm-up
             flags = np.concatenate([np.zeros(k, dtype=bool),
                                     self._update(gyr[k:], acc[k:], up[k:], rest[k:],
                                                  known[k:])])
             self.velocity_m_s = np.concatenate([np.zeros(k), self.velocity_m_s])
             self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
             return flags
+        if self._warm_n:
+            return self._warm_up(gyr, acc, up, rest, known)
         y, f, _, weight = self.residual_vertical(gyr, acc, up)
         n = len(y)
         flags = np.empty(n, dtype=bool)

@@ -167,6 +167,12 @@ def _features(up: np.ndarray, lever: np.ndarray) -> np.ndarray:
 #: model, where it would not average out: 1.5° at 20 Hz is |ω|² ≈ 11 (rad/s)², ≈ 2 m/s² of
 #: centripetal term at a 0.19 m lever arm for as long as the wobble lasts.
 BONE_BAND_HZ = 6.0
+#: After a long gap the low-pass starts again from one sample, and a clip still wobbling there
+#: makes its rate ramp to the true level, an ω̇ × r of up to 0.8 m/s² at a still shin (a 3 s
+#: gap mid-hold: a 110 mm/s "lift" at rest). So the residual's filters run this long before the
+#: detector watches: a 4th-order Butterworth's step response is within 1 % after about two
+#: periods of its cut-off.
+LOWPASS_WARM_S = 2.0 / BONE_BAND_HZ
 #: The skin-mounted clip's soft-tissue resonance starts here (12–25 Hz, issue 11's published
 #: range): above it the accelerometer carries the clip's wobble on the skin and nothing of the
 #: bone (a heel lift's 0.25–0.5 s rise has no content there).
@@ -294,6 +300,7 @@ class ShankLiftDetector:
         self._last_rest = False  # the last sample seen was at rest (a gap's first edge)
         self._blind = False  # after a long gap: no flags, no learning until back at rest
         self._blind_n = 0  # samples still to wait before rest may end the blind stretch
+        self._warm_n = 0  # samples the residual's filters still run unwatched (after blind)
         self.watching = np.empty(0, dtype=bool)  # last call: False where the detector was blind
         self.gaps = 0  # restarts of the signal history (gaps in device time, sensor restarts)
 
@@ -413,12 +420,15 @@ class ShankLiftDetector:
                 return np.zeros(n, dtype=bool)
             self.restart(blind=False)
             self.gaps -= 1  # the same gap
+            self._warm_n = int(round(LOWPASS_WARM_S * self.rate_hz))
             flags = np.concatenate([np.zeros(k, dtype=bool),
                                     self._update(gyr[k:], acc[k:], up[k:], rest[k:],
                                                  known[k:])])
             self.velocity_m_s = np.concatenate([np.zeros(k), self.velocity_m_s])
             self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
             return flags
+        if self._warm_n:
+            return self._warm_up(gyr, acc, up, rest, known)
         from scipy.signal import lfilter
         y, f, _, weight = self.residual_vertical(gyr, acc, up)
         n, bn = len(y), self.block_n
@@ -457,6 +467,24 @@ class ShankLiftDetector:
             if self._n % bn == 0:
                 self._refit()
         self.velocity_m_s = vel
+        return flags
+
+    def _warm_up(self, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray, rest: np.ndarray,
+                 known: np.ndarray) -> np.ndarray:
+        """The first ``LOWPASS_WARM_S`` after a blind stretch: the residual's filters run, nothing
+        is flagged, learnt or band-passed (that starts after, from a zero residual)."""
+        m = min(len(gyr), self._warm_n)
+        self._warm_n -= m
+        self.residual_vertical(gyr[:m], acc[:m], up[:m])
+        self._n += m
+        flags = np.zeros(m, dtype=bool)
+        vel, watch = np.zeros(m), np.zeros(m, dtype=bool)
+        if m < len(gyr):
+            flags = np.concatenate([flags, self._update(gyr[m:], acc[m:], up[m:], rest[m:],
+                                                        known[m:])])
+            vel = np.concatenate([vel, self.velocity_m_s])
+            watch = np.concatenate([watch, self.watching])
+        self.velocity_m_s, self.watching = vel, watch
         return flags
 
     def _run(self, c: int, cuts: np.ndarray, y: np.ndarray, f: np.ndarray, weight: np.ndarray,
