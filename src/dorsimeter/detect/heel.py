@@ -414,19 +414,11 @@ class ShankLiftDetector:
             later = rest[wait:]
             k = wait + (int(np.argmax(later)) if later.any() else len(later))
             self._n += k
-            if k == n:
-                self.velocity_m_s = np.zeros(n)
-                self.watching = np.zeros(n, dtype=bool)
-                return np.zeros(n, dtype=bool)
-            self.restart(blind=False)
-            self.gaps -= 1  # the same gap
-            self._warm_n = int(round(LOWPASS_WARM_S * self.rate_hz))
-            flags = np.concatenate([np.zeros(k, dtype=bool),
-                                    self._update(gyr[k:], acc[k:], up[k:], rest[k:],
-                                                 known[k:])])
-            self.velocity_m_s = np.concatenate([np.zeros(k), self.velocity_m_s])
-            self.watching = np.concatenate([np.zeros(k, dtype=bool), self.watching])
-            return flags
+            if k < n:
+                self.restart(blind=False)
+                self.gaps -= 1  # the same gap
+                self._warm_n = int(round(LOWPASS_WARM_S * self.rate_hz))
+            return self._unwatched(k, gyr, acc, up, rest, known)
         if self._warm_n:
             return self._warm_up(gyr, acc, up, rest, known)
         from scipy.signal import lfilter
@@ -477,11 +469,17 @@ class ShankLiftDetector:
         self._warm_n -= m
         self.residual_vertical(gyr[:m], acc[:m], up[:m])
         self._n += m
-        flags = np.zeros(m, dtype=bool)
-        vel, watch = np.zeros(m), np.zeros(m, dtype=bool)
-        if m < len(gyr):
-            flags = np.concatenate([flags, self._update(gyr[m:], acc[m:], up[m:], rest[m:],
-                                                        known[m:])])
+        return self._unwatched(m, gyr, acc, up, rest, known)
+
+    def _unwatched(self, k: int, gyr: np.ndarray, acc: np.ndarray, up: np.ndarray,
+                   rest: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Flags for a call whose first ``k`` samples the detector did not watch (blind, or its
+        filters warming up: no flag, zero velocity), the rest through ``_update``."""
+        flags = np.zeros(k, dtype=bool)
+        vel, watch = np.zeros(k), np.zeros(k, dtype=bool)
+        if k < len(gyr):
+            flags = np.concatenate([flags, self._update(gyr[k:], acc[k:], up[k:], rest[k:],
+                                                        known[k:])])
             vel = np.concatenate([vel, self.velocity_m_s])
             watch = np.concatenate([watch, self.watching])
         self.velocity_m_s, self.watching = vel, watch
