@@ -153,3 +153,34 @@ def test_the_estimate_refers_to_the_sample_time_of_interval_mean_samples():
     mean_lead = _lead_s(simulate(30.0, seed=3, errors=part), 100.0)
     assert abs(mean_lead) <= 0.0015  # within a third of the half sample (5 ms)
     assert 0.004 <= _lead_s(simulate(30.0, seed=3), 100.0) - mean_lead <= 0.006
+
+
+def test_warm_start_is_a_fresh_vqf_run_over_the_given_samples_first():
+    """``warm_start``: bit-identical to a fresh VQF that knows the gyro bias, run over the warm-up
+    samples with its bias estimation off (outputs dropped), then with it on again and the bias
+    as it was, over the stream; the stream's counters unchanged."""
+    from vqf import VQF
+
+    from dorsimeter.core.fusion import interval_aligned_acc
+
+    b = simulate(20.0, seed=4)
+    warm, rest = slice(0, 1200), slice(1200, None)
+    f = StreamingFusion(100.0)
+    f.update(b.gyr_rad_s[warm], b.acc_m_s2[warm] + 0.2, b.t_s[warm])  # settled on other inputs
+    learnt, sigma = f._vqf.getBiasEstimate()
+    f.warm_start(b.gyr_rad_s[warm], b.acc_m_s2[warm], b.t_s[warm])
+    q = f.update(b.gyr_rad_s[rest], b.acc_m_s2[rest], b.t_s[rest])
+    fresh = VQF(0.01)
+    fresh.setBiasEstimate(learnt, sigma)
+    fresh.setMotionBiasEstEnabled(False)
+    fresh.setRestBiasEstEnabled(False)
+    gyr = np.ascontiguousarray(b.gyr_rad_s)
+    acc = interval_aligned_acc(gyr, b.acc_m_s2, 100.0)
+    fresh.updateBatch(np.ascontiguousarray(gyr[warm]), np.ascontiguousarray(acc[warm]))
+    fresh.setMotionBiasEstEnabled(True)
+    fresh.setRestBiasEstEnabled(True)
+    fresh.setBiasEstimate(learnt, sigma)
+    want = fresh.updateBatch(np.ascontiguousarray(gyr[rest]), np.ascontiguousarray(acc[rest]))
+    np.testing.assert_array_equal(q, want["quat6D"])
+    assert np.array_equal(f._vqf.getBiasEstimate()[0], fresh.getBiasEstimate()[0])
+    assert f.restarts == 0 and f.bridged_samples == 0

@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 from vqf import VQF, offlineVQF
 
+#: VQF's published defaults (the fusion's settings; ``warm_start`` switches two off and back)
+_VQF_DEFAULTS = VQF(0.01).params
+
 
 def _c(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
@@ -184,6 +187,34 @@ class StreamingFusion:
         bias, sigma = self._vqf.getBiasEstimate()
         self._vqf.resetState()
         self._vqf.setBiasEstimate(bias, sigma)
+
+    def warm_start(self, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, t_s: np.ndarray) -> None:
+        """Like ``reset_orientation``, but the fresh filter is first run over the given samples
+        (the ones just before the next, with the inputs as they are fused from now on; outputs
+        dropped), so it starts settled on them instead of on the next sample alone.
+
+        A freshly reset VQF takes "up" from a running mean of its first accelerometer samples,
+        weighing the first fully: started on a sample in a drive, or on a clip still wobbling
+        after the knee met the wall (up to 5 g at 12-25 Hz), it is tens of degrees off and
+        takes several ``tauAcc`` (3 s) to settle. The gyro bias estimate is held through the
+        warm-up (VQF's bias estimation off there, the estimate and its uncertainty as before):
+        the samples are the stance and drives, and a swaying stance passes VQF's rest test,
+        so what it would learn there is partly the sway's rate (``remove_bias``). Counters
+        (restarts, bridged samples) are the stream's and stay as they were; no samples: the
+        same as ``reset_orientation``."""
+        restarts, bridged = self.restarts, self.bridged_samples
+        self.reset_orientation()
+        if len(t_s):
+            vqf = self._vqf
+            bias, sigma = vqf.getBiasEstimate()
+            vqf.setMotionBiasEstEnabled(False)
+            vqf.setRestBiasEstEnabled(False)
+            self._last = None
+            self.update(gyr_rad_s, acc_m_s2, t_s)
+            vqf.setMotionBiasEstEnabled(_VQF_DEFAULTS["motionBiasEstEnabled"])
+            vqf.setRestBiasEstEnabled(_VQF_DEFAULTS["restBiasEstEnabled"])
+            vqf.setBiasEstimate(bias, sigma)
+        self.restarts, self.bridged_samples = restarts, bridged
 
     def _step(self, gyr: np.ndarray, acc: np.ndarray) -> np.ndarray:
         if len(gyr) == 0:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
+from vqf import VQF
 
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotational_acc
@@ -118,6 +119,45 @@ class HeldReadings:
     raw: list[bool] = field(default_factory=list)
 
 
+#: How far back the fusion is warmed up when the side's corrections start with an accelerometer
+#: offset to take out (``StreamingFusion.warm_start``): ten of VQF's accelerometer time
+#: constants (``tauAcc``), after which what the filter started from weighs e^-10 of its state.
+WARM_START_S = 10.0 * float(VQF(0.01).params["tauAcc"])
+
+
+@dataclass
+class Unfused:
+    """The fusion's inputs (sensor-calibrated, before any side's corrections) of the samples
+    fused since the current side was last active, the newest ``WARM_START_S`` of them: what
+    the fusion is warmed up on when the side's corrections start (``Pipeline._fuse``).
+    Trimmed by sample count only, so any batch split keeps the same samples."""
+
+    t_s: list[np.ndarray] = field(default_factory=list)
+    acc: list[np.ndarray] = field(default_factory=list)
+    gyr: list[np.ndarray] = field(default_factory=list)
+    dgyr: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+
+    def add(self, t_s: np.ndarray, acc: np.ndarray, gyr: np.ndarray, dgyr: np.ndarray,
+            keep: int) -> None:
+        if not len(t_s):
+            return
+        for buf, x in ((self.t_s, t_s), (self.acc, acc), (self.gyr, gyr), (self.dgyr, dgyr)):
+            buf.append(np.array(x))
+        self.n += len(t_s)
+        if self.n > 2 * keep:  # memory stays bounded: keep the newest ``keep``
+            t, a, g, d = self.newest(keep)
+            self.t_s, self.acc, self.gyr, self.dgyr, self.n = [t], [a], [g], [d], len(t)
+
+    def newest(self, keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(t_s, acc, gyr, dgyr) of the newest ``keep`` samples."""
+        if not self.n:
+            return np.empty(0), np.empty((0, 3)), np.empty((0, 3)), np.empty((0, 3))
+        t, a, g, d = (np.concatenate(b)[-keep:] for b in (self.t_s, self.acc, self.gyr,
+                                                           self.dgyr))
+        return t, a, g, d
+
+
 @dataclass
 class PipelineState:
     """Everything a ``Pipeline`` learns from the stream (its settings and its fusion and
@@ -130,6 +170,7 @@ class PipelineState:
     bias_removed_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))  # in fusion
     calibrator: MountingCalibrator | None = None
     held: HeldReadings = field(default_factory=HeldReadings)
+    unfused: Unfused = field(default_factory=Unfused)  # what a warm start fuses again
     detector_events: list[Event] = field(default_factory=list)
     restart_pending: bool = False  # an empty batch said "restarted": the next sample is first
     resumed: bool = False  # the next calibration resumes one a restart cut (RESUMED_STILL_S)
@@ -227,6 +268,7 @@ class Pipeline:
         """The sensor is now on ``side``; an uncalibrated side starts a new calibration."""
         if side != self.state.side:
             self.state.side = side
+            self.state.unfused = Unfused()  # the other side's samples
             self._reset_calibrator()
 
     def recalibrate(self) -> None:
@@ -234,6 +276,7 @@ class Pipeline:
         under way is forgotten too: the new stance and drives are the calibration's, so it
         would otherwise end only after them, a trial spanning the calibration."""
         self.state.sides.pop(self.state.side, None)
+        self.state.unfused = Unfused()  # fused with the mounting forgotten
         self._reset_calibrator()
         self.detectors.reps.forget(self.state.side)
 
@@ -344,6 +387,9 @@ class Pipeline:
         t = batch.t_s
         k = len(t) if side is None else side.activation_index(t)
         head = self.fusion.update(self._gyro(gyr[:k], side), acc[:k], t[:k])
+        s = self.state
+        if side is None or not side.active:
+            s.unfused.add(t[:k], acc[:k], gyr[:k], dgyr[:k], self._warm_start_n)
         if k == len(t):
             return head, k
         assert side is not None
@@ -351,14 +397,22 @@ class Pipeline:
             # the side's corrections start here: the gyro without the stance's bias, the
             # flexion gain, the lever arm (the same sample live and in any re-analysis)
             side.active = True
-            s = self.state
             self.fusion.remove_bias(side.gyr_bias_rad_s - s.bias_removed_rad_s)
             s.bias_removed_rad_s = side.gyr_bias_rad_s
             if side.acc_offset_m_s2 is not None:
-                self.fusion.reset_orientation()  # from the offset-free accelerometer
+                # VQF afresh from the offset-free accelerometer, warmed up on the samples
+                # before (the stance and drives, with this side's corrections), not started
+                # on this one sample, which may be mid-drive or on a wobbling clip
+                tu, au, gu, du = s.unfused.newest(self._warm_start_n)
+                self.fusion.warm_start(self._gyro(gu, side), side.compensated(au, gu, du), tu)
+            s.unfused = Unfused()
         tail = self.fusion.update(self._gyro(gyr[k:], side),
                                   side.compensated(acc[k:], gyr[k:], dgyr[k:]), t[k:])
         return np.concatenate([head, tail]), k
+
+    @property
+    def _warm_start_n(self) -> int:
+        return int(round(WARM_START_S * self.rate_hz))
 
     def _gyro(self, gyr: np.ndarray, side: SideState | None) -> np.ndarray:
         """The gyro as fused: without the sensor's stance bias (once one is known) and, with the
@@ -395,6 +449,7 @@ class Pipeline:
             self._reset_calibrator()
             s.resumed = True  # the athlete was mid-calibration: part of the stance is gone
         self.fusion.restart()
+        s.unfused = Unfused()  # nothing before says anything about the orientation now
         s.dgyr = AngularAcceleration(self.rate_hz)
         self.detectors.restart()
         s.restarts += 1
