@@ -22,7 +22,7 @@ from dorsimeter.detect.heel import (
 )
 from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
 from dorsimeter.detect.reps import RepRecord, RepSettings, SideReps
-from dorsimeter.types import ImuBatch, Readings
+from dorsimeter.types import ImuBatch, Readings, repeated
 
 BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
 
@@ -142,7 +142,7 @@ class Detectors:
             at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.reps.rep_end_deg
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
-        r.heel_source = np.full(len(r), source, dtype=object) if isinstance(source, str) \
+        r.heel_source = repeated(source, len(r)) if isinstance(source, str) \
             else source  # per sample: the shank detector was blind for part of it (a gap)
         if not isinstance(source, str):
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
@@ -186,6 +186,6 @@ class Detectors:
         watching = self.shank.watching
         if watching.all():  # the usual case: one source for the whole batch
             return flags, SHANK_IMU
-        source = np.full(len(flags), SHANK_IMU, dtype=object)
+        source = repeated(SHANK_IMU, len(flags))
         source[~watching] = NO_SOURCE
         return flags, source
