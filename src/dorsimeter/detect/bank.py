@@ -94,12 +94,14 @@ class Detectors:
         n = len(batch)
         acc = batch.acc_m_s2 if acc_m_s2 is None else acc_m_s2
         gyr = batch.gyr_rad_s if gyr_rad_s is None else gyr_rad_s
+        # a channel the batch lacks: a read-only NaN view (no memory written; concatenated
+        # with others it becomes a real array)
         cols = {"t": batch.t_s, "gyr": gyr, "acc": acc, "up": up,
-                "contact": (np.full(n, np.nan) if batch.heel_contact is None
+                "contact": (np.broadcast_to(np.nan, (n,)) if batch.heel_contact is None
                             else np.asarray(batch.heel_contact, float)),
-                "facc": (np.full((n, 3), np.nan) if batch.foot_acc_m_s2 is None
+                "facc": (np.broadcast_to(np.nan, (n, 3)) if batch.foot_acc_m_s2 is None
                          else np.asarray(batch.foot_acc_m_s2, float)),
-                "fgyr": (np.full((n, 3), np.nan) if batch.foot_gyr_rad_s is None
+                "fgyr": (np.broadcast_to(np.nan, (n, 3)) if batch.foot_gyr_rad_s is None
                          else np.asarray(batch.foot_gyr_rad_s, float))}
         for k, v in cols.items():
             self._buf.setdefault(k, []).append(v)
