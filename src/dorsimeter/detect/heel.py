@@ -473,7 +473,8 @@ class ShankLiftDetector:
             lifted = bool(fl.any())
             c += 1
             if j - i == bn and self._n % bn == 0:  # a whole block: its sums are in ``_grams``
-                self._learn(None if lifted else (gram[0][c - 1], gram[1][c - 1]))
+                self._learn(None if lifted else (gram[c - 1, :, :N_FEATURES],
+                                                 gram[c - 1, :, N_FEATURES]))
                 continue
             self._blk_f.append(f[i:j])  # a block spanning calls (or cut by a restart)
             self._blk_y.append(y[i:j])
@@ -509,7 +510,7 @@ class ShankLiftDetector:
         return flags
 
     def _run(self, c: int, cuts: np.ndarray, y: np.ndarray, f: np.ndarray, weight: np.ndarray,
-             rest: np.ndarray, known: np.ndarray, gram: tuple[np.ndarray, np.ndarray],
+             rest: np.ndarray, known: np.ndarray, gram: np.ndarray,
              flags: np.ndarray, vel: np.ndarray) -> int:
         """Whole blocks ``c, c+1, …`` at once; the next chunk to do.
 
@@ -532,15 +533,19 @@ class ShankLiftDetector:
         learn = self._state == 0  # the guess: a lift under way keeps the blocks out of the fit
         ws = np.empty((k, N_FEATURES))
         ws[0] = self._w
-        A, cc = self._A, self._c
-        As = cs = ws  # (bound for the type checker; set below when blocks are learnt)
-        if learn and k > 1:
-            As, cs = np.empty((k - 1, N_FEATURES, N_FEATURES)), np.empty((k - 1, N_FEATURES))
-            for q in range(k - 1):
-                A = self._decay * A + gram[0][c + q]
-                cc = self._decay * cc + gram[1][c + q]
-                As[q], cs[q] = A, cc
-            ws[1:] = np.linalg.solve(As + self._ridge, cs[..., None])[..., 0]
+        As = cs = fits = ws  # (bound for the type checker; set below when blocks are learnt)
+        if learn:
+            # the model [A | c] after each block, the last one's too (what ``_learn`` would
+            # make of it if it is kept and learnt from): decay·[A | c] + its sums, in place
+            acs = np.empty((k, N_FEATURES, N_FEATURES + 1))
+            ac = np.concatenate([self._A, self._c[:, None]], axis=1)
+            for q in range(k):
+                ac = np.multiply(ac, self._decay, out=acs[q])
+                ac += gram[c + q]
+            As, cs = acs[..., :N_FEATURES], acs[..., N_FEATURES]
+            # one batched solve: the same LAPACK call per block as ``_learn``'s, the same bits
+            fits = np.linalg.solve(As + self._ridge, cs[..., None])[..., 0]
+            ws[1:] = fits[:-1]
         else:
             ws[1:] = self._w
         a, b = int(cuts[c]), int(cuts[d])
@@ -570,30 +575,37 @@ class ShankLiftDetector:
         if known[b - 1]:  # heel down by protocol: no lift carried out of it
             self._state, self._lift_n, self._quiet_n = 0, 0, 0
         self._n += b - a
+        if learn and not lifted[keep - 1]:
+            # every block learnt from, as guessed (a wrong guess kept a lifted block last):
+            # the model after the last one is the run's
+            self._A, self._c, self._w = As[keep - 1].copy(), cs[keep - 1].copy(), fits[keep - 1]
+            return c + keep
         if learn and keep > 1:  # the blocks before the last kept were guessed right
-            self._A, self._c, self._w = As[keep - 2], cs[keep - 2], ws[keep - 1]
+            self._A, self._c, self._w = As[keep - 2].copy(), cs[keep - 2].copy(), ws[keep - 1]
         q = c + keep - 1
-        self._learn(None if lifted[keep - 1] else (gram[0][q], gram[1][q]))
+        self._learn(None if lifted[keep - 1] else (gram[q, :, :N_FEATURES],
+                                                   gram[q, :, N_FEATURES]))
         return c + keep
 
     def _grams(self, f: np.ndarray, y: np.ndarray, weight: np.ndarray, cuts: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Per chunk of ``cuts`` that is a whole block: its weighted sums ``fwᵀf``, ``fwᵀy``
-        (stacked matmul: one BLAS call per block, as ``_refit``'s, equal to the last bit);
-        zeros for the other chunks."""
+               ) -> np.ndarray:
+        """Per chunk of ``cuts`` that is a whole block: its weighted sums ``[fwᵀf | fwᵀy]``,
+        (m, N_FEATURES, N_FEATURES + 1) (stacked matmuls: one BLAS call per block and sum, as
+        ``_refit``'s, equal to the last bit); zeros for the other chunks."""
         m = len(cuts) - 1
-        gf, gy = np.zeros((m, N_FEATURES, N_FEATURES)), np.zeros((m, N_FEATURES))
+        gram = np.zeros((m, N_FEATURES, N_FEATURES + 1))
         bn = self.block_n
         whole = np.flatnonzero(np.diff(cuts) == bn)
         if len(whole) == 0:
-            return gf, gy
+            return gram
         a, b = int(cuts[whole[0]]), int(cuts[whole[-1] + 1])  # whole blocks are consecutive
         k = (b - a) // bn
         f3 = f[a:b].reshape(k, bn, N_FEATURES)
         fw3 = np.swapaxes(f3 * weight[a:b].reshape(k, bn)[..., None], 1, 2)
-        gf[whole] = fw3 @ f3
-        gy[whole] = (fw3 @ y[a:b].reshape(k, bn)[..., None])[..., 0]
-        return gf, gy
+        g = gram[whole[0]:whole[-1] + 1]
+        g[..., :N_FEATURES] = fw3 @ f3
+        g[..., N_FEATURES] = (fw3 @ y[a:b].reshape(k, bn)[..., None])[..., 0]
+        return gram
 
     def _learn(self, sums: tuple[np.ndarray, np.ndarray] | None) -> None:
         """A block has ended: fold its sums into the error model (None: it had a lift, and is
