@@ -1,12 +1,12 @@
 """The shank heel detector's fast paths against the block-by-block reference they replaced.
 
-``ReferenceShankLift`` is the detector as it was before its speed-ups (sessions 7 and 11): every
-residual built with ``np.column_stack`` and row sums, every block of the error model filtered, judged and
-fitted on its own, all six exit conditions of the lift states evaluated. The detector now
-guesses runs of blocks (``ShankLiftDetector._run``), takes whole blocks' sums with stacked
-matmuls and writes its features in place; these tests require the same velocity, flags and
-error model to the last bit, for batches of whole blocks (the guessing path, right and wrong
-guesses), live-sized batches, and gaps.
+``ReferenceShankLift`` is the detector as it was before its speed-ups (sessions 7 and 11):
+every residual built with ``np.column_stack`` and row sums, every block of the error model
+filtered, judged and fitted on its own, all six exit conditions of the lift states evaluated.
+The detector now guesses runs of blocks (``ShankLiftDetector._run``), takes whole blocks' sums
+with stacked matmuls and writes its features in place; these tests require the same velocity,
+flags and error model to the last bit, for batches of whole blocks (the guessing path, right and
+wrong guesses), live-sized batches, and gaps.
 """
 
 import numpy as np
