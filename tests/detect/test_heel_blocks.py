@@ -1,12 +1,12 @@
 """The shank heel detector's fast paths against the block-by-block reference they replaced.
 
-``ReferenceShankLift`` is the detector as it was before its speed-up (session 7): every
-residual built with ``np.column_stack``, every block of the error model filtered, judged and
-fitted on its own, all six exit conditions of the lift states evaluated. The detector now
-guesses runs of blocks (``ShankLiftDetector._run``), takes whole blocks' sums with stacked
-matmuls and writes its features in place; these tests require the same velocity, flags and
-error model to the last bit, for batches of whole blocks (the guessing path, right and wrong
-guesses), live-sized batches, and gaps.
+``ReferenceShankLift`` is the detector as it was before its speed-ups (sessions 7 and 11):
+every residual built with ``np.column_stack`` and row sums, every block of the error model
+filtered, judged and fitted on its own, all six exit conditions of the lift states evaluated.
+The detector now guesses runs of blocks (``ShankLiftDetector._run``), takes whole blocks' sums
+with stacked matmuls and writes its features in place; these tests require the same velocity,
+flags and error model to the last bit, for batches of whole blocks (the guessing path, right and
+wrong guesses), live-sized batches, and gaps.
 """
 
 import numpy as np
@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import lfilter, lfilter_zi, sosfilt, sosfilt_zi
 
 from dorsimeter.detect import bank
-from dorsimeter.detect.heel import LOWPASS_WARM_S, ShankLiftDetector, _lever_features
+from dorsimeter.detect.heel import LOWPASS_WARM_S, ShankLiftDetector, _cross
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import Mount, ShankSim
 from dorsimeter.types import GRAVITY_M_S2
@@ -25,6 +25,14 @@ ROT = (10.0, -15.0, 130.0)
 def _quadratic_features(up: np.ndarray) -> np.ndarray:
     x, y, z = up.T
     return np.column_stack([x, y, z, x * x, y * y, z * z, x * y, x * z, y * z])
+
+
+def _lever_features(w: np.ndarray, dw: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The detector's lever-arm features as they were before session 11 wrote them column by
+    column (verbatim)."""
+    wu = (w * up).sum(axis=1)[:, None]
+    ww = (w * w).sum(axis=1)[:, None]
+    return _cross(up, dw) + wu * w - ww * up
 
 
 class ReferenceShankLift(ShankLiftDetector):

@@ -47,10 +47,11 @@ def interval_aligned_acc(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: f
     a = np.asarray(acc_m_s2, dtype=float)
     if len(a) == 0:
         return _c(a.reshape(0, 3))
-    return np.ascontiguousarray(np.column_stack([
-        a[:, 0] - (g[:, 1] * a[:, 2] - g[:, 2] * a[:, 1]),
-        a[:, 1] - (g[:, 2] * a[:, 0] - g[:, 0] * a[:, 2]),
-        a[:, 2] - (g[:, 0] * a[:, 1] - g[:, 1] * a[:, 0])]))
+    out = np.empty((len(a), 3))  # C order, written column by column
+    out[:, 0] = a[:, 0] - (g[:, 1] * a[:, 2] - g[:, 2] * a[:, 1])
+    out[:, 1] = a[:, 1] - (g[:, 2] * a[:, 0] - g[:, 0] * a[:, 2])
+    out[:, 2] = a[:, 2] - (g[:, 0] * a[:, 1] - g[:, 1] * a[:, 0])
+    return out
 
 
 def smoothed_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
@@ -70,9 +71,12 @@ def up_in_sensor(quat_wxyz: np.ndarray) -> np.ndarray:
     ``Rotation.apply`` it gives bit-identical values whatever the batch size, which is what
     makes live and re-analysed readings equal. ``test_fusion`` checks it against scipy.
     """
-    w, x, y, z = np.asarray(quat_wxyz, dtype=float).T
-    return np.column_stack([2.0 * (x * z - w * y), 2.0 * (y * z + w * x),
-                            1.0 - 2.0 * (x * x + y * y)])
+    w, x, y, z = np.asarray(quat_wxyz, dtype=float).reshape(-1, 4).T
+    out = np.empty((len(w), 3))  # C order, written column by column
+    out[:, 0] = 2.0 * (x * z - w * y)
+    out[:, 1] = 2.0 * (y * z + w * x)
+    out[:, 2] = 1.0 - 2.0 * (x * x + y * y)
+    return out
 
 
 def fill_gaps(t_s: np.ndarray, gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,

@@ -22,7 +22,7 @@ from dorsimeter.detect.heel import (
 )
 from dorsimeter.detect.heel_sources import FOOT_IMU, HEEL_SWITCH, NO_SOURCE, SHANK_IMU
 from dorsimeter.detect.reps import RepRecord, RepSettings, SideReps
-from dorsimeter.types import ImuBatch, Readings
+from dorsimeter.types import ImuBatch, Readings, repeated
 
 BUFFER_S = 120.0  # raw samples kept while waiting for readings (an uncalibrated stretch)
 
@@ -94,12 +94,14 @@ class Detectors:
         n = len(batch)
         acc = batch.acc_m_s2 if acc_m_s2 is None else acc_m_s2
         gyr = batch.gyr_rad_s if gyr_rad_s is None else gyr_rad_s
+        # a channel the batch lacks: a read-only NaN view (no memory written; concatenated
+        # with others it becomes a real array)
         cols = {"t": batch.t_s, "gyr": gyr, "acc": acc, "up": up,
-                "contact": (np.full(n, np.nan) if batch.heel_contact is None
+                "contact": (np.broadcast_to(np.nan, (n,)) if batch.heel_contact is None
                             else np.asarray(batch.heel_contact, float)),
-                "facc": (np.full((n, 3), np.nan) if batch.foot_acc_m_s2 is None
+                "facc": (np.broadcast_to(np.nan, (n, 3)) if batch.foot_acc_m_s2 is None
                          else np.asarray(batch.foot_acc_m_s2, float)),
-                "fgyr": (np.full((n, 3), np.nan) if batch.foot_gyr_rad_s is None
+                "fgyr": (np.broadcast_to(np.nan, (n, 3)) if batch.foot_gyr_rad_s is None
                          else np.asarray(batch.foot_gyr_rad_s, float))}
         for k, v in cols.items():
             self._buf.setdefault(k, []).append(v)
@@ -142,7 +144,7 @@ class Detectors:
             at_rest = np.abs(r.tibia_angle_deg) < 0.5 * self.settings.reps.rep_end_deg
             lift, source = self._heel(raw, calibration, at_rest)
         r.heel_lift = lift
-        r.heel_source = np.full(len(r), source, dtype=object) if isinstance(source, str) \
+        r.heel_source = repeated(source, len(r)) if isinstance(source, str) \
             else source  # per sample: the shank detector was blind for part of it (a gap)
         if not isinstance(source, str):
             source = SHANK_IMU if (source == SHANK_IMU).all() else NO_SOURCE
@@ -186,6 +188,6 @@ class Detectors:
         watching = self.shank.watching
         if watching.all():  # the usual case: one source for the whole batch
             return flags, SHANK_IMU
-        source = np.full(len(flags), SHANK_IMU, dtype=object)
+        source = repeated(SHANK_IMU, len(flags))
         source[~watching] = NO_SOURCE
         return flags, source

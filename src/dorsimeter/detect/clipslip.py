@@ -58,7 +58,8 @@ class ClipSlipCheck:
         bounds = np.concatenate([[0], edges, [n]])
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             if rest[a]:
-                self._sum += [angle_deg[a:b].sum(), track_deg[a:b].sum()]
+                self._sum[0] += angle_deg[a:b].sum()
+                self._sum[1] += track_deg[a:b].sum()
                 self._n += b - a
             else:
                 self._judge(float(t_s[a]), alerts)
@@ -67,6 +68,8 @@ class ClipSlipCheck:
 
     def _judge(self, t_s: float, alerts: list) -> None:
         """The rest under way has ended: judge it when it was long enough."""
+        if self._n == 0:  # no rest under way (its sums are still zero)
+            return
         if self._n >= self.min_rest_n:
             self.moved_deg = float(np.hypot(*(self._sum / self._n)))
             if self.moved_deg > self.limit_deg:

@@ -151,12 +151,12 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _features(up: np.ndarray, lever: np.ndarray) -> np.ndarray:
     """(n, N_FEATURES), C order: the quadratic in "up" (x, y, z, x², y², z², xy, xz, yz), then the
     lever-arm features; written column by column (``np.column_stack`` of the same columns
-    gives the same array, seven times slower)."""
+    gives the same array, ten times slower)."""
     x, y, z = up.T
     f = np.empty((len(up), N_FEATURES))
-    f[:, 0], f[:, 1], f[:, 2] = x, y, z
-    f[:, 3], f[:, 4], f[:, 5] = x * x, y * y, z * z
-    f[:, 6], f[:, 7], f[:, 8] = x * y, x * z, y * z
+    f[:, :3] = up
+    for k, (a, b) in enumerate(((x, x), (y, y), (z, z), (x, y), (x, z), (y, z)), start=3):
+        np.multiply(a, b, out=f[:, k])  # into its column: no temporary
     f[:, N_QUADRATIC:] = lever
     return f
 
@@ -218,11 +218,23 @@ N_FEATURES = N_QUADRATIC + 3
 
 
 def _lever_features(w: np.ndarray, dw: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """(n,3): d/dr of the vertical pivot acceleration (ω̇ × r + ω × (ω × r))·up, i.e.
-    up × ω̇ + (ω·up) ω − |ω|² up: the residual a lever-arm error δr leaves is this · δr."""
-    wu = (w * up).sum(axis=1)[:, None]
-    ww = (w * w).sum(axis=1)[:, None]
-    return _cross(up, dw) + wu * w - ww * up
+    """(n,3), C order: d/dr of the vertical pivot acceleration (ω̇ × r + ω × (ω × r))·up, i.e.
+    up × ω̇ + (ω·up) ω − |ω|² up: the residual a lever-arm error δr leaves is this · δr.
+
+    Written column by column on 1-D arrays: the same operations in the same order as
+    ``_cross(up, dw) + (w * up).sum(axis=1)[:, None] * w - (w * w).sum(axis=1)[:, None] * up``
+    (a sum over 3 columns adds them left to right), equal to the last bit and about three
+    times faster (``tests/detect/test_heel_blocks.py`` keeps that form as its reference)."""
+    w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
+    u0, u1, u2 = up[:, 0], up[:, 1], up[:, 2]
+    d0, d1, d2 = dw[:, 0], dw[:, 1], dw[:, 2]
+    wu = w0 * u0 + w1 * u1 + w2 * u2
+    ww = w0 * w0 + w1 * w1 + w2 * w2
+    out = np.empty((len(w), 3))
+    out[:, 0] = (u1 * d2 - u2 * d1 + wu * w0) - ww * u0
+    out[:, 1] = (u2 * d0 - u0 * d2 + wu * w1) - ww * u1
+    out[:, 2] = (u0 * d1 - u1 * d0 + wu * w2) - ww * u2
+    return out
 
 
 class ShankLiftDetector:
@@ -340,19 +352,30 @@ class ShankLiftDetector:
             self._hp_zi = sosfilt_zi(self._hp)[:, :, None] * acc[0][None, None, :]
         hf, self._hp_zi = sosfilt(self._hp, acc, axis=0, zi=self._hp_zi)
         # the 8 channels side by side, one row each: sosfilt filters along rows (it copies to
-        # that layout anyway), so the (n, 8) view it returns is the one column_stack's gave
+        # that layout anyway), so the (n, 8) view it returns is the one column_stack's gave.
+        # Each row is written from 1-D columns: a sum over 3 columns adds them left to right,
+        # so these are the floats of ``((acc - offset) * up).sum(axis=1)`` and the like
         rows = np.empty((8, len(acc)))
-        rows[:3] = (gyr - self.bias).T
-        rows[3] = ((acc - self.acc_offset) * up).sum(axis=1)
+        (g0, g1, g2), (a0, a1, a2), (u0, u1, u2) = gyr.T, acc.T, up.T
+        (b0, b1, b2), (o0, o1, o2) = self.bias, self.acc_offset
+        rows[0], rows[1], rows[2] = g0 - b0, g1 - b1, g2 - b2
+        rows[3] = (a0 - o0) * u0 + (a1 - o1) * u1 + (a2 - o2) * u2
         rows[4:7] = up.T
-        rows[7] = (hf * hf).sum(axis=1)
+        h0, h1, h2 = hf.T  # rows of sosfilt's own (3, n) output
+        rows[7] = h0 * h0 + h1 * h1 + h2 * h2
         if self._lp_zi is None:
             self._lp_zi = sosfilt_zi(self._lp)[:, :, None] * rows[:, 0][None, None, :]
         x, self._lp_zi = sosfilt(self._lp, rows.T, axis=0, zi=self._lp_zi)
         w, au, u = x[:, :3], x[:, 3], x[:, 4:7]
         weight = self._p_half / (self._p_half + np.maximum(x[:, 7], 0.0))
         prev = w[:1] if self._prev_w is None else self._prev_w
-        dw = np.diff(np.vstack([prev, w]), axis=0) * self.rate_hz
+        # ω̇ per channel on the filter's contiguous rows: (w[i] − w[i−1])·rate, as np.diff gives
+        dw_rows = np.empty((3, len(w)))
+        for i in range(3):
+            wi = x.T[i]
+            dw_rows[i, 0] = (wi[0] - prev[0, i]) * self.rate_hz
+            np.multiply(wi[1:] - wi[:-1], self.rate_hz, out=dw_rows[i, 1:])
+        dw = dw_rows.T
         self._prev_w = w[-1:].copy()
         lever = _lever_features(w, dw, u)
         y = au - lever @ self.r - GRAVITY_M_S2
@@ -450,7 +473,8 @@ class ShankLiftDetector:
             lifted = bool(fl.any())
             c += 1
             if j - i == bn and self._n % bn == 0:  # a whole block: its sums are in ``_grams``
-                self._learn(None if lifted else (gram[0][c - 1], gram[1][c - 1]))
+                self._learn(None if lifted else (gram[c - 1, :, :N_FEATURES],
+                                                 gram[c - 1, :, N_FEATURES]))
                 continue
             self._blk_f.append(f[i:j])  # a block spanning calls (or cut by a restart)
             self._blk_y.append(y[i:j])
@@ -486,7 +510,7 @@ class ShankLiftDetector:
         return flags
 
     def _run(self, c: int, cuts: np.ndarray, y: np.ndarray, f: np.ndarray, weight: np.ndarray,
-             rest: np.ndarray, known: np.ndarray, gram: tuple[np.ndarray, np.ndarray],
+             rest: np.ndarray, known: np.ndarray, gram: np.ndarray,
              flags: np.ndarray, vel: np.ndarray) -> int:
         """Whole blocks ``c, c+1, …`` at once; the next chunk to do.
 
@@ -509,15 +533,19 @@ class ShankLiftDetector:
         learn = self._state == 0  # the guess: a lift under way keeps the blocks out of the fit
         ws = np.empty((k, N_FEATURES))
         ws[0] = self._w
-        A, cc = self._A, self._c
-        As = cs = ws  # (bound for the type checker; set below when blocks are learnt)
-        if learn and k > 1:
-            As, cs = np.empty((k - 1, N_FEATURES, N_FEATURES)), np.empty((k - 1, N_FEATURES))
-            for q in range(k - 1):
-                A = self._decay * A + gram[0][c + q]
-                cc = self._decay * cc + gram[1][c + q]
-                As[q], cs[q] = A, cc
-            ws[1:] = np.linalg.solve(As + self._ridge, cs[..., None])[..., 0]
+        As = cs = fits = ws  # (bound for the type checker; set below when blocks are learnt)
+        if learn:
+            # the model [A | c] after each block, the last one's too (what ``_learn`` would
+            # make of it if it is kept and learnt from): decay·[A | c] + its sums, in place
+            acs = np.empty((k, N_FEATURES, N_FEATURES + 1))
+            ac = np.concatenate([self._A, self._c[:, None]], axis=1)
+            for q in range(k):
+                ac = np.multiply(ac, self._decay, out=acs[q])
+                ac += gram[c + q]
+            As, cs = acs[..., :N_FEATURES], acs[..., N_FEATURES]
+            # one batched solve: the same LAPACK call per block as ``_learn``'s, the same bits
+            fits = np.linalg.solve(As + self._ridge, cs[..., None])[..., 0]
+            ws[1:] = fits[:-1]
         else:
             ws[1:] = self._w
         a, b = int(cuts[c]), int(cuts[d])
@@ -547,30 +575,37 @@ class ShankLiftDetector:
         if known[b - 1]:  # heel down by protocol: no lift carried out of it
             self._state, self._lift_n, self._quiet_n = 0, 0, 0
         self._n += b - a
+        if learn and not lifted[keep - 1]:
+            # every block learnt from, as guessed (a wrong guess kept a lifted block last):
+            # the model after the last one is the run's
+            self._A, self._c, self._w = As[keep - 1].copy(), cs[keep - 1].copy(), fits[keep - 1]
+            return c + keep
         if learn and keep > 1:  # the blocks before the last kept were guessed right
-            self._A, self._c, self._w = As[keep - 2], cs[keep - 2], ws[keep - 1]
+            self._A, self._c, self._w = As[keep - 2].copy(), cs[keep - 2].copy(), ws[keep - 1]
         q = c + keep - 1
-        self._learn(None if lifted[keep - 1] else (gram[0][q], gram[1][q]))
+        self._learn(None if lifted[keep - 1] else (gram[q, :, :N_FEATURES],
+                                                   gram[q, :, N_FEATURES]))
         return c + keep
 
     def _grams(self, f: np.ndarray, y: np.ndarray, weight: np.ndarray, cuts: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Per chunk of ``cuts`` that is a whole block: its weighted sums ``fwᵀf``, ``fwᵀy``
-        (stacked matmul: one BLAS call per block, as ``_refit``'s, equal to the last bit);
-        zeros for the other chunks."""
+               ) -> np.ndarray:
+        """Per chunk of ``cuts`` that is a whole block: its weighted sums ``[fwᵀf | fwᵀy]``,
+        (m, N_FEATURES, N_FEATURES + 1) (stacked matmuls: one BLAS call per block and sum, as
+        ``_refit``'s, equal to the last bit); zeros for the other chunks."""
         m = len(cuts) - 1
-        gf, gy = np.zeros((m, N_FEATURES, N_FEATURES)), np.zeros((m, N_FEATURES))
+        gram = np.zeros((m, N_FEATURES, N_FEATURES + 1))
         bn = self.block_n
         whole = np.flatnonzero(np.diff(cuts) == bn)
         if len(whole) == 0:
-            return gf, gy
+            return gram
         a, b = int(cuts[whole[0]]), int(cuts[whole[-1] + 1])  # whole blocks are consecutive
         k = (b - a) // bn
         f3 = f[a:b].reshape(k, bn, N_FEATURES)
         fw3 = np.swapaxes(f3 * weight[a:b].reshape(k, bn)[..., None], 1, 2)
-        gf[whole] = fw3 @ f3
-        gy[whole] = (fw3 @ y[a:b].reshape(k, bn)[..., None])[..., 0]
-        return gf, gy
+        g = gram[whole[0]:whole[-1] + 1]
+        g[..., :N_FEATURES] = fw3 @ f3
+        g[..., N_FEATURES] = (fw3 @ y[a:b].reshape(k, bn)[..., None])[..., 0]
+        return gram
 
     def _learn(self, sums: tuple[np.ndarray, np.ndarray] | None) -> None:
         """A block has ended: fold its sums into the error model (None: it had a lift, and is
@@ -629,7 +664,8 @@ class ShankLiftDetector:
                 left = max(0, self.max_lift_n - self._lift_n)
                 if left < len(cond):
                     cond[left] = True
-            j = i + int(np.argmax(cond)) if cond.any() else n
+            first = int(np.argmax(cond))  # 0 when none holds: then told by cond[0]
+            j = i + first if cond[first] else n
             out[i:j] = st != 0
             if st:
                 self._lift_n += j - i

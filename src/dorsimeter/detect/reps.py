@@ -240,29 +240,38 @@ class RepTracker:
                                 | (np.diff(holding.astype(int)) != 0)
                                 | (np.diff(heel_lift.astype(int)) != 0) | gap[1:]) + 1
         bounds = np.concatenate([[0], change, [n]])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            if gap[a] and self.current is not None:  # the link dropped out inside the rep
-                self.current.gap_s = max(self.current.gap_s, float(lost_s[a]))
-                if lost_s[a] > MAX_GAP_IN_REP_S:  # a drop, not a few lost packets
+        # per segment, as Python values: its flags at its first sample and its maxima (one
+        # pass; a maximum is exact, so these are the floats of ``seg.max()``)
+        starts = bounds[:-1]
+        seg_top_a = np.maximum.reduceat(angle_deg, starts).tolist()
+        seg_top_k = np.maximum.reduceat(track_deg, starts).tolist()
+        seg_in_rep, seg_gap = in_rep[starts].tolist(), gap[starts].tolist()
+        seg_lost_s = lost_s[starts].tolist()
+        for s, (a, b) in enumerate(zip(starts.tolist(), bounds[1:].tolist(), strict=True)):
+            seg_in = seg_in_rep[s]
+            if seg_gap[s] and self.current is not None:  # the link dropped out inside the rep
+                self.current.gap_s = max(self.current.gap_s, seg_lost_s[s])
+                if seg_lost_s[s] > MAX_GAP_IN_REP_S:  # a drop, not a few lost packets
                     if self.current.t_lost_s is None:
                         # the last sample before the drop: nothing after it makes a trial
                         self.current.t_lost_s = float(t_s[a] - lost_s[a]) - 1.0 / self.rate_hz
                     self._close_run(float(t_s[a]))  # a hold is not held across a drop
-            if in_rep[a] and self.current is None and gap[a] and lost_s[a] > MAX_GAP_IN_REP_S:
+            if seg_in and self.current is None and seg_gap[s] \
+                    and seg_lost_s[s] > MAX_GAP_IN_REP_S:
                 self._unseen = True  # the rep began while the link was down: not seen begin
-            if not in_rep[a]:
+            if not seg_in:
                 self._unseen = False
-            if in_rep[a] and self._unseen:
+            if seg_in and self._unseen:
                 continue  # the rest of a rep whose start the link lost: no rep, no trial
-            if in_rep[a]:
+            if seg_in:
                 cur = self.current
                 if cur is None:
                     cur = self._begin(float(t_s[a]), side, float(track_deg[a]), heel_source)
-                    if gap[a]:  # the rep began in a few lost packets
-                        cur.gap_s = float(lost_s[a])
+                    if seg_gap[s]:  # the rep began in a few lost packets
+                        cur.gap_s = seg_lost_s[s]
                 seg_t, seg_a, seg_k = t_s[a:b], angle_deg[a:b], track_deg[a:b]
-                top_k = float(seg_k.max())
-                cur.peak_deg = max(cur.peak_deg, float(seg_a.max()))
+                top_k = seg_top_k[s]
+                cur.peak_deg = max(cur.peak_deg, seg_top_a[s])
                 cur.peak_valgus_deg = max(cur.peak_valgus_deg, top_k)
                 drift = top_k - cur.start_track_deg
                 cur.knee_drift_deg = max(cur.knee_drift_deg, drift)

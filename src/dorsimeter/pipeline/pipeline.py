@@ -26,7 +26,7 @@ from dorsimeter.core.tibia import tibia_angles_deg
 from dorsimeter.detect.bank import Detectors, DetectorSettings
 from dorsimeter.detect.reps import RepRecord
 from dorsimeter.errors import CalibrationError
-from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings
+from dorsimeter.types import GRAVITY_M_S2, ImuBatch, Readings, repeated
 
 
 @dataclass
@@ -461,6 +461,12 @@ class Pipeline:
         would otherwise poison VQF's state for good. A heel-switch load outside 0–1 is held at
         the last plausible one. Split-independent."""
         q = batch.quat
+        if self._all_plausible(batch):  # the usual batch: one whole-array test per channel
+            batch = self._plausible_contact(batch)
+            bq = batch.quat
+            self.state.last_good = (batch.acc_m_s2[-1].copy(), batch.gyr_rad_s[-1].copy(),
+                                    np.array([1.0, 0, 0, 0]) if bq is None else bq[-1].copy())
+            return batch
         acc_ok = np.isfinite(batch.acc_m_s2).all(axis=1)
         gyr_ok = np.isfinite(batch.gyr_rad_s).all(axis=1)
         finite = acc_ok & gyr_ok
@@ -490,6 +496,17 @@ class Pipeline:
                                np.array([1.0, 0, 0, 0]) if bq is None else bq[i].copy())
         return batch
 
+    @staticmethod
+    def _all_plausible(batch: ImuBatch) -> bool:
+        """Every sample finite and plausible (``_finite``'s test for the whole batch at once: a
+        NaN fails the comparisons too)."""
+        q = batch.quat
+        with np.errstate(invalid="ignore", over="ignore"):
+            return bool(np.abs(batch.acc_m_s2).max() <= ACC_LIMIT_M_S2
+                        and np.abs(batch.gyr_rad_s).max() <= GYR_LIMIT_RAD_S
+                        and (q is None or np.abs(np.einsum("ij,ij->i", q, q) - 1.0).max()
+                             <= QUAT_NORM_TOL))
+
     def _plausible_contact(self, batch: ImuBatch) -> ImuBatch:
         """The heel-switch load with NaN and values outside 0–1 held at the last plausible one
         (counted as implausible)."""
@@ -516,7 +533,7 @@ class Pipeline:
         name = self.state.side
         cal = side.calibration
         angle, track = tibia_angles_deg(up, cal.matrix, name, cal.axial_coupling)
-        r = Readings(t_s, angle, track, np.full(len(t_s), name, dtype=object))
+        r = Readings(t_s, angle, track, repeated(name, len(t_s)))
         done, alerts = self.detectors.annotate(r, side.calibration,
                                                reps_from=side.defined_index(t_s))
         events = self.state.detector_events
