@@ -112,8 +112,10 @@ def test_flexion_gyro_gain_corrects_a_gyro_scale_error_when_the_accelerometer_is
 def test_the_accelerometer_offset_is_found_from_the_drives(seed):
     """An uncalibrated accelerometer 20 mg off forward and 15 mg along the shin (tibia frame),
     clip turned and tilted: the drives turn gravity by a gyro-measured angle, and what the
-    accelerometer adds beyond it is its offset. It comes out within 4 mg, and the tibia axis
-    within 0.2° (without the fit the offset tilts it by 1.1°)."""
+    accelerometer adds beyond it is its offset. What is taken out is its posterior mean under
+    the datasheets' prior (``shrunk_offset``): along it within 10°, at 70-100 % of its size
+    (the prior and the model error weigh a fit this sure at about 0.8), and the tibia axis
+    within 0.35° (without the fit the offset tilts it by 1.1°)."""
     mount = Mount(clip_rotation_deg=(10.0, -15.0, 120.0))
     m = mount.sensor_to_tibia.as_matrix()
     true_t = np.array([0.020, 0.0, 0.015]) * 9.80665
@@ -121,12 +123,14 @@ def test_the_accelerometer_offset_is_found_from_the_drives(seed):
     batch = ShankSim(mount=mount, errors=errors, seed=seed).generate(2000)
     cal = _calibrate(batch)
     est_t = m @ np.array(cal.acc_offset_m_s2)
-    assert np.max(np.abs(est_t - true_t)) < 0.004 * 9.80665, est_t / 9.80665e-3
+    cos = est_t @ true_t / (np.linalg.norm(est_t) * np.linalg.norm(true_t))
+    assert np.degrees(np.arccos(min(1.0, cos))) < 10.0, est_t / 9.80665e-3
+    assert 0.7 < np.linalg.norm(est_t) / np.linalg.norm(true_t) < 1.0, est_t / 9.80665e-3
 
     def z_err(c) -> float:
         return float(np.degrees(np.arccos(np.clip(np.array(c.z_axis) @ m[2], -1, 1))))
 
-    assert z_err(cal) < 0.2
+    assert z_err(cal) < 0.35
     assert z_err(_calibrate(batch, estimate_acc_offset=False)) > 1.0
     assert "accelerometer offset" in cal.summary()
     # the fused "up" a filter settles on with the raw accelerometer, corrected back
@@ -265,3 +269,40 @@ def test_the_flexion_gain_fit_is_not_fooled_by_a_wobbling_clip():
     assert abs(flexion_gyro_gain(up, acc, quiet, quiet, x, z, 100.0, raw) - 1 / 1.015) < 0.002
     # the raw rate crossing zero: only the robust weights keep it out
     assert abs(flexion_gyro_gain(up, acc, quiet, quiet, x, z, 100.0) - 1 / 1.015) < 0.002
+
+
+def test_the_shrunk_offset_is_closer_to_the_truth_than_the_raw_fit_or_none():
+    """The posterior mean under the datasheets' prior (``shrunk_offset``): over sensors whose
+    offsets are as the prior says (20 mg per axis) and fits whose noise and model error are as
+    their covariance says, its mean squared error is below both the raw fit's and no offset's,
+    and the 1σ it reports matches the spread of its errors; the component out of the sagittal
+    plane is dropped, a fit far inside its noise is mostly left out and a sure one mostly
+    kept."""
+    from dorsimeter.core.mounting import OFFSET_MODEL_MG, OFFSET_PRIOR_MG, shrunk_offset
+
+    mg = 9.80665e-3
+    rng = np.random.default_rng(11)
+    x, z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    errs = {"shrunk": [], "raw": [], "none": []}
+    sigmas = []
+    for noise_mg in (2.0, 10.0, 30.0):  # a sure fit, one like the drives give, a poor one
+        cov = np.diag([noise_mg, 50.0, noise_mg]) ** 2 * mg ** 2
+        for _ in range(400):
+            true = np.array([1.0, 0.0, 1.0]) * rng.normal(0.0, OFFSET_PRIOR_MG * mg, 3)
+            err_sd = np.hypot(noise_mg, OFFSET_MODEL_MG) * mg
+            fit = true + rng.normal(0.0, err_sd, 3) * np.array([1.0, 0.0, 1.0])
+            fit[1] = rng.normal(0.0, 50.0 * mg)  # out of plane: not the offset's
+            est, sigma_mg = shrunk_offset(fit, cov, x, z)
+            assert est[1] == 0.0
+            errs["shrunk"].append(est - true)
+            errs["raw"].append(fit * np.array([1.0, 0.0, 1.0]) - true)
+            errs["none"].append(-true)
+            sigmas.append(sigma_mg)
+    mse = {k: float(np.mean(np.square(v))) for k, v in errs.items()}
+    assert mse["shrunk"] < 0.9 * mse["raw"] and mse["shrunk"] < 0.6 * mse["none"], mse
+    # the reported 1σ (per axis) against the errors' RMS per in-plane axis
+    rms_mg = np.sqrt(np.mean(np.square(np.array(errs["shrunk"])[:, [0, 2]]))) / mg
+    assert 0.8 < rms_mg / np.sqrt(np.mean(np.square(sigmas))) < 1.2
+    sure, _ = shrunk_offset(np.array([0.03, 0.0, 0.0]), np.eye(3) * (1 * mg) ** 2, x, z)
+    poor, _ = shrunk_offset(np.array([0.03, 0.0, 0.0]), np.eye(3) * (100 * mg) ** 2, x, z)
+    assert sure[0] > 0.75 * 0.03 and poor[0] < 0.1 * 0.03

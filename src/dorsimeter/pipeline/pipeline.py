@@ -15,6 +15,7 @@ from vqf import VQF
 from dorsimeter.core.fusion import StreamingFusion, up_in_sensor
 from dorsimeter.core.lever_arm import AngularAcceleration, flexion_scaled, rotational_acc
 from dorsimeter.core.mounting import (
+    ASKED_STILL_S,
     RESUMED_STILL_S,
     STILL_S,
     CalibrationProgress,
@@ -292,7 +293,7 @@ class Pipeline:
             return CalibrationProgress("calibrated")
         if s.calibrator is None:  # the next batch starts one
             return CalibrationProgress("stance",
-                                       still_need_s=RESUMED_STILL_S if s.resumed else STILL_S)
+                                       still_need_s=RESUMED_STILL_S if s.resumed else ASKED_STILL_S)
         return s.calibrator.progress
 
     def push(self, batch: ImuBatch) -> tuple[Readings, list[Event]]:
