@@ -543,3 +543,30 @@ def test_taking_the_offset_out_starts_the_fusion_warm_not_on_a_wobbling_sample()
     for step in (7, 33):
         part, _ = _run(b, step)
         np.testing.assert_array_equal(part.tibia_angle_deg, r.tibia_angle_deg)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 5])
+def test_a_swaying_rest_between_sets_is_not_learnt_as_gyro_bias(seed):
+    """Issue 11: a standing rest is never still to the gyro: quiet standing sways up to 0.6° at
+    0.05-0.6 Hz, which passes VQF's rest test (2 °/s), and VQF's rest estimator takes the sway's
+    mean rate over a second or two as gyro bias (0.4 °/s seen: a tilt of about bias · tauAcc =
+    1.2°, kept for the rest of the session). After the calibration the live fusion does not
+    estimate bias at rest (the stance's bias is taken out, VQF's motion estimator follows the
+    drift). Two sets of lunges with 10 s of swaying rest between (largest published sway): every
+    held angle of the second set within 0.3° of the truth, as the first set's (these athletes
+    read 0.5-1.2° off after the rest before)."""
+    from dorsimeter.sim import Mount, ShankSim, ShinEffects
+    from dorsimeter.sim.motion import script_spec
+
+    fx = ShinEffects.only("sway").with_(sway_amplitude_deg=(0.6, 0.6))
+    sim = ShankSim(seed=seed, effects=fx, mount=Mount(clip_rotation_deg=(10.0, -15.0, 120.0)),
+                   script=script_spec("lunge").with_(sets=(2, 2), reps=(3, 3), stance_s=5.5))
+    b = sim.generate(6000)
+    pipe = Pipeline(100.0)
+    r = Readings.concat([pipe.push(b.slice(i, i + 10))[0] for i in range(0, len(b), 10)])
+    err = np.asarray(r.tibia_angle_deg) - b.truth["tibia_angle_deg"]  # pyright: ignore[reportOptionalSubscript]
+    cal = pipe.calibrations["left"]
+    reps = [x for x in sim.counted_reps() if cal.t_defined_s < x.t_hold_s and x.t_return_s <
+            b.t_s[-1]]
+    held = [float(np.mean(err[(b.t_s >= x.t_hold_s) & (b.t_s <= x.t_return_s)])) for x in reps]
+    assert len(held) == 6 and np.max(np.abs(held)) < 0.3, np.round(held, 2)

@@ -30,12 +30,14 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 
 def estimate_orientation(
-    gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float, offline: bool = False
+    gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float, offline: bool = False,
+    rest_bias: bool = True,
 ) -> np.ndarray:
-    """(N,4) quaternions [w,x,y,z], sensor to an earth frame with z up (heading arbitrary)."""
+    """(N,4) quaternions [w,x,y,z], sensor to an earth frame with z up (heading arbitrary);
+    ``rest_bias`` (offline): as in :func:`smoothed_orientation`."""
     gyr, acc = _c(gyr_rad_s), _c(acc_m_s2)
     if offline:
-        return smoothed_orientation(gyr, acc, rate_hz)
+        return smoothed_orientation(gyr, acc, rate_hz, rest_bias)
     return VQF(1.0 / rate_hz).updateBatch(gyr, interval_aligned_acc(gyr, acc, rate_hz))["quat6D"]
 
 
@@ -54,14 +56,18 @@ def interval_aligned_acc(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: f
     return out
 
 
-def smoothed_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float
-                         ) -> np.ndarray:
-    """Offline (non-causal) orientation: offline VQF on interval-aligned accelerometer data."""
+def smoothed_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: float,
+                         rest_bias: bool = True) -> np.ndarray:
+    """Offline (non-causal) orientation: offline VQF on interval-aligned accelerometer data.
+    ``rest_bias`` False: VQF estimates no gyro bias at rest (a clip on a standing person's
+    shin, the stance's bias already taken out: every rest sways, see
+    ``StreamingFusion.remove_bias``)."""
     gyr = _c(gyr_rad_s)
     acc = interval_aligned_acc(gyr, acc_m_s2, rate_hz)
     if len(gyr) < 2:
         return VQF(1.0 / rate_hz).updateBatch(gyr, acc)["quat6D"]
-    return offlineVQF(gyr, acc, None, 1.0 / rate_hz)["quat6D"]
+    params = None if rest_bias else {"restBiasEstEnabled": False}
+    return offlineVQF(gyr, acc, None, 1.0 / rate_hz, params)["quat6D"]
 
 
 def up_in_sensor(quat_wxyz: np.ndarray) -> np.ndarray:
@@ -148,6 +154,7 @@ class StreamingFusion:
         self._last: tuple[float, np.ndarray, np.ndarray] | None = None
         self.bridged_samples = 0
         self.restarts = 0  # fresh starts: after a long gap, or told by ``restart``
+        self.rest_bias = True  # VQF estimates gyro bias at rest (until ``remove_bias``)
 
     def remove_bias(self, bias_rad_s: np.ndarray) -> None:
         """From the next sample on, the gyro comes with ``bias_rad_s`` already removed: the
@@ -160,7 +167,15 @@ class StreamingFusion:
         estimate (its estimate is clipped at ``biasClip``, 2 °/s) has tilted the orientation so
         far, so then VQF starts afresh (orientation from the next accelerometer sample). When
         VQF's own estimate agrees with the stance's within ``STANCE_BIAS_NOISE_RAD_S`` (a still
-        stance), VQF keeps its finer estimate instead."""
+        stance), VQF keeps its finer estimate instead.
+
+        From then on VQF does not estimate bias at rest (``rest_bias``): the clip is on a
+        standing person's shin, and every standing rest sways like the stance did. Over a
+        rest between sets VQF's rest estimator took the sway's mean rate as bias (0.4 °/s on
+        a simulated athlete: a tilt of about bias · tauAcc, 1.2°, for the rest of the session).
+        Its motion estimator, which the accelerometer's tilt corrects, follows the drift."""
+        self.rest_bias = False
+        self._vqf.setRestBiasEstEnabled(False)
         b = np.asarray(bias_rad_s, dtype=float)
         clip = np.radians(float(self._vqf.params["biasClip"]))
         if np.max(np.abs(b)) > 0.75 * clip:
@@ -201,7 +216,8 @@ class StreamingFusion:
         weighing the first fully: started on a sample in a drive, or on a clip still wobbling
         after the knee met the wall (up to 5 g at 12-25 Hz), it is tens of degrees off and
         takes several ``tauAcc`` (3 s) to settle. The gyro bias estimate is held through the
-        warm-up (VQF's bias estimation off there, the estimate and its uncertainty as before):
+        warm-up (VQF's bias estimation off there, the estimate and its uncertainty as before,
+        then at rest only if ``rest_bias``):
         the samples are the stance and drives, and a swaying stance passes VQF's rest test,
         so what it would learn there is partly the sway's rate (``remove_bias``). Counters
         (restarts, bridged samples) are the stream's and stay as they were; no samples: the
@@ -216,7 +232,7 @@ class StreamingFusion:
             self._last = None
             self.update(gyr_rad_s, acc_m_s2, t_s)
             vqf.setMotionBiasEstEnabled(_VQF_DEFAULTS["motionBiasEstEnabled"])
-            vqf.setRestBiasEstEnabled(_VQF_DEFAULTS["restBiasEstEnabled"])
+            vqf.setRestBiasEstEnabled(self.rest_bias)
             vqf.setBiasEstimate(bias, sigma)
         self.restarts, self.bridged_samples = restarts, bridged
 

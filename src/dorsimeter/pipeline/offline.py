@@ -75,7 +75,10 @@ def offline_orientation(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, rate_hz: fl
             if gain != 1.0 and gain_agrees(gain, recording_flexion_gain(gyr, acc, rate_hz,
                                                                         cal, m)):
                 gyr[m] = flexion_scaled(gyr[m], cal.y_axis, gain)
-    return estimate_orientation(gyr, acc, rate_hz, offline=True)[idx]
+    # with a calibration the clip is on a shin and the stance's bias is out: no bias learnt at
+    # the rests, which sway (as live, ``StreamingFusion.remove_bias``)
+    return estimate_orientation(gyr, acc, rate_hz, offline=True,
+                                rest_bias=not calibrations)[idx]
 
 
 #: "Still" for the gain check: the low-passed rate below what quiet-stance sway reaches
