@@ -8,6 +8,7 @@ import numpy as np
 
 from dorsimeter.cli import join_dash_values, main
 from dorsimeter.sim import Mount, ShankSim
+from dorsimeter.sources.sim import rig_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 WIRING_MOUNT = "0,-80,0"  # our node as in wiring.md: the IMU's x up the shin (here 10° forward)
@@ -49,7 +50,8 @@ def test_the_readme_axis_of_our_node_on_the_simulator(tmp_path, capsys):
     shown = float(re.search(r"the clip leans ([+-][\d.]+)° on the left", text).group(1))
     assert abs(shown - lean) < 0.3
     t, clip = _clip_column(out)
-    truth_b = ShankSim(rate_hz=100.0, seed=0, mount=Mount(clip_rotation_deg=rot)).generate(len(t))
+    truth_b = ShankSim(rate_hz=100.0, seed=0, mount=Mount(clip_rotation_deg=rot),
+                       script=rig_spec()).generate(len(t))
     after = t > 20.0
     err = clip[after] - (truth_b.truth["tibia_angle_deg"][after] + lean)
     assert np.sqrt(np.mean(err ** 2)) < 0.3

@@ -210,7 +210,7 @@ def test_a_two_sensor_session_exports_each_legs_raw_values(tmp_path, capsys):
     home = tmp_path / "home"
     out = tmp_path / "s.csv"
     assert main(["record", "--sensor", "sim", "--right-sensor", "sim", "--speed", "0",
-                 "--duration", "12", "--out", str(out), "--home", str(home)]) == 0
+                 "--duration", "16", "--out", str(out), "--home", str(home)]) == 0
     sid = int(re.search(r"stored session (\d+)", capsys.readouterr().out).group(1))
     with Store.open(home) as store:
         info = store.session(sid)

@@ -9,6 +9,7 @@ import pytest
 
 from dorsimeter.cli import main
 from dorsimeter.sim import ShankSim
+from dorsimeter.sources.sim import rig_spec
 from dorsimeter.store import Store, Trial
 
 
@@ -27,7 +28,7 @@ def test_every_trial_carries_its_peak_valgus_in_the_export(tmp_path):
     (path,) = (tmp_path / "x").glob("*-trials.csv")
     rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
     assert len(rows) >= 3
-    sim = ShankSim(rate_hz=100.0, seed=0, script="lunge")  # the rig `record` streamed
+    sim = ShankSim(rate_hz=100.0, seed=0, script=rig_spec("lunge"))  # the rig `record` streamed
     t = np.arange(0.0, 60.0, 0.01)
     spread = []
     for r in rows:

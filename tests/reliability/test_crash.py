@@ -22,6 +22,7 @@ import pytest
 from dorsimeter.cli import main
 from dorsimeter.io.rawcsv import read_raw_csv
 from dorsimeter.sim import ShankSim
+from dorsimeter.sources.sim import rig_spec
 from dorsimeter.store import Store
 from dorsimeter.store.locks import interrupted_ids, startup_notice
 from dorsimeter.store.summary import summarize
@@ -55,7 +56,7 @@ def _wait_rows(p: subprocess.Popen, out: Path, rows: int, timeout_s: float = 40.
 
 def _sim_reference(n: int) -> np.ndarray:
     """The first ``n`` samples the simulated rig streams (same seed, same 5-sample batches)."""
-    sim = ShankSim(rate_hz=100.0, seed=0)
+    sim = ShankSim(rate_hz=100.0, seed=0, script=rig_spec())
     batches = [sim.generate(5) for _ in range((n + 4) // 5)]
     return np.concatenate([b.acc_m_s2 for b in batches])[:n]
 

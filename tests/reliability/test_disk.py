@@ -23,7 +23,7 @@ from dorsimeter.cli import main
 from dorsimeter.io.rawcsv import RawCsvWriter, read_raw_csv
 from dorsimeter.pipeline import Pipeline
 from dorsimeter.sim import ShankSim
-from dorsimeter.sources.sim import SimSource
+from dorsimeter.sources.sim import SimSource, rig_spec
 from dorsimeter.store import Store
 from dorsimeter.tui.app import MonitorApp
 from dorsimeter.tui.services import StoreClient
@@ -35,7 +35,7 @@ READ_ONLY_DIR = "/sys/fs"
 
 def _sim_reference(n: int, batch_n: int = 100) -> np.ndarray:
     """What the rig streamed: at --speed 0 it runs 1 s (100 samples) per call (SimSource)."""
-    sim = ShankSim(rate_hz=100.0, seed=0)
+    sim = ShankSim(rate_hz=100.0, seed=0, script=rig_spec())
     return np.concatenate([sim.generate(batch_n).acc_m_s2
                            for _ in range((n + batch_n - 1) // batch_n)])[:n]
 

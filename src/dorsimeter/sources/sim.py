@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from dorsimeter.core.mounting import ASKED_STILL_S
 from dorsimeter.errors import DorsimeterError
 from dorsimeter.sim import Mount, ShankSim
-from dorsimeter.sim.motion import SCRIPTS, script_spec
+from dorsimeter.sim.motion import SCRIPTS, ScriptSpec, script_spec
 from dorsimeter.sources.base import Pacer, Source
 from dorsimeter.types import ImuBatch
 
@@ -14,6 +15,13 @@ from dorsimeter.types import ImuBatch
 #: pipeline cost milliseconds a call whatever its length, so 5-sample batches held ``--speed 0``
 #: near 10× real time (the pipeline's results do not depend on how the stream is cut)
 FAST_CHUNK_S = 1.0
+
+
+def rig_spec(name: str = "wall") -> ScriptSpec:
+    """The simulated rig's script ``name``: its athlete stands as the calibration asks
+    (``ASKED_STILL_S``) and half a second more before moving, as a person does."""
+    spec = script_spec(name)
+    return spec.with_(stance_s=max(spec.stance_s, ASKED_STILL_S + 0.5))
 
 
 class SimSource(Source):
@@ -31,7 +39,7 @@ class SimSource(Source):
         if name not in SCRIPTS or extra not in ("", "lifts"):
             raise DorsimeterError(f"--sensor sim:{script}: expected sim[:SCRIPT[+lifts]] with "
                                   f"SCRIPT one of {', '.join(sorted(SCRIPTS))}")
-        spec = script_spec(name)
+        spec = rig_spec(name)
         if extra == "lifts":  # about one rep in four lifts the heel, for the demo
             spec = spec.with_(lift_prob=0.25)
         self.sim = ShankSim(rate_hz=rate_hz, side=side, seed=seed, script=spec,
