@@ -174,9 +174,6 @@ class LeverArmFit:
     # the offset's covariance (sensor frame, (m/s²)²) from the residuals, counted as the
     # independent samples they hold (residuals correlated over many samples hold fewer)
     offset_cov: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
-    # the offset's squared Mahalanobis length: how many standard errors the fitted offset is
-    # from none (χ² with 2 degrees of freedom when there is no offset)
-    offset_z2: float = 0.0
     r_cov: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))  # the lever arm's
 
     @property
@@ -276,11 +273,5 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     n_eff = max(3.0 * n * (1.0 - rho) / (1.0 + rho), m + 1.0)
     sigma2 = float(np.sum(res**2)) / max(3.0 * n - m, 1.0)
     cov_sol = np.linalg.inv(lhs) * sigma2 * (3.0 * n / n_eff)
-    c = cov_sol[k:2 * k, k:2 * k]
-    off_cov = bas.T @ c @ bas
-    try:
-        z2 = float(sol[k:2 * k] @ np.linalg.solve(c, sol[k:2 * k]))
-    except np.linalg.LinAlgError:
-        z2 = 0.0
-    return LeverArmFit(r, off, resid, explained, n, off_cov, z2,
-                       bas.T @ cov_sol[:k, :k] @ bas)
+    off_cov = bas.T @ cov_sol[k:2 * k, k:2 * k] @ bas
+    return LeverArmFit(r, off, resid, explained, n, off_cov, bas.T @ cov_sol[:k, :k] @ bas)

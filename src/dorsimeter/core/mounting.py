@@ -633,12 +633,11 @@ class MountingCalibrator:
     (``CalibratorState``), the result in ``state.result``."""
 
     # The user is asked to stand still for 5 s and 2 s are taken: a 1.5 s rest between reps is
-    # not a stance. After the
-    # calibration had to start again mid-protocol (a link gap here, a sensor reboot in the
-    # pipeline) the athlete is already drilling, and part of the stance may be gone (a reboot
-    # 1.2 s into a 3 s stance leaves 1.8 s): ``RESUMED_STILL_S`` is accepted then. A rest between
-    # reps is standing tall (a right zero); a held end range is refused by the lever arm
-    # (``MAX_LEVER_TILT_DEG``).
+    # not a stance. After the calibration had to start again mid-protocol (a link gap here, a
+    # sensor reboot in the pipeline) the athlete is already drilling, and part of the stance
+    # may be gone (a reboot 1.2 s into a 3 s stance leaves 1.8 s): ``RESUMED_STILL_S`` is
+    # accepted then. A rest between reps is standing tall (a right zero); a held end range is
+    # refused by the lever arm (``MAX_LEVER_TILT_DEG``).
     def __init__(self, side: str, rate_hz: float, still_s: float = STILL_S,
                  drive_rotation_deg: float = 90.0, estimate_acc_offset: bool = True) -> None:
         self.side = side
