@@ -48,7 +48,7 @@ def test_accelerometer_is_differentiated_position_minus_gravity_in_sensor_frame(
     acc, _, kin = sim.ideal(t)
     pos = kin["pos_m"]
     acc_num = (pos[2:] - 2 * pos[1:-1] + pos[:-2]) / h**2
-    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, GRAVITY_M_S2])
+    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, sim.shin.gravity_m_s2])
     np.testing.assert_allclose(acc[1:-1], expected, atol=2e-4)
     assert np.max(np.linalg.norm(acc_num, axis=1)) > 0.1  # rotational acceleration is present
 

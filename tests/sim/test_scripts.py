@@ -32,12 +32,12 @@ def test_with_heel_lifts_the_accelerometer_is_differentiated_position_minus_grav
     rise = kin["ankle_m"][:, 2].max()
     assert rise == pytest.approx(r.lift_m * 0.14 / 0.19, rel=0.1)
     acc_num = _second_derivative(kin["pos_m"], h)
-    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, GRAVITY_M_S2])
+    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, sim.shin.gravity_m_s2])
     np.testing.assert_allclose(acc[1:-1], expected, atol=3e-4)
     # the foot IMU obeys the same physics
     facc, fgyr = sim.foot_ideal(kin)
     f_num = _second_derivative(kin["foot_pos_m"], h)
-    f_exp = kin["foot_sensor"][1:-1].inv().apply(f_num + [0.0, 0.0, GRAVITY_M_S2])
+    f_exp = kin["foot_sensor"][1:-1].inv().apply(f_num + [0.0, 0.0, sim.shin.gravity_m_s2])
     np.testing.assert_allclose(facc[1:-1], f_exp, atol=3e-4)
     assert np.max(np.linalg.norm(f_num, axis=1)) > 0.05
     # foot gyro is the derivative of the foot orientation

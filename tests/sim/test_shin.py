@@ -66,6 +66,9 @@ def test_switching_one_effect_leaves_the_others_draws_alone():
         assert sway.sway_amplitude_deg == full.sway_amplitude_deg
         assert sway.axis_frontal_deg == 0.0 and full.axis_frontal_deg > 0.0
         assert ShinEffects.only("wobble").draw(seed).wobble_mm == full.wobble_mm
+        # the site's gravity comes with the uncalibrated part, drawn after every other value
+        assert ShinEffects.only("consumer_parts").draw(seed).gravity_m_s2 == full.gravity_m_s2
+        assert sway.gravity_m_s2 == GRAVITY_M_S2 != full.gravity_m_s2
 
 
 def test_parameters_are_drawn_per_athlete_within_the_published_ranges():
@@ -79,6 +82,7 @@ def test_parameters_are_drawn_per_athlete_within_the_published_ranges():
         assert 0.05 <= p.rotation_deg_per_deg <= 0.25
         assert 12.0 <= p.wobble_freq_hz <= 25.0
         assert 0.3 <= p.wobble_mm <= 2.0 and 0.2 <= p.wobble_deg <= 1.5
+        assert 9.780 <= p.gravity_m_s2 <= 9.832  # equator to pole
     # athletes differ: the draws spread over most of each range
     frontal = [p.axis_frontal_deg for p in drawn]
     assert max(frontal) - min(frontal) > 10.0
@@ -205,5 +209,5 @@ def test_each_effect_alone_keeps_the_physics_exact(effect):
     t = np.arange(3.5, 5.5, h)  # the first drive's end range and its jolt
     acc, _, kin = sim.ideal(t)
     acc_num = (kin["pos_m"][2:] - 2 * kin["pos_m"][1:-1] + kin["pos_m"][:-2]) / h**2
-    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, GRAVITY_M_S2])
+    expected = kin["sensor"][1:-1].inv().apply(acc_num + [0.0, 0.0, sim.shin.gravity_m_s2])
     np.testing.assert_allclose(acc[1:-1], expected, atol=2e-4)

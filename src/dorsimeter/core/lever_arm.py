@@ -187,9 +187,10 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
                              acc_stance_m_s2: np.ndarray, basis: np.ndarray,
                              hinge_axis: np.ndarray | None = None,
                              t_since_stance_s: np.ndarray | None = None,
-                             max_r_m: float = 0.6, rate_hz: float | None = None
-                             ) -> LeverArmFit:
-    """Lever arm ``r`` and accelerometer offset ``b`` together, both in the span of ``basis``.
+                             max_r_m: float = 0.6, rate_hz: float | None = None,
+                             offset_basis: np.ndarray | None = None) -> LeverArmFit:
+    """Lever arm ``r`` in the span of ``basis`` and accelerometer offset ``b`` in the span of
+    ``offset_basis`` (``basis`` when not given), fitted together.
 
     Gravity in the sensor frame is not taken from the accelerometer. It is the stance's mean
     reading ``acc_stance`` (frame of the stance's first sample) turned by the gyro's rotations
@@ -199,7 +200,9 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     ``acc_t − R_tᵀ acc_stance = (K(ω̇) + K(ω)²) r + (I − R_tᵀ) b``.
     This is a multi-position calibration with the gyro measuring the positions. Only the offset's
     components across the rotation axis are observable, so ``basis`` is the sagittal plane (tibia
-    x and z), the plane for both ``r`` and ``b``.
+    x and z) and ``offset_basis`` the plane across the flexion axis (tibia x and z made
+    perpendicular to the axis: on an oblique ankle the sagittal plane is not that plane, and
+    an offset fitted in it would take up part of what the drives cannot see).
 
     The gyro bias comes from a stance of a second or two. A residual bias ``β`` about the
     ``hinge_axis`` turns the carried gravity by ``β t``, which grows with the time since the
@@ -220,7 +223,8 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     rt = np.transpose(np.asarray(rotations, dtype=float), (0, 2, 1))
     n = len(gyr)
     bas = np.asarray(basis, dtype=float)
-    k = len(bas)
+    bas_b = bas if offset_basis is None else np.asarray(offset_basis, dtype=float)
+    k, kb = len(bas), len(bas_b)
     if n < 10:
         return LeverArmFit(np.zeros(3), np.zeros(3), float("nan"), 0.0, n)
     anchor = np.asarray(acc_stance_m_s2, dtype=float)
@@ -228,7 +232,7 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     dyn = np.asarray(acc_m_s2, dtype=float) - g_t
     kw = _skew(gyr)
     cols = [(_skew(np.asarray(dgyr_rad_s2, dtype=float)) + kw @ kw) @ bas.T,
-            (np.eye(3)[None] - rt) @ bas.T]
+            (np.eye(3)[None] - rt) @ bas_b.T]
     if hinge_axis is not None and t_since_stance_s is not None:
         y = np.broadcast_to(np.asarray(hinge_axis, dtype=float), g_t.shape)
         cols.append((-np.asarray(t_since_stance_s, dtype=float)[:, None]
@@ -251,12 +255,12 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
         design, rhs = design0 * sw[:, None], rhs0 * sw
         lhs = design.T @ design
         m = lhs.shape[0]
-        for lo, hi in ((0, k), (k, 2 * k), (2 * k, m)):  # a light ridge per block
+        for lo, hi in ((0, k), (k, k + kb), (k + kb, m)):  # a light ridge per block
             if hi > lo:
                 lhs[lo:hi, lo:hi] += (1e-6 * np.trace(lhs[lo:hi, lo:hi]) / (hi - lo) + 1e-12) * \
                     np.eye(hi - lo)
         sol = np.linalg.solve(lhs, design.T @ rhs)
-    r, off = sol[:k] @ bas, sol[k:2 * k] @ bas
+    r, off = sol[:k] @ bas, sol[k:k + kb] @ bas_b
     norm = float(np.linalg.norm(r))
     if norm > max_r_m:
         r = r * (max_r_m / norm)
@@ -273,5 +277,5 @@ def fit_lever_arm_and_offset(gyr_rad_s: np.ndarray, dgyr_rad_s2: np.ndarray,
     n_eff = max(3.0 * n * (1.0 - rho) / (1.0 + rho), m + 1.0)
     sigma2 = float(np.sum(res**2)) / max(3.0 * n - m, 1.0)
     cov_sol = np.linalg.inv(lhs) * sigma2 * (3.0 * n / n_eff)
-    off_cov = bas.T @ cov_sol[k:2 * k, k:2 * k] @ bas
+    off_cov = bas_b.T @ cov_sol[k:k + kb, k:k + kb] @ bas_b
     return LeverArmFit(r, off, resid, explained, n, off_cov, bas.T @ cov_sol[:k, :k] @ bas)

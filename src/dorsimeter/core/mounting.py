@@ -74,6 +74,13 @@ MIN_OFFSET_SPAN_RAD = math.radians(15.0)
 # inside its noise is mostly left out, one well outside is mostly kept
 OFFSET_PRIOR_MG = 20.0
 OFFSET_MODEL_MG = 10.0
+# what the magnitude of gravity read standing still says about the offset along the stance's up
+# is off by the part's scale and cross-axis error along that direction (the datasheets' 1 %,
+# uniform within it: 5.8 mg 1σ along any direction), the site's gravity against the nominal
+# 9.81 (9.780-9.832 m/s² equator to pole: 1.5 mg 1σ) and the sensitivity's temperature drift
+# over a session (0.01 %/K over ±8 K: 0.8 mg); root-sum-square 6.0 mg, plus the nominal's 0.4 mg
+# above the sites' mean
+NORM_MODEL_MG = 6.5
 # an accelerometer offset left in the sagittal plane moves a 40° reading by about 1° per 17 mg
 # (the stance zero takes out what it does at 0°: g·sin over the span)
 OFFSET_MG_PER_DEG = 17.0
@@ -307,21 +314,41 @@ def stance_gyro_bias(gyr_rad_s: np.ndarray, acc_m_s2: np.ndarray, t_s: np.ndarra
 
 
 def shrunk_offset(offset_m_s2: np.ndarray, offset_cov: np.ndarray, x: np.ndarray,
-                  z: np.ndarray) -> tuple[np.ndarray, float]:
-    """(offset, 1σ mg): the fitted sagittal accelerometer offset shrunk toward none by the
-    datasheets' prior (``OFFSET_PRIOR_MG``), with the model error (``OFFSET_MODEL_MG``) added to
-    the fit's covariance; the posterior mean (sensor frame) and its larger principal 1σ.
+                  z: np.ndarray, stance_acc_m_s2: np.ndarray | None = None,
+                  across: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(offset, 1σ mg): the fitted accelerometer offset shrunk toward none by the datasheets'
+    prior (``OFFSET_PRIOR_MG``, per axis, in 3-D), with the model error (``OFFSET_MODEL_MG``)
+    added to the fit's covariance; the posterior mean (sensor frame) and the larger principal
+    1σ of its sagittal part (tibia x, z).
+
+    The fit saw the offset in the plane across the flexion axis: tibia x and ``across`` (z made
+    perpendicular to the axis; z itself when not given, the hinge of an ideal ankle).
+    ``stance_acc_m_s2``, the stance's mean reading, adds one more observation: standing still
+    the accelerometer reads gravity plus its offset, so ``|a − b| = g`` and, to first order,
+    ``û·b = |a| − g`` along the stance's up ``û``, with the error ``NORM_MODEL_MG`` (scale,
+    cross-axis, the site's gravity). It is the one look at the offset along the shin that does
+    not pass through the gyro's scale (which the fit trusts, see ``fit_lever_arm_and_offset``),
+    and on an oblique ankle it reaches a little of the offset along the flexion axis.
 
     A gate (take the fit out when it stands out of its noise, else nothing) throws away half of
     what a fit near the gate knows and takes all of a lucky one; the posterior mean weighs it."""
-    basis = np.array([x, z])
     mg_m_s2 = GRAVITY_M_S2 / 1000.0
-    fit_cov = basis @ offset_cov @ basis.T + (OFFSET_MODEL_MG * mg_m_s2) ** 2 * np.eye(2)
-    prior_cov = (OFFSET_PRIOR_MG * mg_m_s2) ** 2 * np.eye(2)
-    shrunk = prior_cov @ np.linalg.solve(prior_cov + fit_cov, basis @ offset_m_s2)
-    post_cov = np.linalg.inv(np.linalg.inv(prior_cov) + np.linalg.inv(fit_cov))
-    sigma_mg = float(np.sqrt(max(0.0, float(np.linalg.eigvalsh(post_cov)[-1])))) / mg_m_s2
-    return basis.T @ shrunk, sigma_mg
+    seen = np.array([x, z if across is None else across])  # the plane the fit saw
+    fit_cov = seen @ offset_cov @ seen.T + (OFFSET_MODEL_MG * mg_m_s2) ** 2 * np.eye(2)
+    fit_info = np.linalg.inv(fit_cov)
+    info = np.eye(3) / (OFFSET_PRIOR_MG * mg_m_s2) ** 2 + seen.T @ fit_info @ seen
+    vec = seen.T @ fit_info @ (seen @ offset_m_s2)
+    if stance_acc_m_s2 is not None:
+        norm = float(np.linalg.norm(stance_acc_m_s2))
+        u = np.asarray(stance_acc_m_s2, dtype=float) / norm
+        w = 1.0 / (NORM_MODEL_MG * mg_m_s2) ** 2
+        info = info + w * np.outer(u, u)
+        vec = vec + w * (norm - GRAVITY_M_S2) * u
+    post_cov = np.linalg.inv(info)
+    sagittal = np.array([x, z])
+    sigma_mg = float(np.sqrt(max(0.0, float(np.linalg.eigvalsh(
+        sagittal @ post_cov @ sagittal.T)[-1])))) / mg_m_s2
+    return post_cov @ vec, sigma_mg
 
 
 def sway_deg(rotations: np.ndarray, up: np.ndarray) -> tuple[float, float]:
@@ -978,8 +1005,12 @@ class MountingCalibrator:
             u = np.concatenate([np.einsum("kji,j->ki", r, v / np.linalg.norm(v))
                                 for r, v in zip(seg_rots, anchors, strict=True)])
             x, y = self._sagittal_axes(axis, z, u[moving])
+            # the offset is seen across the flexion axis: x and z made perpendicular to it
+            across = z - (z @ axis) * axis
+            across /= np.linalg.norm(across)
             fit = fit_lever_arm_and_offset(w_s, dw_s, a, drive_rots, anchor, np.array([x, z]),
-                                           y, t_since, rate_hz=self.rate_hz)
+                                           y, t_since, rate_hz=self.rate_hz,
+                                           offset_basis=np.array([x, across]))
             r_m = fit.r_m
         self._check_lever_arm(fit.r_m, x, z)
         offset = fit.offset_m_s2
@@ -995,7 +1026,8 @@ class MountingCalibrator:
                              GRAVITY_M_S2) if self.estimate_acc_offset else 0.0
             offset = np.zeros(3)
         else:
-            offset, unknown_mg = shrunk_offset(fit.offset_m_s2, fit.offset_cov, x, z)
+            offset, unknown_mg = shrunk_offset(fit.offset_m_s2, fit.offset_cov, x, z,
+                                               stance_acc_m_s2=acc_st, across=across)
         # how sure the zero and the scale are (1σ, degrees at a 40° reading): the stance's mean
         # posture stands for standing tall within the sway's RMS (a few seconds hold part of
         # a cycle), and an offset's uncertainty tilts a 40° reading by about 1° per 17 mg

@@ -30,7 +30,7 @@ from dorsimeter.sim.motion import (
     script_spec,
 )
 from dorsimeter.sim.shin import ShinEffects, chain, default_effects, jolt_times
-from dorsimeter.types import GRAVITY_M_S2, SIDES, ImuBatch
+from dorsimeter.types import SIDES, ImuBatch
 
 
 class Kinematics(TypedDict):
@@ -312,7 +312,7 @@ class ShankSim:
     def foot_ideal(self, k: Kinematics) -> tuple[np.ndarray, np.ndarray]:
         """Error-free foot IMU specific force and body rate (sensor frame) from ``kinematics``."""
         inv = k["foot_sensor"].inv()
-        return (inv.apply(k["foot_acc_w"] + np.array([0.0, 0.0, GRAVITY_M_S2])),
+        return (inv.apply(k["foot_acc_w"] + np.array([0.0, 0.0, self.shin.gravity_m_s2])),
                 inv.apply(k["foot_omega_w"]))
 
     def heel_load(self, heel_lift_m: np.ndarray) -> np.ndarray:
@@ -324,7 +324,7 @@ class ShankSim:
         """Error-free specific force and body rate in the sensor frame, plus the kinematics."""
         k = self.kinematics(t_s)
         inv = k["sensor"].inv()
-        acc = inv.apply(k["acc_w"] + np.array([0.0, 0.0, GRAVITY_M_S2]))
+        acc = inv.apply(k["acc_w"] + np.array([0.0, 0.0, self.shin.gravity_m_s2]))
         gyr = inv.apply(k["omega_w"])
         return acc, gyr, k
 

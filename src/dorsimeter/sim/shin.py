@@ -26,6 +26,9 @@ Ranges (issue 11's published ranges; drawn uniformly per athlete):
   gyro bias up to 1 °/s with the profile's random walk, gyro scale up to 1 % (what consumer
   datasheets allow, per issue 11), each drawn uniformly within ± its limit; noise, range and
   timing from the BMI270 profile (see :func:`dorsimeter.sim.errors.consumer_unit`).
+  With it, the athlete stands where gravity is 9.780–9.832 m/s² (equator to pole, sea level;
+  the International Gravity Formula): a part is never calibrated where it is used, so the
+  magnitude of gravity it reads standing still is not the 9.81 the code assumes.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from dorsimeter.sim.errors import SensorErrors, consumer_unit
+from dorsimeter.types import GRAVITY_M_S2
 
 Range = tuple[float, float]
 
@@ -72,6 +76,9 @@ class ShinEffects:
     gyr_bias_dps: float = 1.0
     gyr_scale_pct: float = 1.0
     sensor_model: str = "bmi270"  # noise, random walk, range and timing come from its profile
+    # with consumer_parts: local gravity, equator to pole at sea level (International Gravity
+    # Formula 1980: 9.7803–9.8322 m/s²)
+    site_gravity_m_s2: Range = (9.780, 9.832)
 
     @staticmethod
     def none() -> ShinEffects:
@@ -110,6 +117,7 @@ class ShinEffects:
         rot = u(self.rotation_deg_per_deg)
         wf, wmm, wdeg = u(self.wobble_freq_hz), u(self.wobble_mm), u(self.wobble_deg)
         rise = u(self.wobble_rise_cycles)
+        gravity = u(self.site_gravity_m_s2)  # drawn last: the earlier draws stay as they were
         if self.sway:
             p = replace(p, sway_amplitude_deg=amp, sway_freq_hz=freq, sway_phase_rad=phase,
                         sway_weight=w)
@@ -120,6 +128,8 @@ class ShinEffects:
         if self.wobble:
             p = replace(p, wobble_freq_hz=wf, wobble_mm=wmm, wobble_deg=wdeg,
                         wobble_rise_cycles=rise, wobble_seed=int(seed))
+        if self.consumer_parts:
+            p = replace(p, gravity_m_s2=gravity)
         return p
 
     def sensor_errors(self, rate_hz: float, seed: int) -> SensorErrors:
@@ -162,6 +172,7 @@ class ShinParams:
     wobble_deg: float = 0.0
     wobble_rise_cycles: float = 1.0
     wobble_seed: int = 0
+    gravity_m_s2: float = GRAVITY_M_S2  # the site's gravity (the nominal one when not drawn)
 
     def summary(self) -> dict[str, float]:
         """The scalar parameters, for tables and logs."""
