@@ -5,7 +5,6 @@ import pytest
 
 from dorsimeter.sim import Mount, SensorErrors, ShankSim
 from dorsimeter.sim.motion import ScriptSpec
-from dorsimeter.types import GRAVITY_M_S2
 
 
 def _sim(script="lunge", **kw):
