@@ -973,6 +973,9 @@ class MountingCalibrator:
         t_since = np.concatenate(
             [p[2] - (t_all[0] if g.after_stance else float(np.mean(p[2][_rest_slice(g)])))
              for g, p in zip(segs, parts, strict=True)])
+        # the drives see the offset across the flexion axis: x and z made perpendicular to it
+        across = z - (z @ axis) * axis
+        across /= np.linalg.norm(across)
         r_m = np.zeros(3)
         for second in (False, True):
             if second:
@@ -1005,9 +1008,6 @@ class MountingCalibrator:
             u = np.concatenate([np.einsum("kji,j->ki", r, v / np.linalg.norm(v))
                                 for r, v in zip(seg_rots, anchors, strict=True)])
             x, y = self._sagittal_axes(axis, z, u[moving])
-            # the offset is seen across the flexion axis: x and z made perpendicular to it
-            across = z - (z @ axis) * axis
-            across /= np.linalg.norm(across)
             fit = fit_lever_arm_and_offset(w_s, dw_s, a, drive_rots, anchor, np.array([x, z]),
                                            y, t_since, rate_hz=self.rate_hz,
                                            offset_basis=np.array([x, across]))
